@@ -1,0 +1,55 @@
+"""optreg: optimizers for TensorFlow, written once as a TOML spec or a small plugin.
+
+``from optreg import registry`` needs no TensorFlow; :class:`Optimizer` and
+:class:`SpecOptimizer` import it on first access.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from optreg.errors import (
+    ExpressionError,
+    HyperparameterError,
+    OptionError,
+    OptregError,
+    PluginError,
+    SpecError,
+    UnknownNameError,
+)
+from optreg.hookspecs import hookimpl
+from optreg.registry import Registry
+from optreg.spec import OptimizerSpec, load_spec, load_spec_text
+
+__version__ = "0.1.0"
+
+#: The default registry, discovered from the plugins on first use.
+registry = Registry()
+
+_LAZY = {"Optimizer": "optreg.optimizer", "SpecOptimizer": "optreg.spec_optimizer"}
+
+__all__ = [
+    "ExpressionError",
+    "HyperparameterError",
+    "OptimizerSpec",
+    "OptionError",
+    "OptregError",
+    "PluginError",
+    "Registry",
+    "SpecError",
+    "UnknownNameError",
+    "hookimpl",
+    "load_spec",
+    "load_spec_text",
+    "registry",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the TensorFlow-side classes only when they are asked for."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'optreg' has no attribute {name!r}")

@@ -1,0 +1,1 @@
+"""The bench runner: run optimizers on loss problems and report what happened."""

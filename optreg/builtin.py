@@ -1,0 +1,33 @@
+"""The built-in plugin: optreg's own specs and problems arrive through the same hooks as
+everyone else's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from optreg.hookspecs import hookimpl
+from optreg.problems.analytic import ANALYTIC_PROBLEMS
+
+#: The name the built-in plugin is registered under; its optimizers' source.
+PLUGIN_NAME = "builtin"
+
+
+def builtin_spec_dir() -> Path:
+    """Where the built-in specs are: inside the installed package, or the source tree's
+    top-level ``specs/`` folder when running from a checkout."""
+    package = Path(__file__).resolve().parent
+    installed = package / "specs"
+    return installed if installed.is_dir() else package.parent / "specs"
+
+
+@hookimpl
+def optreg_spec_paths():
+    """The built-in ``specs/`` folder."""
+    return [builtin_spec_dir()]
+
+
+@hookimpl
+def optreg_register_problems(register):
+    """The built-in problems."""
+    for problem in ANALYTIC_PROBLEMS:
+        register(problem)

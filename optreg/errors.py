@@ -1,0 +1,108 @@
+"""The one error hierarchy of optreg.
+
+Every error optreg raises on purpose is an :class:`OptregError`; the command line turns it
+into one line on stderr. Each subclass says *where* the problem is as well as *what* it is.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+
+class OptregError(Exception):
+    """Base class of every error optreg raises on purpose.
+
+    ``exit_code`` is the status the command line exits with: 1 for invalid input (a bad
+    spec, a broken plugin), 2 for a bad request (an unknown name, a bad option value).
+    """
+
+    exit_code = 1
+
+
+class SpecError(OptregError):
+    """A spec file (or spec text) is malformed.
+
+    Args:
+        source: the file the spec came from (or ``"<string>"``).
+        key: the dotted TOML key where the problem is, e.g. ``hyperparameters.beta_1``
+            or ``update.rule[2]``; empty when the whole file is at fault.
+        message: what is wrong.
+        line: the 1-based line in the file, where known.
+
+    Example:
+        >>> str(SpecError("specs/adam.toml", "hyperparameters.beta_1", "max must be a number"))
+        'specs/adam.toml: [hyperparameters.beta_1] max must be a number'
+    """
+
+    def __init__(self, source: str, key: str, message: str, line: int | None = None):
+        self.source = str(source)
+        self.key = key
+        self.message = message
+        self.line = line
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = self.source if self.line is None else f"{self.source}:{self.line}"
+        key = f" [{self.key}]" if self.key else ""
+        return f"{where}:{key} {self.message}"
+
+
+class HyperparameterError(OptregError, ValueError):
+    """A hyperparameter is unknown, of the wrong type, or outside its bounds."""
+
+    exit_code = 2
+
+
+class UnknownNameError(OptregError, LookupError):
+    """A name (of an optimizer, a problem, …) is not registered.
+
+    Args:
+        kind: what was looked up, e.g. ``"optimizer"``.
+        name: the name asked for.
+        known: every name that is registered, for suggestions.
+
+    Example:
+        >>> str(UnknownNameError("optimizer", "adan", ["adam", "sgd"]))
+        "unknown optimizer 'adan'; did you mean 'adam'?"
+    """
+
+    exit_code = 2
+
+    def __init__(self, kind: str, name: str, known: list[str] | tuple[str, ...]):
+        self.kind = kind
+        self.name = name
+        self.suggestions = difflib.get_close_matches(name, list(known), n=3, cutoff=0.6)
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        text = f"unknown {self.kind} {self.name!r}"
+        if self.suggestions:
+            text += "; did you mean " + " or ".join(repr(s) for s in self.suggestions) + "?"
+        return text
+
+    def __str__(self) -> str:  # LookupError would otherwise repr() the message
+        return self._render()
+
+
+class PluginError(OptregError):
+    """A plugin failed to load or misbehaved; the message names the plugin."""
+
+
+class OptionError(OptregError, ValueError):
+    """An optimizer option (``clipnorm``, ``clipvalue``, …) is invalid or conflicts with another."""
+
+    exit_code = 2
+
+
+class ExpressionError(OptregError):
+    """An update-rule expression is outside the language; the spec loader adds file and key.
+
+    Args:
+        message: what is wrong.
+        line_index: the 0-based index of the rule line at fault, where known.
+    """
+
+    def __init__(self, message: str, line_index: int | None = None):
+        self.message = message
+        self.line_index = line_index
+        super().__init__(message)

@@ -1,0 +1,478 @@
+"""The update-rule expression language: grammar, parsing and checking.
+
+A rule line is one assignment, ``target = expression``. Expressions are parsed with Python's
+:mod:`ast` (which only *parses*; nothing is ever evaluated by Python) and every node is checked
+against a whitelist, then turned into the small tree of :mod:`attrs` records below. Compiling a
+checked rule to TensorFlow ops lives in :mod:`optreg.expr_compile`; this module never imports
+TensorFlow.
+
+The grammar:
+
+* numbers (``1``, ``0.5``, ``1e-7``), names, parentheses;
+* ``+ - * / **`` and unary ``-`` / ``+``;
+* one comparison ``< <= > >= == !=`` (yielding a boolean, usable only as ``where``'s condition
+  or in a local);
+* calls of the functions in :data:`FUNCTIONS`, with positional arguments only.
+
+Names resolve to ``grad``, ``var``, ``step`` (the 1-based step count), the hyperparameters,
+the slots, and locals assigned earlier in the rule.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Iterable, Mapping, Union
+
+import attrs
+
+from optreg.errors import ExpressionError
+
+#: The names every rule can read besides hyperparameters, slots and locals.
+BUILTIN_NAMES = ("grad", "var", "step")
+
+#: Size limits that keep a hostile spec from costing anything to check or compile.
+MAX_EXPRESSION_CHARS = 2000
+MAX_NODES = 400
+MAX_DEPTH = 40
+MAX_CONSTANT_EXPONENT = 1024.0
+
+
+@attrs.frozen
+class Function:
+    """One entry of the function table: its arity and what it computes."""
+
+    name: str
+    arity: int
+    doc: str
+
+
+#: The fixed function table. Growing the language means adding a row here and its
+#: TensorFlow implementation in :mod:`optreg.expr_compile`.
+FUNCTIONS: Mapping[str, Function] = {
+    f.name: f
+    for f in (
+        Function("sqrt", 1, "square root, element-wise"),
+        Function("rsqrt", 1, "1 / sqrt(x), element-wise"),
+        Function("square", 1, "x * x, element-wise"),
+        Function("abs", 1, "absolute value, element-wise"),
+        Function("sign", 1, "-1, 0 or 1 by the sign of x, element-wise"),
+        Function("exp", 1, "e ** x, element-wise"),
+        Function("log", 1, "natural logarithm, element-wise"),
+        Function("tanh", 1, "hyperbolic tangent, element-wise"),
+        Function("maximum", 2, "the larger of a and b, element-wise"),
+        Function("minimum", 2, "the smaller of a and b, element-wise"),
+        Function("clip", 3, "x limited to [lo, hi], element-wise"),
+        Function("where", 3, "a where cond holds (or is non-zero), else b, element-wise"),
+    )
+}
+
+
+# --- the tree ---------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Const:
+    """A numeric literal."""
+
+    value: float
+
+
+@attrs.frozen
+class Ref:
+    """A name: a builtin, a hyperparameter, a slot or a local."""
+
+    name: str
+
+
+@attrs.frozen
+class Unary:
+    """``-x`` or ``+x``."""
+
+    op: str
+    operand: "Node"
+
+
+@attrs.frozen
+class Binary:
+    """``a OP b`` for ``+ - * / **``."""
+
+    op: str
+    left: "Node"
+    right: "Node"
+
+
+@attrs.frozen
+class Compare:
+    """``a OP b`` for ``< <= > >= == !=``; a boolean."""
+
+    op: str
+    left: "Node"
+    right: "Node"
+
+
+@attrs.frozen
+class Call:
+    """A call of a function from :data:`FUNCTIONS`."""
+
+    function: str
+    args: tuple["Node", ...]
+
+
+Node = Union[Const, Ref, Unary, Binary, Compare, Call]
+
+
+@attrs.frozen
+class Assignment:
+    """One rule line: ``target = expression``, with the text it was parsed from."""
+
+    target: str
+    expression: Node
+    text: str
+
+
+_BINARY_OPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
+_UNARY_OPS = {ast.USub: "-", ast.UAdd: "+"}
+_COMPARE_OPS = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
+
+_CONSTRUCT_NAMES = {
+    ast.Attribute: "attribute access",
+    ast.Subscript: "subscripts",
+    ast.Lambda: "lambdas",
+    ast.ListComp: "comprehensions",
+    ast.SetComp: "comprehensions",
+    ast.DictComp: "comprehensions",
+    ast.GeneratorExp: "comprehensions",
+    ast.JoinedStr: "f-strings",
+    ast.Starred: "starred arguments",
+    ast.NamedExpr: "the walrus operator",
+    ast.IfExp: "conditional expressions (use where(cond, a, b))",
+    ast.BoolOp: "'and' / 'or' (use where)",
+    ast.List: "lists",
+    ast.Tuple: "tuples",
+    ast.Dict: "dicts",
+    ast.Set: "sets",
+    ast.Await: "await",
+    ast.Yield: "yield",
+    ast.YieldFrom: "yield",
+}
+
+
+def _describe(node: ast.AST) -> str:
+    """A reader's name for a Python construct outside the grammar."""
+    return _CONSTRUCT_NAMES.get(type(node), type(node).__name__)
+
+
+# --- parsing ----------------------------------------------------------------------------
+
+
+def parse_expression(text: str) -> Node:
+    """Parse one expression of the language into its tree.
+
+    Args:
+        text: the expression, e.g. ``"beta_1 * m + (1 - beta_1) * grad"``.
+
+    Returns:
+        The expression's tree of :class:`Const`, :class:`Ref`, :class:`Unary`,
+        :class:`Binary`, :class:`Compare` and :class:`Call` records.
+
+    Raises:
+        ExpressionError: the text is not an expression of the language.
+
+    Example:
+        >>> parse_expression("2 * grad")
+        Binary(op='*', left=Const(value=2.0), right=Ref(name='grad'))
+    """
+    tree = _parse_python(text, mode="eval")
+    return _convert(tree.body, depth=0, budget=[MAX_NODES])
+
+
+def parse_assignment(text: str) -> Assignment:
+    """Parse one rule line, ``target = expression``.
+
+    Args:
+        text: the line, e.g. ``"m = beta_1 * m + (1 - beta_1) * grad"``.
+
+    Returns:
+        An :class:`Assignment` holding the target name and the expression's tree.
+
+    Raises:
+        ExpressionError: the line is not a single assignment to a plain name, or its
+            expression is outside the language.
+
+    Example:
+        >>> parse_assignment("var = var - learning_rate * grad").target
+        'var'
+    """
+    if not isinstance(text, str):
+        raise ExpressionError(f"a rule line must be a string, got {type(text).__name__}")
+    module = _parse_python(text, mode="exec")
+    if len(module.body) != 1 or not isinstance(module.body[0], ast.Assign):
+        raise ExpressionError(f"expected one assignment 'name = expression', got {text!r}")
+    statement = module.body[0]
+    if len(statement.targets) != 1 or not isinstance(statement.targets[0], ast.Name):
+        raise ExpressionError(f"the left-hand side must be a single plain name in {text!r}")
+    target = statement.targets[0].id
+    _check_identifier(target)
+    expression = _convert(statement.value, depth=0, budget=[MAX_NODES])
+    return Assignment(target=target, expression=expression, text=text.strip())
+
+
+def _parse_python(text: str, mode: str) -> ast.AST:
+    """Parse text with Python's parser after the size check; never evaluates anything."""
+    if len(text) > MAX_EXPRESSION_CHARS:
+        raise ExpressionError(f"expression longer than {MAX_EXPRESSION_CHARS} characters")
+    if "\n" in text.strip() or "\r" in text or ";" in text:
+        raise ExpressionError(f"a rule line holds exactly one assignment, got {text!r}")
+    try:
+        return ast.parse(text.strip(), mode=mode)
+    except SyntaxError as error:
+        raise ExpressionError(f"syntax error in {text!r}: {error.msg}") from None
+    except (ValueError, RecursionError, MemoryError) as error:
+        raise ExpressionError(f"cannot parse {text!r}: {type(error).__name__}") from None
+
+
+def _check_identifier(name: str) -> None:
+    """Refuse dunder and private names anywhere in a rule."""
+    if name.startswith("_"):
+        raise ExpressionError(f"names starting with '_' are not allowed: {name!r}")
+
+
+def _convert(node: ast.AST, depth: int, budget: list[int]) -> Node:
+    """Turn a whitelisted Python AST node into the language's tree."""
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ExpressionError(f"expression has more than {MAX_NODES} parts")
+    if depth > MAX_DEPTH:
+        raise ExpressionError(f"expression nested deeper than {MAX_DEPTH} levels")
+    if isinstance(node, ast.Constant):
+        return _convert_constant(node.value)
+    if isinstance(node, ast.Name):
+        _check_identifier(node.id)
+        if node.id in FUNCTIONS:
+            raise ExpressionError(f"function {node.id!r} used as a value; call it as {node.id}(...)")
+        return Ref(node.id)
+    if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY_OPS:
+        return Unary(_UNARY_OPS[type(node.op)], _convert(node.operand, depth + 1, budget))
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINARY_OPS:
+        return _convert_binary(node, depth, budget)
+    if isinstance(node, ast.Compare):
+        return _convert_compare(node, depth, budget)
+    if isinstance(node, ast.Call):
+        return _convert_call(node, depth, budget)
+    if isinstance(node, (ast.UnaryOp, ast.BinOp)):
+        raise ExpressionError(f"operator {type(node.op).__name__} is not in the language")
+    raise ExpressionError(f"{_describe(node)} are not allowed in expressions")
+
+
+def _convert_constant(value: object) -> Const:
+    """Accept plain int and float literals only (no strings, bools, complex or bytes)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        kind = "strings" if isinstance(value, (str, bytes)) else f"{type(value).__name__} literals"
+        raise ExpressionError(f"{kind} are not allowed in expressions")
+    if isinstance(value, int) and abs(value) > 2**63:
+        raise ExpressionError(f"integer literal {value} is too large")
+    return Const(float(value))
+
+
+def _convert_binary(node: ast.BinOp, depth: int, budget: list[int]) -> Binary:
+    """Convert ``a OP b``, refusing absurd constant exponents."""
+    op = _BINARY_OPS[type(node.op)]
+    left = _convert(node.left, depth + 1, budget)
+    right = _convert(node.right, depth + 1, budget)
+    if op == "**" and _constant_value(right) is not None:
+        if abs(_constant_value(right)) > MAX_CONSTANT_EXPONENT:
+            raise ExpressionError(f"constant exponent beyond ±{MAX_CONSTANT_EXPONENT:g}")
+    return Binary(op, left, right)
+
+
+def _constant_value(node: Node) -> float | None:
+    """The value of a (possibly negated) literal, or None."""
+    if isinstance(node, Const):
+        return node.value
+    if isinstance(node, Unary) and isinstance(node.operand, Const):
+        return -node.operand.value if node.op == "-" else node.operand.value
+    return None
+
+
+def _convert_compare(node: ast.Compare, depth: int, budget: list[int]) -> Compare:
+    """Convert a single comparison; chains such as ``a < b < c`` are refused."""
+    if len(node.ops) != 1:
+        raise ExpressionError("chained comparisons are not allowed; compare two values at a time")
+    op = _COMPARE_OPS.get(type(node.ops[0]))
+    if op is None:
+        raise ExpressionError(f"comparison {type(node.ops[0]).__name__} is not in the language")
+    left = _convert(node.left, depth + 1, budget)
+    right = _convert(node.comparators[0], depth + 1, budget)
+    return Compare(op, left, right)
+
+
+def _convert_call(node: ast.Call, depth: int, budget: list[int]) -> Call:
+    """Convert a call of a function-table entry with positional arguments."""
+    if not isinstance(node.func, ast.Name):
+        raise ExpressionError(f"only functions of the table may be called, not {_describe(node.func)}")
+    name = node.func.id
+    function = FUNCTIONS.get(name)
+    if function is None:
+        raise ExpressionError(f"unknown function {name!r}; known: {', '.join(sorted(FUNCTIONS))}")
+    if node.keywords:
+        raise ExpressionError(f"keyword arguments are not allowed (in the call of {name})")
+    if any(isinstance(arg, ast.Starred) for arg in node.args):
+        raise ExpressionError(f"starred arguments are not allowed (in the call of {name})")
+    if len(node.args) != function.arity:
+        raise ExpressionError(f"{name} takes {function.arity} argument(s), got {len(node.args)}")
+    args = tuple(_convert(arg, depth + 1, budget) for arg in node.args)
+    return Call(name, args)
+
+
+# --- checking ---------------------------------------------------------------------------
+
+
+@attrs.frozen
+class CheckedRule:
+    """A rule whose names all resolve, with what the compiler needs to know about it.
+
+    Attributes:
+        assignments: the rule lines in order.
+        scalar_locals: locals that depend only on hyperparameters and ``step``; they are
+            computed once per step in float64.
+        bool_locals: locals holding a comparison's result.
+    """
+
+    assignments: tuple[Assignment, ...]
+    scalar_locals: frozenset[str]
+    bool_locals: frozenset[str]
+
+
+def names_in(node: Node) -> set[str]:
+    """Every name an expression reads.
+
+    Example:
+        >>> sorted(names_in(parse_expression("m / (sqrt(v) + epsilon)")))
+        ['epsilon', 'm', 'v']
+    """
+    if isinstance(node, Ref):
+        return {node.name}
+    return set().union(*(names_in(child) for child in children(node)))
+
+
+def children(node: Node) -> tuple[Node, ...]:
+    """The direct sub-expressions of a node."""
+    if isinstance(node, Unary):
+        return (node.operand,)
+    if isinstance(node, (Binary, Compare)):
+        return (node.left, node.right)
+    if isinstance(node, Call):
+        return node.args
+    return ()
+
+
+def check_rule(
+    assignments: Iterable[Assignment],
+    hyperparameters: Iterable[str],
+    slots: Iterable[str],
+) -> CheckedRule:
+    """Check that every name in a rule resolves and every assignment is allowed.
+
+    Args:
+        assignments: the parsed rule lines, in order.
+        hyperparameters: the spec's hyperparameter names.
+        slots: the spec's slot names.
+
+    Returns:
+        A :class:`CheckedRule`.
+
+    Raises:
+        ExpressionError: with ``.line_index`` set to the offending line's index.
+
+    Example:
+        >>> rule = [parse_assignment("var = var - lr * grad")]
+        >>> check_rule(rule, ["lr"], []).scalar_locals
+        frozenset()
+    """
+    assignments = tuple(assignments)
+    checker = _RuleChecker(frozenset(hyperparameters), frozenset(slots))
+    for index, assignment in enumerate(assignments):
+        try:
+            checker.check(assignment)
+        except ExpressionError as error:
+            raise ExpressionError(error.message, line_index=index) from None
+    if not checker.assigns_var:
+        raise ExpressionError("the rule never assigns 'var', so it would not update anything")
+    return CheckedRule(assignments, frozenset(checker.scalar_locals), frozenset(checker.bool_locals))
+
+
+class _RuleChecker:
+    """Walks a rule in order, tracking which locals exist and what kind of value they hold."""
+
+    def __init__(self, hyperparameters: frozenset[str], slots: frozenset[str]):
+        self.hyperparameters = hyperparameters
+        self.slots = slots
+        self.locals: set[str] = set()
+        self.scalar_locals: set[str] = set()
+        self.bool_locals: set[str] = set()
+        self.assigns_var = False
+
+    def check(self, assignment: Assignment) -> None:
+        """Check one line and record the local it defines, if any."""
+        is_bool = self._kind(assignment.expression) == "bool"
+        target = assignment.target
+        self._check_target(target, is_bool)
+        if target == "var":
+            self.assigns_var = True
+        elif target not in self.slots:
+            self.locals.add(target)
+            if is_bool:
+                self.bool_locals.add(target)
+            if self.is_scalar(assignment.expression):
+                self.scalar_locals.add(target)
+
+    def _check_target(self, target: str, is_bool: bool) -> None:
+        """Refuse assignments to read-only names, reassigned locals and boolean slots."""
+        if target in ("grad", "step"):
+            raise ExpressionError(f"cannot assign to {target!r}; it is read-only")
+        if target in self.hyperparameters:
+            raise ExpressionError(f"cannot assign to hyperparameter {target!r}")
+        if target in FUNCTIONS:
+            raise ExpressionError(f"cannot assign to {target!r}; it names a function")
+        if target in self.locals:
+            raise ExpressionError(f"local {target!r} is assigned twice; give the new value another name")
+        if is_bool and (target == "var" or target in self.slots):
+            raise ExpressionError(f"cannot store a comparison in {target!r}; use where(cond, a, b)")
+
+    def is_scalar(self, node: Node) -> bool:
+        """True when the node depends only on hyperparameters, ``step`` and scalar locals."""
+        scalar_names = self.hyperparameters | {"step"} | self.scalar_locals
+        return names_in(node) <= scalar_names
+
+    def _kind(self, node: Node) -> str:
+        """'bool' or 'number'; refuses undefined names and booleans used as numbers."""
+        if isinstance(node, Const):
+            return "number"
+        if isinstance(node, Ref):
+            return self._ref_kind(node.name)
+        if isinstance(node, Compare):
+            self._number(node.left, node.op)
+            self._number(node.right, node.op)
+            return "bool"
+        if isinstance(node, Call) and node.function == "where":
+            self._kind(node.args[0])
+            self._number(node.args[1], "where")
+            self._number(node.args[2], "where")
+            return "number"
+        label = node.op if isinstance(node, (Unary, Binary)) else node.function
+        for child in children(node):
+            self._number(child, label)
+        return "number"
+
+    def _number(self, node: Node, context: str) -> None:
+        """Require a numeric operand."""
+        if self._kind(node) == "bool":
+            raise ExpressionError(f"a comparison cannot be an operand of {context!r}; use where(cond, a, b)")
+
+    def _ref_kind(self, name: str) -> str:
+        """The kind of a name, or an error when it is undefined."""
+        if name in self.bool_locals:
+            return "bool"
+        if name in BUILTIN_NAMES or name in self.hyperparameters or name in self.slots or name in self.locals:
+            return "number"
+        raise ExpressionError(f"undefined name {name!r}")

@@ -1,0 +1,119 @@
+"""Gradient hooks: transformations applied to the gradients before every update.
+
+The hooks run in this order, each seeing the previous one's output:
+
+1. **clipping**, at most one of
+   * ``clipnorm``: each gradient tensor is rescaled so its L2 norm is at most the value;
+   * ``global_clipnorm``: all gradients are rescaled together so their joint L2 norm is at
+     most the value;
+   * ``clipvalue``: each element is limited to ``[-value, value]``.
+
+Setting more than one clipping option is an error, as in Keras. The options are validated
+without TensorFlow; the hooks themselves import it lazily.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Sequence
+
+import attrs
+
+from optreg.errors import OptionError
+
+#: A hook takes the gradients and their variables, in matching order, and returns new gradients.
+GradientHook = Callable[[Sequence[Any], Sequence[Any]], list]
+
+CLIPPING_OPTIONS = ("clipnorm", "global_clipnorm", "clipvalue")
+
+
+def _positive_or_none(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    """attrs validator: None, or a finite number > 0."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise OptionError(f"{attribute.name} must be a positive number, got {value!r}")
+
+
+@attrs.frozen
+class GradientOptions:
+    """The gradient options every optimizer accepts.
+
+    Raises:
+        OptionError: a value is not a positive number, or more than one clipping option is set.
+
+    Example:
+        >>> GradientOptions(clipnorm=1.0, clipvalue=0.5)
+        Traceback (most recent call last):
+        ...
+        optreg.errors.OptionError: set at most one of clipnorm, global_clipnorm, clipvalue; got clipnorm and clipvalue
+    """
+
+    clipnorm: float | None = attrs.field(default=None, validator=_positive_or_none)
+    global_clipnorm: float | None = attrs.field(default=None, validator=_positive_or_none)
+    clipvalue: float | None = attrs.field(default=None, validator=_positive_or_none)
+
+    def __attrs_post_init__(self) -> None:
+        chosen = [name for name in CLIPPING_OPTIONS if getattr(self, name) is not None]
+        if len(chosen) > 1:
+            raise OptionError(
+                f"set at most one of {', '.join(CLIPPING_OPTIONS)}; got {' and '.join(chosen)}"
+            )
+
+    def as_dict(self) -> dict[str, float]:
+        """The options that are set, by name."""
+        return {name: value for name, value in attrs.asdict(self).items() if value is not None}
+
+
+def gradient_hooks(options: GradientOptions) -> tuple[GradientHook, ...]:
+    """The hooks an optimizer runs before each update, in order.
+
+    Args:
+        options: the validated gradient options.
+
+    Returns:
+        A tuple of hooks; empty when no option is set.
+
+    Example:
+        >>> [hook.__name__ for hook in gradient_hooks(GradientOptions(clipnorm=2.0))]
+        ['clip_each_norm']
+    """
+    hooks: list[GradientHook] = []
+    if options.clipnorm is not None:
+        hooks.append(_clip_each_norm(options.clipnorm))
+    if options.global_clipnorm is not None:
+        hooks.append(_clip_global_norm(options.global_clipnorm))
+    if options.clipvalue is not None:
+        hooks.append(_clip_values(options.clipvalue))
+    return tuple(hooks)
+
+
+def _clip_each_norm(limit: float) -> GradientHook:
+    """Rescale each gradient tensor to an L2 norm of at most ``limit``."""
+    import tensorflow as tf
+
+    def clip_each_norm(grads, variables):
+        return [tf.clip_by_norm(g, tf.cast(limit, g.dtype)) for g in grads]
+
+    return clip_each_norm
+
+
+def _clip_global_norm(limit: float) -> GradientHook:
+    """Rescale all gradients together to a joint L2 norm of at most ``limit``."""
+    import tensorflow as tf
+
+    def clip_global_norm(grads, variables):
+        clipped, _ = tf.clip_by_global_norm(list(grads), limit)
+        return clipped
+
+    return clip_global_norm
+
+
+def _clip_values(limit: float) -> GradientHook:
+    """Limit every gradient element to ``[-limit, limit]``."""
+    import tensorflow as tf
+
+    def clip_values(grads, variables):
+        return [tf.clip_by_value(g, -tf.cast(limit, g.dtype), tf.cast(limit, g.dtype)) for g in grads]
+
+    return clip_values

@@ -1,0 +1,56 @@
+"""The hooks a plugin can implement, and the markers to implement them with.
+
+optreg uses pluggy under the project name ``optreg``: a plugin is any module or object with
+functions decorated by :data:`hookimpl` whose names match the hook specifications below.
+Hooks register *descriptions* (spec files, factories named by import path, problem records),
+never built optimizers, so discovering plugins never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+import pluggy
+
+PROJECT_NAME = "optreg"
+
+#: Marks a function in this module as a hook specification.
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+#: Marks a plugin's function as the implementation of a hook: ``@optreg.hookimpl``.
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def optreg_spec_paths() -> Iterable[str]:
+    """Name TOML spec files, or folders of them, that define optimizers.
+
+    Returns:
+        An iterable of paths (``str`` or :class:`pathlib.Path`). A folder contributes every
+        ``*.toml`` file directly inside it, in name order.
+
+    Example:
+        >>> from pathlib import Path
+        >>> @hookimpl
+        ... def optreg_spec_paths():
+        ...     return [Path(__file__).parent / "specs"]
+    """
+
+
+@hookspec
+def optreg_register_problems(register: Callable) -> None:
+    """Register loss problems for ``optreg bench``.
+
+    Args:
+        register: call ``register(problem)`` with an :class:`optreg.problems.Problem` for each
+            problem the plugin provides.
+
+    Returns:
+        Nothing; the registrations are what counts.
+
+    Example:
+        >>> from optreg.problems import Problem
+        >>> @hookimpl
+        ... def optreg_register_problems(register):
+        ...     register(Problem(name="bowl", summary="x² + y²", start=(1.0, 1.0),
+        ...                      minimum=(0.0, 0.0), loss=lambda x: x[0] ** 2 + x[1] ** 2))
+    """

@@ -1,0 +1,284 @@
+"""The Optimizer base class: one ``apply_gradients`` protocol for every optimizer.
+
+An :class:`Optimizer` is a :class:`tf.Module`. It holds
+
+* ``iterations``, an int64 step counter (the update rule sees ``step = iterations + 1``);
+* one float64 variable per hyperparameter, so ``opt.learning_rate = 0.01`` takes effect
+  inside an already traced ``tf.function`` without retracing;
+* per-variable slot variables, created on first use and tracked by the module, so
+  ``tf.train.Checkpoint(optimizer=opt)`` saves and restores them.
+
+Subclasses describe their hyperparameters and slots and implement
+:meth:`Optimizer._update_variable` (and optionally :meth:`Optimizer._prepare_step`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping, Sequence
+
+import tensorflow as tf
+
+from optreg.errors import HyperparameterError
+from optreg.gradients import GradientOptions, gradient_hooks
+from optreg.spec import Hyperparameter, Slot, resolve_hyperparameters, unknown_hyperparameter_message
+
+
+class _SlotTable:
+    """Which slot set belongs to which variable (a plain object, so not checkpointed)."""
+
+    def __init__(self) -> None:
+        self.position: dict[Any, int] = {}
+
+
+class Optimizer(tf.Module):
+    """Base class of optreg optimizers.
+
+    Args:
+        name: the module name; defaults to the optimizer's registered name.
+        clipnorm: rescale each gradient tensor to at most this L2 norm.
+        global_clipnorm: rescale all gradients together to at most this joint L2 norm.
+        clipvalue: limit each gradient element to ``[-clipvalue, clipvalue]``.
+        **hyperparameters: values for the optimizer's hyperparameters; the rest keep
+            their defaults.
+
+    Raises:
+        HyperparameterError: an unknown hyperparameter, or a value of the wrong type or
+            outside its bounds.
+        OptionError: an invalid clipping option, or more than one.
+
+    Example:
+        >>> import optreg, tensorflow as tf
+        >>> opt = optreg.registry.create("sgd", learning_rate=0.1)
+        >>> x = tf.Variable([1.0, 2.0])
+        >>> _ = opt.apply_gradients([(tf.constant([1.0, 1.0]), x)])
+        >>> x.numpy()
+        array([0.9, 1.9], dtype=float32)
+    """
+
+    #: The registered short name; set by subclasses (or per instance by SpecOptimizer).
+    optimizer_name: str = ""
+    #: One line saying what the optimizer is.
+    summary: str = ""
+    #: The hyperparameters the optimizer accepts, with defaults and bounds.
+    hyperparameter_specs: tuple[Hyperparameter, ...] = ()
+    #: The per-variable state the optimizer keeps.
+    slot_specs: tuple[Slot, ...] = ()
+
+    def __init__(
+        self,
+        *,
+        name: str | None = None,
+        clipnorm: float | None = None,
+        global_clipnorm: float | None = None,
+        clipvalue: float | None = None,
+        **hyperparameters: Any,
+    ):
+        super().__init__(name=name or self.optimizer_name or type(self).__name__)
+        self.gradient_options = GradientOptions(
+            clipnorm=clipnorm, global_clipnorm=global_clipnorm, clipvalue=clipvalue
+        )
+        self._gradient_hooks = gradient_hooks(self.gradient_options)
+        values = resolve_hyperparameters(self.hyperparameter_specs, hyperparameters, self.optimizer_name)
+        with tf.init_scope():
+            self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False, name="iterations")
+            self._hyper = {
+                spec.name: tf.Variable(float(values[spec.name]), dtype=tf.float64, trainable=False, name=spec.name)
+                for spec in self.hyperparameter_specs
+            }
+        self._slots: list[dict[str, tf.Variable]] = []
+        self._slot_table = _SlotTable()
+
+    # --- hyperparameters ------------------------------------------------------------------
+
+    def __getattr__(self, name: str) -> Any:
+        hyper = self.__dict__.get("_hyper")
+        if hyper is not None and name in hyper:
+            return hyper[name]
+        raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        hyper = self.__dict__.get("_hyper")
+        if hyper is not None and name in hyper:
+            self.set_hyperparameter(name, value)
+        else:
+            super().__setattr__(name, value)
+
+    def set_hyperparameter(self, name: str, value: Any) -> None:
+        """Change a hyperparameter; traced functions see the new value without retracing.
+
+        Args:
+            name: the hyperparameter.
+            value: a Python number or bool (checked against the bounds), or a tensor
+                (assigned as it is, for use inside ``tf.function``).
+
+        Raises:
+            HyperparameterError: unknown name, wrong type or out of bounds.
+
+        Example:
+            >>> opt.set_hyperparameter("learning_rate", 0.01)  # doctest: +SKIP
+        """
+        spec = self._hyperparameter_spec(name)
+        if tf.is_tensor(value) or isinstance(value, tf.Variable):
+            self._hyper[name].assign(tf.cast(value, tf.float64))
+        else:
+            self._hyper[name].assign(float(spec.check(value)))
+
+    def get_hyperparameter(self, name: str) -> float | int | bool:
+        """A hyperparameter's current value as a Python float, int or bool (eager only)."""
+        spec = self._hyperparameter_spec(name)
+        value = float(self._hyper[name].numpy())
+        return {"bool": bool, "int": int}.get(spec.type, float)(value)
+
+    @property
+    def hyperparameters(self) -> dict[str, float | int | bool]:
+        """Every hyperparameter's current value, by name (eager only)."""
+        return {spec.name: self.get_hyperparameter(spec.name) for spec in self.hyperparameter_specs}
+
+    def _hyperparameter_spec(self, name: str) -> Hyperparameter:
+        for spec in self.hyperparameter_specs:
+            if spec.name == name:
+                return spec
+        raise HyperparameterError(unknown_hyperparameter_message(self.optimizer_name, name, self.hyperparameter_specs))
+
+    # --- slots ------------------------------------------------------------------------------
+
+    def build(self, variables: Iterable[tf.Variable]) -> None:
+        """Create the slots of every variable that has none yet (done on first use anyway).
+
+        Args:
+            variables: the variables this optimizer will update.
+        """
+        for var in variables:
+            if var.ref() not in self._slot_table.position:
+                self._create_slots(var)
+
+    def _create_slots(self, var: tf.Variable) -> None:
+        with tf.init_scope():
+            base = var.name.split(":")[0]
+            slots = {
+                slot.name: tf.Variable(
+                    _initial_value(slot, var),
+                    trainable=False,
+                    name=f"{base}/{slot.name}",
+                )
+                for slot in self.slot_specs
+            }
+        self._slot_table.position[var.ref()] = len(self._slots)
+        self._slots.append(slots)
+
+    def slots_for(self, var: tf.Variable) -> Mapping[str, tf.Variable]:
+        """The slot variables of one variable, by slot name.
+
+        Raises:
+            KeyError: the variable has no slots yet (it was never updated nor built).
+        """
+        return self._slots[self._slot_table.position[var.ref()]]
+
+    def reset(self) -> None:
+        """Start over: the step counter to zero and every slot to its initial value."""
+        self.iterations.assign(0)
+        for ref, position in self._slot_table.position.items():
+            for slot in self.slot_specs:
+                self._slots[position][slot.name].assign(_initial_value(slot, ref.deref()))
+
+    # --- the protocol -------------------------------------------------------------------------
+
+    @tf.autograph.experimental.do_not_convert
+    def apply_gradients(self, grads_and_vars: Iterable, variables: Iterable | None = None) -> tf.Variable:
+        """Apply one step of the optimizer.
+
+        Accepts both forms of the seeds and of Keras: ``apply_gradients(zip(grads, vars))``
+        (pairs) and ``apply_gradients(grads, vars)`` (two lists). Pairs whose gradient is
+        None are skipped. The gradient hooks run first, then every variable is updated.
+
+        Args:
+            grads_and_vars: ``(gradient, variable)`` pairs, or the gradients when
+                ``variables`` is given.
+            variables: the variables, in the gradients' order.
+
+        Returns:
+            The ``iterations`` counter, incremented once.
+
+        Example:
+            >>> opt.apply_gradients(zip(grads, model.trainable_variables))  # doctest: +SKIP
+            >>> opt.apply_gradients(grads, model.trainable_variables)  # doctest: +SKIP
+        """
+        grads, variables = split_pairs(grads_and_vars, variables)
+        if not variables:
+            return self.iterations
+        for hook in self._gradient_hooks:
+            grads = hook(grads, variables)
+        self.build(variables)
+        self.iterations.assign_add(1)
+        step = tf.cast(self.iterations, tf.float64)
+        prepared = self._prepare_step(step)
+        for grad, var in zip(grads, variables):
+            self._update_variable(grad, var, self.slots_for(var), prepared)
+        return self.iterations
+
+    def minimize(self, loss_fn, variables: Sequence[tf.Variable]) -> tf.Tensor:
+        """Compute the gradients of ``loss_fn()`` and apply one step.
+
+        Args:
+            loss_fn: a callable of no arguments returning a scalar loss.
+            variables: the variables to update.
+
+        Returns:
+            The loss before the step.
+        """
+        with tf.GradientTape() as tape:
+            loss = loss_fn()
+        self.apply_gradients(tape.gradient(loss, variables), variables)
+        return loss
+
+    def _prepare_step(self, step: tf.Tensor) -> Any:
+        """Compute what every variable's update shares this step (once per step).
+
+        Args:
+            step: the 1-based step number, float64.
+
+        Returns:
+            Anything; it is passed to :meth:`_update_variable`.
+        """
+        return None
+
+    def _update_variable(self, grad: tf.Tensor, var: tf.Variable, slots: Mapping[str, tf.Variable], prepared: Any) -> None:
+        """Update one variable (and its slots) from its gradient. Subclasses implement this."""
+        raise NotImplementedError
+
+
+def split_pairs(grads_and_vars: Iterable, variables: Iterable | None) -> tuple[list, list]:
+    """Normalise both calling forms into two lists, dropping pairs with a None gradient.
+
+    Example:
+        >>> split_pairs([(None, "a"), (1, "b")], None)
+        ([1], ['b'])
+    """
+    if variables is None:
+        pairs = list(grads_and_vars)
+        for pair in pairs:
+            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                raise ValueError("apply_gradients expects (gradient, variable) pairs or apply_gradients(grads, vars)")
+    else:
+        grads, variables = list(grads_and_vars), list(variables)
+        if len(grads) != len(variables):
+            raise ValueError(f"apply_gradients got {len(grads)} gradients for {len(variables)} variables")
+        pairs = list(zip(grads, variables))
+    kept = [(grad, var) for grad, var in pairs if grad is not None]
+    return [_dense(grad) for grad, _ in kept], [var for _, var in kept]
+
+
+def _dense(grad: Any) -> tf.Tensor:
+    """A dense tensor for a gradient (IndexedSlices are densified)."""
+    if isinstance(grad, tf.IndexedSlices):
+        return tf.convert_to_tensor(grad)
+    return grad if tf.is_tensor(grad) else tf.convert_to_tensor(grad)
+
+
+def _initial_value(slot: Slot, var: tf.Variable) -> tf.Tensor:
+    """A slot's starting value for one variable."""
+    dtype = tf.as_dtype(slot.dtype) if slot.dtype else var.dtype
+    if slot.init == "var":
+        return tf.cast(var.read_value(), dtype)
+    fill = {"zeros": 0.0, "ones": 1.0}.get(slot.init, slot.init)
+    return tf.fill(tf.shape(var), tf.constant(fill, dtype))

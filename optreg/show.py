@@ -1,0 +1,75 @@
+"""Describe registered optimizers for ``optreg list`` and ``optreg show`` (no TensorFlow)."""
+
+from __future__ import annotations
+
+import json
+from typing import Iterable
+
+import attrs
+
+from optreg.registry import OptimizerEntry
+
+
+def entry_record(entry: OptimizerEntry, detailed: bool = False) -> dict:
+    """A JSON-ready description of an optimizer.
+
+    Args:
+        entry: the registry entry.
+        detailed: add hyperparameter bounds and docs, slots, the rule and the source file.
+
+    Returns:
+        At least ``name``, ``source``, ``summary`` and ``hyperparameters`` (name → default).
+    """
+    record = {
+        "name": entry.name,
+        "source": entry.source,
+        "summary": entry.summary,
+        "hyperparameters": entry.defaults(),
+    }
+    if detailed:
+        spec = entry.spec
+        record.update(
+            references=list(spec.references),
+            hyperparameter_details=[attrs.asdict(h) for h in spec.hyperparameters],
+            slots=[attrs.asdict(s) for s in spec.slots],
+            rule=[a.text for a in spec.rule.assignments],
+            file=spec.source,
+        )
+    return record
+
+
+def list_json(entries: Iterable[OptimizerEntry]) -> str:
+    """``optreg list --format json``."""
+    return json.dumps([entry_record(e) for e in entries], indent=2) + "\n"
+
+
+def list_table(entries: Iterable[OptimizerEntry]) -> str:
+    """``optreg list``: name, source and summary, aligned."""
+    rows = [(e.name, e.source, e.summary) for e in entries]
+    header = ("name", "source", "summary")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(2)]
+    return "".join(f"{a.ljust(widths[0])}  {b.ljust(widths[1])}  {c}\n" for a, b, c in [header, *rows])
+
+
+def show_text(entry: OptimizerEntry) -> str:
+    """``optreg show NAME``: everything about one optimizer, for reading."""
+    spec = entry.spec
+    lines = [f"{entry.name} ({entry.source})", f"  {spec.summary}", f"  file: {spec.source}"]
+    lines += [f"  reference: {ref}" for ref in spec.references]
+    lines.append("hyperparameters:")
+    for h in spec.hyperparameters:
+        bounds = _bounds(h.min, h.max)
+        lines.append(f"  {h.name} = {h.default!r} ({h.type}{bounds})" + (f"  {h.doc}" if h.doc else ""))
+    lines.append("slots:" if spec.slots else "slots: none")
+    for s in spec.slots:
+        dtype = f", {s.dtype}" if s.dtype else ""
+        lines.append(f"  {s.name} (init {s.init}{dtype})" + (f"  {s.doc}" if s.doc else ""))
+    lines.append("update rule:")
+    lines += [f"  {a.text}" for a in spec.rule.assignments]
+    return "\n".join(lines) + "\n"
+
+
+def _bounds(low: float | None, high: float | None) -> str:
+    if low is None and high is None:
+        return ""
+    return f", in [{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}]"

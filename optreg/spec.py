@@ -1,0 +1,446 @@
+"""Optimizer specs: the attrs records and the TOML loader that validates into them.
+
+A spec is one TOML file describing one optimizer::
+
+    [optimizer]
+    name = "momentum"
+    summary = "Gradient descent with momentum"
+    references = ["Polyak 1964"]
+
+    [hyperparameters]
+    learning_rate = { default = 1e-3, min = 0.0, doc = "step size" }
+    momentum      = { default = 0.7, min = 0.0, max = 1.0, doc = "how much of the last step to keep" }
+
+    [slots]
+    delta = { init = "zeros" }
+
+    [update]
+    rule = [
+      "delta = learning_rate * grad + momentum * delta",
+      "var = var - delta",
+    ]
+
+Loading never imports TensorFlow. Every problem raises :class:`~optreg.errors.SpecError`
+naming the file, the key and, where it can be found, the line.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import attrs
+
+from optreg import expr
+from optreg.errors import ExpressionError, HyperparameterError, SpecError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+#: Names a hyperparameter or slot may not take: the rule's builtins, the function table,
+#: and the options every optimizer accepts.
+RESERVED_NAMES = frozenset(expr.BUILTIN_NAMES) | frozenset(expr.FUNCTIONS) | frozenset(
+    {"name", "clipnorm", "clipvalue", "global_clipnorm", "iterations"}
+)
+SLOT_INITS = ("zeros", "ones", "var")
+SLOT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+HYPERPARAMETER_TYPES = ("float", "int", "bool")
+_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+_OPTIMIZER_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_.-]*$")
+
+
+@attrs.frozen
+class Hyperparameter:
+    """One hyperparameter: its default, type, inclusive bounds and a one-line doc.
+
+    Example:
+        >>> beta = Hyperparameter("beta_1", 0.9, "float", 0.0, 1.0, "decay of the first moment")
+        >>> beta.check(0.5)
+        0.5
+    """
+
+    name: str
+    default: float | int | bool
+    type: str = "float"
+    min: float | None = None
+    max: float | None = None
+    doc: str = ""
+
+    def check(self, value: Any) -> float | int | bool:
+        """Validate a value for this hyperparameter and return it in the declared type.
+
+        Args:
+            value: a Python number or bool.
+
+        Returns:
+            ``value`` as a float, int or bool, per :attr:`type`.
+
+        Raises:
+            HyperparameterError: wrong type, not finite, or outside ``[min, max]``;
+                the message names the bound.
+
+        Example:
+            >>> Hyperparameter("momentum", 0.0, "float", 0.0, 1.0).check(2)
+            Traceback (most recent call last):
+            ...
+            optreg.errors.HyperparameterError: momentum must be at most 1.0, got 2
+        """
+        converted = _convert_hyperparameter(self, value)
+        if self.min is not None and converted < self.min:
+            raise HyperparameterError(f"{self.name} must be at least {self.min}, got {value!r}")
+        if self.max is not None and converted > self.max:
+            raise HyperparameterError(f"{self.name} must be at most {self.max}, got {value!r}")
+        return converted
+
+
+def _convert_hyperparameter(hyper: Hyperparameter, value: Any) -> float | int | bool:
+    """Convert to the declared type, refusing lossy or nonsensical conversions."""
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "shape", None) == ():
+        value = value.item()  # numpy scalars
+    if hyper.type == "bool":
+        if isinstance(value, bool):
+            return value
+        raise HyperparameterError(f"{hyper.name} must be true or false, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise HyperparameterError(f"{hyper.name} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise HyperparameterError(f"{hyper.name} must be finite, got {value!r}")
+    if hyper.type == "int":
+        if float(value) != int(value):
+            raise HyperparameterError(f"{hyper.name} must be a whole number, got {value!r}")
+        return int(value)
+    return float(value)
+
+
+@attrs.frozen
+class Slot:
+    """Per-variable state: how it starts and, optionally, its dtype.
+
+    ``init`` is ``"zeros"``, ``"ones"``, ``"var"`` (a copy of the variable) or a number to fill
+    with. ``dtype`` of None means the variable's own dtype.
+    """
+
+    name: str
+    init: str | float = "zeros"
+    dtype: str | None = None
+    doc: str = ""
+
+
+@attrs.frozen
+class OptimizerSpec:
+    """A validated optimizer spec.
+
+    Attributes:
+        name: the short name, e.g. ``"adam"``.
+        summary: one line saying what it is.
+        references: papers or books, as free text.
+        hyperparameters: in file order.
+        slots: in file order.
+        rule: the checked update rule.
+        source: the file it came from, or ``"<string>"``.
+    """
+
+    name: str
+    summary: str
+    references: tuple[str, ...]
+    hyperparameters: tuple[Hyperparameter, ...]
+    slots: tuple[Slot, ...]
+    rule: expr.CheckedRule
+    source: str = "<string>"
+
+    def defaults(self) -> dict[str, float | int | bool]:
+        """Every hyperparameter's default, by name.
+
+        Example:
+            >>> load_spec_text('''
+            ... [optimizer]
+            ... name = "gd"
+            ... summary = "plain steps"
+            ... [hyperparameters]
+            ... learning_rate = { default = 0.1 }
+            ... [update]
+            ... rule = ["var = var - learning_rate * grad"]
+            ... ''').defaults()
+            {'learning_rate': 0.1}
+        """
+        return {h.name: h.default for h in self.hyperparameters}
+
+
+def resolve_hyperparameters(
+    specs: Sequence[Hyperparameter], given: Mapping[str, Any], optimizer: str = ""
+) -> dict[str, float | int | bool]:
+    """Merge given hyperparameters over the defaults, checking names, types and bounds.
+
+    Args:
+        specs: the optimizer's hyperparameters.
+        given: the values the user passed.
+        optimizer: the optimizer's name, for messages.
+
+    Returns:
+        name → checked value, for every hyperparameter.
+
+    Raises:
+        HyperparameterError: an unknown name, or a bad value (the message names the bound).
+
+    Example:
+        >>> resolve_hyperparameters([Hyperparameter("learning_rate", 0.1, min=0.0)], {})
+        {'learning_rate': 0.1}
+    """
+    known = {spec.name: spec for spec in specs}
+    for name in given:
+        if name not in known:
+            raise HyperparameterError(unknown_hyperparameter_message(optimizer, name, specs))
+    return {name: spec.check(given[name]) if name in given else spec.default for name, spec in known.items()}
+
+
+def unknown_hyperparameter_message(optimizer: str, name: str, specs: Sequence[Hyperparameter]) -> str:
+    """The message for a hyperparameter an optimizer does not have, listing those it has."""
+    accepted = ", ".join(spec.name for spec in specs) or "none"
+    owner = f"{optimizer!r} " if optimizer else ""
+    return f"optimizer {owner}has no hyperparameter {name!r}; it accepts: {accepted}"
+
+
+# --- loading ----------------------------------------------------------------------------
+
+
+def load_spec(path: str | Path) -> OptimizerSpec:
+    """Load and validate one spec file.
+
+    Args:
+        path: the TOML file.
+
+    Returns:
+        The validated :class:`OptimizerSpec`.
+
+    Raises:
+        SpecError: the file cannot be read or is not a valid spec; the message names the
+            file, the key and, where it can be found, the line.
+
+    Example:
+        >>> load_spec("specs/adam.toml").name  # doctest: +SKIP
+        'adam'
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise SpecError(str(path), "", f"cannot read the spec: {error}") from None
+    return load_spec_text(text, source=str(path))
+
+
+def load_spec_text(text: str, source: str = "<string>") -> OptimizerSpec:
+    """Validate spec text (the contents of a TOML file).
+
+    Args:
+        text: the TOML text.
+        source: what to call it in error messages.
+
+    Returns:
+        The validated :class:`OptimizerSpec`.
+
+    Raises:
+        SpecError: as :func:`load_spec`.
+    """
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise SpecError(source, "", f"TOML syntax error: {error}", line=getattr(error, "lineno", None)) from None
+    except (RecursionError, ValueError) as error:
+        raise SpecError(source, "", f"TOML cannot be read: {type(error).__name__}") from None
+    return _SpecReader(text, source).read(document)
+
+
+class _SpecReader:
+    """Turns a parsed TOML document into an :class:`OptimizerSpec`, key by key."""
+
+    def __init__(self, text: str, source: str):
+        self.text = text
+        self.source = source
+
+    def fail(self, key: str, message: str, needle: str | None = None) -> SpecError:
+        """A SpecError for this file and key, with the key's line when it can be found."""
+        return SpecError(self.source, key, message, line=_find_line(self.text, key, needle))
+
+    def read(self, document: Mapping[str, Any]) -> OptimizerSpec:
+        """Validate the whole document."""
+        self.table_keys("", document, required={"optimizer", "update"}, optional={"hyperparameters", "slots"})
+        header = self.read_header(document["optimizer"])
+        hyperparameters = self.read_hyperparameters(document.get("hyperparameters", {}))
+        slots = self.read_slots(document.get("slots", {}), {h.name for h in hyperparameters})
+        rule = self.read_rule(document["update"], hyperparameters, slots)
+        return OptimizerSpec(
+            name=header["name"],
+            summary=header["summary"],
+            references=header["references"],
+            hyperparameters=hyperparameters,
+            slots=slots,
+            rule=rule,
+            source=self.source,
+        )
+
+    def require_table(self, key: str, table: Any) -> None:
+        """Require a TOML table."""
+        if not isinstance(table, dict):
+            raise self.fail(key, f"must be a table, got {_show(table)}")
+
+    def table_keys(self, key: str, table: Any, required: set[str], optional: set[str]) -> None:
+        """Require a table with exactly the allowed keys."""
+        self.require_table(key, table)
+        for name in table:
+            if name not in required | optional:
+                allowed = ", ".join(sorted(required | optional))
+                raise self.fail(_join(key, name), f"unknown key {name!r}; allowed: {allowed}", needle=name)
+        for name in sorted(required - set(table)):
+            raise self.fail(_join(key, name) if key else name, f"missing required key {name!r}")
+
+    def read_header(self, table: Any) -> dict[str, Any]:
+        """The [optimizer] table: name, summary, references."""
+        self.table_keys("optimizer", table, required={"name", "summary"}, optional={"references"})
+        name = self.string("optimizer.name", table["name"])
+        if not _OPTIMIZER_NAME_PATTERN.match(name):
+            raise self.fail("optimizer.name", f"must be lower-case letters, digits, '_', '.' or '-', got {name!r}")
+        references = table.get("references", [])
+        if not isinstance(references, list):
+            raise self.fail("optimizer.references", f"must be a list of strings, got {_show(references)}")
+        for index, reference in enumerate(references):
+            self.string(f"optimizer.references[{index}]", reference)
+        summary = self.string("optimizer.summary", table["summary"])
+        return {"name": name, "summary": summary, "references": tuple(references)}
+
+    def string(self, key: str, value: Any) -> str:
+        """Require a non-empty single-line string."""
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(key, f"must be a non-empty string, got {_show(value)}")
+        return value.strip()
+
+    def read_hyperparameters(self, table: Any) -> tuple[Hyperparameter, ...]:
+        """The [hyperparameters] table."""
+        self.require_table("hyperparameters", table)
+        return tuple(self.read_hyperparameter(name, entry) for name, entry in table.items())
+
+    def read_hyperparameter(self, name: str, entry: Any) -> Hyperparameter:
+        """One hyperparameter: default (required), type, min, max, doc."""
+        key = f"hyperparameters.{name}"
+        self.check_name(key, name)
+        self.table_keys(key, entry, required={"default"}, optional={"type", "min", "max", "doc"})
+        default = entry["default"]
+        kind = entry.get("type", _type_of(default))
+        if kind not in HYPERPARAMETER_TYPES:
+            raise self.fail(key, f"type must be one of {', '.join(HYPERPARAMETER_TYPES)}, got {_show(kind)}")
+        bounds = {bound: self.bound(key, bound, entry.get(bound), kind) for bound in ("min", "max")}
+        if bounds["min"] is not None and bounds["max"] is not None and bounds["min"] > bounds["max"]:
+            raise self.fail(key, f"min ({bounds['min']}) is greater than max ({bounds['max']})")
+        doc = entry.get("doc", "")
+        if not isinstance(doc, str):
+            raise self.fail(key, f"doc must be a string, got {_show(doc)}")
+        hyper = Hyperparameter(name, default, kind, bounds["min"], bounds["max"], doc.strip())
+        try:
+            return attrs.evolve(hyper, default=hyper.check(default))
+        except HyperparameterError as error:
+            raise self.fail(key, f"default: {error}") from None
+
+    def bound(self, key: str, bound: str, value: Any, kind: str) -> float | None:
+        """A min or max: absent, or a finite number (never on a bool)."""
+        if value is None:
+            return None
+        if kind == "bool":
+            raise self.fail(key, f"a bool hyperparameter has no {bound}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise self.fail(key, f"{bound} must be a finite number, got {_show(value)}")
+        return float(value)
+
+    def check_name(self, key: str, name: str) -> None:
+        """Hyperparameter and slot names: lower-case identifiers, not reserved."""
+        if not _NAME_PATTERN.match(name):
+            raise self.fail(key, f"name must be a lower-case identifier, got {name!r}", needle=name)
+        if name in RESERVED_NAMES:
+            raise self.fail(key, f"{name!r} is reserved", needle=name)
+
+    def read_slots(self, table: Any, hyper_names: set[str]) -> tuple[Slot, ...]:
+        """The [slots] table."""
+        self.require_table("slots", table)
+        return tuple(self.read_slot(name, entry, hyper_names) for name, entry in table.items())
+
+    def read_slot(self, name: str, entry: Any, hyper_names: set[str]) -> Slot:
+        """One slot: init and dtype."""
+        key = f"slots.{name}"
+        self.check_name(key, name)
+        if name in hyper_names:
+            raise self.fail(key, f"{name!r} is already a hyperparameter")
+        self.table_keys(key, entry, required=set(), optional={"init", "dtype", "doc"})
+        init = entry.get("init", "zeros")
+        numeric = isinstance(init, (int, float)) and not isinstance(init, bool) and math.isfinite(init)
+        if init not in SLOT_INITS and not numeric:
+            raise self.fail(key, f"init must be {', '.join(SLOT_INITS)} or a finite number, got {_show(init)}")
+        dtype = entry.get("dtype")
+        if dtype is not None and dtype not in SLOT_DTYPES:
+            raise self.fail(key, f"dtype must be one of {', '.join(SLOT_DTYPES)}, got {_show(dtype)}")
+        doc = entry.get("doc", "")
+        if not isinstance(doc, str):
+            raise self.fail(key, f"doc must be a string, got {_show(doc)}")
+        return Slot(name, float(init) if numeric else init, dtype, doc.strip())
+
+    def read_rule(self, table: Any, hyperparameters, slots) -> expr.CheckedRule:
+        """The [update] table: an ordered, non-empty list of assignments."""
+        self.table_keys("update", table, required={"rule"}, optional=set())
+        lines = table["rule"]
+        if not isinstance(lines, list) or not lines:
+            raise self.fail("update.rule", f"must be a non-empty list of assignments, got {_show(lines)}")
+        assignments = []
+        for index, line in enumerate(lines):
+            try:
+                assignments.append(expr.parse_assignment(line))
+            except ExpressionError as error:
+                raise self.fail(f"update.rule[{index}]", error.message, needle=_needle(line)) from None
+        try:
+            return expr.check_rule(assignments, [h.name for h in hyperparameters], [s.name for s in slots])
+        except ExpressionError as error:
+            index = error.line_index
+            key = "update.rule" if index is None else f"update.rule[{index}]"
+            needle = None if index is None else _needle(lines[index])
+            raise self.fail(key, error.message, needle=needle) from None
+
+
+def _type_of(default: Any) -> str:
+    """The hyperparameter type a default implies."""
+    if isinstance(default, bool):
+        return "bool"
+    if isinstance(default, int):
+        return "int"
+    return "float"
+
+
+def _join(prefix: str, name: str) -> str:
+    """A dotted key."""
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _show(value: Any) -> str:
+    """A short rendering of a bad value for messages."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _needle(line: Any) -> str | None:
+    """A rule line's text to find it in the file."""
+    return line.strip() if isinstance(line, str) and line.strip() else None
+
+
+def _find_line(text: str, key: str, needle: str | None) -> int | None:
+    """The 1-based line where a key (or a given piece of text) appears, where found."""
+    target = needle if needle is not None else key.split(".")[-1].split("[")[0]
+    if not target:
+        return None
+    lines = text.splitlines()
+    header = "[" + key.rsplit(".", 1)[0] + "]" if "." in key else None
+    start = next((i for i, line in enumerate(lines) if header and line.strip() == header), 0)
+    pattern = re.compile(r"^\s*\[?\s*" + re.escape(target) + r"\s*[\]=]") if needle is None else None
+    for number, line in enumerate(lines[start:], start=start + 1):
+        if (pattern.search(line) if pattern else target in line):
+            return number
+    return None

@@ -1,0 +1,48 @@
+"""SpecOptimizer: the Optimizer an :class:`~optreg.spec.OptimizerSpec` describes."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import tensorflow as tf
+
+from optreg.expr_compile import CompiledRule
+from optreg.optimizer import Optimizer
+from optreg.spec import OptimizerSpec
+
+
+class SpecOptimizer(Optimizer):
+    """An optimizer whose hyperparameters, slots and update rule come from a spec.
+
+    Args:
+        spec: the validated spec.
+        **kwargs: hyperparameter values and the options of :class:`~optreg.optimizer.Optimizer`.
+
+    Example:
+        >>> from optreg.spec import load_spec
+        >>> opt = SpecOptimizer(load_spec("specs/adam.toml"), learning_rate=0.1)  # doctest: +SKIP
+    """
+
+    def __init__(self, spec: OptimizerSpec, **kwargs: Any):
+        self.spec = spec
+        self.optimizer_name = spec.name
+        self.summary = spec.summary
+        self.hyperparameter_specs = spec.hyperparameters
+        self.slot_specs = spec.slots
+        self._rule = CompiledRule(
+            spec.rule, [h.name for h in spec.hyperparameters], [s.name for s in spec.slots]
+        )
+        super().__init__(**kwargs)
+
+    def _prepare_step(self, step: tf.Tensor) -> list[tf.Tensor]:
+        """Run the rule's step program (hyperparameter-only sub-expressions) in float64."""
+        return self._rule.step_scalars(dict(self._hyper), step)
+
+    def _update_variable(
+        self, grad: tf.Tensor, var: tf.Variable, slots: Mapping[str, tf.Variable], prepared: list[tf.Tensor]
+    ) -> None:
+        """Run the rule's variable program and assign the new variable and slot values."""
+        values = self._rule.update(grad, var.read_value(), {n: s.read_value() for n, s in slots.items()}, prepared)
+        for target, value in values.items():
+            destination = var if target == "var" else slots[target]
+            destination.assign(tf.cast(value, destination.dtype))
