@@ -37,6 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import tensorflow as tf
 
+# Every optreg repetition traces new loops by design; silence tf.function's retracing warning.
+tf.get_logger().setLevel("ERROR")
+
 from optreg import registry
 from optreg.bench.runner import plan_bench, run_bench
 

@@ -1,0 +1,5 @@
+"""``python -m optreg`` runs the command line."""
+
+from optreg.cli import main
+
+main(prog_name="optreg")

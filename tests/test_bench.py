@@ -1,0 +1,115 @@
+"""The bench runner reproduces the TensorFlow Core tutorial's convergence table."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+import optreg
+from optreg.bench.grid import parse_setting, settings_grid
+from optreg.bench.report import outcome, render
+from optreg.bench.runner import plan_bench, run_bench
+
+#: The tutorial's table: (optimizer, learning rate) → (status, iteration).
+TUTORIAL_TABLE = {
+    ("gradient_descent", 1e-3): ("exceeded", 2000),
+    ("gradient_descent", 1e-2): ("exceeded", 2000),
+    ("gradient_descent", 1e-1): ("exploded", 6),
+    ("momentum", 1e-3): ("exceeded", 2000),
+    ("momentum", 1e-2): ("converged", 80),
+    ("momentum", 1e-1): ("exploded", 6),
+    ("adam", 1e-3): ("exceeded", 2000),
+    ("adam", 1e-2): ("exceeded", 2000),
+    ("adam", 1e-1): ("converged", 1156),
+}
+
+
+@pytest.fixture(scope="module", params=[True, False], ids=["xla", "no-xla"])
+def tutorial_results(request):
+    plan = plan_bench(
+        optreg.registry,
+        ["gradient_descent", "momentum", "adam"],
+        "quartic",
+        settings_grid([1e-3, 1e-2, 1e-1], []),
+    )
+    return run_bench(plan, jit_compile=request.param)
+
+
+def test_reproduces_the_tutorials_table(tutorial_results):
+    table = {(r.optimizer, r.settings["learning_rate"]): (r.status, r.iterations) for r in tutorial_results}
+    assert table == TUTORIAL_TABLE
+
+
+def test_converged_runs_end_at_the_minimum(tutorial_results):
+    converged = [r for r in tutorial_results if r.status == "converged"]
+    assert len(converged) == 2
+    for result in converged:
+        assert result.final_params[0] == pytest.approx(-1.125, abs=1e-3)
+        assert result.final_loss == pytest.approx(2 * 1.125**4 - 3 * 1.125**3 + 2, abs=1e-5)
+
+
+def test_records_hold_every_hyperparameter(tutorial_results):
+    momentum = next(r for r in tutorial_results if r.optimizer == "momentum")
+    assert momentum.hyperparameters == {"learning_rate": 1e-3, "momentum": 0.7}
+    assert momentum.seconds > 0
+
+
+def test_json_and_csv_reports(tutorial_results):
+    records = json.loads(render(tutorial_results, "json"))
+    assert len(records) == 9
+    assert set(records[0]) >= {
+        "optimizer", "problem", "hyperparameters", "status", "iterations", "final_loss", "final_params", "seconds",
+    }
+    rows = list(csv.DictReader(io.StringIO(render(tutorial_results, "csv"))))
+    assert [(r["optimizer"], r["status"], int(r["iterations"])) for r in rows] == [
+        (r["optimizer"], r["status"], r["iterations"]) for r in records
+    ]
+    assert rows[0]["learning_rate"] == "0.001" and rows[0]["momentum"] == ""
+
+
+def test_table_uses_the_tutorials_words(tutorial_results):
+    text = render(tutorial_results, "table")
+    assert "Converged in 80 iterations" in text
+    assert "Converged in 1156 iterations" in text
+    assert "Gradient exploded at iteration 6" in text
+    assert "Exceeded maximum of 2000 iterations" in text
+    assert len(text.strip().splitlines()) == 10
+
+
+def test_runs_of_one_loop_do_not_leak_state():
+    plan = plan_bench(optreg.registry, ["adam"], "quartic", [{"learning_rate": 0.1}, {"learning_rate": 0.1}])
+    first, second = run_bench(plan)
+    assert (first.status, first.iterations, first.final_params) == (second.status, second.iterations, second.final_params)
+
+
+def test_settings_grid_is_every_combination():
+    grid = settings_grid([0.1, 0.01], ["momentum=0.5,0.9", "nesterov=true"])
+    assert grid == [
+        {"learning_rate": 0.1, "momentum": 0.5, "nesterov": True},
+        {"learning_rate": 0.1, "momentum": 0.9, "nesterov": True},
+        {"learning_rate": 0.01, "momentum": 0.5, "nesterov": True},
+        {"learning_rate": 0.01, "momentum": 0.9, "nesterov": True},
+    ]
+    assert settings_grid([], []) == [{}]
+
+
+@pytest.mark.parametrize("text", ["momentum", "=0.5", "momentum=", "momentum=fast", "mo mentum=1"])
+def test_malformed_settings_are_refused(text):
+    with pytest.raises(optreg.HyperparameterError):
+        parse_setting(text)
+
+
+def test_plan_checks_every_setting_before_running():
+    with pytest.raises(optreg.HyperparameterError, match="gradient_descent"):
+        plan_bench(optreg.registry, ["momentum", "gradient_descent"], "quartic", [{"momentum": 0.5}])
+    with pytest.raises(optreg.UnknownNameError):
+        plan_bench(optreg.registry, ["adam"], "nowhere", [{}])
+
+
+def test_outcome_wording():
+    result = run_bench(plan_bench(optreg.registry, ["momentum"], "quartic", [{"learning_rate": 0.01}], max_iters=10))[0]
+    assert (result.status, result.iterations) == ("exceeded", 10)
+    assert outcome(result) == "Exceeded maximum of 10 iterations"

@@ -1,0 +1,55 @@
+"""Gradient hooks: the clipping options against Keras's, and their validation."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import optreg
+from optreg.gradients import GradientOptions
+
+
+@pytest.mark.parametrize(
+    "option",
+    [{"clipnorm": 0.5}, {"clipvalue": 0.3}, {"global_clipnorm": 0.7}],
+    ids=lambda o: next(iter(o)),
+)
+def test_clipping_matches_keras(option, rng):
+    starts = [rng.normal(size=s).astype(np.float32) for s in [(3,), (2, 2)]]
+    ours_vars = [tf.Variable(s) for s in starts]
+    keras_vars = [tf.Variable(s) for s in starts]
+    ours = optreg.registry.create("sgd", learning_rate=0.1, momentum=0.9, **option)
+    theirs = keras.optimizers.SGD(learning_rate=0.1, momentum=0.9, **option)
+    for _ in range(10):
+        grads = [tf.constant(rng.normal(size=s.shape).astype(np.float32) * 3) for s in starts]
+        ours.apply_gradients(zip(grads, ours_vars))
+        theirs.apply_gradients(zip(grads, keras_vars))
+    for a, b in zip(ours_vars, keras_vars):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_clipnorm_limits_each_gradient_norm():
+    var = tf.Variable([0.0, 0.0])
+    opt = optreg.registry.create("gradient_descent", learning_rate=1.0, clipnorm=2.0)
+    opt.apply_gradients([(tf.constant([30.0, 40.0]), var)])
+    np.testing.assert_allclose(var.numpy(), [-1.2, -1.6], rtol=1e-6)
+
+
+def test_global_clipnorm_scales_all_gradients_together():
+    a, b = tf.Variable([0.0]), tf.Variable([0.0])
+    opt = optreg.registry.create("gradient_descent", learning_rate=1.0, global_clipnorm=1.0)
+    opt.apply_gradients([(tf.constant([3.0]), a), (tf.constant([4.0]), b)])
+    np.testing.assert_allclose([a.numpy()[0], b.numpy()[0]], [-0.6, -0.8], rtol=1e-6)
+
+
+def test_more_than_one_clipping_option_is_an_error():
+    with pytest.raises(optreg.OptionError, match="clipnorm and clipvalue"):
+        optreg.registry.create("adam", clipnorm=1.0, clipvalue=1.0)
+
+
+@pytest.mark.parametrize("value", [0, -1.0, float("nan"), "big", True])
+def test_clipping_values_must_be_positive_numbers(value):
+    with pytest.raises(optreg.OptionError, match="clipnorm must be a positive number"):
+        GradientOptions(clipnorm=value)
