@@ -251,8 +251,9 @@ def split_pairs(grads_and_vars: Iterable, variables: Iterable | None) -> tuple[l
     """Normalise both calling forms into two lists, dropping pairs with a None gradient.
 
     Example:
-        >>> split_pairs([(None, "a"), (1, "b")], None)
-        ([1], ['b'])
+        >>> grads, variables = split_pairs([(None, "a"), (1.0, "b")], None)
+        >>> len(grads), variables
+        (1, ['b'])
     """
     if variables is None:
         pairs = list(grads_and_vars)
