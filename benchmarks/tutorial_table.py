@@ -41,25 +41,14 @@ import tensorflow as tf
 tf.get_logger().setLevel("ERROR")
 
 from optreg import registry
+from optreg.bench import tutorial
 from optreg.bench.runner import plan_bench, run_bench
 
-LEARNING_RATES = (1e-3, 1e-2, 1e-1)
-OPTIMIZERS = ("gradient_descent", "momentum", "adam")
-MAX_ITERS = 2000
+LEARNING_RATES = tutorial.LEARNING_RATES
+OPTIMIZERS = tutorial.OPTIMIZERS
+MAX_ITERS = tutorial.MAX_ITERS
+EXPECTED = tutorial.PUBLISHED
 START = 2.0
-
-#: The tutorial's published outcome for every (optimizer, learning rate): (status, iteration).
-EXPECTED = {
-    ("gradient_descent", 1e-3): ("exceeded", 2000),
-    ("gradient_descent", 1e-2): ("exceeded", 2000),
-    ("gradient_descent", 1e-1): ("exploded", 6),
-    ("momentum", 1e-3): ("exceeded", 2000),
-    ("momentum", 1e-2): ("converged", 80),
-    ("momentum", 1e-1): ("exploded", 6),
-    ("adam", 1e-3): ("exceeded", 2000),
-    ("adam", 1e-2): ("exceeded", 2000),
-    ("adam", 1e-1): ("converged", 1156),
-}
 
 
 # --- The tutorial's approach, re-implemented: tf.Module optimizers stepped eagerly. ---

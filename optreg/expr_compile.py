@@ -164,12 +164,13 @@ class CompiledRule:
         env["grad"] = tf.cast(grad, dtype)
         env["var"] = tf.cast(var, dtype)
         constant = _constant_in(dtype)
+        shape_of = env["var"]
         assigned: dict[str, tf.Tensor] = {}
         for target, node in self._variable_lines:
             value = _evaluate(node, env, constant, cast_scalars)
             env[target] = value
             if target == "var" or target in self._slots:
-                assigned[target] = _broadcast_like(value, env["var"])
+                assigned[target] = _broadcast_like(value, shape_of)
         return assigned
 
 

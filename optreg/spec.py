@@ -98,6 +98,21 @@ class Hyperparameter:
         return converted
 
 
+def is_finite_number(value: Any) -> bool:
+    """True for an int or float (not a bool) that a float64 holds as a finite number.
+
+    Example:
+        >>> [is_finite_number(v) for v in (1, 0.5, float("inf"), 10**400, True, "1")]
+        [True, True, False, False, False, False]
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
 def _convert_hyperparameter(hyper: Hyperparameter, value: Any) -> float | int | bool:
     """Convert to the declared type, refusing lossy or nonsensical conversions."""
     if hasattr(value, "item") and callable(value.item) and getattr(value, "shape", None) == ():
@@ -107,9 +122,9 @@ def _convert_hyperparameter(hyper: Hyperparameter, value: Any) -> float | int | 
             return value
         raise HyperparameterError(f"{hyper.name} must be true or false, got {value!r}")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise HyperparameterError(f"{hyper.name} must be a number, got {value!r}")
-    if not math.isfinite(value):
-        raise HyperparameterError(f"{hyper.name} must be finite, got {value!r}")
+        raise HyperparameterError(f"{hyper.name} must be a number, got {_show(value)}")
+    if not is_finite_number(value):
+        raise HyperparameterError(f"{hyper.name} must be finite, got {_show(value)}")
     if hyper.type == "int":
         if float(value) != int(value):
             raise HyperparameterError(f"{hyper.name} must be a whole number, got {value!r}")
@@ -249,7 +264,7 @@ def load_spec_text(text: str, source: str = "<string>") -> OptimizerSpec:
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        raise SpecError(source, "", f"TOML syntax error: {error}", line=getattr(error, "lineno", None)) from None
+        raise SpecError(source, "", f"TOML syntax error: {error}", line=_toml_error_line(error)) from None
     except (RecursionError, ValueError) as error:
         raise SpecError(source, "", f"TOML cannot be read: {type(error).__name__}") from None
     return _SpecReader(text, source).read(document)
@@ -262,9 +277,13 @@ class _SpecReader:
         self.text = text
         self.source = source
 
-    def fail(self, key: str, message: str, needle: str | None = None) -> SpecError:
-        """A SpecError for this file and key, with the key's line when it can be found."""
-        return SpecError(self.source, key, message, line=_find_line(self.text, key, needle))
+    def fail(self, key: str, message: str, needle: str | None = None, occurrence: int = 0) -> SpecError:
+        """A SpecError for this file and key, with the key's line when it can be found.
+
+        ``needle`` is text to look for instead of the key; ``occurrence`` picks which of
+        several identical lines (0 for the first).
+        """
+        return SpecError(self.source, key, message, line=_find_line(self.text, key, needle, occurrence))
 
     def read(self, document: Mapping[str, Any]) -> OptimizerSpec:
         """Validate the whole document."""
@@ -350,7 +369,7 @@ class _SpecReader:
             return None
         if kind == "bool":
             raise self.fail(key, f"a bool hyperparameter has no {bound}")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if not is_finite_number(value):
             raise self.fail(key, f"{bound} must be a finite number, got {_show(value)}")
         return float(value)
 
@@ -374,7 +393,7 @@ class _SpecReader:
             raise self.fail(key, f"{name!r} is already a hyperparameter")
         self.table_keys(key, entry, required=set(), optional={"init", "dtype", "doc"})
         init = entry.get("init", "zeros")
-        numeric = isinstance(init, (int, float)) and not isinstance(init, bool) and math.isfinite(init)
+        numeric = is_finite_number(init)
         if init not in SLOT_INITS and not numeric:
             raise self.fail(key, f"init must be {', '.join(SLOT_INITS)} or a finite number, got {_show(init)}")
         dtype = entry.get("dtype")
@@ -396,14 +415,24 @@ class _SpecReader:
             try:
                 assignments.append(expr.parse_assignment(line))
             except ExpressionError as error:
-                raise self.fail(f"update.rule[{index}]", error.message, needle=_needle(line)) from None
+                raise self.fail(f"update.rule[{index}]", error.message, _needle(line), lines[:index].count(line)) from None
         try:
             return expr.check_rule(assignments, [h.name for h in hyperparameters], [s.name for s in slots])
         except ExpressionError as error:
             index = error.line_index
             key = "update.rule" if index is None else f"update.rule[{index}]"
             needle = None if index is None else _needle(lines[index])
-            raise self.fail(key, error.message, needle=needle) from None
+            occurrence = 0 if index is None else lines[:index].count(lines[index])
+            raise self.fail(key, error.message, needle, occurrence) from None
+
+
+def _toml_error_line(error: Exception) -> int | None:
+    """The line a TOML syntax error is on (from the message before Python 3.14 adds ``lineno``)."""
+    line = getattr(error, "lineno", None)
+    if line is None:
+        found = re.search(r"at line (\d+)", str(error))
+        line = int(found.group(1)) if found else None
+    return line
 
 
 def _type_of(default: Any) -> str:
@@ -431,8 +460,8 @@ def _needle(line: Any) -> str | None:
     return line.strip() if isinstance(line, str) and line.strip() else None
 
 
-def _find_line(text: str, key: str, needle: str | None) -> int | None:
-    """The 1-based line where a key (or a given piece of text) appears, where found."""
+def _find_line(text: str, key: str, needle: str | None, occurrence: int = 0) -> int | None:
+    """The 1-based line where a key (or the ``occurrence``-th copy of a piece of text) appears."""
     target = needle if needle is not None else key.split(".")[-1].split("[")[0]
     if not target:
         return None
@@ -440,7 +469,9 @@ def _find_line(text: str, key: str, needle: str | None) -> int | None:
     header = "[" + key.rsplit(".", 1)[0] + "]" if "." in key else None
     start = next((i for i, line in enumerate(lines) if header and line.strip() == header), 0)
     pattern = re.compile(r"^\s*\[?\s*" + re.escape(target) + r"\s*[\]=]") if needle is None else None
-    for number, line in enumerate(lines[start:], start=start + 1):
-        if (pattern.search(line) if pattern else target in line):
-            return number
-    return None
+    matches = [
+        number
+        for number, line in enumerate(lines[start:], start=start + 1)
+        if (pattern.search(line) if pattern else target in line)
+    ]
+    return matches[min(occurrence, len(matches) - 1)] if matches else None

@@ -11,36 +11,20 @@ import pytest
 import optreg
 from optreg.bench.grid import parse_setting, settings_grid
 from optreg.bench.report import outcome, render
+from optreg.bench import tutorial
 from optreg.bench.runner import plan_bench, run_bench
-
-#: The tutorial's table: (optimizer, learning rate) → (status, iteration).
-TUTORIAL_TABLE = {
-    ("gradient_descent", 1e-3): ("exceeded", 2000),
-    ("gradient_descent", 1e-2): ("exceeded", 2000),
-    ("gradient_descent", 1e-1): ("exploded", 6),
-    ("momentum", 1e-3): ("exceeded", 2000),
-    ("momentum", 1e-2): ("converged", 80),
-    ("momentum", 1e-1): ("exploded", 6),
-    ("adam", 1e-3): ("exceeded", 2000),
-    ("adam", 1e-2): ("exceeded", 2000),
-    ("adam", 1e-1): ("converged", 1156),
-}
-
 
 @pytest.fixture(scope="module", params=[True, False], ids=["xla", "no-xla"])
 def tutorial_results(request):
     plan = plan_bench(
-        optreg.registry,
-        ["gradient_descent", "momentum", "adam"],
-        "quartic",
-        settings_grid([1e-3, 1e-2, 1e-1], []),
+        optreg.registry, tutorial.OPTIMIZERS, tutorial.PROBLEM, settings_grid(tutorial.LEARNING_RATES, []), tutorial.MAX_ITERS
     )
     return run_bench(plan, jit_compile=request.param)
 
 
 def test_reproduces_the_tutorials_table(tutorial_results):
     table = {(r.optimizer, r.settings["learning_rate"]): (r.status, r.iterations) for r in tutorial_results}
-    assert table == TUTORIAL_TABLE
+    assert table == tutorial.PUBLISHED
 
 
 def test_converged_runs_end_at_the_minimum(tutorial_results):

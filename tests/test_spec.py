@@ -1,0 +1,534 @@
+"""Spec loading: the built-in specs, a corpus of malformed specs, hostile specs, and
+hyperparameter checking."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import optreg
+from optreg import builtin
+from optreg.errors import HyperparameterError
+from optreg.spec import Hyperparameter, resolve_hyperparameters
+
+SPEC_DIR = builtin.builtin_spec_dir()
+BUILTIN_SPECS = sorted(SPEC_DIR.glob("*.toml"))
+
+# --- building spec texts ----------------------------------------------------------------
+
+HEADER = """\
+[optimizer]
+name = "probe"
+summary = "a probe optimizer"
+references = ["nobody 2024"]
+"""
+
+HYPERPARAMETERS = """\
+[hyperparameters]
+learning_rate = { default = 0.1, min = 0.0, doc = "step size" }
+beta_1 = { default = 0.9, min = 0.0, max = 1.0 }
+"""
+
+SLOTS = """\
+[slots]
+m = { init = "zeros" }
+"""
+
+RULE = ["m = beta_1 * m + grad", "var = var - learning_rate * m"]
+
+
+def rule_table(*lines) -> str:
+    """An [update] table whose rule is the given lines, each a TOML basic string."""
+    body = "".join(f"  {json.dumps(line)},\n" for line in lines)
+    return f"[update]\nrule = [\n{body}]\n"
+
+
+def spec_text(header=HEADER, hyperparameters=HYPERPARAMETERS, slots=SLOTS, update=None, extra="") -> str:
+    """A spec from its four tables; the defaults make a valid spec."""
+    update = rule_table(*RULE) if update is None else update
+    return "\n".join(part for part in (header, hyperparameters, slots, update, extra) if part)
+
+
+def with_rule(*lines) -> str:
+    """The valid spec with its rule replaced."""
+    return spec_text(update=rule_table(*lines))
+
+
+def with_hyperparameter(entry: str) -> str:
+    """The valid spec with one more hyperparameter line."""
+    return spec_text(hyperparameters=HYPERPARAMETERS + entry + "\n")
+
+
+def with_slot(entry: str) -> str:
+    """The valid spec with one more slot line."""
+    return spec_text(slots=SLOTS + entry + "\n")
+
+
+def with_header(**fields) -> str:
+    """The valid spec with [optimizer] fields replaced (value None drops the field)."""
+    values = {"name": '"probe"', "summary": '"a probe optimizer"', "references": '["nobody 2024"]', **fields}
+    lines = "".join(f"{key} = {value}\n" for key, value in values.items() if value is not None)
+    return spec_text(header="[optimizer]\n" + lines)
+
+
+def balanced_sum(depth: int) -> str:
+    """``(grad+grad)`` nested ``depth`` times on both sides: 2**depth terms."""
+    return "grad" if depth == 0 else f"({balanced_sum(depth - 1)}+{balanced_sum(depth - 1)})"
+
+
+def write(tmp_path: Path, text: str, name: str = "spec.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --- built-in specs -----------------------------------------------------------------------
+
+
+def test_builtin_spec_folder_is_not_empty():
+    assert {p.stem for p in BUILTIN_SPECS} >= {"adam", "gradient_descent", "momentum", "sgd"}
+
+
+@pytest.mark.parametrize("path", BUILTIN_SPECS, ids=lambda p: p.stem)
+def test_builtin_spec_loads_with_summary_and_references(path):
+    spec = optreg.load_spec(path)
+    assert spec.name == path.stem
+    assert spec.source == str(path)
+    assert spec.summary and "\n" not in spec.summary
+    assert spec.references and all(isinstance(r, str) and r for r in spec.references)
+    assert any(a.target == "var" for a in spec.rule.assignments)
+
+
+@pytest.mark.parametrize("path", BUILTIN_SPECS, ids=lambda p: p.stem)
+def test_builtin_spec_defaults_pass_their_own_checks(path):
+    spec = optreg.load_spec(path)
+    for hyper in spec.hyperparameters:
+        assert hyper.check(hyper.default) == hyper.default
+
+
+def test_valid_probe_spec_loads():
+    spec = optreg.load_spec_text(spec_text())
+    assert spec.defaults() == {"learning_rate": 0.1, "beta_1": 0.9}
+    assert [s.name for s in spec.slots] == ["m"]
+
+
+def test_loading_specs_and_listing_the_registry_never_imports_tensorflow():
+    script = (
+        "import sys, optreg\n"
+        f"optreg.load_spec({str(SPEC_DIR / 'adam.toml')!r})\n"
+        "assert 'adam' in optreg.registry.names()\n"
+        "optreg.registry.get('sgd').defaults()\n"
+        "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+# --- malformed specs ------------------------------------------------------------------------
+
+# (id, spec text, expected .key, fragment of the message)
+MALFORMED = [
+    # TOML and the top level
+    ("toml-syntax", "[optimizer\nname = 1\n", "", "TOML syntax error"),
+    ("toml-missing-value", HEADER + "extra = \n", "", "TOML syntax error"),
+    ("unknown-top-level-key", spec_text(extra="[extras]\nx = 1\n"), "extras", "unknown key 'extras'"),
+    ("missing-optimizer", spec_text(header=""), "optimizer", "missing required key 'optimizer'"),
+    ("missing-update", spec_text(update=""), "update", "missing required key 'update'"),
+    ("optimizer-not-a-table", spec_text(header='optimizer = "adam"\n'), "optimizer", "must be a table"),
+    # [optimizer]
+    ("missing-name", with_header(name=None), "optimizer.name", "missing required key 'name'"),
+    ("missing-summary", with_header(summary=None), "optimizer.summary", "missing required key 'summary'"),
+    ("unknown-optimizer-key", with_header(author='"me"'), "optimizer.author", "unknown key 'author'"),
+    ("name-not-a-string", with_header(name="3"), "optimizer.name", "must be a non-empty string"),
+    ("name-bad-characters", with_header(name='"Adam!"'), "optimizer.name", "lower-case letters"),
+    ("summary-blank", with_header(summary='"   "'), "optimizer.summary", "must be a non-empty string"),
+    ("references-not-a-list", with_header(references='"Kingma"'), "optimizer.references", "must be a list"),
+    ("reference-not-a-string", with_header(references='["ok", 7]'), "optimizer.references[1]", "non-empty string"),
+    # [hyperparameters]
+    ("hyper-unknown-key", with_hyperparameter("eps = { default = 1.0, maximum = 2.0 }"),
+     "hyperparameters.eps.maximum", "unknown key 'maximum'"),
+    ("hyper-not-a-table", with_hyperparameter("eps = 1e-7"), "hyperparameters.eps", "must be a table"),
+    ("hyper-missing-default", with_hyperparameter("eps = { min = 0.0 }"),
+     "hyperparameters.eps.default", "missing required key 'default'"),
+    ("default-above-max", with_hyperparameter("eps = { default = 1.5, max = 1.0 }"),
+     "hyperparameters.eps", "at most 1.0"),
+    ("default-below-min", with_hyperparameter("eps = { default = -1.0, min = 0.0 }"),
+     "hyperparameters.eps", "at least 0.0"),
+    ("min-greater-than-max", with_hyperparameter("eps = { default = 0.5, min = 1.0, max = 0.0 }"),
+     "hyperparameters.eps", "min (1.0) is greater than max (0.0)"),
+    ("bool-with-bounds", with_hyperparameter("flag = { default = true, min = 0 }"),
+     "hyperparameters.flag", "a bool hyperparameter has no min"),
+    ("min-a-string", with_hyperparameter('eps = { default = 0.5, min = "0" }'),
+     "hyperparameters.eps", "min must be a finite number"),
+    ("max-infinite", with_hyperparameter("eps = { default = 0.5, max = inf }"),
+     "hyperparameters.eps", "max must be a finite number"),
+    ("unknown-type", with_hyperparameter('eps = { default = 0.5, type = "complex" }'),
+     "hyperparameters.eps", "type must be one of"),
+    ("default-a-string", with_hyperparameter('eps = { default = "0.5" }'),
+     "hyperparameters.eps", "must be a number"),
+    ("default-nan", with_hyperparameter("eps = { default = nan }"), "hyperparameters.eps", "must be finite"),
+    ("int-default-not-whole", with_hyperparameter('k = { default = 1.5, type = "int" }'),
+     "hyperparameters.k", "whole number"),
+    ("bool-type-number-default", with_hyperparameter('flag = { default = 1, type = "bool" }'),
+     "hyperparameters.flag", "must be true or false"),
+    ("doc-not-a-string", with_hyperparameter("eps = { default = 0.5, doc = 3 }"),
+     "hyperparameters.eps", "doc must be a string"),
+    ("reserved-grad", with_hyperparameter("grad = { default = 1.0 }"), "hyperparameters.grad", "'grad' is reserved"),
+    ("reserved-clipnorm", with_hyperparameter("clipnorm = { default = 1.0 }"),
+     "hyperparameters.clipnorm", "'clipnorm' is reserved"),
+    ("reserved-function-name", with_hyperparameter("sqrt = { default = 1.0 }"),
+     "hyperparameters.sqrt", "'sqrt' is reserved"),
+    ("hyper-name-upper-case", with_hyperparameter("Beta = { default = 1.0 }"),
+     "hyperparameters.Beta", "lower-case identifier"),
+    # [slots]
+    ("slot-bad-init", spec_text(slots='[slots]\nm = { init = "random" }\n'), "slots.m", "init must be"),
+    ("slot-init-bool", spec_text(slots="[slots]\nm = { init = true }\n"), "slots.m", "init must be"),
+    ("slot-bad-dtype", spec_text(slots='[slots]\nm = { dtype = "int32" }\n'), "slots.m", "dtype must be one of"),
+    ("slot-unknown-key", spec_text(slots="[slots]\nm = { shape = 3 }\n"), "slots.m.shape", "unknown key 'shape'"),
+    ("slot-named-like-hyper", with_slot("beta_1 = {}"), "slots.beta_1", "'beta_1' is already a hyperparameter"),
+    ("slot-reserved-step", with_slot("step = {}"), "slots.step", "'step' is reserved"),
+    # [update]: the list itself
+    ("rule-empty", spec_text(update="[update]\nrule = []\n"), "update.rule", "non-empty list"),
+    ("rule-not-a-list", spec_text(update='[update]\nrule = "var = var - grad"\n'), "update.rule", "non-empty list"),
+    ("rule-line-not-a-string", spec_text(update="[update]\nrule = [1]\n"), "update.rule[0]", "must be a string"),
+    ("update-unknown-key", spec_text(update=rule_table(*RULE) + "order = 1\n"), "update.order", "unknown key 'order'"),
+    # [update]: names and assignments
+    ("undefined-name", with_rule("m = grad", "var = var - lr * m"), "update.rule[1]", "undefined name 'lr'"),
+    ("local-used-before-assigned", with_rule("var = var - d", "d = grad"), "update.rule[0]", "undefined name 'd'"),
+    ("assign-grad", with_rule("grad = 2 * grad", "var = var - grad"), "update.rule[0]", "cannot assign to 'grad'"),
+    ("assign-step", with_rule("step = step + 1", "var = var - grad"), "update.rule[0]", "cannot assign to 'step'"),
+    ("assign-hyperparameter", with_rule("var = var - grad", "beta_1 = 0.5"),
+     "update.rule[1]", "cannot assign to hyperparameter 'beta_1'"),
+    ("assign-function", with_rule("sqrt = grad", "var = var - grad"), "update.rule[0]", "names a function"),
+    ("local-assigned-twice", with_rule("d = grad", "d = 2 * grad", "var = var - d"),
+     "update.rule[1]", "local 'd' is assigned twice"),
+    ("never-assigns-var", with_rule("m = grad"), "update.rule", "never assigns 'var'"),
+    ("comparison-in-slot", with_rule("m = grad > 0", "var = var - grad"),
+     "update.rule[0]", "cannot store a comparison in 'm'"),
+    ("comparison-in-var", with_rule("var = var > grad"), "update.rule[0]", "cannot store a comparison in 'var'"),
+    ("comparison-in-arithmetic", with_rule("var = var - (grad > 0) * grad"),
+     "update.rule[0]", "a comparison cannot be an operand of '*'"),
+    ("bool-local-in-arithmetic", with_rule("up = grad > 0", "var = var - up"),
+     "update.rule[1]", "a comparison cannot be an operand of '-'"),
+    ("bool-local-in-function", with_rule("up = grad > 0", "var = sqrt(up)"),
+     "update.rule[1]", "a comparison cannot be an operand of 'sqrt'"),
+    ("comparison-as-where-branch", with_rule("var = where(grad > 0, grad > 1, var)"),
+     "update.rule[0]", "operand of 'where'"),
+    ("function-arity", with_rule("var = sqrt(grad, var)"), "update.rule[0]", "sqrt takes 1 argument(s), got 2"),
+    ("function-as-value", with_rule("var = var - sqrt"), "update.rule[0]", "used as a value"),
+    # [update]: constructs outside the grammar
+    ("attribute-call-statement", with_rule("var.assign(0)"), "update.rule[0]", "expected one assignment"),
+    ("attribute-call", with_rule("var = var.assign(0)"), "update.rule[0]", "not attribute access"),
+    ("attribute-access", with_rule("var = var - grad.real"), "update.rule[0]", "attribute access"),
+    ("subscript", with_rule("var = var - grad[0]"), "update.rule[0]", "subscripts"),
+    ("subscript-target", with_rule("var[0] = grad"), "update.rule[0]", "single plain name"),
+    ("lambda", with_rule("var = var - (lambda: grad)"), "update.rule[0]", "lambdas"),
+    ("lambda-called", with_rule("var = (lambda: grad)()"), "update.rule[0]", "not lambdas"),
+    ("comprehension", with_rule("var = var - [g for g in grad]"), "update.rule[0]", "comprehensions"),
+    ("generator", with_rule("var = maximum(var, (g for g in grad))"), "update.rule[0]", "comprehensions"),
+    ("f-string", with_rule('var = var - f"{grad}"'), "update.rule[0]", "f-strings"),
+    ("string-literal", with_rule("var = var - 'grad'"), "update.rule[0]", "strings are not allowed"),
+    ("bytes-literal", with_rule("var = var - b'x'"), "update.rule[0]", "strings are not allowed"),
+    ("bool-literal", with_rule("var = var - True"), "update.rule[0]", "bool literals"),
+    ("complex-literal", with_rule("var = var - 1j"), "update.rule[0]", "complex literals"),
+    ("huge-integer", with_rule("var = var - 99999999999999999999999"), "update.rule[0]", "too large"),
+    ("keyword-argument", with_rule("var = clip(grad, lo=0, hi=1)"), "update.rule[0]", "keyword arguments"),
+    ("starred-argument", with_rule("var = maximum(*grad)"), "update.rule[0]", "starred arguments"),
+    ("walrus", with_rule("var = (d := grad)"), "update.rule[0]", "walrus"),
+    ("conditional-expression", with_rule("var = grad if step > 1 else var"), "update.rule[0]", "use where"),
+    ("boolean-operator", with_rule("var = grad or var"), "update.rule[0]", "'and' / 'or'"),
+    ("tuple", with_rule("var = (grad, var)"), "update.rule[0]", "tuples"),
+    ("dunder-name", with_rule("var = var - __builtins__"), "update.rule[0]", "names starting with '_'"),
+    ("dunder-target", with_rule("__d = grad", "var = var - grad"), "update.rule[0]", "names starting with '_'"),
+    ("dunder-import", with_rule("var = __import__('os')"), "update.rule[0]", "unknown function '__import__'"),
+    ("call-eval", with_rule("var = eval('grad')"), "update.rule[0]", "unknown function 'eval'"),
+    ("call-open", with_rule("var = open('x')"), "update.rule[0]", "unknown function 'open'"),
+    ("modulo", with_rule("var = grad % 2"), "update.rule[0]", "operator Mod is not in the language"),
+    ("floor-division", with_rule("var = grad // 2"), "update.rule[0]", "operator FloorDiv"),
+    ("invert", with_rule("var = ~grad"), "update.rule[0]", "operator Invert"),
+    ("comparison-is", with_rule("var = where(grad is var, grad, var)"), "update.rule[0]", "comparison Is"),
+    ("chained-comparison", with_rule("var = where(0 < grad < 1, grad, var)"), "update.rule[0]", "chained comparisons"),
+    ("two-statements", with_rule("var = grad; m = grad"), "update.rule[0]", "exactly one assignment"),
+    ("newline-in-line", with_rule("m = grad\nvar = m"), "update.rule[0]", "exactly one assignment"),
+    ("augmented-assignment", with_rule("var -= grad"), "update.rule[0]", "expected one assignment"),
+    ("chained-assignment", with_rule("var = m = grad"), "update.rule[0]", "single plain name"),
+    ("tuple-assignment", with_rule("var, m = grad, grad"), "update.rule[0]", "single plain name"),
+    ("python-syntax-error", with_rule("var = var -"), "update.rule[0]", "syntax error"),
+    ("too-long", with_rule("var = " + " + ".join(["grad"] * 300)), "update.rule[0]", "longer than 2000 characters"),
+    ("too-deep", with_rule("var = " + "abs(" * 45 + "grad" + ")" * 45), "update.rule[0]", "nested deeper than 40"),
+    # a balanced sum of 256 terms: 511 nodes, only 8 deep, under 2000 characters
+    ("too-many-parts", with_rule("var = " + balanced_sum(8)), "update.rule[0]", "more than 400 parts"),
+    ("absurd-exponent", with_rule("var = grad ** 100000"), "update.rule[0]", "constant exponent beyond"),
+    ("absurd-negative-exponent", with_rule("var = grad ** -5000"), "update.rule[0]", "constant exponent beyond"),
+]
+
+
+@pytest.mark.parametrize(("text", "key", "fragment"), [c[1:] for c in MALFORMED], ids=[c[0] for c in MALFORMED])
+def test_malformed_spec_raises_spec_error_naming_file_and_key(tmp_path, text, key, fragment):
+    path = write(tmp_path, text)
+    with pytest.raises(optreg.SpecError) as caught:
+        optreg.load_spec(path)
+    error = caught.value
+    assert error.source == str(path)
+    assert error.key == key
+    assert fragment in error.message
+    assert str(error).startswith(str(path))
+
+
+def test_malformed_corpus_ids_are_unique():
+    ids = [case[0] for case in MALFORMED]
+    assert len(ids) == len(set(ids)) and len(ids) >= 40
+
+
+def test_spec_error_from_text_names_the_given_source():
+    with pytest.raises(optreg.SpecError) as caught:
+        optreg.load_spec_text(with_rule("var = nope"), source="mine.toml")
+    assert caught.value.source == "mine.toml"
+    assert str(caught.value).startswith("mine.toml:")
+
+
+HUGE = "1" + "0" * 400  # TOML allows integers of any size; float() of this overflows
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        with_hyperparameter(f"eps = {{ default = {HUGE} }}"),
+        with_hyperparameter(f"eps = {{ default = 1, max = {HUGE} }}"),
+        spec_text(slots=f"[slots]\nm = {{ init = {HUGE} }}\n"),
+    ],
+    ids=["default", "max", "slot-init"],
+)
+def test_huge_integer_in_spec_is_a_spec_error(text):
+    with pytest.raises(optreg.SpecError):
+        optreg.load_spec_text(text)
+
+
+def test_unreadable_spec_file_is_a_spec_error(tmp_path):
+    missing = tmp_path / "absent.toml"
+    with pytest.raises(optreg.SpecError) as caught:
+        optreg.load_spec(missing)
+    assert caught.value.source == str(missing)
+    assert "cannot read the spec" in caught.value.message
+
+
+def test_non_utf8_spec_file_is_a_spec_error(tmp_path):
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(spec_text().replace("a probe", "caf\u00e9").encode("latin-1"))
+    with pytest.raises(optreg.SpecError, match="cannot read the spec"):
+        optreg.load_spec(path)
+
+
+# --- line numbers ---------------------------------------------------------------------------
+
+
+def _line_of(text: str, fragment: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), start=1) if fragment in line)
+
+
+def test_undefined_name_in_second_rule_line_points_at_its_line(tmp_path):
+    text = with_rule("m = beta_1 * m + grad", "var = var - lr * m")
+    path = write(tmp_path, text)
+    with pytest.raises(optreg.SpecError) as caught:
+        optreg.load_spec(path)
+    assert caught.value.key == "update.rule[1]"
+    assert caught.value.line == _line_of(text, "var = var - lr * m")
+    assert str(caught.value).startswith(f"{path}:{caught.value.line}: [update.rule[1]]")
+
+
+def test_rule_error_line_in_a_multi_line_file_with_comments():
+    text = textwrap.dedent(
+        """\
+        [optimizer]
+        name = "x"
+        summary = "y"
+
+        [update]
+        rule = [
+          # a comment mentioning var = var - grad
+          "d = grad",
+          "var = var - oops * d",
+        ]
+        """
+    )
+    with pytest.raises(optreg.SpecError) as caught:
+        optreg.load_spec_text(text)
+    assert (caught.value.key, caught.value.line) == ("update.rule[1]", 9)
+
+
+def test_hyperparameter_error_points_at_its_line():
+    text = with_hyperparameter("eps = { default = 2.0, max = 1.0 }")
+    with pytest.raises(optreg.SpecError) as caught:
+        optreg.load_spec_text(text)
+    assert caught.value.line == _line_of(text, "eps = {")
+
+
+def test_slot_error_points_at_its_line():
+    text = with_slot('v = { dtype = "int8" }')
+    with pytest.raises(optreg.SpecError) as caught:
+        optreg.load_spec_text(text)
+    assert caught.value.key == "slots.v"
+    assert caught.value.line == _line_of(text, "v = {")
+
+
+def test_toml_syntax_error_sets_the_line():
+    with pytest.raises(optreg.SpecError) as caught:
+        optreg.load_spec_text('[optimizer]\nname = "x"\nsummary = \n')
+    assert caught.value.key == ""
+    assert caught.value.line == 3
+
+
+def test_repeated_rule_line_error_points_at_the_second_copy():
+    text = with_rule("d = grad", "d = grad", "var = var - d")
+    with pytest.raises(optreg.SpecError) as caught:
+        optreg.load_spec_text(text)
+    assert caught.value.key == "update.rule[1]"
+    first = _line_of(text, '"d = grad"')
+    assert caught.value.line == first + 1
+
+
+def test_toml_syntax_error_message_names_the_position():
+    with pytest.raises(optreg.SpecError) as caught:
+        optreg.load_spec_text('[optimizer]\nname = "x"\nsummary = \n')
+    assert "line 3" in caught.value.message
+
+
+# --- hostile specs ----------------------------------------------------------------------------
+
+HOSTILE_RULES = [
+    "var = open('{canary}', 'w')",
+    "var = var - open('{canary}', 'w').write('x')",
+    "var = __import__('os').system('touch {canary}')",
+    "var = __import__('pathlib').Path('{canary}').touch()",
+    "var = exec(\"open('{canary}', 'w')\")",
+    "var = eval(\"open('{canary}', 'w')\")",
+    "var = compile(\"open('{canary}', 'w')\", 'x', 'exec')",
+    "var = (lambda: open('{canary}', 'w'))()",
+    "var = var - (lambda f=open('{canary}', 'w'): 0)",
+    "var = [open('{canary}', 'w') for _ in (1,)]",
+    "var = f\"{{open('{canary}', 'w')}}\"",
+    "var = maximum(grad, open('{canary}', 'w'))",
+    "var = where(grad > 0, __import__('os').system('touch {canary}'), var)",
+    "var = grad.__class__.__init__.__globals__['__builtins__']['open']('{canary}', 'w')",
+    "var = ().__class__.__base__.__subclasses__()",
+    "var = (__builtins__ := open('{canary}', 'w'))",
+    "var = breakpoint()",
+    "var = var; open('{canary}', 'w')",
+    "var = var\nopen('{canary}', 'w')",
+    "open('{canary}', 'w')",
+    "import os",
+    "var = grad if open('{canary}', 'w') else var",
+    "var = var - getattr(__import__('os'), 'system')('touch {canary}')",
+]
+
+
+@pytest.mark.parametrize("template", HOSTILE_RULES, ids=range(len(HOSTILE_RULES)))
+def test_hostile_rule_is_refused_without_running_anything(tmp_path, monkeypatch, template):
+    monkeypatch.chdir(tmp_path)
+    canary = tmp_path / "CANARY"
+    relative = spec_text(update=rule_table(template.format(canary="CANARY")))
+    absolute = spec_text(update=rule_table(template.format(canary=canary.as_posix())))
+    for index, text in enumerate((relative, absolute)):
+        path = write(tmp_path, text, name=f"hostile{index}.toml")
+        with pytest.raises(optreg.SpecError) as caught:
+            optreg.load_spec(path)
+        assert caught.value.key.startswith("update.rule")
+        assert not canary.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hostile0.toml", "hostile1.toml"]
+
+
+def test_hostile_values_outside_the_rule_are_plain_data(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    text = with_header(
+        name='"probe"', summary="\"__import__('os').system('touch CANARY')\"", references="[\"open('CANARY', 'w')\"]"
+    )
+    spec = optreg.load_spec_text(text)
+    assert spec.summary == "__import__('os').system('touch CANARY')"
+    assert not (tmp_path / "CANARY").exists()
+
+
+# --- Hyperparameter.check and resolve_hyperparameters -----------------------------------------
+
+BETA = Hyperparameter("beta_1", 0.9, "float", 0.0, 1.0, "decay")
+STEPS = Hyperparameter("steps", 10, "int", 1.0, None)
+FLAG = Hyperparameter("nesterov", False, "bool")
+
+
+def test_check_converts_to_the_declared_type():
+    assert BETA.check(1) == 1.0 and type(BETA.check(1)) is float
+    assert STEPS.check(3.0) == 3 and type(STEPS.check(3.0)) is int
+    assert FLAG.check(True) is True
+
+
+def test_check_accepts_numpy_scalars():
+    np = pytest.importorskip("numpy")
+    assert type(BETA.check(np.float32(0.5))) is float
+    assert STEPS.check(np.int64(4)) == 4
+
+
+@pytest.mark.parametrize(
+    ("hyper", "value", "fragment"),
+    [
+        (BETA, 2, "beta_1 must be at most 1.0, got 2"),
+        (BETA, -0.5, "beta_1 must be at least 0.0, got -0.5"),
+        (STEPS, 0, "steps must be at least 1.0"),
+        (STEPS, 2.5, "steps must be a whole number"),
+        (BETA, math.nan, "beta_1 must be finite"),
+        (BETA, math.inf, "beta_1 must be finite"),
+        (STEPS, -math.inf, "steps must be finite"),
+        (BETA, "0.5", "beta_1 must be a number"),
+        (BETA, None, "beta_1 must be a number"),
+        (BETA, True, "beta_1 must be a number"),
+        (STEPS, False, "steps must be a number"),
+        (FLAG, 1, "nesterov must be true or false"),
+        (FLAG, 0.0, "nesterov must be true or false"),
+        (FLAG, "true", "nesterov must be true or false"),
+    ],
+)
+def test_check_rejects_bad_values_with_a_precise_message(hyper, value, fragment):
+    with pytest.raises(HyperparameterError) as caught:
+        hyper.check(value)
+    assert fragment in str(caught.value)
+    assert isinstance(caught.value, optreg.OptregError) and isinstance(caught.value, ValueError)
+
+
+def test_check_rejects_a_huge_integer_as_a_hyperparameter_error():
+    with pytest.raises(HyperparameterError):
+        BETA.check(10**400)
+
+
+def test_check_bounds_are_inclusive():
+    assert BETA.check(0.0) == 0.0
+    assert BETA.check(1.0) == 1.0
+
+
+def test_resolve_merges_given_values_over_defaults():
+    values = resolve_hyperparameters([BETA, STEPS, FLAG], {"steps": 4.0, "nesterov": True})
+    assert values == {"beta_1": 0.9, "steps": 4, "nesterov": True}
+    assert type(values["steps"]) is int
+
+
+def test_resolve_rejects_unknown_names_listing_the_accepted_ones():
+    with pytest.raises(HyperparameterError) as caught:
+        resolve_hyperparameters([BETA, STEPS], {"beta1": 0.5}, optimizer="adam")
+    message = str(caught.value)
+    assert "'adam'" in message and "'beta1'" in message
+    assert message.endswith("it accepts: beta_1, steps")
+
+
+def test_resolve_with_no_hyperparameters_says_none():
+    with pytest.raises(HyperparameterError, match="it accepts: none$"):
+        resolve_hyperparameters([], {"learning_rate": 0.1})
+
+
+def test_resolve_checks_given_values():
+    with pytest.raises(HyperparameterError, match="at most 1.0"):
+        resolve_hyperparameters([BETA], {"beta_1": 1.5})
