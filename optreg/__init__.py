@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from optreg.errors import (
+    AmbiguousNameError,
     ExpressionError,
     HyperparameterError,
     OptionError,
@@ -18,8 +19,8 @@ from optreg.errors import (
     UnknownNameError,
 )
 from optreg.hookspecs import hookimpl
-from optreg.registry import Registry
-from optreg.spec import OptimizerSpec, load_spec, load_spec_text
+from optreg.registry import PluginWarning, Registry
+from optreg.spec import Hyperparameter, OptimizerSpec, PythonOptimizer, Slot, load_spec, load_spec_text
 
 __version__ = "0.1.0"
 
@@ -29,13 +30,18 @@ registry = Registry()
 _LAZY = {"Optimizer": "optreg.optimizer", "SpecOptimizer": "optreg.spec_optimizer"}
 
 __all__ = [
+    "AmbiguousNameError",
     "ExpressionError",
+    "Hyperparameter",
     "HyperparameterError",
     "OptimizerSpec",
     "OptionError",
     "OptregError",
     "PluginError",
+    "PluginWarning",
+    "PythonOptimizer",
     "Registry",
+    "Slot",
     "SpecError",
     "UnknownNameError",
     "hookimpl",

@@ -84,6 +84,30 @@ class UnknownNameError(OptregError, LookupError):
         return self._render()
 
 
+class AmbiguousNameError(OptregError, LookupError):
+    """A short name is defined by several sources; the qualified ``SOURCE:NAME`` is needed.
+
+    Example:
+        >>> str(AmbiguousNameError("optimizer", "lion", ["optreg-lion", "optreg-extra"]))
+        "optimizer 'lion' is defined by optreg-lion and optreg-extra; use optreg-lion:lion or optreg-extra:lion"
+    """
+
+    exit_code = 2
+
+    def __init__(self, kind: str, name: str, sources: list[str]):
+        self.kind = kind
+        self.name = name
+        self.sources = list(sources)
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        qualified = " or ".join(f"{source}:{self.name}" for source in self.sources)
+        return f"{self.kind} {self.name!r} is defined by {' and '.join(self.sources)}; use {qualified}"
+
+    def __str__(self) -> str:
+        return self._render()
+
+
 class PluginError(OptregError):
     """A plugin failed to load or misbehaved; the message names the plugin."""
 

@@ -37,6 +37,32 @@ def optreg_spec_paths() -> Iterable[str]:
 
 
 @hookspec
+def optreg_register_optimizers(register: Callable) -> None:
+    """Register optimizers written in Python.
+
+    Args:
+        register: call ``register(definition)`` with an :class:`optreg.PythonOptimizer` for each
+            optimizer. The definition names the optimizer, its summary and hyperparameters, and
+            the ``"module:attribute"`` path of its :class:`optreg.Optimizer` subclass, which is
+            imported only when the optimizer is created — so listing stays free of TensorFlow.
+
+    Returns:
+        Nothing; the registrations are what counts.
+
+    Example:
+        >>> from optreg import PythonOptimizer, Hyperparameter
+        >>> @hookimpl
+        ... def optreg_register_optimizers(register):
+        ...     register(PythonOptimizer(
+        ...         name="sam",
+        ...         summary="Sharpness-aware minimization",
+        ...         factory="optreg_sam.optimizer:SAM",
+        ...         hyperparameters=(Hyperparameter("learning_rate", 0.01, min=0.0),),
+        ...     ))
+    """
+
+
+@hookspec
 def optreg_register_problems(register: Callable) -> None:
     """Register loss problems for ``optreg bench``.
 

@@ -216,20 +216,27 @@ class Optimizer(tf.Module):
             self._update_variable(grad, var, self.slots_for(var), prepared)
         return self.iterations
 
-    def minimize(self, loss_fn, variables: Sequence[tf.Variable]) -> tf.Tensor:
-        """Compute the gradients of ``loss_fn()`` and apply one step.
+    @tf.autograph.experimental.do_not_convert
+    def minimize(self, loss_fn, variables: Sequence[tf.Variable], grads: Sequence | None = None) -> None:
+        """Take one step on ``loss_fn``: the protocol for optimizers that need the loss itself.
+
+        Ordinary optimizers take the gradient and apply it. Optimizers coupled to the model,
+        such as sharpness-aware minimization, override this to evaluate ``loss_fn`` again
+        elsewhere; ``optreg bench`` steps every optimizer through this method.
 
         Args:
-            loss_fn: a callable of no arguments returning a scalar loss.
+            loss_fn: a callable of no arguments returning a scalar loss of ``variables``.
             variables: the variables to update.
+            grads: the gradients of ``loss_fn`` at the current point, when already computed.
 
-        Returns:
-            The loss before the step.
+        Example:
+            >>> opt.minimize(lambda: tf.reduce_sum(x ** 2), [x])  # doctest: +SKIP
         """
-        with tf.GradientTape() as tape:
-            loss = loss_fn()
-        self.apply_gradients(tape.gradient(loss, variables), variables)
-        return loss
+        if grads is None:
+            with tf.GradientTape() as tape:
+                loss = loss_fn()
+            grads = tape.gradient(loss, variables)
+        self.apply_gradients(list(grads), list(variables))
 
     def _prepare_step(self, step: tf.Tensor) -> Any:
         """Compute what every variable's update shares this step (once per step).

@@ -1,25 +1,188 @@
-"""The plugin manager: hook specifications first, then the built-in plugin."""
+"""The plugin host: hook specifications, the built-in plugin, local specs and entry points.
+
+Plugins are registered in this order:
+
+1. the hook specifications of :mod:`optreg.hookspecs`;
+2. ``builtin``: optreg's own specs and problems, an ordinary plugin;
+3. ``local``: spec files and folders named by ``OPTREG_SPEC_PATH`` (``os.pathsep``-separated)
+   and by ``--spec`` on the command line;
+4. every entry point of the group ``optreg``, unless ``OPTREG_DISABLE_PLUGIN_AUTOLOAD`` is set;
+   ``OPTREG_PLUGINS=a,b`` keeps only the entry points (or distributions) named.
+
+Each entry point loads on its own: one that fails to import, or implements a hook that does
+not exist (a misspelled name), is recorded as a :class:`PluginFailure` naming the plugin, its
+distribution and version, and the error; the others load as usual.
+"""
 
 from __future__ import annotations
 
+import os
+import traceback
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import attrs
 import pluggy
 
 from optreg import builtin, hookspecs
 
+ENTRY_POINT_GROUP = "optreg"
+LOCAL_PLUGIN_NAME = "local"
 
-def make_plugin_manager() -> pluggy.PluginManager:
-    """Build a fresh plugin manager with optreg's hooks and the built-in plugin registered.
 
-    Returns:
-        A :class:`pluggy.PluginManager` for the project ``optreg``.
+@attrs.frozen
+class PluginInfo:
+    """Where a registered plugin came from.
+
+    Attributes:
+        name: the plugin's name (its entry point's name for installed plugins).
+        distribution: the distribution that provides it (``optreg`` for the built-in one).
+        version: that distribution's version.
+    """
+
+    name: str
+    distribution: str
+    version: str
+
+    @property
+    def source(self) -> str:
+        """What the plugin's optimizers and problems are qualified with (``SOURCE:NAME``)."""
+        return self.name if self.name in (builtin.PLUGIN_NAME, LOCAL_PLUGIN_NAME) else self.distribution
+
+
+@attrs.frozen
+class PluginFailure:
+    """Something a plugin did wrong, with everything needed to find it.
+
+    Attributes:
+        plugin: the plugin's name.
+        distribution: its distribution, where known.
+        version: the distribution's version, where known.
+        error: one line: what went wrong.
+        details: the traceback or further context, for ``optreg plugins``.
+    """
+
+    plugin: str
+    distribution: str | None
+    version: str | None
+    error: str
+    details: str = ""
+
+    def __str__(self) -> str:
+        origin = f" ({self.distribution} {self.version})" if self.distribution else ""
+        return f"plugin {self.plugin!r}{origin}: {self.error}"
+
+
+class PluginHost:
+    """A plugin manager together with what is known about each plugin and what failed.
+
+    Args:
+        spec_paths: extra spec files or folders for the ``local`` plugin (``--spec``).
+        environ: the environment to read ``OPTREG_*`` variables from.
+        plugins: further ``(plugin object, PluginInfo)`` pairs to register before the entry
+            points, for programs that embed optreg with plugins of their own.
 
     Example:
-        >>> pm = make_plugin_manager()
-        >>> pm.has_plugin("builtin")
-        True
+        >>> host = PluginHost(environ={"OPTREG_DISABLE_PLUGIN_AUTOLOAD": "1"})
+        >>> [info.name for info in host.infos]
+        ['builtin']
     """
-    manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
-    manager.add_hookspecs(hookspecs)
-    manager.register(builtin, name=builtin.PLUGIN_NAME)
-    manager.check_pending()
-    return manager
+
+    def __init__(
+        self,
+        spec_paths: Sequence[str | Path] = (),
+        environ: dict | None = None,
+        plugins: Sequence[tuple[object, PluginInfo]] = (),
+    ):
+        self.environ = dict(os.environ if environ is None else environ)
+        self.manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self.manager.add_hookspecs(hookspecs)
+        self.infos: list[PluginInfo] = []
+        self.failures: list[PluginFailure] = []
+        self._add(builtin, PluginInfo(builtin.PLUGIN_NAME, "optreg", _optreg_version()))
+        local_paths = [*_split_path(self.environ.get("OPTREG_SPEC_PATH", "")), *map(str, spec_paths)]
+        if local_paths:
+            self._add(_LocalSpecs(local_paths), PluginInfo(LOCAL_PLUGIN_NAME, "optreg", _optreg_version()))
+        for plugin, info in plugins:
+            self._add(plugin, info)
+        if not self.environ.get("OPTREG_DISABLE_PLUGIN_AUTOLOAD"):
+            self._load_entry_points(_split_names(self.environ.get("OPTREG_PLUGINS")))
+
+    def info(self, plugin: object) -> PluginInfo:
+        """The :class:`PluginInfo` of a registered plugin object."""
+        name = self.manager.get_name(plugin)
+        return next(info for info in self.infos if info.name == name)
+
+    def fail(self, info: PluginInfo, error: str, details: str = "") -> None:
+        """Record a failure of a plugin."""
+        self.failures.append(PluginFailure(info.name, info.distribution, info.version, error, details))
+
+    def hooks_of(self, info: PluginInfo) -> list[str]:
+        """The hook names a plugin implements."""
+        plugin = self.manager.get_plugin(info.name)
+        if plugin is None:
+            return []
+        return sorted(caller.name for caller in self.manager.get_hookcallers(plugin) or [])
+
+    def _add(self, plugin: object, info: PluginInfo) -> None:
+        """Register one plugin; refuse it (as a failure) if it implements an unknown hook."""
+        try:
+            self.manager.register(plugin, name=info.name)
+        except Exception as error:  # pluggy's validation errors, and anything a plugin's attributes raise
+            self.fail(info, f"cannot be registered: {error}", traceback.format_exc())
+            return
+        unknown = [c.name for c in self.manager.get_hookcallers(plugin) or [] if not c.has_spec()]
+        if unknown:
+            self.manager.unregister(plugin)
+            known = ", ".join(sorted(n for n in dir(hookspecs) if n.startswith("optreg_")))
+            self.fail(info, f"implements unknown hook(s) {', '.join(sorted(unknown))}; the hooks are: {known}")
+            return
+        self.infos.append(info)
+
+    def _load_entry_points(self, allowed: set[str] | None) -> None:
+        """Load each entry point of the group on its own."""
+        for point in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda p: p.name):
+            dist = getattr(point, "dist", None)
+            info = PluginInfo(point.name, dist.name if dist else point.name, dist.version if dist else "unknown")
+            if allowed is not None and not allowed & {info.name, info.distribution}:
+                continue
+            if self.manager.has_plugin(info.name) or any(i.name == info.name for i in self.infos):
+                self.fail(info, f"an entry point named {info.name!r} is already registered; this one was not loaded")
+                continue
+            try:
+                plugin = point.load()
+            except BaseException as error:  # a plugin's import may raise anything, even SystemExit
+                if isinstance(error, KeyboardInterrupt):
+                    raise
+                self.fail(info, f"failed to import {point.value}: {type(error).__name__}: {error}", traceback.format_exc())
+                continue
+            self._add(plugin, info)
+
+
+class _LocalSpecs:
+    """The ``local`` plugin: spec files and folders from OPTREG_SPEC_PATH and --spec."""
+
+    def __init__(self, paths: Iterable[str]):
+        self.paths = list(paths)
+
+    @hookspecs.hookimpl
+    def optreg_spec_paths(self):
+        """The configured local spec paths."""
+        return self.paths
+
+
+def _split_path(value: str) -> list[str]:
+    return [part for part in value.split(os.pathsep) if part.strip()]
+
+
+def _split_names(value: str | None) -> set[str] | None:
+    if value is None or not value.strip():
+        return None
+    return {name.strip() for name in value.split(",") if name.strip()}
+
+
+def _optreg_version() -> str:
+    from optreg import __version__
+
+    return __version__

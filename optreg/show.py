@@ -7,7 +7,7 @@ from typing import Iterable
 
 import attrs
 
-from optreg.registry import OptimizerEntry
+from optreg.entries import OptimizerEntry
 
 
 def entry_record(entry: OptimizerEntry, detailed: bool = False) -> dict:
@@ -22,6 +22,7 @@ def entry_record(entry: OptimizerEntry, detailed: bool = False) -> dict:
     """
     record = {
         "name": entry.name,
+        "qualified_name": entry.qualified_name,
         "source": entry.source,
         "summary": entry.summary,
         "hyperparameters": entry.defaults(),
@@ -29,11 +30,12 @@ def entry_record(entry: OptimizerEntry, detailed: bool = False) -> dict:
     if detailed:
         spec = entry.spec
         record.update(
-            references=list(spec.references),
-            hyperparameter_details=[attrs.asdict(h) for h in spec.hyperparameters],
-            slots=[attrs.asdict(s) for s in spec.slots],
-            rule=[a.text for a in spec.rule.assignments],
-            file=spec.source,
+            references=list(entry.references),
+            hyperparameter_details=[attrs.asdict(h) for h in entry.hyperparameters],
+            slots=[attrs.asdict(s) for s in spec.slots] if spec else None,
+            rule=[a.text for a in spec.rule.assignments] if spec else None,
+            file=spec.source if spec else None,
+            factory=entry.factory,
         )
     return record
 
@@ -54,12 +56,15 @@ def list_table(entries: Iterable[OptimizerEntry]) -> str:
 def show_text(entry: OptimizerEntry) -> str:
     """``optreg show NAME``: everything about one optimizer, for reading."""
     spec = entry.spec
-    lines = [f"{entry.name} ({entry.source})", f"  {spec.summary}", f"  file: {spec.source}"]
-    lines += [f"  reference: {ref}" for ref in spec.references]
+    where = f"file: {spec.source}" if spec else f"defined in Python: {entry.factory}"
+    lines = [f"{entry.name} ({entry.source})", f"  {entry.summary}", f"  {where}"]
+    lines += [f"  reference: {ref}" for ref in entry.references]
     lines.append("hyperparameters:")
-    for h in spec.hyperparameters:
+    for h in entry.hyperparameters:
         bounds = _bounds(h.min, h.max)
         lines.append(f"  {h.name} = {h.default!r} ({h.type}{bounds})" + (f"  {h.doc}" if h.doc else ""))
+    if spec is None:
+        return "\n".join(lines) + "\n"
     lines.append("slots:" if spec.slots else "slots: none")
     for s in spec.slots:
         dtype = f", {s.dtype}" if s.dtype else ""
@@ -73,3 +78,15 @@ def _bounds(low: float | None, high: float | None) -> str:
     if low is None and high is None:
         return ""
     return f", in [{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}]"
+
+
+def plugins_text(reports) -> str:
+    """``optreg plugins``: one block per plugin."""
+    lines = []
+    for report in reports:
+        origin = f"{report.distribution} {report.version}" if report.distribution else "unknown distribution"
+        lines.append(f"{report.name} ({origin})")
+        lines.append(f"  hooks: {', '.join(report.hooks) or 'none'}")
+        lines.append(f"  registered: {', '.join(report.registered) or 'nothing'}")
+        lines += [f"  error: {error}" for error in report.errors]
+    return "\n".join(lines) + "\n"

@@ -220,6 +220,45 @@ def unknown_hyperparameter_message(optimizer: str, name: str, specs: Sequence[Hy
     return f"optimizer {owner}has no hyperparameter {name!r}; it accepts: {accepted}"
 
 
+def _check_factory(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    """attrs validator: a ``"module:attribute"`` import path."""
+    module, sep, name = value.partition(":") if isinstance(value, str) else ("", "", "")
+    if not sep or not module.strip() or not name.strip():
+        raise ValueError(f"factory must be 'module:attribute', got {value!r}")
+
+
+def _check_optimizer_name(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    """attrs validator: an optimizer name as specs allow it."""
+    if not isinstance(value, str) or not _OPTIMIZER_NAME_PATTERN.match(value):
+        raise ValueError(f"name must be lower-case letters, digits, '_', '.' or '-', got {value!r}")
+
+
+@attrs.frozen
+class PythonOptimizer:
+    """An optimizer written in Python, as a plugin registers it.
+
+    The class itself is named by import path and imported only when the optimizer is
+    created, so discovering and listing plugins never imports TensorFlow.
+
+    Attributes:
+        name: the short name.
+        summary: one line saying what it is.
+        factory: ``"module:attribute"`` of an :class:`optreg.Optimizer` subclass.
+        hyperparameters: what it accepts, with defaults and bounds (must match the class).
+        references: papers or books, as free text.
+
+    Example:
+        >>> PythonOptimizer("sam", "Sharpness-aware minimization", "optreg_sam.optimizer:SAM").factory
+        'optreg_sam.optimizer:SAM'
+    """
+
+    name: str = attrs.field(validator=_check_optimizer_name)
+    summary: str
+    factory: str = attrs.field(validator=_check_factory)
+    hyperparameters: tuple[Hyperparameter, ...] = attrs.field(default=(), converter=tuple)
+    references: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+
+
 # --- loading ----------------------------------------------------------------------------
 
 

@@ -93,19 +93,17 @@ def test_discovery_is_lazy_and_needs_no_tensorflow():
     assert "adam" in out.stdout
 
 
-def test_fresh_registry_from_a_given_plugin_manager():
-    import pluggy
-
-    from optreg import hookspecs
-
-    def empty_manager():
-        manager = pluggy.PluginManager("optreg")
-        manager.add_hookspecs(hookspecs)
-        return manager
-
-    registry = Registry(plugin_manager=empty_manager)
-    assert registry.names() == []
-    assert registry.problems.names() == []
+def test_spec_paths_add_local_optimizers(tmp_path):
+    spec = optreg.registry.get("momentum").spec
+    text = open(spec.source, encoding="utf-8").read().replace('name = "momentum"', 'name = "my_momentum"')
+    (tmp_path / "my_momentum.toml").write_text(text, encoding="utf-8")
+    from_argument = Registry(spec_paths=[tmp_path / "my_momentum.toml"])
+    from_environment = Registry(environ={"OPTREG_SPEC_PATH": str(tmp_path), "OPTREG_DISABLE_PLUGIN_AUTOLOAD": "1"})
+    for registry in (from_argument, from_environment):
+        entry = registry.get("my_momentum")
+        assert (entry.source, entry.qualified_name) == ("local", "local:my_momentum")
+        assert registry.get("local:my_momentum") is entry
+        assert "adam" in registry.names()
 
 
 def test_lazy_tensorflow_classes_are_reachable_from_the_package():

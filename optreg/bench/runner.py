@@ -21,7 +21,8 @@ from typing import Any, Mapping, Sequence
 import attrs
 
 from optreg.problems import Problem
-from optreg.registry import OptimizerEntry, Registry
+from optreg.entries import OptimizerEntry
+from optreg.registry import Registry
 from optreg.spec import resolve_hyperparameters
 
 STATUSES = ("converged", "exceeded", "exploded")
@@ -174,7 +175,7 @@ class _LoopRunner:
 
         def apply():
             before = tf.identity(self.params.read_value())
-            self.optimizer.apply_gradients([(grad, self.params)])
+            self.optimizer.minimize(lambda: self.problem.loss(self.params), [self.params], grads=[grad])
             unchanged = tf.reduce_all(tf.equal(self.params.read_value(), before))
             return tf.where(unchanged, _CONVERGED, _RUNNING)
 

@@ -23,6 +23,7 @@ class Problem:
         loss: parameters (tensor of shape ``[len(start)]``) → scalar loss tensor.
         minimum: the minimising parameters, where known.
         tolerance: how close to ``minimum`` counts as solved.
+        source: the plugin that registered it (set by the registry).
 
     Example:
         >>> bowl = Problem("bowl", "x²", (1.0,), lambda x: x[0] ** 2, minimum=(0.0,))
@@ -36,6 +37,8 @@ class Problem:
     loss: Callable = attrs.field(repr=False)
     minimum: tuple[float, ...] | None = None
     tolerance: float = 1e-3
+    #: The plugin that registered it; set by the registry.
+    source: str = ""
 
     @property
     def dimension(self) -> int:

@@ -1,0 +1,168 @@
+"""Discovery: ask every plugin's hooks for optimizers and problems, one plugin at a time.
+
+A hook that raises, a spec that is invalid, a registration of the wrong type and a name
+defined twice by one plugin are each recorded as a failure of that plugin; everything else
+goes on loading.
+"""
+
+from __future__ import annotations
+
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+import attrs
+
+from optreg.catalog import NameTable
+from optreg.entries import OptimizerEntry
+from optreg.errors import SpecError
+from optreg.plugins import PluginFailure, PluginHost, PluginInfo
+from optreg.problems import Problem
+from optreg.spec import PythonOptimizer, load_spec
+
+
+@attrs.frozen
+class PluginReport:
+    """One plugin as ``optreg plugins`` shows it."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+    hooks: tuple[str, ...]
+    registered: tuple[str, ...]
+    errors: tuple[str, ...]
+
+    def as_record(self) -> dict:
+        """A JSON-ready dict."""
+        return attrs.asdict(self, value_serializer=lambda _, __, v: list(v) if isinstance(v, tuple) else v)
+
+
+@attrs.frozen
+class Discovery:
+    """Everything the plugins provided, and what went wrong."""
+
+    optimizers: NameTable[OptimizerEntry]
+    problems: NameTable[Problem]
+    plugins: tuple[PluginReport, ...]
+    failures: tuple[PluginFailure, ...]
+
+
+def discover(host: PluginHost) -> Discovery:
+    """Call every plugin's hooks and collect their optimizers and problems.
+
+    Args:
+        host: the plugin host, with its plugins registered.
+
+    Returns:
+        A :class:`Discovery`; failures are in it, never raised.
+    """
+    collector = _Collector(host)
+    hook = host.manager.hook
+    for impl in hook.optreg_spec_paths.get_hookimpls():
+        collector.spec_paths(impl)
+    for impl in hook.optreg_register_optimizers.get_hookimpls():
+        collector.call(impl, collector.optimizer_adder(host.info(impl.plugin)))
+    for impl in hook.optreg_register_problems.get_hookimpls():
+        collector.call(impl, collector.problem_adder(host.info(impl.plugin)))
+    return Discovery(
+        optimizers=NameTable(collector.optimizers),
+        problems=NameTable(collector.problems),
+        plugins=tuple(collector.reports()),
+        failures=tuple(host.failures),
+    )
+
+
+class _Collector:
+    """Accumulates entries by qualified name, and which plugin registered what."""
+
+    def __init__(self, host: PluginHost):
+        self.host = host
+        self.optimizers: dict[str, OptimizerEntry] = {}
+        self.problems: dict[str, Problem] = {}
+        self.origins: dict[str, str] = {}
+        self.registered: dict[str, list[str]] = {}
+
+    def spec_paths(self, impl) -> None:
+        """Load every spec a plugin names; each invalid one is a failure of its own."""
+        info = self.host.info(impl.plugin)
+        try:
+            paths = list(impl.function() or ())
+        except Exception as error:
+            self.host.fail(info, f"optreg_spec_paths raised {type(error).__name__}: {error}", traceback.format_exc())
+            return
+        for path in _spec_files(paths, info, self.host):
+            try:
+                spec = load_spec(path)
+            except SpecError as error:
+                self.host.fail(info, f"invalid spec: {error}")
+                continue
+            entry = OptimizerEntry.from_spec(spec, info.source)
+            self.add(self.optimizers, info, entry, entry.name, str(path))
+
+    def call(self, impl, register: Callable[[Any], None]) -> None:
+        """Call a register-style hook, attributing anything it raises to its plugin."""
+        info = self.host.info(impl.plugin)
+        try:
+            impl.function(**{name: register for name in impl.argnames})
+        except Exception as error:
+            self.host.fail(info, f"{impl.function.__name__} raised {type(error).__name__}: {error}", traceback.format_exc())
+
+    def optimizer_adder(self, info: PluginInfo) -> Callable[[Any], None]:
+        """The ``register`` callable handed to one plugin's optreg_register_optimizers."""
+
+        def register(definition: Any) -> None:
+            if not isinstance(definition, PythonOptimizer):
+                raise TypeError(f"register() takes an optreg.PythonOptimizer, got {type(definition).__name__}")
+            entry = OptimizerEntry.from_python(definition, info.source)
+            self.add(self.optimizers, info, entry, entry.name, definition.factory)
+
+        return register
+
+    def problem_adder(self, info: PluginInfo) -> Callable[[Any], None]:
+        """The ``register`` callable handed to one plugin's optreg_register_problems."""
+
+        def register(problem: Any) -> None:
+            if not isinstance(problem, Problem):
+                raise TypeError(f"register() takes an optreg.problems.Problem, got {type(problem).__name__}")
+            self.add(self.problems, info, attrs.evolve(problem, source=info.source), problem.name, "its problems")
+
+        return register
+
+    def add(self, table: dict, info: PluginInfo, entry: Any, name: str, origin: str) -> None:
+        """Add an entry unless this plugin already defined the name (that is a failure)."""
+        qualified = f"{info.source}:{name}"
+        if qualified in table:
+            self.host.fail(info, f"defines {name!r} twice: in {self.origins[qualified]} and in {origin}; kept the first")
+            return
+        table[qualified] = entry
+        self.origins[qualified] = origin
+        self.registered.setdefault(info.name, []).append(qualified)
+
+    def reports(self) -> list[PluginReport]:
+        """One report per plugin, registered or failed, in load order."""
+        reports = []
+        names = [info.name for info in self.host.infos]
+        failed_only = [f for f in self.host.failures if f.plugin not in names]
+        for info in self.host.infos:
+            errors = tuple(str(f.error) for f in self.host.failures if f.plugin == info.name)
+            reports.append(
+                PluginReport(info.name, info.distribution, info.version, tuple(self.host.hooks_of(info)),
+                             tuple(self.registered.get(info.name, [])), errors)
+            )
+        for plugin in dict.fromkeys(f.plugin for f in failed_only):
+            mine = [f for f in failed_only if f.plugin == plugin]
+            reports.append(PluginReport(plugin, mine[0].distribution, mine[0].version, (), (), tuple(f.error for f in mine)))
+        return reports
+
+
+def _spec_files(paths: list, info: PluginInfo, host: PluginHost) -> list[Path]:
+    """Expand spec paths: a folder gives its ``*.toml`` files in name order; a missing path is a failure."""
+    files: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            files.extend(sorted(path.glob("*.toml")))
+        elif path.is_file():
+            files.append(path)
+        else:
+            host.fail(info, f"spec path {str(path)!r} does not exist")
+    return files

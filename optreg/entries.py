@@ -1,0 +1,99 @@
+"""Registry entries: what is known of an optimizer before it is built, and how to build it."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import attrs
+
+from optreg.errors import PluginError
+from optreg.spec import Hyperparameter, OptimizerSpec, PythonOptimizer
+
+
+@attrs.frozen
+class OptimizerEntry:
+    """One registered optimizer.
+
+    Attributes:
+        name: the short name.
+        source: the plugin's source (``builtin``, ``local``, or the plugin's distribution).
+        summary: one line saying what it is.
+        hyperparameters: what it accepts, with defaults, bounds and docs.
+        references: papers or books.
+        spec: the spec it is built from, for spec optimizers.
+        factory: ``"module:attribute"`` of its class, for Python optimizers.
+    """
+
+    name: str
+    source: str
+    summary: str
+    hyperparameters: tuple[Hyperparameter, ...]
+    references: tuple[str, ...] = ()
+    spec: OptimizerSpec | None = None
+    factory: str | None = None
+
+    @classmethod
+    def from_spec(cls, spec: OptimizerSpec, source: str) -> "OptimizerEntry":
+        """The entry of a spec optimizer."""
+        return cls(spec.name, source, spec.summary, spec.hyperparameters, spec.references, spec=spec)
+
+    @classmethod
+    def from_python(cls, definition: PythonOptimizer, source: str) -> "OptimizerEntry":
+        """The entry of a Python optimizer a plugin registered."""
+        return cls(
+            definition.name, source, definition.summary, definition.hyperparameters,
+            definition.references, factory=definition.factory,
+        )
+
+    @property
+    def qualified_name(self) -> str:
+        """``SOURCE:NAME``, unique across plugins."""
+        return f"{self.source}:{self.name}"
+
+    @property
+    def origin(self) -> str:
+        """Where it is defined: the spec file, or the class's import path."""
+        return self.spec.source if self.spec is not None else str(self.factory)
+
+    def defaults(self) -> dict[str, Any]:
+        """Every hyperparameter's default, by name."""
+        return {h.name: h.default for h in self.hyperparameters}
+
+    def build(self, **kwargs: Any):
+        """Build the optimizer (imports TensorFlow).
+
+        Args:
+            **kwargs: hyperparameters and optimizer options.
+
+        Returns:
+            An :class:`optreg.Optimizer`.
+
+        Raises:
+            PluginError: a Python optimizer's class cannot be imported, is not an
+                :class:`optreg.Optimizer`, or declares other hyperparameters than registered.
+        """
+        if self.spec is not None:
+            from optreg.spec_optimizer import SpecOptimizer
+
+            return SpecOptimizer(self.spec, **kwargs)
+        optimizer_class = self._import_factory()
+        declared = [h.name for h in optimizer_class.hyperparameter_specs]
+        if declared != [h.name for h in self.hyperparameters]:
+            raise PluginError(
+                f"{self.qualified_name}: {self.factory} declares hyperparameters {declared}, "
+                f"but was registered with {[h.name for h in self.hyperparameters]}"
+            )
+        return optimizer_class(**kwargs)
+
+    def _import_factory(self):
+        from optreg.optimizer import Optimizer
+
+        module_name, _, attribute = str(self.factory).partition(":")
+        try:
+            found = getattr(importlib.import_module(module_name), attribute)
+        except Exception as error:
+            raise PluginError(f"{self.qualified_name}: cannot import {self.factory}: {type(error).__name__}: {error}") from error
+        if not (isinstance(found, type) and issubclass(found, Optimizer)):
+            raise PluginError(f"{self.qualified_name}: {self.factory} is not an optreg.Optimizer subclass")
+        return found
