@@ -5,9 +5,21 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The suite sees optreg's own plugins only, whatever is installed on the machine; tests of
+# installed plugins run them in virtual environments of their own.
+os.environ["OPTREG_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+for variable in ("OPTREG_PLUGINS", "OPTREG_SPEC_PATH", "OPTREG_STRICT_PLUGINS", "OPTREG_DEBUG"):
+    os.environ.pop(variable, None)
+
+import subprocess
+import sys
+import venv
+from pathlib import Path
 
 import numpy as np
 import pytest
+
+REPO = Path(__file__).resolve().parents[1]
 
 #: Shapes every numeric check runs on: scalar, vector, matrix, rank 3.
 SHAPES = [(), (7,), (3, 4), (2, 3, 4)]
@@ -24,3 +36,24 @@ def random_problem(rng, shape, steps, dtype=np.float32):
     start = rng.normal(size=shape).astype(dtype)
     grads = [rng.normal(size=shape).astype(dtype) for _ in range(steps)]
     return start, grads
+
+
+def make_venv(root: Path, *projects: Path) -> Path:
+    """A virtual environment that sees the machine's TensorFlow and has the given projects
+    installed from source, non-editable (a real pip install, entry points and all)."""
+    venv.EnvBuilder(system_site_packages=True, with_pip=True).create(root)
+    python = root / "bin" / "python"
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", *map(str, projects)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return root
+
+
+def venv_environment(**settings: str) -> dict:
+    """The environment for a command in a test venv: no OPTREG_* settings but the given ones."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("OPTREG_")}
+    environment.update(settings)
+    return environment

@@ -4,27 +4,17 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-import venv
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO, make_venv
 
 
 @pytest.fixture(scope="module")
 def fresh_venv(tmp_path_factory):
     """A venv that sees the system's TensorFlow but has its own, wheel-built optreg."""
-    root = tmp_path_factory.mktemp("venv")
-    venv.EnvBuilder(system_site_packages=True, with_pip=True).create(root)
-    python = root / "bin" / "python"
-    subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--no-deps", str(REPO)],
-        check=True,
-        capture_output=True,
-    )
-    return root
+    return make_venv(tmp_path_factory.mktemp("venv"), REPO)
 
 
 @pytest.mark.slow

@@ -1,0 +1,67 @@
+"""The SAM optimizer class: coupled to the loss, so it is stepped with ``minimize``."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+import optreg
+from optreg_sam import HYPERPARAMETERS
+
+
+class SAM(optreg.Optimizer):
+    """Sharpness-aware minimization (Foret et al. 2021) over an SGD-with-momentum base.
+
+    Each step needs the loss itself, not only its gradient: SAM moves to the worst point of a
+    ball of radius ``rho`` around the weights (along the normalised gradient), takes the
+    gradient there, returns, and applies that gradient with SGD. So its protocol is
+    :meth:`minimize`; ``apply_gradients`` alone cannot perform a SAM step and says so.
+
+    Example:
+        >>> opt = optreg.registry.create("sam", learning_rate=0.1, rho=0.05)  # doctest: +SKIP
+        >>> opt.minimize(lambda: tf.reduce_sum(x ** 2), [x])  # doctest: +SKIP
+    """
+
+    optimizer_name = "sam"
+    summary = "Sharpness-aware minimization"
+    hyperparameter_specs = HYPERPARAMETERS
+    slot_specs = (optreg.Slot("velocity", doc="the base SGD's velocity"),)
+
+    def apply_gradients(self, grads_and_vars, variables=None):
+        """Refused: a SAM step needs the loss. Call ``minimize(loss_fn, variables)``."""
+        raise optreg.OptregError("sam needs the loss to take a step: call minimize(loss_fn, variables)")
+
+    @tf.autograph.experimental.do_not_convert
+    def minimize(self, loss_fn, variables, grads=None):
+        """One SAM step on ``loss_fn``.
+
+        Args:
+            loss_fn: a callable of no arguments returning a scalar loss of ``variables``.
+            variables: the variables to update.
+            grads: the gradients at the current weights, when already computed.
+        """
+        variables = list(variables)
+        if grads is None:
+            grads = _gradients(loss_fn, variables)
+        grads = list(grads)
+        scale = tf.cast(self.rho, tf.float32) / (tf.linalg.global_norm(grads) + 1e-12)
+        originals = [tf.identity(v.read_value()) for v in variables]
+        for var, grad in zip(variables, grads):
+            var.assign_add(grad * tf.cast(scale, grad.dtype))
+        sharp_grads = _gradients(loss_fn, variables)
+        for var, original in zip(variables, originals):
+            var.assign(original)
+        optreg.Optimizer.apply_gradients(self, sharp_grads, variables)
+
+    def _update_variable(self, grad, var, slots, prepared):
+        """The base update: SGD with momentum, as keras.optimizers.SGD."""
+        velocity = slots["velocity"]
+        learning_rate = tf.cast(self.learning_rate, var.dtype)
+        momentum = tf.cast(self.momentum, var.dtype)
+        velocity.assign(momentum * velocity - learning_rate * tf.cast(grad, var.dtype))
+        var.assign_add(velocity)
+
+
+def _gradients(loss_fn, variables):
+    with tf.GradientTape() as tape:
+        loss = loss_fn()
+    return tape.gradient(loss, variables)
