@@ -86,7 +86,9 @@ def test_optreg_debug_shows_the_traceback():
     assert "Traceback" in result.stderr and "UnknownNameError" in result.stderr
 
 
-@pytest.mark.parametrize("command", [["list"], ["list", "--format", "json"], ["show", "adam"], ["--help"]])
+@pytest.mark.parametrize(
+    "command", [["list"], ["list", "--format", "json"], ["show", "adam"], ["plugins"], ["validate", "specs"], ["--help"]]
+)
 def test_commands_that_need_no_math_never_import_tensorflow(command):
     code = (
         "import sys\n"
@@ -96,3 +98,54 @@ def test_commands_that_need_no_math_never_import_tensorflow(command):
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+MY_SPEC = """
+[optimizer]
+name = "my_opt"
+summary = "half-size gradient steps"
+
+[hyperparameters]
+learning_rate = { default = 0.01, min = 0.0 }
+
+[update]
+rule = ["var = var - 0.5 * learning_rate * grad"]
+"""
+
+
+def test_bench_a_spec_the_moment_it_is_written(tmp_path):
+    (tmp_path / "my_opt.toml").write_text(MY_SPEC, encoding="utf-8")
+    result = invoke("bench", "--spec", str(tmp_path / "my_opt.toml"), "my_opt", "--lr", "0.02", "--format", "json")
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.output)[0]
+    assert record["optimizer"] == "my_opt" and record["hyperparameters"] == {"learning_rate": 0.02}
+    listing = json.loads(invoke("list", "--spec", str(tmp_path), "--format", "json").output)
+    assert {"name": "my_opt", "source": "local"}.items() <= next(r for r in listing if r["name"] == "my_opt").items()
+
+
+def test_validate_reports_each_file_and_exits_1_on_any_error(tmp_path):
+    (tmp_path / "good.toml").write_text(MY_SPEC, encoding="utf-8")
+    (tmp_path / "bad.toml").write_text(MY_SPEC.replace("* grad", "* grad.sum()"), encoding="utf-8")
+    result = invoke("validate", str(tmp_path / "good.toml"), str(tmp_path / "bad.toml"), str(tmp_path / "missing.toml"))
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert lines[0] == f"{tmp_path / 'good.toml'}: ok"
+    assert lines[1] == f"{tmp_path / 'bad.toml'}:10: [update.rule[0]] only functions of the table may be called, not attribute access"
+    assert lines[2] == f"{tmp_path / 'missing.toml'}: no such file"
+    assert invoke("validate", str(tmp_path / "good.toml")).exit_code == 0
+
+
+def test_validate_accepts_the_builtin_folder():
+    from optreg.builtin import builtin_spec_dir
+
+    result = invoke("validate", str(builtin_spec_dir()))
+    assert result.exit_code == 0
+    assert len(result.output.splitlines()) == len(list(builtin_spec_dir().glob("*.toml")))
+
+
+def test_plugins_lists_the_builtin_plugin():
+    records = json.loads(invoke("plugins", "--format", "json").output)
+    (builtin,) = records
+    assert builtin["name"] == "builtin" and builtin["distribution"] == "optreg"
+    assert builtin["hooks"] == ["optreg_register_problems", "optreg_spec_paths"]
+    assert "builtin:adam" in builtin["registered"] and "builtin:quartic" in builtin["registered"]

@@ -43,7 +43,8 @@ class SAM(optreg.Optimizer):
         if grads is None:
             grads = _gradients(loss_fn, variables)
         grads = list(grads)
-        scale = tf.cast(self.rho, tf.float32) / (tf.linalg.global_norm(grads) + 1e-12)
+        norm = tf.linalg.global_norm(grads)
+        scale = tf.cast(self.rho, norm.dtype) / (norm + 1e-12)
         originals = [tf.identity(v.read_value()) for v in variables]
         for var, grad in zip(variables, grads):
             var.assign_add(grad * tf.cast(scale, grad.dtype))

@@ -1,0 +1,203 @@
+"""Plugins in-process: the example plugins' optimizers against NumPy, each hook exercised,
+failures isolated per plugin, and the README's hook reference kept in sync."""
+
+from __future__ import annotations
+
+import inspect
+import re
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import optreg
+from conftest import REPO
+from optreg import hookspecs
+from optreg.plugins import PluginHost, PluginInfo
+from optreg.problems import Problem
+from optreg.registry import Registry
+
+sys.path[:0] = [str(REPO / "plugins" / "optreg-sam"), str(REPO / "plugins" / "optreg-classics")]
+import optreg_classics  # noqa: E402  (the example plugins, from the source tree)
+import optreg_sam  # noqa: E402
+
+HOOKS = sorted(name for name in dir(hookspecs) if name.startswith("optreg_"))
+NO_AUTOLOAD = {"OPTREG_DISABLE_PLUGIN_AUTOLOAD": "1"}
+
+
+def registry_with(*plugins) -> Registry:
+    """A registry of the built-in plugin and the given (object, name, distribution) plugins."""
+    pairs = [(plugin, PluginInfo(name, dist, "1.0")) for plugin, name, dist in plugins]
+    return Registry(host=lambda: PluginHost(environ=NO_AUTOLOAD, plugins=pairs))
+
+
+@pytest.fixture(scope="module")
+def examples():
+    return registry_with((optreg_classics, "classics", "optreg-classics"), (optreg_sam, "sam", "optreg-sam"))
+
+
+# --- the example plugins' optimizers --------------------------------------------------------
+
+
+def numpy_sam(x, grad_fn, steps, lr, rho, momentum):
+    """Foret et al. 2021, Algorithm 1, with an SGD-with-momentum base."""
+    velocity, out = np.zeros_like(x), []
+    for _ in range(steps):
+        g = grad_fn(x)
+        eps = rho * g / (np.linalg.norm(g) + 1e-12)
+        velocity = momentum * velocity - lr * grad_fn(x + eps)
+        x = x + velocity
+        out.append(x)
+    return out
+
+
+def test_sam_matches_the_papers_algorithm(examples):
+    scales = np.array([1.0, 3.0, 0.5])
+    grad_fn = lambda x: 2 * scales * x + np.cos(x)  # noqa: E731  (loss: Σ sᵢxᵢ² + sin xᵢ)
+    start = np.array([1.0, -2.0, 0.5])
+    var = tf.Variable(start)
+    opt = examples.create("sam", learning_rate=0.05, rho=0.1, momentum=0.5)
+    loss = lambda: tf.reduce_sum(scales * var**2 + tf.sin(var))  # noqa: E731
+    ours = []
+    for _ in range(20):
+        opt.minimize(loss, [var])
+        ours.append(var.numpy().copy())
+    reference = numpy_sam(start, grad_fn, 20, 0.05, 0.1, 0.5)
+    np.testing.assert_allclose(ours, reference, rtol=1e-10)
+
+
+def test_sam_refuses_a_step_without_the_loss(examples):
+    with pytest.raises(optreg.OptregError, match=r"call minimize\(loss_fn, variables\)"):
+        examples.create("sam").apply_gradients([(tf.constant([1.0]), tf.Variable([0.0]))])
+
+
+def test_qhm_and_adabound_match_their_papers(examples, rng):
+    start = rng.normal(size=(4,))
+    grads = [rng.normal(size=(4,)) for _ in range(30)]
+    x, buffer = start.copy(), np.zeros(4)
+    x2, m, v = start.copy(), np.zeros(4), np.zeros(4)
+    expected_qhm, expected_adabound = [], []
+    for t, g in enumerate(grads, start=1):
+        buffer = 0.9 * buffer + 0.1 * g
+        x = x - 0.1 * (0.3 * g + 0.7 * buffer)
+        expected_qhm.append(x)
+        m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g * g
+        step_size = 0.01 * np.sqrt(1 - 0.999**t) / (1 - 0.9**t)
+        bounds = 0.1 * (1 - 1 / (1e-3 * t + 1)), 0.1 * (1 + 1 / (1e-3 * t))
+        x2 = x2 - np.clip(step_size / (np.sqrt(v) + 1e-8), *bounds) * m
+        expected_adabound.append(x2)
+    for name, settings, expected in [
+        ("qhm", {"learning_rate": 0.1, "beta": 0.9, "nu": 0.7}, expected_qhm),
+        ("adabound", {"learning_rate": 0.01}, expected_adabound),
+    ]:
+        var, opt = tf.Variable(start), examples.create(name, **settings)
+        ours = []
+        for g in grads:
+            opt.apply_gradients([(tf.constant(g), var)])
+            ours.append(var.numpy().copy())
+        np.testing.assert_allclose(ours, expected, rtol=1e-12, err_msg=name)
+
+
+def test_plugin_problem_and_optimizers_are_qualified_by_distribution(examples):
+    assert examples.get("sam").qualified_name == "optreg-sam:sam"
+    assert examples.get("optreg-classics:qhm").source == "optreg-classics"
+    camel = examples.problems.get("three_hump_camel")
+    assert camel.source == "optreg-classics" and camel.minimum == (0.0, 0.0)
+    assert float(camel.loss(tf.constant([0.0, 0.0]))) == 0.0
+
+
+# --- each hook, and failures isolated per plugin -------------------------------------------
+
+
+class SpecPathsPlugin:
+    """optreg_spec_paths: a folder with one spec."""
+
+    def __init__(self, folder):
+        self.folder = folder
+
+    @optreg.hookimpl
+    def optreg_spec_paths(self):
+        return [self.folder]
+
+
+class OptimizersPlugin:
+    """optreg_register_optimizers: a Python optimizer by import path."""
+
+    @optreg.hookimpl
+    def optreg_register_optimizers(self, register):
+        register(
+            optreg.PythonOptimizer("sam_again", "SAM under another name", "optreg_sam.optimizer:SAM", optreg_sam.HYPERPARAMETERS)
+        )
+
+
+class ProblemsPlugin:
+    """optreg_register_problems: one problem, and one registration of the wrong type."""
+
+    @optreg.hookimpl
+    def optreg_register_problems(self, register):
+        register(Problem("bowl", "x²", (1.0,), lambda x: x[0] ** 2, minimum=(0.0,)))
+        register("not a problem")
+
+
+def test_every_hook_registers_what_it_names(tmp_path):
+    spec = optreg.registry.get("gradient_descent").spec
+    text = open(spec.source, encoding="utf-8").read().replace('"gradient_descent"', '"plain"')
+    (tmp_path / "plain.toml").write_text(text, encoding="utf-8")
+    registry = registry_with(
+        (SpecPathsPlugin(tmp_path), "paths", "optreg-paths"),
+        (OptimizersPlugin(), "pyopt", "optreg-pyopt"),
+        (ProblemsPlugin(), "probs", "optreg-probs"),
+    )
+    with pytest.warns(optreg.PluginWarning, match=r"plugin 'probs' \(optreg-probs 1.0\): .*takes an optreg.problems.Problem"):
+        names = registry.names()
+    assert {"plain", "sam_again"} <= set(names)
+    assert registry.problems.get("optreg-probs:bowl").start == (1.0,)
+    assert isinstance(registry.create("sam_again"), optreg_sam.optimizer.SAM)
+    reports = {r.name: r for r in registry.discovery.plugins}
+    assert reports["paths"].hooks == ("optreg_spec_paths",)
+    assert reports["pyopt"].registered == ("optreg-pyopt:sam_again",)
+
+
+def test_strict_mode_raises_plugin_error():
+    registry = Registry(
+        environ={**NO_AUTOLOAD, "OPTREG_STRICT_PLUGINS": "1"},
+        host=lambda: PluginHost(environ=NO_AUTOLOAD, plugins=[(ProblemsPlugin(), PluginInfo("probs", "optreg-probs", "1.0"))]),
+    )
+    with pytest.raises(optreg.PluginError, match="plugin 'probs'"):
+        registry.names()
+
+
+def test_a_python_optimizer_whose_class_disagrees_is_refused_on_create():
+    class Mismatched:
+        @optreg.hookimpl
+        def optreg_register_optimizers(self, register):
+            register(optreg.PythonOptimizer("odd", "declares less", "optreg_sam.optimizer:SAM", optreg_sam.HYPERPARAMETERS[:1]))
+
+    registry = registry_with((Mismatched(), "odd", "optreg-odd"))
+    with pytest.raises(optreg.PluginError, match="declares hyperparameters"):
+        registry.create("odd")
+
+
+# --- docs -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_is_documented_in_full(hook):
+    doc = inspect.getdoc(getattr(hookspecs, hook))
+    for part in ("Returns:", "Example:"):
+        assert part in doc, f"{hook} docstring lacks {part}"
+
+
+def test_readme_has_one_section_per_hook_headed_by_its_signature():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Writing a plugin", 1)[1].split("\n## ", 1)[0]
+    headings = re.findall(r"^### `(.+)`$", section, flags=re.M)
+    expected = [hook + str(inspect.signature(getattr(hookspecs, hook))).replace("'", "") for hook in HOOKS]
+    assert sorted(headings) == sorted(expected)
+
+
+def test_every_hook_has_a_test():
+    """Each hook is implemented by a plugin that some test file defines and exercises."""
+    tests = "".join(p.read_text(encoding="utf-8") for p in (REPO / "tests").glob("test_*.py"))
+    assert [hook for hook in HOOKS if f"def {hook}(self, " not in tests and f"def {hook}(self)" not in tests] == []
