@@ -41,10 +41,18 @@ def spec_option(command):
 
 
 def load_registry(spec_paths):
-    """The registry with the given extra specs, discovered now, its plugin warnings on stderr."""
+    """The registry with the given extra specs, discovered now, its plugin warnings on stderr.
+
+    A ``--spec`` the user named must be valid: its error is the command's error (exit 1).
+    """
     from optreg import Registry, registry
     from optreg.registry import PluginWarning
 
+    from optreg.validate import validate_paths
+
+    for _, error in validate_paths(spec_paths):
+        if error is not None:
+            raise error
     chosen = Registry(spec_paths=spec_paths) if spec_paths else registry
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", PluginWarning)

@@ -1,6 +1,11 @@
 """Gradient hooks: transformations applied to the gradients before every update.
 
-The hooks run in this order, each seeing the previous one's output:
+Before any hook, with ``skip_nonfinite=True`` (optax's ``apply_if_finite``; Keras has no
+such option), a step whose gradients hold a NaN or an infinity is skipped whole: no variable,
+slot or step counter changes, and ``skipped_steps`` counts it. The default, False, applies every
+step as Keras does, so a non-finite gradient reaches the variables.
+
+The hooks then run in this order, each seeing the previous one's output:
 
 1. **clipping**, at most one of
    * ``clipnorm``: each gradient tensor is rescaled so its L2 norm is at most the value;
@@ -25,6 +30,8 @@ from optreg.errors import OptionError
 GradientHook = Callable[[Sequence[Any], Sequence[Any]], list]
 
 CLIPPING_OPTIONS = ("clipnorm", "global_clipnorm", "clipvalue")
+#: Every option name an optimizer accepts besides its hyperparameters.
+OPTION_NAMES = (*CLIPPING_OPTIONS, "skip_nonfinite")
 
 
 def _positive_or_none(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
@@ -33,6 +40,12 @@ def _positive_or_none(instance: Any, attribute: attrs.Attribute, value: Any) -> 
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise OptionError(f"{attribute.name} must be a positive number, got {value!r}")
+
+
+def _boolean(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    """attrs validator: exactly True or False."""
+    if not isinstance(value, bool):
+        raise OptionError(f"{attribute.name} must be true or false, got {value!r}")
 
 
 @attrs.frozen
@@ -52,6 +65,7 @@ class GradientOptions:
     clipnorm: float | None = attrs.field(default=None, validator=_positive_or_none)
     global_clipnorm: float | None = attrs.field(default=None, validator=_positive_or_none)
     clipvalue: float | None = attrs.field(default=None, validator=_positive_or_none)
+    skip_nonfinite: bool = attrs.field(default=False, validator=_boolean)
 
     def __attrs_post_init__(self) -> None:
         chosen = [name for name in CLIPPING_OPTIONS if getattr(self, name) is not None]
@@ -61,8 +75,8 @@ class GradientOptions:
             )
 
     def as_dict(self) -> dict[str, float]:
-        """The options that are set, by name."""
-        return {name: value for name, value in attrs.asdict(self).items() if value is not None}
+        """The options that differ from their defaults, by name."""
+        return {name: value for name, value in attrs.asdict(self).items() if value not in (None, False)}
 
 
 def gradient_hooks(options: GradientOptions) -> tuple[GradientHook, ...]:

@@ -38,6 +38,8 @@ class Optimizer(tf.Module):
         clipnorm: rescale each gradient tensor to at most this L2 norm.
         global_clipnorm: rescale all gradients together to at most this joint L2 norm.
         clipvalue: limit each gradient element to ``[-clipvalue, clipvalue]``.
+        skip_nonfinite: skip, whole, every step whose gradients hold a NaN or an infinity;
+            ``skipped_steps`` counts them (default False: apply every step, as Keras does).
         **hyperparameters: values for the optimizer's hyperparameters; the rest keep
             their defaults.
 
@@ -71,16 +73,18 @@ class Optimizer(tf.Module):
         clipnorm: float | None = None,
         global_clipnorm: float | None = None,
         clipvalue: float | None = None,
+        skip_nonfinite: bool = False,
         **hyperparameters: Any,
     ):
         super().__init__(name=name or self.optimizer_name or type(self).__name__)
         self.gradient_options = GradientOptions(
-            clipnorm=clipnorm, global_clipnorm=global_clipnorm, clipvalue=clipvalue
+            clipnorm=clipnorm, global_clipnorm=global_clipnorm, clipvalue=clipvalue, skip_nonfinite=skip_nonfinite
         )
         self._gradient_hooks = gradient_hooks(self.gradient_options)
         values = resolve_hyperparameters(self.hyperparameter_specs, hyperparameters, self.optimizer_name)
         with tf.init_scope():
             self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False, name="iterations")
+            self.skipped_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="skipped_steps")
             self._hyper = {
                 spec.name: tf.Variable(float(values[spec.name]), dtype=tf.float64, trainable=False, name=spec.name)
                 for spec in self.hyperparameter_specs
@@ -175,8 +179,9 @@ class Optimizer(tf.Module):
         return self._slots[self._slot_table.position[var.ref()]]
 
     def reset(self) -> None:
-        """Start over: the step counter to zero and every slot to its initial value."""
+        """Start over: the step and skip counters to zero and every slot to its initial value."""
         self.iterations.assign(0)
+        self.skipped_steps.assign(0)
         for ref, position in self._slot_table.position.items():
             for slot in self.slot_specs:
                 self._slots[position][slot.name].assign(_initial_value(slot, ref.deref()))
@@ -189,7 +194,9 @@ class Optimizer(tf.Module):
 
         Accepts both forms of the seeds and of Keras: ``apply_gradients(zip(grads, vars))``
         (pairs) and ``apply_gradients(grads, vars)`` (two lists). Pairs whose gradient is
-        None are skipped. The gradient hooks run first, then every variable is updated.
+        None are skipped. With ``skip_nonfinite``, a step with a NaN or infinite gradient
+        changes nothing but ``skipped_steps``. Otherwise the gradient hooks run, then every
+        variable is updated.
 
         Args:
             grads_and_vars: ``(gradient, variable)`` pairs, or the gradients when
@@ -206,15 +213,29 @@ class Optimizer(tf.Module):
         grads, variables = split_pairs(grads_and_vars, variables)
         if not variables:
             return self.iterations
+        self.build(variables)
+        if not self.gradient_options.skip_nonfinite:
+            self._step(grads, variables)
+        elif tf.executing_eagerly():
+            self._step(grads, variables) if bool(all_finite(grads)) else self.skipped_steps.assign_add(1)
+        else:
+            tf.cond(
+                all_finite(grads),
+                lambda: self._step(grads, variables),
+                lambda: self.skipped_steps.assign_add(1).read_value(),
+            )
+        return self.iterations
+
+    def _step(self, grads: list, variables: list) -> tf.Tensor:
+        """The gradient hooks, then one update of every variable; returns the new step count."""
         for hook in self._gradient_hooks:
             grads = hook(grads, variables)
-        self.build(variables)
         self.iterations.assign_add(1)
         step = tf.cast(self.iterations, tf.float64)
         prepared = self._prepare_step(step)
         for grad, var in zip(grads, variables):
             self._update_variable(grad, var, self.slots_for(var), prepared)
-        return self.iterations
+        return self.iterations.read_value()
 
     @tf.autograph.experimental.do_not_convert
     def minimize(self, loss_fn, variables: Sequence[tf.Variable], grads: Sequence | None = None) -> None:
@@ -274,6 +295,11 @@ def split_pairs(grads_and_vars: Iterable, variables: Iterable | None) -> tuple[l
         pairs = list(zip(grads, variables))
     kept = [(grad, var) for grad, var in pairs if grad is not None]
     return [_dense(grad) for grad, _ in kept], [var for _, var in kept]
+
+
+def all_finite(tensors: Sequence[tf.Tensor]) -> tf.Tensor:
+    """A boolean scalar: every element of every tensor is finite (neither NaN nor infinite)."""
+    return tf.reduce_all(tf.stack([tf.reduce_all(tf.math.is_finite(t)) for t in tensors]))
 
 
 def _dense(grad: Any) -> tf.Tensor:

@@ -45,7 +45,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 #: Names a hyperparameter or slot may not take: the rule's builtins, the function table,
 #: and the options every optimizer accepts.
 RESERVED_NAMES = frozenset(expr.BUILTIN_NAMES) | frozenset(expr.FUNCTIONS) | frozenset(
-    {"name", "clipnorm", "clipvalue", "global_clipnorm", "iterations"}
+    {"name", "clipnorm", "clipvalue", "global_clipnorm", "skip_nonfinite", "iterations", "skipped_steps"}
 )
 SLOT_INITS = ("zeros", "ones", "var")
 SLOT_DTYPES = ("float16", "bfloat16", "float32", "float64")

@@ -149,3 +149,13 @@ def test_plugins_lists_the_builtin_plugin():
     assert builtin["name"] == "builtin" and builtin["distribution"] == "optreg"
     assert builtin["hooks"] == ["optreg_register_problems", "optreg_spec_paths"]
     assert "builtin:adam" in builtin["registered"] and "builtin:quartic" in builtin["registered"]
+
+
+def test_an_invalid_spec_named_with_spec_is_an_error_not_a_warning(tmp_path):
+    (tmp_path / "bad.toml").write_text(MY_SPEC.replace("default = 0.01", "default = -1"), encoding="utf-8")
+    result = invoke("bench", "--spec", str(tmp_path / "bad.toml"), "my_opt")
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        f"optreg: error: {tmp_path / 'bad.toml'}:7: [hyperparameters.learning_rate] "
+        "default: learning_rate must be at least 0.0, got -1"
+    )

@@ -5,7 +5,9 @@ Each run follows the TensorFlow Core tutorial's test: from the problem's start, 
 * **converged**: a step leaves every parameter exactly where it was;
 * **exploded**: the gradient holds a NaN, or the parameters are no longer finite (an
   infinite gradient sends them to infinity, and the next step reports it — the tutorial
-  reports the same iteration, through the NaN gradient that follows);
+  reports the same iteration, through the NaN gradient that follows); with
+  ``skip_nonfinite=True`` the optimizer refuses the infinite gradient's step instead, and the
+  run explodes at that step;
 * **exceeded**: ``max_iters`` steps passed with neither.
 
 A run is one ``tf.function`` loop, not a Python loop of eager steps. All runs of one optimizer
@@ -23,6 +25,7 @@ import attrs
 from optreg.problems import Problem
 from optreg.entries import OptimizerEntry
 from optreg.registry import Registry
+from optreg.gradients import OPTION_NAMES, GradientOptions
 from optreg.spec import resolve_hyperparameters
 
 STATUSES = ("converged", "exceeded", "exploded")
@@ -38,7 +41,7 @@ class RunResult:
         optimizer: the optimizer's name.
         problem: the problem's name.
         hyperparameters: every hyperparameter's value in this run.
-        settings: the hyperparameters set explicitly (the rest are defaults).
+        settings: the hyperparameters and options set explicitly (the rest are defaults).
         status: ``converged``, ``exceeded`` or ``exploded``.
         iterations: the iteration the run ended at.
         final_loss: the loss at the final parameters.
@@ -113,9 +116,23 @@ def plan_bench(
     for name in optimizers:
         entry = registry.get(name)
         for setting in settings:
-            resolve_hyperparameters(entry.hyperparameters, setting, entry.name)
+            hyperparameters, options = split_setting(setting)
+            resolve_hyperparameters(entry.hyperparameters, hyperparameters, entry.name)
+            GradientOptions(**options)
         runs.append((entry, tuple(settings)))
     return BenchPlan(problem=found, runs=tuple(runs), max_iters=max_iters)
+
+
+def split_setting(setting: Mapping[str, Any]) -> tuple[dict, dict]:
+    """Split a run's settings into hyperparameters and optimizer options (``clipnorm``, …).
+
+    Example:
+        >>> split_setting({"learning_rate": 0.1, "clipnorm": 2.0})
+        ({'learning_rate': 0.1}, {'clipnorm': 2.0})
+    """
+    hyperparameters = {k: v for k, v in setting.items() if k not in OPTION_NAMES}
+    options = {k: v for k, v in setting.items() if k in OPTION_NAMES}
+    return hyperparameters, options
 
 
 def run_bench(plan: BenchPlan, jit_compile: bool = True) -> list[RunResult]:
@@ -130,22 +147,27 @@ def run_bench(plan: BenchPlan, jit_compile: bool = True) -> list[RunResult]:
     """
     results = []
     for entry, settings in plan.runs:
-        runner = _LoopRunner(entry, plan.problem, plan.max_iters, jit_compile)
-        results.extend(runner.run(setting) for setting in settings)
+        runners: dict[tuple, _LoopRunner] = {}
+        for setting in settings:
+            options = split_setting(setting)[1]
+            key = tuple(sorted(options.items()))
+            if key not in runners:
+                runners[key] = _LoopRunner(entry, plan.problem, plan.max_iters, jit_compile, options)
+            results.append(runners[key].run(setting))
     return results
 
 
 class _LoopRunner:
     """One optimizer on one problem: the variable, the optimizer and the traced loop."""
 
-    def __init__(self, entry: OptimizerEntry, problem: Problem, max_iters: int, jit_compile: bool):
+    def __init__(self, entry: OptimizerEntry, problem: Problem, max_iters: int, jit_compile: bool, options: Mapping):
         import tensorflow as tf
 
         self.entry = entry
         self.problem = problem
         self.max_iters = max_iters
         self.params = tf.Variable(problem.start, dtype=tf.float32, name="params")
-        self.optimizer = entry.build()
+        self.optimizer = entry.build(**options)
         self.optimizer.build([self.params])
         self.loop = tf.function(self._loop, jit_compile=jit_compile, autograph=False)
 
@@ -175,9 +197,11 @@ class _LoopRunner:
 
         def apply():
             before = tf.identity(self.params.read_value())
+            skipped_before = self.optimizer.skipped_steps.read_value()
             self.optimizer.minimize(lambda: self.problem.loss(self.params), [self.params], grads=[grad])
             unchanged = tf.reduce_all(tf.equal(self.params.read_value(), before))
-            return tf.where(unchanged, _CONVERGED, _RUNNING)
+            refused = tf.not_equal(self.optimizer.skipped_steps.read_value(), skipped_before)
+            return tf.where(refused, _EXPLODED, tf.where(unchanged, _CONVERGED, _RUNNING))
 
         return tf.cond(tf.reduce_any(tf.math.is_nan(grad)), lambda: tf.constant(_EXPLODED), apply)
 
@@ -185,7 +209,7 @@ class _LoopRunner:
         """One run from the start point with the given hyperparameters."""
         import tensorflow as tf
 
-        values = resolve_hyperparameters(self.entry.hyperparameters, setting, self.entry.name)
+        values = resolve_hyperparameters(self.entry.hyperparameters, split_setting(setting)[0], self.entry.name)
         self.params.assign(self.problem.start)
         for name, value in values.items():
             self.optimizer.set_hyperparameter(name, value)
