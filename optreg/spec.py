@@ -26,6 +26,7 @@ naming the file, the key and, where it can be found, the line.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import sys
@@ -508,9 +509,10 @@ def _find_line(text: str, key: str, needle: str | None, occurrence: int = 0) -> 
     header = "[" + key.rsplit(".", 1)[0] + "]" if "." in key else None
     start = next((i for i, line in enumerate(lines) if header and line.strip() == header), 0)
     pattern = re.compile(r"^\s*\[?\s*" + re.escape(target) + r"\s*[\]=]") if needle is None else None
+    spellings = {target, json.dumps(target)[1:-1]}  # as written, or escaped in a basic string
     matches = [
         number
         for number, line in enumerate(lines[start:], start=start + 1)
-        if (pattern.search(line) if pattern else target in line)
+        if (pattern.search(line) if pattern else any(spelling in line for spelling in spellings))
     ]
     return matches[min(occurrence, len(matches) - 1)] if matches else None

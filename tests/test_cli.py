@@ -70,6 +70,11 @@ def test_bench_set_and_csv():
         (["bench", "adam", "--set", "beta_1=2"], "beta_1 must be at most 1.0"),
         (["bench", "adam", "--set", "beta_1"], "--set expects NAME=VALUE"),
         (["bench", "momentum", "--set", "nesterov=true"], "has no hyperparameter 'nesterov'"),
+        (["bench", "adam", "--lr", "nan"], "learning_rate must be finite, got nan"),
+        (["bench", "adam", "--set", "clipnorm=-1"], "clipnorm must be a positive number, got -1"),
+        (["bench", "adam", "--set", "clipnorm=1", "--set", "clipvalue=1"], "set at most one of clipnorm"),
+        (["bench", "adam", "--set", "skip_nonfinite=maybe"], "'maybe' is not a number or true/false"),
+        (["show", "builtin:adma"], "unknown optimizer 'builtin:adma'; did you mean 'builtin:adam'"),
     ],
 )
 def test_user_errors_are_one_line_with_status_2(args, message):

@@ -1,0 +1,142 @@
+"""A generated corpus of hostile specs: payloads that would touch a canary file if anything
+evaluated them, placed everywhere a spec holds text. Each must be refused with a SpecError
+naming the file and key, and none may execute: the canary is never written, and a Python audit
+hook sees no event but reading the spec file and parsing its rule."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+import optreg
+
+PAYLOADS = [
+    "open('CANARY', 'w')",
+    "open('CANARY', 'w').write('x')",
+    "__import__('os').system('touch CANARY')",
+    "__import__('subprocess').run(['touch', 'CANARY'])",
+    "__import__('pathlib').Path('CANARY').touch()",
+    "exec(\"open('CANARY', 'w')\")",
+    "eval(\"open('CANARY', 'w')\")",
+    "compile(\"open('CANARY', 'w')\", 'f', 'exec')",
+    "(lambda: open('CANARY', 'w'))()",
+    "[open('CANARY', 'w') for i in range(1)]",
+    "{open('CANARY', 'w') for i in range(1)}",
+    "(open('CANARY', 'w') for i in range(1))",
+    "f\"{open('CANARY', 'w')}\"",
+    "grad.__class__.__init__.__globals__",
+    "().__class__.__base__.__subclasses__()",
+    "getattr(grad, 'assign')(0)",
+    "globals()['__builtins__']",
+    "vars()",
+    "locals()",
+    "type('X', (), {})",
+    "(x := open('CANARY', 'w'))",
+    "breakpoint()",
+    "input()",
+    "print('CANARY')",
+    "grad if open('CANARY', 'w') else var",
+    "sqrt(*[open('CANARY', 'w')])",
+    "sqrt(x=open('CANARY', 'w'))",
+    "__builtins__",
+    "os.system('touch CANARY')",
+    "grad[open('CANARY', 'w')]",
+    "'CANARY'",
+    "b'CANARY'",
+]
+
+# Where the payload goes, and the key the error must name.
+PLACEMENTS = {
+    "rule": (lambda p: rule_spec(f"var = {p}"), "update.rule[0]"),
+    "arithmetic": (lambda p: rule_spec(f"var = var - 0.1 * ({p})"), "update.rule[0]"),
+    "argument": (lambda p: rule_spec(f"var = maximum(grad, {p})"), "update.rule[0]"),
+    "condition": (lambda p: rule_spec(f"var = where({p}, var, grad)"), "update.rule[0]"),
+    "exponent": (lambda p: rule_spec(f"var = var - grad ** ({p})"), "update.rule[0]"),
+    "later line": (lambda p: rule_spec("m = grad", f"n = {p}", "var = var - m"), "update.rule[1]"),
+    "default": (lambda p: value_spec(hyper=json.dumps(p)), "hyperparameters.lr"),
+    "slot init": (lambda p: value_spec(init=json.dumps(p)), "slots.m"),
+}
+
+
+def rule_spec(*lines: str) -> str:
+    """A spec whose rule is the given lines."""
+    rule = ",\n  ".join(json.dumps(line) for line in lines)
+    return f"""[optimizer]
+name = "hostile"
+summary = "tries to run code"
+
+[hyperparameters]
+lr = {{ default = 0.1 }}
+
+[slots]
+m = {{ init = "zeros" }}
+
+[update]
+rule = [
+  {rule},
+]
+"""
+
+
+def value_spec(hyper: str = "0.1", init: str = '"zeros"') -> str:
+    """A spec with text where a hyperparameter default or a slot init belongs."""
+    return f"""[optimizer]
+name = "hostile"
+summary = "tries to run code"
+
+[hyperparameters]
+lr = {{ default = {hyper} }}
+
+[slots]
+m = {{ init = {init} }}
+
+[update]
+rule = ["var = var - lr * grad"]
+"""
+
+
+class AuditLog:
+    """Records the audit events raised while it is switched on (hooks cannot be removed)."""
+
+    def __init__(self):
+        self.recording = False
+        self.events: list[tuple[str, tuple]] = []
+        sys.addaudithook(self)
+
+    def __call__(self, event, args):
+        if self.recording:
+            self.events.append((event, args))
+
+
+AUDIT = AuditLog()
+CASES = [(placement, payload) for placement in PLACEMENTS for payload in PAYLOADS]
+
+
+def test_the_corpus_is_large():
+    assert len(CASES) >= 200
+
+
+@pytest.mark.parametrize(("placement", "payload"), CASES, ids=[f"{p}-{PAYLOADS.index(x)}" for p, x in CASES])
+def test_hostile_spec_is_refused_and_runs_nothing(tmp_path, monkeypatch, placement, payload):
+    monkeypatch.chdir(tmp_path)
+    build, key = PLACEMENTS[placement]
+    path = tmp_path / "hostile.toml"
+    path.write_text(build(payload), encoding="utf-8")
+    AUDIT.events.clear()
+    AUDIT.recording = True
+    try:
+        with pytest.raises(optreg.SpecError) as caught:
+            optreg.load_spec(path)
+    finally:
+        AUDIT.recording = False
+    assert caught.value.source == str(path)
+    assert caught.value.key == key
+    assert caught.value.line is not None
+    assert not (tmp_path / "CANARY").exists()
+    unexpected = [
+        (event, args) for event, args in AUDIT.events
+        if event != "compile" and not (event == "open" and str(args[0]) == str(path))
+    ]
+    assert unexpected == []
