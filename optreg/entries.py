@@ -76,7 +76,14 @@ class OptimizerEntry:
         if self.spec is not None:
             from optreg.spec_optimizer import SpecOptimizer
 
-            return SpecOptimizer(self.spec, **kwargs)
+            optimizer = SpecOptimizer(self.spec, **kwargs)
+        else:
+            optimizer = self._build_python(**kwargs)
+        optimizer.registry_source = self.source
+        return optimizer
+
+    def _build_python(self, **kwargs: Any):
+        """Import and instantiate a Python optimizer's class, checking it against its registration."""
         optimizer_class = self._import_factory()
         declared = [h.name for h in optimizer_class.hyperparameter_specs]
         if declared != [h.name for h in self.hyperparameters]:

@@ -65,6 +65,8 @@ class Optimizer(tf.Module):
     hyperparameter_specs: tuple[Hyperparameter, ...] = ()
     #: The per-variable state the optimizer keeps.
     slot_specs: tuple[Slot, ...] = ()
+    #: The registry source it was created from (set by the registry; empty otherwise).
+    registry_source: str = ""
 
     def __init__(
         self,
@@ -258,6 +260,24 @@ class Optimizer(tf.Module):
                 loss = loss_fn()
             grads = tape.gradient(loss, variables)
         self.apply_gradients(list(grads), list(variables))
+
+    def get_config(self) -> dict[str, Any]:
+        """A plain dict that rebuilds this optimizer with :meth:`from_config` (state not included).
+
+        Example:
+            >>> opt = optreg.registry.create("adam", learning_rate=0.1, clipnorm=1.0)  # doctest: +SKIP
+            >>> optreg.Optimizer.from_config(opt.get_config())  # doctest: +SKIP
+        """
+        from optreg.serialization import optimizer_config
+
+        return optimizer_config(self)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "Optimizer":
+        """Rebuild an optimizer from :meth:`get_config`'s dict, with fresh state."""
+        from optreg.serialization import optimizer_from_config
+
+        return optimizer_from_config(config)
 
     def _prepare_step(self, step: tf.Tensor) -> Any:
         """Compute what every variable's update shares this step (once per step).

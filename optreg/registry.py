@@ -79,12 +79,13 @@ class Registry(Catalog[OptimizerEntry]):
         """What went wrong while discovering plugins (empty when all is well)."""
         return self.discovery.failures
 
-    def create(self, name: str, **kwargs: Any):
+    def create(self, optimizer: str, /, **kwargs: Any):
         """Build a registered optimizer.
 
         Args:
-            name: the optimizer's short name or qualified ``SOURCE:NAME``.
-            **kwargs: hyperparameters and optimizer options (``clipnorm``, …).
+            optimizer: the optimizer's short name or qualified ``SOURCE:NAME``.
+            **kwargs: hyperparameters and optimizer options (``clipnorm``, …, and ``name``,
+                the module's name).
 
         Returns:
             An :class:`optreg.Optimizer` (a ``tf.Module``).
@@ -97,4 +98,4 @@ class Registry(Catalog[OptimizerEntry]):
         Example:
             >>> opt = registry.create("momentum", learning_rate=0.01)  # doctest: +SKIP
         """
-        return self.get(name).build(**kwargs)
+        return self.get(optimizer).build(**kwargs)

@@ -159,6 +159,7 @@ class OptimizerSpec:
         slots: in file order.
         rule: the checked update rule.
         source: the file it came from, or ``"<string>"``.
+        text: the TOML text it was loaded from.
     """
 
     name: str
@@ -168,6 +169,8 @@ class OptimizerSpec:
     slots: tuple[Slot, ...]
     rule: expr.CheckedRule
     source: str = "<string>"
+    #: The TOML text it was loaded from, so a saved optimizer can be rebuilt without the file.
+    text: str = attrs.field(default="", repr=False, eq=False)
 
     def defaults(self) -> dict[str, float | int | bool]:
         """Every hyperparameter's default, by name.
@@ -340,6 +343,7 @@ class _SpecReader:
             slots=slots,
             rule=rule,
             source=self.source,
+            text=self.text,
         )
 
     def require_table(self, key: str, table: Any) -> None:

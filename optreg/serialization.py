@@ -1,0 +1,65 @@
+"""Optimizer configs: plain dicts that rebuild an optimizer (``get_config`` / ``from_config``).
+
+A config holds the optimizer's registered name, its hyperparameter values, its options
+(``clipnorm``, ``skip_nonfinite``, …) and its module name. A spec optimizer's config also holds
+the spec's TOML text, so it rebuilds exactly, even on a machine that has never seen the file.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+CONFIG_KEYS = ("optimizer", "source", "hyperparameters", "options", "name", "spec")
+
+
+def optimizer_config(optimizer) -> dict[str, Any]:
+    """The config of an optreg optimizer (eager only: it reads hyperparameter values).
+
+    Example:
+        >>> import optreg
+        >>> config = optimizer_config(optreg.registry.create("sgd", momentum=0.9))  # doctest: +SKIP
+        >>> config["hyperparameters"]["momentum"]  # doctest: +SKIP
+        0.9
+    """
+    spec = getattr(optimizer, "spec", None)
+    return {
+        "optimizer": optimizer.optimizer_name,
+        "source": getattr(optimizer, "registry_source", ""),
+        "hyperparameters": optimizer.hyperparameters,
+        "options": optimizer.gradient_options.as_dict(),
+        "name": optimizer.name,
+        "spec": spec.text if spec is not None and spec.text else None,
+    }
+
+
+def optimizer_from_config(config: Mapping[str, Any], registry=None):
+    """Rebuild an optimizer from :func:`optimizer_config`'s dict.
+
+    Args:
+        config: the config.
+        registry: where to find Python optimizers (default: optreg's registry).
+
+    Returns:
+        A new :class:`optreg.Optimizer` with the same hyperparameters and options, and fresh state.
+
+    Raises:
+        OptregError: the config names an optimizer that cannot be found or built.
+    """
+    from optreg.errors import OptionError
+
+    unknown = set(config) - set(CONFIG_KEYS)
+    if unknown:
+        raise OptionError(f"optimizer config has unknown keys: {', '.join(sorted(unknown))}")
+    kwargs = {**config.get("hyperparameters", {}), **config.get("options", {}), "name": config.get("name")}
+    if config.get("spec"):
+        from optreg.spec import load_spec_text
+        from optreg.spec_optimizer import SpecOptimizer
+
+        optimizer = SpecOptimizer(load_spec_text(config["spec"], source=f"<config of {config['optimizer']}>"), **kwargs)
+        optimizer.registry_source = config.get("source") or ""
+        return optimizer
+    if registry is None:
+        from optreg import registry
+    name = config["optimizer"]
+    qualified = f"{config['source']}:{name}" if config.get("source") else name
+    return registry.create(qualified, **kwargs)

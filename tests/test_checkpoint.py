@@ -1,0 +1,109 @@
+"""Checkpoints: slots, iterations and skip counts restore, before or after the first step, and a
+run resumed in a new process continues bit for bit; configs rebuild every optimizer."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import optreg
+from conftest import REPO
+from test_optimizers import BUILTIN
+
+SHAPES = [(3,), (2, 4)]
+
+
+def gradients(step: int):
+    """The same gradients in every process, from the step number alone."""
+    rng = np.random.default_rng(1000 + step)
+    return [tf.constant(rng.normal(size=shape).astype(np.float32)) for shape in SHAPES]
+
+
+def fresh_variables():
+    return [tf.Variable(np.full(shape, 0.5, np.float32)) for shape in SHAPES]
+
+
+def train(opt, variables, start, stop):
+    for step in range(start, stop):
+        opt.apply_gradients(zip(gradients(step), variables))
+
+
+RESUME_SCRIPT = """
+import json, sys
+sys.path.insert(0, {tests!r})
+import optreg, tensorflow as tf
+from test_checkpoint import fresh_variables, train
+variables = fresh_variables()
+opt = optreg.registry.create({name!r}, learning_rate=0.05)
+tf.train.Checkpoint(optimizer=opt, variables=variables).restore({path!r}).assert_existing_objects_matched()
+train(opt, variables, 50, 100)
+print(json.dumps([v.numpy().tolist() for v in variables] + [int(opt.iterations)]))
+"""
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+def test_resuming_in_a_new_process_equals_never_stopping(name, tmp_path):
+    uninterrupted_vars, uninterrupted = fresh_variables(), optreg.registry.create(name, learning_rate=0.05)
+    train(uninterrupted, uninterrupted_vars, 0, 100)
+
+    variables, opt = fresh_variables(), optreg.registry.create(name, learning_rate=0.05)
+    train(opt, variables, 0, 50)
+    path = tf.train.Checkpoint(optimizer=opt, variables=variables).save(str(tmp_path / "ckpt"))
+    script = RESUME_SCRIPT.format(tests=str(REPO / "tests"), name=name, path=path)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    *resumed, iterations = json.loads(out.stdout.strip().splitlines()[-1])
+    assert iterations == 100
+    for a, b in zip(resumed, uninterrupted_vars):
+        np.testing.assert_array_equal(np.array(a, np.float32), b.numpy())
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+def test_restoring_before_the_first_step_fills_slots_created_later(name, tmp_path):
+    variables, opt = fresh_variables(), optreg.registry.create(name, learning_rate=0.05, skip_nonfinite=True)
+    train(opt, variables, 0, 7)
+    opt.apply_gradients([(tf.constant([np.nan, 0.0, 0.0]), variables[0])])
+    path = tf.train.Checkpoint(optimizer=opt).save(str(tmp_path / "ckpt"))
+
+    restored = optreg.registry.create(name, learning_rate=0.05, skip_nonfinite=True)
+    tf.train.Checkpoint(optimizer=restored).restore(path)
+    assert (int(restored.iterations), int(restored.skipped_steps)) == (7, 1)
+    restored.build(variables)  # slots created after the restore pick up the saved values
+    for var in variables:
+        for slot in opt.slot_specs:
+            np.testing.assert_array_equal(restored.slots_for(var)[slot.name].numpy(), opt.slots_for(var)[slot.name].numpy())
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+def test_config_round_trip_rebuilds_the_same_optimizer(name):
+    hyperparameters = {"learning_rate": 0.03}
+    original = optreg.registry.create(name, clipnorm=2.0, skip_nonfinite=True, **hyperparameters)
+    config = json.loads(json.dumps(original.get_config()))
+    rebuilt = optreg.Optimizer.from_config(config)
+    assert type(rebuilt) is type(original)
+    assert rebuilt.get_config() == original.get_config()
+    assert rebuilt.hyperparameters == original.hyperparameters
+    a, b = fresh_variables(), fresh_variables()
+    train(original, a, 0, 5)
+    train(rebuilt, b, 0, 5)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x.numpy(), y.numpy())
+
+
+def test_a_spec_only_optimizer_rebuilds_from_its_config_without_the_file(tmp_path):
+    text = open(optreg.registry.get("momentum").spec.source, encoding="utf-8").read().replace('"momentum"', '"mine"', 1)
+    opt = optreg.SpecOptimizer(optreg.load_spec_text(text), momentum=0.5)
+    rebuilt = optreg.Optimizer.from_config(opt.get_config())
+    assert rebuilt.optimizer_name == "mine" and rebuilt.hyperparameters["momentum"] == 0.5
+
+
+def test_python_optimizers_rebuild_through_the_registry():
+    config = {"optimizer": "sgd", "source": "builtin", "hyperparameters": {"momentum": 0.9}, "options": {}, "name": "x", "spec": None}
+    rebuilt = optreg.Optimizer.from_config(config)
+    assert rebuilt.hyperparameters["momentum"] == 0.9 and rebuilt.name == "x"
+    with pytest.raises(optreg.OptionError, match="unknown keys: colour"):
+        optreg.Optimizer.from_config({**config, "colour": "red"})
