@@ -1,0 +1,133 @@
+"""The Keras adapter: any spec optimizer as a ``keras.optimizers.Optimizer``.
+
+``optreg.keras.optimizer("adam", learning_rate=1e-3)`` (or a path to a TOML spec) gives an
+optimizer for ``model.compile(optimizer=...)`` and ``model.fit`` on the TensorFlow backend.
+Keras's own options work as with any Keras optimizer — ``clipnorm``, ``clipvalue``,
+``global_clipnorm``, ``weight_decay``, ``use_ema``, ``ema_momentum``,
+``ema_overwrite_frequency``, ``loss_scale_factor``, ``gradient_accumulation_steps`` — and
+``learning_rate`` may be a ``LearningRateSchedule``. The class is registered with Keras's
+serialization, and its config carries the spec's text, so a saved ``.keras`` model reloads with
+the same optimizer and state on a machine that has never seen the spec file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from optreg.errors import OptionError
+from optreg.expr_compile import CompiledRule
+from optreg.spec import OptimizerSpec, load_spec, load_spec_text, resolve_hyperparameters
+
+
+@keras.saving.register_keras_serializable(package="optreg")
+class SpecOptimizer(keras.optimizers.Optimizer):
+    """A Keras optimizer whose update rule comes from an optreg spec.
+
+    Args:
+        spec: the spec's TOML text.
+        hyperparameters: values for the spec's hyperparameters other than the learning rate.
+        learning_rate: a float, a ``LearningRateSchedule`` or a callable; defaults to the
+            spec's ``learning_rate`` default.
+        **kwargs: Keras's optimizer options (``clipnorm``, ``weight_decay``, ``use_ema``, …).
+
+    Example:
+        >>> model.compile(optimizer=optreg.keras.optimizer("adam", learning_rate=1e-3), loss="mse")  # doctest: +SKIP
+    """
+
+    def __init__(self, spec: str, hyperparameters: dict | None = None, learning_rate: Any = None, name: str | None = None, **kwargs):
+        parsed = load_spec_text(spec, source="<keras optimizer config>")
+        given = dict(hyperparameters or {})
+        if isinstance(learning_rate, (int, float)) and not isinstance(learning_rate, bool):
+            given["learning_rate"] = learning_rate
+        values = resolve_hyperparameters(parsed.hyperparameters, given, parsed.name)
+        if learning_rate is None:
+            learning_rate = values.get("learning_rate", 0.0)
+        super().__init__(learning_rate=learning_rate, name=name or parsed.name, **kwargs)
+        self._spec = parsed
+        self._values = {k: v for k, v in values.items() if k != "learning_rate"}
+        self._rule = CompiledRule(parsed.rule, [h.name for h in parsed.hyperparameters], [s.name for s in parsed.slots])
+
+    @property
+    def spec(self) -> OptimizerSpec:
+        """The spec this optimizer runs."""
+        return self._spec
+
+    def build(self, variables):
+        """Create one set of slot variables per model variable."""
+        if self.built:
+            return
+        super().build(variables)
+        self._slot_lists = {slot.name: [self._make_slot(slot, var) for var in variables] for slot in self._spec.slots}
+
+    def _make_slot(self, slot, var):
+        dtype = slot.dtype or var.dtype
+        created = self.add_variable(shape=var.shape, initializer="zeros", dtype=dtype, name=f"{var.path.replace('/', '_')}_{slot.name}")
+        if slot.init == "var":
+            created.assign(tf.cast(_tensor(var), dtype))
+        elif slot.init != "zeros":
+            created.assign(tf.fill(var.shape, tf.constant({"ones": 1.0}.get(slot.init, slot.init), dtype)))
+        return created
+
+    def update_step(self, gradient, variable, learning_rate):
+        """One spec update of one variable; Keras runs clipping, decay and EMA around it."""
+        index = self._get_variable_index(variable)
+        hyper = {name: tf.constant(float(value), tf.float64) for name, value in self._values.items()}
+        hyper["learning_rate"] = tf.cast(learning_rate, tf.float64)
+        scalars = self._rule.step_scalars(hyper, tf.cast(self.iterations + 1, tf.float64))
+        slots = {name: variables[index] for name, variables in self._slot_lists.items()}
+        new = self._rule.update(gradient, _tensor(variable), {n: _tensor(s) for n, s in slots.items()}, scalars)
+        for target, value in new.items():
+            destination = variable if target == "var" else slots[target]
+            self.assign(destination, tf.cast(value, destination.dtype))
+
+    def get_config(self) -> dict:
+        """Keras's config plus the spec's text and the hyperparameters."""
+        config = super().get_config()
+        config.update(spec=self._spec.text, hyperparameters=dict(self._values))
+        return config
+
+
+def optimizer(name_or_path: str | Path, registry=None, **kwargs: Any) -> SpecOptimizer:
+    """A Keras optimizer for a registered spec optimizer or a spec file.
+
+    Args:
+        name_or_path: a registered name (``"adam"``, ``"builtin:adam"``) or a ``.toml`` path.
+        registry: where to look names up (default: optreg's registry).
+        **kwargs: the spec's hyperparameters and Keras's optimizer options.
+
+    Returns:
+        A :class:`SpecOptimizer`, a ``keras.optimizers.Optimizer``.
+
+    Raises:
+        UnknownNameError: no such optimizer.
+        OptionError: the optimizer is written in Python, not as a spec.
+        HyperparameterError: a hyperparameter out of bounds.
+
+    Example:
+        >>> opt = optimizer("specs/my_opt.toml", learning_rate=0.01, clipnorm=1.0)  # doctest: +SKIP
+    """
+    spec = _find_spec(name_or_path, registry)
+    names = {h.name for h in spec.hyperparameters} - {"learning_rate"}
+    hyperparameters = {k: kwargs.pop(k) for k in list(kwargs) if k in names}
+    return SpecOptimizer(spec.text, hyperparameters=hyperparameters, **kwargs)
+
+
+def _find_spec(name_or_path: str | Path, registry) -> OptimizerSpec:
+    path = Path(name_or_path)
+    if str(name_or_path).endswith(".toml") or path.is_file():
+        return load_spec(path)
+    if registry is None:
+        from optreg import registry
+    entry = registry.get(str(name_or_path))
+    if entry.spec is None:
+        raise OptionError(f"{entry.qualified_name} is written in Python; the Keras adapter takes spec optimizers")
+    return entry.spec
+
+
+def _tensor(variable) -> tf.Tensor:
+    """A Keras variable's current value as a TensorFlow tensor."""
+    return tf.convert_to_tensor(variable)
