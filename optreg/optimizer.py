@@ -14,20 +14,23 @@ Subclasses describe their hyperparameters and slots and implement
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Iterable, Mapping, Sequence
 
 import tensorflow as tf
 
-from optreg.errors import HyperparameterError
+from optreg.errors import HyperparameterError, OptionError
 from optreg.gradients import GradientOptions, gradient_hooks
-from optreg.spec import Hyperparameter, Slot, resolve_hyperparameters, unknown_hyperparameter_message
+from optreg.spec import SLOT_DTYPES, Hyperparameter, Slot, resolve_hyperparameters, unknown_hyperparameter_message
 
 
 class _SlotTable:
-    """Which slot set belongs to which variable (a plain object, so not checkpointed)."""
+    """Which slot set belongs to which variable, and the distribution strategy the optimizer
+    was created under (a plain object, so not checkpointed)."""
 
     def __init__(self) -> None:
         self.position: dict[Any, int] = {}
+        self.strategy: Any = None
 
 
 class Optimizer(tf.Module):
@@ -40,6 +43,8 @@ class Optimizer(tf.Module):
         clipvalue: limit each gradient element to ``[-clipvalue, clipvalue]``.
         skip_nonfinite: skip, whole, every step whose gradients hold a NaN or an infinity;
             ``skipped_steps`` counts them (default False: apply every step, as Keras does).
+        slot_dtype: the dtype of every slot (``"float32"`` for bfloat16 or float16 variables),
+            overriding the spec's; None keeps the spec's, or the variable's own.
         **hyperparameters: values for the optimizer's hyperparameters; the rest keep
             their defaults.
 
@@ -76,6 +81,7 @@ class Optimizer(tf.Module):
         global_clipnorm: float | None = None,
         clipvalue: float | None = None,
         skip_nonfinite: bool = False,
+        slot_dtype: str | None = None,
         **hyperparameters: Any,
     ):
         super().__init__(name=name or self.optimizer_name or type(self).__name__)
@@ -83,6 +89,9 @@ class Optimizer(tf.Module):
             clipnorm=clipnorm, global_clipnorm=global_clipnorm, clipvalue=clipvalue, skip_nonfinite=skip_nonfinite
         )
         self._gradient_hooks = gradient_hooks(self.gradient_options)
+        if slot_dtype is not None and slot_dtype not in SLOT_DTYPES:
+            raise OptionError(f"slot_dtype must be one of {', '.join(SLOT_DTYPES)}, got {slot_dtype!r}")
+        self.slot_dtype = slot_dtype
         values = resolve_hyperparameters(self.hyperparameter_specs, hyperparameters, self.optimizer_name)
         with tf.init_scope():
             self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False, name="iterations")
@@ -93,6 +102,7 @@ class Optimizer(tf.Module):
             }
         self._slots: list[dict[str, tf.Variable]] = []
         self._slot_table = _SlotTable()
+        self._slot_table.strategy = tf.distribute.get_strategy()
 
     # --- hyperparameters ------------------------------------------------------------------
 
@@ -159,11 +169,11 @@ class Optimizer(tf.Module):
                 self._create_slots(var)
 
     def _create_slots(self, var: tf.Variable) -> None:
-        with tf.init_scope():
+        with tf.init_scope(), self._strategy.scope():
             base = var.name.split(":")[0]
             slots = {
                 slot.name: tf.Variable(
-                    _initial_value(slot, var),
+                    _initial_value(slot, var, self.slot_dtype),
                     trainable=False,
                     name=f"{base}/{slot.name}",
                 )
@@ -171,6 +181,10 @@ class Optimizer(tf.Module):
             }
         self._slot_table.position[var.ref()] = len(self._slots)
         self._slots.append(slots)
+
+    @property
+    def _strategy(self):
+        return self._slot_table.strategy
 
     def slots_for(self, var: tf.Variable) -> Mapping[str, tf.Variable]:
         """The slot variables of one variable, by slot name.
@@ -186,7 +200,7 @@ class Optimizer(tf.Module):
         self.skipped_steps.assign(0)
         for ref, position in self._slot_table.position.items():
             for slot in self.slot_specs:
-                self._slots[position][slot.name].assign(_initial_value(slot, ref.deref()))
+                self._slots[position][slot.name].assign(_initial_value(slot, ref.deref(), self.slot_dtype))
 
     # --- the protocol -------------------------------------------------------------------------
 
@@ -215,18 +229,48 @@ class Optimizer(tf.Module):
         grads, variables = split_pairs(grads_and_vars, variables)
         if not variables:
             return self.iterations
+        replica = tf.distribute.get_replica_context()
+        if tf.distribute.has_strategy() and replica is not None:
+            # In a replica of a distribution strategy: sum the gradients over the replicas, as
+            # Keras does, then update every copy once, in cross-replica context.
+            grads = replica.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+            replica.merge_call(self._apply_distributed, args=(grads, variables))
+            return self.iterations
         self.build(variables)
-        if not self.gradient_options.skip_nonfinite:
-            self._step(grads, variables)
-        elif tf.executing_eagerly():
-            self._step(grads, variables) if bool(all_finite(grads)) else self.skipped_steps.assign_add(1)
-        else:
-            tf.cond(
-                all_finite(grads),
-                lambda: self._step(grads, variables),
-                lambda: self.skipped_steps.assign_add(1).read_value(),
-            )
+        self._guarded_step(grads, variables, self._step)
         return self.iterations
+
+    def _guarded_step(self, grads: list, variables: list, step) -> None:
+        """Run ``step(grads, variables)``, or count a skip when skip_nonfinite finds a bad gradient."""
+        if not self.gradient_options.skip_nonfinite:
+            step(grads, variables)
+        elif tf.executing_eagerly():
+            step(grads, variables) if bool(all_finite(grads)) else self.skipped_steps.assign_add(1)
+        else:
+            tf.cond(all_finite(grads), lambda: _done(step(grads, variables)), lambda: _done(self.skipped_steps.assign_add(1)))
+
+    def _apply_distributed(self, strategy, grads, variables) -> None:
+        """The cross-replica half of a distributed step: every replica's copy gets the same update."""
+        self.build(variables)
+        local_grads = [strategy.experimental_local_results(g)[0] for g in grads]
+
+        def step(_, __):
+            self.iterations.assign_add(1)
+            prepared = self._prepare_step(tf.cast(self.iterations, tf.float64))
+            hooked = local_grads
+            for hook in self._gradient_hooks:
+                hooked = hook(hooked, variables)
+            for grad, var in zip(hooked, variables):
+                update = functools.partial(self._update_replica_copy, var=var, prepared=prepared)
+                strategy.extended.update(var, update, args=(grad,), group=False)
+            return self.iterations.read_value()
+
+        self._guarded_step(local_grads, variables, step)
+
+    def _update_replica_copy(self, _copy, grad, *, var, prepared) -> None:
+        """Update one replica's copy of a variable: inside ``extended.update`` the distributed
+        variable and its slots read and write that replica's copies."""
+        self._update_variable(grad, var, self.slots_for(var), prepared)
 
     def _step(self, grads: list, variables: list) -> tf.Tensor:
         """The gradient hooks, then one update of every variable; returns the new step count."""
@@ -317,6 +361,11 @@ def split_pairs(grads_and_vars: Iterable, variables: Iterable | None) -> tuple[l
     return [_dense(grad) for grad, _ in kept], [var for _, var in kept]
 
 
+def _done(_) -> tf.Tensor:
+    """What both branches of the skip_nonfinite ``tf.cond`` return (their effects are what count)."""
+    return tf.constant(True)
+
+
 def all_finite(tensors: Sequence[tf.Tensor]) -> tf.Tensor:
     """A boolean scalar: every element of every tensor is finite (neither NaN nor infinite)."""
     return tf.reduce_all(tf.stack([tf.reduce_all(tf.math.is_finite(t)) for t in tensors]))
@@ -329,9 +378,9 @@ def _dense(grad: Any) -> tf.Tensor:
     return grad if tf.is_tensor(grad) else tf.convert_to_tensor(grad)
 
 
-def _initial_value(slot: Slot, var: tf.Variable) -> tf.Tensor:
-    """A slot's starting value for one variable."""
-    dtype = tf.as_dtype(slot.dtype) if slot.dtype else var.dtype
+def _initial_value(slot: Slot, var: tf.Variable, override: str | None = None) -> tf.Tensor:
+    """A slot's starting value for one variable, in the overriding, the spec's or the variable's dtype."""
+    dtype = tf.as_dtype(override or slot.dtype or var.dtype)
     if slot.init == "var":
         return tf.cast(var.read_value(), dtype)
     fill = {"zeros": 0.0, "ones": 1.0}.get(slot.init, slot.init)

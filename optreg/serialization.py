@@ -26,7 +26,7 @@ def optimizer_config(optimizer) -> dict[str, Any]:
         "optimizer": optimizer.optimizer_name,
         "source": getattr(optimizer, "registry_source", ""),
         "hyperparameters": optimizer.hyperparameters,
-        "options": optimizer.gradient_options.as_dict(),
+        "options": {**optimizer.gradient_options.as_dict(), **({"slot_dtype": optimizer.slot_dtype} if optimizer.slot_dtype else {})},
         "name": optimizer.name,
         "spec": spec.text if spec is not None and spec.text else None,
     }

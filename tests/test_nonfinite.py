@@ -61,3 +61,26 @@ def test_bench_still_reports_exploded_with_skipping_on():
     # the first infinite gradient comes at iteration 5; the tutorial's NaN follows at 6
     assert (exploded.status, exploded.iterations) == ("exploded", 5)
     assert (converged.status, converged.iterations) == ("converged", 80)
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+@pytest.mark.parametrize("name", BUILTIN)
+def test_half_precision_variables_train_with_float32_slots(name, dtype):
+    target = tf.constant([0.5, -1.0, 2.0], dtype)
+    var = tf.Variable(tf.zeros(3, dtype))
+    opt = optreg.registry.create(name, learning_rate=0.05, slot_dtype="float32")
+    step = tf.function(lambda: opt.minimize(lambda: tf.reduce_sum(tf.square(var - target)), [var]))
+    for _ in range(300):
+        step()
+    assert var.dtype == dtype
+    assert all(slot.dtype == tf.float32 for slot in opt.slots_for(var).values())
+    values = var.numpy().astype(np.float32)
+    assert np.all(np.isfinite(values))
+    np.testing.assert_allclose(values, target.numpy().astype(np.float32), atol=0.1)
+
+
+def test_slot_dtype_is_checked_and_kept_in_the_config():
+    with pytest.raises(optreg.OptionError, match="slot_dtype must be one of"):
+        optreg.registry.create("adam", slot_dtype="int8")
+    opt = optreg.registry.create("adam", slot_dtype="float32")
+    assert optreg.Optimizer.from_config(opt.get_config()).slot_dtype == "float32"

@@ -1,0 +1,75 @@
+"""Run in a fresh process (logical devices must be set before TensorFlow starts): train under
+MirroredStrategy over 2 logical CPUs and on one device, print both results as JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import tensorflow as tf
+
+tf.config.set_logical_device_configuration(
+    tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2
+)
+
+import optreg  # noqa: E402
+
+NAME, OPTIONS, COMPILED = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3] == "compiled"
+RNG = np.random.default_rng(3)
+X = RNG.normal(size=(16, 4)).astype("float32")
+Y = RNG.normal(size=(16, 2)).astype("float32")
+START = [RNG.normal(size=(4, 2)).astype("float32"), RNG.normal(size=(2,)).astype("float32")]
+
+
+def loss(variables, x, y):
+    """A summed squared error, so the replicas' gradients add up to the full batch's."""
+    weights, bias = variables
+    return tf.reduce_sum(tf.square(x @ weights + bias - y))
+
+
+def distributed(steps):
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    with strategy.scope():
+        variables = [tf.Variable(v) for v in START]
+        opt = optreg.registry.create(NAME, learning_rate=0.05, **OPTIONS)
+
+    def replica_step(x, y):
+        with tf.GradientTape() as tape:
+            value = loss(variables, x, y)
+        opt.apply_gradients(zip(tape.gradient(value, variables), variables))
+
+    def step(x, y):
+        strategy.run(replica_step, args=(x, y))
+
+    step = tf.function(step) if COMPILED else step
+    batches = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensor_slices((X, Y)).batch(16))
+    for _ in range(steps):
+        for x, y in batches:
+            step(x, y)
+    if OPTIONS.get("skip_nonfinite"):  # one poisoned step, which every replica must skip
+        before = [v.numpy().tolist() for v in variables]
+        poisoned = tf.data.Dataset.from_tensor_slices((X * np.float32("nan"), Y)).batch(16)
+        for x, y in strategy.experimental_distribute_dataset(poisoned):
+            step(x, y)
+        assert [v.numpy().tolist() for v in variables] == before and int(opt.skipped_steps.numpy()) == 1
+    copies = [[c.numpy().tolist() for c in v.values] for v in variables]
+    slots = [[c.numpy().tolist() for c in s.values] for v in variables for s in opt.slots_for(v).values()]
+    return copies, slots, int(opt.iterations.numpy())
+
+
+def single(steps):
+    variables = [tf.Variable(v) for v in START]
+    opt = optreg.registry.create(NAME, learning_rate=0.05, **OPTIONS)
+    for _ in range(steps):
+        with tf.GradientTape() as tape:
+            value = loss(variables, X, Y)
+        opt.apply_gradients(zip(tape.gradient(value, variables), variables))
+    return [v.numpy().tolist() for v in variables], int(opt.iterations.numpy())
+
+
+if __name__ == "__main__":
+    copies, slots, iterations = distributed(10)
+    reference, reference_iterations = single(10)
+    print(json.dumps({"copies": copies, "slots": slots, "iterations": iterations,
+                      "single": reference, "single_iterations": reference_iterations}))
