@@ -97,6 +97,18 @@ def show_command(name, fmt, spec_paths):
     click.echo(text, nl=False)
 
 
+@main.command("problems")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@spec_option
+@reports_errors
+def problems_command(fmt, spec_paths):
+    """List every registered loss problem: source, start point, known minimum."""
+    from optreg import show
+
+    problems = list(load_registry(spec_paths).problems)
+    click.echo(show.problems_json(problems) if fmt == "json" else show.problems_table(problems), nl=False)
+
+
 @main.command("plugins")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @spec_option

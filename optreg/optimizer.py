@@ -25,12 +25,13 @@ from optreg.spec import SLOT_DTYPES, Hyperparameter, Slot, resolve_hyperparamete
 
 
 class _SlotTable:
-    """Which slot set belongs to which variable, and the distribution strategy the optimizer
-    was created under (a plain object, so not checkpointed)."""
+    """Which slot set belongs to which variable, the distribution strategy the optimizer was
+    created under, and its compiled steps (a plain object, so not checkpointed)."""
 
     def __init__(self) -> None:
         self.position: dict[Any, int] = {}
         self.strategy: Any = None
+        self.compiled: dict[tuple, Any] = {}
 
 
 class Optimizer(tf.Module):
@@ -45,6 +46,9 @@ class Optimizer(tf.Module):
             ``skipped_steps`` counts them (default False: apply every step, as Keras does).
         slot_dtype: the dtype of every slot (``"float32"`` for bfloat16 or float16 variables),
             overriding the spec's; None keeps the spec's, or the variable's own.
+        jit_compile: compile each step (hooks and the update of every variable) into one XLA
+            computation, eagerly and inside ``tf.function`` alike: True, False, or ``"auto"``
+            (the default: XLA except under a distribution strategy).
         **hyperparameters: values for the optimizer's hyperparameters; the rest keep
             their defaults.
 
@@ -82,6 +86,7 @@ class Optimizer(tf.Module):
         clipvalue: float | None = None,
         skip_nonfinite: bool = False,
         slot_dtype: str | None = None,
+        jit_compile: bool | str = "auto",
         **hyperparameters: Any,
     ):
         super().__init__(name=name or self.optimizer_name or type(self).__name__)
@@ -92,6 +97,9 @@ class Optimizer(tf.Module):
         if slot_dtype is not None and slot_dtype not in SLOT_DTYPES:
             raise OptionError(f"slot_dtype must be one of {', '.join(SLOT_DTYPES)}, got {slot_dtype!r}")
         self.slot_dtype = slot_dtype
+        if jit_compile not in (True, False, "auto"):
+            raise OptionError(f"jit_compile must be True, False or 'auto', got {jit_compile!r}")
+        self.jit_compile = jit_compile
         values = resolve_hyperparameters(self.hyperparameter_specs, hyperparameters, self.optimizer_name)
         with tf.init_scope():
             self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False, name="iterations")
@@ -237,8 +245,24 @@ class Optimizer(tf.Module):
             replica.merge_call(self._apply_distributed, args=(grads, variables))
             return self.iterations
         self.build(variables)
-        self._guarded_step(grads, variables, self._step)
+        if self.jit_compile is False:
+            self._guarded_step(grads, variables, self._step)
+        else:
+            self._compiled_step(variables)(grads)
         return self.iterations
+
+    def _compiled_step(self, variables: list):
+        """The whole step for these variables as one XLA-compiled function, built once and reused."""
+        key = tuple(var.ref() for var in variables)
+        compiled = self._slot_table.compiled.get(key)
+        if compiled is None:
+            compiled = tf.function(
+                lambda grads: self._guarded_step(list(grads), variables, self._step),
+                jit_compile=True,
+                autograph=False,
+            )
+            self._slot_table.compiled[key] = compiled
+        return compiled
 
     def _guarded_step(self, grads: list, variables: list, step) -> None:
         """Run ``step(grads, variables)``, or count a skip when skip_nonfinite finds a bad gradient."""

@@ -26,7 +26,11 @@ def optimizer_config(optimizer) -> dict[str, Any]:
         "optimizer": optimizer.optimizer_name,
         "source": getattr(optimizer, "registry_source", ""),
         "hyperparameters": optimizer.hyperparameters,
-        "options": {**optimizer.gradient_options.as_dict(), **({"slot_dtype": optimizer.slot_dtype} if optimizer.slot_dtype else {})},
+        "options": {
+            **optimizer.gradient_options.as_dict(),
+            **({"slot_dtype": optimizer.slot_dtype} if optimizer.slot_dtype else {}),
+            **({"jit_compile": optimizer.jit_compile} if optimizer.jit_compile != "auto" else {}),
+        },
         "name": optimizer.name,
         "spec": spec.text if spec is not None and spec.text else None,
     }

@@ -90,3 +90,21 @@ def plugins_text(reports) -> str:
         lines.append(f"  registered: {', '.join(report.registered) or 'nothing'}")
         lines += [f"  error: {error}" for error in report.errors]
     return "\n".join(lines) + "\n"
+
+
+def problems_json(problems) -> str:
+    """``optreg problems --format json``."""
+    records = [
+        {"name": p.name, "source": p.source, "summary": p.summary, "start": list(p.start),
+         "minimum": list(p.minimum) if p.minimum else None, "tolerance": p.tolerance}
+        for p in problems
+    ]
+    return json.dumps(records, indent=2) + "\n"
+
+
+def problems_table(problems) -> str:
+    """``optreg problems``: name, source, dimension and summary, aligned."""
+    rows = [(p.name, p.source, str(p.dimension), p.summary) for p in problems]
+    header = ("name", "source", "dim", "summary")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(3)]
+    return "".join(f"{a.ljust(widths[0])}  {b.ljust(widths[1])}  {c.ljust(widths[2])}  {d}\n" for a, b, c, d in [header, *rows])

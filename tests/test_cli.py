@@ -92,7 +92,8 @@ def test_optreg_debug_shows_the_traceback():
 
 
 @pytest.mark.parametrize(
-    "command", [["list"], ["list", "--format", "json"], ["show", "adam"], ["plugins"], ["validate", "specs"], ["--help"]]
+    "command",
+    [["list"], ["list", "--format", "json"], ["show", "adam"], ["plugins"], ["problems"], ["validate", "specs"], ["--help"]],
 )
 def test_commands_that_need_no_math_never_import_tensorflow(command):
     code = (
@@ -164,3 +165,11 @@ def test_an_invalid_spec_named_with_spec_is_an_error_not_a_warning(tmp_path):
         f"optreg: error: {tmp_path / 'bad.toml'}:7: [hyperparameters.learning_rate] "
         "default: learning_rate must be at least 0.0, got -1"
     )
+
+
+def test_problems_lists_the_quartic():
+    (quartic,) = json.loads(invoke("problems", "--format", "json").output)
+    assert quartic == {
+        "name": "quartic", "source": "builtin", "summary": quartic["summary"], "start": [2.0], "minimum": [-1.125], "tolerance": 1e-3,
+    }
+    assert invoke("problems").output.splitlines()[1].split()[:3] == ["quartic", "builtin", "1"]
