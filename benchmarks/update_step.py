@@ -103,6 +103,9 @@ def main(argv=None) -> None:
     header = f"{'optimizer':<13}{'params':>9}  " + "  ".join(f"{lib + ' ' + mode:>18}" for lib in ("keras", "optreg") for mode in MODES)
     print(header + "   optreg/keras-XLA: eager  tf.function  XLA")
     for name in args.optimizers:
+        if name.split("+")[0] not in optreg.registry:
+            print(f"{name:<13}skipped: optreg has no {name.split('+')[0]} optimizer registered")
+            continue
         for size in args.sizes:
             figures = measure(name, size, args.steps)
             yardstick = figures["keras", "XLA"]
