@@ -268,43 +268,43 @@ class Optimizer(tf.Module):
         """Run ``step(grads, variables)``, or count a skip when skip_nonfinite finds a bad gradient."""
         if not self.gradient_options.skip_nonfinite:
             step(grads, variables)
-        elif tf.executing_eagerly():
-            step(grads, variables) if bool(all_finite(grads)) else self.skipped_steps.assign_add(1)
-        else:
+        elif not tf.executing_eagerly():
             tf.cond(all_finite(grads), lambda: _done(step(grads, variables)), lambda: _done(self.skipped_steps.assign_add(1)))
+        elif bool(all_finite(grads)):
+            step(grads, variables)
+        else:
+            self.skipped_steps.assign_add(1)
 
     def _apply_distributed(self, strategy, grads, variables) -> None:
         """The cross-replica half of a distributed step: every replica's copy gets the same update."""
         self.build(variables)
         local_grads = [strategy.experimental_local_results(g)[0] for g in grads]
 
-        def step(_, __):
-            self.iterations.assign_add(1)
-            prepared = self._prepare_step(tf.cast(self.iterations, tf.float64))
-            hooked = local_grads
-            for hook in self._gradient_hooks:
-                hooked = hook(hooked, variables)
-            for grad, var in zip(hooked, variables):
-                update = functools.partial(self._update_replica_copy, var=var, prepared=prepared)
-                strategy.extended.update(var, update, args=(grad,), group=False)
-            return self.iterations.read_value()
+        def update_every_copy(grad, var, prepared):
+            update = functools.partial(self._update_replica_copy, var=var, prepared=prepared)
+            strategy.extended.update(var, update, args=(grad,), group=False)
 
-        self._guarded_step(local_grads, variables, step)
+        self._guarded_step(local_grads, variables, functools.partial(self._step, update_one=update_every_copy))
 
     def _update_replica_copy(self, _copy, grad, *, var, prepared) -> None:
         """Update one replica's copy of a variable: inside ``extended.update`` the distributed
         variable and its slots read and write that replica's copies."""
         self._update_variable(grad, var, self.slots_for(var), prepared)
 
-    def _step(self, grads: list, variables: list) -> tf.Tensor:
-        """The gradient hooks, then one update of every variable; returns the new step count."""
+    def _step(self, grads: list, variables: list, update_one=None) -> tf.Tensor:
+        """The gradient hooks, then one update of every variable; returns the new step count.
+
+        ``update_one(grad, var, prepared)`` updates one variable (by default, in place).
+        """
         for hook in self._gradient_hooks:
             grads = hook(grads, variables)
         self.iterations.assign_add(1)
-        step = tf.cast(self.iterations, tf.float64)
-        prepared = self._prepare_step(step)
+        prepared = self._prepare_step(tf.cast(self.iterations, tf.float64))
         for grad, var in zip(grads, variables):
-            self._update_variable(grad, var, self.slots_for(var), prepared)
+            if update_one is None:
+                self._update_variable(grad, var, self.slots_for(var), prepared)
+            else:
+                update_one(grad, var, prepared)
         return self.iterations.read_value()
 
     @tf.autograph.experimental.do_not_convert
