@@ -22,10 +22,11 @@ from typing import Any, Mapping, Sequence
 
 import attrs
 
-from optreg.problems import Problem
 from optreg.entries import OptimizerEntry
-from optreg.registry import Registry
+from optreg.errors import OptionError
 from optreg.gradients import OPTION_NAMES, GradientOptions
+from optreg.problems import Problem
+from optreg.registry import Registry
 from optreg.spec import resolve_hyperparameters
 
 STATUSES = ("converged", "exceeded", "exploded")
@@ -108,8 +109,6 @@ def plan_bench(
         1
     """
     if max_iters < 1:
-        from optreg.errors import OptionError
-
         raise OptionError(f"max_iters must be at least 1, got {max_iters}")
     found = registry.problems.get(problem)
     runs = []
