@@ -18,7 +18,7 @@ from optreg.entries import OptimizerEntry
 from optreg.errors import SpecError
 from optreg.plugins import PluginFailure, PluginHost, PluginInfo
 from optreg.problems import Problem
-from optreg.spec import PythonOptimizer, load_spec
+from optreg.spec import PythonOptimizer, load_spec, spec_files
 
 
 @attrs.frozen
@@ -79,7 +79,7 @@ class _Collector:
         self.host = host
         self.optimizers: dict[str, OptimizerEntry] = {}
         self.problems: dict[str, Problem] = {}
-        self.origins: dict[str, str] = {}
+        self.origins: dict[tuple[int, str], str] = {}  # (id of the table, qualified name) → where defined
         self.registered: dict[str, list[str]] = {}
 
     def spec_paths(self, impl) -> None:
@@ -90,7 +90,7 @@ class _Collector:
         except Exception as error:
             self.host.fail(info, f"optreg_spec_paths raised {type(error).__name__}: {error}", traceback.format_exc())
             return
-        for path in _spec_files(paths, info, self.host):
+        for path in self._existing(paths, info):
             try:
                 spec = load_spec(path)
             except SpecError as error:
@@ -132,37 +132,34 @@ class _Collector:
         """Add an entry unless this plugin already defined the name (that is a failure)."""
         qualified = f"{info.source}:{name}"
         if qualified in table:
-            self.host.fail(info, f"defines {name!r} twice: in {self.origins[qualified]} and in {origin}; kept the first")
+            first = self.origins[id(table), qualified]
+            self.host.fail(info, f"defines {name!r} twice: in {first} and in {origin}; kept the first")
             return
         table[qualified] = entry
-        self.origins[qualified] = origin
+        self.origins[id(table), qualified] = origin
         self.registered.setdefault(info.name, []).append(qualified)
 
     def reports(self) -> list[PluginReport]:
-        """One report per plugin, registered or failed, in load order."""
-        reports = []
-        names = [info.name for info in self.host.infos]
-        failed_only = [f for f in self.host.failures if f.plugin not in names]
-        for info in self.host.infos:
-            errors = tuple(str(f.error) for f in self.host.failures if f.plugin == info.name)
-            reports.append(
-                PluginReport(info.name, info.distribution, info.version, tuple(self.host.hooks_of(info)),
-                             tuple(self.registered.get(info.name, [])), errors)
-            )
-        for plugin in dict.fromkeys(f.plugin for f in failed_only):
-            mine = [f for f in failed_only if f.plugin == plugin]
-            reports.append(PluginReport(plugin, mine[0].distribution, mine[0].version, (), (), tuple(f.error for f in mine)))
+        """One report per plugin, registered ones first, then those that failed to register."""
+        errors: dict[str, list[PluginFailure]] = {}
+        for failure in self.host.failures:
+            errors.setdefault(failure.plugin, []).append(failure)
+        reports = [
+            PluginReport(info.name, info.distribution, info.version, tuple(self.host.hooks_of(info)),
+                         tuple(self.registered.get(info.name, [])), tuple(f.error for f in errors.pop(info.name, [])))
+            for info in self.host.infos
+        ]
+        for plugin, failures in errors.items():
+            first = failures[0]
+            reports.append(PluginReport(plugin, first.distribution, first.version, (), (), tuple(f.error for f in failures)))
         return reports
 
-
-def _spec_files(paths: list, info: PluginInfo, host: PluginHost) -> list[Path]:
-    """Expand spec paths: a folder gives its ``*.toml`` files in name order; a missing path is a failure."""
-    files: list[Path] = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            files.extend(sorted(path.glob("*.toml")))
-        elif path.is_file():
-            files.append(path)
-        else:
-            host.fail(info, f"spec path {str(path)!r} does not exist")
-    return files
+    def _existing(self, paths: list, info: PluginInfo) -> list[Path]:
+        """The spec files a plugin's paths name; a path that does not exist is a failure."""
+        files: list[Path] = []
+        for path in map(Path, paths):
+            if path.exists():
+                files.extend(spec_files(path))
+            else:
+                self.host.fail(info, f"spec path {str(path)!r} does not exist")
+        return files

@@ -24,13 +24,13 @@ from optreg.gradients import GradientOptions, gradient_hooks
 from optreg.spec import SLOT_DTYPES, Hyperparameter, Slot, resolve_hyperparameters, unknown_hyperparameter_message
 
 
-class _SlotTable:
+class _RuntimeState:
     """Which slot set belongs to which variable, the distribution strategy the optimizer was
     created under, and its compiled steps (a plain object, so not checkpointed)."""
 
-    def __init__(self) -> None:
+    def __init__(self, strategy: Any) -> None:
         self.position: dict[Any, int] = {}
-        self.strategy: Any = None
+        self.strategy = strategy
         self.compiled: dict[tuple, Any] = {}
 
 
@@ -109,8 +109,7 @@ class Optimizer(tf.Module):
                 for spec in self.hyperparameter_specs
             }
         self._slots: list[dict[str, tf.Variable]] = []
-        self._slot_table = _SlotTable()
-        self._slot_table.strategy = tf.distribute.get_strategy()
+        self._runtime = _RuntimeState(tf.distribute.get_strategy())
 
     # --- hyperparameters ------------------------------------------------------------------
 
@@ -173,7 +172,7 @@ class Optimizer(tf.Module):
             variables: the variables this optimizer will update.
         """
         for var in variables:
-            if var.ref() not in self._slot_table.position:
+            if var.ref() not in self._runtime.position:
                 self._create_slots(var)
 
     def _create_slots(self, var: tf.Variable) -> None:
@@ -187,12 +186,12 @@ class Optimizer(tf.Module):
                 )
                 for slot in self.slot_specs
             }
-        self._slot_table.position[var.ref()] = len(self._slots)
+        self._runtime.position[var.ref()] = len(self._slots)
         self._slots.append(slots)
 
     @property
     def _strategy(self):
-        return self._slot_table.strategy
+        return self._runtime.strategy
 
     def slots_for(self, var: tf.Variable) -> Mapping[str, tf.Variable]:
         """The slot variables of one variable, by slot name.
@@ -200,13 +199,13 @@ class Optimizer(tf.Module):
         Raises:
             KeyError: the variable has no slots yet (it was never updated nor built).
         """
-        return self._slots[self._slot_table.position[var.ref()]]
+        return self._slots[self._runtime.position[var.ref()]]
 
     def reset(self) -> None:
         """Start over: the step and skip counters to zero and every slot to its initial value."""
         self.iterations.assign(0)
         self.skipped_steps.assign(0)
-        for ref, position in self._slot_table.position.items():
+        for ref, position in self._runtime.position.items():
             for slot in self.slot_specs:
                 self._slots[position][slot.name].assign(_initial_value(slot, ref.deref(), self.slot_dtype))
 
@@ -254,14 +253,14 @@ class Optimizer(tf.Module):
     def _compiled_step(self, variables: list):
         """The whole step for these variables as one XLA-compiled function, built once and reused."""
         key = tuple(var.ref() for var in variables)
-        compiled = self._slot_table.compiled.get(key)
+        compiled = self._runtime.compiled.get(key)
         if compiled is None:
             compiled = tf.function(
                 lambda grads: self._guarded_step(list(grads), variables, self._step),
                 jit_compile=True,
                 autograph=False,
             )
-            self._slot_table.compiled[key] = compiled
+            self._runtime.compiled[key] = compiled
         return compiled
 
     def _guarded_step(self, grads: list, variables: list, step) -> None:

@@ -147,7 +147,7 @@ class PluginHost:
             info = PluginInfo(point.name, dist.name if dist else point.name, dist.version if dist else "unknown")
             if allowed is not None and not allowed & {info.name, info.distribution}:
                 continue
-            if self.manager.has_plugin(info.name) or any(i.name == info.name for i in self.infos):
+            if self.manager.has_plugin(info.name):
                 self.fail(info, f"an entry point named {info.name!r} is already registered; this one was not loaded")
                 continue
             try:

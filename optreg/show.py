@@ -45,12 +45,21 @@ def list_json(entries: Iterable[OptimizerEntry]) -> str:
     return json.dumps([entry_record(e) for e in entries], indent=2) + "\n"
 
 
+def aligned(rows: list[tuple[str, ...]]) -> str:
+    """Rows of cells as text columns two spaces apart, one line each.
+
+    Example:
+        >>> print(aligned([("name", "source"), ("adam", "builtin")]), end="")
+        name  source
+        adam  builtin
+    """
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() + "\n" for row in rows)
+
+
 def list_table(entries: Iterable[OptimizerEntry]) -> str:
     """``optreg list``: name, source and summary, aligned."""
-    rows = [(e.name, e.source, e.summary) for e in entries]
-    header = ("name", "source", "summary")
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(2)]
-    return "".join(f"{a.ljust(widths[0])}  {b.ljust(widths[1])}  {c}\n" for a, b, c in [header, *rows])
+    return aligned([("name", "source", "summary"), *((e.name, e.source, e.summary) for e in entries)])
 
 
 def show_text(entry: OptimizerEntry) -> str:
@@ -105,6 +114,4 @@ def problems_json(problems) -> str:
 def problems_table(problems) -> str:
     """``optreg problems``: name, source, dimension and summary, aligned."""
     rows = [(p.name, p.source, str(p.dimension), p.summary) for p in problems]
-    header = ("name", "source", "dim", "summary")
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(3)]
-    return "".join(f"{a.ljust(widths[0])}  {b.ljust(widths[1])}  {c.ljust(widths[2])}  {d}\n" for a, b, c, d in [header, *rows])
+    return aligned([("name", "source", "dim", "summary"), *rows])

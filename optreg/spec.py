@@ -291,6 +291,17 @@ def load_spec(path: str | Path) -> OptimizerSpec:
     return load_spec_text(text, source=str(path))
 
 
+def spec_files(path: str | Path) -> list[Path]:
+    """The spec files a path names: a folder's ``*.toml`` files in name order, or the path itself.
+
+    Example:
+        >>> [p.name for p in spec_files("specs")][:2]  # doctest: +SKIP
+        ['adam.toml', 'gradient_descent.toml']
+    """
+    path = Path(path)
+    return sorted(path.glob("*.toml")) if path.is_dir() else [path]
+
+
 def load_spec_text(text: str, source: str = "<string>") -> OptimizerSpec:
     """Validate spec text (the contents of a TOML file).
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Iterable
 
 from optreg.errors import SpecError
-from optreg.spec import load_spec
+from optreg.spec import load_spec, spec_files
 
 
 def validate_paths(paths: Iterable[str | Path]) -> list[tuple[str, SpecError | None]]:
@@ -25,7 +25,7 @@ def validate_paths(paths: Iterable[str | Path]) -> list[tuple[str, SpecError | N
     """
     results: list[tuple[str, SpecError | None]] = []
     for path in map(Path, paths):
-        files = sorted(path.glob("*.toml")) if path.is_dir() else [path]
+        files = spec_files(path)
         if not files:
             results.append((str(path), SpecError(str(path), "", "folder holds no *.toml spec")))
         for file in files:

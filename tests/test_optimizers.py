@@ -189,7 +189,7 @@ def test_the_xla_step_and_the_op_by_op_step_agree(name, rng):
         grads = [tf.constant(rng.normal(size=s).astype(np.float32)) for s in shapes]
         fused.apply_gradients(zip(grads, fused_vars))
         plain.apply_gradients(zip(grads, plain_vars))
-    assert len(fused._slot_table.compiled) == 1
+    assert len(fused._runtime.compiled) == 1
     for a, b in zip(fused_vars, plain_vars):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-6)
 

@@ -8,6 +8,7 @@ import json
 from typing import Sequence
 
 from optreg.bench.runner import RunResult
+from optreg.show import aligned
 
 FORMATS = ("table", "json", "csv")
 
@@ -62,9 +63,7 @@ def as_table(results: Sequence[RunResult]) -> str:
         )
         for r in results
     ]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header, *rows]]
-    return "\n".join(lines) + "\n"
+    return aligned([header, *rows])
 
 
 def as_csv(results: Sequence[RunResult]) -> str:
