@@ -68,7 +68,9 @@ def optreg_register_problems(register: Callable) -> None:
 
     Args:
         register: call ``register(problem)`` with an :class:`optreg.problems.Problem` for each
-            problem the plugin provides.
+            problem the plugin provides. Its ``loss`` maps parameters of shape
+            ``[..., dimension]`` to losses of shape ``[...]``, so a sweep evaluates every run
+            in one call.
 
     Returns:
         Nothing; the registrations are what counts.
@@ -78,5 +80,6 @@ def optreg_register_problems(register: Callable) -> None:
         >>> @hookimpl
         ... def optreg_register_problems(register):
         ...     register(Problem(name="bowl", summary="x² + y²", start=(1.0, 1.0),
-        ...                      minimum=(0.0, 0.0), loss=lambda x: x[0] ** 2 + x[1] ** 2))
+        ...                      minimum=(0.0, 0.0), minimum_loss=0.0,
+        ...                      loss=lambda x: x[..., 0] ** 2 + x[..., 1] ** 2))
     """

@@ -105,7 +105,8 @@ def problems_json(problems) -> str:
     """``optreg problems --format json``."""
     records = [
         {"name": p.name, "source": p.source, "summary": p.summary, "start": list(p.start),
-         "minimum": list(p.minimum) if p.minimum else None, "tolerance": p.tolerance}
+         "minimum": list(p.minimum) if p.minimum else None, "minimum_loss": p.minimum_loss,
+         "tolerance": p.tolerance, "options": dict(p.options)}
         for p in problems
     ]
     return json.dumps(records, indent=2) + "\n"

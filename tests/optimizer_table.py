@@ -2,17 +2,21 @@
 
 Each row names a registered optimizer, the hyperparameter settings to test it with, and its
 reference: a Keras optimizer built with the same settings, or an independent NumPy version
-of the algorithm written here from the paper or the seed documents. Every registered
-optimizer must have a row (``test_every_registered_optimizer_has_a_reference``), so a new
-spec gets every check of the battery.
+of the algorithm written from the paper or the seed documents. Every registered optimizer
+must have a row (``test_every_registered_optimizer_has_a_reference``), so a new spec gets
+every check of the battery.
+
+The rows live in the ``table_*.py`` modules next to this one, one module per family of
+optimizers, each exporting ``CASES``; this module gathers them.
 """
 
 from __future__ import annotations
 
+import importlib
+from pathlib import Path
 from typing import Callable, Optional
 
 import attrs
-import numpy as np
 
 
 @attrs.frozen
@@ -21,111 +25,30 @@ class Case:
 
     name: str
     settings: tuple[dict, ...]
+    #: (learning rate, steps) that take it from the start of the registered ``quadratic``
+    #: problem to within its tolerance of the minimum.
+    quadratic: tuple[float, int]
+    #: (learning rate, steps) that do the same on ``rosenbrock``.
+    rosenbrock: tuple[float, int]
     keras: Optional[Callable[[dict], object]] = None
     #: The settings compared with Keras, where they differ from ``settings``.
     keras_settings: Optional[tuple[dict, ...]] = None
-    numpy: Optional[Callable[[np.ndarray, list, dict], list]] = None
-    #: A learning rate that takes it to the minimum of the battery's quadratic bowl.
-    bowl_learning_rate: float = 0.1
-    bowl_steps: int = 300
+    #: ``numpy(start, grads, hyperparameters)`` → the variable after each step.
+    numpy: Optional[Callable] = None
 
     def __str__(self) -> str:
         return self.name
 
 
-def numpy_gradient_descent(x, grads, hp):
-    """x ← x − lr·g."""
-    out = []
-    for g in grads:
-        x = x - hp["learning_rate"] * g
-        out.append(x)
-    return out
+def _gather() -> tuple[Case, ...]:
+    """Every ``CASES`` of the ``table_*.py`` modules, in file-name order."""
+    cases: list[Case] = []
+    for path in sorted(Path(__file__).parent.glob("table_*.py")):
+        cases.extend(importlib.import_module(path.stem).CASES)
+    return tuple(cases)
 
 
-def numpy_momentum(x, grads, hp):
-    """The tutorial's momentum: Δ ← lr·g + p·Δ, x ← x − Δ."""
-    delta, out = np.zeros_like(x), []
-    for g in grads:
-        delta = hp["learning_rate"] * g + hp["momentum"] * delta
-        x = x - delta
-        out.append(x)
-    return out
-
-
-def numpy_adam(x, grads, hp):
-    """Kingma & Ba, Algorithm 1, with the bias corrections folded into the step size."""
-    b1, b2, eps = hp.get("beta_1", 0.9), hp.get("beta_2", 0.999), hp.get("epsilon", 1e-7)
-    m, v, out = np.zeros_like(x), np.zeros_like(x), []
-    for t, g in enumerate(grads, start=1):
-        m = b1 * m + (1 - b1) * g
-        v = b2 * v + (1 - b2) * g * g
-        x = x - hp["learning_rate"] * np.sqrt(1 - b2**t) / (1 - b1**t) * m / (np.sqrt(v) + eps)
-        out.append(x)
-    return out
-
-
-def numpy_sgd(x, grads, hp):
-    """Keras's SGD: velocity ← μ·velocity − lr·g; x ← x + velocity (Nesterov: x + μ·velocity − lr·g)."""
-    mu, lr = hp.get("momentum", 0.0), hp["learning_rate"]
-    velocity, out = np.zeros_like(x), []
-    for g in grads:
-        velocity = mu * velocity - lr * g
-        x = x + (mu * velocity - lr * g if hp.get("nesterov") else velocity)
-        out.append(x)
-    return out
-
-
-def _keras_adam(hp):
-    import keras
-
-    return keras.optimizers.Adam(**hp)
-
-
-def _keras_sgd(hp):
-    import keras
-
-    return keras.optimizers.SGD(**hp)
-
-
-# Keras turns Python floats into float32 before its bias corrections, so betas that float32
-# holds exactly (7/8, 1 - 2**-10) make Keras and the exact algorithm agree; the defaults
-# (0.9, 0.999) are compared against the exact NumPy algorithm instead.
-CASES = (
-    Case(
-        "adam",
-        settings=(
-            {"learning_rate": 0.1, "beta_1": 0.875, "beta_2": 1 - 2**-10},
-            {"learning_rate": 0.01, "beta_1": 0.5, "beta_2": 0.75, "epsilon": 2**-10},
-            {"learning_rate": 0.1},
-        ),
-        keras=_keras_adam,
-        keras_settings=(
-            {"learning_rate": 0.1, "beta_1": 0.875, "beta_2": 1 - 2**-10},
-            {"learning_rate": 0.01, "beta_1": 0.5, "beta_2": 0.75, "epsilon": 2**-10},
-        ),
-        numpy=numpy_adam,
-        bowl_learning_rate=0.05,
-        bowl_steps=400,
-    ),
-    Case(
-        "sgd",
-        settings=(
-            {"learning_rate": 0.1},
-            {"learning_rate": 0.05, "momentum": 0.9},
-            {"learning_rate": 0.05, "momentum": 0.9, "nesterov": True},
-        ),
-        keras=_keras_sgd,
-        numpy=numpy_sgd,
-    ),
-    Case("gradient_descent", settings=({"learning_rate": 0.1}, {"learning_rate": 0.003}), numpy=numpy_gradient_descent),
-    Case(
-        "momentum",
-        settings=({"learning_rate": 0.01}, {"learning_rate": 0.05, "momentum": 0.9}),
-        numpy=numpy_momentum,
-        bowl_learning_rate=0.05,
-    ),
-)
-
+CASES = _gather()
 KERAS_CASES = [
     (case, setting) for case in CASES if case.keras for setting in (case.keras_settings or case.settings)
 ]

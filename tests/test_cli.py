@@ -167,9 +167,13 @@ def test_an_invalid_spec_named_with_spec_is_an_error_not_a_warning(tmp_path):
     )
 
 
-def test_problems_lists_the_quartic():
-    (quartic,) = json.loads(invoke("problems", "--format", "json").output)
-    assert quartic == {
-        "name": "quartic", "source": "builtin", "summary": quartic["summary"], "start": [2.0], "minimum": [-1.125], "tolerance": 1e-3,
+def test_problems_lists_the_quartic_and_the_classic_test_functions():
+    problems = {p["name"]: p for p in json.loads(invoke("problems", "--format", "json").output)}
+    assert set(problems) == {"quartic", "quadratic", "rosenbrock", "beale", "booth", "himmelblau", "rastrigin"}
+    assert problems["quartic"] == {
+        "name": "quartic", "source": "builtin", "summary": problems["quartic"]["summary"], "start": [2.0],
+        "minimum": [-1.125], "minimum_loss": 0.93212890625, "tolerance": 1e-5, "options": {},
     }
-    assert invoke("problems").output.splitlines()[1].split()[:3] == ["quartic", "builtin", "1"]
+    assert problems["quadratic"]["options"] == {"dimension": 10, "condition": 100.0}
+    rows = [line.split()[:3] for line in invoke("problems").output.splitlines()[1:]]
+    assert ["quartic", "builtin", "1"] in rows

@@ -136,7 +136,7 @@ class ProblemsPlugin:
 
     @optreg.hookimpl
     def optreg_register_problems(self, register):
-        register(Problem("bowl", "x²", (1.0,), lambda x: x[0] ** 2, minimum=(0.0,)))
+        register(Problem("bowl", "x²", (1.0,), lambda x: x[..., 0] ** 2, minimum=(0.0,)))
         register("not a problem")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import optreg
@@ -77,7 +78,8 @@ def test_quartic_problem_is_the_tutorials():
     problem = optreg.registry.problems.get("quartic")
     assert problem.start == (2.0,)
     assert problem.minimum == (-1.125,)
-    assert problem.loss([2.0]) == 2 * 16 + 3 * 8 + 2
+    assert problem.loss(np.array([2.0])) == 2 * 16 + 3 * 8 + 2
+    np.testing.assert_array_equal(problem.loss(np.array([[2.0], [0.0]])), [2 * 16 + 3 * 8 + 2, 2])
 
 
 def test_discovery_is_lazy_and_needs_no_tensorflow():

@@ -1,15 +1,26 @@
 """Loss problems for the bench runner: records that describe a function to minimise.
 
-A problem's ``loss`` takes the parameter vector (a float32 tensor of shape ``[dimension]``)
-and returns a scalar tensor. It is only called by code that already runs TensorFlow, so
-defining a problem never imports it.
+A problem's ``loss`` takes parameters of shape ``[..., dimension]`` (float32 tensors) and
+returns the loss of each parameter vector, of shape ``[...]``: a vector gives a scalar, and a
+batch of runs ``[runs, dimension]`` gives one loss per run, so a sweep runs side by side. It
+is only called by code that already runs TensorFlow, so defining a problem never imports it.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 import attrs
+
+from optreg.errors import OptionError
+
+
+def _floats(values) -> tuple[float, ...]:
+    return tuple(float(v) for v in values)
+
+
+def _optional_floats(values) -> tuple[float, ...] | None:
+    return None if values is None else _floats(values)
 
 
 @attrs.frozen
@@ -20,23 +31,30 @@ class Problem:
         name: the registered name, e.g. ``"quartic"``.
         summary: one line saying what it is.
         start: the starting parameter values.
-        loss: parameters (tensor of shape ``[len(start)]``) → scalar loss tensor.
-        minimum: the minimising parameters, where known.
-        tolerance: how close to ``minimum`` counts as solved.
+        loss: parameters (tensor of shape ``[..., len(start)]``) → loss tensor of shape ``[...]``.
+        minimum: a minimising point, where known.
+        minimum_loss: the loss at the minimum, where known (a problem with several equal
+            minima, like Himmelblau's, states their common loss).
+        tolerance: a run has solved the problem once its loss is within this of ``minimum_loss``.
+        options: the problem's options and the values this instance was made with.
+        configure: options → a new :class:`Problem`, for problems that take options.
         source: the plugin that registered it (set by the registry).
 
     Example:
-        >>> bowl = Problem("bowl", "x²", (1.0,), lambda x: x[0] ** 2, minimum=(0.0,))
-        >>> bowl.dimension
-        1
+        >>> bowl = Problem("bowl", "x²", (1.0,), lambda x: x[..., 0] ** 2, minimum=(0.0,), minimum_loss=0.0)
+        >>> bowl.dimension, bowl.solved_by(1e-4)
+        (1, True)
     """
 
     name: str
     summary: str
-    start: tuple[float, ...] = attrs.field(converter=lambda values: tuple(float(v) for v in values))
+    start: tuple[float, ...] = attrs.field(converter=_floats)
     loss: Callable = attrs.field(repr=False)
-    minimum: tuple[float, ...] | None = None
+    minimum: tuple[float, ...] | None = attrs.field(default=None, converter=_optional_floats)
+    minimum_loss: float | None = None
     tolerance: float = 1e-3
+    options: Mapping[str, Any] = attrs.field(factory=dict, converter=dict)
+    configure: Callable[..., "Problem"] | None = attrs.field(default=None, repr=False)
     #: The plugin that registered it; set by the registry.
     source: str = ""
 
@@ -44,3 +62,31 @@ class Problem:
     def dimension(self) -> int:
         """How many parameters the problem has."""
         return len(self.start)
+
+    def solved_by(self, loss: float) -> bool:
+        """Whether a loss is within the tolerance of the known minimum (False when none is known).
+
+        Example:
+            >>> QUARTIC.solved_by(-1.0)  # doctest: +SKIP
+        """
+        return self.minimum_loss is not None and loss - self.minimum_loss <= self.tolerance
+
+    def with_options(self, **options: Any) -> "Problem":
+        """The same problem with some options changed.
+
+        Raises:
+            OptionError: an option the problem does not have.
+
+        Example:
+            >>> from optreg.problems.analytic import QUADRATIC
+            >>> QUADRATIC.with_options(dimension=3).start
+            (1.0, 1.0, 1.0)
+        """
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            have = ", ".join(sorted(self.options)) or "none"
+            raise OptionError(f"problem {self.name!r} has no option {unknown[0]!r} (its options: {have})")
+        if not options:
+            return self
+        made = self.configure(**{**self.options, **options})
+        return attrs.evolve(made, source=self.source)

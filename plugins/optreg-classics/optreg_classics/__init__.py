@@ -11,7 +11,7 @@ from optreg.problems import Problem
 
 def three_hump_camel(x):
     """2x² − 1.05x⁴ + x⁶/6 + xy + y²: three local minima, the global one at the origin."""
-    a, b = x[0], x[1]
+    a, b = x[..., 0], x[..., 1]
     return 2 * a**2 - 1.05 * a**4 + a**6 / 6 + a * b + b**2
 
 
@@ -31,6 +31,7 @@ def optreg_register_problems(register):
             start=(0.8, -0.6),
             loss=three_hump_camel,
             minimum=(0.0, 0.0),
+            minimum_loss=0.0,
             tolerance=1e-3,
         )
     )
