@@ -36,6 +36,9 @@ class Case:
     #: ``numpy(start, grads, hyperparameters)`` → the variable after each step.
     numpy: Optional[Callable] = None
 
+    #: Relative (and absolute) tolerance of the step-for-step comparison with Keras in float32.
+    keras_rtol: float = 1e-6
+
     def __str__(self) -> str:
         return self.name
 

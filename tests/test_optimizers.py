@@ -47,7 +47,7 @@ def test_matches_keras_step_for_step(case, setting, shape, rng):
     ours = _run_optreg(case.name, setting, start, grads)
     theirs = _run_keras(case.keras, setting, start, grads)
     for step, (a, b) in enumerate(zip(ours, theirs), start=1):
-        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6, err_msg=f"step {step}")
+        np.testing.assert_allclose(a, b, rtol=case.keras_rtol, atol=case.keras_rtol, err_msg=f"step {step}")
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
