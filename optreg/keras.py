@@ -75,7 +75,7 @@ class SpecOptimizer(keras.optimizers.Optimizer):
 
     def _make_slot(self, slot, var):
         dtype = slot.dtype or var.dtype
-        created = self.add_variable(shape=var.shape, initializer="zeros", dtype=dtype, name=f"{var.path.replace('/', '_')}_{slot.name}")
+        created = self.add_variable(shape=var.shape, initializer="zeros", dtype=dtype, name=f"{_variable_path(var)}_{slot.name}")
         if slot.init == "var":
             created.assign(tf.cast(_tensor(var), dtype))
         elif slot.init != "zeros":
@@ -147,6 +147,11 @@ def _find_spec(name_or_path: str | Path, registry) -> OptimizerSpec:
     if entry.spec is None:
         raise OptionError(f"{entry.qualified_name} is written in Python; the Keras adapter takes spec optimizers")
     return entry.spec
+
+
+def _variable_path(variable) -> str:
+    """A Keras variable's path (a TensorFlow variable's name) with '/' and ':' made '_'."""
+    return str(getattr(variable, "path", variable.name)).replace("/", "_").replace(":", "_")
 
 
 def _tensor(variable) -> tf.Tensor:

@@ -16,6 +16,7 @@ import tensorflow as tf
 from click.testing import CliRunner
 
 import optreg
+import optreg.keras
 from conftest import REPO, SHAPES, random_problem
 from optimizer_table import CASES
 from optreg.cli import main
@@ -33,18 +34,14 @@ def _decaying(learning_rate):
     return keras.optimizers.schedules.ExponentialDecay(learning_rate, decay_steps=10, decay_rate=0.5, staircase=True)
 
 
-#: Each option both optreg and Keras support, as (id, options); "schedule" swaps the learning
-#: rate for a LearningRateSchedule.
+#: Every option both optreg and Keras support, in five runs per optimizer (each option in at
+#: least one, the last with all at once, to keep the battery quick); "schedule" swaps the
+#: learning rate for a LearningRateSchedule.
 OPTION_VARIANTS = [
-    ("weight_decay", {"weight_decay": 0.05}),
-    ("clipnorm", {"clipnorm": 0.5}),
-    ("clipvalue", {"clipvalue": 0.2}),
-    ("global_clipnorm", {"global_clipnorm": 0.5}),
-    ("ema", {"use_ema": True, "ema_momentum": 0.9}),
-    ("ema_overwrite", {"use_ema": True, "ema_momentum": 0.8, "ema_overwrite_frequency": 3}),
-    ("accumulation", {"gradient_accumulation_steps": 3}),
-    ("loss_scale", {"loss_scale_factor": 8.0}),
-    ("schedule", {"schedule": True}),
+    ("weight_decay+clipnorm", {"weight_decay": 0.05, "clipnorm": 0.5}),
+    ("clipvalue+ema", {"clipvalue": 0.2, "use_ema": True, "ema_momentum": 0.9}),
+    ("global_clipnorm+accumulation+loss_scale", {"global_clipnorm": 0.5, "gradient_accumulation_steps": 3, "loss_scale_factor": 8.0}),
+    ("schedule+ema_overwrite", {"schedule": True, "use_ema": True, "ema_momentum": 0.8, "ema_overwrite_frequency": 3}),
     ("everything", {"weight_decay": 0.05, "clipnorm": 0.5, "use_ema": True, "ema_overwrite_frequency": 2,
                     "gradient_accumulation_steps": 2, "loss_scale_factor": 4.0, "schedule": True}),
 ]
@@ -92,7 +89,8 @@ def test_every_option_matches_keras_step_for_step(case, variant, rng):
     kwargs = _with_options(setting, variant)
     starts, grads = _problem(rng)
     scale = variant.get("loss_scale_factor", 1.0)
-    ours_opt, theirs_opt = optreg.registry.create(case.name, **kwargs), case.keras(kwargs)
+    # op by op, which is quicker here; the XLA step is compared with it below
+    ours_opt, theirs_opt = optreg.registry.create(case.name, jit_compile=False, **kwargs), case.keras(kwargs)
     ours, our_vars = _trajectory(ours_opt, starts, grads, scale)
     theirs, their_vars = _trajectory(theirs_opt, starts, grads, scale)
     _assert_trajectories_agree(ours, theirs)
@@ -105,11 +103,12 @@ def test_every_option_matches_keras_step_for_step(case, variant, rng):
         assert not np.allclose(our_vars[1].numpy(), ours[-1][1])  # the averages are not the last values
 
 
-@pytest.mark.parametrize("variant", [OPTION_VARIANTS[-1][1], {"gradient_accumulation_steps": 4}], ids=["everything", "accumulation"])
+@pytest.mark.parametrize("variant", [OPTION_VARIANTS[-1][1], OPTION_VARIANTS[3][1]], ids=["everything", "schedule+ema_overwrite"])
 @pytest.mark.parametrize("how", ["op_by_op", "tf_function"])
 def test_options_give_the_same_steps_op_by_op_and_inside_tf_function(how, variant, rng):
     """The XLA step (the default) against the op-by-op step, or against the step traced in a
-    user's tf.function: the conditional parts (accumulate or update, overwrite or not) agree."""
+    user's tf.function: the conditional parts (accumulate or update, overwrite or not) and the
+    schedules agree."""
     kwargs = _with_options({"learning_rate": 0.1, "beta_1": 0.875}, variant)
     starts, grads = _problem(rng)
     reference, _ = _trajectory(optreg.registry.create("adam", **kwargs), starts, grads)
@@ -357,12 +356,13 @@ SPEC_RULE = '[update]\nrule = ["var = var - learning_rate * grad"]\n'
         ("[options]\nuse_ema = \"yes\"\n", "options.use_ema", 7, "use_ema must be true or false"),
         ("[options]\ngradient_accumulation_steps = 1\n", "options.gradient_accumulation_steps", 7, "must be a whole number >= 2"),
         ("[options]\nclipnorm = 1.0\nclipvalue = 0.5\n", "options", 6, "set at most one of clipnorm"),
-        ("options = 3\n", "options", 6, "must be a table"),
+        ("options = 3\n", "options", 1, "must be a table"),
     ],
 )
 def test_a_bad_options_table_is_a_spec_error_with_file_key_and_line(table, key, line, message):
+    text = table + SPEC_HEAD + SPEC_RULE if table.startswith("options =") else SPEC_HEAD + table + SPEC_RULE
     with pytest.raises(SpecError) as caught:
-        load_spec_text(SPEC_HEAD + table + SPEC_RULE, source="my.toml")
+        load_spec_text(text, source="my.toml")
     assert (caught.value.source, caught.value.key, caught.value.line) == ("my.toml", key, line)
     assert message in caught.value.message
 
@@ -414,7 +414,7 @@ def test_gather_gradients_give_the_dense_update(name, rng):
         dense_opt.apply_gradients([(tf.constant(dense_grad), dense_var)])
     np.testing.assert_allclose(sparse_var.numpy(), dense_var.numpy(), rtol=1e-6, atol=1e-6)
     assert not np.array_equal(sparse_var.numpy()[[1, 3, 7]], table[[1, 3, 7]])
-    np.testing.assert_array_equal(sparse_var.numpy()[[0, 2]], table[[0, 2]] * (1 - _decay_rate(name)))
+    np.testing.assert_allclose(sparse_var.numpy()[[0, 2]], table[[0, 2]] * (1 - _decay_rate(name)), rtol=1e-6)
 
 
 def _decay_rate(name):
@@ -437,25 +437,49 @@ def test_a_spec_slot_dtype_and_the_slot_dtype_option():
     assert overridden.slots_for(var)["m"].dtype == tf.float64
 
 
+def _adam_step_in_float32(var, m, v, g, step, hp):
+    """One Adam step computed in float32 from a half-precision variable, as optreg's rule does
+    with float32 slots (the step size folded in float64, then cast)."""
+    f32 = np.float32
+    b1, b2, eps = hp["beta_1"], hp["beta_2"], hp["epsilon"]
+    alpha = f32(hp["learning_rate"] * np.sqrt(1 - b2**step) / (1 - b1**step))
+    m = f32(b1) * m + f32(1 - b1) * g
+    v = f32(b2) * v + f32(1 - b2) * np.square(g)
+    return var - alpha * m / (np.sqrt(v) + f32(eps)), m, v
+
+
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
-def test_half_precision_variables_with_float32_slots_follow_keras_in_float32(dtype, rng):
-    """Adam on a half-precision variable with float32 slots computes each step in float32 and
-    rounds only the variable: it stays within a few of the variable's rounding steps of Keras's
-    Adam in float32 (whose own half-precision run, slots rounded too, drifts further)."""
+def test_half_precision_variables_with_float32_slots(dtype, rng):
+    """Adam on a half-precision variable with float32 slots: each step is computed in float32
+    (checked step by step against NumPy, the variable to within one rounding of its dtype) and
+    only the variable is rounded. In bfloat16 that keeps far closer to Keras's Adam in float32
+    than Keras's own bfloat16 Adam, whose slots round beta_2 = 1 - 2**-10 to 1."""
     start, grads = random_problem(rng, (64,), STEPS)
-    half_start = tf.cast(start, dtype)
-    setting = {"learning_rate": 0.01, "beta_1": 0.875, "beta_2": 1 - 2**-10, "epsilon": 1e-3}
-    ours = tf.Variable(half_start)
-    opt = optreg.registry.create("adam", slot_dtype="float32", **setting)
-    reference = tf.Variable(tf.cast(half_start, tf.float32))
-    keras_opt = keras.optimizers.Adam(**setting)
-    for g in grads:
-        opt.apply_gradients([(tf.cast(g, dtype), ours)])
-        keras_opt.apply_gradients([(tf.cast(tf.cast(g, dtype), tf.float32), reference)])
+    hp = {"learning_rate": 0.01, "beta_1": 0.875, "beta_2": 1 - 2**-10, "epsilon": 1e-3}
+    half = tf.cast(start, dtype)
+    ours, opt = tf.Variable(half), optreg.registry.create("adam", slot_dtype="float32", **hp)
+    reference, keras_opt = tf.Variable(tf.cast(half, tf.float32)), keras.optimizers.Adam(**hp)
+    keras_half, keras_half_opt = tf.Variable(half), keras.optimizers.Adam(**hp)
+    ulp = 2.0**-10 if dtype == "float16" else 2.0**-7
+    for step, g in enumerate(grads, start=1):
+        g_half = tf.cast(g, dtype)
+        before = tf.cast(ours, tf.float32).numpy()
+        slots = {name: slot.numpy() for name, slot in opt.slots_for(ours).items()} if step > 1 else {"m": 0 * g, "v": 0 * g}
+        opt.apply_gradients([(g_half, ours)])
+        expected, m, v = _adam_step_in_float32(before, slots["m"], slots["v"], tf.cast(g_half, tf.float32).numpy(), step, hp)
+        np.testing.assert_allclose(opt.slots_for(ours)["m"].numpy(), m, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(opt.slots_for(ours)["v"].numpy(), v, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(tf.cast(ours, tf.float32).numpy(), expected, rtol=ulp, atol=ulp)
+        keras_opt.apply_gradients([(tf.cast(g_half, tf.float32), reference)])
+        keras_half_opt.apply_gradients([(g_half, keras_half)])
     assert opt.slots_for(ours)["m"].dtype == tf.float32 and ours.dtype == dtype
-    ulp = float(np.finfo(np.float16).eps) if dtype == "float16" else 2.0**-7
-    error = np.abs(tf.cast(ours, tf.float32).numpy() - reference.numpy()) / np.maximum(np.abs(reference.numpy()), 1.0)
-    assert error.max() < 4 * ulp
+    scale = np.maximum(np.abs(reference.numpy()), 1.0)
+    our_error = (np.abs(tf.cast(ours, tf.float32).numpy() - reference.numpy()) / scale).mean()
+    keras_error = (np.abs(tf.cast(keras_half, tf.float32).numpy() - reference.numpy()) / scale).mean()
+    # each step rounds the variable by at most half an ulp: a random walk of 50 such roundings
+    assert our_error < np.sqrt(STEPS) / 2 * ulp
+    if dtype == "bfloat16":
+        assert our_error < keras_error / 3
 
 
 # --- optreg list PATTERN ---------------------------------------------------------------------------
