@@ -301,6 +301,21 @@ def test_reset_clears_the_averages_and_the_accumulated_gradients(rng):
     assert not np.any(opt._averages[0].numpy()) and not np.any(opt._accumulators[0].numpy())
 
 
+@pytest.mark.parametrize("compiled", ["compiled", "eager"])
+def test_options_under_mirrored_strategy_match_a_single_device(compiled):
+    """Weight decay, EMA with overwrites and gradient accumulation under MirroredStrategy over
+    two logical CPUs: the replicas' copies stay identical and equal the single-device result."""
+    from test_distribute import run_distributed
+
+    options = {"weight_decay": 0.01, "use_ema": True, "ema_overwrite_frequency": 3, "gradient_accumulation_steps": 2}
+    result = run_distributed("adam", options, compiled)
+    assert result["iterations"] == result["single_iterations"] == 10
+    for copies, reference in zip(result["copies"], result["single"]):
+        first, second = (np.array(c) for c in copies)
+        np.testing.assert_array_equal(first, second)
+        np.testing.assert_allclose(first, np.array(reference), rtol=1e-6, atol=1e-6)
+
+
 # --- loss scaling -------------------------------------------------------------------------------
 
 
@@ -483,6 +498,11 @@ def test_half_precision_variables_with_float32_slots(dtype, rng):
 
 
 # --- optreg list PATTERN ---------------------------------------------------------------------------
+
+
+def test_show_prints_the_spec_options():
+    result = CliRunner().invoke(main, ["show", "adamw"])
+    assert "options: weight_decay = 0.004" in result.output.splitlines()
 
 
 def test_names_and_list_filter_by_a_shell_wildcard():
