@@ -72,8 +72,8 @@ def standings(results: Sequence[RunResult]) -> dict[str, list[Standing]]:
 def profile(results: Sequence[RunResult], taus: Sequence[float] = TAUS) -> dict[str, list[float]]:
     """Optimizer → for each τ, the fraction of problems solved within τ× the best iterations.
 
-    Only problems some compared optimizer could be judged on (a known minimum) count. A problem
-    solved at iteration 0 by its start point counts as needing 1 iteration.
+    Only problems with a known minimum count (none: an empty profile). A problem solved at
+    iteration 0 by its start point counts as needing 1 iteration.
 
     Example:
         >>> profile([])
@@ -82,9 +82,9 @@ def profile(results: Sequence[RunResult], taus: Sequence[float] = TAUS) -> dict[
     table = standings(results)
     optimizers = sorted({r.optimizer for r in results})
     judged = {p: rows for p, rows in table.items() if rows[0].result.has_minimum}
-    fractions: dict[str, list[float]] = {name: [0.0] * len(taus) for name in optimizers}
     if not judged:
-        return fractions
+        return {}
+    fractions: dict[str, list[float]] = {name: [0.0] * len(taus) for name in optimizers}
     for rows in judged.values():
         solved = {s.result.optimizer: max(s.solved_in, 1) for s in rows if s.solved_in is not None}
         if not solved:
@@ -114,6 +114,8 @@ def ranking_text(results: Sequence[RunResult], taus: Sequence[float] = TAUS) -> 
             solved = str(r.reached_at) if r.reached_at is not None else "-"
             rows.append((problem, str(place.rank), r.optimizer, settings_text(r), r.status, solved, f"{r.final_loss:.6g}"))
     fractions = profile(results, taus)
+    if not fractions:
+        return aligned(rows) + "\nperformance profile: no problem here has a known minimum to solve\n"
     header = ("optimizer", *[f"τ={tau:g}" for tau in taus])
     summary = [header, *[(name, *[f"{f:.2f}" for f in values]) for name, values in fractions.items()]]
     return (

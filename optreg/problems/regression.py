@@ -89,6 +89,7 @@ def predict(parameters, x, hidden: int):
     """
     import tensorflow as tf
 
+    x = tf.cast(x, parameters.dtype)
     features = x.shape[-1]
     batch_shape = tf.shape(parameters)[:-1]
     flat = tf.reshape(parameters, [-1, parameters.shape[-1]])
@@ -105,7 +106,7 @@ def predict(parameters, x, hidden: int):
 def _mse(parameters, x, y, hidden):
     import tensorflow as tf
 
-    return tf.reduce_mean(tf.square(predict(parameters, x, hidden) - y), axis=-1)
+    return tf.reduce_mean(tf.square(predict(parameters, x, hidden) - tf.cast(y, parameters.dtype)), axis=-1)
 
 
 def mlp_regression(hidden: int = 4, batch_size: int = 0, seed: int = 0) -> Problem:
