@@ -19,7 +19,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import tensorflow as tf
 
-from optreg import ema, schedules
+from optreg import schedules
+from optreg.keras_options import KerasOptions
 from optreg.errors import HyperparameterError, OptionError
 from optreg.gradients import GradientOptions, gradient_hooks
 from optreg.options import StepOptions
@@ -39,7 +40,7 @@ class _RuntimeState:
         self.weight_decay_exclusions = WeightDecayExclusions()
 
 
-class Optimizer(tf.Module):
+class Optimizer(KerasOptions, tf.Module):
     """Base class of optreg optimizers.
 
     Args:
@@ -222,6 +223,8 @@ class Optimizer(tf.Module):
         """
         if not self.supports_stacked_runs:
             raise OptionError(f"{self.optimizer_name}'s updates are not elementwise, so runs cannot be stacked")
+        if self._runtime.schedules:
+            raise OptionError("runs cannot be stacked while a hyperparameter follows a schedule")
         counts = {len(column) for column in values.values()}
         if set(values) != set(self._hyper) or len(counts) != 1:
             raise OptionError("stack_runs needs every hyperparameter, each with one value per run")
@@ -298,52 +301,6 @@ class Optimizer(tf.Module):
                 self._slots[position][slot.name].assign(_initial_value(slot, ref.deref(), self.slot_dtype))
         for extra in (*self._averages, *self._accumulators):
             extra.assign(tf.zeros_like(extra))
-
-    # --- the Keras options ------------------------------------------------------------------
-
-    @property
-    def update_count(self) -> tf.Tensor:
-        """The updates applied so far: ``iterations`` (the calls) divided by
-        ``gradient_accumulation_steps``; what Keras calls ``optimizer.iterations``."""
-        return self.iterations // self.step_options.accumulation
-
-    @property
-    def scheduled_hyperparameters(self) -> dict[str, Any]:
-        """The hyperparameters that follow a schedule, with their schedules, by name."""
-        return dict(self._runtime.schedules)
-
-    def exclude_from_weight_decay(self, var_list: Iterable[tf.Variable] | None = None, var_names: Sequence[str] | None = None) -> None:
-        """Exclude variables from weight decay, as Keras does; replaces earlier exclusions.
-
-        Args:
-            var_list: variables to exclude.
-            var_names: regular expressions; a variable whose ``name`` contains a match of any
-                is excluded (``["bias"]`` excludes every bias).
-
-        Example:
-            >>> opt.exclude_from_weight_decay(var_names=["bias", "norm"])  # doctest: +SKIP
-        """
-        self._runtime.weight_decay_exclusions.set(var_list, var_names)
-        self._runtime.compiled.clear()
-
-    def finalize_variable_values(self, var_list: Iterable[tf.Variable]) -> None:
-        """With ``use_ema``, set every variable to its moving average (else do nothing).
-
-        Raises:
-            OptionError: a variable this optimizer has never updated.
-        """
-        if not self.step_options.use_ema:
-            return
-        for var in var_list:
-            position = self._runtime.position.get(var.ref())
-            if position is None:
-                raise OptionError(f"finalize_variable_values: {var.name} was never updated by this optimizer")
-            var.assign(self._averages[position])
-
-    def scale_loss(self, loss: Any) -> Any:
-        """``loss * loss_scale_factor`` (the loss itself without a factor), as Keras."""
-        factor = self.step_options.loss_scale_factor
-        return loss if factor is None else loss * factor
 
     # --- the protocol -------------------------------------------------------------------------
 
@@ -442,31 +399,8 @@ class Optimizer(tf.Module):
         else:
             self._update(grads, variables, calls, update_one)
         if options.use_ema:
-            averages = [self._averages[self._runtime.position[var.ref()]] for var in variables]
-            count = calls // options.accumulation
-            ema.update_averages(averages, variables, options.ema_momentum, count)
-            if options.ema_overwrite_frequency:
-                ema.overwrite_every(options.ema_overwrite_frequency, count, averages, variables)
+            self._move_averages(variables, calls)
         return self.iterations.read_value()
-
-    def _accumulate_or_update(self, grads: list, variables: list, calls: tf.Tensor, update_one) -> None:
-        """Add the gradients to the sums; on every N-th call, update with the mean and restart."""
-        steps = self.step_options.gradient_accumulation_steps
-        sums = [self._accumulators[self._runtime.position[var.ref()]] for var in variables]
-
-        def update() -> tf.Tensor:
-            means = [(g + tf.cast(total.read_value(), g.dtype)) / tf.constant(steps, g.dtype) for g, total in zip(grads, sums)]
-            self._update(means, variables, calls, update_one)
-            for total in sums:
-                total.assign(tf.zeros_like(total))
-            return tf.constant(True)
-
-        def accumulate() -> tf.Tensor:
-            for g, total in zip(grads, sums):
-                total.assign_add(tf.cast(g, total.dtype))
-            return tf.constant(True)
-
-        tf.cond(tf.equal((calls + 1) % steps, 0), update, accumulate)
 
     def _update(self, grads: list, variables: list, calls: tf.Tensor, update_one) -> None:
         """The gradient hooks, the schedules, weight decay, then one update of every variable."""
