@@ -148,3 +148,15 @@ def test_a_thousand_run_sweep_returns_a_thousand_records():
     assert records[-1]["hyperparameters"]["learning_rate"] == pytest.approx(1e-1)
     # the sweep's slice of the tutorial: lr 0.1 converges in 1156 iterations, as the tutorial's run
     assert (records[-1]["status"], records[-1]["iterations"]) == ("converged", 1156)
+
+
+def test_keras_options_sweep_like_hyperparameters():
+    settings = settings_grid(["0.05", "0.1"], ["weight_decay=0,0.01", "use_ema=true"])
+    together = _bench(["adam"], "booth", settings, max_iters=200)
+    for setting, stacked in zip(settings, together):
+        (alone,) = _bench(["adam"], "booth", [setting], max_iters=200)
+        assert _key(stacked) == _key(alone), setting
+        np.testing.assert_allclose(stacked.final_params, alone.final_params, rtol=1e-6)
+    assert together[0].final_params != together[1].final_params  # the decay moved the run
+    with pytest.raises(optreg.OptionError, match="weight_decay must be"):
+        plan_bench(optreg.registry, ["adam"], "booth", [{"weight_decay": -1.0}])
