@@ -165,6 +165,48 @@ def numpy_rprop(x, grads, hp):
     return out
 
 
+def _sgd_stepper(hp):
+    """Keras's SGD as a step function: velocity ← μ·velocity − lr·g; x ← x + velocity (or Nesterov's)."""
+    mu, lr, state = hp.get("momentum", 0.0), hp["learning_rate"], {}
+
+    def step(x, g):
+        velocity = mu * state.get("velocity", np.zeros_like(x)) - lr * g
+        state["velocity"] = velocity
+        return x + (mu * velocity - lr * g if hp.get("nesterov") else velocity)
+
+    return step
+
+
+def _adam_stepper(hp):
+    """Kingma & Ba's Adam as a step function (the inner optimizer's own step count)."""
+    b1, b2, eps = hp.get("beta_1", 0.9), hp.get("beta_2", 0.999), hp.get("epsilon", 1e-7)
+    state = {"t": 0}
+
+    def step(x, g):
+        state["t"] += 1
+        t = state["t"]
+        m = b1 * state.get("m", np.zeros_like(x)) + (1 - b1) * g
+        v = b2 * state.get("v", np.zeros_like(x)) + (1 - b2) * g * g
+        state["m"], state["v"] = m, v
+        return x - hp["learning_rate"] * np.sqrt(1 - b2**t) / (1 - b1**t) * m / (np.sqrt(v) + eps)
+
+    return step
+
+
+def numpy_lookahead(x, grads, hp):
+    """Zhang et al. 2019, Algorithm 1: φ slow, θ fast; θ takes every inner step; every k steps
+    φ ← φ + α(θ − φ) and θ ← φ. The inner optimizer keeps its state across synchronisations."""
+    inner = {"sgd": _sgd_stepper, "adam": _adam_stepper}[hp.get("inner", "adam")](hp)
+    slow, k, alpha, out = x.copy(), hp["sync_period"], hp["slow_step_size"], []
+    for t, g in enumerate(grads, start=1):
+        x = inner(x, g)
+        if t % k == 0:
+            slow = slow + alpha * (x - slow)
+            x = slow.copy()
+        out.append(x)
+    return out
+
+
 CASES = (
     Case(
         "signsgd",
@@ -254,5 +296,17 @@ CASES = (
         numpy=numpy_rprop,
         quadratic=(0.1, 500),
         rosenbrock=(0.03, 2000),
+    ),
+    Case(
+        "lookahead",
+        settings=(
+            {"inner": "sgd", "learning_rate": 0.1},
+            {"inner": "sgd", "learning_rate": 0.05, "momentum": 0.9, "sync_period": 3, "slow_step_size": 0.8},
+            {"inner": "sgd", "learning_rate": 0.05, "momentum": 0.9, "nesterov": True, "sync_period": 1},
+            {"learning_rate": 0.01, "sync_period": 7, "slow_step_size": 0.3},  # the default inner, adam
+        ),
+        numpy=numpy_lookahead,
+        quadratic=(0.1, 500),
+        rosenbrock=(0.1, 2000),
     ),
 )
