@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import optreg
+
 import json
 import os
 import subprocess
@@ -22,7 +24,9 @@ def test_list_table_names_every_optimizer():
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].split() == ["name", "source", "summary"]
-    assert [line.split()[0] for line in lines[1:]] == ["adam", "gradient_descent", "momentum", "sgd"]
+    names = [line.split()[0] for line in lines[1:]]
+    assert names == sorted(entry.name for entry in optreg.registry)
+    assert {"adam", "gradient_descent", "momentum", "sgd", "lookahead"} <= set(names)
 
 
 def test_list_json_has_name_source_summary_and_defaults():
