@@ -38,6 +38,13 @@ class Case:
 
     #: Relative (and absolute) tolerance of the step-for-step comparison with Keras in float32.
     keras_rtol: float = 1e-6
+    #: Problems the optimizer provably cannot solve with a constant learning rate, as
+    #: ``{problem: reason}``; its recorded (learning rate, steps) for them is the best attempt,
+    #: and the convergence check runs as a strict expected failure (it fails if it solves).
+    cannot_solve: dict = attrs.field(factory=dict)
+    #: How a step scales with the learning rate: step ∝ learning_rate ** this (MADGRAD's
+    #: dual averaging divides a sum ∝ lr by a cube root ∝ lr^⅓, so its steps go as lr^⅔).
+    learning_rate_power: float = 1.0
 
     def __str__(self) -> str:
         return self.name

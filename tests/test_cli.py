@@ -10,6 +10,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
+import optreg
 from optreg.cli import main
 
 
@@ -22,7 +23,9 @@ def test_list_table_names_every_optimizer():
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].split() == ["name", "source", "summary"]
-    assert [line.split()[0] for line in lines[1:]] == ["adam", "adamw", "gradient_descent", "momentum", "sgd"]
+    names = [line.split()[0] for line in lines[1:]]
+    assert names == sorted(entry.name for entry in optreg.registry)
+    assert {"adam", "gradient_descent", "momentum", "sgd", "lookahead"} <= set(names)
 
 
 def test_list_json_has_name_source_summary_and_defaults():
@@ -65,7 +68,7 @@ def test_bench_set_and_csv():
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["show", "adma"], "unknown optimizer 'adma'; did you mean 'adam'"),
+        (["show", "momentun"], "unknown optimizer 'momentun'; did you mean 'momentum'?"),
         (["bench", "adam", "--problem", "quartc"], "unknown problem 'quartc'"),
         (["bench", "adam", "--set", "beta_1=2"], "beta_1 must be at most 1.0"),
         (["bench", "adam", "--set", "beta_1"], "--set expects NAME=VALUE"),
@@ -74,7 +77,7 @@ def test_bench_set_and_csv():
         (["bench", "adam", "--set", "clipnorm=-1"], "clipnorm must be a positive number, got -1"),
         (["bench", "adam", "--set", "clipnorm=1", "--set", "clipvalue=1"], "set at most one of clipnorm"),
         (["bench", "adam", "--set", "skip_nonfinite=maybe"], "'maybe' is not a number or true/false"),
-        (["show", "builtin:adma"], "unknown optimizer 'builtin:adma'; did you mean 'builtin:adam'"),
+        (["show", "builtin:momentun"], "unknown optimizer 'builtin:momentun'; did you mean 'builtin:momentum'"),
     ],
 )
 def test_user_errors_are_one_line_with_status_2(args, message):
@@ -86,7 +89,7 @@ def test_user_errors_are_one_line_with_status_2(args, message):
 
 def test_optreg_debug_shows_the_traceback():
     env = {**os.environ, "OPTREG_DEBUG": "1"}
-    result = subprocess.run([sys.executable, "-m", "optreg", "show", "adma"], capture_output=True, text=True, env=env)
+    result = subprocess.run([sys.executable, "-m", "optreg", "show", "momentun"], capture_output=True, text=True, env=env)
     assert result.returncode != 0
     assert "Traceback" in result.stderr and "UnknownNameError" in result.stderr
 
@@ -153,7 +156,8 @@ def test_plugins_lists_the_builtin_plugin():
     records = json.loads(invoke("plugins", "--format", "json").output)
     (builtin,) = records
     assert builtin["name"] == "builtin" and builtin["distribution"] == "optreg"
-    assert builtin["hooks"] == ["optreg_register_problems", "optreg_spec_paths"]
+    assert builtin["hooks"] == ["optreg_register_optimizers", "optreg_register_problems", "optreg_spec_paths"]
+    assert "builtin:lookahead" in builtin["registered"]
     assert "builtin:adam" in builtin["registered"] and "builtin:quartic" in builtin["registered"]
 
 

@@ -14,6 +14,10 @@ from table_core import numpy_adam
 
 BUILTIN = sorted(entry.name for entry in optreg.registry if entry.source == "builtin")
 STEPS = 50
+CASE_BY_NAME = {case.name: case for case in CASES}
+#: Steps after which every optimizer has moved its variable: ADOPT's first step only records
+#: the squared gradient.
+FIRST_MOVING_STEP = 2
 
 
 def _run_optreg(name, setting, start, grads):
@@ -120,8 +124,16 @@ def _descend(name: str, problem, learning_rate: float, steps: int) -> float:
     return float(problem.loss(var))
 
 
-@pytest.mark.parametrize("problem_name", ["quadratic", "rosenbrock"])
-@pytest.mark.parametrize("case", CASES, ids=str)
+def _convergence_params():
+    """Every (case, problem) pair; those a case records it cannot solve are strict expected failures."""
+    for case in CASES:
+        for problem_name in ("quadratic", "rosenbrock"):
+            reason = case.cannot_solve.get(problem_name)
+            marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+            yield pytest.param(case, problem_name, marks=marks, id=f"{case}-{problem_name}")
+
+
+@pytest.mark.parametrize("case, problem_name", _convergence_params())
 def test_reaches_the_minimum_from_the_standard_start(case, problem_name):
     """Every optimizer solves the ill-conditioned quadratic and Rosenbrock's valley with the
     learning rate and step count its row records."""
@@ -135,7 +147,8 @@ def test_reaches_the_minimum_from_the_standard_start(case, problem_name):
 def test_none_gradients_are_skipped(name):
     used, unused = tf.Variable([1.0, 2.0]), tf.Variable([3.0, 4.0])
     opt = optreg.registry.create(name, learning_rate=0.1)
-    opt.apply_gradients([(tf.constant([1.0, 1.0]), used), (None, unused)])
+    for _ in range(FIRST_MOVING_STEP):
+        opt.apply_gradients([(tf.constant([1.0, 1.0]), used), (None, unused)])
     np.testing.assert_array_equal(unused.numpy(), [3.0, 4.0])
     assert not np.array_equal(used.numpy(), [1.0, 2.0])
     with pytest.raises(KeyError):
@@ -155,17 +168,18 @@ def test_new_learning_rate_takes_effect_without_retracing(name):
 
     step()  # the first call creates the slots, which makes tf.function trace it twice
     traced = len(traces)
-    opt.reset()
-    var.assign([1.0])
-    step()
-    moved_fast = 1.0 - float(var[0])
-    opt.reset()
-    var.assign([1.0])
-    opt.learning_rate = 0.001
-    step()
-    moved_slow = 1.0 - float(var[0])
+    moved = []
+    for learning_rate in (0.1, 0.001):
+        var.assign([1.0])
+        opt.reset()  # after the assignment: slots that start as a copy of the variable copy 1.0
+        opt.learning_rate = learning_rate
+        for _ in range(FIRST_MOVING_STEP):
+            step()
+        moved.append(1.0 - float(var[0]))
     assert len(traces) == traced
-    assert moved_slow == pytest.approx(moved_fast / 100, rel=1e-3)
+    assert moved[0] != 0.0
+    power = CASE_BY_NAME[name].learning_rate_power
+    assert moved[1] == pytest.approx(moved[0] * 0.01**power, rel=1e-3)
 
 
 @pytest.mark.parametrize("name", BUILTIN)
