@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import attrs
 
@@ -26,10 +26,10 @@ class Case:
     name: str
     settings: tuple[dict, ...]
     #: (learning rate, steps) that take it from the start of the registered ``quadratic``
-    #: problem to within its tolerance of the minimum.
-    quadratic: tuple[float, int]
+    #: problem to within its tolerance of the minimum; the rate may be a Keras schedule.
+    quadratic: tuple[Any, int]
     #: (learning rate, steps) that do the same on ``rosenbrock``.
-    rosenbrock: tuple[float, int]
+    rosenbrock: tuple[Any, int]
     keras: Optional[Callable[[dict], object]] = None
     #: The settings compared with Keras, where they differ from ``settings``.
     keras_settings: Optional[tuple[dict, ...]] = None
@@ -38,10 +38,6 @@ class Case:
 
     #: Relative (and absolute) tolerance of the step-for-step comparison with Keras in float32.
     keras_rtol: float = 1e-6
-    #: Problems the optimizer provably cannot solve with a constant learning rate, as
-    #: ``{problem: reason}``; its recorded (learning rate, steps) for them is the best attempt,
-    #: and the convergence check runs as a strict expected failure (it fails if it solves).
-    cannot_solve: dict = attrs.field(factory=dict)
     #: How a step scales with the learning rate: step ∝ learning_rate ** this (MADGRAD's
     #: dual averaging divides a sum ∝ lr by a cube root ∝ lr^⅓, so its steps go as lr^⅔).
     learning_rate_power: float = 1.0
