@@ -476,3 +476,143 @@ class _RuleChecker:
         if name in BUILTIN_NAMES or name in self.hyperparameters or name in self.slots or name in self.locals:
             return "number"
         raise ExpressionError(f"undefined name {name!r}")
+
+
+# --- specializing: fixed hyperparameters folded in, absent slots pruned -------------------
+
+
+def static_value(node: Node) -> float | bool | None:
+    """The value of an expression made only of literals, computed in Python, or None.
+
+    Used to decide ``where`` conditions at load and build time; arithmetic that fails
+    (overflow, division by zero) leaves the expression undecided.
+
+    Example:
+        >>> static_value(parse_expression("2 * 3 >= 6")), static_value(parse_expression("x + 1"))
+        (True, None)
+    """
+    try:
+        return _static(node)
+    except (ArithmeticError, ValueError, TypeError):
+        return None
+
+
+def _static(node: Node) -> float | bool | None:
+    """static_value without the error handling."""
+    if isinstance(node, Const):
+        return node.value
+    if isinstance(node, Unary):
+        operand = _static(node.operand)
+        return None if operand is None else (-operand if node.op == "-" else operand)
+    if isinstance(node, (Binary, Compare)):
+        left, right = _static(node.left), _static(node.right)
+        if left is None or right is None:
+            return None
+        return _PYTHON_OPS[node.op](left, right)
+    return None
+
+
+_PYTHON_OPS = {
+    "+": lambda a, b: a + b,
+    "-": lambda a, b: a - b,
+    "*": lambda a, b: a * b,
+    "/": lambda a, b: a / b,
+    "**": lambda a, b: _real_power(float(a), b),
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+}
+
+
+def _real_power(base: float, exponent: float) -> float | None:
+    """``base ** exponent`` when it is a real number, else None."""
+    result = base**exponent
+    return None if isinstance(result, complex) else result
+
+
+def fold(node: Node, values: Mapping[str, float | int | bool]) -> Node:
+    """Replace names by constant values and keep only the live branch of decided ``where`` s.
+
+    Arithmetic on the constants is left to the compiler (so numbers round exactly as they
+    would unfolded); only ``where`` conditions are evaluated here.
+
+    Args:
+        node: an expression.
+        values: name → value for the names to fold (fixed hyperparameters).
+
+    Returns:
+        The folded expression.
+
+    Example:
+        >>> fold(parse_expression("where(centered, a, b) * 2"), {"centered": False})
+        Binary(op='*', left=Ref(name='b'), right=Const(value=2.0))
+    """
+    if isinstance(node, Ref):
+        return Const(float(values[node.name])) if node.name in values else node
+    if isinstance(node, Call) and node.function == "where":
+        condition = fold(node.args[0], values)
+        decided = static_value(condition)
+        if decided is not None:
+            return fold(node.args[1] if decided else node.args[2], values)
+        return Call("where", (condition, fold(node.args[1], values), fold(node.args[2], values)))
+    if isinstance(node, Unary):
+        return attrs.evolve(node, operand=fold(node.operand, values))
+    if isinstance(node, (Binary, Compare)):
+        return attrs.evolve(node, left=fold(node.left, values), right=fold(node.right, values))
+    if isinstance(node, Call):
+        return attrs.evolve(node, args=tuple(fold(arg, values) for arg in node.args))
+    return node
+
+
+def specialize(
+    rule: CheckedRule,
+    hyperparameters: Iterable[str],
+    slots: Iterable[str],
+    values: Mapping[str, float | int | bool],
+    absent: Mapping[str, str],
+) -> CheckedRule:
+    """A rule with some names fixed to values and some slots absent.
+
+    Every expression is folded with ``values``. A line assigning an absent slot is dropped; a
+    local whose value reads something absent is absent too (and dropped); any other line
+    that still reads something absent is an error.
+
+    Args:
+        rule: the checked rule.
+        hyperparameters: every hyperparameter name.
+        slots: every slot name, present or not.
+        values: name → value to fold in.
+        absent: absent slot → why it is absent (for messages).
+
+    Returns:
+        The specialized, re-checked rule.
+
+    Raises:
+        ExpressionError: a line that must run reads an absent slot; ``line_index`` is the
+            index of that line in the original rule.
+
+    Example:
+        >>> lines = [parse_assignment(t) for t in ("h = 2 * h", "var = where(on, var - h, var - grad)")]
+        >>> rule = check_rule(lines, ["on"], ["h"])
+        >>> [a.target for a in specialize(rule, ["on"], ["h"], {"on": False}, {"h": "off"}).assignments]
+        ['var']
+    """
+    slots = tuple(slots)
+    missing = dict(absent)
+    kept: list[Assignment] = []
+    for index, assignment in enumerate(rule.assignments):
+        expression = fold(assignment.expression, values)
+        if assignment.target in absent:
+            continue
+        read = sorted(names_in(expression) & missing.keys())
+        if not read:
+            kept.append(attrs.evolve(assignment, expression=expression))
+        elif assignment.target != "var" and assignment.target not in slots:
+            missing[assignment.target] = f"it reads {read[0]!r}: {missing[read[0]]}"
+        else:
+            raise ExpressionError(f"reads {read[0]!r}, which is absent: {missing[read[0]]}", line_index=index)
+    present = [slot for slot in slots if slot not in absent]
+    return check_rule(kept, hyperparameters, present)

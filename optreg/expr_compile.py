@@ -83,7 +83,8 @@ class CompiledRule:
     Args:
         rule: the checked rule from the spec.
         hyperparameters: the spec's hyperparameter names.
-        slots: the spec's slot names.
+        slots: the present slots' names, or name → shape kind (``"var"`` unless a mapping
+            says otherwise).
 
     Example:
         >>> from optreg.spec import load_spec_text
@@ -93,9 +94,11 @@ class CompiledRule:
         >>> new = rule.update(grad, var, {"m": m, "v": v}, scalars)  # doctest: +SKIP
     """
 
-    def __init__(self, rule: expr.CheckedRule, hyperparameters: Sequence[str], slots: Sequence[str]):
+    def __init__(self, rule: expr.CheckedRule, hyperparameters: Sequence[str], slots: Sequence[str] | Mapping[str, str]):
         self._scalar_names = frozenset(hyperparameters) | {"step"} | rule.scalar_locals
         self._slots = frozenset(slots)
+        #: The slots shaped like the variable (the others keep their own shape).
+        self._var_shaped = frozenset(slots if not isinstance(slots, Mapping) else (n for n, k in slots.items() if k == "var"))
         self._step_locals = tuple(a for a in rule.assignments if a.target in rule.scalar_locals)
         self._hoisted: list[expr.Node] = []
         self._hoisted_index: dict[expr.Node, int] = {}
@@ -169,8 +172,10 @@ class CompiledRule:
         for target, node in self._variable_lines:
             value = _evaluate(node, env, constant, cast_scalars)
             env[target] = value
-            if target == "var" or target in self._slots:
+            if target == "var" or target in self._var_shaped:
                 assigned[target] = _broadcast_like(value, shape_of)
+            elif target in self._slots:
+                assigned[target] = value
         return assigned
 
 
