@@ -528,7 +528,8 @@ class _SpecReader:
             except ExpressionError as error:
                 raise self.fail(f"update.rule[{index}]", error.message, _needle(line), lines[:index].count(line)) from None
         try:
-            return expr.check_rule(assignments, [h.name for h in hyperparameters], [s.name for s in slots])
+            scalar_slots = [s.name for s in slots if s.shape == "scalar"]
+            return expr.check_rule(assignments, [h.name for h in hyperparameters], [s.name for s in slots], scalar_slots)
         except ExpressionError as error:
             raise self.rule_error(error, error.message) from None
 
@@ -549,7 +550,8 @@ def specialize_rule(
         for slot in slots
         if slot.when and slot.when in values and not values[slot.when]
     }
-    return expr.specialize(rule, [h.name for h in hyperparameters], [s.name for s in slots], values, absent)
+    scalar_slots = [s.name for s in slots if s.shape == "scalar"]
+    return expr.specialize(rule, [h.name for h in hyperparameters], [s.name for s in slots], values, absent, scalar_slots)
 
 
 def fixed_values(spec: "OptimizerSpec", given: Mapping[str, Any]) -> dict[str, float | int | bool]:
