@@ -73,3 +73,14 @@ CASES = (
         rosenbrock=(5e-5, 100000),
     ),
 )
+
+# Keras rounds the betas to float32 before its bias corrections; betas that float32 holds
+# exactly make the two agree step for step (as for Adam in table_core).
+_EXACT_BETAS = (
+    {"learning_rate": 0.1, "beta_1": 0.875, "beta_2": 1 - 2**-10},
+    {"learning_rate": 0.01, "beta_1": 0.5, "beta_2": 0.75, "epsilon": 2**-10},
+)
+
+CASES += (
+    Case("nadam", settings=_EXACT_BETAS, keras=_keras("Nadam"), quadratic=(0.1, 500), rosenbrock=(0.03, 2000)),
+)

@@ -22,7 +22,7 @@ def test_list_table_names_every_optimizer():
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].split() == ["name", "source", "summary"]
-    assert [line.split()[0] for line in lines[1:]] == ["adam", "gradient_descent", "momentum", "rmsprop", "sgd"]
+    assert [line.split()[0] for line in lines[1:]] == ["adam", "gradient_descent", "momentum", "nadam", "rmsprop", "sgd"]
 
 
 def test_list_json_has_name_source_summary_and_defaults():
