@@ -66,7 +66,7 @@ def test_bench_set_and_csv():
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["show", "adma"], "unknown optimizer 'adma'; did you mean 'adam'?"),
+        (["show", "adma"], "unknown optimizer 'adma'; did you mean 'adam'"),
         (["bench", "adam", "--problem", "quartc"], "unknown problem 'quartc'"),
         (["bench", "adam", "--set", "beta_1=2"], "beta_1 must be at most 1.0"),
         (["bench", "adam", "--set", "beta_1"], "--set expects NAME=VALUE"),
