@@ -63,8 +63,40 @@ FUNCTIONS: Mapping[str, Function] = {
         Function("minimum", 2, "the smaller of a and b, element-wise"),
         Function("clip", 3, "x limited to [lo, hi], element-wise"),
         Function("where", 3, "a where cond holds (or is non-zero), else b, element-wise"),
+        Function("sum", 1, "the sum of every element: one number per variable"),
+        Function("mean", 1, "the mean of every element: one number per variable"),
+        Function("norm", 1, "the L2 norm of every element: one number per variable"),
+        Function("max_abs", 1, "the largest absolute value: one number per variable"),
+        Function("row_mean", 1, "the mean over the last axis, kept as a size-1 axis"),
+        Function("col_mean", 1, "the mean over the second-to-last axis, kept as a size-1 axis"),
+        Function("rank", 1, "the number of axes (known when the rule is traced)"),
+        Function("size", 1, "the number of elements (known when the rule is traced)"),
+        Function("rows", 1, "the length of the second-to-last axis, 1 below rank 2 (known when traced)"),
+        Function("cols", 1, "the length of the last axis, 1 for a scalar (known when traced)"),
+        Function("matmul", 2, "matrix product over the last two axes (batched over the others)"),
+        Function("transpose", 1, "the last two axes swapped (unchanged below rank 2)"),
     )
 }
+
+#: Functions that reduce a whole variable to one number or to row or column statistics.
+REDUCTIONS = frozenset({"sum", "mean", "norm", "max_abs", "row_mean", "col_mean"})
+#: Functions whose value is a fact about a tensor's shape, known when the rule is traced.
+SHAPE_FACTS = frozenset({"rank", "size", "rows", "cols"})
+#: Functions that mix elements along matrix axes.
+MATRIX_OPS = frozenset({"matmul", "transpose"})
+#: The functions after which an element of the result depends on other elements (or shapes).
+NOT_ELEMENTWISE = REDUCTIONS | SHAPE_FACTS | MATRIX_OPS
+
+
+def functions_in(node: Node) -> set[str]:
+    """Every function an expression calls.
+
+    Example:
+        >>> sorted(functions_in(parse_expression("sqrt(sum(square(grad)))")))
+        ['sqrt', 'square', 'sum']
+    """
+    own = {node.function} if isinstance(node, Call) else set()
+    return own.union(*(functions_in(child) for child in children(node)))
 
 
 # --- the tree ---------------------------------------------------------------------------
@@ -370,6 +402,7 @@ def check_rule(
     assignments: Iterable[Assignment],
     hyperparameters: Iterable[str],
     slots: Iterable[str],
+    scalar_slots: Iterable[str] = (),
 ) -> CheckedRule:
     """Check that every name in a rule resolves and every assignment is allowed.
 
@@ -377,6 +410,9 @@ def check_rule(
         assignments: the parsed rule lines, in order.
         hyperparameters: the spec's hyperparameter names.
         slots: the spec's slot names.
+        scalar_slots: the slots holding one number per variable; what they are assigned
+            must be one number too (built from hyperparameters, ``step``, reductions, shape
+            facts and other such slots).
 
     Returns:
         A :class:`CheckedRule`.
@@ -390,7 +426,7 @@ def check_rule(
         frozenset()
     """
     assignments = tuple(assignments)
-    checker = _RuleChecker(frozenset(hyperparameters), frozenset(slots))
+    checker = _RuleChecker(frozenset(hyperparameters), frozenset(slots), frozenset(scalar_slots))
     for index, assignment in enumerate(assignments):
         try:
             checker.check(assignment)
@@ -404,9 +440,11 @@ def check_rule(
 class _RuleChecker:
     """Walks a rule in order, tracking which locals exist and what kind of value they hold."""
 
-    def __init__(self, hyperparameters: frozenset[str], slots: frozenset[str]):
+    def __init__(self, hyperparameters: frozenset[str], slots: frozenset[str], scalar_slots: frozenset[str] = frozenset()):
         self.hyperparameters = hyperparameters
         self.slots = slots
+        #: Names holding one number per variable (scalar slots and locals computed from them).
+        self.one_number = set(scalar_slots)
         self.locals: set[str] = set()
         self.scalar_locals: set[str] = set()
         self.bool_locals: set[str] = set()
@@ -417,9 +455,14 @@ class _RuleChecker:
         is_bool = self._kind(assignment.expression) == "bool"
         target = assignment.target
         self._check_target(target, is_bool)
+        one_number = self.is_one_number(assignment.expression)
+        if target in self.one_number and target in self.slots and not one_number:
+            raise ExpressionError(f"slot {target!r} holds one number per variable; reduce the value first (sum, mean, norm, ...)")
         if target == "var":
             self.assigns_var = True
         elif target not in self.slots:
+            if one_number:
+                self.one_number.add(target)
             self.locals.add(target)
             if is_bool:
                 self.bool_locals.add(target)
@@ -438,6 +481,14 @@ class _RuleChecker:
             raise ExpressionError(f"local {target!r} is assigned twice; give the new value another name")
         if is_bool and (target == "var" or target in self.slots):
             raise ExpressionError(f"cannot store a comparison in {target!r}; use where(cond, a, b)")
+
+    def is_one_number(self, node: Node) -> bool:
+        """True when the node is one number per variable (no element-wise tensor in it)."""
+        if isinstance(node, Call) and node.function in SHAPE_FACTS | (REDUCTIONS - {"row_mean", "col_mean"}):
+            return True
+        if isinstance(node, Ref):
+            return node.name in self.one_number or node.name in self.hyperparameters or node.name == "step" or node.name in self.scalar_locals
+        return all(self.is_one_number(child) for child in children(node))
 
     def is_scalar(self, node: Node) -> bool:
         """True when the node depends only on hyperparameters, ``step`` and scalar locals."""
@@ -476,3 +527,145 @@ class _RuleChecker:
         if name in BUILTIN_NAMES or name in self.hyperparameters or name in self.slots or name in self.locals:
             return "number"
         raise ExpressionError(f"undefined name {name!r}")
+
+
+# --- specializing: fixed hyperparameters folded in, absent slots pruned -------------------
+
+
+def static_value(node: Node) -> float | bool | None:
+    """The value of an expression made only of literals, computed in Python, or None.
+
+    Used to decide ``where`` conditions at load and build time; arithmetic that fails
+    (overflow, division by zero) leaves the expression undecided.
+
+    Example:
+        >>> static_value(parse_expression("2 * 3 >= 6")), static_value(parse_expression("x + 1"))
+        (True, None)
+    """
+    try:
+        return _static(node)
+    except (ArithmeticError, ValueError, TypeError):
+        return None
+
+
+def _static(node: Node) -> float | bool | None:
+    """static_value without the error handling."""
+    if isinstance(node, Const):
+        return node.value
+    if isinstance(node, Unary):
+        operand = _static(node.operand)
+        return None if operand is None else (-operand if node.op == "-" else operand)
+    if isinstance(node, (Binary, Compare)):
+        left, right = _static(node.left), _static(node.right)
+        if left is None or right is None:
+            return None
+        return _PYTHON_OPS[node.op](left, right)
+    return None
+
+
+_PYTHON_OPS = {
+    "+": lambda a, b: a + b,
+    "-": lambda a, b: a - b,
+    "*": lambda a, b: a * b,
+    "/": lambda a, b: a / b,
+    "**": lambda a, b: _real_power(float(a), b),
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+}
+
+
+def _real_power(base: float, exponent: float) -> float | None:
+    """``base ** exponent`` when it is a real number, else None."""
+    result = base**exponent
+    return None if isinstance(result, complex) else result
+
+
+def fold(node: Node, values: Mapping[str, float | int | bool]) -> Node:
+    """Replace names by constant values and keep only the live branch of decided ``where`` s.
+
+    Arithmetic on the constants is left to the compiler (so numbers round exactly as they
+    would unfolded); only ``where`` conditions are evaluated here.
+
+    Args:
+        node: an expression.
+        values: name → value for the names to fold (fixed hyperparameters).
+
+    Returns:
+        The folded expression.
+
+    Example:
+        >>> fold(parse_expression("where(centered, a, b) * 2"), {"centered": False})
+        Binary(op='*', left=Ref(name='b'), right=Const(value=2.0))
+    """
+    if isinstance(node, Ref):
+        return Const(float(values[node.name])) if node.name in values else node
+    if isinstance(node, Call) and node.function == "where":
+        condition = fold(node.args[0], values)
+        decided = static_value(condition)
+        if decided is not None:
+            return fold(node.args[1] if decided else node.args[2], values)
+        return Call("where", (condition, fold(node.args[1], values), fold(node.args[2], values)))
+    if isinstance(node, Unary):
+        return attrs.evolve(node, operand=fold(node.operand, values))
+    if isinstance(node, (Binary, Compare)):
+        return attrs.evolve(node, left=fold(node.left, values), right=fold(node.right, values))
+    if isinstance(node, Call):
+        return attrs.evolve(node, args=tuple(fold(arg, values) for arg in node.args))
+    return node
+
+
+def specialize(
+    rule: CheckedRule,
+    hyperparameters: Iterable[str],
+    slots: Iterable[str],
+    values: Mapping[str, float | int | bool],
+    absent: Mapping[str, str],
+    scalar_slots: Iterable[str] = (),
+) -> CheckedRule:
+    """A rule with some names fixed to values and some slots absent.
+
+    Every expression is folded with ``values``. A line assigning an absent slot is dropped; a
+    local whose value reads something absent is absent too (and dropped); any other line
+    that still reads something absent is an error.
+
+    Args:
+        rule: the checked rule.
+        hyperparameters: every hyperparameter name.
+        slots: every slot name, present or not.
+        values: name → value to fold in.
+        absent: absent slot → why it is absent (for messages).
+        scalar_slots: as for :func:`check_rule`.
+
+    Returns:
+        The specialized, re-checked rule.
+
+    Raises:
+        ExpressionError: a line that must run reads an absent slot; ``line_index`` is the
+            index of that line in the original rule.
+
+    Example:
+        >>> lines = [parse_assignment(t) for t in ("h = 2 * h", "var = where(on, var - h, var - grad)")]
+        >>> rule = check_rule(lines, ["on"], ["h"])
+        >>> [a.target for a in specialize(rule, ["on"], ["h"], {"on": False}, {"h": "off"}).assignments]
+        ['var']
+    """
+    slots = tuple(slots)
+    missing = dict(absent)
+    kept: list[Assignment] = []
+    for index, assignment in enumerate(rule.assignments):
+        expression = fold(assignment.expression, values)
+        if assignment.target in absent:
+            continue
+        read = sorted(names_in(expression) & missing.keys())
+        if not read:
+            kept.append(attrs.evolve(assignment, expression=expression))
+        elif assignment.target != "var" and assignment.target not in slots:
+            missing[assignment.target] = f"it reads {read[0]!r}: {missing[read[0]]}"
+        else:
+            raise ExpressionError(f"reads {read[0]!r}, which is absent: {missing[read[0]]}", line_index=index)
+    present = [slot for slot in slots if slot not in absent]
+    return check_rule(kept, hyperparameters, present, [slot for slot in scalar_slots if slot not in absent])

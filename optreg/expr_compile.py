@@ -52,7 +52,37 @@ def _as_bool(value):
     return tf.not_equal(value, tf.zeros([], value.dtype))
 
 
-#: The TensorFlow implementation of every entry of :data:`optreg.expr.FUNCTIONS`.
+def _transpose(x):
+    """The last two axes swapped; tensors of rank < 2 unchanged."""
+    rank = x.shape.rank
+    if rank < 2:
+        return x
+    return tf.transpose(x, [*range(rank - 2), rank - 1, rank - 2])
+
+
+def _mean_over(axis: int) -> Callable:
+    """The mean over one axis, kept as a size-1 axis."""
+    return lambda x: tf.reduce_mean(x, axis=axis, keepdims=True)
+
+
+def _shape_facts(x) -> dict[str, int]:
+    """rank, size, rows and cols of a tensor whose shape is known when the rule is traced."""
+    dims = x.shape.as_list()
+    if None in dims:
+        raise ValueError(f"shape facts need a static shape, got {dims}")
+    size = 1
+    for dim in dims:
+        size *= dim
+    return {
+        "rank": len(dims),
+        "size": size,
+        "rows": dims[-2] if len(dims) >= 2 else 1,
+        "cols": dims[-1] if dims else 1,
+    }
+
+
+#: The TensorFlow implementation of every entry of :data:`optreg.expr.FUNCTIONS` but the
+#: shape facts, which the evaluator answers from static shapes.
 TF_FUNCTIONS: Mapping[str, Callable] = {
     "sqrt": tf.sqrt,
     "rsqrt": tf.math.rsqrt,
@@ -66,8 +96,16 @@ TF_FUNCTIONS: Mapping[str, Callable] = {
     "minimum": tf.minimum,
     "clip": lambda x, lo, hi: tf.minimum(tf.maximum(x, lo), hi),
     "where": _where,
+    "sum": tf.reduce_sum,
+    "mean": tf.reduce_mean,
+    "norm": lambda x: tf.sqrt(tf.reduce_sum(tf.square(x))),
+    "max_abs": lambda x: tf.reduce_max(tf.abs(x)),
+    "row_mean": _mean_over(-1),
+    "col_mean": _mean_over(-2),
+    "matmul": tf.linalg.matmul,
+    "transpose": _transpose,
 }
-assert set(TF_FUNCTIONS) == set(expr.FUNCTIONS), "every function of the table needs a TF implementation"
+assert set(TF_FUNCTIONS) | expr.SHAPE_FACTS == set(expr.FUNCTIONS), "every function of the table needs a TF implementation"
 
 
 @attrs.frozen
@@ -83,7 +121,8 @@ class CompiledRule:
     Args:
         rule: the checked rule from the spec.
         hyperparameters: the spec's hyperparameter names.
-        slots: the spec's slot names.
+        slots: the present slots' names, or name → shape kind (``"var"`` unless a mapping
+            says otherwise).
 
     Example:
         >>> from optreg.spec import load_spec_text
@@ -93,15 +132,25 @@ class CompiledRule:
         >>> new = rule.update(grad, var, {"m": m, "v": v}, scalars)  # doctest: +SKIP
     """
 
-    def __init__(self, rule: expr.CheckedRule, hyperparameters: Sequence[str], slots: Sequence[str]):
+    def __init__(self, rule: expr.CheckedRule, hyperparameters: Sequence[str], slots: Sequence[str] | Mapping[str, str]):
         self._scalar_names = frozenset(hyperparameters) | {"step"} | rule.scalar_locals
         self._slots = frozenset(slots)
+        #: The slots shaped like the variable (the others keep their own shape).
+        self._var_shaped = frozenset(slots if not isinstance(slots, Mapping) else (n for n, k in slots.items() if k == "var"))
         self._step_locals = tuple(a for a in rule.assignments if a.target in rule.scalar_locals)
         self._hoisted: list[expr.Node] = []
         self._hoisted_index: dict[expr.Node, int] = {}
         self._variable_lines = tuple(
             (a.target, self._hoist(a.expression)) for a in rule.assignments if a.target not in rule.scalar_locals
         )
+        self._uses = frozenset().union(*(expr.functions_in(a.expression) for a in rule.assignments))
+
+    @property
+    def elementwise(self) -> bool:
+        """True when every element of the result depends only on the same element of the inputs:
+        no reduction, shape fact or matrix operation. Such a rule may run on several variables
+        stacked along a leading axis and give each the same result as on its own."""
+        return not (self._uses & expr.NOT_ELEMENTWISE)
 
     @property
     def step_expressions(self) -> tuple[expr.Node, ...]:
@@ -167,10 +216,12 @@ class CompiledRule:
         shape_of = env["var"]
         assigned: dict[str, tf.Tensor] = {}
         for target, node in self._variable_lines:
-            value = _evaluate(node, env, constant, cast_scalars)
+            value = _evaluate(node, env, constant, cast_scalars, self._hoisted)
             env[target] = value
-            if target == "var" or target in self._slots:
+            if target == "var" or target in self._var_shaped:
                 assigned[target] = _broadcast_like(value, shape_of)
+            elif target in self._slots:
+                assigned[target] = value
         return assigned
 
 
@@ -202,8 +253,19 @@ def _broadcast_like(value: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
     return value
 
 
-def _evaluate(node, env: Mapping[str, tf.Tensor], constant: Callable, scalars: Sequence[tf.Tensor] = ()):
-    """Evaluate a tree to a tensor, node by node, with fixed TensorFlow functions."""
+def _evaluate(node, env: Mapping[str, tf.Tensor], constant: Callable, scalars: Sequence[tf.Tensor] = (), hoisted=()):
+    """Evaluate a tree to a tensor, node by node, with fixed TensorFlow functions.
+
+    A ``where`` whose condition is known when traced (from literals and shape facts) builds
+    only the branch it takes; ``hoisted`` holds the step program's expressions, so literals
+    moved there still count as known.
+    """
+    if isinstance(node, expr.Call) and node.function == "where":
+        decided = _static(node.args[0], env, constant, scalars, hoisted)
+        if decided is not None:
+            return _evaluate(node.args[1] if decided else node.args[2], env, constant, scalars, hoisted)
+    if isinstance(node, expr.Call) and node.function in expr.SHAPE_FACTS:
+        return constant(float(_static(node, env, constant, scalars, hoisted)))
     if isinstance(node, _Hoisted):
         return scalars[node.index]
     if isinstance(node, expr.Const):
@@ -211,15 +273,40 @@ def _evaluate(node, env: Mapping[str, tf.Tensor], constant: Callable, scalars: S
     if isinstance(node, expr.Ref):
         return env[node.name]
     if isinstance(node, expr.Unary):
-        operand = _evaluate(node.operand, env, constant, scalars)
+        operand = _evaluate(node.operand, env, constant, scalars, hoisted)
         return tf.negative(operand) if node.op == "-" else operand
     if isinstance(node, expr.Binary):
-        left = _evaluate(node.left, env, constant, scalars)
-        right = _evaluate(node.right, env, constant, scalars)
+        left = _evaluate(node.left, env, constant, scalars, hoisted)
+        right = _evaluate(node.right, env, constant, scalars, hoisted)
         return _BINARY[node.op](left, right)
     if isinstance(node, expr.Compare):
-        left = _evaluate(node.left, env, constant, scalars)
-        right = _evaluate(node.right, env, constant, scalars)
+        left = _evaluate(node.left, env, constant, scalars, hoisted)
+        right = _evaluate(node.right, env, constant, scalars, hoisted)
         return _COMPARE[node.op](left, right)
-    args = [_evaluate(arg, env, constant, scalars) for arg in node.args]
+    args = [_evaluate(arg, env, constant, scalars, hoisted) for arg in node.args]
     return TF_FUNCTIONS[node.function](*args)
+
+
+def _static(node, env, constant, scalars, hoisted) -> float | bool | None:
+    """The value of an expression of literals and shape facts, known when traced, or None."""
+    if isinstance(node, _Hoisted):
+        return expr.static_value(hoisted[node.index]) if hoisted else None
+    if isinstance(node, expr.Call) and node.function in expr.SHAPE_FACTS:
+        return _shape_facts(_evaluate(node.args[0], env, constant, scalars, hoisted))[node.function]
+    if isinstance(node, expr.Const):
+        return node.value
+    parts = expr.children(node)
+    if not isinstance(node, (expr.Unary, expr.Binary, expr.Compare)):
+        return None
+    values = [_static(part, env, constant, scalars, hoisted) for part in parts]
+    if any(value is None for value in values):
+        return None
+    return expr.static_value(_rebuild_with_constants(node, values))
+
+
+def _rebuild_with_constants(node, values):
+    """The node with its operands replaced by literals, for :func:`optreg.expr.static_value`."""
+    constants = [expr.Const(float(value)) for value in values]
+    if isinstance(node, expr.Unary):
+        return attrs.evolve(node, operand=constants[0])
+    return attrs.evolve(node, left=constants[0], right=constants[1])

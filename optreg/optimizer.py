@@ -174,13 +174,18 @@ class Optimizer(KerasOptions, tf.Module):
                 by steps traced from now on).
 
         Raises:
-            HyperparameterError: unknown name, wrong type or out of bounds, or a number for
-                a hyperparameter that follows a schedule (as Keras refuses it).
+            HyperparameterError: unknown name, wrong type or out of bounds, a number for a
+                hyperparameter that follows a schedule (as Keras refuses it), or a new value
+                for a hyperparameter fixed when the optimizer was created (its own value is
+                accepted and changes nothing).
 
         Example:
             >>> opt.set_hyperparameter("learning_rate", 0.01)  # doctest: +SKIP
         """
         spec = self._hyperparameter_spec(name)
+        if spec.fixed:
+            self._check_fixed_unchanged(spec, value)
+            return
         if schedules.is_schedule(value):
             self._runtime.schedules[name] = value
             self._runtime.compiled.clear()
@@ -192,6 +197,13 @@ class Optimizer(KerasOptions, tf.Module):
             self._hyper[name].assign(tf.cast(value, tf.float64))
         else:
             self._hyper[name].assign(float(spec.check(value)))
+
+    def _check_fixed_unchanged(self, spec: Hyperparameter, value: Any) -> None:
+        """A fixed hyperparameter may be "set" only to the value it already has."""
+        if tf.is_tensor(value) or isinstance(value, tf.Variable) or spec.check(value) != self.get_hyperparameter(spec.name):
+            raise HyperparameterError(
+                f"{spec.name} is fixed when the optimizer is created; create a new optimizer to change it"
+            )
 
     def get_hyperparameter(self, name: str) -> float | int | bool:
         """A hyperparameter's current value as a Python float, int or bool (eager only)."""
@@ -519,4 +531,19 @@ def _initial_value(slot: Slot, var: tf.Variable, override: str | None = None) ->
     if slot.init == "var":
         return tf.cast(var.read_value(), dtype)
     fill = {"zeros": 0.0, "ones": 1.0}.get(slot.init, slot.init)
-    return tf.fill(tf.shape(var), tf.constant(fill, dtype))
+    return tf.fill(slot_shape(slot.shape, var.shape), tf.constant(fill, dtype))
+
+
+def slot_shape(kind: str, shape: tf.TensorShape) -> list[int]:
+    """The shape of a slot of the given kind (see :data:`optreg.spec.SLOT_SHAPES`) for a variable.
+
+    Example:
+        >>> slot_shape("rows", tf.TensorShape([2, 3, 4])), slot_shape("columns", tf.TensorShape([7]))
+        ([2, 3, 1], [])
+    """
+    dims = shape.as_list()
+    if kind == "var":
+        return dims
+    if kind == "scalar" or len(dims) < 2:
+        return []
+    return dims[:-1] + [1] if kind == "rows" else dims[:-2] + [1, dims[-1]]

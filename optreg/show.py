@@ -71,13 +71,16 @@ def show_text(entry: OptimizerEntry) -> str:
     lines.append("hyperparameters:")
     for h in entry.hyperparameters:
         bounds = _bounds(h.min, h.max)
-        lines.append(f"  {h.name} = {h.default!r} ({h.type}{bounds})" + (f"  {h.doc}" if h.doc else ""))
+        fixed = ", fixed" if getattr(h, "fixed", False) else ""
+        lines.append(f"  {h.name} = {h.default!r} ({h.type}{bounds}{fixed})" + (f"  {h.doc}" if h.doc else ""))
     if spec is None:
         return "\n".join(lines) + "\n"
     lines.append("slots:" if spec.slots else "slots: none")
     for s in spec.slots:
         dtype = f", {s.dtype}" if s.dtype else ""
-        lines.append(f"  {s.name} (init {s.init}{dtype})" + (f"  {s.doc}" if s.doc else ""))
+        shape = f", shape {s.shape}" if s.shape != "var" else ""
+        when = f", when {s.when}" if s.when else ""
+        lines.append(f"  {s.name} (init {s.init}{dtype}{shape}{when})" + (f"  {s.doc}" if s.doc else ""))
     if spec.options:
         lines.append("options: " + ", ".join(f"{name} = {value!r}" for name, value in spec.options))
     lines.append("update rule:")

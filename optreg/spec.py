@@ -26,6 +26,7 @@ naming the file, the key and, where it can be found, the line.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -52,6 +53,11 @@ RESERVED_NAMES = frozenset(expr.BUILTIN_NAMES) | frozenset(expr.FUNCTIONS) | fro
 SLOT_INITS = ("zeros", "ones", "var")
 SLOT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 HYPERPARAMETER_TYPES = ("float", "int", "bool")
+#: What a slot holds per variable: a tensor shaped like it, one number, or the row or column
+#: statistics of its last two axes (kept as size-1 axes; one number for rank < 2).
+SLOT_SHAPES = ("var", "scalar", "rows", "columns")
+#: At most this many fixed bool hyperparameters may decide slots (each combination is checked).
+MAX_SLOT_CONDITIONS = 8
 _NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 _OPTIMIZER_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_.-]*$")
 
@@ -72,6 +78,8 @@ class Hyperparameter:
     min: float | None = None
     max: float | None = None
     doc: str = ""
+    #: Chosen when the optimizer is created and folded into the rule as a constant.
+    fixed: bool = False
 
     def check(self, value: Any) -> float | int | bool:
         """Validate a value for this hyperparameter and return it in the declared type.
@@ -139,13 +147,17 @@ class Slot:
     """Per-variable state: how it starts and, optionally, its dtype.
 
     ``init`` is ``"zeros"``, ``"ones"``, ``"var"`` (a copy of the variable) or a number to fill
-    with. ``dtype`` of None means the variable's own dtype.
+    with. ``dtype`` of None means the variable's own dtype. ``when`` names a fixed bool
+    hyperparameter: the slot exists only when it is true. ``shape`` is one of
+    :data:`SLOT_SHAPES`.
     """
 
     name: str
     init: str | float = "zeros"
     dtype: str | None = None
     doc: str = ""
+    when: str | None = None
+    shape: str = "var"
 
 
 @attrs.frozen
@@ -357,8 +369,9 @@ class _SpecReader:
         self.table_keys("", document, required={"optimizer", "update"}, optional={"hyperparameters", "slots", "options"})
         header = self.read_header(document["optimizer"])
         hyperparameters = self.read_hyperparameters(document.get("hyperparameters", {}))
-        slots = self.read_slots(document.get("slots", {}), {h.name for h in hyperparameters})
+        slots = self.read_slots(document.get("slots", {}), hyperparameters)
         rule = self.read_rule(document["update"], hyperparameters, slots)
+        self.check_slot_conditions(rule, hyperparameters, slots)
         return OptimizerSpec(
             name=header["name"],
             summary=header["summary"],
@@ -415,7 +428,7 @@ class _SpecReader:
         """One hyperparameter: default (required), type, min, max, doc."""
         key = f"hyperparameters.{name}"
         self.check_name(key, name)
-        self.table_keys(key, entry, required={"default"}, optional={"type", "min", "max", "doc"})
+        self.table_keys(key, entry, required={"default"}, optional={"type", "min", "max", "doc", "fixed"})
         default = entry["default"]
         kind = entry.get("type", _type_of(default))
         if kind not in HYPERPARAMETER_TYPES:
@@ -426,7 +439,12 @@ class _SpecReader:
         doc = entry.get("doc", "")
         if not isinstance(doc, str):
             raise self.fail(key, f"doc must be a string, got {_show(doc)}")
-        hyper = Hyperparameter(name, default, kind, bounds["min"], bounds["max"], doc.strip())
+        fixed = entry.get("fixed", False)
+        if not isinstance(fixed, bool):
+            raise self.fail(key, f"fixed must be true or false, got {_show(fixed)}")
+        if fixed and kind == "float":
+            raise self.fail(key, "only a bool or int hyperparameter can be fixed")
+        hyper = Hyperparameter(name, default, kind, bounds["min"], bounds["max"], doc.strip(), fixed)
         try:
             return attrs.evolve(hyper, default=hyper.check(default))
         except HyperparameterError as error:
@@ -449,18 +467,19 @@ class _SpecReader:
         if name in RESERVED_NAMES:
             raise self.fail(key, f"{name!r} is reserved", needle=name)
 
-    def read_slots(self, table: Any, hyper_names: set[str]) -> tuple[Slot, ...]:
+    def read_slots(self, table: Any, hyperparameters: Sequence[Hyperparameter]) -> tuple[Slot, ...]:
         """The [slots] table."""
         self.require_table("slots", table)
-        return tuple(self.read_slot(name, entry, hyper_names) for name, entry in table.items())
+        hypers = {h.name: h for h in hyperparameters}
+        return tuple(self.read_slot(name, entry, hypers) for name, entry in table.items())
 
-    def read_slot(self, name: str, entry: Any, hyper_names: set[str]) -> Slot:
-        """One slot: init and dtype."""
+    def read_slot(self, name: str, entry: Any, hypers: Mapping[str, Hyperparameter]) -> Slot:
+        """One slot: init, dtype, doc, when and shape."""
         key = f"slots.{name}"
         self.check_name(key, name)
-        if name in hyper_names:
+        if name in hypers:
             raise self.fail(key, f"{name!r} is already a hyperparameter")
-        self.table_keys(key, entry, required=set(), optional={"init", "dtype", "doc"})
+        self.table_keys(key, entry, required=set(), optional={"init", "dtype", "doc", "when", "shape"})
         init = entry.get("init", "zeros")
         numeric = is_finite_number(init)
         if init not in SLOT_INITS and not numeric:
@@ -471,7 +490,43 @@ class _SpecReader:
         doc = entry.get("doc", "")
         if not isinstance(doc, str):
             raise self.fail(key, f"doc must be a string, got {_show(doc)}")
-        return Slot(name, float(init) if numeric else init, dtype, doc.strip())
+        shape = entry.get("shape", "var")
+        if shape not in SLOT_SHAPES:
+            raise self.fail(key, f"shape must be one of {', '.join(SLOT_SHAPES)}, got {_show(shape)}")
+        if init == "var" and shape != "var":
+            raise self.fail(key, f"init 'var' needs shape 'var', got {shape!r}")
+        return Slot(name, float(init) if numeric else init, dtype, doc.strip(), self.slot_condition(key, entry, hypers), shape)
+
+    def slot_condition(self, key: str, entry: Mapping[str, Any], hypers: Mapping[str, Hyperparameter]) -> str | None:
+        """A slot's ``when``: absent, or the name of a fixed bool hyperparameter."""
+        when = entry.get("when")
+        if when is None:
+            return None
+        hyper = hypers.get(when) if isinstance(when, str) else None
+        if hyper is None or hyper.type != "bool" or not hyper.fixed:
+            raise self.fail(key, f"when must name a fixed bool hyperparameter, got {_show(when)}")
+        return when
+
+    def check_slot_conditions(self, rule: expr.CheckedRule, hyperparameters, slots) -> None:
+        """Check the rule under every combination of the fixed bools that decide slots."""
+        conditions = sorted({slot.when for slot in slots if slot.when})
+        if len(conditions) > MAX_SLOT_CONDITIONS:
+            raise self.fail("slots", f"at most {MAX_SLOT_CONDITIONS} hyperparameters may decide slots")
+        for bits in itertools.product((False, True), repeat=len(conditions)):
+            values = dict(zip(conditions, bits))
+            try:
+                specialize_rule(rule, hyperparameters, slots, values)
+            except ExpressionError as error:
+                setting = ", ".join(f"{name} = {str(value).lower()}" for name, value in values.items())
+                raise self.rule_error(error, f"{error.message} (with {setting})") from None
+
+    def rule_error(self, error: ExpressionError, message: str) -> SpecError:
+        """A SpecError for an ExpressionError raised while checking the rule."""
+        index = error.line_index
+        key = "update.rule" if index is None else f"update.rule[{index}]"
+        needle = None if index is None else _needle(self.raw_lines[index])
+        occurrence = 0 if index is None else self.raw_lines[:index].count(self.raw_lines[index])
+        return self.fail(key, message, needle, occurrence)
 
     def read_options(self, table: Any) -> tuple[tuple[str, Any], ...]:
         """The [options] table: defaults for the optimizer options, each checked."""
@@ -490,6 +545,7 @@ class _SpecReader:
         """The [update] table: an ordered, non-empty list of assignments."""
         self.table_keys("update", table, required={"rule"}, optional=set())
         lines = table["rule"]
+        self.raw_lines = lines
         if not isinstance(lines, list) or not lines:
             raise self.fail("update.rule", f"must be a non-empty list of assignments, got {_show(lines)}")
         assignments = []
@@ -499,13 +555,64 @@ class _SpecReader:
             except ExpressionError as error:
                 raise self.fail(f"update.rule[{index}]", error.message, _needle(line), lines[:index].count(line)) from None
         try:
-            return expr.check_rule(assignments, [h.name for h in hyperparameters], [s.name for s in slots])
+            scalar_slots = [s.name for s in slots if s.shape == "scalar"]
+            return expr.check_rule(assignments, [h.name for h in hyperparameters], [s.name for s in slots], scalar_slots)
         except ExpressionError as error:
-            index = error.line_index
-            key = "update.rule" if index is None else f"update.rule[{index}]"
-            needle = None if index is None else _needle(lines[index])
-            occurrence = 0 if index is None else lines[:index].count(lines[index])
-            raise self.fail(key, error.message, needle, occurrence) from None
+            raise self.rule_error(error, error.message) from None
+
+
+def specialize_rule(
+    rule: expr.CheckedRule,
+    hyperparameters: Sequence[Hyperparameter],
+    slots: Sequence[Slot],
+    values: Mapping[str, float | int | bool],
+) -> expr.CheckedRule:
+    """The rule with fixed hyperparameter values folded in and the slots they switch off pruned.
+
+    Raises:
+        ExpressionError: a line that must run reads an absent slot (``line_index`` set).
+    """
+    absent = {
+        slot.name: f"slot {slot.name!r} exists only when {slot.when!r} is true"
+        for slot in slots
+        if slot.when and slot.when in values and not values[slot.when]
+    }
+    scalar_slots = [s.name for s in slots if s.shape == "scalar"]
+    return expr.specialize(rule, [h.name for h in hyperparameters], [s.name for s in slots], values, absent, scalar_slots)
+
+
+def fixed_values(spec: "OptimizerSpec", given: Mapping[str, Any]) -> dict[str, float | int | bool]:
+    """The values of a spec's fixed hyperparameters: given (and checked) or the defaults.
+
+    Example:
+        >>> fixed_values(load_spec("specs/adam.toml"), {"amsgrad": True})  # doctest: +SKIP
+        {'amsgrad': True}
+    """
+    return {h.name: h.check(given[h.name]) if h.name in given else h.default for h in spec.hyperparameters if h.fixed}
+
+
+def specialize_spec(spec: "OptimizerSpec", values: Mapping[str, float | int | bool]) -> tuple[expr.CheckedRule, tuple[Slot, ...]]:
+    """The rule and the present slots of a spec for given fixed hyperparameter values.
+
+    Args:
+        spec: the spec.
+        values: every fixed hyperparameter's value (see :func:`fixed_values`).
+
+    Returns:
+        ``(rule, slots)``: the folded rule and the slots that exist.
+
+    Raises:
+        SpecError: a line that must run reads an absent slot; the message names the line.
+    """
+    try:
+        rule = specialize_rule(spec.rule, spec.hyperparameters, spec.slots, values)
+    except ExpressionError as error:
+        reader = _SpecReader(spec.text, spec.source)
+        reader.raw_lines = [a.text for a in spec.rule.assignments]
+        setting = ", ".join(f"{name} = {value!r}" for name, value in values.items())
+        raise reader.rule_error(error, f"{error.message} (with {setting})") from None
+    present = tuple(slot for slot in spec.slots if not slot.when or values.get(slot.when, True))
+    return rule, present
 
 
 def _toml_error_line(error: Exception) -> int | None:

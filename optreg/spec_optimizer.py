@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from optreg.expr_compile import CompiledRule
 from optreg.optimizer import Optimizer
-from optreg.spec import OptimizerSpec
+from optreg.spec import OptimizerSpec, fixed_values, specialize_spec
 
 
 class SpecOptimizer(Optimizer):
@@ -29,9 +29,9 @@ class SpecOptimizer(Optimizer):
         self.optimizer_name = spec.name
         self.summary = spec.summary
         self.hyperparameter_specs = spec.hyperparameters
-        self.slot_specs = spec.slots
+        rule, self.slot_specs = specialize_spec(spec, fixed_values(spec, kwargs))
         self._rule = CompiledRule(
-            spec.rule, [h.name for h in spec.hyperparameters], [s.name for s in spec.slots]
+            rule, [h.name for h in spec.hyperparameters], {s.name: s.shape for s in self.slot_specs}
         )
         super().__init__(**{**spec.option_defaults(), **kwargs})
 

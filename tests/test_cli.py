@@ -42,8 +42,9 @@ def test_show_text_and_json():
     assert "momentum = 0.7 (float, in [0, 1])" in text
     record = json.loads(invoke("show", "adam", "--format", "json").output)
     assert record["file"].endswith("adam.toml")
-    assert [s["name"] for s in record["slots"]] == ["m", "v"]
-    assert record["rule"][-1] == "var = var - alpha * m / (sqrt(v) + epsilon)"
+    assert [s["name"] for s in record["slots"]] == ["m", "v", "vhat"]
+    assert record["rule"][-1] == "var = var - alpha * m / (sqrt(where(amsgrad, vhat, v)) + epsilon)"
+    assert record["slots"][2]["when"] == "amsgrad"
 
 
 def test_bench_json_reproduces_the_tutorial_rows():

@@ -449,3 +449,109 @@ def test_update_runs_in_the_widest_dtype(values):
     assert out["var"].dtype == tf.float32
     assert compute_dtype(tf.bfloat16, [tf.float32, tf.float16]) == tf.float32
     assert compute_dtype(tf.float64, []) == tf.float64
+
+
+# --- reductions, shape facts and matrix operations -------------------------------------------
+
+WHOLE = [
+    ("var - sum(grad)", lambda n: n.var - n.grad.sum()),
+    ("var - mean(grad) * m", lambda n: n.var - n.grad.mean() * n.m),
+    ("var - lr * grad / norm(grad)", lambda n: n.var - n.lr * n.grad / np.sqrt((n.grad**2).sum())),
+    ("var / max_abs(grad - 3)", lambda n: n.var / np.abs(n.grad - 3).max()),
+    ("var - row_mean(square(grad))", lambda n: n.var - (n.grad**2).mean(axis=-1, keepdims=True)),
+    ("var - col_mean(grad) * 2", lambda n: n.var - 2 * n.grad.mean(axis=-2, keepdims=True)),
+    ("var - rank(var) - size(grad) * rows(var) + cols(m)", lambda n: n.var - 2 - 12 * 3 + 4),
+    ("var - lr * matmul(matmul(grad, transpose(grad)), m)", lambda n: n.var - n.lr * (n.grad @ n.grad.T) @ n.m),
+    ("var - transpose(matmul(transpose(m), matmul(grad, transpose(grad))))", lambda n: n.var - (n.m.T @ n.grad @ n.grad.T).T),
+    ("where(rank(var) >= 2, var - sqrt(size(var)), var)", lambda n: n.var - np.sqrt(12)),
+    ("where(rows(var) > cols(var), var, var + 1)", lambda n: n.var + 1),
+]
+
+
+@pytest.mark.parametrize(("text", "reference"), WHOLE, ids=[case[0] for case in WHOLE])
+def test_reductions_shape_facts_and_matrix_operations_match_numpy(values, text, reference):
+    new_var, _ = apply_once(probe_spec(f"var = {text}"), values)
+    np.testing.assert_allclose(new_var, reference(values), rtol=1e-12, atol=1e-14)
+
+
+def test_reductions_are_per_variable():
+    spec = probe_spec("var = var - grad / norm(grad)")
+    opt = optreg.SpecOptimizer(spec, **HYPER)
+    a, b = tf.Variable([3.0, 4.0], dtype=tf.float64), tf.Variable([[1.0]], dtype=tf.float64)
+    opt.apply_gradients([(tf.constant([3.0, 4.0], tf.float64), a), (tf.constant([[2.0]], tf.float64), b)])
+    np.testing.assert_allclose(a.numpy(), [3.0 - 0.6, 4.0 - 0.8], rtol=1e-12)
+    np.testing.assert_allclose(b.numpy(), [[0.0]], atol=1e-15)
+
+
+@pytest.mark.parametrize("shape", [(), (5,), (3, 4), (2, 3, 4)])
+def test_shape_fact_conditions_build_only_the_branch_taken(shape):
+    """col_mean and matmul need rank 2; the rank test is decided when traced, so scalars and
+    vectors never build them (they would fail if built)."""
+    spec = probe_spec("var = where(rank(var) >= 2, var - matmul(grad, transpose(col_mean(grad))), var - grad)")
+    opt = optreg.SpecOptimizer(spec, **HYPER)
+    rng = np.random.default_rng(7)
+    start, grad = rng.normal(size=shape), rng.normal(size=shape)
+    var = tf.Variable(start)
+    tf.function(lambda: opt.apply_gradients([(tf.constant(grad), var)]))()
+    if len(shape) >= 2:
+        expected = start - grad @ np.swapaxes(grad.mean(axis=-2, keepdims=True), -1, -2)
+    else:
+        expected = start - grad
+    np.testing.assert_allclose(var.numpy(), expected, rtol=1e-12)
+
+
+def test_a_condition_on_values_still_builds_both_branches(values):
+    new_var, _ = apply_once(probe_spec("var = where(norm(grad) > 100, var, var - grad)"), values)
+    np.testing.assert_allclose(new_var, values.var - values.grad, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "lines, elementwise",
+    [
+        (["var = var - lr * sqrt(abs(grad)) * where(grad > 0, 1, -1)"], True),
+        (["m = b * m + grad", "var = var - m"], True),
+        (["var = var - grad / norm(grad)"], False),
+        (["var = where(rank(var) >= 2, var, var - grad)"], False),
+        (["n = size(var)", "var = var - grad / n"], False),
+        (["var = var - transpose(grad)"], False),
+    ],
+)
+def test_compiled_rule_says_whether_it_is_elementwise(lines, elementwise):
+    assert compiled(probe_spec(*lines)).elementwise is elementwise
+
+
+def test_builtin_elementwise_specs_say_so():
+    assert compiled(optreg.load_spec(ADAM)).elementwise
+
+
+SCALAR_SLOT_SPEC = """\
+[optimizer]
+name = "probe"
+summary = "a scalar slot"
+[hyperparameters]
+lr = {{ default = 0.1 }}
+[slots]
+total = {{ init = "zeros", shape = "scalar" }}
+[update]
+rule = {rule}
+"""
+
+
+def test_scalar_slot_holds_one_number_per_variable():
+    spec = optreg.load_spec_text(SCALAR_SLOT_SPEC.format(rule=json.dumps(["total = total + norm(grad) * lr", "var = var - total * grad"])))
+    opt = optreg.SpecOptimizer(spec)
+    var = tf.Variable(np.ones((3, 4)))
+    for _ in range(2):
+        opt.apply_gradients([(tf.constant(np.full((3, 4), 0.5)), var)])
+    total = opt.slots_for(var)["total"]
+    assert total.shape == ()
+    np.testing.assert_allclose(total.numpy(), 2 * 0.1 * np.sqrt(12 * 0.25), rtol=1e-12)
+    np.testing.assert_allclose(var.numpy(), 1 - 0.5 * 0.1 * np.sqrt(3) * (1 + 2), rtol=1e-12)
+
+
+@pytest.mark.parametrize("value", ["total + grad", "row_mean(grad)", "var"])
+def test_scalar_slot_refuses_a_tensor_value(value):
+    text = SCALAR_SLOT_SPEC.format(rule=json.dumps([f"total = {value}", "var = var - total"]))
+    with pytest.raises(optreg.SpecError, match="holds one number per variable") as caught:
+        optreg.load_spec_text(text)
+    assert caught.value.key == "update.rule[0]"

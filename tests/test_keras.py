@@ -96,7 +96,7 @@ def test_config_round_trip():
     original = optreg_keras.optimizer("adam", learning_rate=0.003, beta_2=0.99, clipvalue=1.0)
     rebuilt = optreg_keras.SpecOptimizer.from_config(original.get_config())
     assert rebuilt.get_config() == original.get_config()
-    assert rebuilt.get_config()["hyperparameters"] == {"beta_1": 0.9, "beta_2": 0.99, "epsilon": 1e-7}
+    assert rebuilt.get_config()["hyperparameters"] == {"beta_1": 0.9, "beta_2": 0.99, "epsilon": 1e-7, "amsgrad": False}
 
 
 def test_mixed_float16_policy_with_loss_scaling():

@@ -25,7 +25,7 @@ def test_entries_carry_source_summary_and_defaults():
     assert entry.defaults() == {"learning_rate": 1e-3, "momentum": 0.7}
     assert optreg.registry.get("sgd").defaults() == {"learning_rate": 0.01, "momentum": 0.0, "nesterov": False}
     assert optreg.registry.get("adam").defaults() == {
-        "learning_rate": 1e-3, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7,
+        "learning_rate": 1e-3, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7, "amsgrad": False,
     }
 
 
@@ -38,7 +38,7 @@ def test_unknown_optimizer_suggests_close_matches():
 
 def test_create_applies_hyperparameters():
     opt = optreg.registry.create("adam", learning_rate=0.1, beta_2=0.99)
-    assert opt.hyperparameters == {"learning_rate": 0.1, "beta_1": 0.9, "beta_2": 0.99, "epsilon": 1e-7}
+    assert opt.hyperparameters == {"learning_rate": 0.1, "beta_1": 0.9, "beta_2": 0.99, "epsilon": 1e-7, "amsgrad": False}
     assert opt.optimizer_name == "adam"
 
 

@@ -192,7 +192,9 @@ MALFORMED = [
     ("slot-bad-init", spec_text(slots='[slots]\nm = { init = "random" }\n'), "slots.m", "init must be"),
     ("slot-init-bool", spec_text(slots="[slots]\nm = { init = true }\n"), "slots.m", "init must be"),
     ("slot-bad-dtype", spec_text(slots='[slots]\nm = { dtype = "int32" }\n'), "slots.m", "dtype must be one of"),
-    ("slot-unknown-key", spec_text(slots="[slots]\nm = { shape = 3 }\n"), "slots.m.shape", "unknown key 'shape'"),
+    ("slot-unknown-key", spec_text(slots="[slots]\nm = { size = 3 }\n"), "slots.m.size", "unknown key 'size'"),
+    ("slot-bad-shape", spec_text(slots="[slots]\nm = { shape = 3 }\n"), "slots.m", "shape must be one of var, scalar"),
+    ("slot-var-init-needs-var-shape", spec_text(slots='[slots]\nm = { init = "var", shape = "rows" }\n'), "slots.m", "init 'var' needs shape 'var'"),
     ("slot-named-like-hyper", with_slot("beta_1 = {}"), "slots.beta_1", "'beta_1' is already a hyperparameter"),
     ("slot-reserved-step", with_slot("step = {}"), "slots.step", "'step' is reserved"),
     # [update]: the list itself

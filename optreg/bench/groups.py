@@ -43,7 +43,9 @@ def make_group(
         One :class:`RunResult` per setting, in order.
     """
     values = [resolve_hyperparameters(entry.hyperparameters, split_setting(s)[0], entry.name) for s in settings]
+    # options and fixed hyperparameters are the same for the whole group: they shape the build
     options = split_setting(settings[0])[1]
+    options.update({h.name: values[0][h.name] for h in entry.hyperparameters if getattr(h, "fixed", False)})
     stacked = _loop(entry, problem, options, len(settings), plan, jit_compile, stacked=True)
     if stacked is not None:
         columns = {name: [v[name] for v in values] for name in values[0]}

@@ -1,0 +1,86 @@
+"""Optimizers that need fixed hyperparameters, conditional slots, reductions, shape facts and
+per-variable scalar or factored slots: the Keras catalogue written as specs."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from optimizer_table import Case
+
+
+def numpy_amsgrad(x, grads, hp):
+    """Reddi et al. 2018 as Keras applies it: Adam whose denominator uses the running maximum of v."""
+    b1, b2, eps = hp["beta_1"], hp["beta_2"], hp["epsilon"]
+    m, v, vhat, out = np.zeros_like(x), np.zeros_like(x), np.zeros_like(x), []
+    for t, g in enumerate(grads, start=1):
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        vhat = np.maximum(vhat, v) if hp["amsgrad"] else v
+        x = x - hp["learning_rate"] * np.sqrt(1 - b2**t) / (1 - b1**t) * m / (np.sqrt(vhat) + eps)
+        out.append(x)
+    return out
+
+
+def numpy_rmsprop(x, grads, hp):
+    """Tieleman & Hinton's RMSprop with Graves's centering and heavy-ball momentum on the step."""
+    rho, eps, mu = hp["rho"], hp["epsilon"], hp["momentum"]
+    ms, mg, step, out = np.zeros_like(x), np.zeros_like(x), np.zeros_like(x), []
+    for g in grads:
+        ms = rho * ms + (1 - rho) * g * g
+        mg = rho * mg + (1 - rho) * g
+        denominator = ms - mg * mg + eps if hp["centered"] else ms + eps
+        step = mu * step + hp["learning_rate"] * g / np.sqrt(denominator)
+        x = x - step
+        out.append(x)
+    return out
+
+
+def _keras(name):
+    def factory(hp):
+        import keras
+
+        return getattr(keras.optimizers, name)(**hp)
+
+    factory.__name__ = f"keras_{name}"
+    return factory
+
+
+CASES = (
+    Case(
+        "adam",
+        settings=(
+            {"learning_rate": 0.1, "beta_1": 0.875, "beta_2": 1 - 2**-10, "amsgrad": True},
+            {"learning_rate": 0.01, "beta_1": 0.5, "beta_2": 0.75, "epsilon": 2**-10, "amsgrad": True},
+        ),
+        keras=_keras("Adam"),
+        numpy=numpy_amsgrad,
+        quadratic=(0.1, 500),
+        rosenbrock=(0.1, 2000),
+    ),
+    Case(
+        "rmsprop",
+        settings=(
+            {"learning_rate": 0.01},
+            {"learning_rate": 0.01, "rho": 0.75, "momentum": 0.5},
+            {"learning_rate": 0.01, "rho": 0.875, "centered": True},
+            {"learning_rate": 0.001, "rho": 0.5, "momentum": 0.875, "centered": True, "epsilon": 2**-10},
+        ),
+        keras=_keras("RMSprop"),
+        numpy=numpy_rmsprop,
+        # near a minimum every RMSprop step has length about the learning rate, so the loss
+        # settles at a floor that shrinks with the square of the learning rate
+        quadratic=(1e-4, 20000),
+        rosenbrock=(5e-5, 100000),
+    ),
+)
+
+# Keras rounds the betas to float32 before its bias corrections; betas that float32 holds
+# exactly make the two agree step for step (as for Adam in table_core).
+_EXACT_BETAS = (
+    {"learning_rate": 0.1, "beta_1": 0.875, "beta_2": 1 - 2**-10},
+    {"learning_rate": 0.01, "beta_1": 0.5, "beta_2": 0.75, "epsilon": 2**-10},
+)
+
+CASES += (
+    Case("nadam", settings=_EXACT_BETAS, keras=_keras("Nadam"), quadratic=(0.1, 500), rosenbrock=(0.03, 2000)),
+)

@@ -1,0 +1,170 @@
+"""Fixed hyperparameters and conditional slots: spec checks (no TensorFlow needed), folding,
+and optimizers built with them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import optreg
+from optreg.expr import fold, parse_expression, static_value
+from test_spec import spec_text, rule_table, _line_of
+
+FLAGS = """\
+[hyperparameters]
+learning_rate = { default = 0.1, min = 0.0 }
+centered = { default = false, fixed = true }
+order = { default = 1, fixed = true, min = 1, max = 3 }
+"""
+
+SLOTS = """\
+[slots]
+h = { init = "ones", when = "centered" }
+"""
+
+
+def flag_spec(*lines, slots=SLOTS, hyperparameters=FLAGS) -> str:
+    """A spec with a fixed bool, a fixed int and a slot that exists only when the bool holds."""
+    return spec_text(hyperparameters=hyperparameters, slots=slots, update=rule_table(*lines))
+
+
+# --- spec checks --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "entry, fragment",
+    [
+        ("eps = { default = 0.5, fixed = true }", "only a bool or int hyperparameter can be fixed"),
+        ('eps = { default = true, fixed = "yes" }', "fixed must be true or false"),
+    ],
+)
+def test_bad_fixed_declarations_are_spec_errors(entry, fragment):
+    with pytest.raises(optreg.SpecError, match=fragment) as caught:
+        optreg.load_spec_text(spec_text(hyperparameters=FLAGS + entry + "\n"))
+    assert caught.value.key == "hyperparameters.eps"
+
+
+@pytest.mark.parametrize("when", ['"nothing"', '"learning_rate"', '"order"', "true", '"plain"'])
+def test_when_must_name_a_fixed_bool(when):
+    hypers = FLAGS + "plain = { default = false }\n"
+    slots = f"[slots]\nh = {{ init = \"ones\", when = {when} }}\n"
+    with pytest.raises(optreg.SpecError, match="when must name a fixed bool hyperparameter") as caught:
+        optreg.load_spec_text(flag_spec("var = var - grad", slots=slots, hyperparameters=hypers))
+    assert caught.value.key == "slots.h"
+
+
+def test_reading_an_absent_slot_on_a_live_line_names_the_line_and_the_setting():
+    text = flag_spec("h = 2 * h", "var = var - learning_rate * h * grad")
+    with pytest.raises(optreg.SpecError) as caught:
+        optreg.load_spec_text(text)
+    error = caught.value
+    assert error.key == "update.rule[1]"
+    assert error.line == _line_of(text, "var = var - learning_rate * h * grad")
+    assert "'h'" in error.message and "only when 'centered' is true" in error.message
+    assert "with centered = false" in error.message
+
+
+def test_a_local_reading_an_absent_slot_is_absent_too_and_its_reader_is_named():
+    text = flag_spec("h = 2 * h", "d = h * grad", "var = var - d")
+    with pytest.raises(optreg.SpecError) as caught:
+        optreg.load_spec_text(text)
+    assert caught.value.key == "update.rule[2]"
+    assert "it reads 'h'" in caught.value.message
+
+
+def test_absent_slot_in_a_dead_branch_only_is_accepted():
+    spec = optreg.load_spec_text(
+        flag_spec("h = 2 * h", "d = h * grad", "var = var - learning_rate * where(centered, d, grad)")
+    )
+    assert [slot.when for slot in spec.slots] == ["centered"]
+
+
+def test_a_condition_on_a_non_fixed_name_does_not_guard_an_absent_slot():
+    text = flag_spec("h = 2 * h", "var = var - where(learning_rate > 0, h, 1) * grad")
+    with pytest.raises(optreg.SpecError, match="only when 'centered' is true"):
+        optreg.load_spec_text(text)
+
+
+def test_validate_and_show_of_conditional_specs_need_no_tensorflow(tmp_path):
+    import subprocess, sys
+
+    script = (
+        "import sys, optreg.validate as v, optreg\n"
+        "print(v.validate_paths(['specs/adam.toml', 'specs/rmsprop.toml']))\n"
+        "from optreg.show import show_text; print(show_text(optreg.registry.get('rmsprop')))\n"
+        "assert 'tensorflow' not in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "(bool, fixed)" in done.stdout and "when centered" in done.stdout
+
+
+# --- folding --------------------------------------------------------------------------------
+
+
+def test_fold_replaces_fixed_names_and_keeps_the_live_branch():
+    folded = fold(parse_expression("where(order >= 2, a, where(centered, b, c)) + order"), {"order": 1, "centered": True})
+    assert folded == parse_expression("b + 1")
+
+
+def test_fold_leaves_undecided_conditions_and_arithmetic_alone():
+    folded = fold(parse_expression("where(x > 0, a * 2, b)"), {})
+    assert folded == parse_expression("where(x > 0, a * 2, b)")
+
+
+@pytest.mark.parametrize(
+    "text, value",
+    [("1 + 2 * 3", 7.0), ("-2 ** 2", -4.0), ("1 / 0", None), ("(-8) ** 0.5", None), ("2 > 1", True), ("x", None)],
+)
+def test_static_value(text, value):
+    assert static_value(parse_expression(text)) == value
+
+
+# --- built optimizers -----------------------------------------------------------------------
+
+
+def _probe(text, **hyperparameters):
+    return optreg.SpecOptimizer(optreg.load_spec_text(text), **hyperparameters)
+
+
+def test_conditional_slot_exists_only_when_its_flag_is_true():
+    text = flag_spec("h = 2 * h", "var = var - learning_rate * where(centered, h, 1) * grad")
+    for centered, slots, expected in ((False, [], 0.9), (True, ["h"], 0.8)):
+        var = tf.Variable([1.0])
+        opt = _probe(text, centered=centered)
+        opt.apply_gradients([(tf.constant([1.0]), var)])
+        assert list(opt.slots_for(var)) == slots
+        np.testing.assert_allclose(var.numpy(), [expected], rtol=1e-6)
+
+
+def test_fixed_int_is_folded_and_picks_one_branch():
+    text = flag_spec("var = var - learning_rate * where(order == 2, 2 * grad, where(order == 3, 3 * grad, grad))", slots="")
+    for order in (1, 2, 3):
+        var = tf.Variable([1.0])
+        _probe(text, order=order).apply_gradients([(tf.constant([1.0]), var)])
+        np.testing.assert_allclose(var.numpy(), [1.0 - 0.1 * order], rtol=1e-6)
+
+
+def test_setting_a_fixed_hyperparameter_later_is_refused():
+    opt = optreg.registry.create("adam", amsgrad=True)
+    with pytest.raises(optreg.HyperparameterError, match="amsgrad is fixed when the optimizer is created"):
+        opt.amsgrad = False
+    with pytest.raises(optreg.HyperparameterError, match="fixed"):
+        opt.set_hyperparameter("amsgrad", tf.constant(0.0))
+    assert opt.get_hyperparameter("amsgrad") is True
+    opt.amsgrad = True  # its own value changes nothing
+    assert opt.get_hyperparameter("amsgrad") is True
+
+
+def test_fixed_values_are_checked_when_the_optimizer_is_created():
+    with pytest.raises(optreg.HyperparameterError, match="amsgrad must be true or false"):
+        optreg.registry.create("adam", amsgrad=1)
+
+
+def test_fixed_value_survives_a_config_round_trip():
+    opt = optreg.registry.create("rmsprop", centered=True, learning_rate=0.01)
+    again = optreg.Optimizer.from_config(opt.get_config())
+    var = tf.Variable([1.0, 2.0])
+    again.apply_gradients([(tf.constant([1.0, 1.0]), var)])
+    assert sorted(again.slots_for(var)) == ["average_gradient", "step_momentum", "velocity"]
