@@ -156,7 +156,18 @@ def test_keras_options_sweep_like_hyperparameters():
     for setting, stacked in zip(settings, together):
         (alone,) = _bench(["adam"], "booth", [setting], max_iters=200)
         assert _key(stacked) == _key(alone), setting
-        np.testing.assert_allclose(stacked.final_params, alone.final_params, rtol=1e-6)
+        np.testing.assert_allclose(stacked.final_params, alone.final_params, rtol=1e-6, atol=1e-6)
     assert together[0].final_params != together[1].final_params  # the decay moved the run
     with pytest.raises(optreg.OptionError, match="weight_decay must be"):
         plan_bench(optreg.registry, ["adam"], "booth", [{"weight_decay": -1.0}])
+
+
+def test_fixed_hyperparameters_split_runs_into_groups_built_with_them():
+    settings = settings_grid(["0.05", "0.1"], ["amsgrad=true,false"])
+    together = _bench(["adam"], "rosenbrock", settings, max_iters=300)
+    for setting, stacked in zip(settings, together):
+        (alone,) = _bench(["adam"], "rosenbrock", [setting], max_iters=300)
+        assert _key(stacked) == _key(alone), setting
+        np.testing.assert_allclose(stacked.final_params, alone.final_params, rtol=1e-6, atol=1e-6)
+    assert together[0].hyperparameters["amsgrad"] is True
+    assert together[0].final_params != together[1].final_params  # amsgrad changed the run
