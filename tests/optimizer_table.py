@@ -41,9 +41,21 @@ class Case:
     #: How a step scales with the learning rate: step ∝ learning_rate ** this (MADGRAD's
     #: dual averaging divides a sum ∝ lr by a cube root ∝ lr^⅓, so its steps go as lr^⅔).
     learning_rate_power: float = 1.0
+    #: Tolerance of the XLA-fused step against the op-by-op one over 50 steps; looser only for
+    #: rules with reductions over the variable, whose sums XLA adds in another order.
+    xla_tolerance: float = 1e-6
 
     def __str__(self) -> str:
         return self.name
+
+
+def decaying(initial: float, rate: float):
+    """A learning rate that shrinks by ``rate`` every step: a Keras schedule, which every optreg
+    hyperparameter accepts (for optimizers whose steps do not shrink near a minimum by
+    themselves, as the papers' convergence results assume a decaying step)."""
+    import keras
+
+    return keras.optimizers.schedules.ExponentialDecay(initial, decay_steps=1, decay_rate=rate)
 
 
 def _gather() -> tuple[Case, ...]:

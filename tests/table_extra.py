@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from optimizer_table import Case
+from optimizer_table import Case, decaying
 
 
 def numpy_signsgd(x, grads, hp):
@@ -208,14 +208,6 @@ def numpy_lookahead(x, grads, hp):
     return out
 
 
-def _decaying(initial: float, rate: float):
-    """A learning rate that shrinks by ``rate`` every step (a Keras schedule, which every optreg
-    hyperparameter accepts)."""
-    import keras
-
-    return keras.optimizers.schedules.ExponentialDecay(initial, decay_steps=1, decay_rate=rate)
-
-
 CASES = (
     Case(
         "signsgd",
@@ -226,7 +218,7 @@ CASES = (
         # fall into a cycle whose loss grows with the step (about 27 × learning_rate), so a
         # constant rate would need about a million steps. The paper's guarantees assume a
         # decaying step size: with the rate decaying by 0.05 % a step it solves the valley.
-        rosenbrock=(_decaying(0.01, 0.9995), 20000),
+        rosenbrock=(decaying(0.01, 0.9995), 20000),
     ),
     Case(
         "signum",

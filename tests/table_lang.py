@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from optimizer_table import Case
+from optimizer_table import Case, decaying
 
 
 def numpy_amsgrad(x, grads, hp):
@@ -68,9 +68,9 @@ CASES = (
         keras=_keras("RMSprop"),
         numpy=numpy_rmsprop,
         # near a minimum every RMSprop step has length about the learning rate, so the loss
-        # settles at a floor that shrinks with the square of the learning rate
-        quadratic=(1e-4, 20000),
-        rosenbrock=(5e-5, 100000),
+        # settles at a floor that shrinks with the square of the rate: a decaying rate solves both
+        quadratic=(decaying(0.01, 0.999), 5000),
+        rosenbrock=(decaying(0.01, 0.9995), 10000),
     ),
 )
 
@@ -83,4 +83,26 @@ _EXACT_BETAS = (
 
 CASES += (
     Case("nadam", settings=_EXACT_BETAS, keras=_keras("Nadam"), quadratic=(0.1, 500), rosenbrock=(0.03, 2000)),
+    Case(
+        "lamb",
+        settings=_EXACT_BETAS,
+        keras=_keras("Lamb"),
+        quadratic=(0.01, 2000),
+        # the trust ratio scales each step by the weights' norm, so steps shrink where Rosenbrock's
+        # valley passes the origin; a slowly decaying rate carries it through and then settles
+        rosenbrock=(decaying(0.003, 0.9999), 40000),
+        # its two norms are sums that XLA adds in another order, and the trust ratio scales
+        # the difference by the weight norm: the paths agree to 1e-5 over 50 steps
+        xla_tolerance=1e-5,
+    ),
+    Case(
+        "adafactor",
+        settings=(
+            {"learning_rate": 0.1},
+            {"learning_rate": 0.01, "relative_step": False, "clip_threshold": 0.5, "beta_2_decay": -0.5},
+        ),
+        keras=_keras("Adafactor"),
+        quadratic=(0.1, 2000),
+        rosenbrock=(decaying(0.1, 0.9995), 10000),
+    ),
 )

@@ -201,7 +201,8 @@ def test_checkpoint_restores_slots_and_iterations_into_a_new_instance(name, tmp_
 @pytest.mark.parametrize("name", BUILTIN)
 def test_the_xla_step_and_the_op_by_op_step_agree(name, rng):
     """XLA fuses each step, which may change the last bit of a rounding: the two paths agree to
-    1e-6 over 50 steps (fused multiply-adds round once where two ops round twice)."""
+    1e-6 over 50 steps (fused multiply-adds round once where two ops round twice), or to the
+    looser tolerance a row records for a rule whose reductions XLA sums in another order."""
     shapes = [(7,), (3, 4), (2, 3, 4)] + [(2,)] * 40  # many small variables, one compiled call
     starts = [rng.normal(size=s).astype(np.float32) for s in shapes]
     fused_vars, plain_vars = [tf.Variable(s) for s in starts], [tf.Variable(s) for s in starts]
@@ -212,8 +213,9 @@ def test_the_xla_step_and_the_op_by_op_step_agree(name, rng):
         fused.apply_gradients(zip(grads, fused_vars))
         plain.apply_gradients(zip(grads, plain_vars))
     assert len(fused._runtime.compiled) == 1
+    tolerance = CASE_BY_NAME[name].xla_tolerance
     for a, b in zip(fused_vars, plain_vars):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=tolerance, atol=tolerance)
 
 
 def test_jit_compile_is_checked():
