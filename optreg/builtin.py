@@ -7,6 +7,7 @@ from pathlib import Path
 
 from optreg.hookspecs import hookimpl
 from optreg.problems.analytic import ANALYTIC_PROBLEMS
+from optreg.problems.regression import MLP_REGRESSION
 
 #: The name the built-in plugin is registered under; its optimizers' source.
 PLUGIN_NAME = "builtin"
@@ -29,5 +30,5 @@ def optreg_spec_paths():
 @hookimpl
 def optreg_register_problems(register):
     """The built-in problems."""
-    for problem in ANALYTIC_PROBLEMS:
+    for problem in (*ANALYTIC_PROBLEMS, MLP_REGRESSION):
         register(problem)

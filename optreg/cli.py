@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import warnings
+from pathlib import Path
 
 import click
 
@@ -143,25 +144,47 @@ def validate_command(paths, spec_paths):
 
 @main.command("bench")
 @click.argument("optimizers", nargs=-1, required=True)
-@click.option("--problem", default="quartic", show_default=True, help="The loss problem to run on.")
-@click.option("--lr", "learning_rates", type=float, multiple=True, help="A learning rate; repeat for several.")
-@click.option("--set", "settings", multiple=True, metavar="NAME=V[,V...]", help="A hyperparameter's value(s); repeatable.")
+@click.option("--problem", "problems", multiple=True, default=["quartic"], show_default=True,
+              help="A problem to run on; repeat for several, or 'all'.")
+@click.option("--lr", "learning_rates", multiple=True, metavar="VALUE|RANGE",
+              help="A learning rate, or logspace:START:STOP:N / linspace:START:STOP:N; repeatable.")
+@click.option("--set", "settings", multiple=True, metavar="NAME=V[,V...]",
+              help="A hyperparameter's or option's value(s) or ranges; repeatable.")
+@click.option("--problem-set", "problem_settings", multiple=True, metavar="NAME=V", help="A problem option, e.g. dimension=50.")
+@click.option("--seed", type=int, default=None, help="Seed of stochastic problems (start point, minibatch order).")
+@click.option("--batch-size", type=click.IntRange(min=0), default=None, help="Minibatch size for problems with data (0: full batch).")
 @click.option("--max-iters", type=click.IntRange(min=1), default=2000, show_default=True)
+@click.option("--stop-at-tolerance", is_flag=True, help="Stop each run once it is within its problem's tolerance ('reached').")
+@click.option("--history-every", type=click.IntRange(min=0), default=0, help="Record loss and parameters every N iterations.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
-@click.option("--jit/--no-jit", default=True, show_default=True, help="Compile each run's loop with XLA.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write results.json, results.csv, figures (and a ranking) into this folder.")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Draw the main figure into this PNG file.")
+@click.option("--jit/--no-jit", default=True, show_default=True, help="Compile each loop with XLA.")
 @spec_option
 @reports_errors
-def bench_command(optimizers, problem, learning_rates, settings, max_iters, fmt, jit, spec_paths):
-    """Run OPTIMIZERS on a problem with every combination of the given hyperparameters.
+def bench_command(optimizers, problems, fmt, jit, spec_paths, **request):
+    """Run OPTIMIZERS on problems with every combination of the given hyperparameters.
 
-    Each run is the TensorFlow Core tutorial's convergence test, compiled into one loop:
-    converged when a step leaves the parameters unchanged, exploded when the gradient turns
-    NaN, exceeded after --max-iters steps.
+    Each run is the TensorFlow Core tutorial's convergence test: converged when a step leaves
+    the parameters unchanged, exploded when the gradient turns NaN, exceeded after
+    --max-iters iterations (reached: within the problem's tolerance, with --stop-at-tolerance).
+    The runs of one optimizer train side by side in one compiled loop.
     """
-    from optreg.bench.grid import settings_grid
+    from optreg.bench.ranking import ranking_text
     from optreg.bench.report import render
-    from optreg.bench.runner import plan_bench, run_bench
+    from optreg.bench.runner import run_bench
+    from optreg.bench.session import BenchRequest, compares, plan_request, progress_reporter, write_outputs
 
-    grid = settings_grid(learning_rates, settings)
-    plan = plan_bench(load_registry(spec_paths), optimizers, problem, grid, max_iters)
-    click.echo(render(run_bench(plan, jit_compile=jit), fmt), nl=False)
+    bench = BenchRequest(optimizers=optimizers, problems=problems, jit_compile=jit, **request)
+    plan = plan_request(load_registry(spec_paths), bench)
+    advance, finish = progress_reporter(plan.run_count)
+    try:
+        results = run_bench(plan, jit_compile=jit, progress=advance)
+    finally:
+        finish()
+    text = render(results, fmt)
+    if fmt == "table" and compares(plan):
+        text += "\n" + ranking_text(results)
+    click.echo(text, nl=False)
+    write_outputs(results, plan, bench)

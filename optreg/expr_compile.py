@@ -196,8 +196,8 @@ def _constant_in(dtype: tf.DType) -> Callable[[float], tf.Tensor]:
 
 
 def _broadcast_like(value: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
-    """Give a scalar result the variable's shape."""
-    if value.shape.rank == 0 and like.shape.rank != 0:
+    """Give a result the variable's shape (a scalar, or one value per stacked run, broadcasts)."""
+    if value.shape != like.shape:
         return tf.broadcast_to(value, tf.shape(like))
     return value
 

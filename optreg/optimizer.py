@@ -152,6 +152,43 @@ class Optimizer(tf.Module):
         value = float(self._hyper[name].numpy())
         return {"bool": bool, "int": int}.get(spec.type, float)(value)
 
+    #: Whether runs stacked along a leading axis of one variable stay independent: true when
+    #: every update is elementwise (each entry's new value depends on that entry alone).
+    supports_stacked_runs: bool = False
+
+    def stack_runs(self, values: Mapping[str, Sequence[Any]], variable_rank: int) -> None:
+        """Give each hyperparameter one value per run, for variables that stack independent runs
+        along their leading axis (how ``optreg bench`` trains a whole sweep in one loop).
+
+        Args:
+            values: hyperparameter name → one value per run (checked against the bounds); every
+                hyperparameter must be given, each with the same number of runs.
+            variable_rank: the rank of the stacked variables, run axis included; the values
+                are shaped ``[runs, 1, …]`` to broadcast against them.
+
+        Raises:
+            OptionError: the optimizer's updates are not elementwise, or the runs disagree.
+            HyperparameterError: a value of the wrong type or out of bounds.
+
+        Example:
+            >>> opt = optreg.registry.create("adam")  # doctest: +SKIP
+            >>> opt.stack_runs({"learning_rate": [0.1, 0.01], ...}, variable_rank=2)  # doctest: +SKIP
+        """
+        if not self.supports_stacked_runs:
+            raise OptionError(f"{self.optimizer_name}'s updates are not elementwise, so runs cannot be stacked")
+        counts = {len(column) for column in values.values()}
+        if set(values) != set(self._hyper) or len(counts) != 1:
+            raise OptionError("stack_runs needs every hyperparameter, each with one value per run")
+        shape = [counts.pop()] + [1] * (variable_rank - 1)
+        for name, column in values.items():
+            checked = [float(self._hyperparameter_spec(name).check(value)) for value in column]
+            stacked = tf.reshape(tf.constant(checked, tf.float64), shape)
+            if self._hyper[name].shape == stacked.shape:
+                self._hyper[name].assign(stacked)  # same runs count: traced loops see the new values
+            else:
+                with tf.init_scope():
+                    self._hyper[name] = tf.Variable(stacked, trainable=False, name=name)
+
     @property
     def hyperparameters(self) -> dict[str, float | int | bool]:
         """Every hyperparameter's current value, by name (eager only)."""

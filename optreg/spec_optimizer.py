@@ -34,6 +34,12 @@ class SpecOptimizer(Optimizer):
         )
         super().__init__(**kwargs)
 
+    @property
+    def supports_stacked_runs(self) -> bool:
+        """Runs stack along a leading axis when the rule is elementwise (no reductions over the
+        variable, shape facts or matrix products)."""
+        return getattr(self._rule, "elementwise", True)
+
     def _prepare_step(self, step: tf.Tensor) -> list[tf.Tensor]:
         """Run the rule's step program (hyperparameter-only sub-expressions) in float64."""
         return self._rule.step_scalars(dict(self._hyper), step)

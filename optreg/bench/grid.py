@@ -1,14 +1,64 @@
-"""Hyperparameter grids from the command line: ``--lr`` values and ``--set NAME=V[,V…]``."""
+"""Hyperparameter grids from the command line: ``--lr`` values and ``--set NAME=V[,V…]``.
+
+A value may also be a range: ``logspace:START:STOP:N`` (N values spaced evenly on a log scale,
+both ends included) or ``linspace:START:STOP:N`` (evenly spaced). Every combination of the
+given values runs.
+"""
 
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from typing import Iterable, Sequence
 
 from optreg.errors import HyperparameterError
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: The most values one range may expand to.
+MAX_RANGE = 100_000
+
+
+def parse_values(text: str) -> list[float | int | bool]:
+    """One command-line value or range: a number, ``true``/``false``, or
+    ``logspace:START:STOP:N`` / ``linspace:START:STOP:N``.
+
+    Raises:
+        HyperparameterError: the text is none of those, or the range is malformed.
+
+    Example:
+        >>> parse_values("logspace:1e-3:1e-1:3")
+        [0.001, 0.01, 0.1]
+        >>> parse_values("linspace:0:1:3")
+        [0.0, 0.5, 1.0]
+    """
+    kind, sep, rest = text.strip().partition(":")
+    if not sep:
+        return [parse_value(text)]
+    if kind not in ("logspace", "linspace"):
+        raise HyperparameterError(f"{text.strip()!r}: a range is logspace:START:STOP:N or linspace:START:STOP:N")
+    parts = rest.split(":")
+    try:
+        start, stop, count = float(parts[0]), float(parts[1]), int(parts[2])
+        if len(parts) != 3:
+            raise ValueError
+    except (ValueError, IndexError):
+        raise HyperparameterError(f"{text.strip()!r}: expected {kind}:START:STOP:N with numbers and an integer N") from None
+    if not 1 <= count <= MAX_RANGE:
+        raise HyperparameterError(f"{text.strip()!r}: N must be between 1 and {MAX_RANGE}")
+    if kind == "logspace":
+        if start <= 0 or stop <= 0:
+            raise HyperparameterError(f"{text.strip()!r}: logspace needs positive ends")
+        return _spaced(math.log10(start), math.log10(stop), count, lambda x: 10.0**x)
+    return _spaced(start, stop, count, float)
+
+
+def _spaced(start: float, stop: float, count: int, transform) -> list[float]:
+    """``count`` values from start to stop (both included), mapped through ``transform``."""
+    if count == 1:
+        return [transform(start)]
+    step = (stop - start) / (count - 1)
+    return [float(f"{transform(start + i * step):.12g}") for i in range(count)]
 
 
 def parse_value(text: str) -> float | int | bool:
@@ -48,14 +98,14 @@ def parse_setting(text: str) -> tuple[str, list[float | int | bool]]:
     name = name.strip()
     if not sep or not _NAME.match(name) or not values.strip():
         raise HyperparameterError(f"--set expects NAME=VALUE[,VALUE...], got {text!r}")
-    return name, [parse_value(part) for part in values.split(",")]
+    return name, [value for part in values.split(",") for value in parse_values(part)]
 
 
-def settings_grid(learning_rates: Sequence[float], settings: Iterable[str]) -> list[dict]:
+def settings_grid(learning_rates: Sequence[float | str], settings: Iterable[str]) -> list[dict]:
     """Every combination of the given values, in command-line order.
 
     Args:
-        learning_rates: the ``--lr`` values (for ``learning_rate``).
+        learning_rates: the ``--lr`` values or ranges (for ``learning_rate``).
         settings: the ``--set`` texts; a name given twice adds values.
 
     Returns:
@@ -67,7 +117,7 @@ def settings_grid(learning_rates: Sequence[float], settings: Iterable[str]) -> l
     """
     axes: dict[str, list] = {}
     if learning_rates:
-        axes["learning_rate"] = [float(lr) for lr in learning_rates]
+        axes["learning_rate"] = [float(v) for lr in learning_rates for v in parse_values(str(lr))]
     for text in settings:
         name, values = parse_setting(text)
         axes.setdefault(name, []).extend(values)

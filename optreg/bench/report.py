@@ -7,6 +7,7 @@ import io
 import json
 from typing import Sequence
 
+from optreg.bench.ranking import settings_text
 from optreg.bench.runner import RunResult
 from optreg.show import aligned
 
@@ -24,6 +25,8 @@ def outcome(result: RunResult) -> str:
         return f"Converged in {result.iterations} iterations"
     if result.status == "exploded":
         return f"Gradient exploded at iteration {result.iterations}"
+    if result.status == "reached":
+        return f"Reached tolerance in {result.iterations} iterations"
     return f"Exceeded maximum of {result.iterations} iterations"
 
 
@@ -45,31 +48,38 @@ def as_json(results: Sequence[RunResult]) -> str:
     return json.dumps([r.as_record() for r in results], indent=2, allow_nan=True) + "\n"
 
 
-def _settings_text(result: RunResult) -> str:
-    return " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in result.settings.items()) or "defaults"
-
-
 def as_table(results: Sequence[RunResult]) -> str:
-    """One aligned line per run, in the tutorial's words."""
-    header = ("optimizer", "settings", "problem", "result", "final loss", "final params")
+    """One aligned line per run, in the tutorial's words, with the problems' extra figures."""
+    metric_names = sorted({name for r in results for name in r.metrics})
+    header = ("optimizer", "settings", "problem", "result", "final loss", *metric_names, "final params")
     rows = [
         (
             r.optimizer,
-            _settings_text(r),
+            settings_text(r),
             r.problem,
             outcome(r),
             f"{r.final_loss:.6g}",
-            " ".join(f"{p:.7g}" for p in r.final_params),
+            *[f"{r.metrics[name]:.6g}" if name in r.metrics else "" for name in metric_names],
+            _params_text(r.final_params),
         )
         for r in results
     ]
     return aligned([header, *rows])
 
 
+def _params_text(params: Sequence[float]) -> str:
+    """The final parameters, or their count when there are too many to read."""
+    if len(params) > 4:
+        return f"({len(params)} values)"
+    return " ".join(f"{p:.7g}" for p in params)
+
+
 def as_csv(results: Sequence[RunResult]) -> str:
     """CSV: one row per run, one column per hyperparameter of any run."""
     hyper_names = sorted({name for r in results for name in r.hyperparameters})
-    fields = ["optimizer", "problem", "status", "iterations", "final_loss", "final_params", "seconds", *hyper_names]
+    metric_names = sorted({name for r in results for name in r.metrics})
+    fields = ["optimizer", "problem", "status", "iterations", "reached_at", "final_loss", "final_params", "seconds",
+              *metric_names, *hyper_names]
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
@@ -77,6 +87,7 @@ def as_csv(results: Sequence[RunResult]) -> str:
         row = r.as_record()
         row["final_params"] = " ".join(repr(p) for p in r.final_params)
         row.update({name: r.hyperparameters.get(name, "") for name in hyper_names})
-        del row["hyperparameters"]
+        for extra in ("hyperparameters", "history", "problem_options"):
+            row.pop(extra, None)
         writer.writerow(row)
     return out.getvalue()

@@ -1,24 +1,17 @@
-"""Run optimizers on problems: the tutorial's convergence test, compiled.
+"""Plan and make bench runs: optimizers × problems × hyperparameter settings.
 
-Each run follows the TensorFlow Core tutorial's test: from the problem's start, step until
-
-* **converged**: a step leaves every parameter exactly where it was;
-* **exploded**: the gradient holds a NaN, or the parameters are no longer finite (an
-  infinite gradient sends them to infinity, and the next step reports it — the tutorial
-  reports the same iteration, through the NaN gradient that follows); with
-  ``skip_nonfinite=True`` the optimizer refuses the infinite gradient's step instead, and the
-  run explodes at that step;
-* **exceeded**: ``max_iters`` steps passed with neither.
-
-A run is one ``tf.function`` loop, not a Python loop of eager steps. All runs of one optimizer
-on one problem share one traced loop: hyperparameters are variables, so a new learning rate
-is an assignment, not a retrace.
+Planning looks everything up and checks every setting without TensorFlow. Running groups the
+settings of one optimizer on one problem by what cannot differ inside one loop (the optimizer's
+options and its fixed hyperparameters) and makes each group in one compiled loop
+(:mod:`optreg.bench.loop`): side by side when the optimizer's updates are elementwise, one
+loop call per setting otherwise (the traced loop is reused, since hyperparameters are
+variables). Loops are cached per process, so a repeated bench only assigns new values.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import attrs
 
@@ -28,10 +21,6 @@ from optreg.gradients import OPTION_NAMES, GradientOptions
 from optreg.problems import Problem
 from optreg.registry import Registry
 from optreg.spec import resolve_hyperparameters
-
-STATUSES = ("converged", "exceeded", "exploded")
-_CONVERGED, _EXCEEDED, _EXPLODED = range(3)
-_RUNNING = -1
 
 
 @attrs.frozen
@@ -43,11 +32,18 @@ class RunResult:
         problem: the problem's name.
         hyperparameters: every hyperparameter's value in this run.
         settings: the hyperparameters and options set explicitly (the rest are defaults).
-        status: ``converged``, ``exceeded`` or ``exploded``.
+        status: ``converged``, ``exceeded``, ``exploded`` or ``reached``.
         iterations: the iteration the run ended at.
         final_loss: the loss at the final parameters.
         final_params: the final parameters.
-        seconds: wall time of the run (the first run of a loop includes its tracing).
+        seconds: wall time of the loop the run was made in (shared by the runs stacked in it;
+            the first call of a loop includes its tracing and compilation).
+        reached_at: the first iteration whose loss was within the problem's tolerance of its
+            minimum, or None.
+        metrics: the problem's extra figures for this run (e.g. test loss).
+        history: ``{"iterations", "loss", "params"}`` lists when history was recorded.
+        problem_options: the options the problem was made with.
+        has_minimum: whether the problem states its minimum loss (so runs can solve it).
     """
 
     optimizer: str
@@ -59,41 +55,72 @@ class RunResult:
     final_loss: float
     final_params: tuple[float, ...]
     seconds: float
+    reached_at: int | None = None
+    metrics: Mapping[str, float] = attrs.field(factory=dict)
+    history: Mapping[str, list] | None = None
+    problem_options: Mapping[str, Any] = attrs.field(factory=dict)
+    has_minimum: bool = True
 
     def as_record(self) -> dict[str, Any]:
         """A JSON-ready dict of the result."""
-        return {
+        record = {
             "optimizer": self.optimizer,
             "problem": self.problem,
             "hyperparameters": dict(self.hyperparameters),
             "status": self.status,
             "iterations": self.iterations,
+            "reached_at": self.reached_at,
             "final_loss": self.final_loss,
             "final_params": list(self.final_params),
             "seconds": self.seconds,
         }
+        if self.problem_options:
+            record["problem_options"] = dict(self.problem_options)
+        record.update({name: value for name, value in self.metrics.items()})
+        if self.history is not None:
+            record["history"] = dict(self.history)
+        return record
 
 
 @attrs.frozen
 class BenchPlan:
-    """The validated runs to make: each optimizer entry with its settings."""
+    """The validated runs to make: each problem, each optimizer entry with its settings."""
 
-    problem: Problem
+    problems: tuple[Problem, ...]
     runs: tuple[tuple[OptimizerEntry, tuple[dict, ...]], ...]
     max_iters: int
+    stop_at_tolerance: bool = False
+    history_every: int = 0
+
+    @property
+    def run_count(self) -> int:
+        """How many runs the plan makes."""
+        return len(self.problems) * sum(len(settings) for _, settings in self.runs)
 
 
 def plan_bench(
-    registry: Registry, optimizers: Sequence[str], problem: str, settings: Sequence[dict], max_iters: int = 2000
+    registry: Registry,
+    optimizers: Sequence[str],
+    problems: str | Sequence[str],
+    settings: Sequence[dict],
+    max_iters: int = 2000,
+    *,
+    problem_options: Mapping[str, Any] | None = None,
+    stop_at_tolerance: bool = False,
+    history_every: int = 0,
 ) -> BenchPlan:
     """Look everything up and check every setting before anything runs (no TensorFlow).
 
     Args:
         registry: where the optimizers and problems are registered.
         optimizers: optimizer names.
-        problem: a problem name.
-        settings: one dict of explicitly set hyperparameters per run.
+        problems: a problem name, several, or ``"all"``.
+        settings: one dict of explicitly set hyperparameters (and options) per run.
         max_iters: the iteration limit.
+        problem_options: options for the problems (``seed`` goes to those that take one and
+            is ignored by the rest; any other option must be accepted by every problem).
+        stop_at_tolerance: stop each run once it is within its problem's tolerance.
+        history_every: record loss and parameters every this many iterations (0: never).
 
     Returns:
         A :class:`BenchPlan`.
@@ -101,16 +128,22 @@ def plan_bench(
     Raises:
         UnknownNameError: an unknown optimizer or problem.
         HyperparameterError: a setting an optimizer does not accept.
+        OptionError: a bad iteration limit, history interval or problem option.
 
     Example:
         >>> from optreg import registry
         >>> plan = plan_bench(registry, ["momentum"], "quartic", [{"learning_rate": 0.01}])
-        >>> len(plan.runs[0][1])
+        >>> plan.run_count
         1
     """
     if max_iters < 1:
         raise OptionError(f"max_iters must be at least 1, got {max_iters}")
-    found = registry.problems.get(problem)
+    if history_every < 0:
+        raise OptionError(f"history_every must be 0 (off) or positive, got {history_every}")
+    names = [problems] if isinstance(problems, str) else list(problems)
+    if names == ["all"]:
+        names = registry.problems.names()
+    found = tuple(_configured(registry.problems.get(name), problem_options or {}) for name in names)
     runs = []
     for name in optimizers:
         entry = registry.get(name)
@@ -119,7 +152,13 @@ def plan_bench(
             resolve_hyperparameters(entry.hyperparameters, hyperparameters, entry.name)
             GradientOptions(**options)
         runs.append((entry, tuple(settings)))
-    return BenchPlan(problem=found, runs=tuple(runs), max_iters=max_iters)
+    return BenchPlan(found, tuple(runs), max_iters, stop_at_tolerance, history_every)
+
+
+def _configured(problem: Problem, options: Mapping[str, Any]) -> Problem:
+    """The problem with the options it takes; ``seed`` is skipped by problems without one."""
+    chosen = {k: v for k, v in options.items() if k != "seed" or "seed" in problem.options}
+    return problem.with_options(**chosen)
 
 
 def split_setting(setting: Mapping[str, Any]) -> tuple[dict, dict]:
@@ -134,98 +173,55 @@ def split_setting(setting: Mapping[str, Any]) -> tuple[dict, dict]:
     return hyperparameters, options
 
 
-def run_bench(plan: BenchPlan, jit_compile: bool = True) -> list[RunResult]:
+def run_bench(
+    plan: BenchPlan, jit_compile: bool = True, progress: Callable[[int], None] | None = None
+) -> list[RunResult]:
     """Make every run of a plan.
 
     Args:
         plan: from :func:`plan_bench`.
         jit_compile: compile each loop with XLA.
+        progress: called with the number of runs finished after each loop.
 
     Returns:
-        One :class:`RunResult` per (optimizer, setting), in plan order.
+        One :class:`RunResult` per (problem, optimizer, setting), in plan order.
+
+    Example:
+        >>> results = run_bench(plan_bench(registry, ["adam"], "quartic", [{}]))  # doctest: +SKIP
     """
+    from optreg.bench.groups import make_group
+
     results = []
-    for entry, settings in plan.runs:
-        runners: dict[tuple, _LoopRunner] = {}
-        for setting in settings:
-            options = split_setting(setting)[1]
-            key = tuple(sorted(options.items()))
-            if key not in runners:
-                runners[key] = _LoopRunner(entry, plan.problem, plan.max_iters, jit_compile, options)
-            results.append(runners[key].run(setting))
+    for problem in plan.problems:
+        for entry, settings in plan.runs:
+            made: dict[int, RunResult] = {}
+            for indices in _groups(entry, settings):
+                group = [settings[i] for i in indices]
+                for index, result in zip(indices, make_group(entry, problem, group, plan, jit_compile)):
+                    made[index] = result
+                if progress is not None:
+                    progress(len(indices))
+            results.extend(made[i] for i in range(len(settings)))
     return results
 
 
-class _LoopRunner:
-    """One optimizer on one problem: the variable, the optimizer and the traced loop."""
+def _groups(entry: OptimizerEntry, settings: Sequence[dict]) -> list[list[int]]:
+    """Indices of the settings that can share one loop: same options, same fixed hyperparameters."""
+    fixed = {h.name for h in entry.hyperparameters if getattr(h, "fixed", False)}
+    groups: dict[tuple, list[int]] = {}
+    for index, setting in enumerate(settings):
+        key = tuple(sorted((k, repr(v)) for k, v in setting.items() if k in OPTION_NAMES or k in fixed))
+        groups.setdefault(key, []).append(index)
+    return list(groups.values())
 
-    def __init__(self, entry: OptimizerEntry, problem: Problem, max_iters: int, jit_compile: bool, options: Mapping):
-        import tensorflow as tf
 
-        self.entry = entry
-        self.problem = problem
-        self.max_iters = max_iters
-        self.params = tf.Variable(problem.start, dtype=tf.float32, name="params")
-        self.optimizer = entry.build(**options)
-        self.optimizer.build([self.params])
-        self.loop = tf.function(self._loop, jit_compile=jit_compile, autograph=False)
+def timed(function: Callable[[], Any]) -> tuple[Any, float]:
+    """Call a function; return its result and the wall time it took.
 
-    def _loop(self, max_iters):
-        """The whole run as one graph: a while loop whose body is one tutorial iteration."""
-        import tensorflow as tf
-
-        running = tf.constant(_RUNNING)
-
-        def keep_going(iteration, status):
-            return tf.logical_and(tf.equal(status, running), iteration < max_iters)
-
-        def one_iteration(iteration, status):
-            status = tf.cond(tf.reduce_all(tf.math.is_finite(self.params)), self._step, lambda: tf.constant(_EXPLODED))
-            return iteration + 1, status
-
-        iteration, status = tf.while_loop(keep_going, one_iteration, (tf.constant(0), running))
-        return tf.where(tf.equal(status, running), _EXCEEDED, status), iteration
-
-    def _step(self):
-        """Take the gradient; explode on NaN, else apply it and check whether anything moved."""
-        import tensorflow as tf
-
-        with tf.GradientTape() as tape:
-            loss = self.problem.loss(self.params)
-        grad = tape.gradient(loss, self.params)
-
-        def apply():
-            before = tf.identity(self.params.read_value())
-            skipped_before = self.optimizer.skipped_steps.read_value()
-            self.optimizer.minimize(lambda: self.problem.loss(self.params), [self.params], grads=[grad])
-            unchanged = tf.reduce_all(tf.equal(self.params.read_value(), before))
-            refused = tf.not_equal(self.optimizer.skipped_steps.read_value(), skipped_before)
-            return tf.where(refused, _EXPLODED, tf.where(unchanged, _CONVERGED, _RUNNING))
-
-        return tf.cond(tf.reduce_any(tf.math.is_nan(grad)), lambda: tf.constant(_EXPLODED), apply)
-
-    def run(self, setting: Mapping[str, Any]) -> RunResult:
-        """One run from the start point with the given hyperparameters."""
-        import tensorflow as tf
-
-        values = resolve_hyperparameters(self.entry.hyperparameters, split_setting(setting)[0], self.entry.name)
-        self.params.assign(self.problem.start)
-        for name, value in values.items():
-            self.optimizer.set_hyperparameter(name, value)
-        self.optimizer.reset()
-        started = time.perf_counter()
-        status, iteration = self.loop(tf.constant(self.max_iters, tf.int32))
-        status, iteration = int(status), int(iteration)
-        seconds = time.perf_counter() - started
-        final = self.params.numpy()
-        return RunResult(
-            optimizer=self.entry.name,
-            problem=self.problem.name,
-            hyperparameters=values,
-            settings=dict(setting),
-            status=STATUSES[status],
-            iterations=iteration,
-            final_loss=float(self.problem.loss(tf.constant(final))),
-            final_params=tuple(float(v) for v in final),
-            seconds=seconds,
-        )
+    Example:
+        >>> timed(lambda: 3)[0]
+        3
+    """
+    started = time.perf_counter()
+    value = function()
+    return value, time.perf_counter() - started

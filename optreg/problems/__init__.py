@@ -36,6 +36,10 @@ class Problem:
         minimum_loss: the loss at the minimum, where known (a problem with several equal
             minima, like Himmelblau's, states their common loss).
         tolerance: a run has solved the problem once its loss is within this of ``minimum_loss``.
+        batch_loss: ``(parameters, iteration)`` → the loss on that iteration's minibatch, for
+            stochastic problems; None when every iteration sees ``loss``.
+        metrics: parameters ``[runs, dimension]`` → name → one figure per run (for example a
+            held-out test loss), reported beside the final loss.
         options: the problem's options and the values this instance was made with.
         configure: options → a new :class:`Problem`, for problems that take options.
         source: the plugin that registered it (set by the registry).
@@ -53,6 +57,8 @@ class Problem:
     minimum: tuple[float, ...] | None = attrs.field(default=None, converter=_optional_floats)
     minimum_loss: float | None = None
     tolerance: float = 1e-3
+    batch_loss: Callable | None = attrs.field(default=None, repr=False)
+    metrics: Callable | None = attrs.field(default=None, repr=False)
     options: Mapping[str, Any] = attrs.field(factory=dict, converter=dict)
     configure: Callable[..., "Problem"] | None = attrs.field(default=None, repr=False)
     #: The plugin that registered it; set by the registry.
@@ -62,6 +68,16 @@ class Problem:
     def dimension(self) -> int:
         """How many parameters the problem has."""
         return len(self.start)
+
+    def training_loss(self, parameters, iteration):
+        """The loss the optimizer sees at an iteration: the minibatch loss, or ``loss``.
+
+        Example:
+            >>> problem.training_loss(params, tf.constant(0))  # doctest: +SKIP
+        """
+        if self.batch_loss is None:
+            return self.loss(parameters)
+        return self.batch_loss(parameters, iteration)
 
     def solved_by(self, loss: float) -> bool:
         """Whether a loss is within the tolerance of the known minimum (False when none is known).

@@ -1,0 +1,177 @@
+"""One ``optreg bench`` invocation: plan, run with progress, and write every requested output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import attrs
+
+from optreg.bench.grid import parse_setting, settings_grid
+from optreg.bench.runner import BenchPlan, RunResult, plan_bench
+from optreg.errors import OptionError
+from optreg.registry import Registry
+
+#: How many recorded points a plot's history aims for when the user set no interval.
+_PLOT_POINTS = 2000
+
+
+@attrs.frozen
+class BenchRequest:
+    """Everything the ``bench`` command was asked for.
+
+    Attributes:
+        optimizers: optimizer names.
+        problems: problem names, or ``("all",)``.
+        learning_rates: ``--lr`` values or ranges.
+        settings: ``--set NAME=V[,V…]`` texts.
+        problem_settings: ``--problem-set NAME=V`` texts (problem options).
+        seed: ``--seed``, for problems that draw random numbers.
+        batch_size: ``--batch-size``, for problems that train on minibatches.
+        max_iters: the iteration limit.
+        stop_at_tolerance: stop runs that reach their problem's tolerance.
+        history_every: record history every this many iterations (0: only if a plot needs it).
+        out: a folder for results and figures, or None.
+        plot: a PNG file for the main figure, or None.
+        jit_compile: compile loops with XLA.
+    """
+
+    optimizers: tuple[str, ...]
+    problems: tuple[str, ...] = ("quartic",)
+    learning_rates: tuple[str, ...] = ()
+    settings: tuple[str, ...] = ()
+    problem_settings: tuple[str, ...] = ()
+    seed: int | None = None
+    batch_size: int | None = None
+    max_iters: int = 2000
+    stop_at_tolerance: bool = False
+    history_every: int = 0
+    out: Path | None = None
+    plot: Path | None = None
+    jit_compile: bool = True
+
+    @property
+    def wants_figures(self) -> bool:
+        """Whether a plot or an output folder was asked for."""
+        return self.out is not None or self.plot is not None
+
+
+def plan_request(registry: Registry, request: BenchRequest) -> BenchPlan:
+    """Check the request and plan its runs (no TensorFlow).
+
+    Example:
+        >>> plan_request(registry, BenchRequest(("adam",), learning_rates=("logspace:1e-4:1e-1:5",))).run_count  # doctest: +SKIP
+        5
+    """
+    if request.plot is not None and request.plot.suffix.lower() != ".png":
+        raise OptionError(f"--plot writes a PNG file; {str(request.plot)!r} does not end in .png")
+    history_every = request.history_every
+    if history_every == 0 and request.wants_figures:
+        history_every = max(1, request.max_iters // _PLOT_POINTS)
+    return plan_bench(
+        registry,
+        request.optimizers,
+        request.problems,
+        settings_grid(request.learning_rates, request.settings),
+        request.max_iters,
+        problem_options=problem_options(request),
+        stop_at_tolerance=request.stop_at_tolerance,
+        history_every=history_every,
+    )
+
+
+def problem_options(request: BenchRequest) -> dict[str, Any]:
+    """The problem options of ``--problem-set``, ``--seed`` and ``--batch-size``.
+
+    Example:
+        >>> problem_options(BenchRequest(("adam",), problem_settings=("dimension=3",), seed=7))
+        {'dimension': 3, 'seed': 7}
+    """
+    options: dict[str, Any] = {}
+    for text in request.problem_settings:
+        name, values = parse_setting(text)
+        if len(values) != 1:
+            raise OptionError(f"--problem-set takes one value, got {text!r}")
+        options[name] = values[0]
+    if request.seed is not None:
+        options["seed"] = request.seed
+    if request.batch_size is not None:
+        options["batch_size"] = request.batch_size
+    return options
+
+
+def write_outputs(results: Sequence[RunResult], plan: BenchPlan, request: BenchRequest) -> list[Path]:
+    """Write ``--plot`` and the ``--out`` folder (results.json, results.csv, figures, ranking).
+
+    Returns:
+        The files written.
+
+    Example:
+        >>> write_outputs(results, plan, request)  # doctest: +SKIP
+    """
+    from optreg.bench import plots, report
+    from optreg.bench.ranking import ranking_text
+
+    written = []
+    if request.plot is not None:
+        mine = [r for r in results if r.problem == plan.problems[0].name]
+        request.plot.parent.mkdir(parents=True, exist_ok=True)
+        plots.main_figure(mine, plan.problems[0]).savefig(request.plot, dpi=100)
+        written.append(request.plot)
+    if request.out is not None:
+        request.out.mkdir(parents=True, exist_ok=True)
+        for name, text in (("results.json", report.as_json(results)), ("results.csv", report.as_csv(results))):
+            (request.out / name).write_text(text, encoding="utf-8")
+            written.append(request.out / name)
+        if compares(plan):
+            (request.out / "ranking.txt").write_text(ranking_text(results), encoding="utf-8")
+            (request.out / "ranking.json").write_text(summary_json(results), encoding="utf-8")
+            written += [request.out / "ranking.txt", request.out / "ranking.json"]
+        written += plots.write_figures(results, plan.problems, request.out)
+    return written
+
+
+def compares(plan: BenchPlan) -> bool:
+    """Whether the plan compares optimizers (several of them, or one across several problems)."""
+    return len(plan.runs) > 1 or len(plan.problems) > 1
+
+
+def progress_reporter(total: int, stream=None) -> tuple[Callable[[int], None], Callable[[], None]]:
+    """A progress bar on stderr for ``total`` runs when stderr is a terminal and there is more
+    than one run; otherwise callbacks that do nothing.
+
+    Returns:
+        ``(advance(runs), finish())``.
+
+    Example:
+        >>> advance, finish = progress_reporter(10)
+    """
+    import click
+
+    stream = stream if stream is not None else sys.stderr
+    if total <= 1 or not stream.isatty():
+        return (lambda runs: None), (lambda: None)
+    bar = click.progressbar(length=total, label="bench", file=stream, show_pos=True)
+    bar.__enter__()
+    return bar.update, lambda: bar.__exit__(None, None, None)
+
+
+def summary_json(results: Sequence[RunResult]) -> str:
+    """The ranking and the performance profile as JSON.
+
+    Example:
+        >>> import json
+        >>> json.loads(summary_json([]))
+        {'standings': {}, 'profile': {}}
+    """
+    from optreg.bench.ranking import profile, standings
+
+    table = {
+        problem: [{"rank": s.rank, "optimizer": s.result.optimizer, "settings": dict(s.result.settings),
+                   "status": s.result.status, "solved_at": s.solved_in, "final_loss": s.result.final_loss}
+                  for s in places]
+        for problem, places in standings(results).items()
+    }
+    return json.dumps({"standings": table, "profile": profile(results)}, indent=2) + "\n"
