@@ -159,6 +159,15 @@ CASES = (
             {"learning_rate": 0.05, "beta_1": 0.5, "beta_2": 0.75, "epsilon": 1e-6},
             {"learning_rate": 0.05, "warmup_steps": 10},
         ),
+        # Keras's TensorFlow backend reads z after updating it where it recovers x (see
+        # tests/test_keras_specs.py), which changes every step unless beta_1 = 1; with
+        # beta_1 = 1 (y = x) the rest of the step (v, z, the averaging, the warmup) is
+        # compared with Keras, and the paper's algorithm with the NumPy reference.
+        keras=_keras("ScheduleFreeAdamW"),
+        keras_settings=(
+            {"learning_rate": 0.01, "beta_1": 1.0},
+            {"learning_rate": 0.05, "beta_1": 1.0, "beta_2": 0.75, "epsilon": 1e-6, "warmup_steps": 10},
+        ),
         numpy=numpy_schedule_free_adamw,
         quadratic=(0.05, 2000),
         rosenbrock=(0.003, 20000),
