@@ -117,6 +117,8 @@ CASES = (
         ),
         keras=_keras("Adadelta"),
         quadratic=(1.0, 2000),
+        # Adadelta (Keras's too, in float32) reaches Rosenbrock's minimum near step 27500 at
+        # lr 0.02, then drifts slowly away from it (loss 3e-5 at 30000, 1e-4 near 40000).
         rosenbrock=(0.02, 30000),
     ),
     Case(
