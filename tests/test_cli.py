@@ -68,7 +68,7 @@ def test_bench_set_and_csv():
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["show", "adma"], "unknown optimizer 'adma'; did you mean 'adam'?"),
+        (["show", "momentun"], "unknown optimizer 'momentun'; did you mean 'momentum'?"),
         (["bench", "adam", "--problem", "quartc"], "unknown problem 'quartc'"),
         (["bench", "adam", "--set", "beta_1=2"], "beta_1 must be at most 1.0"),
         (["bench", "adam", "--set", "beta_1"], "--set expects NAME=VALUE"),
@@ -77,7 +77,7 @@ def test_bench_set_and_csv():
         (["bench", "adam", "--set", "clipnorm=-1"], "clipnorm must be a positive number, got -1"),
         (["bench", "adam", "--set", "clipnorm=1", "--set", "clipvalue=1"], "set at most one of clipnorm"),
         (["bench", "adam", "--set", "skip_nonfinite=maybe"], "'maybe' is not a number or true/false"),
-        (["show", "builtin:adma"], "unknown optimizer 'builtin:adma'; did you mean 'builtin:adam'"),
+        (["show", "builtin:momentun"], "unknown optimizer 'builtin:momentun'; did you mean 'builtin:momentum'"),
     ],
 )
 def test_user_errors_are_one_line_with_status_2(args, message):

@@ -30,8 +30,8 @@ def test_entries_carry_source_summary_and_defaults():
 
 
 def test_unknown_optimizer_suggests_close_matches():
-    with pytest.raises(optreg.UnknownNameError, match=r"unknown optimizer 'adma'; did you mean 'adam'\?"):
-        optreg.registry.get("adma")
+    with pytest.raises(optreg.UnknownNameError, match=r"unknown optimizer 'momentun'; did you mean 'momentum'\?"):
+        optreg.registry.get("momentun")
     with pytest.raises(optreg.UnknownNameError, match="unknown problem 'quartc'"):
         optreg.registry.problems.get("quartc")
 
