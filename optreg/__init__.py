@@ -27,7 +27,7 @@ __version__ = "0.1.0"
 #: The default registry, discovered from the plugins on first use.
 registry = Registry()
 
-_LAZY = {"Optimizer": "optreg.optimizer", "SpecOptimizer": "optreg.spec_optimizer"}
+_LAZY = {"Optimizer": "optreg.optimizer", "SpecOptimizer": "optreg.spec_optimizer", "Lookahead": "optreg.lookahead"}
 
 __all__ = [
     "AmbiguousNameError",

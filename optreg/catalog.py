@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 from typing import Callable, Generic, Iterator, Mapping, TypeVar
 
 import attrs
@@ -54,6 +55,16 @@ class NameTable(Generic[Entry]):
         raise UnknownNameError(kind, name, [*self.names(), *self.by_qualified])
 
 
+def matches(pattern: str, name: str) -> bool:
+    """Whether a shell-style wildcard matches a name, or the short part of a qualified name.
+
+    Example:
+        >>> matches("adam*", "builtin:adamw"), matches("sg?", "sgd"), matches("s*", "adam")
+        (True, True, False)
+    """
+    return fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(name.split(":", 1)[-1], pattern)
+
+
 class Catalog(Generic[Entry]):
     """A lazily loaded name table with lookup by name.
 
@@ -66,15 +77,21 @@ class Catalog(Generic[Entry]):
         self.kind = kind
         self._load = load
 
-    def names(self) -> list[str]:
+    def names(self, pattern: str | None = None) -> list[str]:
         """Every registered name, sorted; an ambiguous short name appears qualified, once per source.
+
+        Args:
+            pattern: a shell-style wildcard (``*``, ``?``, ``[abc]``); only names it matches
+                are listed. A qualified name matches when its short name does.
 
         Example:
             >>> from optreg import registry
             >>> "adam" in registry.names()
             True
+            >>> registry.names("adam?")
+            ['adamw']
         """
-        return self._load().names()
+        return [name for name in self._load().names() if pattern is None or matches(pattern, name)]
 
     def get(self, name: str) -> Entry:
         """The entry registered under a short name or a qualified ``SOURCE:NAME``.

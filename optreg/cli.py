@@ -73,14 +73,24 @@ def main():
 
 
 @main.command("list")
+@click.argument("pattern", required=False)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @spec_option
 @reports_errors
-def list_command(fmt, spec_paths):
-    """List every registered optimizer with its source and summary."""
-    from optreg import show
+def list_command(pattern, fmt, spec_paths):
+    """List every registered optimizer with its source and summary.
 
-    entries = list(load_registry(spec_paths))
+    PATTERN, a shell-style wildcard such as 'adam*', lists only the optimizers whose name
+    (short or qualified) it matches.
+    """
+    from optreg import show
+    from optreg.catalog import matches
+
+    entries = [
+        entry
+        for entry in load_registry(spec_paths)
+        if pattern is None or matches(pattern, entry.name) or matches(pattern, entry.qualified_name)
+    ]
     click.echo(show.list_json(entries) if fmt == "json" else show.list_table(entries), nl=False)
 
 

@@ -5,7 +5,10 @@ optimizer for ``model.compile(optimizer=...)`` and ``model.fit`` on the TensorFl
 Keras's own options work as with any Keras optimizer — ``clipnorm``, ``clipvalue``,
 ``global_clipnorm``, ``weight_decay``, ``use_ema``, ``ema_momentum``,
 ``ema_overwrite_frequency``, ``loss_scale_factor``, ``gradient_accumulation_steps`` — and
-``learning_rate`` may be a ``LearningRateSchedule``. The class is registered with Keras's
+``learning_rate`` may be a ``LearningRateSchedule``; so may every other hyperparameter, evaluated
+at Keras's step counter as optreg's own optimizers do (:mod:`optreg.schedules`). The spec's
+``[options]`` table gives defaults for Keras's options (``weight_decay = 0.004`` for AdamW). The
+class is registered with Keras's
 serialization, and its config carries the spec's text, so a saved ``.keras`` model reloads with
 the same optimizer and state on a machine that has never seen the spec file.
 """
@@ -18,9 +21,10 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from optreg.errors import OptionError
+from optreg.errors import HyperparameterError, OptionError
 from optreg.expr_compile import CompiledRule
-from optreg.spec import OptimizerSpec, load_spec, load_spec_text, resolve_hyperparameters
+from optreg import schedules
+from optreg.spec import OptimizerSpec, load_spec, load_spec_text, resolve_hyperparameters, unknown_hyperparameter_message
 
 
 @keras.saving.register_keras_serializable(package="optreg")
@@ -29,7 +33,8 @@ class SpecOptimizer(keras.optimizers.Optimizer):
 
     Args:
         spec: the spec's TOML text.
-        hyperparameters: values for the spec's hyperparameters other than the learning rate.
+        hyperparameters: values for the spec's hyperparameters other than the learning rate,
+            each a number or a schedule.
         learning_rate: a float, a ``LearningRateSchedule`` or a callable; defaults to the
             spec's ``learning_rate`` default.
         **kwargs: Keras's optimizer options (``clipnorm``, ``weight_decay``, ``use_ema``, …).
@@ -40,15 +45,20 @@ class SpecOptimizer(keras.optimizers.Optimizer):
 
     def __init__(self, spec: str, hyperparameters: dict | None = None, learning_rate: Any = None, name: str | None = None, **kwargs):
         parsed = load_spec_text(spec, source="<keras optimizer config>")
-        given = dict(hyperparameters or {})
+        given, scheduled = schedules.split_schedules(
+            {name: schedules.schedule_from_config(value) for name, value in (hyperparameters or {}).items()}
+        )
         if isinstance(learning_rate, (int, float)) and not isinstance(learning_rate, bool):
             given["learning_rate"] = learning_rate
         values = resolve_hyperparameters(parsed.hyperparameters, given, parsed.name)
+        for name in set(scheduled) - set(values):
+            raise HyperparameterError(unknown_hyperparameter_message(parsed.name, name, parsed.hyperparameters))
         if learning_rate is None:
             learning_rate = values.get("learning_rate", 0.0)
-        super().__init__(learning_rate=learning_rate, name=name or parsed.name, **kwargs)
+        super().__init__(learning_rate=learning_rate, name=name or parsed.name, **{**_keras_options(parsed), **kwargs})
         self._spec = parsed
-        self._values = {k: v for k, v in values.items() if k != "learning_rate"}
+        self._values = {k: v for k, v in values.items() if k != "learning_rate" and k not in scheduled}
+        self._schedules = scheduled
         self._rule = CompiledRule(parsed.rule, [h.name for h in parsed.hyperparameters], [s.name for s in parsed.slots])
 
     @property
@@ -65,7 +75,7 @@ class SpecOptimizer(keras.optimizers.Optimizer):
 
     def _make_slot(self, slot, var):
         dtype = slot.dtype or var.dtype
-        created = self.add_variable(shape=var.shape, initializer="zeros", dtype=dtype, name=f"{var.path.replace('/', '_')}_{slot.name}")
+        created = self.add_variable(shape=var.shape, initializer="zeros", dtype=dtype, name=f"{_variable_path(var)}_{slot.name}")
         if slot.init == "var":
             created.assign(tf.cast(_tensor(var), dtype))
         elif slot.init != "zeros":
@@ -76,6 +86,8 @@ class SpecOptimizer(keras.optimizers.Optimizer):
         """One spec update of one variable; Keras runs clipping, decay and EMA around it."""
         index = self._get_variable_index(variable)
         hyper = {name: tf.constant(float(value), tf.float64) for name, value in self._values.items()}
+        for name, schedule in self._schedules.items():
+            hyper[name] = schedules.evaluate(schedule, self._iterations)
         hyper["learning_rate"] = tf.cast(learning_rate, tf.float64)
         scalars = self._rule.step_scalars(hyper, tf.cast(self.iterations + 1, tf.float64))
         slots = {name: variables[index] for name, variables in self._slot_lists.items()}
@@ -87,8 +99,17 @@ class SpecOptimizer(keras.optimizers.Optimizer):
     def get_config(self) -> dict:
         """Keras's config plus the spec's text and the hyperparameters."""
         config = super().get_config()
-        config.update(spec=self._spec.text, hyperparameters=dict(self._values))
+        scheduled = {name: schedules.schedule_config(name, value) for name, value in self._schedules.items()}
+        config.update(spec=self._spec.text, hyperparameters={**self._values, **scheduled})
         return config
+
+
+def _keras_options(spec: OptimizerSpec) -> dict[str, Any]:
+    """The spec's ``[options]`` defaults, for Keras (which has no ``skip_nonfinite``)."""
+    options = spec.option_defaults()
+    if options.pop("skip_nonfinite", False):
+        raise OptionError(f"{spec.name} sets skip_nonfinite, which Keras optimizers do not have")
+    return options
 
 
 def optimizer(name_or_path: str | Path, registry=None, **kwargs: Any) -> SpecOptimizer:
@@ -126,6 +147,11 @@ def _find_spec(name_or_path: str | Path, registry) -> OptimizerSpec:
     if entry.spec is None:
         raise OptionError(f"{entry.qualified_name} is written in Python; the Keras adapter takes spec optimizers")
     return entry.spec
+
+
+def _variable_path(variable) -> str:
+    """A Keras variable's path (a TensorFlow variable's name) with '/' and ':' made '_'."""
+    return str(getattr(variable, "path", variable.name)).replace("/", "_").replace(":", "_")
 
 
 def _tensor(variable) -> tf.Tensor:

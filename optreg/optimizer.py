@@ -19,9 +19,13 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import tensorflow as tf
 
+from optreg import schedules
+from optreg.keras_options import KerasOptions
 from optreg.errors import HyperparameterError, OptionError
 from optreg.gradients import GradientOptions, gradient_hooks
+from optreg.options import StepOptions
 from optreg.spec import SLOT_DTYPES, Hyperparameter, Slot, resolve_hyperparameters, unknown_hyperparameter_message
+from optreg.weight_decay import WeightDecayExclusions, decay
 
 
 class _RuntimeState:
@@ -32,9 +36,11 @@ class _RuntimeState:
         self.position: dict[Any, int] = {}
         self.strategy = strategy
         self.compiled: dict[tuple, Any] = {}
+        self.schedules: dict[str, Any] = {}
+        self.weight_decay_exclusions = WeightDecayExclusions()
 
 
-class Optimizer(tf.Module):
+class Optimizer(KerasOptions, tf.Module):
     """Base class of optreg optimizers.
 
     Args:
@@ -49,8 +55,16 @@ class Optimizer(tf.Module):
         jit_compile: compile each step (hooks and the update of every variable) into one XLA
             computation, eagerly and inside ``tf.function`` alike: True, False, or ``"auto"``
             (the default: XLA except under a distribution strategy).
-        **hyperparameters: values for the optimizer's hyperparameters; the rest keep
-            their defaults.
+        weight_decay: decoupled decay, ``var -= var * weight_decay * learning_rate`` before
+            each update (see :mod:`optreg.weight_decay`).
+        use_ema: keep a moving average of every variable (see :mod:`optreg.ema`).
+        ema_momentum: the average's momentum (default 0.99).
+        ema_overwrite_frequency: copy the averages into the variables every so many updates.
+        gradient_accumulation_steps: apply the mean gradient of that many calls, once per that
+            many calls; ``iterations`` counts calls and the rule's ``step`` counts updates.
+        loss_scale_factor: divide every gradient by it (``scale_loss`` multiplies a loss by it).
+        **hyperparameters: values for the optimizer's hyperparameters, each a number or a
+            schedule (see :mod:`optreg.schedules`); the rest keep their defaults.
 
     Raises:
         HyperparameterError: an unknown hyperparameter, or a value of the wrong type or
@@ -87,6 +101,12 @@ class Optimizer(tf.Module):
         skip_nonfinite: bool = False,
         slot_dtype: str | None = None,
         jit_compile: bool | str = "auto",
+        weight_decay: float | None = None,
+        use_ema: bool = False,
+        ema_momentum: float = 0.99,
+        ema_overwrite_frequency: int | None = None,
+        gradient_accumulation_steps: int | None = None,
+        loss_scale_factor: float | None = None,
         **hyperparameters: Any,
     ):
         super().__init__(name=name or self.optimizer_name or type(self).__name__)
@@ -100,7 +120,20 @@ class Optimizer(tf.Module):
         if jit_compile not in (True, False, "auto"):
             raise OptionError(f"jit_compile must be True, False or 'auto', got {jit_compile!r}")
         self.jit_compile = jit_compile
-        values = resolve_hyperparameters(self.hyperparameter_specs, hyperparameters, self.optimizer_name)
+        self.step_options = StepOptions(
+            weight_decay=weight_decay,
+            use_ema=use_ema,
+            ema_momentum=ema_momentum,
+            ema_overwrite_frequency=ema_overwrite_frequency,
+            gradient_accumulation_steps=gradient_accumulation_steps,
+            loss_scale_factor=loss_scale_factor,
+        )
+        if weight_decay is not None and all(spec.name != "learning_rate" for spec in self.hyperparameter_specs):
+            raise OptionError(f"weight_decay needs a learning_rate hyperparameter, which {self.optimizer_name!r} has not")
+        plain, scheduled = schedules.split_schedules(hyperparameters)
+        values = resolve_hyperparameters(self.hyperparameter_specs, plain, self.optimizer_name)
+        for name in scheduled:
+            self._hyperparameter_spec(name)  # an unknown name is an error here too
         with tf.init_scope():
             self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False, name="iterations")
             self.skipped_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="skipped_steps")
@@ -109,7 +142,12 @@ class Optimizer(tf.Module):
                 for spec in self.hyperparameter_specs
             }
         self._slots: list[dict[str, tf.Variable]] = []
+        # per variable, in the order of _slots: the moving averages (use_ema) and the gradient
+        # sums (gradient_accumulation_steps); empty lists when the option is off
+        self._averages: list[tf.Variable] = []
+        self._accumulators: list[tf.Variable] = []
         self._runtime = _RuntimeState(tf.distribute.get_strategy())
+        self._runtime.schedules.update(scheduled)
 
     # --- hyperparameters ------------------------------------------------------------------
 
@@ -131,17 +169,26 @@ class Optimizer(tf.Module):
 
         Args:
             name: the hyperparameter.
-            value: a Python number or bool (checked against the bounds), or a tensor
-                (assigned as it is, for use inside ``tf.function``).
+            value: a Python number or bool (checked against the bounds), a tensor
+                (assigned as it is, for use inside ``tf.function``), or a schedule (taken
+                by steps traced from now on).
 
         Raises:
-            HyperparameterError: unknown name, wrong type or out of bounds.
+            HyperparameterError: unknown name, wrong type or out of bounds, or a number for
+                a hyperparameter that follows a schedule (as Keras refuses it).
 
         Example:
             >>> opt.set_hyperparameter("learning_rate", 0.01)  # doctest: +SKIP
         """
         spec = self._hyperparameter_spec(name)
-        if tf.is_tensor(value) or isinstance(value, tf.Variable):
+        if schedules.is_schedule(value):
+            self._runtime.schedules[name] = value
+            self._runtime.compiled.clear()
+        elif name in self._runtime.schedules:
+            raise HyperparameterError(
+                f"{name} follows a schedule, so it cannot be set to a number; create the optimizer with a number instead"
+            )
+        elif tf.is_tensor(value) or isinstance(value, tf.Variable):
             self._hyper[name].assign(tf.cast(value, tf.float64))
         else:
             self._hyper[name].assign(float(spec.check(value)))
@@ -176,6 +223,8 @@ class Optimizer(tf.Module):
         """
         if not self.supports_stacked_runs:
             raise OptionError(f"{self.optimizer_name}'s updates are not elementwise, so runs cannot be stacked")
+        if self._runtime.schedules:
+            raise OptionError("runs cannot be stacked while a hyperparameter follows a schedule")
         counts = {len(column) for column in values.values()}
         if set(values) != set(self._hyper) or len(counts) != 1:
             raise OptionError("stack_runs needs every hyperparameter, each with one value per run")
@@ -223,6 +272,10 @@ class Optimizer(tf.Module):
                 )
                 for slot in self.slot_specs
             }
+            if self.step_options.use_ema:
+                self._averages.append(tf.Variable(tf.zeros_like(var), trainable=False, name=f"{base}/average"))
+            if self.step_options.gradient_accumulation_steps:
+                self._accumulators.append(tf.Variable(tf.zeros_like(var), trainable=False, name=f"{base}/accumulated"))
         self._runtime.position[var.ref()] = len(self._slots)
         self._slots.append(slots)
 
@@ -239,12 +292,15 @@ class Optimizer(tf.Module):
         return self._slots[self._runtime.position[var.ref()]]
 
     def reset(self) -> None:
-        """Start over: the step and skip counters to zero and every slot to its initial value."""
+        """Start over: the step and skip counters to zero, every slot to its initial value, and
+        the moving averages and accumulated gradients to zero."""
         self.iterations.assign(0)
         self.skipped_steps.assign(0)
         for ref, position in self._runtime.position.items():
             for slot in self.slot_specs:
                 self._slots[position][slot.name].assign(_initial_value(slot, ref.deref(), self.slot_dtype))
+        for extra in (*self._averages, *self._accumulators):
+            extra.assign(tf.zeros_like(extra))
 
     # --- the protocol -------------------------------------------------------------------------
 
@@ -328,20 +384,39 @@ class Optimizer(tf.Module):
         self._update_variable(grad, var, self.slots_for(var), prepared)
 
     def _step(self, grads: list, variables: list, update_one=None) -> tf.Tensor:
-        """The gradient hooks, then one update of every variable; returns the new step count.
+        """One call's work, in Keras's order: unscale the gradients, accumulate them or update
+        the variables, move the averages; returns the new call count.
 
         ``update_one(grad, var, prepared)`` updates one variable (by default, in place).
         """
+        options = self.step_options
+        calls = self.iterations.read_value()
+        self.iterations.assign_add(1)
+        if options.loss_scale_factor is not None:
+            grads = [g / tf.constant(options.loss_scale_factor, g.dtype) for g in grads]
+        if options.gradient_accumulation_steps:
+            self._accumulate_or_update(grads, variables, calls, update_one)
+        else:
+            self._update(grads, variables, calls, update_one)
+        if options.use_ema:
+            self._move_averages(variables, calls)
+        return self.iterations.read_value()
+
+    def _update(self, grads: list, variables: list, calls: tf.Tensor, update_one) -> None:
+        """The gradient hooks, the schedules, weight decay, then one update of every variable."""
         for hook in self._gradient_hooks:
             grads = hook(grads, variables)
-        self.iterations.assign_add(1)
-        prepared = self._prepare_step(tf.cast(self.iterations, tf.float64))
+        for name, schedule in self._runtime.schedules.items():
+            self._hyper[name].assign(schedules.evaluate(schedule, calls))
+        if self.step_options.weight_decay is not None:
+            decay(variables, self.step_options.weight_decay, self._hyper["learning_rate"], self._runtime.weight_decay_exclusions)
+        step = tf.cast(calls // self.step_options.accumulation + 1, tf.float64)
+        prepared = self._prepare_step(step)
         for grad, var in zip(grads, variables):
             if update_one is None:
                 self._update_variable(grad, var, self.slots_for(var), prepared)
             else:
                 update_one(grad, var, prepared)
-        return self.iterations.read_value()
 
     @tf.autograph.experimental.do_not_convert
     def minimize(self, loss_fn, variables: Sequence[tf.Variable], grads: Sequence | None = None) -> None:

@@ -78,6 +78,8 @@ def show_text(entry: OptimizerEntry) -> str:
     for s in spec.slots:
         dtype = f", {s.dtype}" if s.dtype else ""
         lines.append(f"  {s.name} (init {s.init}{dtype})" + (f"  {s.doc}" if s.doc else ""))
+    if spec.options:
+        lines.append("options: " + ", ".join(f"{name} = {value!r}" for name, value in spec.options))
     lines.append("update rule:")
     lines += [f"  {a.text}" for a in spec.rule.assignments]
     return "\n".join(lines) + "\n"

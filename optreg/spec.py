@@ -36,7 +36,8 @@ from typing import Any, Mapping, Sequence
 import attrs
 
 from optreg import expr
-from optreg.errors import ExpressionError, HyperparameterError, SpecError
+from optreg.errors import ExpressionError, HyperparameterError, OptionError, SpecError
+from optreg.options import ALL_OPTION_NAMES, check_spec_options
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -46,7 +47,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 #: Names a hyperparameter or slot may not take: the rule's builtins, the function table,
 #: and the options every optimizer accepts.
 RESERVED_NAMES = frozenset(expr.BUILTIN_NAMES) | frozenset(expr.FUNCTIONS) | frozenset(
-    {"name", "clipnorm", "clipvalue", "global_clipnorm", "skip_nonfinite", "iterations", "skipped_steps"}
+    {"name", "iterations", "skipped_steps", *ALL_OPTION_NAMES}
 )
 SLOT_INITS = ("zeros", "ones", "var")
 SLOT_DTYPES = ("float16", "bfloat16", "float32", "float64")
@@ -171,6 +172,18 @@ class OptimizerSpec:
     source: str = "<string>"
     #: The TOML text it was loaded from, so a saved optimizer can be rebuilt without the file.
     text: str = attrs.field(default="", repr=False, eq=False)
+    #: Defaults for the optimizer options (``weight_decay``, ``clipnorm``, …) from ``[options]``,
+    #: as sorted (name, value) pairs; what the caller passes overrides them.
+    options: tuple[tuple[str, Any], ...] = ()
+
+    def option_defaults(self) -> dict[str, Any]:
+        """The ``[options]`` table's defaults, by name.
+
+        Example:
+            >>> load_spec("specs/adamw.toml").option_defaults()  # doctest: +SKIP
+            {'weight_decay': 0.004}
+        """
+        return dict(self.options)
 
     def defaults(self) -> dict[str, float | int | bool]:
         """Every hyperparameter's default, by name.
@@ -341,7 +354,7 @@ class _SpecReader:
 
     def read(self, document: Mapping[str, Any]) -> OptimizerSpec:
         """Validate the whole document."""
-        self.table_keys("", document, required={"optimizer", "update"}, optional={"hyperparameters", "slots"})
+        self.table_keys("", document, required={"optimizer", "update"}, optional={"hyperparameters", "slots", "options"})
         header = self.read_header(document["optimizer"])
         hyperparameters = self.read_hyperparameters(document.get("hyperparameters", {}))
         slots = self.read_slots(document.get("slots", {}), {h.name for h in hyperparameters})
@@ -355,6 +368,7 @@ class _SpecReader:
             rule=rule,
             source=self.source,
             text=self.text,
+            options=self.read_options(document.get("options", {})),
         )
 
     def require_table(self, key: str, table: Any) -> None:
@@ -458,6 +472,19 @@ class _SpecReader:
         if not isinstance(doc, str):
             raise self.fail(key, f"doc must be a string, got {_show(doc)}")
         return Slot(name, float(init) if numeric else init, dtype, doc.strip())
+
+    def read_options(self, table: Any) -> tuple[tuple[str, Any], ...]:
+        """The [options] table: defaults for the optimizer options, each checked."""
+        self.require_table("options", table)
+        for name, value in table.items():
+            try:
+                check_spec_options({name: value})
+            except OptionError as error:
+                raise self.fail(f"options.{name}", str(error)) from None
+        try:
+            return tuple(sorted(check_spec_options(table).items()))
+        except OptionError as error:  # options that conflict, such as two clipping options
+            raise self.fail("options", str(error)) from None
 
     def read_rule(self, table: Any, hyperparameters, slots) -> expr.CheckedRule:
         """The [update] table: an ordered, non-empty list of assignments."""

@@ -16,7 +16,8 @@ class SpecOptimizer(Optimizer):
 
     Args:
         spec: the validated spec.
-        **kwargs: hyperparameter values and the options of :class:`~optreg.optimizer.Optimizer`.
+        **kwargs: hyperparameter values and the options of :class:`~optreg.optimizer.Optimizer`;
+            options the spec's ``[options]`` table sets default to its values.
 
     Example:
         >>> from optreg.spec import load_spec
@@ -32,7 +33,7 @@ class SpecOptimizer(Optimizer):
         self._rule = CompiledRule(
             spec.rule, [h.name for h in spec.hyperparameters], [s.name for s in spec.slots]
         )
-        super().__init__(**kwargs)
+        super().__init__(**{**spec.option_defaults(), **kwargs})
 
     @property
     def supports_stacked_runs(self) -> bool:

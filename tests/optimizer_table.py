@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import attrs
 
@@ -26,10 +26,10 @@ class Case:
     name: str
     settings: tuple[dict, ...]
     #: (learning rate, steps) that take it from the start of the registered ``quadratic``
-    #: problem to within its tolerance of the minimum.
-    quadratic: tuple[float, int]
+    #: problem to within its tolerance of the minimum; the rate may be a Keras schedule.
+    quadratic: tuple[Any, int]
     #: (learning rate, steps) that do the same on ``rosenbrock``.
-    rosenbrock: tuple[float, int]
+    rosenbrock: tuple[Any, int]
     keras: Optional[Callable[[dict], object]] = None
     #: The settings compared with Keras, where they differ from ``settings``.
     keras_settings: Optional[tuple[dict, ...]] = None
@@ -38,6 +38,14 @@ class Case:
 
     #: Relative (and absolute) tolerance of the step-for-step comparison with Keras in float32.
     keras_rtol: float = 1e-6
+    #: How a step scales with the learning rate: step ∝ learning_rate ** this (MADGRAD's
+    #: dual averaging divides a sum ∝ lr by a cube root ∝ lr^⅓, so its steps go as lr^⅔).
+    #: None where the step is no power law of the rate (FTRL: the initial accumulator pulls the
+    #: first step toward 0 by an amount independent of the rate).
+    learning_rate_power: Optional[float] = 1.0
+    #: The learning rate with which 300 steps in bfloat16 / float16 reach the half-precision
+    #: test's target from zero (optimizers whose first steps are small need a larger one).
+    half_precision_learning_rate: float = 0.05
 
     def __str__(self) -> str:
         return self.name

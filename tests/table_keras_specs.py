@@ -106,6 +106,7 @@ CASES = (
             {"learning_rate": 0.5, "initial_accumulator_value": 2.0},
         ),
         keras=_keras("Adagrad"),
+        half_precision_learning_rate=0.5,
         quadratic=(0.5, 500),
         rosenbrock=(1.0, 10000),
     ),
@@ -116,6 +117,8 @@ CASES = (
             {"learning_rate": 0.1, "rho": 0.5, "epsilon": 1e-6},
         ),
         keras=_keras("Adadelta"),
+        # Adadelta's first steps are about sqrt(epsilon) * learning_rate
+        half_precision_learning_rate=30.0,
         quadratic=(1.0, 2000),
         # Adadelta (Keras's too, in float32) reaches Rosenbrock's minimum near step 27500 at
         # lr 0.02, then drifts slowly away from it (loss 3e-5 at 30000, 1e-4 near 40000).
@@ -141,6 +144,8 @@ CASES = (
             {"learning_rate": 0.2, "learning_rate_power": 0.0, "initial_accumulator_value": 0.0},
         ),
         keras=_keras("Ftrl"),
+        learning_rate_power=None,
+        half_precision_learning_rate=0.5,
         quadratic=(0.5, 500),
         rosenbrock=(1.0, 10000),
     ),
@@ -193,6 +198,7 @@ CASES = (
             {"learning_rate": 0.01, "beta_2": 0.999, "threshold": 60.0},
         ),
         numpy=numpy_radam,
+        half_precision_learning_rate=0.3,
         quadratic=(0.01, 2000),
         rosenbrock=(0.005, 12000),
     ),

@@ -6,11 +6,11 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+import optreg
 from optreg.cli import main
 
 
@@ -23,9 +23,9 @@ def test_list_table_names_every_optimizer():
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].split() == ["name", "source", "summary"]
-    shipped = sorted(path.stem for path in (Path(__file__).resolve().parents[1] / "specs").glob("*.toml"))
-    assert {"adam", "gradient_descent", "momentum", "sgd"} <= set(shipped)
-    assert [line.split()[0] for line in lines[1:]] == shipped
+    names = [line.split()[0] for line in lines[1:]]
+    assert names == sorted(entry.name for entry in optreg.registry)
+    assert {"adam", "gradient_descent", "momentum", "sgd", "lookahead"} <= set(names)
 
 
 def test_list_json_has_name_source_summary_and_defaults():
@@ -89,7 +89,7 @@ def test_user_errors_are_one_line_with_status_2(args, message):
 
 def test_optreg_debug_shows_the_traceback():
     env = {**os.environ, "OPTREG_DEBUG": "1"}
-    result = subprocess.run([sys.executable, "-m", "optreg", "show", "adma"], capture_output=True, text=True, env=env)
+    result = subprocess.run([sys.executable, "-m", "optreg", "show", "momentun"], capture_output=True, text=True, env=env)
     assert result.returncode != 0
     assert "Traceback" in result.stderr and "UnknownNameError" in result.stderr
 
@@ -156,7 +156,8 @@ def test_plugins_lists_the_builtin_plugin():
     records = json.loads(invoke("plugins", "--format", "json").output)
     (builtin,) = records
     assert builtin["name"] == "builtin" and builtin["distribution"] == "optreg"
-    assert builtin["hooks"] == ["optreg_register_problems", "optreg_spec_paths"]
+    assert builtin["hooks"] == ["optreg_register_optimizers", "optreg_register_problems", "optreg_spec_paths"]
+    assert "builtin:lookahead" in builtin["registered"]
     assert "builtin:adam" in builtin["registered"] and "builtin:quartic" in builtin["registered"]
 
 

@@ -17,7 +17,7 @@ import attrs
 
 from optreg.entries import OptimizerEntry
 from optreg.errors import OptionError
-from optreg.gradients import OPTION_NAMES, GradientOptions
+from optreg.options import SPEC_OPTION_NAMES, check_spec_options
 from optreg.problems import Problem
 from optreg.registry import Registry
 from optreg.spec import resolve_hyperparameters
@@ -150,7 +150,7 @@ def plan_bench(
         for setting in settings:
             hyperparameters, options = split_setting(setting)
             resolve_hyperparameters(entry.hyperparameters, hyperparameters, entry.name)
-            GradientOptions(**options)
+            check_spec_options(options)
         runs.append((entry, tuple(settings)))
     return BenchPlan(found, tuple(runs), max_iters, stop_at_tolerance, history_every)
 
@@ -162,14 +162,15 @@ def _configured(problem: Problem, options: Mapping[str, Any]) -> Problem:
 
 
 def split_setting(setting: Mapping[str, Any]) -> tuple[dict, dict]:
-    """Split a run's settings into hyperparameters and optimizer options (``clipnorm``, …).
+    """Split a run's settings into hyperparameters and optimizer options (``clipnorm``,
+    ``weight_decay``, …).
 
     Example:
         >>> split_setting({"learning_rate": 0.1, "clipnorm": 2.0})
         ({'learning_rate': 0.1}, {'clipnorm': 2.0})
     """
-    hyperparameters = {k: v for k, v in setting.items() if k not in OPTION_NAMES}
-    options = {k: v for k, v in setting.items() if k in OPTION_NAMES}
+    hyperparameters = {k: v for k, v in setting.items() if k not in SPEC_OPTION_NAMES}
+    options = {k: v for k, v in setting.items() if k in SPEC_OPTION_NAMES}
     return hyperparameters, options
 
 
@@ -210,7 +211,7 @@ def _groups(entry: OptimizerEntry, settings: Sequence[dict]) -> list[list[int]]:
     fixed = {h.name for h in entry.hyperparameters if getattr(h, "fixed", False)}
     groups: dict[tuple, list[int]] = {}
     for index, setting in enumerate(settings):
-        key = tuple(sorted((k, repr(v)) for k, v in setting.items() if k in OPTION_NAMES or k in fixed))
+        key = tuple(sorted((k, repr(v)) for k, v in setting.items() if k in SPEC_OPTION_NAMES or k in fixed))
         groups.setdefault(key, []).append(index)
     return list(groups.values())
 

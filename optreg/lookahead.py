@@ -1,0 +1,173 @@
+"""Lookahead (Zhang et al. 2019) over any optreg optimizer.
+
+The inner ("fast") optimizer takes every step; every ``sync_period`` steps the slow weights move
+``slow_step_size`` of the way towards the fast ones, and the fast weights restart from there:
+
+    fast ← inner step(fast, grad)                 every step
+    slow ← slow + α·(fast − slow); fast ← slow    when step % k == 0
+
+The inner optimizer keeps its own state (moments, step count) across synchronisations, as
+optax.lookahead and pytorch-optimizer's Lookahead do. The slow weights are a slot of the wrapper,
+so checkpoints hold them next to the inner optimizer's slots.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+import tensorflow as tf
+
+from optreg.builtin import LOOKAHEAD_HYPERPARAMETERS
+from optreg.errors import HyperparameterError, OptionError
+from optreg.optimizer import Optimizer
+from optreg.spec import Slot
+
+#: The options every optimizer accepts; a lookahead keeps them for itself (they act on the
+#: gradients before the inner step), except slot_dtype, which the inner optimizer shares.
+_OPTIONS = ("name", "clipnorm", "global_clipnorm", "clipvalue", "skip_nonfinite", "slot_dtype", "jit_compile")
+
+
+class Lookahead(Optimizer):
+    """Lookahead over an inner optimizer, given by registered name or as an instance.
+
+    Args:
+        inner: the inner optimizer's registered name (default ``"adam"``), or an
+            :class:`~optreg.optimizer.Optimizer` instance to wrap (without gradient options of
+            its own: give those to the lookahead).
+        **kwargs: ``sync_period`` and ``slow_step_size``; the optimizer options (``clipnorm``, …,
+            ``jit_compile``); and, when ``inner`` is a name, the inner optimizer's
+            hyperparameters (``learning_rate``, …).
+
+    Raises:
+        UnknownNameError: no registered optimizer of that name.
+        HyperparameterError: a hyperparameter neither the lookahead nor the inner optimizer
+            has, or inner hyperparameters given together with an inner instance.
+        OptionError: the wrapped instance has gradient options of its own.
+
+    The inner optimizer's hyperparameters read and write through the wrapper
+    (``opt.learning_rate = 0.01``), without retracing.
+
+    Example:
+        >>> opt = optreg.registry.create("lookahead", inner="sgd", learning_rate=0.1, momentum=0.9)  # doctest: +SKIP
+        >>> opt = optreg.Lookahead(optreg.registry.create("adam"), sync_period=10)  # doctest: +SKIP
+    """
+
+    optimizer_name = "lookahead"
+    summary = "Lookahead over an inner optimizer"
+    hyperparameter_specs = LOOKAHEAD_HYPERPARAMETERS
+    slot_specs = (Slot("slow", init="var", doc="the slow weights, synchronised every sync_period steps"),)
+
+    def __init__(self, inner: str | Optimizer = "adam", **kwargs: Any):
+        own_names = {spec.name for spec in LOOKAHEAD_HYPERPARAMETERS} | set(_OPTIONS)
+        own = {key: value for key, value in kwargs.items() if key in own_names}
+        rest = {key: value for key, value in kwargs.items() if key not in own_names}
+        inner_optimizer = _inner_optimizer(inner, rest, own.get("slot_dtype"))
+        super().__init__(**own)
+        self.inner = inner_optimizer
+
+    # --- the inner optimizer's hyperparameters, through the wrapper -----------------------
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            inner = self.__dict__.get("inner")
+            if inner is not None and name in inner.__dict__.get("_hyper", {}):
+                return getattr(inner, name)
+            raise
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        inner = self.__dict__.get("inner")
+        own = self.__dict__.get("_hyper", {})
+        if inner is not None and name not in own and name in inner.__dict__.get("_hyper", {}):
+            inner.set_hyperparameter(name, value)
+        else:
+            super().__setattr__(name, value)
+
+    def set_hyperparameter(self, name: str, value: Any) -> None:
+        """Change a hyperparameter of the lookahead or, failing that, of the inner optimizer.
+
+        Example:
+            >>> opt.set_hyperparameter("learning_rate", 0.01)  # doctest: +SKIP
+        """
+        if name in self._hyper:
+            super().set_hyperparameter(name, value)
+        else:
+            self.inner.set_hyperparameter(name, value)
+
+    @property
+    def hyperparameters(self) -> dict[str, float | int | bool]:
+        """The inner optimizer's hyperparameters and the lookahead's own, by name (eager only)."""
+        own = {spec.name: self.get_hyperparameter(spec.name) for spec in self.hyperparameter_specs}
+        return {**self.inner.hyperparameters, **own}
+
+    def get_config(self) -> dict[str, Any]:
+        """The config, with the inner optimizer's qualified name among the options.
+
+        Example:
+            >>> optreg.Optimizer.from_config(opt.get_config())  # doctest: +SKIP
+        """
+        config = super().get_config()
+        source = self.inner.registry_source
+        inner_name = f"{source}:{self.inner.optimizer_name}" if source else self.inner.optimizer_name
+        config["options"] = {**config["options"], "inner": inner_name}
+        return config
+
+    # --- state ----------------------------------------------------------------------------
+
+    def build(self, variables: Iterable[tf.Variable]) -> None:
+        """Create the slow weights and the inner optimizer's slots of new variables."""
+        variables = list(variables)
+        self.inner.build(variables)
+        super().build(variables)
+
+    def reset(self) -> None:
+        """Start over, the inner optimizer too; the slow weights restart at the variables' values."""
+        super().reset()
+        self.inner.reset()
+
+    # --- the step -------------------------------------------------------------------------
+
+    def _prepare_step(self, step: tf.Tensor) -> tuple[Any, tf.Tensor]:
+        """Advance the inner optimizer's step count, and decide whether this step synchronises."""
+        self.inner.iterations.assign_add(1)
+        inner_prepared = self.inner._prepare_step(tf.cast(self.inner.iterations, tf.float64))
+        period = tf.cast(self._hyper["sync_period"], tf.float64)
+        synchronise = tf.equal(tf.math.floormod(step, period), 0.0)
+        return inner_prepared, synchronise
+
+    def _update_variable(
+        self, grad: tf.Tensor, var: tf.Variable, slots: Mapping[str, tf.Variable], prepared: tuple[Any, tf.Tensor]
+    ) -> None:
+        """One inner step of the fast weights, then, on a synchronising step, the slow-weight update."""
+        inner_prepared, synchronise = prepared
+        self.inner._update_variable(grad, var, self.inner.slots_for(var), inner_prepared)
+        slow = slots["slow"]
+        alpha = tf.cast(self._hyper["slow_step_size"], slow.dtype)
+        current = slow.read_value()
+        moved = current + alpha * (tf.cast(var.read_value(), slow.dtype) - current)
+        new_slow = tf.where(synchronise, moved, current)
+        slow.assign(new_slow)
+        var.assign(tf.where(synchronise, tf.cast(new_slow, var.dtype), var.read_value()))
+
+
+def _inner_optimizer(inner: str | Optimizer, hyperparameters: dict[str, Any], slot_dtype: str | None) -> Optimizer:
+    """The inner optimizer: built from the registry by name, or the given instance, checked."""
+    if isinstance(inner, Optimizer):
+        if hyperparameters:
+            names = ", ".join(sorted(hyperparameters))
+            raise HyperparameterError(
+                f"lookahead: {names} must be set on the inner optimizer instance, not on the lookahead"
+            )
+        if inner.gradient_options.as_dict():
+            raise OptionError(
+                f"lookahead: the inner optimizer {inner.optimizer_name!r} has gradient options "
+                f"({', '.join(inner.gradient_options.as_dict())}); give them to the lookahead instead"
+            )
+        return inner
+    if not isinstance(inner, str):
+        raise HyperparameterError(f"lookahead: inner must be an optimizer name or an optreg.Optimizer, got {inner!r}")
+    from optreg import registry
+
+    options = {"slot_dtype": slot_dtype} if slot_dtype else {}
+    return registry.create(inner, **hyperparameters, **options)

@@ -1,0 +1,144 @@
+"""The step options every optimizer accepts besides gradient clipping, as in Keras 3.
+
+* ``weight_decay``: decoupled decay, ``var ← var − var·weight_decay·learning_rate``, applied to
+  every variable (but those excluded with ``exclude_from_weight_decay``) just before its update;
+* ``use_ema``, ``ema_momentum``, ``ema_overwrite_frequency``: a moving average of each variable,
+  optionally copied into the variable every so many steps, and by ``finalize_variable_values``;
+* ``gradient_accumulation_steps``: gradients are summed over that many calls and their mean
+  applied on the last one;
+* ``loss_scale_factor``: gradients are divided by it (``scale_loss`` multiplies a loss by it).
+
+Validation needs no TensorFlow, so a spec's ``[options]`` table is checked when it is loaded.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+import attrs
+
+from optreg.errors import OptionError
+from optreg.gradients import OPTION_NAMES as GRADIENT_OPTION_NAMES
+from optreg.gradients import GradientOptions
+
+
+def is_finite_number(value: Any) -> bool:
+    """True for an int or float (not a bool) that is finite as a float64.
+
+    Example:
+        >>> [is_finite_number(v) for v in (2, 0.5, float("nan"), True)]
+        [True, True, False, False]
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
+def _non_negative_or_none(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    """attrs validator: None, or a finite number ≥ 0."""
+    if value is not None and (not is_finite_number(value) or value < 0):
+        raise OptionError(f"{attribute.name} must be a finite number >= 0, got {value!r}")
+
+
+def _positive_or_none(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    """attrs validator: None, or a finite number > 0."""
+    if value is not None and (not is_finite_number(value) or value <= 0):
+        raise OptionError(f"{attribute.name} must be a finite number > 0, got {value!r}")
+
+
+def _whole_at_least(least: int):
+    """attrs validator factory: None, or a whole number ≥ ``least``."""
+
+    def check(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+        if value is None:
+            return
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise OptionError(f"{attribute.name} must be a whole number >= {least}, got {value!r}")
+
+    return check
+
+
+def _boolean(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    """attrs validator: exactly True or False."""
+    if not isinstance(value, bool):
+        raise OptionError(f"{attribute.name} must be true or false, got {value!r}")
+
+
+def _fraction(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    """attrs validator: a number in [0, 1]."""
+    if not is_finite_number(value) or not 0 <= value <= 1:
+        raise OptionError(f"{attribute.name} must be a number in [0, 1], got {value!r}")
+
+
+@attrs.frozen
+class StepOptions:
+    """Weight decay, EMA, gradient accumulation and loss scaling, validated.
+
+    Raises:
+        OptionError: a value of the wrong type or out of range.
+
+    Example:
+        >>> StepOptions(gradient_accumulation_steps=1)
+        Traceback (most recent call last):
+        ...
+        optreg.errors.OptionError: gradient_accumulation_steps must be a whole number >= 2, got 1
+        >>> StepOptions(weight_decay=0.004).as_dict()
+        {'weight_decay': 0.004}
+    """
+
+    weight_decay: float | None = attrs.field(default=None, validator=_non_negative_or_none)
+    use_ema: bool = attrs.field(default=False, validator=_boolean)
+    ema_momentum: float = attrs.field(default=0.99, validator=_fraction)
+    ema_overwrite_frequency: int | None = attrs.field(default=None, validator=_whole_at_least(1))
+    gradient_accumulation_steps: int | None = attrs.field(default=None, validator=_whole_at_least(2))
+    loss_scale_factor: float | None = attrs.field(default=None, validator=_positive_or_none)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The options that differ from their defaults, by name."""
+        defaults = StepOptions()
+        return {name: value for name, value in attrs.asdict(self).items() if value != getattr(defaults, name)}
+
+    @property
+    def accumulation(self) -> int:
+        """How many calls make one update (1 without gradient accumulation)."""
+        return self.gradient_accumulation_steps or 1
+
+
+#: The step options' names, in Keras's order.
+STEP_OPTION_NAMES = tuple(field.name for field in attrs.fields(StepOptions))
+#: The options a spec's ``[options]`` table may set defaults for.
+SPEC_OPTION_NAMES = (*STEP_OPTION_NAMES, *GRADIENT_OPTION_NAMES)
+#: Every keyword an optimizer accepts besides its hyperparameters (none may name a hyperparameter).
+ALL_OPTION_NAMES = frozenset({*SPEC_OPTION_NAMES, "slot_dtype", "jit_compile"})
+
+
+def check_spec_options(table: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate a spec's ``[options]`` defaults.
+
+    Args:
+        table: option name → value.
+
+    Returns:
+        The same options, as a dict.
+
+    Raises:
+        OptionError: an unknown option, or a value that option refuses.
+
+    Example:
+        >>> check_spec_options({"weight_decay": 0.004})
+        {'weight_decay': 0.004}
+        >>> check_spec_options({"decay": 0.1})
+        Traceback (most recent call last):
+        ...
+        optreg.errors.OptionError: unknown option 'decay'; allowed: clipnorm, clipvalue, ema_momentum, ema_overwrite_frequency, global_clipnorm, gradient_accumulation_steps, loss_scale_factor, skip_nonfinite, use_ema, weight_decay
+    """
+    for name in table:
+        if name not in SPEC_OPTION_NAMES:
+            raise OptionError(f"unknown option {name!r}; allowed: {', '.join(sorted(SPEC_OPTION_NAMES))}")
+    StepOptions(**{k: v for k, v in table.items() if k in STEP_OPTION_NAMES})
+    GradientOptions(**{k: v for k, v in table.items() if k in GRADIENT_OPTION_NAMES})
+    return dict(table)

@@ -1,0 +1,166 @@
+"""What a bench shows: the tutorial's figure and the other plots, files, rankings, progress."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from click.testing import CliRunner
+
+import optreg
+from optreg.bench import plots
+from optreg.bench.ranking import profile, ranking_text, standings
+from optreg.bench.runner import RunResult, plan_bench, run_bench
+from optreg.bench.session import progress_reporter
+from optreg.cli import main
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+def _paths(figure):
+    return [line for line in figure.axes[0].lines if line.get_gid() == "path"]
+
+
+def _ends(figure):
+    return [line for line in figure.axes[0].lines if line.get_gid() == "end"]
+
+
+@pytest.fixture(scope="module")
+def tutorial_momentum():
+    plan = plan_bench(optreg.registry, ["momentum"], "quartic", [{"learning_rate": lr} for lr in (1e-3, 1e-2, 1e-1)],
+                      history_every=1)
+    return run_bench(plan), plan.problems[0]
+
+
+def test_the_tutorials_figure_has_one_path_and_end_point_per_run(tutorial_momentum):
+    results, problem = tutorial_momentum
+    figure = plots.path_figure(results, problem)
+    assert len(_paths(figure)) == 3 and len(_ends(figure)) == 3
+    converged = _paths(figure)[1]
+    assert list(converged.get_xdata())[-1] == 80
+    assert converged.get_ydata()[-1] == pytest.approx(-1.125, abs=1e-3)
+    assert len(figure.axes[0].collections) == 1  # the log-loss colour map
+    labels = [line.get_label() for line in _ends(figure)]
+    assert labels[1] == "learning_rate=0.01: converged at 80" and "exploded at 6" in labels[2]
+
+
+def test_plot_option_writes_the_png(tmp_path):
+    target = tmp_path / "paths.png"
+    result = invoke("bench", "momentum", "--lr", "0.001", "--lr", "0.01", "--lr", "0.1", "--plot", str(target))
+    assert result.exit_code == 0, result.output
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_must_be_a_png(tmp_path):
+    result = invoke("bench", "momentum", "--plot", str(tmp_path / "paths.svg"))
+    assert result.exit_code == 2 and "does not end in .png" in result.output
+
+
+def test_two_dimensional_problems_get_contours_with_each_trajectory():
+    plan = plan_bench(optreg.registry, ["adam", "sgd"], "rosenbrock", [{"learning_rate": 0.01}], history_every=5, max_iters=200)
+    results = run_bench(plan)
+    figure = plots.main_figure(results, plan.problems[0])
+    assert len(_paths(figure)) == 2
+    assert figure.axes[0].get_xlabel() == "x" and figure.axes[0].get_ylabel() == "y"
+    path = _paths(figure)[0]
+    assert (path.get_xdata()[0], path.get_ydata()[0]) == pytest.approx((-1.2, 1.0))
+
+
+def test_sweep_figure_plots_final_loss_against_the_swept_hyperparameter():
+    plan = plan_bench(optreg.registry, ["gradient_descent"], "mlp-regression",
+                      [{"learning_rate": lr, "clipnorm": 2.0} for lr in (1e-4, 1e-3, 1e-2)], max_iters=50)
+    results = run_bench(plan)
+    figure = plots.sweep_figure(results, plan.problems[0])
+    (line,) = _paths(figure)
+    assert list(line.get_xdata()) == [1e-4, 1e-3, 1e-2]
+    assert list(line.get_ydata()) == [r.metrics["test_loss"] for r in results]
+    assert figure.axes[0].get_xscale() == "log"
+    assert any(l.get_label() == "constant baseline" for l in figure.axes[0].lines)
+
+
+def test_out_writes_results_figures_and_a_ranking(tmp_path):
+    result = invoke("bench", "adam", "momentum", "--problem", "quartic", "--problem", "booth",
+                    "--lr", "0.01", "--lr", "0.1", "--max-iters", "300", "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == sorted([
+        "results.json", "results.csv", "ranking.txt", "ranking.json",
+        "quartic-paths.png", "quartic-loss.png", "quartic-sweep.png",
+        "booth-contours.png", "booth-loss.png", "booth-sweep.png",
+    ])
+    records = json.loads((tmp_path / "results.json").read_text())
+    assert len(records) == 8 and all(r["history"]["iterations"][0] == 0 for r in records)
+    assert "performance profile" in (tmp_path / "ranking.txt").read_text()
+
+
+def test_comparisons_print_a_ranking_and_a_profile():
+    result = invoke("bench", "adam", "momentum", "--problem", "booth", "--problem", "himmelblau", "--lr", "0.01",
+                    "--max-iters", "500")
+    assert result.exit_code == 0, result.output
+    ranking = result.output.split("\n\n", 1)[1]
+    assert ranking.splitlines()[0].split()[:4] == ["problem", "rank", "optimizer", "best"]
+    assert "performance profile" in ranking
+
+
+def _result(optimizer, problem, reached_at, loss=1.0, settings=None, has_minimum=True):
+    status = "reached" if reached_at is not None else "exceeded"
+    return RunResult(optimizer, problem, {}, settings or {}, status, reached_at or 100, loss, (0.0,), 0.0,
+                     reached_at=reached_at, has_minimum=has_minimum)
+
+
+def test_standings_take_each_optimizers_best_run():
+    results = [
+        _result("a", "p", 50, settings={"learning_rate": 0.1}),
+        _result("a", "p", 20, settings={"learning_rate": 0.2}),
+        _result("b", "p", None, loss=0.5),
+        _result("b", "p", 30),
+    ]
+    places = standings(results)["p"]
+    assert [(s.rank, s.result.optimizer, s.solved_in) for s in places] == [(1, "a", 20), (2, "b", 30)]
+
+
+def test_performance_profile_counts_problems_solved_within_tau_of_the_best():
+    results = [
+        _result("a", "p1", 10), _result("b", "p1", 15),
+        _result("a", "p2", 40), _result("b", "p2", 10),
+        _result("a", "p3", None), _result("b", "p3", None),
+        _result("a", "mlp", None, loss=1.0, has_minimum=False), _result("b", "mlp", None, loss=2.0, has_minimum=False),
+    ]
+    fractions = profile(results, taus=(1.0, 2.0, 4.0))
+    assert fractions["a"] == pytest.approx([1 / 3, 1 / 3, 2 / 3])
+    assert fractions["b"] == pytest.approx([1 / 3, 2 / 3, 2 / 3])
+    rows = [line.split()[:3] for line in ranking_text(results, taus=(1.0, 2.0, 4.0)).splitlines()]
+    assert ["mlp", "1", "a"] in rows and ["p2", "1", "b"] in rows
+
+
+def test_without_known_minima_there_is_no_profile():
+    results = [_result("a", "mlp", None, has_minimum=False), _result("b", "mlp", None, has_minimum=False)]
+    assert profile(results) == {}
+    assert "no problem here has a known minimum" in ranking_text(results)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_bar_only_on_a_terminal():
+    quiet = io.StringIO()
+    advance, finish = progress_reporter(5, stream=quiet)
+    advance(5)
+    finish()
+    assert quiet.getvalue() == ""
+    terminal = _Terminal()
+    advance, finish = progress_reporter(5, stream=terminal)
+    advance(3)
+    advance(2)
+    finish()
+    assert "5/5" in terminal.getvalue()
+
+
+def test_bench_prints_nothing_on_stderr_when_not_a_terminal():
+    result = CliRunner().invoke(main, ["bench", "adam", "--lr", "0.1", "--lr", "0.01", "--max-iters", "5"])
+    assert result.exit_code == 0 and result.stderr == ""
