@@ -40,7 +40,12 @@ class Case:
     keras_rtol: float = 1e-6
     #: How a step scales with the learning rate: step ∝ learning_rate ** this (MADGRAD's
     #: dual averaging divides a sum ∝ lr by a cube root ∝ lr^⅓, so its steps go as lr^⅔).
-    learning_rate_power: float = 1.0
+    #: None where the step is no power law of the rate (FTRL: the initial accumulator pulls the
+    #: first step toward 0 by an amount independent of the rate).
+    learning_rate_power: Optional[float] = 1.0
+    #: The learning rate with which 300 steps in bfloat16 / float16 reach the half-precision
+    #: test's target from zero (optimizers whose first steps are small need a larger one).
+    half_precision_learning_rate: float = 0.05
     #: Tolerance of the XLA-fused step against the op-by-op one over 50 steps; looser only for
     #: rules with reductions over the variable, whose sums XLA adds in another order.
     xla_tolerance: float = 1e-6

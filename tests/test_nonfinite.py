@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 import optreg
-from test_optimizers import BUILTIN
+from test_optimizers import BUILTIN, CASE_BY_NAME
 
 BAD_VALUES = [np.nan, np.inf, -np.inf]
 
@@ -68,7 +68,8 @@ def test_bench_still_reports_exploded_with_skipping_on():
 def test_half_precision_variables_train_with_float32_slots(name, dtype):
     target = tf.constant([0.5, -1.0, 2.0], dtype)
     var = tf.Variable(tf.zeros(3, dtype))
-    opt = optreg.registry.create(name, learning_rate=0.05, slot_dtype="float32")
+    learning_rate = CASE_BY_NAME[name].half_precision_learning_rate
+    opt = optreg.registry.create(name, learning_rate=learning_rate, slot_dtype="float32")
     step = tf.function(lambda: opt.minimize(lambda: tf.reduce_sum(tf.square(var - target)), [var]))
     for _ in range(300):
         step()
