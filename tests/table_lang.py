@@ -94,6 +94,9 @@ CASES += (
         # its two norms are sums that XLA adds in another order, and the trust ratio scales
         # the difference by the weight norm: the paths agree to 1e-5 over 50 steps
         xla_tolerance=1e-5,
+        # each step is scaled by the weights' norm, which the first step changes: two steps are
+        # no power law of the rate (the test still checks the exact result of a fresh optimizer)
+        learning_rate_power=None,
     ),
     Case(
         "adafactor",
@@ -104,5 +107,7 @@ CASES += (
         keras=_keras("Adafactor"),
         quadratic=(0.1, 2000),
         rosenbrock=(decaying(0.1, 0.9995), 10000),
+        # steps are relative to the weights' root mean square, which the first step changes
+        learning_rate_power=None,
     ),
 )
