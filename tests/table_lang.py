@@ -35,6 +35,19 @@ def numpy_rmsprop(x, grads, hp):
     return out
 
 
+def numpy_lars(x, grads, hp):
+    """You et al. 2017, Algorithm 1: a per-variable rate from the trust ratio, then momentum."""
+    eta, l2, mu, lr = hp["trust_coefficient"], hp["l2"], hp["momentum"], hp["learning_rate"]
+    velocity, out = np.zeros_like(x), []
+    for g in grads:
+        w_norm, g_norm = np.linalg.norm(x), np.linalg.norm(g)
+        ratio = eta * w_norm / (g_norm + l2 * w_norm) if w_norm > 0 and g_norm > 0 else 1.0
+        velocity = mu * velocity + lr * ratio * (g + l2 * x)
+        x = x - velocity
+        out.append(x)
+    return out
+
+
 def _keras(name):
     def factory(hp):
         import keras
@@ -82,6 +95,18 @@ _EXACT_BETAS = (
 )
 
 CASES += (
+    Case(
+        "lars",
+        settings=(
+            {"learning_rate": 1.0},
+            {"learning_rate": 5.0, "momentum": 0.5, "trust_coefficient": 0.01, "l2": 0.1},
+        ),
+        numpy=numpy_lars,
+        quadratic=(10.0, 2000),
+        # the trust ratio shrinks steps with the weights' norm where the valley passes the origin
+        rosenbrock=(decaying(10.0, 0.9995), 20000),
+        xla_tolerance=1e-5,  # its norms are sums XLA adds in another order
+    ),
     Case("nadam", settings=_EXACT_BETAS, keras=_keras("Nadam"), quadratic=(0.1, 500), rosenbrock=(0.03, 2000)),
     Case(
         "lamb",
