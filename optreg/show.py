@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Iterable
 
 import attrs
@@ -25,12 +26,12 @@ def entry_record(entry: OptimizerEntry, detailed: bool = False) -> dict:
         "qualified_name": entry.qualified_name,
         "source": entry.source,
         "summary": entry.summary,
+        "references": list(entry.references),
         "hyperparameters": entry.defaults(),
     }
     if detailed:
         spec = entry.spec
         record.update(
-            references=list(entry.references),
             hyperparameter_details=[attrs.asdict(h) for h in entry.hyperparameters],
             slots=[attrs.asdict(s) for s in spec.slots] if spec else None,
             rule=[a.text for a in spec.rule.assignments] if spec else None,
@@ -58,8 +59,25 @@ def aligned(rows: list[tuple[str, ...]]) -> str:
 
 
 def list_table(entries: Iterable[OptimizerEntry]) -> str:
-    """``optreg list``: name, source and summary, aligned."""
-    return aligned([("name", "source", "summary"), *((e.name, e.source, e.summary) for e in entries)])
+    """``optreg list``: name, source, summary and first reference (its authors and year), aligned."""
+    rows = ((e.name, e.source, e.summary, short_reference(e.references)) for e in entries)
+    return aligned([("name", "source", "summary", "reference"), *rows])
+
+
+def short_reference(references) -> str:
+    """The first reference's authors and year: its text up to the first year, else up to the
+    first comma.
+
+    Example:
+        >>> short_reference(["Duchi, Hazan & Singer 2011, Adaptive Subgradient Methods"])
+        'Duchi, Hazan & Singer 2011'
+        >>> short_reference([])
+        '-'
+    """
+    if not references:
+        return "-"
+    dated = re.match(r"^(.*?\b(?:1[5-9]|20)\d\d)\b", references[0])
+    return (dated.group(1) if dated else references[0].split(",")[0]).strip()
 
 
 def show_text(entry: OptimizerEntry) -> str:

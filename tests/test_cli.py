@@ -22,7 +22,7 @@ def test_list_table_names_every_optimizer():
     result = invoke("list")
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0].split() == ["name", "source", "summary"]
+    assert lines[0].split() == ["name", "source", "summary", "reference"]
     names = [line.split()[0] for line in lines[1:]]
     assert names == sorted(entry.name for entry in optreg.registry)
     assert {"adam", "gradient_descent", "momentum", "sgd", "lookahead"} <= set(names)
@@ -182,3 +182,20 @@ def test_problems_lists_the_quartic_and_the_classic_test_functions():
     assert problems["quadratic"]["options"] == {"dimension": 10, "condition": 100.0}
     rows = [line.split()[:3] for line in invoke("problems").output.splitlines()[1:]]
     assert ["quartic", "builtin", "1"] in rows
+
+
+def test_the_catalogue_lists_at_least_thirty_optimizers_each_with_a_summary_and_a_reference():
+    records = json.loads(invoke("list", "--format", "json").output)
+    assert len(records) >= 30
+    for record in records:
+        assert record["summary"] and record["references"], record["name"]
+    rows = invoke("list").output.splitlines()
+    assert rows[0].split()[-1] == "reference"
+    assert "Kingma & Ba 2015" in next(row for row in rows if row.startswith("adam "))
+
+
+@pytest.mark.parametrize("name", ["rmsprop", "lamb", "adafactor", "signum"])
+def test_show_prints_the_rule(name):
+    text = invoke("show", name).output
+    rule = text.split("update rule:\n", 1)[1]
+    assert rule.strip() and all(line.startswith("  ") and " = " in line for line in rule.splitlines())
