@@ -1,5 +1,7 @@
-"""Run in a fresh process (logical devices must be set before TensorFlow starts): train under
-MirroredStrategy over 2 logical CPUs and on one device, print both results as JSON."""
+"""Run in a fresh process (logical devices must be set before TensorFlow starts): train each
+named optimizer under MirroredStrategy over 2 logical CPUs and on one device, print every
+result as one JSON object keyed by name (one process for all of them: starting TensorFlow is
+the expensive part)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ tf.config.set_logical_device_configuration(
 
 import optreg  # noqa: E402
 
-NAME, OPTIONS, COMPILED = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3] == "compiled"
+NAMES, OPTIONS, COMPILED = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3] == "compiled"
 RNG = np.random.default_rng(3)
 X = RNG.normal(size=(16, 4)).astype("float32")
 Y = RNG.normal(size=(16, 2)).astype("float32")
@@ -28,11 +30,11 @@ def loss(variables, x, y):
     return tf.reduce_sum(tf.square(x @ weights + bias - y))
 
 
-def distributed(steps):
+def distributed(name, steps):
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     with strategy.scope():
         variables = [tf.Variable(v) for v in START]
-        opt = optreg.registry.create(NAME, learning_rate=0.05, **OPTIONS)
+        opt = optreg.registry.create(name, learning_rate=0.05, **OPTIONS)
 
     def replica_step(x, y):
         with tf.GradientTape() as tape:
@@ -58,9 +60,9 @@ def distributed(steps):
     return copies, slots, int(opt.iterations.numpy())
 
 
-def single(steps):
+def single(name, steps):
     variables = [tf.Variable(v) for v in START]
-    opt = optreg.registry.create(NAME, learning_rate=0.05, **OPTIONS)
+    opt = optreg.registry.create(name, learning_rate=0.05, **OPTIONS)
     for _ in range(steps):
         with tf.GradientTape() as tape:
             value = loss(variables, X, Y)
@@ -68,8 +70,13 @@ def single(steps):
     return [v.numpy().tolist() for v in variables], int(opt.iterations.numpy())
 
 
+def both(name):
+    """Both runs of one optimizer, as a JSON-ready dict."""
+    copies, slots, iterations = distributed(name, 10)
+    reference, reference_iterations = single(name, 10)
+    return {"copies": copies, "slots": slots, "iterations": iterations,
+            "single": reference, "single_iterations": reference_iterations}
+
+
 if __name__ == "__main__":
-    copies, slots, iterations = distributed(10)
-    reference, reference_iterations = single(10)
-    print(json.dumps({"copies": copies, "slots": slots, "iterations": iterations,
-                      "single": reference, "single_iterations": reference_iterations}))
+    print(json.dumps({name: both(name) for name in NAMES}))

@@ -13,18 +13,24 @@ from conftest import REPO
 from test_optimizers import BUILTIN
 
 
-def run_distributed(name, options, compiled):
+def run_distributed(names, options, compiled):
+    """Every named optimizer's runs, from one fresh process: name → results."""
     out = subprocess.run(
-        [sys.executable, str(REPO / "tests" / "distributed_run.py"), name, json.dumps(options), compiled],
+        [sys.executable, str(REPO / "tests" / "distributed_run.py"), json.dumps(list(names)), json.dumps(options), compiled],
         capture_output=True, text=True, check=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("compiled", ["compiled", "eager"])
+@pytest.fixture(scope="module", params=["compiled", "eager"])
+def clipped_runs(request):
+    """Every built-in under the strategy with clipnorm 5, in one process per mode."""
+    return run_distributed(BUILTIN, {"clipnorm": 5.0}, request.param)
+
+
 @pytest.mark.parametrize("name", BUILTIN)
-def test_mirrored_strategy_matches_a_single_device(name, compiled):
-    result = run_distributed(name, {"clipnorm": 5.0}, compiled)
+def test_mirrored_strategy_matches_a_single_device(name, clipped_runs):
+    result = clipped_runs[name]
     assert result["iterations"] == result["single_iterations"] == 10
     for copies, reference in zip(result["copies"], result["single"]):
         first, second = (np.array(c) for c in copies)
@@ -36,6 +42,6 @@ def test_mirrored_strategy_matches_a_single_device(name, compiled):
 
 def test_skip_nonfinite_works_under_the_strategy():
     """The script also feeds a NaN batch and asserts (in that process) that it was skipped."""
-    result = run_distributed("adam", {"skip_nonfinite": True}, "compiled")
+    result = run_distributed(["adam"], {"skip_nonfinite": True}, "compiled")["adam"]
     assert result["iterations"] == 10
     np.testing.assert_allclose(np.array(result["copies"][0][0]), np.array(result["single"][0]), rtol=1e-6, atol=1e-6)

@@ -308,7 +308,7 @@ def test_options_under_mirrored_strategy_match_a_single_device(compiled):
     from test_distribute import run_distributed
 
     options = {"weight_decay": 0.01, "use_ema": True, "ema_overwrite_frequency": 3, "gradient_accumulation_steps": 2}
-    result = run_distributed("adam", options, compiled)
+    result = run_distributed(["adam"], options, compiled)["adam"]
     assert result["iterations"] == result["single_iterations"] == 10
     for copies, reference in zip(result["copies"], result["single"]):
         first, second = (np.array(c) for c in copies)
