@@ -429,7 +429,13 @@ def test_gather_gradients_give_the_dense_update(name, rng):
         dense_opt.apply_gradients([(tf.constant(dense_grad), dense_var)])
     np.testing.assert_allclose(sparse_var.numpy(), dense_var.numpy(), rtol=1e-6, atol=1e-6)
     assert not np.array_equal(sparse_var.numpy()[[1, 3, 7]], table[[1, 3, 7]])
-    np.testing.assert_allclose(sparse_var.numpy()[[0, 2]], table[[0, 2]] * (1 - _decay_rate(name)), rtol=1e-6)
+    if name not in _STATE_DEFINES_THE_VARIABLE:
+        np.testing.assert_allclose(sparse_var.numpy()[[0, 2]], table[[0, 2]] * (1 - _decay_rate(name)), rtol=1e-6)
+
+
+#: Optimizers whose every step sets the variable from their accumulated state, so rows without a
+#: gradient move too (FTRL writes var = f(linear, accumulator): 0 while both are untouched).
+_STATE_DEFINES_THE_VARIABLE = {"ftrl"}
 
 
 def _decay_rate(name):
