@@ -54,6 +54,18 @@ class Case:
         return self.name
 
 
+def keras_factory(class_name: str) -> Callable[[dict], object]:
+    """A row's ``keras`` reference: settings dict → ``keras.optimizers.<class_name>``."""
+
+    def build(hp):
+        import keras
+
+        return getattr(keras.optimizers, class_name)(**hp)
+
+    build.__name__ = f"keras_{class_name}"
+    return build
+
+
 def decaying(initial: float, rate: float):
     """A learning rate that shrinks by ``rate`` every step: a Keras schedule, which every optreg
     hyperparameter accepts (for optimizers whose steps do not shrink near a minimum by

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from optimizer_table import Case
+from optimizer_table import Case, keras_factory
 
 
 def numpy_gradient_descent(x, grads, hp):
@@ -49,18 +49,6 @@ def numpy_sgd(x, grads, hp):
     return out
 
 
-def _keras_adam(hp):
-    import keras
-
-    return keras.optimizers.Adam(**hp)
-
-
-def _keras_sgd(hp):
-    import keras
-
-    return keras.optimizers.SGD(**hp)
-
-
 # Keras turns Python floats into float32 before its bias corrections, so betas that float32
 # holds exactly (7/8, 1 - 2**-10) make Keras and the exact algorithm agree; the defaults
 # (0.9, 0.999) are compared against the exact NumPy algorithm instead.
@@ -72,7 +60,7 @@ CASES = (
             {"learning_rate": 0.01, "beta_1": 0.5, "beta_2": 0.75, "epsilon": 2**-10},
             {"learning_rate": 0.1},
         ),
-        keras=_keras_adam,
+        keras=keras_factory("Adam"),
         keras_settings=(
             {"learning_rate": 0.1, "beta_1": 0.875, "beta_2": 1 - 2**-10},
             {"learning_rate": 0.01, "beta_1": 0.5, "beta_2": 0.75, "epsilon": 2**-10},
@@ -88,7 +76,7 @@ CASES = (
             {"learning_rate": 0.05, "momentum": 0.9},
             {"learning_rate": 0.05, "momentum": 0.9, "nesterov": True},
         ),
-        keras=_keras_sgd,
+        keras=keras_factory("SGD"),
         numpy=numpy_sgd,
         quadratic=(0.01, 2000),
         rosenbrock=(0.001, 10000),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from optimizer_table import Case
+from optimizer_table import Case, keras_factory
 
 
 def numpy_schedule_free_adamw(x, grads, hp):
@@ -85,18 +85,6 @@ def numpy_amsgrad(x, grads, hp):
     return out
 
 
-def _keras(class_name):
-    """A factory building ``keras.optimizers.<class_name>`` from a settings dict."""
-
-    def build(hp):
-        import keras
-
-        return getattr(keras.optimizers, class_name)(**hp)
-
-    build.__name__ = f"keras_{class_name}"
-    return build
-
-
 CASES = (
     Case(
         "adagrad",
@@ -105,7 +93,7 @@ CASES = (
             {"learning_rate": 0.01, "initial_accumulator_value": 0.0, "epsilon": 2**-10},
             {"learning_rate": 0.5, "initial_accumulator_value": 2.0},
         ),
-        keras=_keras("Adagrad"),
+        keras=keras_factory("Adagrad"),
         half_precision_learning_rate=0.5,
         quadratic=(0.5, 500),
         rosenbrock=(1.0, 10000),
@@ -116,7 +104,7 @@ CASES = (
             {"learning_rate": 1.0},
             {"learning_rate": 0.1, "rho": 0.5, "epsilon": 1e-6},
         ),
-        keras=_keras("Adadelta"),
+        keras=keras_factory("Adadelta"),
         # Adadelta's first steps are about sqrt(epsilon) * learning_rate
         half_precision_learning_rate=30.0,
         quadratic=(1.0, 2000),
@@ -130,7 +118,7 @@ CASES = (
             {"learning_rate": 0.1},
             {"learning_rate": 0.01, "beta_1": 0.5, "beta_2": 0.75, "epsilon": 2**-10},
         ),
-        keras=_keras("Adamax"),
+        keras=keras_factory("Adamax"),
         quadratic=(0.1, 500),
         rosenbrock=(0.5, 3000),
     ),
@@ -143,7 +131,7 @@ CASES = (
             {"learning_rate": 0.1, "l2_shrinkage_regularization_strength": 0.2, "beta": 0.5},
             {"learning_rate": 0.2, "learning_rate_power": 0.0, "initial_accumulator_value": 0.0},
         ),
-        keras=_keras("Ftrl"),
+        keras=keras_factory("Ftrl"),
         learning_rate_power=None,
         half_precision_learning_rate=0.5,
         quadratic=(0.5, 500),
@@ -155,7 +143,7 @@ CASES = (
             {"learning_rate": 0.01},
             {"learning_rate": 0.001, "beta_1": 0.5, "beta_2": 0.75},
         ),
-        keras=_keras("Lion"),
+        keras=keras_factory("Lion"),
         quadratic=(0.01, 500),
         rosenbrock=(0.0003, 15000),
     ),
@@ -170,7 +158,7 @@ CASES = (
         # tests/test_keras_specs.py), which changes every step unless beta_1 = 1; with
         # beta_1 = 1 (y = x) the rest of the step (v, z, the averaging, the warmup) is
         # compared with Keras, and the paper's algorithm with the NumPy reference.
-        keras=_keras("ScheduleFreeAdamW"),
+        keras=keras_factory("ScheduleFreeAdamW"),
         keras_settings=(
             {"learning_rate": 0.01, "beta_1": 1.0},
             {"learning_rate": 0.05, "beta_1": 1.0, "beta_2": 0.75, "epsilon": 1e-6, "warmup_steps": 10},

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from optimizer_table import Case, decaying
+from optimizer_table import Case, decaying, keras_factory
 
 
 def numpy_amsgrad(x, grads, hp):
@@ -48,16 +48,6 @@ def numpy_lars(x, grads, hp):
     return out
 
 
-def _keras(name):
-    def factory(hp):
-        import keras
-
-        return getattr(keras.optimizers, name)(**hp)
-
-    factory.__name__ = f"keras_{name}"
-    return factory
-
-
 CASES = (
     Case(
         "adam",
@@ -65,7 +55,7 @@ CASES = (
             {"learning_rate": 0.1, "beta_1": 0.875, "beta_2": 1 - 2**-10, "amsgrad": True},
             {"learning_rate": 0.01, "beta_1": 0.5, "beta_2": 0.75, "epsilon": 2**-10, "amsgrad": True},
         ),
-        keras=_keras("Adam"),
+        keras=keras_factory("Adam"),
         numpy=numpy_amsgrad,
         quadratic=(0.1, 500),
         rosenbrock=(0.1, 2000),
@@ -78,7 +68,7 @@ CASES = (
             {"learning_rate": 0.01, "rho": 0.875, "centered": True},
             {"learning_rate": 0.001, "rho": 0.5, "momentum": 0.875, "centered": True, "epsilon": 2**-10},
         ),
-        keras=_keras("RMSprop"),
+        keras=keras_factory("RMSprop"),
         numpy=numpy_rmsprop,
         # near a minimum every RMSprop step has length about the learning rate, so the loss
         # settles at a floor that shrinks with the square of the rate: a decaying rate solves both
@@ -107,11 +97,11 @@ CASES += (
         rosenbrock=(decaying(10.0, 0.9995), 20000),
         xla_tolerance=1e-5,  # its norms are sums XLA adds in another order
     ),
-    Case("nadam", settings=_EXACT_BETAS, keras=_keras("Nadam"), quadratic=(0.1, 500), rosenbrock=(0.03, 2000)),
+    Case("nadam", settings=_EXACT_BETAS, keras=keras_factory("Nadam"), quadratic=(0.1, 500), rosenbrock=(0.03, 2000)),
     Case(
         "lamb",
         settings=_EXACT_BETAS,
-        keras=_keras("Lamb"),
+        keras=keras_factory("Lamb"),
         quadratic=(0.01, 2000),
         # the trust ratio scales each step by the weights' norm, so steps shrink where Rosenbrock's
         # valley passes the origin; a slowly decaying rate carries it through and then settles
@@ -129,7 +119,7 @@ CASES += (
             {"learning_rate": 0.1},
             {"learning_rate": 0.01, "relative_step": False, "clip_threshold": 0.5, "beta_2_decay": -0.5},
         ),
-        keras=_keras("Adafactor"),
+        keras=keras_factory("Adafactor"),
         quadratic=(0.1, 2000),
         rosenbrock=(decaying(0.1, 0.9995), 10000),
         # steps are relative to the weights' root mean square, which the first step changes

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from optimizer_table import Case
+from optimizer_table import Case, keras_factory
 
 
 def numpy_adamw(x, grads, hp):
@@ -21,12 +21,6 @@ def numpy_adamw(x, grads, hp):
     return out
 
 
-def _keras_adamw(hp):
-    import keras
-
-    return keras.optimizers.AdamW(**hp)
-
-
 # As for Adam, betas that float32 holds exactly make Keras agree with the exact algorithm.
 CASES = (
     Case(
@@ -36,7 +30,7 @@ CASES = (
             {"learning_rate": 0.5, "beta_1": 0.5, "beta_2": 0.75, "epsilon": 2**-10},
             {"learning_rate": 0.1},
         ),
-        keras=_keras_adamw,
+        keras=keras_factory("AdamW"),
         keras_settings=(
             {"learning_rate": 0.1, "beta_1": 0.875, "beta_2": 1 - 2**-10},
             {"learning_rate": 0.5, "beta_1": 0.5, "beta_2": 0.75, "epsilon": 2**-10},

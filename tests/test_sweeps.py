@@ -95,11 +95,11 @@ def test_the_mlp_experiment_reproduces_the_chapters_findings():
 
 
 def test_the_same_seed_gives_identical_results_and_another_seed_does_not():
-    def sgd_run(seed):
+    def minibatch_run(seed):
         return _bench(["adam"], "mlp-regression", [{"learning_rate": 1e-2}], max_iters=50,
                       problem_options={"batch_size": 32, "seed": seed})[0]
 
-    first, again, other = sgd_run(1), sgd_run(1), sgd_run(2)
+    first, again, other = minibatch_run(1), minibatch_run(1), minibatch_run(2)
     assert first.final_params == again.final_params and first.metrics == again.metrics
     assert first.final_params != other.final_params
 
