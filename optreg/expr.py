@@ -14,8 +14,10 @@ The grammar:
   or in a local);
 * calls of the functions in :data:`FUNCTIONS`, with positional arguments only.
 
-Names resolve to ``grad``, ``var``, ``step`` (the 1-based step count), the hyperparameters,
-the slots, and locals assigned earlier in the rule.
+Names resolve to ``grad``, ``var``, ``step`` (the 1-based step count), ``weight_decay`` (the
+optimizer's ``weight_decay`` option, 0 when unset: a rule that reads it applies weight decay
+itself, and the optimizer then does not), the hyperparameters, the slots, and locals assigned
+earlier in the rule.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ import attrs
 from optreg.errors import ExpressionError
 
 #: The names every rule can read besides hyperparameters, slots and locals.
-BUILTIN_NAMES = ("grad", "var", "step")
+BUILTIN_NAMES = ("grad", "var", "step", "weight_decay")
+#: The builtin names holding one number per step (the others are shaped like the variable).
+SCALAR_BUILTINS = frozenset({"step", "weight_decay"})
 
 #: Size limits that keep a hostile spec from costing anything to check or compile.
 MAX_EXPRESSION_CHARS = 2000
@@ -75,6 +79,8 @@ FUNCTIONS: Mapping[str, Function] = {
         Function("cols", 1, "the length of the last axis, 1 for a scalar (known when traced)"),
         Function("matmul", 2, "matrix product over the last two axes (batched over the others)"),
         Function("transpose", 1, "the last two axes swapped (unchanged below rank 2)"),
+        Function("excluded", 1, "1 when var's name matches the exclude_layers option (or, with exclude_embeddings, holds 'embedding'), else 0"),
+        Function("decayed", 1, "1 unless exclude_from_weight_decay excludes var, else 0"),
     )
 }
 
@@ -82,10 +88,16 @@ FUNCTIONS: Mapping[str, Function] = {
 REDUCTIONS = frozenset({"sum", "mean", "norm", "max_abs", "row_mean", "col_mean"})
 #: Functions whose value is a fact about a tensor's shape, known when the rule is traced.
 SHAPE_FACTS = frozenset({"rank", "size", "rows", "cols"})
+#: Functions whose value is a fact about the variable itself (its name), known when traced;
+#: their one argument must be ``var``.
+VARIABLE_FACTS = frozenset({"excluded", "decayed"})
+#: Every function whose value is known when the rule is traced.
+TRACE_FACTS = SHAPE_FACTS | VARIABLE_FACTS
 #: Functions that mix elements along matrix axes.
 MATRIX_OPS = frozenset({"matmul", "transpose"})
-#: The functions after which an element of the result depends on other elements (or shapes).
-NOT_ELEMENTWISE = REDUCTIONS | SHAPE_FACTS | MATRIX_OPS
+#: The functions after which an element of the result depends on other elements (or shapes,
+#: or which variable it is).
+NOT_ELEMENTWISE = REDUCTIONS | TRACE_FACTS | MATRIX_OPS
 
 
 def functions_in(node: Node) -> set[str]:
@@ -353,6 +365,8 @@ def _convert_call(node: ast.Call, depth: int, budget: list[int]) -> Call:
     if len(node.args) != function.arity:
         raise ExpressionError(f"{name} takes {function.arity} argument(s), got {len(node.args)}")
     args = tuple(_convert(arg, depth + 1, budget) for arg in node.args)
+    if name in VARIABLE_FACTS and args != (Ref("var"),):
+        raise ExpressionError(f"{name} is a fact about the variable being updated; call it as {name}(var)")
     return Call(name, args)
 
 
@@ -471,7 +485,7 @@ class _RuleChecker:
 
     def _check_target(self, target: str, is_bool: bool) -> None:
         """Refuse assignments to read-only names, reassigned locals and boolean slots."""
-        if target in ("grad", "step"):
+        if target in ("grad", "step", "weight_decay"):
             raise ExpressionError(f"cannot assign to {target!r}; it is read-only")
         if target in self.hyperparameters:
             raise ExpressionError(f"cannot assign to hyperparameter {target!r}")
@@ -484,15 +498,21 @@ class _RuleChecker:
 
     def is_one_number(self, node: Node) -> bool:
         """True when the node is one number per variable (no element-wise tensor in it)."""
-        if isinstance(node, Call) and node.function in SHAPE_FACTS | (REDUCTIONS - {"row_mean", "col_mean"}):
+        if isinstance(node, Call) and node.function in TRACE_FACTS | (REDUCTIONS - {"row_mean", "col_mean"}):
             return True
         if isinstance(node, Ref):
-            return node.name in self.one_number or node.name in self.hyperparameters or node.name == "step" or node.name in self.scalar_locals
+            return (
+                node.name in self.one_number
+                or node.name in self.hyperparameters
+                or node.name in SCALAR_BUILTINS
+                or node.name in self.scalar_locals
+            )
         return all(self.is_one_number(child) for child in children(node))
 
     def is_scalar(self, node: Node) -> bool:
-        """True when the node depends only on hyperparameters, ``step`` and scalar locals."""
-        scalar_names = self.hyperparameters | {"step"} | self.scalar_locals
+        """True when the node depends only on hyperparameters, ``step``, ``weight_decay`` and
+        scalar locals."""
+        scalar_names = self.hyperparameters | SCALAR_BUILTINS | self.scalar_locals
         return names_in(node) <= scalar_names
 
     def _kind(self, node: Node) -> str:

@@ -105,7 +105,7 @@ TF_FUNCTIONS: Mapping[str, Callable] = {
     "matmul": tf.linalg.matmul,
     "transpose": _transpose,
 }
-assert set(TF_FUNCTIONS) | expr.SHAPE_FACTS == set(expr.FUNCTIONS), "every function of the table needs a TF implementation"
+assert set(TF_FUNCTIONS) | expr.TRACE_FACTS == set(expr.FUNCTIONS), "every function of the table needs a TF implementation"
 
 
 @attrs.frozen
@@ -133,7 +133,7 @@ class CompiledRule:
     """
 
     def __init__(self, rule: expr.CheckedRule, hyperparameters: Sequence[str], slots: Sequence[str] | Mapping[str, str]):
-        self._scalar_names = frozenset(hyperparameters) | {"step"} | rule.scalar_locals
+        self._scalar_names = frozenset(hyperparameters) | expr.SCALAR_BUILTINS | rule.scalar_locals
         self._slots = frozenset(slots)
         #: The slots shaped like the variable (the others keep their own shape).
         self._var_shaped = frozenset(slots if not isinstance(slots, Mapping) else (n for n, k in slots.items() if k == "var"))
@@ -144,6 +144,19 @@ class CompiledRule:
             (a.target, self._hoist(a.expression)) for a in rule.assignments if a.target not in rule.scalar_locals
         )
         self._uses = frozenset().union(*(expr.functions_in(a.expression) for a in rule.assignments))
+        self._reads = frozenset().union(*(expr.names_in(a.expression) for a in rule.assignments))
+
+    @property
+    def applies_weight_decay(self) -> bool:
+        """True when the rule reads ``weight_decay``: it decays the variable itself, so the
+        optimizer must not decay it before the update as well."""
+        return "weight_decay" in self._reads
+
+    @property
+    def variable_facts(self) -> frozenset[str]:
+        """The variable facts (``excluded``, ``decayed``) the rule calls; the optimizer computes
+        them per variable and passes them to :meth:`update`."""
+        return self._uses & expr.VARIABLE_FACTS
 
     @property
     def elementwise(self) -> bool:
@@ -172,21 +185,26 @@ class CompiledRule:
             return attrs.evolve(node, args=tuple(self._hoist(arg) for arg in node.args))
         return node
 
-    def step_scalars(self, hyperparameters: Mapping[str, tf.Tensor], step: tf.Tensor) -> list[tf.Tensor]:
+    def step_scalars(
+        self, hyperparameters: Mapping[str, tf.Tensor], step: tf.Tensor, weight_decay: float | None = None
+    ) -> list[tf.Tensor]:
         """Run the step program.
 
         Args:
             hyperparameters: name → float64 scalar tensor.
             step: the 1-based step number as a float64 scalar tensor.
+            weight_decay: the optimizer's ``weight_decay`` option (None reads as 0).
 
         Returns:
             One float64 (or bool) scalar per hoisted sub-expression.
         """
         env = dict(hyperparameters)
         env["step"] = step
+        env["weight_decay"] = tf.constant(float(weight_decay or 0.0), tf.float64)
+        trace = _Trace(env, _float64_constant)
         for assignment in self._step_locals:
-            env[assignment.target] = _evaluate(assignment.expression, env, _float64_constant)
-        return [_evaluate(node, env, _float64_constant) for node in self._hoisted]
+            env[assignment.target] = _evaluate(assignment.expression, trace)
+        return [_evaluate(node, trace) for node in self._hoisted]
 
     def update(
         self,
@@ -194,6 +212,7 @@ class CompiledRule:
         var: tf.Tensor,
         slots: Mapping[str, tf.Tensor],
         scalars: Sequence[tf.Tensor],
+        facts: Mapping[str, bool] | None = None,
     ) -> dict[str, tf.Tensor]:
         """Run the variable program for one variable.
 
@@ -202,6 +221,8 @@ class CompiledRule:
             var: the variable's current value.
             slots: slot name → the slot's current value.
             scalars: the step program's results.
+            facts: the variable facts the rule calls (see :attr:`variable_facts`), by name;
+                missing ones read as not excluded and decayed.
 
         Returns:
             target → new value for ``var`` and each assigned slot, in the compute dtype
@@ -212,12 +233,15 @@ class CompiledRule:
         env = {name: tf.cast(value, dtype) for name, value in slots.items()}
         env["grad"] = tf.cast(grad, dtype)
         env["var"] = tf.cast(var, dtype)
-        constant = _constant_in(dtype)
+        trace = _Trace(env, _constant_in(dtype), cast_scalars, self._hoisted, dict(facts or {}))
         shape_of = env["var"]
         assigned: dict[str, tf.Tensor] = {}
         for target, node in self._variable_lines:
-            value = _evaluate(node, env, constant, cast_scalars, self._hoisted)
+            value = _evaluate(node, trace)
             env[target] = value
+            decided = _static(node, trace)
+            if decided is not None:
+                trace.known[target] = decided
             if target == "var" or target in self._var_shaped:
                 assigned[target] = _broadcast_like(value, shape_of)
             elif target in self._slots:
@@ -253,52 +277,68 @@ def _broadcast_like(value: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
     return value
 
 
-def _evaluate(node, env: Mapping[str, tf.Tensor], constant: Callable, scalars: Sequence[tf.Tensor] = (), hoisted=()):
+@attrs.define
+class _Trace:
+    """What evaluating a rule's tree needs: the values of names, a literal maker, the step
+    program's results (and their expressions), the variable facts, and the locals whose value
+    was known when traced."""
+
+    env: dict
+    constant: Callable
+    scalars: Sequence[tf.Tensor] = ()
+    hoisted: Sequence = ()
+    facts: Mapping[str, bool] = attrs.field(factory=dict)
+    known: dict = attrs.field(factory=dict)
+
+
+def _evaluate(node, trace: _Trace):
     """Evaluate a tree to a tensor, node by node, with fixed TensorFlow functions.
 
-    A ``where`` whose condition is known when traced (from literals and shape facts) builds
-    only the branch it takes; ``hoisted`` holds the step program's expressions, so literals
-    moved there still count as known.
+    A ``where`` whose condition is known when traced (from literals, shape and variable facts,
+    and locals computed from them) builds only the branch it takes; ``trace.hoisted`` holds
+    the step program's expressions, so literals moved there still count as known.
     """
     if isinstance(node, expr.Call) and node.function == "where":
-        decided = _static(node.args[0], env, constant, scalars, hoisted)
+        decided = _static(node.args[0], trace)
         if decided is not None:
-            return _evaluate(node.args[1] if decided else node.args[2], env, constant, scalars, hoisted)
-    if isinstance(node, expr.Call) and node.function in expr.SHAPE_FACTS:
-        return constant(float(_static(node, env, constant, scalars, hoisted)))
+            return _evaluate(node.args[1] if decided else node.args[2], trace)
+    if isinstance(node, expr.Call) and node.function in expr.TRACE_FACTS:
+        return trace.constant(float(_static(node, trace)))
     if isinstance(node, _Hoisted):
-        return scalars[node.index]
+        return trace.scalars[node.index]
     if isinstance(node, expr.Const):
-        return constant(node.value)
+        return trace.constant(node.value)
     if isinstance(node, expr.Ref):
-        return env[node.name]
+        return trace.env[node.name]
     if isinstance(node, expr.Unary):
-        operand = _evaluate(node.operand, env, constant, scalars, hoisted)
+        operand = _evaluate(node.operand, trace)
         return tf.negative(operand) if node.op == "-" else operand
     if isinstance(node, expr.Binary):
-        left = _evaluate(node.left, env, constant, scalars, hoisted)
-        right = _evaluate(node.right, env, constant, scalars, hoisted)
-        return _BINARY[node.op](left, right)
+        return _BINARY[node.op](_evaluate(node.left, trace), _evaluate(node.right, trace))
     if isinstance(node, expr.Compare):
-        left = _evaluate(node.left, env, constant, scalars, hoisted)
-        right = _evaluate(node.right, env, constant, scalars, hoisted)
-        return _COMPARE[node.op](left, right)
-    args = [_evaluate(arg, env, constant, scalars, hoisted) for arg in node.args]
+        return _COMPARE[node.op](_evaluate(node.left, trace), _evaluate(node.right, trace))
+    args = [_evaluate(arg, trace) for arg in node.args]
     return TF_FUNCTIONS[node.function](*args)
 
 
-def _static(node, env, constant, scalars, hoisted) -> float | bool | None:
-    """The value of an expression of literals and shape facts, known when traced, or None."""
+def _static(node, trace: _Trace) -> float | bool | None:
+    """The value of an expression of literals, facts and known locals when traced, or None."""
     if isinstance(node, _Hoisted):
-        return expr.static_value(hoisted[node.index]) if hoisted else None
+        return expr.static_value(trace.hoisted[node.index]) if trace.hoisted else None
+    if isinstance(node, expr.Call) and node.function in expr.VARIABLE_FACTS:
+        return bool(trace.facts.get(node.function, node.function == "decayed"))
     if isinstance(node, expr.Call) and node.function in expr.SHAPE_FACTS:
-        return _shape_facts(_evaluate(node.args[0], env, constant, scalars, hoisted))[node.function]
+        return _shape_facts(_evaluate(node.args[0], trace))[node.function]
+    if isinstance(node, expr.Ref):
+        return trace.known.get(node.name)
     if isinstance(node, expr.Const):
         return node.value
-    parts = expr.children(node)
+    if isinstance(node, expr.Call) and node.function == "where":
+        decided = _static(node.args[0], trace)
+        return None if decided is None else _static(node.args[1] if decided else node.args[2], trace)
     if not isinstance(node, (expr.Unary, expr.Binary, expr.Compare)):
         return None
-    values = [_static(part, env, constant, scalars, hoisted) for part in parts]
+    values = [_static(part, trace) for part in expr.children(node)]
     if any(value is None for value in values):
         return None
     return expr.static_value(_rebuild_with_constants(node, values))

@@ -63,6 +63,10 @@ class Optimizer(KerasOptions, tf.Module):
         gradient_accumulation_steps: apply the mean gradient of that many calls, once per that
             many calls; ``iterations`` counts calls and the rule's ``step`` counts updates.
         loss_scale_factor: divide every gradient by it (``scale_loss`` multiplies a loss by it).
+        exclude_layers: regular expressions searched for in each variable's path (its
+            ``path``, or its name); a match makes the rule's ``excluded(var)`` 1. Only for
+            optimizers whose rule calls ``excluded(var)``, such as Muon.
+        exclude_embeddings: ``excluded(var)`` is also 1 for every path holding "embedding".
         **hyperparameters: values for the optimizer's hyperparameters, each a number or a
             schedule (see :mod:`optreg.schedules`); the rest keep their defaults.
 
@@ -107,6 +111,8 @@ class Optimizer(KerasOptions, tf.Module):
         ema_overwrite_frequency: int | None = None,
         gradient_accumulation_steps: int | None = None,
         loss_scale_factor: float | None = None,
+        exclude_layers: Sequence[str] | None = None,
+        exclude_embeddings: bool = False,
         **hyperparameters: Any,
     ):
         super().__init__(name=name or self.optimizer_name or type(self).__name__)
@@ -127,7 +133,14 @@ class Optimizer(KerasOptions, tf.Module):
             ema_overwrite_frequency=ema_overwrite_frequency,
             gradient_accumulation_steps=gradient_accumulation_steps,
             loss_scale_factor=loss_scale_factor,
+            exclude_layers=exclude_layers,
+            exclude_embeddings=exclude_embeddings,
         )
+        if self.step_options.selects_variables and "excluded" not in self.variable_facts:
+            raise OptionError(
+                f"exclude_layers and exclude_embeddings choose the variables a rule's excluded(var) selects; "
+                f"the rule of {self.optimizer_name!r} never calls excluded(var)"
+            )
         if weight_decay is not None and all(spec.name != "learning_rate" for spec in self.hyperparameter_specs):
             raise OptionError(f"weight_decay needs a learning_rate hyperparameter, which {self.optimizer_name!r} has not")
         plain, scheduled = schedules.split_schedules(hyperparameters)
@@ -420,7 +433,7 @@ class Optimizer(KerasOptions, tf.Module):
             grads = hook(grads, variables)
         for name, schedule in self._runtime.schedules.items():
             self._hyper[name].assign(schedules.evaluate(schedule, calls))
-        if self.step_options.weight_decay is not None:
+        if self.step_options.weight_decay is not None and not self.applies_weight_decay:
             decay(variables, self.step_options.weight_decay, self._hyper["learning_rate"], self._runtime.weight_decay_exclusions)
         step = tf.cast(calls // self.step_options.accumulation + 1, tf.float64)
         prepared = self._prepare_step(step)
@@ -470,6 +483,36 @@ class Optimizer(KerasOptions, tf.Module):
 
         return optimizer_from_config(config)
 
+    @property
+    def variable_facts(self) -> frozenset[str]:
+        """The variable facts (``excluded``, ``decayed``) the update reads; none by default."""
+        return frozenset()
+
+    @property
+    def applies_weight_decay(self) -> bool:
+        """True when the update applies ``weight_decay`` itself (so the step must not apply it
+        first); False by default."""
+        return False
+
+    def variable_fact_values(self, var: tf.Variable) -> dict[str, bool]:
+        """The value of every variable fact the update reads, for one variable.
+
+        Args:
+            var: the variable about to be updated.
+
+        Returns:
+            ``{"excluded": ..., "decayed": ...}``, restricted to :attr:`variable_facts`.
+
+        Example:
+            >>> opt.variable_fact_values(model.layers[0].kernel)  # doctest: +SKIP
+            {'excluded': False}
+        """
+        facts = {
+            "excluded": lambda: self.step_options.excludes(variable_path(var)),
+            "decayed": lambda: self._runtime.weight_decay_exclusions.applies_to(var),
+        }
+        return {name: facts[name]() for name in self.variable_facts}
+
     def _prepare_step(self, step: tf.Tensor) -> Any:
         """Compute what every variable's update shares this step (once per step).
 
@@ -506,6 +549,16 @@ def split_pairs(grads_and_vars: Iterable, variables: Iterable | None) -> tuple[l
         pairs = list(zip(grads, variables))
     kept = [(grad, var) for grad, var in pairs if grad is not None]
     return [_dense(grad) for grad, _ in kept], [var for _, var in kept]
+
+
+def variable_path(var: Any) -> str:
+    """A variable's path as Keras names it (``"dense/kernel"``), or its TensorFlow name.
+
+    Example:
+        >>> variable_path(tf.Variable(1.0, name="head/bias"))
+        'head/bias:0'
+    """
+    return str(getattr(var, "path", None) or var.name)
 
 
 def _done(_) -> tf.Tensor:

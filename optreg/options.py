@@ -6,7 +6,11 @@
   optionally copied into the variable every so many steps, and by ``finalize_variable_values``;
 * ``gradient_accumulation_steps``: gradients are summed over that many calls and their mean
   applied on the last one;
-* ``loss_scale_factor``: gradients are divided by it (``scale_loss`` multiplies a loss by it).
+* ``loss_scale_factor``: gradients are divided by it (``scale_loss`` multiplies a loss by it);
+* ``exclude_layers``, ``exclude_embeddings``: which variables a rule's ``excluded(var)`` selects
+  (regular expressions searched for in the variable's path, and any path holding
+  ``embedding``), as Keras's Muon sends them to its AdamW branch. Only optimizers whose rule
+  calls ``excluded(var)`` accept them.
 
 Validation needs no TensorFlow, so a spec's ``[options]`` table is checked when it is loaded.
 """
@@ -14,6 +18,7 @@ Validation needs no TensorFlow, so a spec's ``[options]`` table is checked when 
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Mapping
 
 import attrs
@@ -74,6 +79,28 @@ def _fraction(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
         raise OptionError(f"{attribute.name} must be a number in [0, 1], got {value!r}")
 
 
+def _patterns(value: Any) -> Any:
+    """attrs converter: None → (), one string → a 1-tuple, a list or tuple → a tuple."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value) if isinstance(value, (list, tuple)) else value
+
+
+def _regular_expressions(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    """attrs validator: a tuple of strings, each a valid regular expression."""
+    if not isinstance(value, tuple):
+        raise OptionError(f"{attribute.name} must be a list of regular expressions, got {value!r}")
+    for pattern in value:
+        if not isinstance(pattern, str):
+            raise OptionError(f"{attribute.name} must hold strings, got {pattern!r}")
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            raise OptionError(f"{attribute.name}: {pattern!r} is not a regular expression ({error})") from None
+
+
 @attrs.frozen
 class StepOptions:
     """Weight decay, EMA, gradient accumulation and loss scaling, validated.
@@ -96,16 +123,41 @@ class StepOptions:
     ema_overwrite_frequency: int | None = attrs.field(default=None, validator=_whole_at_least(1))
     gradient_accumulation_steps: int | None = attrs.field(default=None, validator=_whole_at_least(2))
     loss_scale_factor: float | None = attrs.field(default=None, validator=_positive_or_none)
+    exclude_layers: tuple[str, ...] = attrs.field(default=(), converter=_patterns, validator=_regular_expressions)
+    exclude_embeddings: bool = attrs.field(default=False, validator=_boolean)
+
+    def excludes(self, path: str) -> bool:
+        """Whether a variable with this path is one ``excluded(var)`` selects.
+
+        Example:
+            >>> StepOptions(exclude_layers=["head"], exclude_embeddings=True).excludes("token_embedding/embeddings")
+            True
+            >>> StepOptions(exclude_layers=["head"]).excludes("dense/kernel")
+            False
+        """
+        if self.exclude_embeddings and "embedding" in path.lower():
+            return True
+        return any(re.search(pattern, path) for pattern in self.exclude_layers)
+
+    @property
+    def selects_variables(self) -> bool:
+        """True when ``exclude_layers`` or ``exclude_embeddings`` is set."""
+        return bool(self.exclude_layers) or self.exclude_embeddings
 
     def as_dict(self) -> dict[str, Any]:
         """The options that differ from their defaults, by name."""
         defaults = StepOptions()
-        return {name: value for name, value in attrs.asdict(self).items() if value != getattr(defaults, name)}
+        return {name: _plain(value) for name, value in attrs.asdict(self).items() if value != getattr(defaults, name)}
 
     @property
     def accumulation(self) -> int:
         """How many calls make one update (1 without gradient accumulation)."""
         return self.gradient_accumulation_steps or 1
+
+
+def _plain(value: Any) -> Any:
+    """A config value as JSON holds it (tuples as lists)."""
+    return list(value) if isinstance(value, tuple) else value
 
 
 #: The step options' names, in Keras's order.
@@ -134,7 +186,7 @@ def check_spec_options(table: Mapping[str, Any]) -> dict[str, Any]:
         >>> check_spec_options({"decay": 0.1})
         Traceback (most recent call last):
         ...
-        optreg.errors.OptionError: unknown option 'decay'; allowed: clipnorm, clipvalue, ema_momentum, ema_overwrite_frequency, global_clipnorm, gradient_accumulation_steps, loss_scale_factor, skip_nonfinite, use_ema, weight_decay
+        optreg.errors.OptionError: unknown option 'decay'; allowed: clipnorm, clipvalue, ema_momentum, ema_overwrite_frequency, exclude_embeddings, exclude_layers, global_clipnorm, gradient_accumulation_steps, loss_scale_factor, skip_nonfinite, use_ema, weight_decay
     """
     for name in table:
         if name not in SPEC_OPTION_NAMES:

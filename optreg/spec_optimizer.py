@@ -41,15 +41,26 @@ class SpecOptimizer(Optimizer):
         variable, shape facts or matrix products)."""
         return getattr(self._rule, "elementwise", True)
 
+    @property
+    def variable_facts(self) -> frozenset[str]:
+        """The variable facts the rule calls."""
+        return self._rule.variable_facts
+
+    @property
+    def applies_weight_decay(self) -> bool:
+        """True when the rule reads ``weight_decay`` and so decays the variables itself."""
+        return self._rule.applies_weight_decay
+
     def _prepare_step(self, step: tf.Tensor) -> list[tf.Tensor]:
         """Run the rule's step program (hyperparameter-only sub-expressions) in float64."""
-        return self._rule.step_scalars(dict(self._hyper), step)
+        return self._rule.step_scalars(dict(self._hyper), step, self.step_options.weight_decay)
 
     def _update_variable(
         self, grad: tf.Tensor, var: tf.Variable, slots: Mapping[str, tf.Variable], prepared: list[tf.Tensor]
     ) -> None:
         """Run the rule's variable program and assign the new variable and slot values."""
-        values = self._rule.update(grad, var.read_value(), {n: s.read_value() for n, s in slots.items()}, prepared)
+        current = {n: s.read_value() for n, s in slots.items()}
+        values = self._rule.update(grad, var.read_value(), current, prepared, self.variable_fact_values(var))
         for target, value in values.items():
             destination = var if target == "var" else slots[target]
             destination.assign(tf.cast(value, destination.dtype))
