@@ -7,7 +7,10 @@ Keras's own options work as with any Keras optimizer — ``clipnorm``, ``clipval
 ``ema_overwrite_frequency``, ``loss_scale_factor``, ``gradient_accumulation_steps`` — and
 ``learning_rate`` may be a ``LearningRateSchedule``; so may every other hyperparameter, evaluated
 at Keras's step counter as optreg's own optimizers do (:mod:`optreg.schedules`). The spec's
-``[options]`` table gives defaults for Keras's options (``weight_decay = 0.004`` for AdamW). The
+``[options]`` table gives defaults for Keras's options (``weight_decay = 0.004`` for AdamW).
+``exclude_layers`` and ``exclude_embeddings`` choose what a rule's ``excluded(var)`` selects, by
+the Keras variable's path, as Keras's Muon does; a rule that reads ``weight_decay`` applies the
+decay itself and Keras's own decay step then leaves its variables alone. The
 class is registered with Keras's
 serialization, and its config carries the spec's text, so a saved ``.keras`` model reloads with
 the same optimizer and state on a machine that has never seen the spec file.
@@ -24,6 +27,7 @@ import tensorflow as tf
 from optreg.errors import HyperparameterError, OptionError
 from optreg.expr_compile import CompiledRule
 from optreg import schedules
+from optreg.options import StepOptions
 from optreg.spec import OptimizerSpec, load_spec, load_spec_text, resolve_hyperparameters, unknown_hyperparameter_message
 
 
@@ -55,11 +59,16 @@ class SpecOptimizer(keras.optimizers.Optimizer):
             raise HyperparameterError(unknown_hyperparameter_message(parsed.name, name, parsed.hyperparameters))
         if learning_rate is None:
             learning_rate = values.get("learning_rate", 0.0)
-        super().__init__(learning_rate=learning_rate, name=name or parsed.name, **{**_keras_options(parsed), **kwargs})
+        options = {**_keras_options(parsed), **kwargs}
+        selection = StepOptions(**{key: options.pop(key) for key in _SELECTION_OPTIONS if key in options})
+        super().__init__(learning_rate=learning_rate, name=name or parsed.name, **options)
+        self._selection = selection
         self._spec = parsed
         self._values = {k: v for k, v in values.items() if k != "learning_rate" and k not in scheduled}
         self._schedules = scheduled
         self._rule = CompiledRule(parsed.rule, [h.name for h in parsed.hyperparameters], [s.name for s in parsed.slots])
+        if selection.selects_variables and "excluded" not in self._rule.variable_facts:
+            raise OptionError(f"exclude_layers and exclude_embeddings need a rule that calls excluded(var); {parsed.name}'s does not")
 
     @property
     def spec(self) -> OptimizerSpec:
@@ -89,19 +98,33 @@ class SpecOptimizer(keras.optimizers.Optimizer):
         for name, schedule in self._schedules.items():
             hyper[name] = schedules.evaluate(schedule, self._iterations)
         hyper["learning_rate"] = tf.cast(learning_rate, tf.float64)
-        scalars = self._rule.step_scalars(hyper, tf.cast(self.iterations + 1, tf.float64))
+        scalars = self._rule.step_scalars(hyper, tf.cast(self.iterations + 1, tf.float64), self.weight_decay)
         slots = {name: variables[index] for name, variables in self._slot_lists.items()}
-        new = self._rule.update(gradient, _tensor(variable), {n: _tensor(s) for n, s in slots.items()}, scalars)
+        facts = {
+            "excluded": self._selection.excludes(str(getattr(variable, "path", variable.name))),
+            "decayed": self._use_weight_decay(variable),
+        }
+        new = self._rule.update(gradient, _tensor(variable), {n: _tensor(s) for n, s in slots.items()}, scalars, facts)
         for target, value in new.items():
             destination = variable if target == "var" else slots[target]
             self.assign(destination, tf.cast(value, destination.dtype))
 
+    def _apply_weight_decay(self, variables):
+        """Keras's decoupled decay, unless the rule reads ``weight_decay`` and applies it itself."""
+        if not self._rule.applies_weight_decay:
+            super()._apply_weight_decay(variables)
+
     def get_config(self) -> dict:
-        """Keras's config plus the spec's text and the hyperparameters."""
+        """Keras's config plus the spec's text, the hyperparameters and the variable selection."""
         config = super().get_config()
         scheduled = {name: schedules.schedule_config(name, value) for name, value in self._schedules.items()}
         config.update(spec=self._spec.text, hyperparameters={**self._values, **scheduled})
+        config.update({key: value for key, value in self._selection.as_dict().items() if key in _SELECTION_OPTIONS})
         return config
+
+
+#: The options that choose what ``excluded(var)`` selects; Keras's base class has no such options.
+_SELECTION_OPTIONS = ("exclude_layers", "exclude_embeddings")
 
 
 def _keras_options(spec: OptimizerSpec) -> dict[str, Any]:
