@@ -69,6 +69,22 @@ def test_runs_of_one_loop_do_not_leak_state():
     assert (first.status, first.iterations, first.final_params) == (second.status, second.iterations, second.final_params)
 
 
+def test_optimizers_that_cannot_stack_runs_see_the_problems_own_vector():
+    """Muon sends vectors to its AdamW branch and matrices to Newton-Schulz; the bench must
+    hand it the problem's parameter vector, not a 1-row matrix of stacked runs, so a bench run
+    equals the same steps taken by hand on a plain vector variable."""
+    import numpy as np
+    import tensorflow as tf
+
+    problem = optreg.registry.problems.get("quadratic")
+    (result,) = run_bench(plan_bench(optreg.registry, ["muon"], "quadratic", [{"learning_rate": 0.1}], max_iters=40))
+    x = tf.Variable(np.asarray(problem.start, np.float32))
+    opt = optreg.registry.create("muon", learning_rate=0.1)
+    for _ in range(result.iterations):
+        opt.minimize(lambda: problem.loss(x), [x])
+    np.testing.assert_allclose(result.final_params, x.numpy(), rtol=1e-6, atol=1e-7)
+
+
 def test_settings_grid_is_every_combination():
     grid = settings_grid([0.1, 0.01], ["momentum=0.5,0.9", "nesterov=true"])
     assert grid == [

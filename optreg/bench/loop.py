@@ -98,7 +98,14 @@ class StackedLoop:
         self.stop_at_tolerance, self.history_every, self.row_options = stop_at_tolerance, history_every, row_options
         self.start = np.tile(np.asarray(problem.start, np.float32), (runs, 1))
         self.params = tf.Variable(self.start, name="params")
-        self.optimizer.build([self.params])
+        # An optimizer whose update is not elementwise (norms, shape facts, matrix products)
+        # makes one run at a time on the problem's own parameter vector, so it sees a vector
+        # (Muon takes its AdamW branch, Adafactor does not factor) as it would outside the bench.
+        self.one_vector = not optimizer.supports_stacked_runs
+        if self.one_vector and runs != 1:
+            raise ValueError(f"{optimizer.optimizer_name} cannot stack runs; make one run per loop")
+        self.vector = tf.Variable(self.start[0], name="vector") if self.one_vector else None
+        self.optimizer.build([self.vector if self.one_vector else self.params])
         slots = max_iters // history_every + 1 if history_every else 0
         # one spare row at the end takes the writes of iterations that are not recorded
         self.history_loss = tf.Variable(tf.zeros([slots + 1, runs]), name="history_loss")
@@ -176,12 +183,14 @@ class StackedLoop:
             norms = tf.norm(grad, axis=-1, keepdims=True)
             grad = grad * limit / tf.maximum(norms, limit)
         before = self.params.read_value()
-
-        def loss_fn():
-            return tf.reduce_sum(self.problem.training_loss(self.params, i))
-
-        self.optimizer.minimize(loss_fn, [self.params], grads=[grad])
-        after = tf.where(running[:, None], self.params.read_value(), before)
+        if self.one_vector:
+            self.vector.assign(before[0])
+            self.optimizer.minimize(lambda: self.problem.training_loss(self.vector, i), [self.vector], grads=[grad[0]])
+            moved = self.vector.read_value()[None]
+        else:
+            self.optimizer.minimize(lambda: tf.reduce_sum(self.problem.training_loss(self.params, i)), [self.params], grads=[grad])
+            moved = self.params.read_value()
+        after = tf.where(running[:, None], moved, before)
         self.params.assign(after)
         unmoved = tf.reduce_all(tf.equal(after, before), axis=-1)
         return tf.where(running & unmoved, CONVERGED, status)
