@@ -35,6 +35,20 @@ def numpy_rmsprop(x, grads, hp):
     return out
 
 
+def numpy_novograd(x, grads, hp):
+    """Ginsburg et al. 2019, Algorithm 1: v₁ = ‖g₁‖², vₜ = β₂vₜ₋₁ + (1−β₂)‖gₜ‖²;
+    mₜ = β₁mₜ₋₁ + gₜ/(√vₜ + ε) + d·wₜ (m₀ = 0); wₜ₊₁ = wₜ − λ·mₜ."""
+    b1, b2, eps, d, lr = hp["beta_1"], hp["beta_2"], hp["epsilon"], hp["l2"], hp["learning_rate"]
+    m, v, out = np.zeros_like(x), None, []
+    for g in grads:
+        norm_squared = np.sum(g * g)
+        v = norm_squared if v is None else b2 * v + (1 - b2) * norm_squared
+        m = b1 * m + g / (np.sqrt(v) + eps) + d * x
+        x = x - lr * m
+        out.append(x)
+    return out
+
+
 def numpy_lars(x, grads, hp):
     """You et al. 2017, Algorithm 1: a per-variable rate from the trust ratio, then momentum."""
     eta, l2, mu, lr = hp["trust_coefficient"], hp["l2"], hp["momentum"], hp["learning_rate"]
@@ -96,6 +110,19 @@ CASES += (
         # the trust ratio shrinks steps with the weights' norm where the valley passes the origin
         rosenbrock=(decaying(10.0, 0.9995), 20000),
         xla_tolerance=1e-5,  # its norms are sums XLA adds in another order
+    ),
+    Case(
+        "novograd",
+        settings=(
+            {"learning_rate": 0.01},
+            {"learning_rate": 0.1, "beta_1": 0.5, "beta_2": 0.75, "epsilon": 1e-6, "l2": 0.01},
+        ),
+        numpy=numpy_novograd,
+        # steps are normalised by the gradient's norm, so their size does not shrink near the
+        # minimum by itself: a decaying rate settles them
+        quadratic=(decaying(0.05, 0.9995), 10000),
+        rosenbrock=(decaying(0.05, 0.9995), 10000),
+        xla_tolerance=1e-5,  # its norm is a sum XLA adds in another order
     ),
     Case("nadam", settings=_EXACT_BETAS, keras=keras_factory("Nadam"), quadratic=(0.1, 500), rosenbrock=(0.03, 2000)),
     Case(
