@@ -81,6 +81,7 @@ FUNCTIONS: Mapping[str, Function] = {
         Function("transpose", 1, "the last two axes swapped (unchanged below rank 2)"),
         Function("excluded", 1, "1 when var's name matches the exclude_layers option (or, with exclude_embeddings, holds 'embedding'), else 0"),
         Function("decayed", 1, "1 unless exclude_from_weight_decay excludes var, else 0"),
+        Function("has", 1, "1 when the named slot exists (its when holds), else 0; decided when the optimizer is created"),
     )
 }
 
@@ -91,6 +92,8 @@ SHAPE_FACTS = frozenset({"rank", "size", "rows", "cols"})
 #: Functions whose value is a fact about the variable itself (its name), known when traced;
 #: their one argument must be ``var``.
 VARIABLE_FACTS = frozenset({"excluded", "decayed"})
+#: Functions decided when the optimizer is created (and folded out of the rule then).
+CREATION_FACTS = frozenset({"has"})
 #: Every function whose value is known when the rule is traced.
 TRACE_FACTS = SHAPE_FACTS | VARIABLE_FACTS
 #: Functions that mix elements along matrix axes.
@@ -367,6 +370,8 @@ def _convert_call(node: ast.Call, depth: int, budget: list[int]) -> Call:
     args = tuple(_convert(arg, depth + 1, budget) for arg in node.args)
     if name in VARIABLE_FACTS and args != (Ref("var"),):
         raise ExpressionError(f"{name} is a fact about the variable being updated; call it as {name}(var)")
+    if name in CREATION_FACTS and not isinstance(args[0], Ref):
+        raise ExpressionError(f"{name} takes the name of a slot, as in {name}(velocity)")
     return Call(name, args)
 
 
@@ -525,6 +530,10 @@ class _RuleChecker:
             self._number(node.left, node.op)
             self._number(node.right, node.op)
             return "bool"
+        if isinstance(node, Call) and node.function in CREATION_FACTS:
+            if node.args[0].name not in self.slots:
+                raise ExpressionError(f"{node.function}({node.args[0].name}) names no slot; slots: {', '.join(sorted(self.slots)) or 'none'}")
+            return "number"
         if isinstance(node, Call) and node.function == "where":
             self._kind(node.args[0])
             self._number(node.args[1], "where")
@@ -638,6 +647,24 @@ def fold(node: Node, values: Mapping[str, float | int | bool]) -> Node:
     return node
 
 
+def decide_has(node: Node, absent: Iterable[str]) -> Node:
+    """Replace every ``has(slot)`` by 1 or 0: 0 for the absent slots.
+
+    Example:
+        >>> decide_has(parse_expression("where(has(velocity), velocity, grad)"), {"velocity"})
+        Call(function='where', args=(Const(value=0.0), Ref(name='velocity'), Ref(name='grad')))
+    """
+    if isinstance(node, Call) and node.function in CREATION_FACTS:
+        return Const(0.0 if node.args[0].name in absent else 1.0)
+    if isinstance(node, Unary):
+        return attrs.evolve(node, operand=decide_has(node.operand, absent))
+    if isinstance(node, (Binary, Compare)):
+        return attrs.evolve(node, left=decide_has(node.left, absent), right=decide_has(node.right, absent))
+    if isinstance(node, Call):
+        return attrs.evolve(node, args=tuple(decide_has(arg, absent) for arg in node.args))
+    return node
+
+
 def specialize(
     rule: CheckedRule,
     hyperparameters: Iterable[str],
@@ -677,7 +704,7 @@ def specialize(
     missing = dict(absent)
     kept: list[Assignment] = []
     for index, assignment in enumerate(rule.assignments):
-        expression = fold(assignment.expression, values)
+        expression = fold(decide_has(assignment.expression, absent), values)
         if assignment.target in absent:
             continue
         read = sorted(names_in(expression) & missing.keys())

@@ -105,7 +105,7 @@ TF_FUNCTIONS: Mapping[str, Callable] = {
     "matmul": tf.linalg.matmul,
     "transpose": _transpose,
 }
-assert set(TF_FUNCTIONS) | expr.TRACE_FACTS == set(expr.FUNCTIONS), "every function of the table needs a TF implementation"
+assert set(TF_FUNCTIONS) | expr.TRACE_FACTS | expr.CREATION_FACTS == set(expr.FUNCTIONS), "every function of the table needs a TF implementation"
 
 
 @attrs.frozen

@@ -28,7 +28,17 @@ from optreg.errors import HyperparameterError, OptionError
 from optreg.expr_compile import CompiledRule
 from optreg import schedules
 from optreg.options import StepOptions
-from optreg.spec import OptimizerSpec, load_spec, load_spec_text, resolve_hyperparameters, unknown_hyperparameter_message
+from optreg.optimizer import slot_shape
+from optreg.spec import (
+    OptimizerSpec,
+    deciding_values,
+    fixed_values,
+    load_spec,
+    load_spec_text,
+    resolve_hyperparameters,
+    specialize_spec,
+    unknown_hyperparameter_message,
+)
 
 
 @keras.saving.register_keras_serializable(package="optreg")
@@ -66,7 +76,9 @@ class SpecOptimizer(keras.optimizers.Optimizer):
         self._spec = parsed
         self._values = {k: v for k, v in values.items() if k != "learning_rate" and k not in scheduled}
         self._schedules = scheduled
-        self._rule = CompiledRule(parsed.rule, [h.name for h in parsed.hyperparameters], [s.name for s in parsed.slots])
+        creation = {**values, **scheduled}
+        rule, self._slot_specs = specialize_spec(parsed, {**fixed_values(parsed, creation), **deciding_values(parsed, creation)})
+        self._rule = CompiledRule(rule, [h.name for h in parsed.hyperparameters], {s.name: s.shape for s in self._slot_specs})
         if selection.selects_variables and "excluded" not in self._rule.variable_facts:
             raise OptionError(f"exclude_layers and exclude_embeddings need a rule that calls excluded(var); {parsed.name}'s does not")
 
@@ -80,15 +92,17 @@ class SpecOptimizer(keras.optimizers.Optimizer):
         if self.built:
             return
         super().build(variables)
-        self._slot_lists = {slot.name: [self._make_slot(slot, var) for var in variables] for slot in self._spec.slots}
+        self._slot_lists = {slot.name: [self._make_slot(slot, var) for var in variables] for slot in self._slot_specs}
 
     def _make_slot(self, slot, var):
+        """One slot variable for one model variable, in the slot's shape and dtype."""
         dtype = slot.dtype or var.dtype
-        created = self.add_variable(shape=var.shape, initializer="zeros", dtype=dtype, name=f"{_variable_path(var)}_{slot.name}")
+        shape = slot_shape(slot.shape, tf.TensorShape(var.shape))
+        created = self.add_variable(shape=shape, initializer="zeros", dtype=dtype, name=f"{_variable_path(var)}_{slot.name}")
         if slot.init == "var":
             created.assign(tf.cast(_tensor(var), dtype))
         elif slot.init != "zeros":
-            created.assign(tf.fill(var.shape, tf.constant({"ones": 1.0}.get(slot.init, slot.init), dtype)))
+            created.assign(tf.fill(shape, tf.constant({"ones": 1.0}.get(slot.init, slot.init), dtype)))
         return created
 
     def update_step(self, gradient, variable, learning_rate):

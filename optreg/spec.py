@@ -148,8 +148,9 @@ class Slot:
 
     ``init`` is ``"zeros"``, ``"ones"``, ``"var"`` (a copy of the variable) or a number to fill
     with. ``dtype`` of None means the variable's own dtype. ``when`` names a fixed bool
-    hyperparameter: the slot exists only when it is true. ``shape`` is one of
-    :data:`SLOT_SHAPES`.
+    hyperparameter, or compares a number hyperparameter with a literal (``"momentum > 0"``,
+    decided by the value the optimizer is created with): the slot exists only when it holds.
+    ``shape`` is one of :data:`SLOT_SHAPES`.
     """
 
     name: str
@@ -498,26 +499,38 @@ class _SpecReader:
         return Slot(name, float(init) if numeric else init, dtype, doc.strip(), self.slot_condition(key, entry, hypers), shape)
 
     def slot_condition(self, key: str, entry: Mapping[str, Any], hypers: Mapping[str, Hyperparameter]) -> str | None:
-        """A slot's ``when``: absent, or the name of a fixed bool hyperparameter."""
+        """A slot's ``when``: absent, the name of a fixed bool hyperparameter, or a comparison of
+        a number hyperparameter with a literal."""
         when = entry.get("when")
         if when is None:
             return None
         hyper = hypers.get(when) if isinstance(when, str) else None
-        if hyper is None or hyper.type != "bool" or not hyper.fixed:
-            raise self.fail(key, f"when must name a fixed bool hyperparameter, got {_show(when)}")
-        return when
+        if hyper is not None and hyper.type == "bool" and hyper.fixed:
+            return when
+        try:
+            deciding = condition_hyperparameter(when) if isinstance(when, str) else None
+        except ExpressionError:
+            deciding = None
+        if deciding is None or deciding not in hypers or hypers[deciding].type == "bool":
+            raise self.fail(
+                key,
+                "when must name a fixed bool hyperparameter or compare a number hyperparameter "
+                f"with a literal (such as 'momentum > 0'), got {_show(when)}",
+            )
+        return " ".join(when.split())
 
     def check_slot_conditions(self, rule: expr.CheckedRule, hyperparameters, slots) -> None:
-        """Check the rule under every combination of the fixed bools that decide slots."""
+        """Check the rule under every combination of the conditions that decide slots."""
         conditions = sorted({slot.when for slot in slots if slot.when})
         if len(conditions) > MAX_SLOT_CONDITIONS:
-            raise self.fail("slots", f"at most {MAX_SLOT_CONDITIONS} hyperparameters may decide slots")
+            raise self.fail("slots", f"at most {MAX_SLOT_CONDITIONS} conditions may decide slots")
         for bits in itertools.product((False, True), repeat=len(conditions)):
-            values = dict(zip(conditions, bits))
+            truths = dict(zip(conditions, bits))
+            fold = {name: bit for name, bit in truths.items() if name in {h.name for h in hyperparameters}}
             try:
-                specialize_rule(rule, hyperparameters, slots, values)
+                specialize_rule(rule, hyperparameters, slots, fold, truths)
             except ExpressionError as error:
-                setting = ", ".join(f"{name} = {str(value).lower()}" for name, value in values.items())
+                setting = ", ".join(_describe_condition(name, value) for name, value in truths.items())
                 raise self.rule_error(error, f"{error.message} (with {setting})") from None
 
     def rule_error(self, error: ExpressionError, message: str) -> SpecError:
@@ -561,24 +574,119 @@ class _SpecReader:
             raise self.rule_error(error, error.message) from None
 
 
+def condition_hyperparameter(when: str) -> str | None:
+    """The hyperparameter a comparison ``when`` reads (``"momentum > 0"`` → ``"momentum"``), or
+    None when the text is not ``NAME OP NUMBER``.
+
+    Raises:
+        ExpressionError: the text does not parse.
+
+    Example:
+        >>> condition_hyperparameter("momentum > 0"), condition_hyperparameter("centered")
+        ('momentum', None)
+    """
+    node = expr.parse_expression(when)
+    if isinstance(node, expr.Compare) and isinstance(node.left, expr.Ref) and isinstance(node.right, expr.Const):
+        return node.left.name
+    return None
+
+
+def condition_holds(when: str, values: Mapping[str, Any]) -> bool | None:
+    """Whether a slot's ``when`` holds for these hyperparameter values (None when the value it
+    needs is not among them).
+
+    Example:
+        >>> condition_holds("momentum > 0", {"momentum": 0.0}), condition_holds("centered", {"centered": True})
+        (False, True)
+    """
+    if when in values:
+        return bool(values[when])
+    name = condition_hyperparameter(when)
+    if name is None or name not in values:
+        return None
+    node = expr.parse_expression(when)
+    return bool(expr.static_value(attrs.evolve(node, left=expr.Const(float(values[name])))))
+
+
+def _describe_condition(when: str, holds: bool) -> str:
+    """``centered = true`` for a bool's value, ``(momentum > 0) is false`` for a comparison."""
+    return f"{when} = {str(holds).lower()}" if condition_hyperparameter_or_none(when) is None else f"({when}) is {str(holds).lower()}"
+
+
+def condition_hyperparameter_or_none(when: str) -> str | None:
+    """:func:`condition_hyperparameter`, None for text that does not parse."""
+    try:
+        return condition_hyperparameter(when)
+    except ExpressionError:
+        return None
+
+
 def specialize_rule(
     rule: expr.CheckedRule,
     hyperparameters: Sequence[Hyperparameter],
     slots: Sequence[Slot],
     values: Mapping[str, float | int | bool],
+    truths: Mapping[str, bool] | None = None,
 ) -> expr.CheckedRule:
-    """The rule with fixed hyperparameter values folded in and the slots they switch off pruned.
+    """The rule with fixed hyperparameter values folded in, the slots whose conditions fail
+    pruned, and every ``has(slot)`` decided.
+
+    Args:
+        rule: the checked rule.
+        hyperparameters: the spec's hyperparameters.
+        slots: the spec's slots.
+        values: fixed hyperparameter name → value, folded into the rule.
+        truths: slot condition → whether it holds, for conditions ``values`` does not decide
+            (a condition decided by neither keeps its slot).
 
     Raises:
         ExpressionError: a line that must run reads an absent slot (``line_index`` set).
     """
+    decided = dict(truths or {})
     absent = {
-        slot.name: f"slot {slot.name!r} exists only when {slot.when!r} is true"
+        slot.name: f"slot {slot.name!r} exists only when {slot.when!r} "
+        + ("is true" if condition_hyperparameter_or_none(slot.when) is None else "holds")
         for slot in slots
-        if slot.when and slot.when in values and not values[slot.when]
+        if slot.when and _holds(slot.when, values, decided) is False
     }
     scalar_slots = [s.name for s in slots if s.shape == "scalar"]
     return expr.specialize(rule, [h.name for h in hyperparameters], [s.name for s in slots], values, absent, scalar_slots)
+
+
+def _holds(when: str, values: Mapping[str, Any], truths: Mapping[str, bool]) -> bool | None:
+    """Whether a slot condition holds, from the decided truths or the fixed values."""
+    if when in truths:
+        return truths[when]
+    return condition_holds(when, values)
+
+
+def deciding_values(spec: "OptimizerSpec", given: Mapping[str, Any]) -> dict[str, float | int]:
+    """The creation values of the hyperparameters that slot comparisons read (``momentum`` for
+    ``when = "momentum > 0"``): given (and checked) or the defaults.
+
+    Raises:
+        HyperparameterError: such a hyperparameter given a schedule; which slots exist is decided
+            once, so it takes a number.
+
+    Example:
+        >>> deciding_values(load_spec("specs/sgd.toml"), {"momentum": 0.9})  # doctest: +SKIP
+        {'momentum': 0.9}
+    """
+    from optreg.schedules import is_schedule
+
+    names = {condition_hyperparameter_or_none(slot.when) for slot in spec.slots if slot.when} - {None}
+    values = {}
+    for hyper in spec.hyperparameters:
+        if hyper.name not in names:
+            continue
+        value = given.get(hyper.name, hyper.default)
+        if is_schedule(value):
+            conditions = ", ".join(repr(s.when) for s in spec.slots if s.when and condition_hyperparameter_or_none(s.when) == hyper.name)
+            raise HyperparameterError(
+                f"{hyper.name} decides which slots {spec.name} keeps (when {conditions}), so it takes a number, not a schedule"
+            )
+        values[hyper.name] = hyper.check(value)
+    return values
 
 
 def fixed_values(spec: "OptimizerSpec", given: Mapping[str, Any]) -> dict[str, float | int | bool]:
@@ -596,7 +704,8 @@ def specialize_spec(spec: "OptimizerSpec", values: Mapping[str, float | int | bo
 
     Args:
         spec: the spec.
-        values: every fixed hyperparameter's value (see :func:`fixed_values`).
+        values: every fixed hyperparameter's value (see :func:`fixed_values`), and the creation
+            value of every hyperparameter a slot comparison reads (see :func:`deciding_values`).
 
     Returns:
         ``(rule, slots)``: the folded rule and the slots that exist.
@@ -604,14 +713,19 @@ def specialize_spec(spec: "OptimizerSpec", values: Mapping[str, float | int | bo
     Raises:
         SpecError: a line that must run reads an absent slot; the message names the line.
     """
+    fixed = {h.name for h in spec.hyperparameters if h.fixed}
+    folded = {name: value for name, value in values.items() if name in fixed}
+    truths = {slot.when: condition_holds(slot.when, values) for slot in spec.slots if slot.when}
     try:
-        rule = specialize_rule(spec.rule, spec.hyperparameters, spec.slots, values)
+        rule = specialize_rule(
+            spec.rule, spec.hyperparameters, spec.slots, folded, {w: t for w, t in truths.items() if t is not None}
+        )
     except ExpressionError as error:
         reader = _SpecReader(spec.text, spec.source)
         reader.raw_lines = [a.text for a in spec.rule.assignments]
         setting = ", ".join(f"{name} = {value!r}" for name, value in values.items())
         raise reader.rule_error(error, f"{error.message} (with {setting})") from None
-    present = tuple(slot for slot in spec.slots if not slot.when or values.get(slot.when, True))
+    present = tuple(slot for slot in spec.slots if not slot.when or truths[slot.when] is not False)
     return rule, present
 
 

@@ -8,7 +8,8 @@ import tensorflow as tf
 
 from optreg.expr_compile import CompiledRule
 from optreg.optimizer import Optimizer
-from optreg.spec import OptimizerSpec, fixed_values, specialize_spec
+from optreg.errors import HyperparameterError
+from optreg.spec import OptimizerSpec, condition_hyperparameter_or_none, condition_holds, deciding_values, fixed_values, specialize_spec
 
 
 class SpecOptimizer(Optimizer):
@@ -29,11 +30,37 @@ class SpecOptimizer(Optimizer):
         self.optimizer_name = spec.name
         self.summary = spec.summary
         self.hyperparameter_specs = spec.hyperparameters
-        rule, self.slot_specs = specialize_spec(spec, fixed_values(spec, kwargs))
+        self._created_with = {**fixed_values(spec, kwargs), **deciding_values(spec, kwargs)}
+        rule, self.slot_specs = specialize_spec(spec, self._created_with)
         self._rule = CompiledRule(
             rule, [h.name for h in spec.hyperparameters], {s.name: s.shape for s in self.slot_specs}
         )
         super().__init__(**{**spec.option_defaults(), **kwargs})
+
+    def set_hyperparameter(self, name: str, value: Any) -> None:
+        """As :meth:`Optimizer.set_hyperparameter`; a hyperparameter that decides a slot
+        (``when = "momentum > 0"``) takes any new number on the same side of its condition.
+
+        Raises:
+            HyperparameterError: a number that would need a slot this optimizer was created
+                without (or make one it has meaningless), or a schedule for such a hyperparameter.
+        """
+        for slot in self.spec.slots:
+            if slot.when and condition_hyperparameter_or_none(slot.when) == name and not tf.is_tensor(value):
+                self._check_same_slots(slot, name, value)
+        super().set_hyperparameter(name, value)
+
+    def _check_same_slots(self, slot, name: str, value: Any) -> None:
+        """Refuse a value on the other side of ``slot.when`` than the creation value."""
+        created = self._created_with[name]
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if condition_holds(slot.when, {name: value}) == condition_holds(slot.when, {name: created}):
+                return
+        exists = "exists" if condition_holds(slot.when, {name: created}) else "does not exist"
+        raise HyperparameterError(
+            f"{name} = {value!r}: slot {slot.name!r} {exists} in this {self.optimizer_name} ({name} was {created!r} "
+            f"at creation, and the slot exists only when {slot.when}); create a new optimizer for that value"
+        )
 
     @property
     def supports_stacked_runs(self) -> bool:

@@ -163,8 +163,81 @@ def test_fixed_values_are_checked_when_the_optimizer_is_created():
 
 
 def test_fixed_value_survives_a_config_round_trip():
-    opt = optreg.registry.create("rmsprop", centered=True, learning_rate=0.01)
+    opt = optreg.registry.create("rmsprop", centered=True, momentum=0.5, learning_rate=0.01)
     again = optreg.Optimizer.from_config(opt.get_config())
     var = tf.Variable([1.0, 2.0])
     again.apply_gradients([(tf.constant([1.0, 1.0]), var)])
     assert sorted(again.slots_for(var)) == ["average_gradient", "step_momentum", "velocity"]
+
+
+# --- slots decided by a creation-time comparison (when = "momentum > 0") and has(slot) -------
+
+
+@pytest.mark.parametrize(
+    "when", ['"plain > 0"', '"nothing > 0"', '"learning_rate >"', '"learning_rate > rate"', '"2 > learning_rate"']
+)
+def test_a_when_comparison_must_compare_a_number_hyperparameter_with_a_literal(when):
+    hypers = FLAGS + "plain = { default = false }\n"
+    slots = f"[slots]\nh = {{ init = \"ones\", when = {when} }}\n"
+    with pytest.raises(optreg.SpecError, match="compare a number hyperparameter with a literal") as caught:
+        optreg.load_spec_text(flag_spec("var = var - grad", slots=slots, hyperparameters=hypers))
+    assert caught.value.key == "slots.h"
+
+
+def test_a_rule_must_guard_a_compared_slot_with_has():
+    slots = '[slots]\nh = { init = "ones", when = "learning_rate > 0.5" }\n'
+    with pytest.raises(optreg.SpecError, match=r"exists only when 'learning_rate > 0.5' holds \(with \(learning_rate > 0.5\) is false\)"):
+        optreg.load_spec_text(flag_spec("h = 2 * h", "var = var - h * grad", slots=slots))
+    guarded = optreg.load_spec_text(flag_spec("h = 2 * h", "var = var - where(has(h), h, 1) * grad", slots=slots))
+    assert guarded.slots[0].when == "learning_rate > 0.5"
+
+
+def test_has_takes_a_slot_name():
+    with pytest.raises(optreg.SpecError, match="names no slot"):
+        optreg.load_spec_text(flag_spec("var = var - where(has(grad), 1, 0) * grad"))
+    with pytest.raises(optreg.SpecError, match="takes the name of a slot"):
+        optreg.load_spec_text(flag_spec("var = var - where(has(2 * h), 1, 0) * grad"))
+
+
+@pytest.mark.parametrize("name, slot", [("sgd", "velocity"), ("rmsprop", "step_momentum")])
+def test_momentum_slots_exist_only_with_momentum_as_in_keras(name, slot):
+    var = tf.Variable([1.0, 2.0])
+    plain, heavy = optreg.registry.create(name), optreg.registry.create(name, momentum=0.9)
+    plain.build([var])
+    heavy.build([var])
+    assert slot not in plain.slots_for(var)
+    assert slot in heavy.slots_for(var)
+
+
+def test_a_slot_deciding_hyperparameter_changes_only_on_the_same_side():
+    var = tf.Variable([1.0, 2.0])
+    heavy = optreg.registry.create("sgd", learning_rate=0.1, momentum=0.9)
+    heavy.apply_gradients([(tf.constant([1.0, 1.0]), var)])
+    heavy.momentum = 0.5  # still > 0: the velocity slot keeps its meaning
+    heavy.apply_gradients([(tf.constant([1.0, 1.0]), var)])
+    # velocity: -0.1, then 0.5 * -0.1 - 0.1 = -0.15; var: 1 - 0.1 - 0.15
+    np.testing.assert_allclose(var.numpy(), [0.75, 1.75], rtol=1e-6)
+    with pytest.raises(optreg.HyperparameterError, match=r"slot 'velocity' exists .*momentum > 0"):
+        heavy.momentum = 0.0
+    plain = optreg.registry.create("sgd")
+    with pytest.raises(optreg.HyperparameterError, match=r"slot 'velocity' does not exist"):
+        plain.set_hyperparameter("momentum", 0.9)
+
+
+def test_a_slot_deciding_hyperparameter_takes_no_schedule():
+    import keras
+
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.9, decay_steps=10, decay_rate=0.5)
+    with pytest.raises(optreg.HyperparameterError, match="decides which slots sgd keeps"):
+        optreg.registry.create("sgd", momentum=schedule)
+
+
+def test_a_momentum_sweep_splits_into_loops_by_slots_and_matches_single_runs():
+    from optreg.bench.runner import plan_bench, run_bench
+
+    settings = [{"learning_rate": 0.01, "momentum": m} for m in (0.0, 0.5, 0.9)]
+    swept = run_bench(plan_bench(optreg.registry, ["sgd"], "quartic", settings))
+    alone = [run_bench(plan_bench(optreg.registry, ["sgd"], "quartic", [s]))[0] for s in settings]
+    assert [(r.status, r.iterations) for r in swept] == [(r.status, r.iterations) for r in alone]
+    np.testing.assert_allclose([r.final_params for r in swept], [r.final_params for r in alone], rtol=1e-6)
+    assert swept[0].iterations != swept[2].iterations  # momentum made a difference

@@ -20,7 +20,7 @@ from optreg.errors import OptionError
 from optreg.options import SPEC_OPTION_NAMES, check_spec_options
 from optreg.problems import Problem
 from optreg.registry import Registry
-from optreg.spec import resolve_hyperparameters
+from optreg.spec import condition_holds, resolve_hyperparameters
 
 
 @attrs.frozen
@@ -207,12 +207,16 @@ def run_bench(
 
 
 def _groups(entry: OptimizerEntry, settings: Sequence[dict]) -> list[list[int]]:
-    """Indices of the settings that can share one loop: same options, same fixed hyperparameters."""
+    """Indices of the settings that can share one loop: same options, same fixed hyperparameters,
+    and the same slots (``when = "momentum > 0"`` holds for all or for none)."""
     fixed = {h.name for h in entry.hyperparameters if getattr(h, "fixed", False)}
+    conditions = [slot.when for slot in (entry.spec.slots if entry.spec is not None else ()) if slot.when]
+    defaults = {h.name: h.default for h in entry.hyperparameters}
     groups: dict[tuple, list[int]] = {}
     for index, setting in enumerate(settings):
         key = tuple(sorted((k, repr(v)) for k, v in setting.items() if k in SPEC_OPTION_NAMES or k in fixed))
-        groups.setdefault(key, []).append(index)
+        slots = tuple(condition_holds(when, {**defaults, **setting}) for when in conditions)
+        groups.setdefault((key, slots), []).append(index)
     return list(groups.values())
 
 
