@@ -102,8 +102,17 @@ class SpecOptimizer(keras.optimizers.Optimizer):
         if slot.init == "var":
             created.assign(tf.cast(_tensor(var), dtype))
         elif slot.init != "zeros":
-            created.assign(tf.fill(shape, tf.constant({"ones": 1.0}.get(slot.init, slot.init), dtype)))
+            created.assign(tf.fill(shape, tf.constant(self._slot_fill(slot.init), dtype)))
         return created
+
+    def _slot_fill(self, init) -> float:
+        """The number a slot starts at: 1 for "ones", a hyperparameter's value, or the number."""
+        if init == "ones":
+            return 1.0
+        if isinstance(init, str):
+            schedule = self._schedules.get(init)
+            return float(schedules.evaluate(schedule, 0)) if schedule is not None else float(self._values[init])
+        return float(init)
 
     def update_step(self, gradient, variable, learning_rate):
         """One spec update of one variable; Keras runs clipping, decay and EMA around it."""

@@ -291,7 +291,7 @@ class Optimizer(KerasOptions, tf.Module):
             base = var.name.split(":")[0]
             slots = {
                 slot.name: tf.Variable(
-                    _initial_value(slot, var, self.slot_dtype),
+                    _initial_value(slot, var, self.slot_dtype, self._hyper),
                     trainable=False,
                     name=f"{base}/{slot.name}",
                 )
@@ -323,7 +323,7 @@ class Optimizer(KerasOptions, tf.Module):
         self.skipped_steps.assign(0)
         for ref, position in self._runtime.position.items():
             for slot in self.slot_specs:
-                self._slots[position][slot.name].assign(_initial_value(slot, ref.deref(), self.slot_dtype))
+                self._slots[position][slot.name].assign(_initial_value(slot, ref.deref(), self.slot_dtype, self._hyper))
         for extra in (*self._averages, *self._accumulators):
             extra.assign(tf.zeros_like(extra))
 
@@ -436,6 +436,20 @@ class Optimizer(KerasOptions, tf.Module):
         if self.step_options.weight_decay is not None and not self.applies_weight_decay:
             decay(variables, self.step_options.weight_decay, self._hyper["learning_rate"], self._runtime.weight_decay_exclusions)
         step = tf.cast(calls // self.step_options.accumulation + 1, tf.float64)
+        self._update_variables(grads, variables, step, update_one)
+
+    def _update_variables(self, grads: list, variables: list, step: tf.Tensor, update_one) -> None:
+        """Update every variable from its (hooked) gradient: by default, :meth:`_prepare_step`
+        once, then :meth:`_update_variable` per variable. Optimizers whose update couples the
+        variables (sums over all of them) override this instead.
+
+        Args:
+            grads: the gradients, after the hooks.
+            variables: the variables, in the same order.
+            step: the 1-based update number, float64.
+            update_one: ``update_one(grad, var, prepared)`` updates one variable's replica
+                copies under a distribution strategy; None outside one.
+        """
         prepared = self._prepare_step(step)
         for grad, var in zip(grads, variables):
             if update_one is None:
@@ -578,13 +592,20 @@ def _dense(grad: Any) -> tf.Tensor:
     return grad if tf.is_tensor(grad) else tf.convert_to_tensor(grad)
 
 
-def _initial_value(slot: Slot, var: tf.Variable, override: str | None = None) -> tf.Tensor:
-    """A slot's starting value for one variable, in the overriding, the spec's or the variable's dtype."""
+def _initial_value(
+    slot: Slot, var: tf.Variable, override: str | None = None, hyperparameters: Mapping[str, tf.Variable] | None = None
+) -> tf.Tensor:
+    """A slot's starting value for one variable, in the overriding, the spec's or the variable's
+    dtype: a copy of the variable, a number, or a hyperparameter's current value (one per stacked
+    run when the hyperparameter holds one per run)."""
     dtype = tf.as_dtype(override or slot.dtype or var.dtype)
+    shape = slot_shape(slot.shape, var.shape)
     if slot.init == "var":
         return tf.cast(var.read_value(), dtype)
+    if isinstance(slot.init, str) and slot.init in (hyperparameters or {}):
+        return tf.broadcast_to(tf.cast(hyperparameters[slot.init], dtype), shape)
     fill = {"zeros": 0.0, "ones": 1.0}.get(slot.init, slot.init)
-    return tf.fill(slot_shape(slot.shape, var.shape), tf.constant(fill, dtype))
+    return tf.fill(shape, tf.constant(fill, dtype))
 
 
 def slot_shape(kind: str, shape: tf.TensorShape) -> list[int]:

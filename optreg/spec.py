@@ -146,8 +146,9 @@ def _convert_hyperparameter(hyper: Hyperparameter, value: Any) -> float | int | 
 class Slot:
     """Per-variable state: how it starts and, optionally, its dtype.
 
-    ``init`` is ``"zeros"``, ``"ones"``, ``"var"`` (a copy of the variable) or a number to fill
-    with. ``dtype`` of None means the variable's own dtype. ``when`` names a fixed bool
+    ``init`` is ``"zeros"``, ``"ones"``, ``"var"`` (a copy of the variable), a number to fill
+    with, or the name of a number hyperparameter (its value when the slot is created or reset,
+    as Keras's Adagrad starts from ``initial_accumulator_value``). ``dtype`` of None means the variable's own dtype. ``when`` names a fixed bool
     hyperparameter, or compares a number hyperparameter with a literal (``"momentum > 0"``,
     decided by the value the optimizer is created with): the slot exists only when it holds.
     ``shape`` is one of :data:`SLOT_SHAPES`.
@@ -483,8 +484,11 @@ class _SpecReader:
         self.table_keys(key, entry, required=set(), optional={"init", "dtype", "doc", "when", "shape"})
         init = entry.get("init", "zeros")
         numeric = is_finite_number(init)
-        if init not in SLOT_INITS and not numeric:
-            raise self.fail(key, f"init must be {', '.join(SLOT_INITS)} or a finite number, got {_show(init)}")
+        named = isinstance(init, str) and init in hypers and hypers[init].type != "bool"
+        if init not in SLOT_INITS and not numeric and not named:
+            raise self.fail(
+                key, f"init must be {', '.join(SLOT_INITS)}, a finite number or a number hyperparameter's name, got {_show(init)}"
+            )
         dtype = entry.get("dtype")
         if dtype is not None and dtype not in SLOT_DTYPES:
             raise self.fail(key, f"dtype must be one of {', '.join(SLOT_DTYPES)}, got {_show(dtype)}")

@@ -194,6 +194,38 @@ def _adam_stepper(hp):
     return step
 
 
+def numpy_prodigy(x, grads, hp):
+    """Mishchenko & Defazio 2024, Algorithm 3 (Prodigy's Adam) as its reference implementation
+    orders it: the distance sums r and s with the current d, the new d from max(d, d_coef·r/‖s‖₁),
+    then the step with the old d·lr and the new d in the denominator; no step while ‖s‖₁ = 0."""
+    lr, b1, b2, eps, d0 = hp["learning_rate"], hp["beta_1"], hp["beta_2"], hp["epsilon"], hp["d0"]
+    b3 = hp["beta_3"] or np.sqrt(b2)
+    decay = hp.get("weight_decay") or 0.0
+    d = d_max = d0
+    r, x0, out = 0.0, x.copy(), []
+    m, v, s = np.zeros_like(x), np.zeros_like(x), np.zeros_like(x)
+    for t, g in enumerate(grads, start=1):
+        correction = np.sqrt(1 - b2**t) / (1 - b1**t) if hp["bias_correction"] else 1.0
+        dlr = d * lr * correction
+        if decay and not hp["decouple"]:
+            g = g + decay * x
+        r = b3 * r + (d / d0) * dlr * np.sum(g * (x0 - x))
+        m = b1 * m + d * (1 - b1) * g
+        v = b2 * v + d * d * (1 - b2) * g * g
+        s = b3 * s + (d / d0) * (d if hp["safeguard_warmup"] else dlr) * g
+        if np.sum(np.abs(s)) > 0:
+            d_hat = hp["d_coef"] * r / np.sum(np.abs(s))
+            if d == d0:
+                d = max(d, d_hat)
+            d_max = max(d_max, d_hat)
+            d = min(d_max, d * hp["growth_rate"]) if hp["growth_rate"] > 0 else d_max
+            if decay and hp["decouple"]:
+                x = x - decay * dlr * x
+            x = x - dlr * m / (np.sqrt(v) + d * eps)
+        out.append(x)
+    return out
+
+
 def numpy_lookahead(x, grads, hp):
     """Zhang et al. 2019, Algorithm 1: φ slow, θ fast; θ takes every inner step; every k steps
     φ ← φ + α(θ − φ) and θ ← φ. The inner optimizer keeps its state across synchronisations."""
@@ -295,6 +327,22 @@ CASES = (
         numpy=numpy_rprop,
         quadratic=(0.1, 500),
         rosenbrock=(0.03, 2000),
+    ),
+    Case(
+        "prodigy",
+        settings=(
+            {},
+            {"learning_rate": 0.5, "beta_1": 0.5, "beta_2": 0.75, "d_coef": 2.0, "growth_rate": 1.02, "bias_correction": True},
+            {"beta_3": 0.9, "safeguard_warmup": True, "d0": 1e-3, "weight_decay": 0.01},
+            {"weight_decay": 0.1, "decouple": False, "epsilon": 1e-6},
+        ),
+        numpy=numpy_prodigy,
+        # the default rate, 1: the step size is its own estimate
+        quadratic=(1.0, 2000),
+        rosenbrock=(1.0, 5000),
+        # d grows from the distance travelled, which depends on the rate: no power law
+        learning_rate_power=None,
+        xla_tolerance=1e-5,  # its sums over the variables are added in another order by XLA
     ),
     Case(
         "lookahead",
