@@ -9,7 +9,8 @@ An :class:`Optimizer` is a :class:`tf.Module`. It holds
   ``tf.train.Checkpoint(optimizer=opt)`` saves and restores them.
 
 Subclasses describe their hyperparameters and slots and implement
-:meth:`Optimizer._update_variable` (and optionally :meth:`Optimizer._prepare_step`).
+:meth:`Optimizer._update_variable` (and optionally :meth:`Optimizer._prepare_step`), or, when
+the update of one variable depends on the others, :meth:`Optimizer._update_variables`.
 """
 
 from __future__ import annotations

@@ -148,10 +148,11 @@ class Slot:
 
     ``init`` is ``"zeros"``, ``"ones"``, ``"var"`` (a copy of the variable), a number to fill
     with, or the name of a number hyperparameter (its value when the slot is created or reset,
-    as Keras's Adagrad starts from ``initial_accumulator_value``). ``dtype`` of None means the variable's own dtype. ``when`` names a fixed bool
-    hyperparameter, or compares a number hyperparameter with a literal (``"momentum > 0"``,
-    decided by the value the optimizer is created with): the slot exists only when it holds.
-    ``shape`` is one of :data:`SLOT_SHAPES`.
+    as Keras's Adagrad starts from ``initial_accumulator_value``). ``dtype`` of None means the
+    variable's own dtype. ``when`` names a fixed bool hyperparameter, or compares a number
+    hyperparameter with a literal (``"momentum > 0"``, decided by the value the optimizer is
+    created with): the slot exists only when it holds. ``shape`` is one of
+    :data:`SLOT_SHAPES`.
     """
 
     name: str
@@ -511,10 +512,7 @@ class _SpecReader:
         hyper = hypers.get(when) if isinstance(when, str) else None
         if hyper is not None and hyper.type == "bool" and hyper.fixed:
             return when
-        try:
-            deciding = condition_hyperparameter(when) if isinstance(when, str) else None
-        except ExpressionError:
-            deciding = None
+        deciding = condition_hyperparameter(when) if isinstance(when, str) else None
         if deciding is None or deciding not in hypers or hypers[deciding].type == "bool":
             raise self.fail(
                 key,
@@ -580,16 +578,16 @@ class _SpecReader:
 
 def condition_hyperparameter(when: str) -> str | None:
     """The hyperparameter a comparison ``when`` reads (``"momentum > 0"`` → ``"momentum"``), or
-    None when the text is not ``NAME OP NUMBER``.
-
-    Raises:
-        ExpressionError: the text does not parse.
+    None when the text is not ``NAME OP NUMBER`` (a bool's name, or text that does not parse).
 
     Example:
         >>> condition_hyperparameter("momentum > 0"), condition_hyperparameter("centered")
         ('momentum', None)
     """
-    node = expr.parse_expression(when)
+    try:
+        node = expr.parse_expression(when)
+    except ExpressionError:
+        return None
     if isinstance(node, expr.Compare) and isinstance(node.left, expr.Ref) and isinstance(node.right, expr.Const):
         return node.left.name
     return None
@@ -614,15 +612,7 @@ def condition_holds(when: str, values: Mapping[str, Any]) -> bool | None:
 
 def _describe_condition(when: str, holds: bool) -> str:
     """``centered = true`` for a bool's value, ``(momentum > 0) is false`` for a comparison."""
-    return f"{when} = {str(holds).lower()}" if condition_hyperparameter_or_none(when) is None else f"({when}) is {str(holds).lower()}"
-
-
-def condition_hyperparameter_or_none(when: str) -> str | None:
-    """:func:`condition_hyperparameter`, None for text that does not parse."""
-    try:
-        return condition_hyperparameter(when)
-    except ExpressionError:
-        return None
+    return f"{when} = {str(holds).lower()}" if condition_hyperparameter(when) is None else f"({when}) is {str(holds).lower()}"
 
 
 def specialize_rule(
@@ -649,7 +639,7 @@ def specialize_rule(
     decided = dict(truths or {})
     absent = {
         slot.name: f"slot {slot.name!r} exists only when {slot.when!r} "
-        + ("is true" if condition_hyperparameter_or_none(slot.when) is None else "holds")
+        + ("is true" if condition_hyperparameter(slot.when) is None else "holds")
         for slot in slots
         if slot.when and _holds(slot.when, values, decided) is False
     }
@@ -678,14 +668,14 @@ def deciding_values(spec: "OptimizerSpec", given: Mapping[str, Any]) -> dict[str
     """
     from optreg.schedules import is_schedule
 
-    names = {condition_hyperparameter_or_none(slot.when) for slot in spec.slots if slot.when} - {None}
+    names = {condition_hyperparameter(slot.when) for slot in spec.slots if slot.when} - {None}
     values = {}
     for hyper in spec.hyperparameters:
         if hyper.name not in names:
             continue
         value = given.get(hyper.name, hyper.default)
         if is_schedule(value):
-            conditions = ", ".join(repr(s.when) for s in spec.slots if s.when and condition_hyperparameter_or_none(s.when) == hyper.name)
+            conditions = ", ".join(repr(s.when) for s in spec.slots if s.when and condition_hyperparameter(s.when) == hyper.name)
             raise HyperparameterError(
                 f"{hyper.name} decides which slots {spec.name} keeps (when {conditions}), so it takes a number, not a schedule"
             )

@@ -9,7 +9,7 @@ import tensorflow as tf
 from optreg.expr_compile import CompiledRule
 from optreg.optimizer import Optimizer
 from optreg.errors import HyperparameterError
-from optreg.spec import OptimizerSpec, condition_hyperparameter_or_none, condition_holds, deciding_values, fixed_values, specialize_spec
+from optreg.spec import OptimizerSpec, condition_holds, condition_hyperparameter, deciding_values, fixed_values, specialize_spec
 
 
 class SpecOptimizer(Optimizer):
@@ -46,7 +46,7 @@ class SpecOptimizer(Optimizer):
                 without (or make one it has meaningless), or a schedule for such a hyperparameter.
         """
         for slot in self.spec.slots:
-            if slot.when and condition_hyperparameter_or_none(slot.when) == name and not tf.is_tensor(value):
+            if slot.when and condition_hyperparameter(slot.when) == name and not tf.is_tensor(value):
                 self._check_same_slots(slot, name, value)
         super().set_hyperparameter(name, value)
 

@@ -10,7 +10,7 @@ from optreg.bench.loop import STATUSES, LoopOutcome, RowOptions, StackedLoop, ro
 from optreg.bench.runner import BenchPlan, RunResult, split_setting, timed
 from optreg.entries import OptimizerEntry
 from optreg.problems import Problem
-from optreg.spec import condition_hyperparameter_or_none, resolve_hyperparameters
+from optreg.spec import condition_hyperparameter, resolve_hyperparameters
 
 #: Loops built in this process, by everything that shapes their trace.
 _LOOPS: dict[tuple, StackedLoop] = {}
@@ -43,7 +43,6 @@ def make_group(
         One :class:`RunResult` per setting, in order.
     """
     values = [resolve_hyperparameters(entry.hyperparameters, split_setting(s)[0], entry.name) for s in settings]
-    # options and fixed hyperparameters are the same for the whole group: they shape the build
     options = split_setting(settings[0])[1]
     # options, fixed hyperparameters and which slots exist are the same for the whole group:
     # they shape the build (the first run's value of a slot-deciding hyperparameter stands for all)
@@ -68,7 +67,7 @@ def make_group(
 def _slot_deciding(entry: OptimizerEntry) -> set[str]:
     """The hyperparameters a spec's slot conditions compare (``momentum`` for ``momentum > 0``)."""
     slots = entry.spec.slots if entry.spec is not None else ()
-    return {condition_hyperparameter_or_none(slot.when) for slot in slots if slot.when} - {None}
+    return {condition_hyperparameter(slot.when) for slot in slots if slot.when} - {None}
 
 
 def _loop(entry, problem, options, runs, plan, jit_compile, stacked) -> StackedLoop | None:
