@@ -417,6 +417,22 @@ def children(node: Node) -> tuple[Node, ...]:
     return ()
 
 
+def map_children(node: Node, transform) -> Node:
+    """The node with ``transform`` applied to each direct sub-expression (leaves unchanged).
+
+    Example:
+        >>> map_children(parse_expression("a + b"), lambda child: Ref("c"))
+        Binary(op='+', left=Ref(name='c'), right=Ref(name='c'))
+    """
+    if isinstance(node, Unary):
+        return attrs.evolve(node, operand=transform(node.operand))
+    if isinstance(node, (Binary, Compare)):
+        return attrs.evolve(node, left=transform(node.left), right=transform(node.right))
+    if isinstance(node, Call):
+        return attrs.evolve(node, args=tuple(transform(arg) for arg in node.args))
+    return node
+
+
 def check_rule(
     assignments: Iterable[Assignment],
     hyperparameters: Iterable[str],
@@ -638,13 +654,7 @@ def fold(node: Node, values: Mapping[str, float | int | bool]) -> Node:
         if decided is not None:
             return fold(node.args[1] if decided else node.args[2], values)
         return Call("where", (condition, fold(node.args[1], values), fold(node.args[2], values)))
-    if isinstance(node, Unary):
-        return attrs.evolve(node, operand=fold(node.operand, values))
-    if isinstance(node, (Binary, Compare)):
-        return attrs.evolve(node, left=fold(node.left, values), right=fold(node.right, values))
-    if isinstance(node, Call):
-        return attrs.evolve(node, args=tuple(fold(arg, values) for arg in node.args))
-    return node
+    return map_children(node, lambda child: fold(child, values))
 
 
 def decide_has(node: Node, absent: Iterable[str]) -> Node:
@@ -656,13 +666,7 @@ def decide_has(node: Node, absent: Iterable[str]) -> Node:
     """
     if isinstance(node, Call) and node.function in CREATION_FACTS:
         return Const(0.0 if node.args[0].name in absent else 1.0)
-    if isinstance(node, Unary):
-        return attrs.evolve(node, operand=decide_has(node.operand, absent))
-    if isinstance(node, (Binary, Compare)):
-        return attrs.evolve(node, left=decide_has(node.left, absent), right=decide_has(node.right, absent))
-    if isinstance(node, Call):
-        return attrs.evolve(node, args=tuple(decide_has(arg, absent) for arg in node.args))
-    return node
+    return map_children(node, lambda child: decide_has(child, absent))
 
 
 def specialize(

@@ -177,13 +177,7 @@ class CompiledRule:
                 self._hoisted_index[node] = len(self._hoisted)
                 self._hoisted.append(node)
             return _Hoisted(self._hoisted_index[node])
-        if isinstance(node, expr.Unary):
-            return attrs.evolve(node, operand=self._hoist(node.operand))
-        if isinstance(node, (expr.Binary, expr.Compare)):
-            return attrs.evolve(node, left=self._hoist(node.left), right=self._hoist(node.right))
-        if isinstance(node, expr.Call):
-            return attrs.evolve(node, args=tuple(self._hoist(arg) for arg in node.args))
-        return node
+        return expr.map_children(node, self._hoist)
 
     def step_scalars(
         self, hyperparameters: Mapping[str, tf.Tensor], step: tf.Tensor, weight_decay: float | None = None

@@ -45,11 +45,19 @@ def test_bad_fixed_declarations_are_spec_errors(entry, fragment):
     assert caught.value.key == "hyperparameters.eps"
 
 
-@pytest.mark.parametrize("when", ['"nothing"', '"learning_rate"', '"order"', "true", '"plain"'])
-def test_when_must_name_a_fixed_bool(when):
+@pytest.mark.parametrize(
+    "when",
+    [
+        *('"nothing"', '"learning_rate"', '"order"', "true", '"plain"'),
+        # comparisons: a number hyperparameter against a literal, and nothing else
+        *('"plain > 0"', '"nothing > 0"', '"learning_rate >"', '"learning_rate > rate"', '"2 > learning_rate"'),
+    ],
+)
+def test_when_must_name_a_fixed_bool_or_compare_a_number_with_a_literal(when):
     hypers = FLAGS + "plain = { default = false }\n"
     slots = f"[slots]\nh = {{ init = \"ones\", when = {when} }}\n"
-    with pytest.raises(optreg.SpecError, match="when must name a fixed bool hyperparameter") as caught:
+    message = "when must name a fixed bool hyperparameter or compare a number hyperparameter with a literal"
+    with pytest.raises(optreg.SpecError, match=message) as caught:
         optreg.load_spec_text(flag_spec("var = var - grad", slots=slots, hyperparameters=hypers))
     assert caught.value.key == "slots.h"
 
@@ -171,17 +179,6 @@ def test_fixed_value_survives_a_config_round_trip():
 
 
 # --- slots decided by a creation-time comparison (when = "momentum > 0") and has(slot) -------
-
-
-@pytest.mark.parametrize(
-    "when", ['"plain > 0"', '"nothing > 0"', '"learning_rate >"', '"learning_rate > rate"', '"2 > learning_rate"']
-)
-def test_a_when_comparison_must_compare_a_number_hyperparameter_with_a_literal(when):
-    hypers = FLAGS + "plain = { default = false }\n"
-    slots = f"[slots]\nh = {{ init = \"ones\", when = {when} }}\n"
-    with pytest.raises(optreg.SpecError, match="compare a number hyperparameter with a literal") as caught:
-        optreg.load_spec_text(flag_spec("var = var - grad", slots=slots, hyperparameters=hypers))
-    assert caught.value.key == "slots.h"
 
 
 def test_a_rule_must_guard_a_compared_slot_with_has():
