@@ -38,11 +38,12 @@ def _model_problem(rng):
 
 
 def _train(opt, variables, grads, exclude_bias=False):
+    """Apply every step's gradients to the model's variables; return their final values."""
     if exclude_bias:
         opt.exclude_from_weight_decay(var_names=["bias"])
     for step_grads in grads:
         opt.apply_gradients([(tf.constant(step_grads[name]), variables[name]) for name in MODEL])
-    return {name: np.asarray(variables[name].numpy() if hasattr(variables[name], "numpy") else variables[name]) for name in MODEL}
+    return {name: tf.convert_to_tensor(variables[name]).numpy() for name in MODEL}
 
 
 _SETTINGS = [
