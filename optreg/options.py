@@ -29,11 +29,11 @@ from optreg.gradients import GradientOptions
 
 
 def is_finite_number(value: Any) -> bool:
-    """True for an int or float (not a bool) that is finite as a float64.
+    """True for an int or float (not a bool) that a float64 holds as a finite number.
 
     Example:
-        >>> [is_finite_number(v) for v in (2, 0.5, float("nan"), True)]
-        [True, True, False, False]
+        >>> [is_finite_number(v) for v in (1, 0.5, float("nan"), float("inf"), 10**400, True, "1")]
+        [True, True, False, False, False, False, False]
     """
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 import re
 import sys
 from pathlib import Path
@@ -38,7 +37,7 @@ import attrs
 
 from optreg import expr
 from optreg.errors import ExpressionError, HyperparameterError, OptionError, SpecError
-from optreg.options import ALL_OPTION_NAMES, check_spec_options
+from optreg.options import ALL_OPTION_NAMES, check_spec_options, is_finite_number
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -106,21 +105,6 @@ class Hyperparameter:
         if self.max is not None and converted > self.max:
             raise HyperparameterError(f"{self.name} must be at most {self.max}, got {value!r}")
         return converted
-
-
-def is_finite_number(value: Any) -> bool:
-    """True for an int or float (not a bool) that a float64 holds as a finite number.
-
-    Example:
-        >>> [is_finite_number(v) for v in (1, 0.5, float("inf"), 10**400, True, "1")]
-        [True, True, False, False, False, False]
-    """
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    try:
-        return math.isfinite(float(value))
-    except OverflowError:
-        return False
 
 
 def _convert_hyperparameter(hyper: Hyperparameter, value: Any) -> float | int | bool:
@@ -654,6 +638,16 @@ def _holds(when: str, values: Mapping[str, Any], truths: Mapping[str, bool]) -> 
     return condition_holds(when, values)
 
 
+def slot_deciding_hyperparameters(slots: Sequence[Slot]) -> set[str]:
+    """The hyperparameters the slots' comparisons read (``momentum`` for ``when = "momentum > 0"``).
+
+    Example:
+        >>> slot_deciding_hyperparameters([Slot("velocity", when="momentum > 0"), Slot("h", when="centered")])
+        {'momentum'}
+    """
+    return {condition_hyperparameter(slot.when) for slot in slots if slot.when} - {None}
+
+
 def deciding_values(spec: "OptimizerSpec", given: Mapping[str, Any]) -> dict[str, float | int]:
     """The creation values of the hyperparameters that slot comparisons read (``momentum`` for
     ``when = "momentum > 0"``): given (and checked) or the defaults.
@@ -668,7 +662,7 @@ def deciding_values(spec: "OptimizerSpec", given: Mapping[str, Any]) -> dict[str
     """
     from optreg.schedules import is_schedule
 
-    names = {condition_hyperparameter(slot.when) for slot in spec.slots if slot.when} - {None}
+    names = slot_deciding_hyperparameters(spec.slots)
     values = {}
     for hyper in spec.hyperparameters:
         if hyper.name not in names:

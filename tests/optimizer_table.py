@@ -54,6 +54,14 @@ class Case:
         return self.name
 
 
+#: Keras turns Python floats into float32 before its bias corrections, so Adam-family betas that
+#: float32 holds exactly (7/8, 1 − 2⁻¹⁰) make Keras and the exact algorithm agree step for step.
+EXACT_BETAS = (
+    {"learning_rate": 0.1, "beta_1": 0.875, "beta_2": 1 - 2**-10},
+    {"learning_rate": 0.01, "beta_1": 0.5, "beta_2": 0.75, "epsilon": 2**-10},
+)
+
+
 def keras_factory(class_name: str) -> Callable[[dict], object]:
     """A row's ``keras`` reference: settings dict → ``keras.optimizers.<class_name>``."""
 

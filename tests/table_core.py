@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from optimizer_table import Case, keras_factory
+from optimizer_table import EXACT_BETAS, Case, keras_factory
 
 
 def numpy_gradient_descent(x, grads, hp):
@@ -27,10 +27,14 @@ def numpy_momentum(x, grads, hp):
 
 
 def numpy_adam(x, grads, hp):
-    """Kingma & Ba, Algorithm 1, with the bias corrections folded into the step size."""
+    """Kingma & Ba, Algorithm 1, with the bias corrections folded into the step size; with a
+    ``weight_decay``, Loshchilov & Hutter's AdamW (Algorithm 2) as Keras orders it: decay by
+    weight_decay·lr first, then Adam's step."""
     b1, b2, eps = hp.get("beta_1", 0.9), hp.get("beta_2", 0.999), hp.get("epsilon", 1e-7)
+    decay = hp.get("weight_decay") or 0.0
     m, v, out = np.zeros_like(x), np.zeros_like(x), []
     for t, g in enumerate(grads, start=1):
+        x = x - x * decay * hp["learning_rate"]
         m = b1 * m + (1 - b1) * g
         v = b2 * v + (1 - b2) * g * g
         x = x - hp["learning_rate"] * np.sqrt(1 - b2**t) / (1 - b1**t) * m / (np.sqrt(v) + eps)
@@ -49,22 +53,14 @@ def numpy_sgd(x, grads, hp):
     return out
 
 
-# Keras turns Python floats into float32 before its bias corrections, so betas that float32
-# holds exactly (7/8, 1 - 2**-10) make Keras and the exact algorithm agree; the defaults
-# (0.9, 0.999) are compared against the exact NumPy algorithm instead.
+# EXACT_BETAS are compared with Keras; the defaults (0.9, 0.999), which Keras rounds to float32,
+# only with the exact NumPy algorithm.
 CASES = (
     Case(
         "adam",
-        settings=(
-            {"learning_rate": 0.1, "beta_1": 0.875, "beta_2": 1 - 2**-10},
-            {"learning_rate": 0.01, "beta_1": 0.5, "beta_2": 0.75, "epsilon": 2**-10},
-            {"learning_rate": 0.1},
-        ),
+        settings=(*EXACT_BETAS, {"learning_rate": 0.1}),
         keras=keras_factory("Adam"),
-        keras_settings=(
-            {"learning_rate": 0.1, "beta_1": 0.875, "beta_2": 1 - 2**-10},
-            {"learning_rate": 0.01, "beta_1": 0.5, "beta_2": 0.75, "epsilon": 2**-10},
-        ),
+        keras_settings=EXACT_BETAS,
         numpy=numpy_adam,
         quadratic=(0.1, 500),
         rosenbrock=(0.1, 2000),

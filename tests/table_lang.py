@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from optimizer_table import Case, decaying, keras_factory
+from optimizer_table import EXACT_BETAS, Case, decaying, keras_factory
 
 
 def numpy_amsgrad(x, grads, hp):
@@ -65,10 +65,7 @@ def numpy_lars(x, grads, hp):
 CASES = (
     Case(
         "adam",
-        settings=(
-            {"learning_rate": 0.1, "beta_1": 0.875, "beta_2": 1 - 2**-10, "amsgrad": True},
-            {"learning_rate": 0.01, "beta_1": 0.5, "beta_2": 0.75, "epsilon": 2**-10, "amsgrad": True},
-        ),
+        settings=tuple({**setting, "amsgrad": True} for setting in EXACT_BETAS),
         keras=keras_factory("Adam"),
         numpy=numpy_amsgrad,
         quadratic=(0.1, 500),
@@ -91,12 +88,6 @@ CASES = (
     ),
 )
 
-# Keras rounds the betas to float32 before its bias corrections; betas that float32 holds
-# exactly make the two agree step for step (as for Adam in table_core).
-_EXACT_BETAS = (
-    {"learning_rate": 0.1, "beta_1": 0.875, "beta_2": 1 - 2**-10},
-    {"learning_rate": 0.01, "beta_1": 0.5, "beta_2": 0.75, "epsilon": 2**-10},
-)
 
 CASES += (
     Case(
@@ -124,10 +115,10 @@ CASES += (
         rosenbrock=(decaying(0.05, 0.9995), 10000),
         xla_tolerance=1e-5,  # its norm is a sum XLA adds in another order
     ),
-    Case("nadam", settings=_EXACT_BETAS, keras=keras_factory("Nadam"), quadratic=(0.1, 500), rosenbrock=(0.03, 2000)),
+    Case("nadam", settings=EXACT_BETAS, keras=keras_factory("Nadam"), quadratic=(0.1, 500), rosenbrock=(0.03, 2000)),
     Case(
         "lamb",
-        settings=_EXACT_BETAS,
+        settings=EXACT_BETAS,
         keras=keras_factory("Lamb"),
         quadratic=(0.01, 2000),
         # the trust ratio scales each step by the weights' norm, so steps shrink where Rosenbrock's

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from optimizer_table import Case, keras_factory
+from table_core import numpy_adam
 
 
 def numpy_adamw(x, grads, hp):
-    """Loshchilov & Hutter, Algorithm 2 as Keras orders it: decay by wd·lr, then Adam's step."""
-    b1, b2, eps = hp.get("beta_1", 0.9), hp.get("beta_2", 0.999), hp.get("epsilon", 1e-7)
-    lr, wd = hp["learning_rate"], 0.004
-    m, v, out = np.zeros_like(x), np.zeros_like(x), []
-    for t, g in enumerate(grads, start=1):
-        x = x - x * wd * lr
-        m = b1 * m + (1 - b1) * g
-        v = b2 * v + (1 - b2) * g * g
-        x = x - lr * np.sqrt(1 - b2**t) / (1 - b1**t) * m / (np.sqrt(v) + eps)
-        out.append(x)
-    return out
+    """AdamW with the spec's default decay, 0.004 (see ``numpy_adam``)."""
+    return numpy_adam(x, grads, {"weight_decay": 0.004, **hp})
 
 
 # As for Adam, betas that float32 holds exactly make Keras agree with the exact algorithm.

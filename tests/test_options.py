@@ -23,7 +23,7 @@ from optreg.cli import main
 from optreg.errors import HyperparameterError, OptionError, SpecError
 from optreg.spec import load_spec, load_spec_text
 from optreg.spec_optimizer import SpecOptimizer
-from table_core import numpy_adam, numpy_momentum
+from table_core import numpy_momentum
 
 STEPS = 50
 BUILTIN = sorted(entry.name for entry in optreg.registry if entry.source == "builtin")

@@ -10,7 +10,7 @@ from optreg.bench.loop import STATUSES, LoopOutcome, RowOptions, StackedLoop, ro
 from optreg.bench.runner import BenchPlan, RunResult, split_setting, timed
 from optreg.entries import OptimizerEntry
 from optreg.problems import Problem
-from optreg.spec import condition_hyperparameter, resolve_hyperparameters
+from optreg.spec import resolve_hyperparameters, slot_deciding_hyperparameters
 
 #: Loops built in this process, by everything that shapes their trace.
 _LOOPS: dict[tuple, StackedLoop] = {}
@@ -47,7 +47,7 @@ def make_group(
     # options, fixed hyperparameters and which slots exist are the same for the whole group:
     # they shape the build (the first run's value of a slot-deciding hyperparameter stands for all)
     options.update({h.name: values[0][h.name] for h in entry.hyperparameters if getattr(h, "fixed", False)})
-    options.update({name: values[0][name] for name in _slot_deciding(entry)})
+    options.update({name: values[0][name] for name in slot_deciding_hyperparameters(entry.spec.slots if entry.spec else ())})
     stacked = _loop(entry, problem, options, len(settings), plan, jit_compile, stacked=True)
     if stacked is not None:
         columns = {name: [v[name] for v in values] for name in values[0]}
@@ -62,12 +62,6 @@ def make_group(
         outcome, seconds = timed(single.run)
         results.append(_result(entry, problem, setting, value, outcome, 0, seconds))
     return results
-
-
-def _slot_deciding(entry: OptimizerEntry) -> set[str]:
-    """The hyperparameters a spec's slot conditions compare (``momentum`` for ``momentum > 0``)."""
-    slots = entry.spec.slots if entry.spec is not None else ()
-    return {condition_hyperparameter(slot.when) for slot in slots if slot.when} - {None}
 
 
 def _loop(entry, problem, options, runs, plan, jit_compile, stacked) -> StackedLoop | None:
