@@ -233,9 +233,10 @@ class CompiledRule:
         for target, node in self._variable_lines:
             value = _evaluate(node, trace)
             env[target] = value
-            decided = _static(node, trace)
-            if decided is not None:
-                trace.known[target] = decided
+            if target != "var" and target not in self._slots:  # a local later lines may branch on
+                decided = _static(node, trace)
+                if decided is not None:
+                    trace.known[target] = decided
             if target == "var" or target in self._var_shaped:
                 assigned[target] = _broadcast_like(value, shape_of)
             elif target in self._slots:

@@ -25,20 +25,11 @@ import keras
 import tensorflow as tf
 
 from optreg.errors import HyperparameterError, OptionError
-from optreg.expr_compile import CompiledRule
 from optreg import schedules
 from optreg.options import StepOptions
-from optreg.optimizer import slot_shape
-from optreg.spec import (
-    OptimizerSpec,
-    deciding_values,
-    fixed_values,
-    load_spec,
-    load_spec_text,
-    resolve_hyperparameters,
-    specialize_spec,
-    unknown_hyperparameter_message,
-)
+from optreg.optimizer import slot_shape, variable_path
+from optreg.spec import OptimizerSpec, load_spec, load_spec_text, resolve_hyperparameters, unknown_hyperparameter_message
+from optreg.spec_optimizer import compile_spec
 
 
 @keras.saving.register_keras_serializable(package="optreg")
@@ -76,9 +67,7 @@ class SpecOptimizer(keras.optimizers.Optimizer):
         self._spec = parsed
         self._values = {k: v for k, v in values.items() if k != "learning_rate" and k not in scheduled}
         self._schedules = scheduled
-        creation = {**values, **scheduled}
-        rule, self._slot_specs = specialize_spec(parsed, {**fixed_values(parsed, creation), **deciding_values(parsed, creation)})
-        self._rule = CompiledRule(rule, [h.name for h in parsed.hyperparameters], {s.name: s.shape for s in self._slot_specs})
+        self._rule, self._slot_specs, _ = compile_spec(parsed, {**values, **scheduled})
         if selection.selects_variables and "excluded" not in self._rule.variable_facts:
             raise OptionError(f"exclude_layers and exclude_embeddings need a rule that calls excluded(var); {parsed.name}'s does not")
 
@@ -98,7 +87,7 @@ class SpecOptimizer(keras.optimizers.Optimizer):
         """One slot variable for one model variable, in the slot's shape and dtype."""
         dtype = slot.dtype or var.dtype
         shape = slot_shape(slot.shape, tf.TensorShape(var.shape))
-        created = self.add_variable(shape=shape, initializer="zeros", dtype=dtype, name=f"{_variable_path(var)}_{slot.name}")
+        created = self.add_variable(shape=shape, initializer="zeros", dtype=dtype, name=_slot_name(var, slot.name))
         if slot.init == "var":
             created.assign(tf.cast(_tensor(var), dtype))
         elif slot.init != "zeros":
@@ -123,14 +112,19 @@ class SpecOptimizer(keras.optimizers.Optimizer):
         hyper["learning_rate"] = tf.cast(learning_rate, tf.float64)
         scalars = self._rule.step_scalars(hyper, tf.cast(self.iterations + 1, tf.float64), self.weight_decay)
         slots = {name: variables[index] for name, variables in self._slot_lists.items()}
-        facts = {
-            "excluded": self._selection.excludes(str(getattr(variable, "path", variable.name))),
-            "decayed": self._use_weight_decay(variable),
-        }
-        new = self._rule.update(gradient, _tensor(variable), {n: _tensor(s) for n, s in slots.items()}, scalars, facts)
+        new = self._rule.update(gradient, _tensor(variable), {n: _tensor(s) for n, s in slots.items()}, scalars, self._facts(variable))
         for target, value in new.items():
             destination = variable if target == "var" else slots[target]
             self.assign(destination, tf.cast(value, destination.dtype))
+
+    def _facts(self, variable) -> dict[str, bool]:
+        """The variable facts the rule reads: ``excluded`` by the variable's Keras path, ``decayed``
+        as Keras's own weight decay decides."""
+        facts = {
+            "excluded": lambda: self._selection.excludes(variable_path(variable)),
+            "decayed": lambda: self._use_weight_decay(variable),
+        }
+        return {name: facts[name]() for name in self._rule.variable_facts}
 
     def _apply_weight_decay(self, variables):
         """Keras's decoupled decay, unless the rule reads ``weight_decay`` and applies it itself."""
@@ -195,9 +189,9 @@ def _find_spec(name_or_path: str | Path, registry) -> OptimizerSpec:
     return entry.spec
 
 
-def _variable_path(variable) -> str:
-    """A Keras variable's path (a TensorFlow variable's name) with '/' and ':' made '_'."""
-    return str(getattr(variable, "path", variable.name)).replace("/", "_").replace(":", "_")
+def _slot_name(variable, slot: str) -> str:
+    """A slot variable's name: the model variable's path with '/' and ':' made '_', then the slot."""
+    return variable_path(variable).replace("/", "_").replace(":", "_") + "_" + slot
 
 
 def _tensor(variable) -> tf.Tensor:

@@ -13,7 +13,7 @@ so checkpoints hold them next to the inner optimizer's slots.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable
 
 import tensorflow as tf
 
@@ -128,21 +128,23 @@ class Lookahead(Optimizer):
 
     # --- the step -------------------------------------------------------------------------
 
-    def _prepare_step(self, step: tf.Tensor) -> tuple[Any, tf.Tensor]:
-        """Advance the inner optimizer's step count, and decide whether this step synchronises."""
-        self.inner.iterations.assign_add(1)
-        inner_prepared = self.inner._prepare_step(tf.cast(self.inner.iterations, tf.float64))
+    def _update_variables(self, grads: list, variables: list, step: tf.Tensor, update_one) -> None:
+        """The inner optimizer's whole step on the fast weights — its schedules, weight decay,
+        EMA, accumulation and updates that couple the variables (Prodigy) — then, on a
+        synchronising step, the slow-weight update.
+
+        Under a distribution strategy this runs in cross-replica context, where every assignment
+        writes each replica's copy, so ``update_one`` is not needed.
+        """
+        self.inner._step(grads, variables)
         period = tf.cast(self._hyper["sync_period"], tf.float64)
         synchronise = tf.equal(tf.math.floormod(step, period), 0.0)
-        return inner_prepared, synchronise
+        for var in variables:
+            self._synchronise(var, self.slots_for(var)["slow"], synchronise)
 
-    def _update_variable(
-        self, grad: tf.Tensor, var: tf.Variable, slots: Mapping[str, tf.Variable], prepared: tuple[Any, tf.Tensor]
-    ) -> None:
-        """One inner step of the fast weights, then, on a synchronising step, the slow-weight update."""
-        inner_prepared, synchronise = prepared
-        self.inner._update_variable(grad, var, self.inner.slots_for(var), inner_prepared)
-        slow = slots["slow"]
+    def _synchronise(self, var: tf.Variable, slow: tf.Variable, synchronise: tf.Tensor) -> None:
+        """On a synchronising step, move the slow weights towards the fast ones and restart the
+        fast ones from there."""
         alpha = tf.cast(self._hyper["slow_step_size"], slow.dtype)
         current = slow.read_value()
         moved = current + alpha * (tf.cast(var.read_value(), slow.dtype) - current)

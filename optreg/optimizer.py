@@ -147,7 +147,8 @@ class Optimizer(KerasOptions, tf.Module):
         plain, scheduled = schedules.split_schedules(hyperparameters)
         values = resolve_hyperparameters(self.hyperparameter_specs, plain, self.optimizer_name)
         for name in scheduled:
-            self._hyperparameter_spec(name)  # an unknown name is an error here too
+            if self._hyperparameter_spec(name).fixed:  # an unknown name is an error here too
+                raise HyperparameterError(f"{name} is fixed when the optimizer is created, so it takes a value, not a schedule")
         with tf.init_scope():
             self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False, name="iterations")
             self.skipped_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="skipped_steps")
@@ -263,6 +264,7 @@ class Optimizer(KerasOptions, tf.Module):
             else:
                 with tf.init_scope():
                     self._hyper[name] = tf.Variable(stacked, trainable=False, name=name)
+                self._runtime.compiled.clear()  # compiled steps read the replaced variable
 
     @property
     def hyperparameters(self) -> dict[str, float | int | bool]:

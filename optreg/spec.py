@@ -585,13 +585,8 @@ def condition_holds(when: str, values: Mapping[str, Any]) -> bool | None:
         >>> condition_holds("momentum > 0", {"momentum": 0.0}), condition_holds("centered", {"centered": True})
         (False, True)
     """
-    if when in values:
-        return bool(values[when])
-    name = condition_hyperparameter(when)
-    if name is None or name not in values:
-        return None
-    node = expr.parse_expression(when)
-    return bool(expr.static_value(attrs.evolve(node, left=expr.Const(float(values[name])))))
+    decided = expr.static_value(expr.fold(expr.parse_expression(when), values))
+    return None if decided is None else bool(decided)
 
 
 def _describe_condition(when: str, holds: bool) -> str:
@@ -604,7 +599,7 @@ def specialize_rule(
     hyperparameters: Sequence[Hyperparameter],
     slots: Sequence[Slot],
     values: Mapping[str, float | int | bool],
-    truths: Mapping[str, bool] | None = None,
+    truths: Mapping[str, bool],
 ) -> expr.CheckedRule:
     """The rule with fixed hyperparameter values folded in, the slots whose conditions fail
     pruned, and every ``has(slot)`` decided.
@@ -614,28 +609,19 @@ def specialize_rule(
         hyperparameters: the spec's hyperparameters.
         slots: the spec's slots.
         values: fixed hyperparameter name → value, folded into the rule.
-        truths: slot condition → whether it holds, for conditions ``values`` does not decide
-            (a condition decided by neither keeps its slot).
+        truths: slot condition → whether it holds (a condition missing here keeps its slot).
 
     Raises:
         ExpressionError: a line that must run reads an absent slot (``line_index`` set).
     """
-    decided = dict(truths or {})
     absent = {
         slot.name: f"slot {slot.name!r} exists only when {slot.when!r} "
         + ("is true" if condition_hyperparameter(slot.when) is None else "holds")
         for slot in slots
-        if slot.when and _holds(slot.when, values, decided) is False
+        if slot.when and truths.get(slot.when) is False
     }
     scalar_slots = [s.name for s in slots if s.shape == "scalar"]
     return expr.specialize(rule, [h.name for h in hyperparameters], [s.name for s in slots], values, absent, scalar_slots)
-
-
-def _holds(when: str, values: Mapping[str, Any], truths: Mapping[str, bool]) -> bool | None:
-    """Whether a slot condition holds, from the decided truths or the fixed values."""
-    if when in truths:
-        return truths[when]
-    return condition_holds(when, values)
 
 
 def slot_deciding_hyperparameters(slots: Sequence[Slot]) -> set[str]:

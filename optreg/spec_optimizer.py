@@ -9,7 +9,41 @@ import tensorflow as tf
 from optreg.expr_compile import CompiledRule
 from optreg.optimizer import Optimizer
 from optreg.errors import HyperparameterError
-from optreg.spec import OptimizerSpec, condition_holds, condition_hyperparameter, deciding_values, fixed_values, specialize_spec
+from optreg.spec import (
+    OptimizerSpec,
+    Slot,
+    condition_holds,
+    condition_hyperparameter,
+    deciding_values,
+    fixed_values,
+    specialize_spec,
+)
+
+
+def compile_spec(spec: OptimizerSpec, given: Mapping[str, Any]) -> tuple[CompiledRule, tuple[Slot, ...], dict[str, Any]]:
+    """A spec's rule, specialised for the values an optimizer is created with, and compiled.
+
+    Args:
+        spec: the spec.
+        given: the hyperparameter values the optimizer is created with (numbers or schedules;
+            the rest take their defaults).
+
+    Returns:
+        ``(rule, slots, created_with)``: the compiled rule, the slots that exist, and the values
+        of the fixed and the slot-deciding hyperparameters.
+
+    Raises:
+        HyperparameterError: a fixed or slot-deciding hyperparameter given a bad value or a schedule.
+
+    Example:
+        >>> rule, slots, created_with = compile_spec(load_spec("specs/sgd.toml"), {"momentum": 0.0})  # doctest: +SKIP
+        >>> slots  # no velocity without momentum  # doctest: +SKIP
+        ()
+    """
+    created_with = {**fixed_values(spec, given), **deciding_values(spec, given)}
+    rule, slots = specialize_spec(spec, created_with)
+    compiled = CompiledRule(rule, [h.name for h in spec.hyperparameters], {s.name: s.shape for s in slots})
+    return compiled, slots, created_with
 
 
 class SpecOptimizer(Optimizer):
@@ -30,11 +64,7 @@ class SpecOptimizer(Optimizer):
         self.optimizer_name = spec.name
         self.summary = spec.summary
         self.hyperparameter_specs = spec.hyperparameters
-        self._created_with = {**fixed_values(spec, kwargs), **deciding_values(spec, kwargs)}
-        rule, self.slot_specs = specialize_spec(spec, self._created_with)
-        self._rule = CompiledRule(
-            rule, [h.name for h in spec.hyperparameters], {s.name: s.shape for s in self.slot_specs}
-        )
+        self._rule, self.slot_specs, self._created_with = compile_spec(spec, kwargs)
         super().__init__(**{**spec.option_defaults(), **kwargs})
 
     def set_hyperparameter(self, name: str, value: Any) -> None:

@@ -92,3 +92,29 @@ def test_a_wrapped_instance_takes_no_hyperparameters_and_no_gradient_options():
         optreg.Lookahead(optreg.registry.create("sgd"), learning_rate=0.1)
     with pytest.raises(optreg.OptionError, match="give them to the lookahead"):
         optreg.Lookahead(optreg.registry.create("sgd", clipvalue=1.0))
+
+
+@pytest.mark.parametrize(
+    "inner, settings",
+    [
+        ("sgd", {"learning_rate": "schedule", "momentum": 0.5, "weight_decay": 0.1}),
+        ("adam", {"learning_rate": 0.05, "use_ema": True, "gradient_accumulation_steps": 2, "loss_scale_factor": 4.0}),
+        ("prodigy", {"d_coef": 2.0}),
+    ],
+    ids=["schedule-and-decay", "ema-accumulation-scaling", "prodigy"],
+)
+def test_between_synchronisations_the_fast_weights_take_the_inner_optimizers_whole_step(inner, settings, rng):
+    """Until the first synchronisation, a lookahead's variable moves exactly as the inner
+    optimizer alone moves it: its schedules, weight decay, EMA, accumulation, loss scaling and
+    updates coupling the variables all act inside the wrapper too."""
+    import keras
+
+    def make_settings():
+        schedule = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=1, decay_rate=0.5)
+        return {k: schedule if v == "schedule" else v for k, v in settings.items()}
+
+    start, grads = random_problem(rng, (3, 4), 8)
+    wrapped = _run(optreg.registry.create("lookahead", inner=inner, sync_period=100, **make_settings()), start, grads)
+    alone = _run(optreg.registry.create(inner, **make_settings()), start, grads)
+    np.testing.assert_array_equal(wrapped.numpy(), alone.numpy())
+    assert not np.array_equal(wrapped.numpy(), start)

@@ -2,7 +2,7 @@
 
 Planning looks everything up and checks every setting without TensorFlow. Running groups the
 settings of one optimizer on one problem by what cannot differ inside one loop (the optimizer's
-options and its fixed hyperparameters) and makes each group in one compiled loop
+options, its fixed hyperparameters and which of its slots exist) and makes each group in one compiled loop
 (:mod:`optreg.bench.loop`): side by side when the optimizer's updates are elementwise, one
 loop call per setting otherwise (the traced loop is reused, since hyperparameters are
 variables). Loops are cached per process, so a repeated bench only assigns new values.
