@@ -89,7 +89,7 @@ def list_command(pattern, fmt, spec_paths):
     entries = [
         entry
         for entry in load_registry(spec_paths)
-        if pattern is None or matches(pattern, entry.name) or matches(pattern, entry.qualified_name)
+        if pattern is None or matches(pattern, entry.qualified_name)
     ]
     click.echo(show.list_json(entries) if fmt == "json" else show.list_table(entries), nl=False)
 

@@ -506,12 +506,12 @@ class _SpecReader:
         return " ".join(when.split())
 
     def check_slot_conditions(self, rule: expr.CheckedRule, hyperparameters, slots) -> None:
-        """Check the rule under every combination of the conditions that decide slots."""
+        """Check the rule under every combination of the conditions that decide slots that some
+        hyperparameter values can produce."""
         conditions = sorted({slot.when for slot in slots if slot.when})
         if len(conditions) > MAX_SLOT_CONDITIONS:
             raise self.fail("slots", f"at most {MAX_SLOT_CONDITIONS} conditions may decide slots")
-        for bits in itertools.product((False, True), repeat=len(conditions)):
-            truths = dict(zip(conditions, bits))
+        for truths in _possible_truths(conditions, hyperparameters):
             fold = {name: bit for name, bit in truths.items() if name in {h.name for h in hyperparameters}}
             try:
                 specialize_rule(rule, hyperparameters, slots, fold, truths)
@@ -558,6 +558,28 @@ class _SpecReader:
             return expr.check_rule(assignments, [h.name for h in hyperparameters], [s.name for s in slots], scalar_slots)
         except ExpressionError as error:
             raise self.rule_error(error, error.message) from None
+
+
+def _possible_truths(conditions: Sequence[str], hyperparameters: Sequence[Hyperparameter]) -> list[dict[str, bool]]:
+    """Every combination of the slot conditions that values within the bounds can produce: a
+    fixed bool is either, and the comparisons of one hyperparameter are tried at each literal
+    and on either side of it (so ``momentum > 0`` and ``momentum <= 0`` never both hold)."""
+    bounds = {h.name: h for h in hyperparameters}
+    by_name: dict[str, list[str]] = {}
+    for when in conditions:
+        by_name.setdefault(condition_hyperparameter(when) or when, []).append(when)
+    choices = []
+    for name, whens in by_name.items():
+        if whens == [name]:  # a fixed bool
+            choices.append([{name: False}, {name: True}])
+            continue
+        literals = [expr.parse_expression(when).right.value for when in whens]
+        candidates = {v + step for v in literals for step in (-max(1.0, abs(v)) * 1e-6, 0.0, max(1.0, abs(v)) * 1e-6)}
+        hyper = bounds[name]
+        inside = [v for v in candidates if (hyper.min is None or v >= hyper.min) and (hyper.max is None or v <= hyper.max)]
+        outcomes = {tuple(condition_holds(when, {name: v}) for when in whens) for v in inside or candidates}
+        choices.append([dict(zip(whens, outcome)) for outcome in sorted(outcomes)])
+    return [dict(kv for part in combination for kv in part.items()) for combination in itertools.product(*choices)]
 
 
 def condition_hyperparameter(when: str) -> str | None:

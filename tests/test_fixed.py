@@ -238,3 +238,13 @@ def test_a_momentum_sweep_splits_into_loops_by_slots_and_matches_single_runs():
     assert [(r.status, r.iterations) for r in swept] == [(r.status, r.iterations) for r in alone]
     np.testing.assert_allclose([r.final_params for r in swept], [r.final_params for r in alone], rtol=1e-6)
     assert swept[0].iterations != swept[2].iterations  # momentum made a difference
+
+
+def test_complementary_slot_conditions_are_checked_only_in_combinations_values_can_make():
+    """``h`` exists only when learning_rate > 0.5 and ``k`` only when it is not: no value gives
+    neither slot, so a rule reading one or the other is accepted; reading ``h`` unguarded is not."""
+    slots = '[slots]\nh = { when = "learning_rate > 0.5" }\nk = { when = "learning_rate <= 0.5" }\n'
+    accepted = optreg.load_spec_text(flag_spec("var = var - where(has(h), h, k) * grad", slots=slots))
+    assert [slot.name for slot in accepted.slots] == ["h", "k"]
+    with pytest.raises(optreg.SpecError, match=r"\(learning_rate > 0.5\) is false"):
+        optreg.load_spec_text(flag_spec("var = var - h * grad", slots=slots))
