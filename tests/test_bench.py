@@ -85,6 +85,29 @@ def test_optimizers_that_cannot_stack_runs_see_the_problems_own_vector():
     np.testing.assert_allclose(result.final_params, x.numpy(), rtol=1e-6, atol=1e-7)
 
 
+def test_a_shared_loop_gives_every_optimizer_what_it_gets_alone():
+    """A bench of several optimizers steps them all in one loop. Each run must still end
+    exactly where a bench of that optimizer and setting alone ends: the runs that stop early
+    stay frozen while the others go on, and per-run clipping and the non-finite policy apply
+    to their own member's rows only (muon cannot stack, so it has a loop of its own)."""
+    from optreg.bench import groups
+
+    names = ["adam", "momentum", "rmsprop", "muon"]
+    settings = [{"learning_rate": 0.05}, {"learning_rate": 0.01, "clipnorm": 0.5}, {"learning_rate": 0.3, "skip_nonfinite": True}]
+    groups.clear_loop_cache()
+    together = run_bench(plan_bench(optreg.registry, names, "booth", settings, max_iters=400, stop_at_tolerance=True))
+    (loops,) = groups._LOOPS.values()
+    assert [m.optimizer.optimizer_name for m in loops.shared.members] == ["adam"] * 3 + ["momentum"] * 3 + ["rmsprop"] * 3
+    assert len(loops.alone) == 3
+    assert {r.status for r in together} == {"reached", "exceeded", "exploded"}
+    assert len({r.iterations for r in together}) > 6  # runs stop at different iterations
+    for result in together:
+        plan = plan_bench(optreg.registry, [result.optimizer], "booth", [result.settings], max_iters=400, stop_at_tolerance=True)
+        (alone,) = run_bench(plan)
+        assert (result.status, result.iterations, result.reached_at) == (alone.status, alone.iterations, alone.reached_at), result
+        assert result.final_params == alone.final_params, result
+
+
 def test_settings_grid_is_every_combination():
     grid = settings_grid([0.1, 0.01], ["momentum=0.5,0.9", "nesterov=true"])
     assert grid == [

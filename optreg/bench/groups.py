@@ -1,19 +1,72 @@
-"""Make one group of bench runs: settings of one optimizer on one problem that share a loop."""
+"""Make every run of a plan on one problem, in as few compiled loops as possible.
+
+The settings of one optimizer are grouped by what cannot differ inside one loop: its options,
+its fixed hyperparameters and which of its slots exist. Every group whose optimizer's updates
+are elementwise becomes one member of a single loop for the whole problem, its runs stacked
+side by side, so a bench of several optimizers traces and compiles once. An optimizer whose
+updates are not elementwise gets a loop of its own, called once per setting (the traced loop
+is reused, since hyperparameters are variables). Loops are cached per process, so a repeated
+bench only assigns new values.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
+import attrs
 import numpy as np
 
-from optreg.bench.loop import STATUSES, LoopOutcome, RowOptions, StackedLoop, row_options
+from optreg.bench.loop import STATUSES, LoopMember, LoopOutcome, RowOptions, StackedLoop, row_options
 from optreg.bench.runner import BenchPlan, RunResult, split_setting, timed
 from optreg.entries import OptimizerEntry
+from optreg.options import SPEC_OPTION_NAMES
 from optreg.problems import Problem
-from optreg.spec import resolve_hyperparameters, slot_deciding_hyperparameters
+from optreg.spec import condition_holds, resolve_hyperparameters, slot_deciding_hyperparameters
 
-#: Loops built in this process, by everything that shapes their trace.
-_LOOPS: dict[tuple, StackedLoop] = {}
+
+@attrs.frozen
+class Group:
+    """Settings of one optimizer that share a loop.
+
+    Attributes:
+        entry: the optimizer.
+        position: the optimizer's place in the plan.
+        indices: the settings' places in the optimizer's list of settings.
+        settings: the settings, as given.
+        values: every hyperparameter's value, one dict per setting.
+        options: the options, fixed hyperparameters and slot-deciding values the loop is built with.
+    """
+
+    entry: OptimizerEntry
+    position: int
+    indices: tuple[int, ...]
+    settings: tuple[dict, ...]
+    values: tuple[dict, ...]
+    options: Mapping[str, Any]
+
+    @property
+    def key(self) -> tuple:
+        """Everything about the group that shapes a loop's trace."""
+        return self.entry.qualified_name, repr(sorted(self.options.items())), len(self.settings)
+
+    @property
+    def columns(self) -> dict[str, list]:
+        """Hyperparameter name → one value per setting."""
+        return {name: [value[name] for value in self.values] for name in self.values[0]}
+
+
+@attrs.frozen
+class ProblemLoops:
+    """The loops of one plan on one problem: one shared by the groups that stack, and one per
+    group that does not (by its place in the list of groups)."""
+
+    shared: StackedLoop | None
+    stacked: tuple[int, ...]
+    alone: Mapping[int, StackedLoop]
+
+
+#: Loops built in this process, by everything that shapes their traces.
+_LOOPS: dict[tuple, ProblemLoops] = {}
 _MAX_CACHED_LOOPS = 64
 
 
@@ -26,65 +79,115 @@ def clear_loop_cache() -> None:
     _LOOPS.clear()
 
 
-def make_group(
-    entry: OptimizerEntry, problem: Problem, settings: Sequence[dict], plan: BenchPlan, jit_compile: bool
+def run_problem(
+    problem: Problem, plan: BenchPlan, jit_compile: bool, progress: Callable[[int], None] | None = None
 ) -> list[RunResult]:
-    """Make runs that share options and fixed hyperparameters: stacked side by side in one loop
-    when the optimizer's updates are elementwise, else one loop call per setting.
+    """Make every run of a plan on one problem.
+
+    Args:
+        problem: the problem.
+        plan: the plan (optimizers and settings, iteration limit, tolerance stopping, history).
+        jit_compile: compile the loops with XLA.
+        progress: called with the number of runs finished after each loop call.
+
+    Returns:
+        One :class:`RunResult` per (optimizer, setting), in plan order.
+
+    Example:
+        >>> run_problem(plan.problems[0], plan, jit_compile=True)  # doctest: +SKIP
+    """
+    groups = [group for position, (entry, settings) in enumerate(plan.runs) for group in plan_groups(entry, position, settings)]
+    loops = _loops(problem, groups, plan, jit_compile)
+    made: dict[tuple[int, int], RunResult] = {}
+    if loops.shared is not None:
+        for member, index in zip(loops.shared.members, loops.stacked):
+            member.optimizer.stack_runs(groups[index].columns, variable_rank=2)
+        outcome, seconds = timed(loops.shared.run)
+        row = 0
+        for index in loops.stacked:
+            for setting_index, setting, values in zip(groups[index].indices, groups[index].settings, groups[index].values):
+                made[groups[index].position, setting_index] = _result(groups[index].entry, problem, setting, values, outcome, row, seconds)
+                row += 1
+        _report(progress, row)
+    for index, loop in loops.alone.items():
+        group = groups[index]
+        for setting_index, setting, values in zip(group.indices, group.settings, group.values):
+            for name, number in values.items():
+                loop.optimizers[0].set_hyperparameter(name, number)
+            outcome, seconds = timed(loop.run)
+            made[group.position, setting_index] = _result(group.entry, problem, setting, values, outcome, 0, seconds)
+        _report(progress, len(group.settings))
+    return [made[position, index] for position, (_, settings) in enumerate(plan.runs) for index in range(len(settings))]
+
+
+def plan_groups(entry: OptimizerEntry, position: int, settings: Sequence[dict]) -> list[Group]:
+    """Group the settings of one optimizer that can share a loop: same options, same fixed
+    hyperparameters, and the same slots (``when = "momentum > 0"`` holds for all or for none).
 
     Args:
         entry: the optimizer.
-        problem: the problem.
-        settings: the runs' settings.
-        plan: the plan (iteration limit, tolerance stopping, history).
-        jit_compile: compile the loop with XLA.
+        position: its place in the plan.
+        settings: its settings, checked by :func:`~optreg.bench.runner.plan_bench`.
 
     Returns:
-        One :class:`RunResult` per setting, in order.
+        The groups, in the order of their first setting.
     """
-    values = [resolve_hyperparameters(entry.hyperparameters, split_setting(s)[0], entry.name) for s in settings]
-    options = split_setting(settings[0])[1]
-    # options, fixed hyperparameters and which slots exist are the same for the whole group:
-    # they shape the build (the first run's value of a slot-deciding hyperparameter stands for all)
-    options.update({h.name: values[0][h.name] for h in entry.hyperparameters if getattr(h, "fixed", False)})
-    options.update({name: values[0][name] for name in slot_deciding_hyperparameters(entry.spec.slots if entry.spec else ())})
-    stacked = _loop(entry, problem, options, len(settings), plan, jit_compile, stacked=True)
-    if stacked is not None:
-        columns = {name: [v[name] for v in values] for name in values[0]}
-        stacked.optimizer.stack_runs(columns, variable_rank=2)
-        outcome, seconds = timed(stacked.run)
-        return [_result(entry, problem, s, v, outcome, row, seconds) for row, (s, v) in enumerate(zip(settings, values))]
-    single = _loop(entry, problem, options, 1, plan, jit_compile, stacked=False)
-    results = []
-    for setting, value in zip(settings, values):
-        for name, number in value.items():
-            single.optimizer.set_hyperparameter(name, number)
-        outcome, seconds = timed(single.run)
-        results.append(_result(entry, problem, setting, value, outcome, 0, seconds))
-    return results
+    fixed = {h.name for h in entry.hyperparameters if getattr(h, "fixed", False)}
+    slots = entry.spec.slots if entry.spec is not None else ()
+    conditions = [slot.when for slot in slots if slot.when]
+    defaults = {h.name: h.default for h in entry.hyperparameters}
+    indices: dict[tuple, list[int]] = {}
+    for index, setting in enumerate(settings):
+        key = tuple(sorted((k, repr(v)) for k, v in setting.items() if k in SPEC_OPTION_NAMES or k in fixed))
+        holds = tuple(condition_holds(when, {**defaults, **setting}) for when in conditions)
+        indices.setdefault((key, holds), []).append(index)
+    groups = []
+    for chosen in indices.values():
+        chosen_settings = tuple(settings[i] for i in chosen)
+        values = tuple(resolve_hyperparameters(entry.hyperparameters, split_setting(s)[0], entry.name) for s in chosen_settings)
+        options = split_setting(chosen_settings[0])[1]
+        # the first setting's fixed and slot-deciding values stand for the whole group
+        options.update({name: values[0][name] for name in fixed})
+        options.update({name: values[0][name] for name in slot_deciding_hyperparameters(slots)})
+        groups.append(Group(entry, position, tuple(chosen), chosen_settings, values, options))
+    return groups
 
 
-def _loop(entry, problem, options, runs, plan, jit_compile, stacked) -> StackedLoop | None:
-    """The cached loop for this shape of group, built on first use; None when ``stacked`` is
-    asked of an optimizer whose updates are not elementwise."""
-    key = (entry.qualified_name, problem.name, repr(sorted(problem.options.items())), repr(sorted(options.items())),
-           runs, plan.max_iters, plan.stop_at_tolerance, plan.history_every, jit_compile, stacked)
-    if key in _LOOPS:
-        return _LOOPS[key]
-    if stacked:
-        per_row, optimizer_options = row_options(options)
-    else:
-        per_row = RowOptions(skip_nonfinite=bool(options.get("skip_nonfinite", False)))
-        optimizer_options = {k: v for k, v in options.items() if k != "skip_nonfinite"}
-    optimizer = entry.build(**optimizer_options)
-    if stacked and not optimizer.supports_stacked_runs:
-        return None
-    loop = StackedLoop(optimizer, problem, runs, plan.max_iters, jit_compile, plan.stop_at_tolerance,
-                       plan.history_every, per_row)
-    if len(_LOOPS) >= _MAX_CACHED_LOOPS:
-        _LOOPS.clear()
-    _LOOPS[key] = loop
-    return loop
+def _loops(problem: Problem, groups: Sequence[Group], plan: BenchPlan, jit_compile: bool) -> ProblemLoops:
+    """The cached loops for these groups on this problem, built on first use."""
+    shape = (plan.max_iters, plan.stop_at_tolerance, plan.history_every, jit_compile)
+    key = (problem.name, repr(sorted(problem.options.items())), tuple(group.key for group in groups), shape)
+    if key not in _LOOPS:
+        if len(_LOOPS) >= _MAX_CACHED_LOOPS:
+            _LOOPS.clear()
+        _LOOPS[key] = _build_loops(problem, groups, plan, jit_compile)
+    return _LOOPS[key]
+
+
+def _build_loops(problem: Problem, groups: Sequence[Group], plan: BenchPlan, jit_compile: bool) -> ProblemLoops:
+    """One shared loop for the groups whose optimizers stack runs; one loop each for the rest."""
+    loop_args = (problem, plan.max_iters, jit_compile, plan.stop_at_tolerance, plan.history_every)
+    # inside a loop XLA compiles whole, an optimizer's own compiled step would only be traced twice
+    step_options = {"jit_compile": False} if jit_compile else {}
+    members, stacked, alone = [], [], {}
+    for index, group in enumerate(groups):
+        per_row, optimizer_options = row_options(group.options)
+        optimizer = group.entry.build(**optimizer_options, **step_options)
+        if optimizer.supports_stacked_runs:
+            members.append(LoopMember(optimizer, len(group.settings), per_row))
+            stacked.append(index)
+        else:
+            options = {k: v for k, v in group.options.items() if k != "skip_nonfinite"} | step_options
+            skip = RowOptions(skip_nonfinite=bool(group.options.get("skip_nonfinite", False)))
+            alone[index] = StackedLoop([LoopMember(group.entry.build(**options), 1, skip)], *loop_args)
+    shared = StackedLoop(members, *loop_args) if members else None
+    return ProblemLoops(shared, tuple(stacked), alone)
+
+
+def _report(progress: Callable[[int], None] | None, runs: int) -> None:
+    """Tell the progress callback, if any, that ``runs`` more runs are finished."""
+    if progress is not None:
+        progress(runs)
 
 
 def _result(

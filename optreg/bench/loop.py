@@ -1,10 +1,11 @@
-"""The compiled bench loop: every run of one optimizer on one problem, side by side.
+"""The compiled bench loop: the runs of one or more optimizers on one problem, side by side.
 
-The runs of a sweep share one parameter variable of shape ``[runs, dimension]`` — the problem's
-loss maps it to one loss per run — and one optimizer whose hyperparameters hold one value per
-run. One ``tf.function`` while-loop (XLA-compiled by default) steps them all; each run keeps
-its own status and stops on its own, its parameters frozen from then on. Each iteration
-follows the TensorFlow Core tutorial's convergence test, per run:
+Each optimizer in a loop (a :class:`LoopMember`) owns one parameter variable of shape
+``[runs, dimension]`` — the problem's loss maps it to one loss per run — and holds one value
+per run for each hyperparameter. One ``tf.function`` while-loop (XLA-compiled by default) steps
+every member; each run keeps its own status and stops on its own, its parameters frozen from
+then on, and the loop ends when every run has stopped. Each iteration follows the TensorFlow
+Core tutorial's convergence test, per run:
 
 * **exploded**: the parameters are no longer finite, or the gradient holds a NaN (any
   non-finite value with ``skip_nonfinite``);
@@ -16,7 +17,7 @@ follows the TensorFlow Core tutorial's convergence test, per run:
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import attrs
 import numpy as np
@@ -64,60 +65,89 @@ class LoopOutcome:
     history_params: np.ndarray
 
 
+@attrs.frozen
+class LoopMember:
+    """One optimizer's share of a loop: its runs, side by side in one variable.
+
+    Attributes:
+        optimizer: built with the runs' options; its hyperparameters stacked one value per
+            run, or plain scalars for an optimizer that makes one run at a time.
+        runs: how many runs it makes (1 for an optimizer whose updates are not elementwise).
+        row_options: per-run gradient clipping and the non-finite policy.
+    """
+
+    optimizer: Optimizer
+    runs: int = 1
+    row_options: RowOptions = RowOptions()
+
+    @property
+    def one_vector(self) -> bool:
+        """True when the optimizer steps the problem's own parameter vector, one run at a time."""
+        return not self.optimizer.supports_stacked_runs
+
+
 class StackedLoop:
-    """One optimizer on one problem for a fixed number of stacked runs; traced once, reusable.
+    """Optimizers on one problem, all their runs side by side; traced once, reusable.
+
+    Every member owns one parameter variable: ``[runs, dimension]`` for an optimizer whose
+    updates are elementwise, the problem's own vector ``[dimension]`` for one that is not (so
+    Muon takes its AdamW branch and Adafactor does not factor, as they would outside the bench).
+    One while-loop steps every member and stops when every run has stopped, so several
+    optimizers share one trace and one compilation.
 
     Args:
-        optimizer: built with the runs' options; its hyperparameters already stacked, or plain
-            scalars when there is one run.
+        members: the optimizers and their runs, in row order.
         problem: the problem.
-        runs: how many runs are stacked.
         max_iters: the iteration limit.
         jit_compile: compile the loop with XLA.
         stop_at_tolerance: stop each run once it reaches the problem's tolerance.
         history_every: record loss and parameters every this many iterations (0: never).
-        row_options: per-run gradient clipping and the non-finite policy.
 
     Example:
-        >>> loop = StackedLoop(opt, problem, runs=3, max_iters=2000)  # doctest: +SKIP
+        >>> loop = StackedLoop([LoopMember(opt, runs=3)], problem, max_iters=2000)  # doctest: +SKIP
         >>> loop.run().status  # doctest: +SKIP
     """
 
     def __init__(
         self,
-        optimizer: Optimizer,
+        members: Sequence[LoopMember],
         problem: Problem,
-        runs: int,
         max_iters: int,
         jit_compile: bool = True,
         stop_at_tolerance: bool = False,
         history_every: int = 0,
-        row_options: RowOptions = RowOptions(),
     ):
-        self.optimizer, self.problem, self.runs, self.max_iters = optimizer, problem, runs, max_iters
-        self.stop_at_tolerance, self.history_every, self.row_options = stop_at_tolerance, history_every, row_options
-        self.start = np.tile(np.asarray(problem.start, np.float32), (runs, 1))
-        self.params = tf.Variable(self.start, name="params")
-        # An optimizer whose update is not elementwise (norms, shape facts, matrix products)
-        # makes one run at a time on the problem's own parameter vector, so it sees a vector
-        # (Muon takes its AdamW branch, Adafactor does not factor) as it would outside the bench.
-        self.one_vector = not optimizer.supports_stacked_runs
-        if self.one_vector and runs != 1:
-            raise ValueError(f"{optimizer.optimizer_name} cannot stack runs; make one run per loop")
-        self.vector = tf.Variable(self.start[0], name="vector") if self.one_vector else None
-        self.optimizer.build([self.vector if self.one_vector else self.params])
+        self.members, self.problem, self.max_iters = tuple(members), problem, max_iters
+        self.stop_at_tolerance, self.history_every = stop_at_tolerance, history_every
+        for member in self.members:
+            if member.one_vector and member.runs != 1:
+                raise ValueError(f"{member.optimizer.optimizer_name} cannot stack runs; make one run per loop")
+        self.runs = sum(member.runs for member in self.members)
+        self.start = np.tile(np.asarray(problem.start, np.float32), (self.runs, 1))
+        self.variables = [
+            tf.Variable(self.start[0] if m.one_vector else self.start[: m.runs], name=f"params_{k}")
+            for k, m in enumerate(self.members)
+        ]
+        for member, variable in zip(self.members, self.variables):
+            member.optimizer.build([variable])
         slots = max_iters // history_every + 1 if history_every else 0
         # one spare row at the end takes the writes of iterations that are not recorded
-        self.history_loss = tf.Variable(tf.zeros([slots + 1, runs]), name="history_loss")
-        self.history_params = tf.Variable(tf.zeros([slots + 1, runs, problem.dimension]), name="history_params")
+        self.history_loss = tf.Variable(tf.zeros([slots + 1, self.runs]), name="history_loss")
+        self.history_params = tf.Variable(tf.zeros([slots + 1, self.runs, problem.dimension]), name="history_params")
         self._loop = tf.function(self._whole_run, jit_compile=jit_compile, autograph=False)
 
+    @property
+    def optimizers(self) -> tuple[Optimizer, ...]:
+        """The members' optimizers, in row order."""
+        return tuple(member.optimizer for member in self.members)
+
     def run(self) -> LoopOutcome:
-        """Every run from the start point with the optimizer's current hyperparameters."""
-        self.params.assign(self.start)
-        self.optimizer.reset()
+        """Every run from the start point with the optimizers' current hyperparameters."""
+        for member, variable in zip(self.members, self.variables):
+            variable.assign(self.start[0] if member.one_vector else self.start[: member.runs])
+            member.optimizer.reset()
         status, iterations, reached_at = (t.numpy() for t in self._loop())
-        final = self.params.numpy()
+        final = np.concatenate([np.reshape(v.numpy(), (-1, self.problem.dimension)) for v in self.variables])
         recorded = min(self.max_iters, int(iterations.max(initial=0))) // self.history_every + 1 if self.history_every else 0
         return LoopOutcome(
             status=status,
@@ -145,22 +175,44 @@ class StackedLoop:
         i, status, iterations, reached_at = tf.while_loop(keep_going, self._iteration, initial)
         return tf.where(tf.equal(status, RUNNING), EXCEEDED, status), iterations, reached_at
 
+    def _rows(self, values: Sequence[tf.Tensor]) -> tf.Tensor:
+        """One tensor ``[runs, …]`` from one tensor per member (a one-vector member's gains a row axis)."""
+        rows = [value[None] if member.one_vector else value for member, value in zip(self.members, values)]
+        return rows[0] if len(rows) == 1 else tf.concat(rows, 0)
+
+    def _member_rows(self, rows: tf.Tensor) -> list[tf.Tensor]:
+        """Split a ``[runs, …]`` tensor into the members' rows."""
+        if len(self.members) == 1:
+            return [rows]
+        return tf.split(rows, [member.runs for member in self.members])
+
     def _iteration(self, i, status, iterations, reached_at):
         """One iteration of the tutorial's test for every run still running."""
         was_running = tf.equal(status, RUNNING)
-        finite = tf.reduce_all(tf.math.is_finite(self.params), axis=-1)
-        status = tf.where(was_running & ~finite, EXPLODED, status)
         with tf.GradientTape() as tape:
-            losses = self.problem.training_loss(self.params, i)
+            params = self._rows([v.read_value() for v in self.variables])
+            losses = self.problem.training_loss(params, i)
             total = tf.reduce_sum(losses)
-        grad = tape.gradient(total, self.params)
-        full_losses = losses if self.problem.batch_loss is None else self.problem.loss(self.params)
-        self._record(i, full_losses)
+        grads = self._rows(tape.gradient(total, self.variables))
+        finite = tf.reduce_all(tf.math.is_finite(params), axis=-1)
+        status = tf.where(was_running & ~finite, EXPLODED, status)
+        full_losses = losses if self.problem.batch_loss is None else self.problem.loss(params)
+        self._record(i, params, full_losses)
         status, reached_at, counted = self._check_tolerance(i, full_losses, status, reached_at, was_running)
-        bad = tf.math.is_nan(grad) if not self.row_options.skip_nonfinite else ~tf.math.is_finite(grad)
-        status = tf.where(tf.equal(status, RUNNING) & tf.reduce_any(bad, axis=-1), EXPLODED, status)
-        status = self._step(i, grad, status)
+        status = tf.where(tf.equal(status, RUNNING) & self._bad_gradients(grads), EXPLODED, status)
+        status = self._step(i, params, grads, status)
         return i + 1, status, iterations + tf.cast(counted, tf.int32), reached_at
+
+    def _bad_gradients(self, grads: tf.Tensor) -> tf.Tensor:
+        """Per run: a NaN in its gradient (any non-finite value for members with skip_nonfinite)."""
+        skips = {member.row_options.skip_nonfinite for member in self.members}
+        if len(skips) == 1:
+            bad = ~tf.math.is_finite(grads) if skips.pop() else tf.math.is_nan(grads)
+            return tf.reduce_any(bad, axis=-1)
+        return tf.concat([
+            tf.reduce_any(~tf.math.is_finite(g) if m.row_options.skip_nonfinite else tf.math.is_nan(g), axis=-1)
+            for m, g in zip(self.members, self._member_rows(grads))
+        ], 0)
 
     def _check_tolerance(self, i, losses, status, reached_at, was_running):
         """Note the first iteration each run is within tolerance; stop it there if asked.
@@ -174,35 +226,39 @@ class StackedLoop:
         stops = tf.equal(status, RUNNING) & within
         return tf.where(stops, REACHED, status), reached_at, was_running & ~stops
 
-    def _step(self, i, grad, status):
+    def _step(self, i, before, grads, status):
         """Step the runs still running; freeze the rest; mark those a step left unmoved converged."""
         running = tf.equal(status, RUNNING)
-        grad = tf.where(running[:, None], grad, tf.zeros_like(grad))
-        if self.row_options.clipnorm is not None:
-            limit = tf.constant(self.row_options.clipnorm, grad.dtype)
-            norms = tf.norm(grad, axis=-1, keepdims=True)
-            grad = grad * limit / tf.maximum(norms, limit)
-        before = self.params.read_value()
-        if self.one_vector:
-            self.vector.assign(before[0])
-            self.optimizer.minimize(lambda: self.problem.training_loss(self.vector, i), [self.vector], grads=[grad[0]])
-            moved = self.vector.read_value()[None]
-        else:
-            self.optimizer.minimize(lambda: tf.reduce_sum(self.problem.training_loss(self.params, i)), [self.params], grads=[grad])
-            moved = self.params.read_value()
+        grads = tf.where(running[:, None], grads, tf.zeros_like(grads))
+        moved = self._rows([
+            self._step_member(i, member, variable, grad)
+            for member, variable, grad in zip(self.members, self.variables, self._member_rows(grads))
+        ])
         after = tf.where(running[:, None], moved, before)
-        self.params.assign(after)
+        for variable, rows in zip(self.variables, self._member_rows(after)):
+            variable.assign(tf.reshape(rows, variable.shape))
         unmoved = tf.reduce_all(tf.equal(after, before), axis=-1)
         return tf.where(running & unmoved, CONVERGED, status)
 
-    def _record(self, i, losses):
+    def _step_member(self, i, member: LoopMember, variable: tf.Variable, grad: tf.Tensor) -> tf.Tensor:
+        """One member's step from its rows' gradients; returns its new value (a one-vector
+        member's as it is, before the row axis is added back)."""
+        if member.row_options.clipnorm is not None:
+            limit = tf.constant(member.row_options.clipnorm, grad.dtype)
+            norms = tf.norm(grad, axis=-1, keepdims=True)
+            grad = grad * limit / tf.maximum(norms, limit)
+        grad = grad[0] if member.one_vector else grad
+        member.optimizer.minimize(lambda: tf.reduce_sum(self.problem.training_loss(variable, i)), [variable], grads=[grad])
+        return variable.read_value()
+
+    def _record(self, i, params, losses):
         """Write the losses and parameters before this iteration's step, every ``history_every``."""
         if not self.history_every:
             return
         spare = self.history_loss.shape[0] - 1
         row = tf.where(tf.equal(i % self.history_every, 0), i // self.history_every, spare)
         self.history_loss.scatter_nd_update([[row]], losses[None])
-        self.history_params.scatter_nd_update([[row]], self.params.read_value()[None])
+        self.history_params.scatter_nd_update([[row]], params[None])
 
 
 def row_options(options: Mapping) -> tuple[RowOptions, dict]:

@@ -1,11 +1,9 @@
 """Plan and make bench runs: optimizers × problems × hyperparameter settings.
 
-Planning looks everything up and checks every setting without TensorFlow. Running groups the
-settings of one optimizer on one problem by what cannot differ inside one loop (the optimizer's
-options, its fixed hyperparameters and which of its slots exist) and makes each group in one compiled loop
-(:mod:`optreg.bench.loop`): side by side when the optimizer's updates are elementwise, one
-loop call per setting otherwise (the traced loop is reused, since hyperparameters are
-variables). Loops are cached per process, so a repeated bench only assigns new values.
+Planning looks everything up and checks every setting without TensorFlow. Running makes each
+problem's runs in as few compiled loops as it can (:mod:`optreg.bench.groups`): the runs of every
+optimizer whose updates are elementwise side by side in one loop, one loop call per setting for
+the rest. Loops are cached per process, so a repeated bench only assigns new values.
 """
 
 from __future__ import annotations
@@ -20,7 +18,7 @@ from optreg.errors import OptionError
 from optreg.options import SPEC_OPTION_NAMES, check_spec_options
 from optreg.problems import Problem
 from optreg.registry import Registry
-from optreg.spec import condition_holds, resolve_hyperparameters
+from optreg.spec import resolve_hyperparameters
 
 
 @attrs.frozen
@@ -190,34 +188,12 @@ def run_bench(
     Example:
         >>> results = run_bench(plan_bench(registry, ["adam"], "quartic", [{}]))  # doctest: +SKIP
     """
-    from optreg.bench.groups import make_group
+    from optreg.bench.groups import run_problem
 
     results = []
     for problem in plan.problems:
-        for entry, settings in plan.runs:
-            made: dict[int, RunResult] = {}
-            for indices in _groups(entry, settings):
-                group = [settings[i] for i in indices]
-                for index, result in zip(indices, make_group(entry, problem, group, plan, jit_compile)):
-                    made[index] = result
-                if progress is not None:
-                    progress(len(indices))
-            results.extend(made[i] for i in range(len(settings)))
+        results.extend(run_problem(problem, plan, jit_compile, progress))
     return results
-
-
-def _groups(entry: OptimizerEntry, settings: Sequence[dict]) -> list[list[int]]:
-    """Indices of the settings that can share one loop: same options, same fixed hyperparameters,
-    and the same slots (``when = "momentum > 0"`` holds for all or for none)."""
-    fixed = {h.name for h in entry.hyperparameters if getattr(h, "fixed", False)}
-    conditions = [slot.when for slot in (entry.spec.slots if entry.spec is not None else ()) if slot.when]
-    defaults = {h.name: h.default for h in entry.hyperparameters}
-    groups: dict[tuple, list[int]] = {}
-    for index, setting in enumerate(settings):
-        key = tuple(sorted((k, repr(v)) for k, v in setting.items() if k in SPEC_OPTION_NAMES or k in fixed))
-        slots = tuple(condition_holds(when, {**defaults, **setting}) for when in conditions)
-        groups.setdefault((key, slots), []).append(index)
-    return list(groups.values())
 
 
 def timed(function: Callable[[], Any]) -> tuple[Any, float]:
