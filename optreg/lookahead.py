@@ -126,6 +126,11 @@ class Lookahead(Optimizer):
         super().reset()
         self.inner.reset()
 
+    def updates_on_call(self, calls: tf.Tensor) -> tf.Tensor | bool:
+        """Whether a call updates the variables: when the inner optimizer's step does (see
+        :meth:`Optimizer.updates_on_call`)."""
+        return self.inner.updates_on_call(calls)
+
     # --- the step -------------------------------------------------------------------------
 
     def _update_variables(self, grads: list, variables: list, step: tf.Tensor, update_one) -> None:

@@ -39,6 +39,9 @@ class _RuntimeState:
         self.compiled: dict[tuple, Any] = {}
         self.schedules: dict[str, Any] = {}
         self.weight_decay_exclusions = WeightDecayExclusions()
+        #: ``[runs, 1, …]`` once runs are stacked: the shape of the hyperparameters and of
+        #: every scalar slot (one number per run); None before.
+        self.run_shape: list[int] | None = None
 
 
 class Optimizer(KerasOptions, tf.Module):
@@ -265,6 +268,22 @@ class Optimizer(KerasOptions, tf.Module):
                 with tf.init_scope():
                     self._hyper[name] = tf.Variable(stacked, trainable=False, name=name)
                 self._runtime.compiled.clear()  # compiled steps read the replaced variable
+        if self._runtime.run_shape != shape:
+            self._runtime.run_shape = shape
+            self._reshape_scalar_slots()
+
+    def _reshape_scalar_slots(self) -> None:
+        """Give every built scalar slot the run shape (one number per stacked run)."""
+        scalar = [slot for slot in self.slot_specs if slot.shape == "scalar"]
+        for ref, position in self._runtime.position.items():
+            for slot in scalar:
+                old = self._slots[position][slot.name]
+                with tf.init_scope():
+                    self._slots[position][slot.name] = tf.Variable(
+                        self._initial_value(slot, ref.deref()), trainable=False, name=old.name.split(":")[0]
+                    )
+        if scalar:
+            self._runtime.compiled.clear()  # compiled steps read the replaced slots
 
     @property
     def hyperparameters(self) -> dict[str, float | int | bool]:
@@ -294,7 +313,7 @@ class Optimizer(KerasOptions, tf.Module):
             base = var.name.split(":")[0]
             slots = {
                 slot.name: tf.Variable(
-                    _initial_value(slot, var, self.slot_dtype, self._hyper),
+                    self._initial_value(slot, var),
                     trainable=False,
                     name=f"{base}/{slot.name}",
                 )
@@ -306,6 +325,11 @@ class Optimizer(KerasOptions, tf.Module):
                 self._accumulators.append(tf.Variable(tf.zeros_like(var), trainable=False, name=f"{base}/accumulated"))
         self._runtime.position[var.ref()] = len(self._slots)
         self._slots.append(slots)
+
+    def _initial_value(self, slot: Slot, var: tf.Variable) -> tf.Tensor:
+        """A slot's starting value for one variable (a scalar slot holds one number per run
+        once runs are stacked)."""
+        return _initial_value(slot, var, self.slot_dtype, self._hyper, self._runtime.run_shape)
 
     @property
     def _strategy(self):
@@ -326,7 +350,7 @@ class Optimizer(KerasOptions, tf.Module):
         self.skipped_steps.assign(0)
         for ref, position in self._runtime.position.items():
             for slot in self.slot_specs:
-                self._slots[position][slot.name].assign(_initial_value(slot, ref.deref(), self.slot_dtype, self._hyper))
+                self._slots[position][slot.name].assign(self._initial_value(slot, ref.deref()))
         for extra in (*self._averages, *self._accumulators):
             extra.assign(tf.zeros_like(extra))
 
@@ -459,6 +483,23 @@ class Optimizer(KerasOptions, tf.Module):
                 self._update_variable(grad, var, self.slots_for(var), prepared)
             else:
                 update_one(grad, var, prepared)
+
+    def updates_on_call(self, calls: tf.Tensor) -> tf.Tensor | bool:
+        """Whether a call updates the variables, rather than only accumulating its gradient.
+
+        Args:
+            calls: the 0-based number of the call (an int tensor).
+
+        Returns:
+            True for every call without gradient accumulation (a Python bool, so callers build
+            no ops); with it, a bool tensor true on each ``gradient_accumulation_steps``-th call.
+
+        Example:
+            >>> optreg.registry.create("sgd", gradient_accumulation_steps=2).updates_on_call(tf.constant(1))  # doctest: +SKIP
+            <tf.Tensor: shape=(), dtype=bool, numpy=True>
+        """
+        every = self.step_options.accumulation
+        return True if every == 1 else tf.equal(calls % every, every - 1)
 
     @tf.autograph.experimental.do_not_convert
     def minimize(self, loss_fn, variables: Sequence[tf.Variable], grads: Sequence | None = None) -> None:
@@ -596,13 +637,18 @@ def _dense(grad: Any) -> tf.Tensor:
 
 
 def _initial_value(
-    slot: Slot, var: tf.Variable, override: str | None = None, hyperparameters: Mapping[str, tf.Variable] | None = None
+    slot: Slot,
+    var: tf.Variable,
+    override: str | None = None,
+    hyperparameters: Mapping[str, tf.Variable] | None = None,
+    run_shape: list[int] | None = None,
 ) -> tf.Tensor:
     """A slot's starting value for one variable, in the overriding, the spec's or the variable's
     dtype: a copy of the variable, a number, or a hyperparameter's current value (one per stacked
-    run when the hyperparameter holds one per run)."""
+    run when the hyperparameter holds one per run). With stacked runs (``run_shape``), a scalar
+    slot holds one number per run."""
     dtype = tf.as_dtype(override or slot.dtype or var.dtype)
-    shape = slot_shape(slot.shape, var.shape)
+    shape = run_shape if slot.shape == "scalar" and run_shape else slot_shape(slot.shape, var.shape)
     if slot.init == "var":
         return tf.cast(var.read_value(), dtype)
     if isinstance(slot.init, str) and slot.init in (hyperparameters or {}):

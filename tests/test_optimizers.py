@@ -229,3 +229,21 @@ def test_the_xla_step_and_the_op_by_op_step_agree(name, rng):
 def test_jit_compile_is_checked():
     with pytest.raises(optreg.OptionError, match="jit_compile must be True, False or 'auto'"):
         optreg.registry.create("adam", jit_compile="yes")
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+def test_a_bench_sweep_equals_its_runs_made_alone(name):
+    """Two settings of every optimizer benched together (stacked side by side in one loop when
+    its updates are elementwise) end where each ends when benched alone: the same status and
+    iteration, and parameters within float32 rounding (XLA may fuse a 2-run loop differently)."""
+    from optreg.bench.runner import plan_bench, run_bench
+
+    entry = optreg.registry.get(name)
+    varied = next(h for h in entry.hyperparameters if h.type == "float" and not getattr(h, "fixed", False))
+    settings = [{varied.name: varied.default}, {varied.name: varied.default / 2}]
+    together = run_bench(plan_bench(optreg.registry, [name], "booth", settings, max_iters=60))
+    for setting, result in zip(settings, together):
+        (alone,) = run_bench(plan_bench(optreg.registry, [name], "booth", [setting], max_iters=60))
+        assert (result.status, result.iterations) == (alone.status, alone.iterations), setting
+        np.testing.assert_allclose(result.final_params, alone.final_params, rtol=1e-6, atol=1e-7)
+    assert together[0].final_params != together[1].final_params

@@ -11,7 +11,9 @@ Core tutorial's convergence test, per run:
   non-finite value with ``skip_nonfinite``);
 * **reached** (with ``stop_at_tolerance``): the loss is within the problem's tolerance of its
   known minimum; the run's iterations are the steps it took to get there;
-* **converged**: a step leaves every parameter exactly where it was;
+* **converged**: an update leaves every parameter exactly where it was, once the run has moved
+  (or at a point where its gradient is zero) — so neither a call that only accumulates its
+  gradient nor a first step that only measures it, as ADOPT's does, counts as convergence;
 * **exceeded**: ``max_iters`` iterations passed with none of those.
 """
 
@@ -167,12 +169,13 @@ class StackedLoop:
             tf.fill([self.runs], RUNNING),
             tf.zeros([self.runs], tf.int32),
             tf.fill([self.runs], -1),
+            tf.zeros([self.runs], tf.bool),
         )
 
-        def keep_going(i, status, iterations, reached_at):
+        def keep_going(i, status, iterations, reached_at, moved):
             return tf.logical_and(i < self.max_iters, tf.reduce_any(tf.equal(status, RUNNING)))
 
-        i, status, iterations, reached_at = tf.while_loop(keep_going, self._iteration, initial)
+        i, status, iterations, reached_at, moved = tf.while_loop(keep_going, self._iteration, initial)
         return tf.where(tf.equal(status, RUNNING), EXCEEDED, status), iterations, reached_at
 
     def _rows(self, values: Sequence[tf.Tensor]) -> tf.Tensor:
@@ -186,8 +189,9 @@ class StackedLoop:
             return [rows]
         return tf.split(rows, [member.runs for member in self.members])
 
-    def _iteration(self, i, status, iterations, reached_at):
-        """One iteration of the tutorial's test for every run still running."""
+    def _iteration(self, i, status, iterations, reached_at, moved):
+        """One iteration of the tutorial's test for every run still running (``moved``: which
+        runs have moved so far)."""
         was_running = tf.equal(status, RUNNING)
         with tf.GradientTape() as tape:
             params = self._rows([v.read_value() for v in self.variables])
@@ -200,8 +204,8 @@ class StackedLoop:
         self._record(i, params, full_losses)
         status, reached_at, counted = self._check_tolerance(i, full_losses, status, reached_at, was_running)
         status = tf.where(tf.equal(status, RUNNING) & self._bad_gradients(grads), EXPLODED, status)
-        status = self._step(i, params, grads, status)
-        return i + 1, status, iterations + tf.cast(counted, tf.int32), reached_at
+        status, moved = self._step(i, params, grads, status, moved)
+        return i + 1, status, iterations + tf.cast(counted, tf.int32), reached_at, moved
 
     def _bad_gradients(self, grads: tf.Tensor) -> tf.Tensor:
         """Per run: a NaN in its gradient (any non-finite value for members with skip_nonfinite)."""
@@ -226,19 +230,30 @@ class StackedLoop:
         stops = tf.equal(status, RUNNING) & within
         return tf.where(stops, REACHED, status), reached_at, was_running & ~stops
 
-    def _step(self, i, before, grads, status):
-        """Step the runs still running; freeze the rest; mark those a step left unmoved converged."""
+    def _step(self, i, before, grads, status, moved):
+        """Step the runs still running and freeze the rest; mark converged the runs an update
+        left unmoved after they had moved (or whose gradient is zero). Returns the new status
+        and which runs have moved."""
         running = tf.equal(status, RUNNING)
+        at_rest = moved | tf.reduce_all(tf.equal(grads, 0.0), axis=-1)
         grads = tf.where(running[:, None], grads, tf.zeros_like(grads))
-        moved = self._rows([
+        stepped = self._rows([
             self._step_member(i, member, variable, grad)
             for member, variable, grad in zip(self.members, self.variables, self._member_rows(grads))
         ])
-        after = tf.where(running[:, None], moved, before)
+        after = tf.where(running[:, None], stepped, before)
         for variable, rows in zip(self.variables, self._member_rows(after)):
             variable.assign(tf.reshape(rows, variable.shape))
         unmoved = tf.reduce_all(tf.equal(after, before), axis=-1)
-        return tf.where(running & unmoved, CONVERGED, status)
+        converged = running & unmoved & at_rest & self._updated(i)
+        return tf.where(converged, CONVERGED, status), moved | ~unmoved
+
+    def _updated(self, i) -> tf.Tensor | bool:
+        """Per run: whether this iteration's call updated its variable (not only accumulated)."""
+        updates = [member.optimizer.updates_on_call(i) for member in self.members]
+        if all(update is True for update in updates):
+            return True
+        return tf.concat([tf.fill([m.runs], tf.convert_to_tensor(u)) for m, u in zip(self.members, updates)], 0)
 
     def _step_member(self, i, member: LoopMember, variable: tf.Variable, grad: tf.Tensor) -> tf.Tensor:
         """One member's step from its rows' gradients; returns its new value (a one-vector
