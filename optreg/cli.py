@@ -156,8 +156,8 @@ def validate_command(paths, spec_paths):
 @click.argument("optimizers", nargs=-1, required=True)
 @click.option("--problem", "problems", multiple=True, default=["quartic"], show_default=True,
               help="A problem to run on; repeat for several, or 'all'.")
-@click.option("--lr", "learning_rates", multiple=True, metavar="VALUE|RANGE",
-              help="A learning rate, or logspace:START:STOP:N / linspace:START:STOP:N; repeatable.")
+@click.option("--lr", "learning_rates", multiple=True, metavar="V[,V...]",
+              help="Learning rates: values and logspace:START:STOP:N / linspace:START:STOP:N ranges, comma-separated; repeatable.")
 @click.option("--set", "settings", multiple=True, metavar="NAME=V[,V...]",
               help="A hyperparameter's or option's value(s) or ranges; repeatable.")
 @click.option("--problem-set", "problem_settings", multiple=True, metavar="NAME=V", help="A problem option, e.g. dimension=50.")

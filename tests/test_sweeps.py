@@ -136,6 +136,16 @@ def test_malformed_ranges_say_what_is_wrong(text, message):
         parse_values(text)
 
 
+def test_lr_takes_commas_like_set():
+    """``--lr 0.1,0.01`` means what ``--lr 0.1 --lr 0.01`` and ``--set learning_rate=0.1,0.01`` mean."""
+    by_commas = settings_grid(["0.1,logspace:1e-3:1e-2:2"], [])
+    assert by_commas == settings_grid(["0.1", "logspace:1e-3:1e-2:2"], [])
+    assert by_commas == settings_grid([], ["learning_rate=0.1,logspace:1e-3:1e-2:2"])
+    assert [s["learning_rate"] for s in by_commas] == pytest.approx([0.1, 1e-3, 1e-2])
+    with pytest.raises(optreg.HyperparameterError, match="'fast'"):
+        settings_grid(["0.1,fast"], [])
+
+
 def test_a_thousand_run_sweep_returns_a_thousand_records():
     from click.testing import CliRunner
 

@@ -98,14 +98,25 @@ def parse_setting(text: str) -> tuple[str, list[float | int | bool]]:
     name = name.strip()
     if not sep or not _NAME.match(name) or not values.strip():
         raise HyperparameterError(f"--set expects NAME=VALUE[,VALUE...], got {text!r}")
-    return name, [value for part in values.split(",") for value in parse_values(part)]
+    return name, parse_value_list(values)
+
+
+def parse_value_list(text: str) -> list[float | int | bool]:
+    """Comma-separated values and ranges, each as :func:`parse_values` reads it.
+
+    Example:
+        >>> parse_value_list("0.1,linspace:0:1:3")
+        [0.1, 0.0, 0.5, 1.0]
+    """
+    return [value for part in text.split(",") for value in parse_values(part)]
 
 
 def settings_grid(learning_rates: Sequence[float | str], settings: Iterable[str]) -> list[dict]:
     """Every combination of the given values, in command-line order.
 
     Args:
-        learning_rates: the ``--lr`` values or ranges (for ``learning_rate``).
+        learning_rates: the ``--lr`` values or ranges (for ``learning_rate``), each possibly
+            several separated by commas.
         settings: the ``--set`` texts; a name given twice adds values.
 
     Returns:
@@ -117,7 +128,7 @@ def settings_grid(learning_rates: Sequence[float | str], settings: Iterable[str]
     """
     axes: dict[str, list] = {}
     if learning_rates:
-        axes["learning_rate"] = [float(v) for lr in learning_rates for v in parse_values(str(lr))]
+        axes["learning_rate"] = [float(v) for lr in learning_rates for v in parse_value_list(str(lr))]
     for text in settings:
         name, values = parse_setting(text)
         axes.setdefault(name, []).extend(values)
