@@ -176,10 +176,11 @@ def validate_command(paths, spec_paths):
 def bench_command(optimizers, problems, fmt, jit, spec_paths, **request):
     """Run OPTIMIZERS on problems with every combination of the given hyperparameters.
 
-    Each run is the TensorFlow Core tutorial's convergence test: converged when a step leaves
-    the parameters unchanged, exploded when the gradient turns NaN, exceeded after
-    --max-iters iterations (reached: within the problem's tolerance, with --stop-at-tolerance).
-    The runs of one optimizer train side by side in one compiled loop.
+    Each run is the TensorFlow Core tutorial's convergence test: converged when a step meant to
+    move the parameters leaves them unchanged, exploded when the gradient turns NaN, exceeded
+    after --max-iters iterations (reached: within the problem's tolerance, with
+    --stop-at-tolerance). The runs of every optimizer whose updates are elementwise train side
+    by side in one compiled loop per problem.
     """
     from optreg.bench.ranking import ranking_text
     from optreg.bench.report import render

@@ -126,10 +126,10 @@ class Lookahead(Optimizer):
         super().reset()
         self.inner.reset()
 
-    def updates_on_call(self, calls: tf.Tensor) -> tf.Tensor | bool:
-        """Whether a call updates the variables: when the inner optimizer's step does (see
-        :meth:`Optimizer.updates_on_call`)."""
-        return self.inner.updates_on_call(calls)
+    def moves_on_call(self, calls: tf.Tensor) -> tf.Tensor | bool:
+        """Whether a call is meant to move the variables: when the inner optimizer's is (see
+        :meth:`Optimizer.moves_on_call`)."""
+        return self.inner.moves_on_call(calls)
 
     # --- the step -------------------------------------------------------------------------
 

@@ -241,7 +241,9 @@ class Optimizer(KerasOptions, tf.Module):
             values: hyperparameter name → one value per run (checked against the bounds); every
                 hyperparameter must be given, each with the same number of runs.
             variable_rank: the rank of the stacked variables, run axis included; the values
-                are shaped ``[runs, 1, …]`` to broadcast against them.
+                are shaped ``[runs, 1, …]`` to broadcast against them, and so is every scalar
+                slot (one number per run). Saved state then has those shapes too: a checkpoint
+                of a stacked optimizer restores only into one stacked the same way.
 
         Raises:
             OptionError: the optimizer's updates are not elementwise, or the runs disagree.
@@ -278,7 +280,7 @@ class Optimizer(KerasOptions, tf.Module):
         for ref, position in self._runtime.position.items():
             for slot in scalar:
                 old = self._slots[position][slot.name]
-                with tf.init_scope():
+                with tf.init_scope(), self._strategy.scope():
                     self._slots[position][slot.name] = tf.Variable(
                         self._initial_value(slot, ref.deref()), trainable=False, name=old.name.split(":")[0]
                     )
@@ -484,22 +486,33 @@ class Optimizer(KerasOptions, tf.Module):
             else:
                 update_one(grad, var, prepared)
 
-    def updates_on_call(self, calls: tf.Tensor) -> tf.Tensor | bool:
-        """Whether a call updates the variables, rather than only accumulating its gradient.
+    #: How many first updates only measure the gradient and leave the variables where they are,
+    #: by design (ADOPT's first records the squared gradient): 0 for most optimizers.
+    measuring_steps: int = 0
+
+    def moves_on_call(self, calls: tf.Tensor) -> tf.Tensor | bool:
+        """Whether a call is meant to move the variables: not a call that only accumulates its
+        gradient (``gradient_accumulation_steps``), nor one of the optimizer's first updates
+        that only measure it (:attr:`measuring_steps`). ``optreg bench`` takes only such calls
+        for convergence when they leave the parameters unchanged.
 
         Args:
-            calls: the 0-based number of the call (an int tensor).
+            calls: the 0-based number of the call since the optimizer was created or reset (an
+                int tensor).
 
         Returns:
-            True for every call without gradient accumulation (a Python bool, so callers build
-            no ops); with it, a bool tensor true on each ``gradient_accumulation_steps``-th call.
+            True when every call moves the variables (a Python bool, so callers build no ops);
+            otherwise a bool tensor.
 
         Example:
-            >>> optreg.registry.create("sgd", gradient_accumulation_steps=2).updates_on_call(tf.constant(1))  # doctest: +SKIP
+            >>> optreg.registry.create("sgd", gradient_accumulation_steps=2).moves_on_call(tf.constant(1))  # doctest: +SKIP
             <tf.Tensor: shape=(), dtype=bool, numpy=True>
         """
         every = self.step_options.accumulation
-        return True if every == 1 else tf.equal(calls % every, every - 1)
+        if every == 1 and not self.measuring_steps:
+            return True
+        moves = calls // every >= self.measuring_steps
+        return moves if every == 1 else moves & tf.equal(calls % every, every - 1)
 
     @tf.autograph.experimental.do_not_convert
     def minimize(self, loss_fn, variables: Sequence[tf.Variable], grads: Sequence | None = None) -> None:

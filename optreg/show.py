@@ -35,6 +35,7 @@ def entry_record(entry: OptimizerEntry, detailed: bool = False) -> dict:
             hyperparameter_details=[attrs.asdict(h) for h in entry.hyperparameters],
             slots=[attrs.asdict(s) for s in spec.slots] if spec else None,
             rule=[a.text for a in spec.rule.assignments] if spec else None,
+            measuring_steps=spec.measuring_steps if spec else None,
             file=spec.source if spec else None,
             factory=entry.factory,
         )
@@ -101,6 +102,8 @@ def show_text(entry: OptimizerEntry) -> str:
         lines.append(f"  {s.name} (init {s.init}{dtype}{shape}{when})" + (f"  {s.doc}" if s.doc else ""))
     if spec.options:
         lines.append("options: " + ", ".join(f"{name} = {value!r}" for name, value in spec.options))
+    if spec.measuring_steps:
+        lines.append(f"measuring steps: {spec.measuring_steps} (first updates that leave the variable where it is)")
     lines.append("update rule:")
     lines += [f"  {a.text}" for a in spec.rule.assignments]
     return "\n".join(lines) + "\n"

@@ -160,6 +160,8 @@ class OptimizerSpec:
         rule: the checked update rule.
         source: the file it came from, or ``"<string>"``.
         text: the TOML text it was loaded from.
+        measuring_steps: how many first updates only measure the gradient and leave the
+            variables where they are, by design (ADOPT: 1).
     """
 
     name: str
@@ -174,6 +176,7 @@ class OptimizerSpec:
     #: Defaults for the optimizer options (``weight_decay``, ``clipnorm``, …) from ``[options]``,
     #: as sorted (name, value) pairs; what the caller passes overrides them.
     options: tuple[tuple[str, Any], ...] = ()
+    measuring_steps: int = 0
 
     def option_defaults(self) -> dict[str, Any]:
         """The ``[options]`` table's defaults, by name.
@@ -369,6 +372,7 @@ class _SpecReader:
             source=self.source,
             text=self.text,
             options=self.read_options(document.get("options", {})),
+            measuring_steps=self.read_measuring_steps(document["update"]),
         )
 
     def require_table(self, key: str, table: Any) -> None:
@@ -540,9 +544,17 @@ class _SpecReader:
         except OptionError as error:  # options that conflict, such as two clipping options
             raise self.fail("options", str(error)) from None
 
+    def read_measuring_steps(self, table: Mapping[str, Any]) -> int:
+        """``[update] measuring_steps``: a whole number of first updates that leave the variables
+        where they are (0 when absent)."""
+        steps = table.get("measuring_steps", 0)
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise self.fail("update.measuring_steps", f"must be a whole number >= 0, got {_show(steps)}")
+        return steps
+
     def read_rule(self, table: Any, hyperparameters, slots) -> expr.CheckedRule:
         """The [update] table: an ordered, non-empty list of assignments."""
-        self.table_keys("update", table, required={"rule"}, optional=set())
+        self.table_keys("update", table, required={"rule"}, optional={"measuring_steps"})
         lines = table["rule"]
         self.raw_lines = lines
         if not isinstance(lines, list) or not lines:

@@ -93,6 +93,11 @@ class SpecOptimizer(Optimizer):
         )
 
     @property
+    def measuring_steps(self) -> int:
+        """The spec's ``[update] measuring_steps``."""
+        return self.spec.measuring_steps
+
+    @property
     def supports_stacked_runs(self) -> bool:
         """Runs stack along a leading axis when the rule is elementwise (no reductions over the
         variable, shape facts or matrix products)."""

@@ -119,21 +119,41 @@ def test_a_first_step_that_only_measures_the_gradient_is_not_convergence():
 def test_calls_that_only_accumulate_are_not_convergence():
     """With gradient_accumulation_steps=4 the parameters move on every fourth call only; the
     calls between are not convergence, and 400 calls make the 100 updates of plain SGD (the
-    four gradients of one update are taken at the same point, so their mean is the gradient)."""
-    accumulated = {"learning_rate": 0.01, "gradient_accumulation_steps": 4}
-    (slow,) = run_bench(plan_bench(optreg.registry, ["sgd"], "quartic", [accumulated], max_iters=400))
-    (plain,) = run_bench(plan_bench(optreg.registry, ["sgd"], "quartic", [{"learning_rate": 0.01}], max_iters=100))
+    four gradients of one update are taken at the same point, so their mean is the gradient).
+    The accumulating run shares its loop with a plain one, which goes on unaffected."""
+    accumulated, plain = {"learning_rate": 0.01, "gradient_accumulation_steps": 4}, {"learning_rate": 0.01}
+    slow, fast = run_bench(plan_bench(optreg.registry, ["sgd"], "quartic", [accumulated, plain], max_iters=400))
+    (hundred,) = run_bench(plan_bench(optreg.registry, ["sgd"], "quartic", [plain], max_iters=100))
+    (four_hundred,) = run_bench(plan_bench(optreg.registry, ["sgd"], "quartic", [plain], max_iters=400))
     assert (slow.status, slow.iterations) == ("exceeded", 400)
-    assert slow.final_params == pytest.approx(plain.final_params, rel=1e-6)
+    assert slow.final_params == pytest.approx(hundred.final_params, rel=1e-6)
+    assert fast.final_params == pytest.approx(four_hundred.final_params, rel=1e-6)
 
 
-def test_a_run_that_starts_where_the_gradient_is_zero_converges_at_once():
-    from optreg.bench.loop import LoopMember, StackedLoop
-    from optreg.problems import Problem
+def test_a_step_that_rounds_to_nothing_is_convergence_as_in_the_tutorial():
+    """The tutorial's test: a step that leaves the parameter unchanged is convergence, even the
+    first (a learning rate so small that x = 2 cannot move in float32)."""
+    (result,) = run_bench(plan_bench(optreg.registry, ["gradient_descent"], "quartic", [{"learning_rate": 1e-12}]))
+    assert (result.status, result.iterations) == ("converged", 1)
 
-    bowl = Problem("bowl", "x² from its minimum", (0.0,), lambda x: x[..., 0] ** 2, minimum=(0.0,), minimum_loss=0.0)
-    outcome = StackedLoop([LoopMember(optreg.registry.create("adam"))], bowl, max_iters=100).run()
-    assert (outcome.status.tolist(), outcome.iterations.tolist()) == ([0], [1])  # converged at iteration 1
+
+def test_a_cached_loop_takes_new_values():
+    """A second bench of the same shape reuses the compiled loop, assigning the new values; it
+    gives what a freshly built loop gives."""
+    from optreg.bench import groups
+
+    def bench(rates):
+        settings = [{"learning_rate": rate} for rate in rates]
+        return run_bench(plan_bench(optreg.registry, ["adam", "momentum"], "rosenbrock", settings, max_iters=200))
+
+    groups.clear_loop_cache()
+    first = bench([0.01, 0.02])
+    reused = bench([0.003, 0.005])
+    assert len(groups._LOOPS) == 1
+    groups.clear_loop_cache()
+    fresh = bench([0.003, 0.005])
+    assert [(r.status, r.iterations, r.final_params) for r in reused] == [(r.status, r.iterations, r.final_params) for r in fresh]
+    assert [r.final_params for r in reused] != [r.final_params for r in first]
 
 
 def test_settings_grid_is_every_combination():

@@ -202,6 +202,12 @@ MALFORMED = [
     ("rule-not-a-list", spec_text(update='[update]\nrule = "var = var - grad"\n'), "update.rule", "non-empty list"),
     ("rule-line-not-a-string", spec_text(update="[update]\nrule = [1]\n"), "update.rule[0]", "must be a string"),
     ("update-unknown-key", spec_text(update=rule_table(*RULE) + "order = 1\n"), "update.order", "unknown key 'order'"),
+    ("measuring-steps-negative", spec_text(update=rule_table(*RULE) + "measuring_steps = -1\n"), "update.measuring_steps",
+     "whole number >= 0"),
+    ("measuring-steps-not-whole", spec_text(update=rule_table(*RULE) + "measuring_steps = 1.5\n"), "update.measuring_steps",
+     "whole number >= 0"),
+    ("measuring-steps-bool", spec_text(update=rule_table(*RULE) + "measuring_steps = true\n"), "update.measuring_steps",
+     "whole number >= 0"),
     # [update]: names and assignments
     ("undefined-name", with_rule("m = grad", "var = var - lr * m"), "update.rule[1]", "undefined name 'lr'"),
     ("local-used-before-assigned", with_rule("var = var - d", "d = grad"), "update.rule[0]", "undefined name 'd'"),

@@ -88,7 +88,8 @@ def run_problem(
         problem: the problem.
         plan: the plan (optimizers and settings, iteration limit, tolerance stopping, history).
         jit_compile: compile the loops with XLA.
-        progress: called with the number of runs finished after each loop call.
+        progress: called with the number of runs finished: after the shared loop, and after
+            each group that has a loop of its own.
 
     Returns:
         One :class:`RunResult` per (optimizer, setting), in plan order.
@@ -176,10 +177,13 @@ def _build_loops(problem: Problem, groups: Sequence[Group], plan: BenchPlan, jit
         if optimizer.supports_stacked_runs:
             members.append(LoopMember(optimizer, len(group.settings), per_row))
             stacked.append(index)
-        else:
-            options = {k: v for k, v in group.options.items() if k != "skip_nonfinite"} | step_options
-            skip = RowOptions(skip_nonfinite=bool(group.options.get("skip_nonfinite", False)))
-            alone[index] = StackedLoop([LoopMember(group.entry.build(**options), 1, skip)], *loop_args)
+            continue
+        # alone, the optimizer clips its own gradients; only the non-finite policy stays per run
+        options = {k: v for k, v in group.options.items() if k != "skip_nonfinite"}
+        if options != optimizer_options:
+            optimizer = group.entry.build(**options, **step_options)
+        skip = RowOptions(skip_nonfinite=bool(group.options.get("skip_nonfinite", False)))
+        alone[index] = StackedLoop([LoopMember(optimizer, 1, skip)], *loop_args)
     shared = StackedLoop(members, *loop_args) if members else None
     return ProblemLoops(shared, tuple(stacked), alone)
 

@@ -2,7 +2,8 @@
 
 Each optimizer in a loop (a :class:`LoopMember`) owns one parameter variable of shape
 ``[runs, dimension]`` — the problem's loss maps it to one loss per run — and holds one value
-per run for each hyperparameter. One ``tf.function`` while-loop (XLA-compiled by default) steps
+per run for each hyperparameter; an optimizer whose updates are not elementwise makes one run
+at a time on the problem's own vector ``[dimension]``. One ``tf.function`` while-loop (XLA-compiled by default) steps
 every member; each run keeps its own status and stops on its own, its parameters frozen from
 then on, and the loop ends when every run has stopped. Each iteration follows the TensorFlow
 Core tutorial's convergence test, per run:
@@ -11,9 +12,9 @@ Core tutorial's convergence test, per run:
   non-finite value with ``skip_nonfinite``);
 * **reached** (with ``stop_at_tolerance``): the loss is within the problem's tolerance of its
   known minimum; the run's iterations are the steps it took to get there;
-* **converged**: an update leaves every parameter exactly where it was, once the run has moved
-  (or at a point where its gradient is zero) — so neither a call that only accumulates its
-  gradient nor a first step that only measures it, as ADOPT's does, counts as convergence;
+* **converged**: a step leaves every parameter exactly where it was — counting only the steps
+  meant to move them (see :meth:`~optreg.optimizer.Optimizer.moves_on_call`: not a call that
+  only accumulates its gradient, nor ADOPT's first step, which only measures it);
 * **exceeded**: ``max_iters`` iterations passed with none of those.
 """
 
@@ -169,13 +170,12 @@ class StackedLoop:
             tf.fill([self.runs], RUNNING),
             tf.zeros([self.runs], tf.int32),
             tf.fill([self.runs], -1),
-            tf.zeros([self.runs], tf.bool),
         )
 
-        def keep_going(i, status, iterations, reached_at, moved):
+        def keep_going(i, status, iterations, reached_at):
             return tf.logical_and(i < self.max_iters, tf.reduce_any(tf.equal(status, RUNNING)))
 
-        i, status, iterations, reached_at, moved = tf.while_loop(keep_going, self._iteration, initial)
+        i, status, iterations, reached_at = tf.while_loop(keep_going, self._iteration, initial)
         return tf.where(tf.equal(status, RUNNING), EXCEEDED, status), iterations, reached_at
 
     def _rows(self, values: Sequence[tf.Tensor]) -> tf.Tensor:
@@ -189,9 +189,8 @@ class StackedLoop:
             return [rows]
         return tf.split(rows, [member.runs for member in self.members])
 
-    def _iteration(self, i, status, iterations, reached_at, moved):
-        """One iteration of the tutorial's test for every run still running (``moved``: which
-        runs have moved so far)."""
+    def _iteration(self, i, status, iterations, reached_at):
+        """One iteration of the tutorial's test for every run still running."""
         was_running = tf.equal(status, RUNNING)
         with tf.GradientTape() as tape:
             params = self._rows([v.read_value() for v in self.variables])
@@ -204,8 +203,8 @@ class StackedLoop:
         self._record(i, params, full_losses)
         status, reached_at, counted = self._check_tolerance(i, full_losses, status, reached_at, was_running)
         status = tf.where(tf.equal(status, RUNNING) & self._bad_gradients(grads), EXPLODED, status)
-        status, moved = self._step(i, params, grads, status, moved)
-        return i + 1, status, iterations + tf.cast(counted, tf.int32), reached_at, moved
+        status = self._step(i, params, grads, status)
+        return i + 1, status, iterations + tf.cast(counted, tf.int32), reached_at
 
     def _bad_gradients(self, grads: tf.Tensor) -> tf.Tensor:
         """Per run: a NaN in its gradient (any non-finite value for members with skip_nonfinite)."""
@@ -230,12 +229,10 @@ class StackedLoop:
         stops = tf.equal(status, RUNNING) & within
         return tf.where(stops, REACHED, status), reached_at, was_running & ~stops
 
-    def _step(self, i, before, grads, status, moved):
-        """Step the runs still running and freeze the rest; mark converged the runs an update
-        left unmoved after they had moved (or whose gradient is zero). Returns the new status
-        and which runs have moved."""
+    def _step(self, i, before, grads, status):
+        """Step the runs still running and freeze the rest; mark converged the runs a step meant
+        to move them left where they were."""
         running = tf.equal(status, RUNNING)
-        at_rest = moved | tf.reduce_all(tf.equal(grads, 0.0), axis=-1)
         grads = tf.where(running[:, None], grads, tf.zeros_like(grads))
         stepped = self._rows([
             self._step_member(i, member, variable, grad)
@@ -245,15 +242,14 @@ class StackedLoop:
         for variable, rows in zip(self.variables, self._member_rows(after)):
             variable.assign(tf.reshape(rows, variable.shape))
         unmoved = tf.reduce_all(tf.equal(after, before), axis=-1)
-        converged = running & unmoved & at_rest & self._updated(i)
-        return tf.where(converged, CONVERGED, status), moved | ~unmoved
+        return tf.where(running & unmoved & self._moving(i), CONVERGED, status)
 
-    def _updated(self, i) -> tf.Tensor | bool:
-        """Per run: whether this iteration's call updated its variable (not only accumulated)."""
-        updates = [member.optimizer.updates_on_call(i) for member in self.members]
-        if all(update is True for update in updates):
+    def _moving(self, i) -> tf.Tensor | bool:
+        """Per run: whether this iteration's call is meant to move its parameters."""
+        moves = [member.optimizer.moves_on_call(i) for member in self.members]
+        if all(move is True for move in moves):
             return True
-        return tf.concat([tf.fill([m.runs], tf.convert_to_tensor(u)) for m, u in zip(self.members, updates)], 0)
+        return tf.concat([tf.fill([m.runs], tf.convert_to_tensor(move)) for m, move in zip(self.members, moves)], 0)
 
     def _step_member(self, i, member: LoopMember, variable: tf.Variable, grad: tf.Tensor) -> tf.Tensor:
         """One member's step from its rows' gradients; returns its new value (a one-vector

@@ -34,8 +34,9 @@ class RunResult:
         iterations: the iteration the run ended at.
         final_loss: the loss at the final parameters.
         final_params: the final parameters.
-        seconds: wall time of the loop the run was made in (shared by the runs stacked in it;
-            the first call of a loop includes its tracing and compilation).
+        seconds: wall time of the loop call the run was made in, shared by every run in it
+            (in a bench of several optimizers, those of all of them); the first call of a loop
+            includes its tracing and compilation.
         reached_at: the first iteration whose loss was within the problem's tolerance of its
             minimum, or None.
         metrics: the problem's extra figures for this run (e.g. test loss).
