@@ -23,6 +23,7 @@ earlier in the rule.
 from __future__ import annotations
 
 import ast
+import warnings
 from typing import Iterable, Mapping, Union
 
 import attrs
@@ -271,7 +272,10 @@ def _parse_python(text: str, mode: str) -> ast.AST:
     if "\n" in text.strip() or "\r" in text or ";" in text:
         raise ExpressionError(f"a rule line holds exactly one assignment, got {text!r}")
     try:
-        return ast.parse(text.strip(), mode=mode)
+        with warnings.catch_warnings():
+            # what Python only warns about ("1if", "'\\d'") is a syntax error in a rule
+            warnings.simplefilter("error", SyntaxWarning)
+            return ast.parse(text.strip(), mode=mode)
     except SyntaxError as error:
         raise ExpressionError(f"syntax error in {text!r}: {error.msg}") from None
     except (ValueError, RecursionError, MemoryError) as error:

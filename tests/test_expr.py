@@ -555,3 +555,15 @@ def test_scalar_slot_refuses_a_tensor_value(value):
     with pytest.raises(optreg.SpecError, match="holds one number per variable") as caught:
         optreg.load_spec_text(text)
     assert caught.value.key == "update.rule[0]"
+
+
+@pytest.mark.parametrize("text", ["var = var - 1if grad else 2", "var = var - 0x1for"])
+def test_what_python_only_warns_about_is_one_clear_syntax_error(text):
+    """Python accepts "1if" with a SyntaxWarning on stderr; a rule refuses it, quietly."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ExpressionError, match="syntax error.*literal"):
+            parse_assignment(text)
+    assert not caught
