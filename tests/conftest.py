@@ -12,7 +12,6 @@ for variable in ("OPTREG_PLUGINS", "OPTREG_SPEC_PATH", "OPTREG_STRICT_PLUGINS", 
     os.environ.pop(variable, None)
 
 import subprocess
-import sys
 import venv
 from pathlib import Path
 
