@@ -233,6 +233,10 @@ class Optimizer(KerasOptions, tf.Module):
     #: every update is elementwise (each entry's new value depends on that entry alone).
     supports_stacked_runs: bool = False
 
+    #: How many first updates only measure the gradient and leave the variables where they are,
+    #: by design (ADOPT's first records the squared gradient): 0 for most optimizers.
+    measuring_steps: int = 0
+
     def stack_runs(self, values: Mapping[str, Sequence[Any]], variable_rank: int) -> None:
         """Give each hyperparameter one value per run, for variables that stack independent runs
         along their leading axis (how ``optreg bench`` trains a whole sweep in one loop).
@@ -485,10 +489,6 @@ class Optimizer(KerasOptions, tf.Module):
                 self._update_variable(grad, var, self.slots_for(var), prepared)
             else:
                 update_one(grad, var, prepared)
-
-    #: How many first updates only measure the gradient and leave the variables where they are,
-    #: by design (ADOPT's first records the squared gradient): 0 for most optimizers.
-    measuring_steps: int = 0
 
     def moves_on_call(self, calls: tf.Tensor) -> tf.Tensor | bool:
         """Whether a call is meant to move the variables: not a call that only accumulates its
