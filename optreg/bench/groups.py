@@ -101,15 +101,15 @@ def run_problem(
     loops = _loops(problem, groups, plan, jit_compile)
     made: dict[tuple[int, int], RunResult] = {}
     if loops.shared is not None:
-        for member, index in zip(loops.shared.members, loops.stacked):
-            member.optimizer.stack_runs(groups[index].columns, variable_rank=2)
+        stacked = [groups[index] for index in loops.stacked]
+        for member, group in zip(loops.shared.members, stacked):
+            member.optimizer.stack_runs(group.columns, variable_rank=2)
         outcome, seconds = timed(loops.shared.run)
-        row = 0
-        for index in loops.stacked:
-            for setting_index, setting, values in zip(groups[index].indices, groups[index].settings, groups[index].values):
-                made[groups[index].position, setting_index] = _result(groups[index].entry, problem, setting, values, outcome, row, seconds)
-                row += 1
-        _report(progress, row)
+        # the loop's rows are the members' runs, member after member
+        rows = [(group, *run) for group in stacked for run in zip(group.indices, group.settings, group.values)]
+        for row, (group, setting_index, setting, values) in enumerate(rows):
+            made[group.position, setting_index] = _result(group.entry, problem, setting, values, outcome, row, seconds)
+        _report(progress, len(rows))
     for index, loop in loops.alone.items():
         group = groups[index]
         for setting_index, setting, values in zip(group.indices, group.settings, group.values):
