@@ -27,7 +27,7 @@ import tensorflow as tf
 from optreg.errors import HyperparameterError, OptionError
 from optreg import schedules
 from optreg.options import StepOptions
-from optreg.optimizer import slot_shape, variable_path
+from optreg.optimizer import initial_value, slot_shape, variable_path
 from optreg.spec import OptimizerSpec, load_spec, load_spec_text, resolve_hyperparameters, unknown_hyperparameter_message
 from optreg.spec_optimizer import compile_spec
 
@@ -84,24 +84,27 @@ class SpecOptimizer(keras.optimizers.Optimizer):
         self._slot_lists = {slot.name: [self._make_slot(slot, var) for var in variables] for slot in self._slot_specs}
 
     def _make_slot(self, slot, var):
-        """One slot variable for one model variable, in the slot's shape and dtype."""
+        """One slot variable for one model variable, in the slot's shape and dtype, created
+        holding its start value. Keras builds an optimizer inside the first traced training
+        step, where an assignment after creation would not survive; an initializer is run
+        when the variable is created, outside the trace."""
         dtype = slot.dtype or var.dtype
         shape = slot_shape(slot.shape, tf.TensorShape(var.shape))
-        created = self.add_variable(shape=shape, initializer="zeros", dtype=dtype, name=_slot_name(var, slot.name))
-        if slot.init == "var":
-            created.assign(tf.cast(_tensor(var), dtype))
-        elif slot.init != "zeros":
-            created.assign(tf.fill(shape, tf.constant(self._slot_fill(slot.init), dtype)))
-        return created
 
-    def _slot_fill(self, init) -> float:
-        """The number a slot starts at: 1 for "ones", a hyperparameter's value, or the number."""
-        if init == "ones":
-            return 1.0
-        if isinstance(init, str):
-            schedule = self._schedules.get(init)
-            return float(schedules.evaluate(schedule, 0)) if schedule is not None else float(self._values[init])
-        return float(init)
+        def initializer(shape, dtype=None):
+            return initial_value(slot, var, dtype, self._start_values())
+
+        return self.add_variable(shape=shape, initializer=initializer, dtype=dtype, name=_slot_name(var, slot.name))
+
+    def _start_values(self) -> dict[str, tf.Tensor]:
+        """Every hyperparameter's value at step 0 (a schedule's first value), for slots that
+        start at one; called where the slot is initialised, outside any trace."""
+        start = {name: tf.constant(float(value), tf.float64) for name, value in self._values.items()}
+        for name, schedule in self._schedules.items():
+            start[name] = tf.cast(schedules.evaluate(schedule, 0), tf.float64)
+        rate = self._learning_rate
+        start["learning_rate"] = tf.cast(rate(0) if callable(rate) else tf.convert_to_tensor(rate), tf.float64)
+        return start
 
     def update_step(self, gradient, variable, learning_rate):
         """One spec update of one variable; Keras runs clipping, decay and EMA around it."""

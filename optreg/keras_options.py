@@ -42,7 +42,8 @@ class KerasOptions:
         Example:
             >>> opt.exclude_from_weight_decay(var_names=["bias", "norm"])  # doctest: +SKIP
         """
-        self._runtime.weight_decay_exclusions.set(var_list, var_names)
+        held = None if var_list is None else self._tf_variables(var_list)
+        self._runtime.weight_decay_exclusions.set(held, var_names)
         self._runtime.compiled.clear()
 
     def finalize_variable_values(self, var_list: Iterable[tf.Variable]) -> None:
@@ -53,7 +54,7 @@ class KerasOptions:
         """
         if not self.step_options.use_ema:
             return
-        for var in var_list:
+        for var in self._tf_variables(var_list):
             position = self._runtime.position.get(var.ref())
             if position is None:
                 raise OptionError(f"finalize_variable_values: {var.name} was never updated by this optimizer")

@@ -35,6 +35,8 @@ class _RuntimeState:
 
     def __init__(self, strategy: Any) -> None:
         self.position: dict[Any, int] = {}
+        #: The Keras path of each variable that came in as a Keras 3 variable, by its ``ref()``.
+        self.paths: dict[Any, str] = {}
         self.strategy = strategy
         self.compiled: dict[tuple, Any] = {}
         self.schedules: dict[str, Any] = {}
@@ -310,13 +312,28 @@ class Optimizer(KerasOptions, tf.Module):
         Args:
             variables: the variables this optimizer will update.
         """
-        for var in variables:
+        for var in self._tf_variables(variables):
             if var.ref() not in self._runtime.position:
                 self._create_slots(var)
 
+    def _tf_variables(self, variables: Iterable[Any]) -> list[tf.Variable]:
+        """The ``tf.Variable`` of each variable, remembering the Keras path of every Keras 3
+        variable (as ``model.trainable_variables`` holds) for ``excluded(var)`` and slot names."""
+        held = []
+        for var in variables:
+            inner = tf_variable(var)
+            if inner is not var:
+                self._runtime.paths[inner.ref()] = variable_path(var)
+            held.append(inner)
+        return held
+
+    def _path(self, var: tf.Variable) -> str:
+        """A variable's path: its Keras path when it came in as a Keras variable."""
+        return self._runtime.paths.get(var.ref()) or variable_path(var)
+
     def _create_slots(self, var: tf.Variable) -> None:
         with tf.init_scope(), self._strategy.scope():
-            base = var.name.split(":")[0]
+            base = self._path(var).split(":")[0]
             slots = {
                 slot.name: tf.Variable(
                     self._initial_value(slot, var),
@@ -335,7 +352,7 @@ class Optimizer(KerasOptions, tf.Module):
     def _initial_value(self, slot: Slot, var: tf.Variable) -> tf.Tensor:
         """A slot's starting value for one variable (a scalar slot holds one number per run
         once runs are stacked)."""
-        return _initial_value(slot, var, self.slot_dtype, self._hyper, self._runtime.run_shape)
+        return initial_value(slot, var, self.slot_dtype, self._hyper, self._runtime.run_shape)
 
     @property
     def _strategy(self):
@@ -344,10 +361,14 @@ class Optimizer(KerasOptions, tf.Module):
     def slots_for(self, var: tf.Variable) -> Mapping[str, tf.Variable]:
         """The slot variables of one variable, by slot name.
 
+        Args:
+            var: a variable this optimizer has built or updated (a ``tf.Variable`` or a Keras
+                variable).
+
         Raises:
             KeyError: the variable has no slots yet (it was never updated nor built).
         """
-        return self._slots[self._runtime.position[var.ref()]]
+        return self._slots[self._runtime.position[tf_variable(var).ref()]]
 
     def reset(self) -> None:
         """Start over: the step and skip counters to zero, every slot to its initial value, and
@@ -385,6 +406,7 @@ class Optimizer(KerasOptions, tf.Module):
             >>> opt.apply_gradients(grads, model.trainable_variables)  # doctest: +SKIP
         """
         grads, variables = split_pairs(grads_and_vars, variables)
+        variables = self._tf_variables(variables)
         if not variables:
             return self.iterations
         replica = tf.distribute.get_replica_context()
@@ -579,7 +601,7 @@ class Optimizer(KerasOptions, tf.Module):
             {'excluded': False}
         """
         facts = {
-            "excluded": lambda: self.step_options.excludes(variable_path(var)),
+            "excluded": lambda: self.step_options.excludes(self._path(var)),
             "decayed": lambda: self._runtime.weight_decay_exclusions.applies_to(var),
         }
         return {name: facts[name]() for name in self.variable_facts}
@@ -622,6 +644,21 @@ def split_pairs(grads_and_vars: Iterable, variables: Iterable | None) -> tuple[l
     return [_dense(grad) for grad, _ in kept], [var for _, var in kept]
 
 
+def tf_variable(var: Any) -> Any:
+    """The ``tf.Variable`` behind a Keras 3 variable on the TensorFlow backend (what
+    ``model.trainable_variables`` holds); any other variable as it is.
+
+    Example:
+        >>> import keras
+        >>> type(tf_variable(keras.Variable(1.0))).__name__
+        'ResourceVariable'
+    """
+    if isinstance(var, tf.Variable):
+        return var
+    held = getattr(var, "value", None)
+    return held if isinstance(held, tf.Variable) else var
+
+
 def variable_path(var: Any) -> str:
     """A variable's path as Keras names it (``"dense/kernel"``), or its TensorFlow name.
 
@@ -649,9 +686,9 @@ def _dense(grad: Any) -> tf.Tensor:
     return grad if tf.is_tensor(grad) else tf.convert_to_tensor(grad)
 
 
-def _initial_value(
+def initial_value(
     slot: Slot,
-    var: tf.Variable,
+    var: Any,
     override: str | None = None,
     hyperparameters: Mapping[str, tf.Variable] | None = None,
     run_shape: list[int] | None = None,
@@ -659,11 +696,26 @@ def _initial_value(
     """A slot's starting value for one variable, in the overriding, the spec's or the variable's
     dtype: a copy of the variable, a number, or a hyperparameter's current value (one per stacked
     run when the hyperparameter holds one per run). With stacked runs (``run_shape``), a scalar
-    slot holds one number per run."""
+    slot holds one number per run.
+
+    Args:
+        slot: the slot.
+        var: the variable (a ``tf.Variable`` or a Keras variable).
+        override: a dtype overriding the spec's and the variable's.
+        hyperparameters: hyperparameter name → its value (a variable or a tensor).
+        run_shape: the run shape once runs are stacked.
+
+    Returns:
+        The tensor the slot starts at.
+
+    Example:
+        >>> initial_value(Slot("acc", init=0.1), tf.Variable([1.0, 2.0])).numpy()
+        array([0.1, 0.1], dtype=float32)
+    """
     dtype = tf.as_dtype(override or slot.dtype or var.dtype)
     shape = run_shape if slot.shape == "scalar" and run_shape else slot_shape(slot.shape, var.shape)
     if slot.init == "var":
-        return tf.cast(var.read_value(), dtype)
+        return tf.cast(tf.convert_to_tensor(var), dtype)
     if isinstance(slot.init, str) and slot.init in (hyperparameters or {}):
         return tf.broadcast_to(tf.cast(hyperparameters[slot.init], dtype), shape)
     fill = {"zeros": 0.0, "ones": 1.0}.get(slot.init, slot.init)

@@ -1,13 +1,15 @@
 """Run in a fresh process (logical devices must be set before TensorFlow starts): train each
 named optimizer under MirroredStrategy over 2 logical CPUs and on one device, print every
 result as one JSON object keyed by name (one process for all of them: starting TensorFlow is
-the expensive part)."""
+the expensive part). The mode is ``compiled`` (a ``tf.function`` step, on Keras 3 variables, as
+``model.trainable_variables`` holds) or ``eager`` (on ``tf.Variable``s)."""
 
 from __future__ import annotations
 
 import json
 import sys
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -33,7 +35,7 @@ def loss(variables, x, y):
 def distributed(name, steps):
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     with strategy.scope():
-        variables = [tf.Variable(v) for v in START]
+        variables = [keras.Variable(v) if COMPILED else tf.Variable(v) for v in START]
         opt = optreg.registry.create(name, learning_rate=0.05, **OPTIONS)
 
     def replica_step(x, y):
@@ -55,7 +57,7 @@ def distributed(name, steps):
         for x, y in strategy.experimental_distribute_dataset(poisoned):
             step(x, y)
         assert [v.numpy().tolist() for v in variables] == before and int(opt.skipped_steps.numpy()) == 1
-    copies = [[c.numpy().tolist() for c in v.values] for v in variables]
+    copies = [[c.numpy().tolist() for c in optreg.optimizer.tf_variable(v).values] for v in variables]
     slots = [[c.numpy().tolist() for c in s.values] for v in variables for s in opt.slots_for(v).values()]
     return copies, slots, int(opt.iterations.numpy())
 

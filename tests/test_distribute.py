@@ -45,3 +45,28 @@ def test_skip_nonfinite_works_under_the_strategy():
     result = run_distributed(["adam"], {"skip_nonfinite": True}, "compiled")["adam"]
     assert result["iterations"] == 10
     np.testing.assert_allclose(np.array(result["copies"][0][0]), np.array(result["single"][0]), rtol=1e-6, atol=1e-6)
+
+
+#: Spec optimizers whose slots start away from zero (an accumulator's start, the weights, 1).
+NONZERO_STARTS = {
+    "adagrad": {"learning_rate": 0.1},
+    "ftrl": {"learning_rate": 0.1},
+    "yogi": {"learning_rate": 0.05},
+    "nadam": {"learning_rate": 0.01},
+    "schedule_free_adamw": {"learning_rate": 0.01},
+    "madgrad": {"learning_rate": 0.01},
+}
+
+
+def test_the_keras_adapter_fits_under_the_strategy_as_on_one_device():
+    out = subprocess.run(
+        [sys.executable, str(REPO / "tests" / "keras_fit_distributed_run.py"), json.dumps(list(NONZERO_STARTS)), json.dumps(NONZERO_STARTS)],
+        capture_output=True, text=True, check=True,
+    )
+    results = json.loads(out.stdout.strip().splitlines()[-1])
+    for name, result in results.items():
+        mirrored, single = result["mirrored"], result["single"]
+        np.testing.assert_allclose(mirrored["losses"], single["losses"], rtol=1e-5, err_msg=name)
+        for slot, values in single["slots"].items():
+            for ours, reference in zip(mirrored["slots"][slot], values):
+                np.testing.assert_allclose(ours, reference, rtol=1e-4, atol=1e-5, err_msg=f"{name} {slot}")

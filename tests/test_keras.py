@@ -45,7 +45,7 @@ def test_sgd_with_nesterov_momentum_trains_like_keras_sgd():
     np.testing.assert_allclose(ours, theirs, rtol=1e-5)
 
 
-def _named_model():
+def named_model():
     """A small MLP whose layers carry names Muon's exclusions can select."""
     keras.utils.set_random_seed(1)
     return keras.Sequential(
@@ -55,25 +55,13 @@ def _named_model():
 
 @pytest.mark.parametrize("options", [{}, {"exclude_layers": ["head"], "weight_decay": 0.05, "adam_weight_decay": 0.01}], ids=["defaults", "exclusions"])
 def test_muon_through_the_adapter_trains_like_keras_muon(options):
-    ours_model, ours = fit(optreg_keras.optimizer("muon", learning_rate=0.01, **options), model=_named_model())
-    theirs_model, theirs = fit(keras.optimizers.Muon(learning_rate=0.01, **options), model=_named_model())
+    ours_model, ours = fit(optreg_keras.optimizer("muon", learning_rate=0.01, **options), model=named_model())
+    theirs_model, theirs = fit(keras.optimizers.Muon(learning_rate=0.01, **options), model=named_model())
     np.testing.assert_allclose(ours, theirs, rtol=1e-4)
     for a, b in zip(ours_model.get_weights(), theirs_model.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     rebuilt = optreg_keras.SpecOptimizer.from_config(ours_model.optimizer.get_config())
     assert rebuilt.get_config().get("exclude_layers", []) == options.get("exclude_layers", [])
-
-
-@pytest.mark.parametrize("name", sorted(entry.name for entry in optreg.registry if entry.spec is not None))
-def test_every_spec_optimizer_trains_a_model_through_the_adapter(name):
-    """Each built-in spec (fixed hyperparameters, factored slots, variable facts and all) runs
-    one epoch of model.fit as a Keras optimizer and moves every weight, finitely."""
-    model = small_model()
-    before = model.get_weights()
-    fit(optreg_keras.optimizer(name), epochs=1, model=model)
-    for old, new in zip(before, model.get_weights()):
-        assert np.all(np.isfinite(new))
-        assert not np.array_equal(old, new)
 
 
 def test_a_learning_rate_schedule_is_followed():

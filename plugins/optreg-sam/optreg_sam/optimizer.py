@@ -45,7 +45,7 @@ class SAM(optreg.Optimizer):
         grads = list(grads)
         norm = tf.linalg.global_norm(grads)
         scale = tf.cast(self.rho, norm.dtype) / (norm + 1e-12)
-        originals = [tf.identity(v.read_value()) for v in variables]
+        originals = [tf.identity(v) for v in variables]
         for var, grad in zip(variables, grads):
             var.assign_add(grad * tf.cast(scale, grad.dtype))
         sharp_grads = _gradients(loss_fn, variables)
