@@ -182,6 +182,9 @@ def bench_command(optimizers, problems, fmt, jit, spec_paths, **request):
     --stop-at-tolerance). The runs of every optimizer whose updates are elementwise train side
     by side in one compiled loop per problem.
     """
+    from optreg.quiet_tensorflow import import_tensorflow
+
+    import_tensorflow()  # before any plugin or bench module imports it
     from optreg.bench.ranking import ranking_text
     from optreg.bench.report import render
     from optreg.bench.runner import run_bench

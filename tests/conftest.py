@@ -12,6 +12,7 @@ for variable in ("OPTREG_PLUGINS", "OPTREG_SPEC_PATH", "OPTREG_STRICT_PLUGINS", 
     os.environ.pop(variable, None)
 
 import subprocess
+import sysconfig
 import venv
 from pathlib import Path
 
@@ -38,16 +39,27 @@ def random_problem(rng, shape, steps, dtype=np.float32):
 
 
 def make_venv(root: Path, *projects: Path) -> Path:
-    """A virtual environment that sees the machine's TensorFlow and has the given projects
-    installed from source, non-editable (a real pip install, entry points and all)."""
-    venv.EnvBuilder(system_site_packages=True, with_pip=True).create(root)
+    """A virtual environment that sees the packages of the interpreter running the tests
+    (TensorFlow, hatchling: the user's venv, or the machine's Python) and has the given projects
+    installed from source, non-editable (a real pip install, entry points and all).
+
+    The outer packages come in through a ``.pth`` file, after the venv's own, so what is
+    installed here wins; ``system_site_packages`` would show the base interpreter's instead.
+
+    Raises:
+        AssertionError: pip failed; the message holds its output.
+    """
+    venv.EnvBuilder(with_pip=True).create(root)
     python = root / "bin" / "python"
-    subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", *map(str, projects)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+    own_site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    outer = dict.fromkeys(sysconfig.get_paths()[key] for key in ("purelib", "platlib"))
+    (Path(own_site) / "_outer_packages.pth").write_text("\n".join(outer) + "\n", encoding="utf-8")
+    if projects:
+        command = [str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", *map(str, projects)]
+        installed = subprocess.run(command, capture_output=True, text=True)
+        assert installed.returncode == 0, f"{' '.join(command)} failed ({installed.returncode}):\n{installed.stdout}{installed.stderr}"
     return root
 
 

@@ -20,6 +20,8 @@ Core tutorial's convergence test, per run:
 
 from __future__ import annotations
 
+import functools
+
 from typing import Mapping, Sequence
 
 import attrs
@@ -137,7 +139,9 @@ class StackedLoop:
         # one spare row at the end takes the writes of iterations that are not recorded
         self.history_loss = tf.Variable(tf.zeros([slots + 1, self.runs]), name="history_loss")
         self.history_params = tf.Variable(tf.zeros([slots + 1, self.runs, problem.dimension]), name="history_params")
-        self._loop = tf.function(self._whole_run, jit_compile=jit_compile, autograph=False)
+        # A partial, not the bound method: TensorFlow counts traces by the function's code, so
+        # one trace per loop of a many-problem bench would read as needless retracing and warn.
+        self._loop = tf.function(functools.partial(StackedLoop._whole_run, self), jit_compile=jit_compile, autograph=False)
 
     @property
     def optimizers(self) -> tuple[Optimizer, ...]:
