@@ -197,7 +197,7 @@ def bench_command(optimizers, problems, fmt, jit, spec_paths, **request):
         results = run_bench(plan, jit_compile=jit, progress=advance)
     finally:
         finish()
-    text = render(results, fmt)
+    text = render(results, fmt, with_history=bench.history_every > 0)
     if fmt == "table" and compares(plan):
         text += "\n" + ranking_text(results)
     click.echo(text, nl=False)

@@ -92,7 +92,7 @@ def test_out_writes_results_figures_and_a_ranking(tmp_path):
         "booth-contours.png", "booth-loss.png", "booth-sweep.png",
     ])
     records = json.loads((tmp_path / "results.json").read_text())
-    assert len(records) == 8 and all(r["history"]["iterations"][0] == 0 for r in records)
+    assert len(records) == 8 and all("history" not in r for r in records)  # recorded for the figures only
     assert "performance profile" in (tmp_path / "ranking.txt").read_text()
 
 

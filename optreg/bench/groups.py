@@ -205,7 +205,7 @@ def _result(
 ) -> RunResult:
     """One run's record from its row of a loop's outcome."""
     metrics = problem.metrics(outcome.final_params[row : row + 1]) if problem.metrics else {}
-    reached = int(outcome.reached_at[row])
+    reached, stalled = int(outcome.reached_at[row]), int(outcome.stalled_at[row])
     history = _history(outcome, row) if len(outcome.history_iterations) else None
     return RunResult(
         optimizer=entry.name,
@@ -218,6 +218,7 @@ def _result(
         final_params=tuple(float(v) for v in outcome.final_params[row]),
         seconds=seconds,
         reached_at=reached if reached >= 0 else None,
+        stalled_at=stalled if stalled >= 0 else None,
         metrics={name: float(np.asarray(column)[0]) for name, column in metrics.items()},
         history=history,
         problem_options=dict(problem.options),

@@ -12,9 +12,15 @@ Core tutorial's convergence test, per run:
   non-finite value with ``skip_nonfinite``);
 * **reached** (with ``stop_at_tolerance``): the loss is within the problem's tolerance of its
   known minimum; the run's iterations are the steps it took to get there;
-* **converged**: a step leaves every parameter exactly where it was — counting only the steps
-  meant to move them (see :meth:`~optreg.optimizer.Optimizer.moves_on_call`: not a call that
-  only accumulates its gradient, nor ADOPT's first step, which only measures it);
+* **converged**: a step leaves every parameter exactly where it was while the gradient is near
+  zero (its largest entry at most :data:`GRADIENT_DROP` times the first step's, or than 1 when
+  that was smaller) — counting only the steps meant to move them (see
+  :meth:`~optreg.optimizer.Optimizer.moves_on_call`: not a call that only accumulates its
+  gradient, nor ADOPT's first step, which only measures it);
+* **stalled**: such a step left the parameters where they were with the gradient not near zero
+  (a mask that zeroes the step, steps below the parameters' float32 resolution) and they never
+  moved again before ``max_iters``: the run keeps going while it may move again, and
+  ``stalled_at`` says from which iteration it stood still;
 * **exceeded**: ``max_iters`` iterations passed with none of those.
 """
 
@@ -31,9 +37,13 @@ import tensorflow as tf
 from optreg.optimizer import Optimizer
 from optreg.problems import Problem
 
-STATUSES = ("converged", "exceeded", "exploded", "reached")
-CONVERGED, EXCEEDED, EXPLODED, REACHED = range(4)
+STATUSES = ("converged", "exceeded", "exploded", "reached", "stalled")
+CONVERGED, EXCEEDED, EXPLODED, REACHED, STALLED = range(5)
 RUNNING = -1
+#: A gradient is near zero when its largest entry is at most this fraction of the largest entry
+#: of the run's first gradient (or at most this, when the first was below 1): only then does a
+#: step that leaves the parameters unchanged mean convergence.
+GRADIENT_DROP = 1e-3
 
 
 @attrs.frozen
@@ -53,6 +63,7 @@ class LoopOutcome:
         status: index into :data:`STATUSES`.
         iterations: iterations each run took.
         reached_at: the first iteration whose loss was within the tolerance (-1: never).
+        stalled_at: for a stalled run, the iteration from which it stood still (-1: otherwise).
         final_params: ``[runs, dimension]``.
         final_loss: the problem's loss at the final parameters.
         history_iterations: the recorded iterations (empty without history).
@@ -63,6 +74,7 @@ class LoopOutcome:
     status: np.ndarray
     iterations: np.ndarray
     reached_at: np.ndarray
+    stalled_at: np.ndarray
     final_params: np.ndarray
     final_loss: np.ndarray
     history_iterations: np.ndarray
@@ -153,13 +165,14 @@ class StackedLoop:
         for member, variable in zip(self.members, self.variables):
             variable.assign(self.start[0] if member.one_vector else self.start[: member.runs])
             member.optimizer.reset()
-        status, iterations, reached_at = (t.numpy() for t in self._loop())
+        status, iterations, reached_at, stalled_at = (t.numpy() for t in self._loop())
         final = np.concatenate([np.reshape(v.numpy(), (-1, self.problem.dimension)) for v in self.variables])
         recorded = min(self.max_iters, int(iterations.max(initial=0))) // self.history_every + 1 if self.history_every else 0
         return LoopOutcome(
             status=status,
             iterations=iterations,
             reached_at=reached_at,
+            stalled_at=np.where(status == STALLED, stalled_at, -1),
             final_params=final,
             final_loss=self.problem.loss(tf.constant(final)).numpy(),
             history_iterations=np.arange(recorded) * self.history_every,
@@ -174,13 +187,16 @@ class StackedLoop:
             tf.fill([self.runs], RUNNING),
             tf.zeros([self.runs], tf.int32),
             tf.fill([self.runs], -1),
+            tf.fill([self.runs], -1),
+            tf.zeros([self.runs]),
         )
 
-        def keep_going(i, status, iterations, reached_at):
+        def keep_going(i, status, *_):
             return tf.logical_and(i < self.max_iters, tf.reduce_any(tf.equal(status, RUNNING)))
 
-        i, status, iterations, reached_at = tf.while_loop(keep_going, self._iteration, initial)
-        return tf.where(tf.equal(status, RUNNING), EXCEEDED, status), iterations, reached_at
+        _, status, iterations, reached_at, stalled_at, _ = tf.while_loop(keep_going, self._iteration, initial)
+        unfinished = tf.where(stalled_at >= 0, STALLED, EXCEEDED)
+        return tf.where(tf.equal(status, RUNNING), unfinished, status), iterations, reached_at, stalled_at
 
     def _rows(self, values: Sequence[tf.Tensor]) -> tf.Tensor:
         """One tensor ``[runs, …]`` from one tensor per member (a one-vector member's gains a row axis)."""
@@ -193,7 +209,7 @@ class StackedLoop:
             return [rows]
         return tf.split(rows, [member.runs for member in self.members])
 
-    def _iteration(self, i, status, iterations, reached_at):
+    def _iteration(self, i, status, iterations, reached_at, stalled_at, first_gradient):
         """One iteration of the tutorial's test for every run still running."""
         was_running = tf.equal(status, RUNNING)
         with tf.GradientTape() as tape:
@@ -207,8 +223,17 @@ class StackedLoop:
         self._record(i, params, full_losses)
         status, reached_at, counted = self._check_tolerance(i, full_losses, status, reached_at, was_running)
         status = tf.where(tf.equal(status, RUNNING) & self._bad_gradients(grads), EXPLODED, status)
-        status = self._step(i, params, grads, status)
-        return i + 1, status, iterations + tf.cast(counted, tf.int32), reached_at
+        running = tf.equal(status, RUNNING)
+        unmoved = self._step(i, params, grads, running)
+        stood_still = running & unmoved & self._moving(i)
+        iterations = iterations + tf.cast(counted, tf.int32)
+        largest = tf.cast(tf.reduce_max(tf.abs(grads), axis=-1), tf.float32)
+        first_gradient = tf.where(tf.equal(i, 0), largest, first_gradient)
+        near_zero = largest <= GRADIENT_DROP * tf.maximum(first_gradient, 1.0)
+        status = tf.where(stood_still & near_zero, CONVERGED, status)
+        stalled_at = tf.where(stood_still & ~near_zero & (stalled_at < 0), iterations, stalled_at)
+        stalled_at = tf.where(running & ~unmoved, -1, stalled_at)
+        return i + 1, status, iterations, reached_at, stalled_at, first_gradient
 
     def _bad_gradients(self, grads: tf.Tensor) -> tf.Tensor:
         """Per run: a NaN in its gradient (any non-finite value for members with skip_nonfinite)."""
@@ -233,10 +258,9 @@ class StackedLoop:
         stops = tf.equal(status, RUNNING) & within
         return tf.where(stops, REACHED, status), reached_at, was_running & ~stops
 
-    def _step(self, i, before, grads, status):
-        """Step the runs still running and freeze the rest; mark converged the runs a step meant
-        to move them left where they were."""
-        running = tf.equal(status, RUNNING)
+    def _step(self, i, before, grads, running):
+        """Step the runs still running and freeze the rest; returns, per run, whether the step
+        left its parameters exactly where they were."""
         grads = tf.where(running[:, None], grads, tf.zeros_like(grads))
         stepped = self._rows([
             self._step_member(i, member, variable, grad)
@@ -245,8 +269,7 @@ class StackedLoop:
         after = tf.where(running[:, None], stepped, before)
         for variable, rows in zip(self.variables, self._member_rows(after)):
             variable.assign(tf.reshape(rows, variable.shape))
-        unmoved = tf.reduce_all(tf.equal(after, before), axis=-1)
-        return tf.where(running & unmoved & self._moving(i), CONVERGED, status)
+        return tf.reduce_all(tf.equal(after, before), axis=-1)
 
     def _moving(self, i) -> tf.Tensor | bool:
         """Per run: whether this iteration's call is meant to move its parameters."""

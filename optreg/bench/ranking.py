@@ -17,7 +17,7 @@ from typing import Sequence
 
 import attrs
 
-from optreg.bench.runner import RunResult
+from optreg.bench.runner import RunResult, outcome
 from optreg.show import aligned
 
 #: The factors τ the profile summary reports.
@@ -107,12 +107,12 @@ def ranking_text(results: Sequence[RunResult], taus: Sequence[float] = TAUS) -> 
     table = standings(results)
     if not table:
         return "ranking: no runs\n"
-    rows = [("problem", "rank", "optimizer", "best settings", "status", "solved at", "final loss")]
+    rows = [("problem", "rank", "optimizer", "best settings", "result", "within tolerance at", "final loss")]
     for problem, places in table.items():
         for place in places:
             r = place.result
-            solved = str(r.reached_at) if r.reached_at is not None else "-"
-            rows.append((problem, str(place.rank), r.optimizer, settings_text(r), r.status, solved, f"{r.final_loss:.6g}"))
+            within = f"iteration {r.reached_at}" if r.reached_at is not None else "never"
+            rows.append((problem, str(place.rank), r.optimizer, settings_text(r), outcome(r), within, f"{r.final_loss:.6g}"))
     fractions = profile(results, taus)
     if not fractions:
         return aligned(rows) + "\nperformance profile: no problem here has a known minimum to solve\n"
@@ -120,7 +120,7 @@ def ranking_text(results: Sequence[RunResult], taus: Sequence[float] = TAUS) -> 
     summary = [header, *[(name, *[f"{f:.2f}" for f in values]) for name, values in fractions.items()]]
     return (
         aligned(rows)
-        + "\nperformance profile: fraction of problems solved within τ× the fewest iterations\n"
+        + "\nperformance profile: the fraction of problems each optimizer brought within tolerance in at most τ × the fewest iterations\n"
         + aligned(summary)
     )
 

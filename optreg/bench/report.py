@@ -8,44 +8,31 @@ import json
 from typing import Sequence
 
 from optreg.bench.ranking import settings_text
-from optreg.bench.runner import RunResult
+from optreg.bench.runner import RunResult, outcome
 from optreg.show import aligned
 
 FORMATS = ("table", "json", "csv")
 
 
-def outcome(result: RunResult) -> str:
-    """The tutorial's words for how a run ended.
-
-    Example:
-        >>> outcome(RunResult("m", "q", {}, {}, "converged", 80, 0.0, (0.0,), 0.0))
-        'Converged in 80 iterations'
-    """
-    if result.status == "converged":
-        return f"Converged in {result.iterations} iterations"
-    if result.status == "exploded":
-        return f"Gradient exploded at iteration {result.iterations}"
-    if result.status == "reached":
-        return f"Reached tolerance in {result.iterations} iterations"
-    return f"Exceeded maximum of {result.iterations} iterations"
-
-
-def render(results: Sequence[RunResult], fmt: str) -> str:
+def render(results: Sequence[RunResult], fmt: str, with_history: bool = True) -> str:
     """Render results in one of :data:`FORMATS`.
 
     Args:
         results: the runs.
         fmt: ``table``, ``json`` or ``csv``.
+        with_history: JSON holds each run's recorded history (when it has one).
 
     Returns:
         The text, ending in a newline.
     """
-    return {"table": as_table, "json": as_json, "csv": as_csv}[fmt](results)
+    if fmt == "json":
+        return as_json(results, with_history)
+    return {"table": as_table, "csv": as_csv}[fmt](results)
 
 
-def as_json(results: Sequence[RunResult]) -> str:
-    """A JSON list of run records."""
-    return json.dumps([r.as_record() for r in results], indent=2, allow_nan=True) + "\n"
+def as_json(results: Sequence[RunResult], with_history: bool = True) -> str:
+    """A JSON list of run records (each with its recorded history only ``with_history``)."""
+    return json.dumps([r.as_record(with_history) for r in results], indent=2, allow_nan=True) + "\n"
 
 
 def as_table(results: Sequence[RunResult]) -> str:
@@ -78,7 +65,7 @@ def as_csv(results: Sequence[RunResult]) -> str:
     """CSV: one row per run, one column per hyperparameter of any run."""
     hyper_names = sorted({name for r in results for name in r.hyperparameters})
     metric_names = sorted({name for r in results for name in r.metrics})
-    fields = ["optimizer", "problem", "status", "iterations", "reached_at", "final_loss", "final_params", "seconds",
+    fields = ["optimizer", "problem", "status", "iterations", "reached_at", "stalled_at", "final_loss", "final_params", "seconds",
               *metric_names, *hyper_names]
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")

@@ -30,7 +30,8 @@ class RunResult:
         problem: the problem's name.
         hyperparameters: every hyperparameter's value in this run.
         settings: the hyperparameters and options set explicitly (the rest are defaults).
-        status: ``converged``, ``exceeded``, ``exploded`` or ``reached``.
+        status: ``converged``, ``exceeded``, ``exploded``, ``reached`` or ``stalled`` (see
+            :mod:`optreg.bench.loop`).
         iterations: the iteration the run ended at.
         final_loss: the loss at the final parameters.
         final_params: the final parameters.
@@ -39,6 +40,8 @@ class RunResult:
             includes its tracing and compilation.
         reached_at: the first iteration whose loss was within the problem's tolerance of its
             minimum, or None.
+        stalled_at: for a stalled run, the iteration from which its parameters stood still
+            with the gradient not near zero; None otherwise.
         metrics: the problem's extra figures for this run (e.g. test loss).
         history: ``{"iterations", "loss", "params"}`` lists when history was recorded.
         problem_options: the options the problem was made with.
@@ -55,13 +58,14 @@ class RunResult:
     final_params: tuple[float, ...]
     seconds: float
     reached_at: int | None = None
+    stalled_at: int | None = None
     metrics: Mapping[str, float] = attrs.field(factory=dict)
     history: Mapping[str, list] | None = None
     problem_options: Mapping[str, Any] = attrs.field(factory=dict)
     has_minimum: bool = True
 
-    def as_record(self) -> dict[str, Any]:
-        """A JSON-ready dict of the result."""
+    def as_record(self, with_history: bool = True) -> dict[str, Any]:
+        """A JSON-ready dict of the result (its history only ``with_history``)."""
         record = {
             "optimizer": self.optimizer,
             "problem": self.problem,
@@ -69,6 +73,7 @@ class RunResult:
             "status": self.status,
             "iterations": self.iterations,
             "reached_at": self.reached_at,
+            "stalled_at": self.stalled_at,
             "final_loss": self.final_loss,
             "final_params": list(self.final_params),
             "seconds": self.seconds,
@@ -76,9 +81,27 @@ class RunResult:
         if self.problem_options:
             record["problem_options"] = dict(self.problem_options)
         record.update({name: value for name, value in self.metrics.items()})
-        if self.history is not None:
+        if self.history is not None and with_history:
             record["history"] = dict(self.history)
         return record
+
+
+def outcome(result: RunResult) -> str:
+    """The tutorial's words for how a run ended.
+
+    Example:
+        >>> outcome(RunResult("m", "q", {}, {}, "converged", 80, 0.0, (0.0,), 0.0))
+        'Converged in 80 iterations'
+    """
+    if result.status == "converged":
+        return f"Converged in {result.iterations} iterations"
+    if result.status == "exploded":
+        return f"Gradient exploded at iteration {result.iterations}"
+    if result.status == "reached":
+        return f"Reached tolerance in {result.iterations} iterations"
+    if result.status == "stalled":
+        return f"Stalled from iteration {result.stalled_at}, gradient not near zero"
+    return f"Exceeded maximum of {result.iterations} iterations"
 
 
 @attrs.frozen

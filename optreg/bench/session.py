@@ -122,7 +122,9 @@ def write_outputs(results: Sequence[RunResult], plan: BenchPlan, request: BenchR
         written.append(request.plot)
     if request.out is not None:
         request.out.mkdir(parents=True, exist_ok=True)
-        for name, text in (("results.json", report.as_json(results)), ("results.csv", report.as_csv(results))):
+        # history recorded only for the figures stays out of results.json
+        as_json = report.as_json(results, with_history=request.history_every > 0)
+        for name, text in (("results.json", as_json), ("results.csv", report.as_csv(results))):
             (request.out / name).write_text(text, encoding="utf-8")
             written.append(request.out / name)
         if compares(plan):
