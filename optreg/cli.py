@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shutil
 import sys
 import warnings
 from pathlib import Path
@@ -44,14 +45,19 @@ def spec_option(command):
 def load_registry(spec_paths):
     """The registry with the given extra specs, discovered now, its plugin warnings on stderr.
 
-    A ``--spec`` the user named must be valid: its error is the command's error (exit 1).
+    A spec file the user named with ``--spec`` must be valid: its error is the command's error
+    (exit 1). In a folder named with ``--spec``, an invalid file is a warning and the others
+    load, like an invalid spec of a plugin (``OPTREG_STRICT_PLUGINS=1`` makes it an error).
     """
     from optreg import Registry, registry
     from optreg.registry import PluginWarning
 
+    from optreg.spec import spec_files
     from optreg.validate import validate_paths
 
-    for _, error in validate_paths(spec_paths):
+    named_files = [path for path in spec_paths if not Path(path).is_dir()]
+    empty_folders = [path for path in spec_paths if Path(path).is_dir() and not spec_files(Path(path))]
+    for _, error in validate_paths([*named_files, *empty_folders]):
         if error is not None:
             raise error
     chosen = Registry(spec_paths=spec_paths) if spec_paths else registry
@@ -74,7 +80,8 @@ def main():
 
 @main.command("list")
 @click.argument("pattern", required=False)
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="Aligned text, or JSON for programs.")
 @spec_option
 @reports_errors
 def list_command(pattern, fmt, spec_paths):
@@ -91,12 +98,14 @@ def list_command(pattern, fmt, spec_paths):
         for entry in load_registry(spec_paths)
         if pattern is None or matches(pattern, entry.qualified_name)
     ]
-    click.echo(show.list_json(entries) if fmt == "json" else show.list_table(entries), nl=False)
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+    click.echo(show.list_json(entries) if fmt == "json" else show.list_table(entries, width), nl=False)
 
 
 @main.command("show")
 @click.argument("name")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Text for reading, or JSON for programs.")
 @spec_option
 @reports_errors
 def show_command(name, fmt, spec_paths):
@@ -109,7 +118,8 @@ def show_command(name, fmt, spec_paths):
 
 
 @main.command("problems")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="Aligned text, or JSON for programs.")
 @spec_option
 @reports_errors
 def problems_command(fmt, spec_paths):
@@ -121,7 +131,8 @@ def problems_command(fmt, spec_paths):
 
 
 @main.command("plugins")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="Aligned text, or JSON for programs.")
 @spec_option
 @reports_errors
 def plugins_command(fmt, spec_paths):
@@ -163,10 +174,12 @@ def validate_command(paths, spec_paths):
 @click.option("--problem-set", "problem_settings", multiple=True, metavar="NAME=V", help="A problem option, e.g. dimension=50.")
 @click.option("--seed", type=int, default=None, help="Seed of stochastic problems (start point, minibatch order).")
 @click.option("--batch-size", type=click.IntRange(min=0), default=None, help="Minibatch size for problems with data (0: full batch).")
-@click.option("--max-iters", type=click.IntRange(min=1), default=2000, show_default=True)
+@click.option("--max-iters", type=click.IntRange(min=1), default=2000, show_default=True,
+              help="The iteration limit of every run (status 'exceeded' when reached).")
 @click.option("--stop-at-tolerance", is_flag=True, help="Stop each run once it is within its problem's tolerance ('reached').")
 @click.option("--history-every", type=click.IntRange(min=0), default=0, help="Record loss and parameters every N iterations.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True,
+              help="How results print: an aligned table in the tutorial's words, JSON records, or CSV rows.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write results.json, results.csv, figures (and a ranking) into this folder.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Draw the main figure into this PNG file.")

@@ -22,6 +22,7 @@ from optreg.entries import OptimizerEntry
 from optreg.errors import PluginError
 from optreg.plugins import PluginFailure, PluginHost
 from optreg.problems import Problem
+from optreg.spec import load_spec
 
 
 class PluginWarning(UserWarning):
@@ -79,11 +80,29 @@ class Registry(Catalog[OptimizerEntry]):
         """What went wrong while discovering plugins (empty when all is well)."""
         return self.discovery.failures
 
+    def get(self, name: str) -> OptimizerEntry:
+        """A registered optimizer by short or qualified name; a name ending in ``.toml`` is a
+        spec file, loaded as it is now (source ``local``), registered or not.
+
+        Raises:
+            UnknownNameError: no optimizer of that name.
+            AmbiguousNameError: several sources define that short name.
+            SpecError: the spec file is missing or invalid.
+
+        Example:
+            >>> registry.get("specs/momentum.toml").defaults()  # doctest: +SKIP
+            {'learning_rate': 0.01, 'momentum': 0.7}
+        """
+        if str(name).endswith(".toml"):
+            return OptimizerEntry.from_spec(load_spec(name), "local")
+        return super().get(name)
+
     def create(self, optimizer: str, /, **kwargs: Any):
         """Build a registered optimizer.
 
         Args:
-            optimizer: the optimizer's short name or qualified ``SOURCE:NAME``.
+            optimizer: the optimizer's short name, its qualified ``SOURCE:NAME``, or the path of
+                a spec file (ending in ``.toml``).
             **kwargs: hyperparameters and optimizer options (``clipnorm``, …, and ``name``,
                 the module's name).
 
@@ -97,5 +116,6 @@ class Registry(Catalog[OptimizerEntry]):
 
         Example:
             >>> opt = registry.create("momentum", learning_rate=0.01)  # doctest: +SKIP
+            >>> opt = registry.create("specs/my_opt.toml", learning_rate=0.01)  # doctest: +SKIP
         """
         return self.get(optimizer).build(**kwargs)

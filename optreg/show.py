@@ -56,29 +56,80 @@ def aligned(rows: list[tuple[str, ...]]) -> str:
         adam  builtin
     """
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() + "\n" for row in rows)
+    return "".join(_GAP.join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() + "\n" for row in rows)
 
 
-def list_table(entries: Iterable[OptimizerEntry]) -> str:
-    """``optreg list``: name, source, summary and first reference (its authors and year), aligned."""
-    rows = ((e.name, e.source, e.summary, short_reference(e.references)) for e in entries)
-    return aligned([("name", "source", "summary", "reference"), *rows])
+def list_table(entries: Iterable[OptimizerEntry], width: int | None = None) -> str:
+    """``optreg list``: name, source, summary and first reference (its authors and year), aligned.
+
+    Args:
+        entries: the optimizers.
+        width: the terminal's width; summaries are shortened (ending in "…") so that every line
+            fits, and the references left out when they would leave summaries too little room.
+            None: no limit.
+
+    Example:
+        >>> from optreg import registry
+        >>> all(len(line) <= 80 for line in list_table(registry, width=80).splitlines())
+        True
+    """
+    rows = [(e.name, e.source, e.summary, short_reference(e.references)) for e in entries]
+    header = ("name", "source", "summary", "reference")
+    if width is None or not rows:
+        return aligned([header, *rows])
+    if _room_for_summaries([header, *rows], width) < _NARROWEST_SUMMARY:  # drop the references
+        header, rows = header[:3], [row[:3] for row in rows]
+    room = max(_SHORTEST_SUMMARY, _room_for_summaries([header, *rows], width))
+    return aligned([header, *[(*row[:2], _shortened(row[2], room), *row[3:]) for row in rows]])
+
+
+#: Below this many characters for summaries, ``optreg list`` leaves the references out.
+_NARROWEST_SUMMARY = 30
+#: Summaries are never cut shorter than this.
+_SHORTEST_SUMMARY = 10
+
+
+def _room_for_summaries(rows: list[tuple[str, ...]], width: int) -> int:
+    """The characters left for the summary column (the third) when every other column is whole."""
+    others = sum(max(len(row[i]) for row in rows) for i in range(len(rows[0])) if i != 2)
+    return width - others - (len(rows[0]) - 1) * len(_GAP)
+
+
+_GAP = "  "
+
+
+def _shortened(text: str, room: int) -> str:
+    """``text`` cut to at most ``room`` characters, ending in "…" when cut.
+
+    Example:
+        >>> _shortened("momentum on the sign of the gradient", 12)
+        'momentum on…'
+    """
+    return text if len(text) <= room else text[: room - 1].rstrip() + "…"
 
 
 def short_reference(references) -> str:
     """The first reference's authors and year: its text up to the first year, else up to the
-    first comma.
+    first comma; three authors or more are shortened to the first "et al.".
 
     Example:
         >>> short_reference(["Duchi, Hazan & Singer 2011, Adaptive Subgradient Methods"])
         'Duchi, Hazan & Singer 2011'
+        >>> short_reference(["Bernstein, Wang, Azizzadenesheli & Anandkumar 2018, signSGD"])
+        'Bernstein et al. 2018'
         >>> short_reference([])
         '-'
     """
     if not references:
         return "-"
-    dated = re.match(r"^(.*?\b(?:1[5-9]|20)\d\d)\b", references[0])
-    return (dated.group(1) if dated else references[0].split(",")[0]).strip()
+    dated = re.match(r"^(.*?)\s*\b((?:1[5-9]|20)\d\d)\b", references[0])
+    if not dated:
+        return references[0].split(",")[0].strip()
+    authors, year = dated.group(1).strip(), dated.group(2)
+    names = [name for name in re.split(r",\s*|\s+&\s+|\s+and\s+", authors) if name]
+    if len(names) > 3:
+        authors = f"{names[0]} et al."
+    return f"{authors} {year}".strip()
 
 
 def show_text(entry: OptimizerEntry) -> str:

@@ -199,3 +199,50 @@ def test_show_prints_the_rule(name):
     text = invoke("show", name).output
     rule = text.split("update rule:\n", 1)[1]
     assert rule.strip() and all(line.startswith("  ") and " = " in line for line in rule.splitlines())
+
+
+def test_a_folder_with_one_bad_spec_warns_and_loads_the_rest(tmp_path, monkeypatch):
+    (tmp_path / "my_opt.toml").write_text(MY_SPEC, encoding="utf-8")
+    (tmp_path / "broken.toml").write_text("[optimizer]\nname = 'broken'\n", encoding="utf-8")
+    result = invoke("list", "--spec", str(tmp_path), "my_opt")
+    assert result.exit_code == 0, result.output
+    assert "my_opt" in result.stdout
+    assert result.stderr.count("\n") == 1 and "warning" in result.stderr and "broken.toml" in result.stderr
+    monkeypatch.setenv("OPTREG_STRICT_PLUGINS", "1")
+    strict = invoke("list", "--spec", str(tmp_path), "my_opt")
+    assert strict.exit_code == 1 and "broken.toml" in strict.stderr
+
+
+def test_every_option_of_every_command_has_help_text():
+    import click
+
+    missing = [
+        f"{name} {param.opts[0]}"
+        for name, command in main.commands.items()
+        for param in command.params
+        if isinstance(param, click.Option) and not param.help
+    ]
+    assert not missing
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_list_fits_the_terminal(width):
+    from optreg import show
+
+    lines = show.list_table(optreg.registry, width).splitlines()
+    assert all(len(line) <= width for line in lines)
+    assert {line.split()[0] for line in lines[1:]} == {entry.name for entry in optreg.registry}
+
+
+def test_a_spec_file_builds_from_python_in_one_call(tmp_path):
+    import tensorflow as tf
+
+    path = tmp_path / "my_opt.toml"
+    path.write_text(MY_SPEC, encoding="utf-8")
+    opt = optreg.registry.create(str(path), learning_rate=0.5)
+    x = tf.Variable([1.0, -2.0])
+    opt.apply_gradients([(tf.constant([1.0, 1.0]), x)])
+    reference = optreg.SpecOptimizer(optreg.load_spec(path), learning_rate=0.5)
+    y = tf.Variable([1.0, -2.0])
+    reference.apply_gradients([(tf.constant([1.0, 1.0]), y)])
+    assert opt.optimizer_name == "my_opt" and x.numpy().tolist() == y.numpy().tolist() != [1.0, -2.0]
