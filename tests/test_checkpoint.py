@@ -15,6 +15,10 @@ import optreg
 from conftest import REPO
 from test_optimizers import BUILTIN
 
+#: Its tests share costly module fixtures: run them on one test worker, so each is built once.
+pytestmark = pytest.mark.xdist_group("checkpoint")
+
+
 SHAPES = [(3,), (2, 4)]
 
 
@@ -38,25 +42,38 @@ import json, sys
 sys.path.insert(0, {tests!r})
 import optreg, tensorflow as tf
 from test_checkpoint import fresh_variables, train
-variables = fresh_variables()
-opt = optreg.registry.create({name!r}, learning_rate=0.05)
-tf.train.Checkpoint(optimizer=opt, variables=variables).restore({path!r}).assert_existing_objects_matched()
-train(opt, variables, 50, 100)
-print(json.dumps([v.numpy().tolist() for v in variables] + [int(opt.iterations)]))
+resumed = {{}}
+for name, path in json.loads({paths!r}).items():
+    variables = fresh_variables()
+    opt = optreg.registry.create(name, learning_rate=0.05)
+    tf.train.Checkpoint(optimizer=opt, variables=variables).restore(path).assert_existing_objects_matched()
+    train(opt, variables, 50, 100)
+    resumed[name] = [[v.numpy().tolist() for v in variables], int(opt.iterations)]
+print(json.dumps(resumed))
 """
 
 
+@pytest.fixture(scope="module")
+def resumed_in_a_new_process(tmp_path_factory):
+    """Every built-in trained 50 steps and saved here, then restored and trained 50 more in one
+    fresh process (starting TensorFlow is the cost): name → (variables, iterations)."""
+    folder = tmp_path_factory.mktemp("checkpoints")
+    paths = {}
+    for name in BUILTIN:
+        variables, opt = fresh_variables(), optreg.registry.create(name, learning_rate=0.05)
+        train(opt, variables, 0, 50)
+        paths[name] = tf.train.Checkpoint(optimizer=opt, variables=variables).save(str(folder / name / "ckpt"))
+    script = RESUME_SCRIPT.format(tests=str(REPO / "tests"), paths=json.dumps(paths))
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 @pytest.mark.parametrize("name", BUILTIN)
-def test_resuming_in_a_new_process_equals_never_stopping(name, tmp_path):
+def test_resuming_in_a_new_process_equals_never_stopping(name, resumed_in_a_new_process):
     uninterrupted_vars, uninterrupted = fresh_variables(), optreg.registry.create(name, learning_rate=0.05)
     train(uninterrupted, uninterrupted_vars, 0, 100)
-
-    variables, opt = fresh_variables(), optreg.registry.create(name, learning_rate=0.05)
-    train(opt, variables, 0, 50)
-    path = tf.train.Checkpoint(optimizer=opt, variables=variables).save(str(tmp_path / "ckpt"))
-    script = RESUME_SCRIPT.format(tests=str(REPO / "tests"), name=name, path=path)
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-    *resumed, iterations = json.loads(out.stdout.strip().splitlines()[-1])
+    resumed, iterations = resumed_in_a_new_process[name]
     assert iterations == 100
     for a, b in zip(resumed, uninterrupted_vars):
         np.testing.assert_array_equal(np.array(a, np.float32), b.numpy())
