@@ -20,7 +20,7 @@ from optreg.errors import (
 )
 from optreg.hookspecs import hookimpl
 from optreg.registry import PluginWarning, Registry
-from optreg.spec import Hyperparameter, OptimizerSpec, PythonOptimizer, Slot, load_spec, load_spec_text
+from optreg.spec import Hyperparameter, InnerOptimizer, OptimizerSpec, PythonOptimizer, Slot, load_spec, load_spec_text
 
 __version__ = "0.1.0"
 
@@ -39,6 +39,7 @@ __all__ = [
     "OptregError",
     "PluginError",
     "PluginWarning",
+    "InnerOptimizer",
     "PythonOptimizer",
     "Registry",
     "Slot",

@@ -8,7 +8,7 @@ from pathlib import Path
 from optreg.hookspecs import hookimpl
 from optreg.problems.analytic import ANALYTIC_PROBLEMS
 from optreg.problems.regression import MLP_REGRESSION
-from optreg.spec import Hyperparameter, PythonOptimizer
+from optreg.spec import Hyperparameter, InnerOptimizer, PythonOptimizer
 
 #: The name the built-in plugin is registered under; its optimizers' source.
 PLUGIN_NAME = "builtin"
@@ -56,6 +56,7 @@ PYTHON_OPTIMIZERS = (
         summary="Lookahead: any registered optimizer's fast weights, pulled back to slowly moving weights every k steps",
         factory="optreg.lookahead:Lookahead",
         hyperparameters=LOOKAHEAD_HYPERPARAMETERS,
+        inner=InnerOptimizer("inner", "adam"),
         references=("Zhang, Lucas, Hinton & Ba 2019, Lookahead Optimizer: k steps forward, 1 step back, NeurIPS, arXiv:1907.08610 (Algorithm 1)",),
     ),
     PythonOptimizer(

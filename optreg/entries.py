@@ -7,8 +7,8 @@ from typing import Any
 
 import attrs
 
-from optreg.errors import PluginError
-from optreg.spec import Hyperparameter, OptimizerSpec, PythonOptimizer
+from optreg.errors import OptionError, PluginError
+from optreg.spec import Hyperparameter, InnerOptimizer, OptimizerSpec, PythonOptimizer
 
 
 @attrs.frozen
@@ -23,6 +23,8 @@ class OptimizerEntry:
         references: papers or books.
         spec: the spec it is built from, for spec optimizers.
         factory: ``"module:attribute"`` of its class, for Python optimizers.
+        inner: for a wrapper of another optimizer (Lookahead), how it names that one.
+        wrapped: the inner optimizer's entry, once a bench has chosen it (:meth:`wrapping`).
     """
 
     name: str
@@ -32,6 +34,8 @@ class OptimizerEntry:
     references: tuple[str, ...] = ()
     spec: OptimizerSpec | None = None
     factory: str | None = None
+    inner: InnerOptimizer | None = None
+    wrapped: "OptimizerEntry | None" = None
 
     @classmethod
     def from_spec(cls, spec: OptimizerSpec, source: str) -> "OptimizerEntry":
@@ -43,8 +47,37 @@ class OptimizerEntry:
         """The entry of a Python optimizer a plugin registered."""
         return cls(
             definition.name, source, definition.summary, definition.hyperparameters,
-            definition.references, factory=definition.factory,
+            definition.references, factory=definition.factory, inner=definition.inner,
         )
+
+    def wrapping(self, inner: "OptimizerEntry") -> "OptimizerEntry":
+        """This wrapper with its inner optimizer chosen, so that it accepts that one's
+        hyperparameters too (see :attr:`accepted_hyperparameters`).
+
+        Raises:
+            OptionError: this optimizer wraps none, or the inner one is a wrapper itself.
+        """
+        if self.inner is None:
+            raise OptionError(f"{self.name} wraps no other optimizer")
+        if inner.inner is not None:
+            raise OptionError(f"{self.name}: its {self.inner.keyword} optimizer cannot itself be a wrapper ({inner.name})")
+        return attrs.evolve(self, wrapped=inner)
+
+    @property
+    def accepted_hyperparameters(self) -> tuple[Hyperparameter, ...]:
+        """Its own hyperparameters and, for a wrapper whose inner optimizer is chosen, every one
+        of the inner optimizer's that it lacks."""
+        if self.wrapped is None:
+            return self.hyperparameters
+        own = {h.name for h in self.hyperparameters}
+        return (*self.hyperparameters, *(h for h in self.wrapped.accepted_hyperparameters if h.name not in own))
+
+    @property
+    def slots(self) -> tuple:
+        """The spec's slots (those of the chosen inner optimizer for a wrapper); none for other
+        Python optimizers."""
+        chosen = self.wrapped or self
+        return chosen.spec.slots if chosen.spec is not None else ()
 
     @property
     def qualified_name(self) -> str:

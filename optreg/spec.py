@@ -253,6 +253,24 @@ def _check_optimizer_name(instance: Any, attribute: attrs.Attribute, value: Any)
 
 
 @attrs.frozen
+class InnerOptimizer:
+    """How a wrapper optimizer (Lookahead) takes the optimizer it wraps: by registered name,
+    through one keyword, and every hyperparameter the wrapper lacks goes to the inner one.
+
+    Attributes:
+        keyword: the keyword argument naming the inner optimizer (``inner``).
+        default: the registered name used when none is given.
+
+    Example:
+        >>> InnerOptimizer("inner", "adam").default
+        'adam'
+    """
+
+    keyword: str
+    default: str
+
+
+@attrs.frozen
 class PythonOptimizer:
     """An optimizer written in Python, as a plugin registers it.
 
@@ -265,6 +283,7 @@ class PythonOptimizer:
         factory: ``"module:attribute"`` of an :class:`optreg.Optimizer` subclass.
         hyperparameters: what it accepts, with defaults and bounds (must match the class).
         references: papers or books, as free text.
+        inner: for a wrapper of another optimizer, how it names that one; None otherwise.
 
     Example:
         >>> PythonOptimizer("sam", "Sharpness-aware minimization", "optreg_sam.optimizer:SAM").factory
@@ -276,6 +295,7 @@ class PythonOptimizer:
     factory: str = attrs.field(validator=_check_factory)
     hyperparameters: tuple[Hyperparameter, ...] = attrs.field(default=(), converter=tuple)
     references: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    inner: InnerOptimizer | None = None
 
 
 # --- loading ----------------------------------------------------------------------------

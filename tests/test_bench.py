@@ -168,7 +168,7 @@ def test_settings_grid_is_every_combination():
     assert settings_grid([], []) == [{}]
 
 
-@pytest.mark.parametrize("text", ["momentum", "=0.5", "momentum=", "momentum=fast", "mo mentum=1"])
+@pytest.mark.parametrize("text", ["momentum", "=0.5", "momentum=", "momentum=2fast", "mo mentum=1"])
 def test_malformed_settings_are_refused(text):
     with pytest.raises(optreg.HyperparameterError):
         parse_setting(text)
@@ -185,3 +185,10 @@ def test_outcome_wording():
     result = run_bench(plan_bench(optreg.registry, ["momentum"], "quartic", [{"learning_rate": 0.01}], max_iters=10))[0]
     assert (result.status, result.iterations) == ("exceeded", 10)
     assert outcome(result) == "Exceeded maximum of 10 iterations"
+
+
+def test_a_name_given_to_a_number_hyperparameter_is_refused_when_planned():
+    """``--set momentum=fast`` parses (a value may name an optimizer, for lookahead's inner),
+    and planning refuses it, naming the hyperparameter."""
+    with pytest.raises(optreg.HyperparameterError, match="momentum must be a number, got 'fast'"):
+        plan_bench(optreg.registry, ["momentum"], "quartic", settings_grid([], ["momentum=fast"]))

@@ -118,3 +118,36 @@ def test_between_synchronisations_the_fast_weights_take_the_inner_optimizers_who
     alone = _run(optreg.registry.create(inner, **make_settings()), start, grads)
     np.testing.assert_array_equal(wrapped.numpy(), alone.numpy())
     assert not np.array_equal(wrapped.numpy(), start)
+
+
+def _quartic_by_hand(opt, steps):
+    """The tutorial's quartic from x = 2, stepped by hand: the final x."""
+    x = tf.Variable([2.0])
+    for _ in range(steps):
+        opt.apply_gradients([(8 * x**3 + 9 * x**2, x)])
+    return float(x.numpy()[0])
+
+
+def test_the_bench_takes_the_inner_optimizer_and_its_learning_rate_from_the_command_line():
+    """``optreg bench lookahead --set inner=radam,sgd --lr 0.01`` and ``optreg bench radam
+    lookahead --lr 0.01``: the inner optimizer and the learning rate reach the inner optimizer."""
+    import json
+
+    from click.testing import CliRunner
+
+    from optreg.cli import main
+
+    def bench(*args):
+        result = CliRunner().invoke(main, ["bench", *args, "--lr", "0.01", "--max-iters", "60", "--format", "json"])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    radam, sgd = bench("lookahead", "--set", "inner=radam,sgd")
+    assert "momentum" in sgd["hyperparameters"] and "beta_1" in radam["hyperparameters"]
+    for record, inner in ((radam, "radam"), (sgd, "sgd")):
+        assert record["hyperparameters"]["learning_rate"] == 0.01
+        by_hand = _quartic_by_hand(optreg.registry.create("lookahead", inner=inner, learning_rate=0.01), 60)
+        assert record["final_params"][0] == pytest.approx(by_hand, rel=1e-5)
+    _, adam_inside = bench("radam", "lookahead")
+    by_hand = _quartic_by_hand(optreg.registry.create("lookahead", learning_rate=0.01), 60)
+    assert adam_inside["final_params"][0] == pytest.approx(by_hand, rel=1e-5)

@@ -61,27 +61,33 @@ def _spaced(start: float, stop: float, count: int, transform) -> list[float]:
     return [float(f"{transform(start + i * step):.12g}") for i in range(count)]
 
 
-def parse_value(text: str) -> float | int | bool:
-    """One value of a ``--set``: ``true``/``false``, an integer or a float.
+def parse_value(text: str) -> float | int | bool | str:
+    """One value of a ``--set``: ``true``/``false``, an integer, a float, or a name (such as the
+    optimizer lookahead's ``inner`` wraps; a hyperparameter refuses it when the run is planned).
 
     Raises:
         HyperparameterError: the text is none of those.
 
     Example:
-        >>> [parse_value(t) for t in ("0.9", "3", "true")]
-        [0.9, 3, True]
+        >>> [parse_value(t) for t in ("0.9", "3", "true", "radam")]
+        [0.9, 3, True, 'radam']
     """
-    lowered = text.strip().lower()
+    stripped = text.strip()
+    lowered = stripped.lower()
     if lowered in ("true", "false"):
         return lowered == "true"
-    try:
-        return int(lowered)
-    except ValueError:
-        pass
-    try:
-        return float(lowered)
-    except ValueError:
-        raise HyperparameterError(f"{text.strip()!r} is not a number or true/false") from None
+    for number in (int, float):
+        try:
+            return number(lowered)
+        except ValueError:
+            pass
+    if _VALUE_NAME.match(stripped):
+        return stripped
+    raise HyperparameterError(f"{stripped!r} is not a number, true/false or a name")
+
+
+#: A value that names something (an optimizer, qualified or not): letters first.
+_VALUE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*(:[A-Za-z][A-Za-z0-9_.-]*)?$")
 
 
 def parse_setting(text: str) -> tuple[str, list[float | int | bool]]:
@@ -128,9 +134,20 @@ def settings_grid(learning_rates: Sequence[float | str], settings: Iterable[str]
     """
     axes: dict[str, list] = {}
     if learning_rates:
-        axes["learning_rate"] = [float(v) for lr in learning_rates for v in parse_value_list(str(lr))]
+        axes["learning_rate"] = [_number("--lr", v) for lr in learning_rates for v in parse_value_list(str(lr))]
     for text in settings:
         name, values = parse_setting(text)
         axes.setdefault(name, []).extend(values)
     names = list(axes)
     return [dict(zip(names, combination)) for combination in itertools.product(*axes.values())]
+
+
+def _number(option: str, value: float | int | bool | str) -> float:
+    """A value of an option that takes numbers only, as a float.
+
+    Raises:
+        HyperparameterError: the value is a name or true/false.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise HyperparameterError(f"{option} takes numbers, got {value!r}")
+    return float(value)

@@ -19,7 +19,6 @@ import numpy as np
 from optreg.bench.loop import STATUSES, LoopMember, LoopOutcome, RowOptions, StackedLoop, row_options
 from optreg.bench.runner import BenchPlan, RunResult, split_setting, timed
 from optreg.entries import OptimizerEntry
-from optreg.options import SPEC_OPTION_NAMES
 from optreg.problems import Problem
 from optreg.spec import condition_holds, resolve_hyperparameters, slot_deciding_hyperparameters
 
@@ -133,20 +132,22 @@ def plan_groups(entry: OptimizerEntry, position: int, settings: Sequence[dict]) 
     Returns:
         The groups, in the order of their first setting.
     """
-    fixed = {h.name for h in entry.hyperparameters if getattr(h, "fixed", False)}
-    slots = entry.spec.slots if entry.spec is not None else ()
+    accepted = entry.accepted_hyperparameters
+    fixed = {h.name for h in accepted if getattr(h, "fixed", False)}
+    slots = entry.slots
     conditions = [slot.when for slot in slots if slot.when]
-    defaults = {h.name: h.default for h in entry.hyperparameters}
+    defaults = {h.name: h.default for h in accepted}
     indices: dict[tuple, list[int]] = {}
     for index, setting in enumerate(settings):
-        key = tuple(sorted((k, repr(v)) for k, v in setting.items() if k in SPEC_OPTION_NAMES or k in fixed))
+        options = split_setting(setting, entry)[1]
+        key = tuple(sorted((k, repr(v)) for k, v in setting.items() if k in options or k in fixed))
         holds = tuple(condition_holds(when, {**defaults, **setting}) for when in conditions)
         indices.setdefault((key, holds), []).append(index)
     groups = []
     for chosen in indices.values():
         chosen_settings = tuple(settings[i] for i in chosen)
-        values = tuple(resolve_hyperparameters(entry.hyperparameters, split_setting(s)[0], entry.name) for s in chosen_settings)
-        options = split_setting(chosen_settings[0])[1]
+        values = tuple(resolve_hyperparameters(accepted, split_setting(s, entry)[0], entry.name) for s in chosen_settings)
+        options = split_setting(chosen_settings[0], entry)[1]
         # the first setting's fixed and slot-deciding values stand for the whole group
         options.update({name: values[0][name] for name in fixed})
         options.update({name: values[0][name] for name in slot_deciding_hyperparameters(slots)})

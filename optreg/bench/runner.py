@@ -168,13 +168,27 @@ def plan_bench(
     found = tuple(_configured(registry.problems.get(name), problem_options or {}) for name in names)
     runs = []
     for name in optimizers:
-        entry = registry.get(name)
-        for setting in settings:
-            hyperparameters, options = split_setting(setting)
-            resolve_hyperparameters(entry.hyperparameters, hyperparameters, entry.name)
-            check_spec_options(options)
-        runs.append((entry, tuple(settings)))
+        for entry, chosen in _with_inner_optimizers(registry, registry.get(name), settings):
+            for setting in chosen:
+                hyperparameters, options = split_setting(setting, entry)
+                resolve_hyperparameters(entry.accepted_hyperparameters, hyperparameters, entry.name)
+                check_spec_options({k: v for k, v in options.items() if k in SPEC_OPTION_NAMES})
+            runs.append((entry, tuple(chosen)))
     return BenchPlan(found, tuple(runs), max_iters, stop_at_tolerance, history_every)
+
+
+def _with_inner_optimizers(registry: Registry, entry: OptimizerEntry, settings: Sequence[dict]) -> list[tuple[OptimizerEntry, list[dict]]]:
+    """The settings of one optimizer; for a wrapper (Lookahead), split by the inner optimizer
+    each names (its default when none), each share with the wrapper bound to that inner one."""
+    if entry.inner is None:
+        return [(entry, list(settings))]
+    by_inner: dict[str, list[dict]] = {}
+    for setting in settings:
+        inner = setting.get(entry.inner.keyword, entry.inner.default)
+        if not isinstance(inner, str):
+            raise OptionError(f"{entry.name}: {entry.inner.keyword} names an optimizer, got {inner!r}")
+        by_inner.setdefault(inner, []).append(setting)
+    return [(entry.wrapping(registry.get(inner)), chosen) for inner, chosen in by_inner.items()]
 
 
 def _configured(problem: Problem, options: Mapping[str, Any]) -> Problem:
@@ -183,16 +197,17 @@ def _configured(problem: Problem, options: Mapping[str, Any]) -> Problem:
     return problem.with_options(**chosen)
 
 
-def split_setting(setting: Mapping[str, Any]) -> tuple[dict, dict]:
+def split_setting(setting: Mapping[str, Any], entry: OptimizerEntry | None = None) -> tuple[dict, dict]:
     """Split a run's settings into hyperparameters and optimizer options (``clipnorm``,
-    ``weight_decay``, …).
+    ``weight_decay``, …, and a wrapper's inner optimizer, such as lookahead's ``inner``).
 
     Example:
         >>> split_setting({"learning_rate": 0.1, "clipnorm": 2.0})
         ({'learning_rate': 0.1}, {'clipnorm': 2.0})
     """
-    hyperparameters = {k: v for k, v in setting.items() if k not in SPEC_OPTION_NAMES}
-    options = {k: v for k, v in setting.items() if k in SPEC_OPTION_NAMES}
+    names = {*SPEC_OPTION_NAMES, *([entry.inner.keyword] if entry is not None and entry.inner else [])}
+    hyperparameters = {k: v for k, v in setting.items() if k not in names}
+    options = {k: v for k, v in setting.items() if k in names}
     return hyperparameters, options
 
 
