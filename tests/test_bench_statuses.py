@@ -87,3 +87,14 @@ def test_history_is_written_only_when_asked(tmp_path):
 
     assert all("history" not in r for r in records())  # the figures still get theirs
     assert records("--history-every", "10")[0]["history"]["iterations"] == [0, 10, 20, 30, 40, 50]
+
+
+def test_a_bench_over_every_problem_traces_each_loop_once_without_tensorflows_retracing_warning(caplog):
+    """Seven problems make seven loops, each traced once: TensorFlow counts traces by function,
+    and warned of retracing when the loops shared one."""
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="tensorflow"):
+        results = run_bench(plan_bench(optreg.registry, ["adam", "sgd"], "all", [{}], 5), jit_compile=False)
+    assert len(results) == 2 * len(optreg.registry.problems)
+    assert not [record for record in caplog.records if "retracing" in record.getMessage()]
