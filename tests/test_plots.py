@@ -69,6 +69,16 @@ def _decaying(rate, steps=50, start=74.0):
     return start * np.exp(-rate * np.arange(steps))
 
 
+def _booth_sweep():
+    runs = []
+    for name, scale in (("adam", 1.0), ("sgd", 3.0)):
+        for lr in LEARNING_RATES[:12]:
+            exploded = name == "sgd" and lr > 0.005
+            losses = [74.0, np.nan] if exploded else [74.0, scale * lr]
+            runs.append(_loss_run(name, losses, "exploded" if exploded else "exceeded", learning_rate=lr))
+    return runs
+
+
 FIGURES = {
     "paths, few runs": lambda: plots.path_figure(_quartic_sweep("momentum"), QUARTIC),
     "paths, three optimizers": lambda: plots.path_figure(
@@ -84,28 +94,11 @@ FIGURES = {
         ROSENBROCK),
     "loss, 20 runs": lambda: plots.loss_figure(
         [_loss_run("adam", _decaying(i / 40), learning_rate=lr) for i, lr in enumerate(LEARNING_RATES)], BOOTH),
-    "loss, 15 optimizers x 3 rates": lambda: plots.loss_figure(
+    "loss, 9 optimizers x 5 rates": lambda: plots.loss_figure(
         [_loss_run(name, _decaying(0.05 * j + 0.01 * i), learning_rate=lr)
-         for i, name in enumerate(FIFTEEN) for j, lr in enumerate((1e-3, 1e-2, 1e-1))], BOOTH),
+         for i, name in enumerate(FIFTEEN[:9]) for j, lr in enumerate((1e-4, 1e-3, 1e-2, 1e-1, 1.0))], BOOTH),
     "sweep": lambda: plots.sweep_figure(_booth_sweep(), BOOTH),
 }
-
-
-def _booth_sweep():
-    runs = []
-    for name, scale in (("adam", 1.0), ("sgd", 3.0)):
-        for lr in LEARNING_RATES[:12]:
-            exploded = name == "sgd" and lr > 0.005
-            losses = [74.0, np.nan] if exploded else [74.0, scale * lr]
-            runs.append(_loss_run(name, losses, "exploded" if exploded else "exceeded", learning_rate=lr))
-    return runs
-
-
-@pytest.fixture(scope="module", params=sorted(FIGURES))
-def drawn(request):
-    figure = FIGURES[request.param]()
-    figure.canvas.draw()
-    return figure
 
 
 def _panels(figure):
@@ -125,7 +118,10 @@ def _colour_gap(colour, colours):
     return float(np.min(np.linalg.norm(np.asarray(colours)[:, :3] - np.asarray(colour)[:3], axis=1)))
 
 
-def test_every_key_lies_outside_the_panels_and_inside_the_image(drawn):
+@pytest.mark.parametrize("name", sorted(FIGURES))
+def test_every_key_lies_outside_the_panels_and_inside_the_image(name):
+    drawn = FIGURES[name]()
+    drawn.canvas.draw()
     renderer = drawn.canvas.get_renderer()
     legends = list(drawn.legends) + [axes.get_legend() for axes in drawn.axes if axes.get_legend()]
     assert legends
@@ -235,7 +231,7 @@ def test_the_contour_window_shows_start_minimum_and_valley():
     assert (start.get_xdata()[0], start.get_ydata()[0]) == (-1.2, 1.0)
     assert (minimum.get_xdata()[0], minimum.get_ydata()[0]) == (1.0, 1.0)
     (x_low, x_high), (y_low, y_high) = axes.get_xlim(), axes.get_ylim()
-    assert x_low < -1.2 and x_high > 1.0 and y_low < 0.0 < 2.0 < y_high  # the valley floor y = x² at x = 0 and ±1.4
+    assert x_low < -1.2 and x_high > 1.0 and y_low < 0.0 < 2.0 < y_high  # the valley y = x² from (0, 0) up to (±1.4, 2)
     assert (y_high - y_low) / (x_high - x_low) == pytest.approx(1.0)
 
 
