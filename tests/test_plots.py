@@ -248,6 +248,6 @@ def test_regression_loss_is_drawn_against_the_constant_prediction():
     assert baseline.get_ydata()[0] == 5900.0
 
 
-def test_analytic_losses_show_the_tolerance_below_which_a_run_solved_the_problem():
+def test_analytic_losses_show_the_problems_tolerance():
     (tolerance,) = _gid(FIGURES["loss, 20 runs"](), "tolerance")
     assert tolerance.get_ydata()[0] == BOOTH.tolerance

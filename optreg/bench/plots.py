@@ -179,13 +179,13 @@ def _reference_lines(panels, levels: Sequence[tuple[float | None, str, str]]) ->
 
 def _loss_references(problem: Problem, runs: Sequence[RunResult], test: bool, floor: float | None):
     """A loss axis's reference levels ``(value, kind, label)``: the constant prediction's
-    loss where the problem reports it, the tolerance below which a run solved a problem with
+    loss where the problem reports it, the tolerance of a problem with
     a known minimum, and the floor values at or below zero are drawn at."""
     metric = "baseline_test_loss" if test else "baseline_train_loss"
     baseline = next((r.metrics[metric] for r in runs if metric in r.metrics), None)
     known = problem.minimum_loss is not None and problem.tolerance > 0 and not test
     return [(baseline, "baseline", f"constant prediction ({'test' if test else 'train'} loss)"),
-            (problem.tolerance if known else None, "tolerance", "tolerance (solved below)"),
+            (problem.tolerance if known else None, "tolerance", "tolerance"),
             (floor, "floor", "")]
 
 
