@@ -35,23 +35,26 @@ def tutorial_momentum():
     return run_bench(plan), plan.problems[0]
 
 
-def test_the_tutorials_figure_has_one_path_and_end_point_per_run(tutorial_momentum):
+def test_the_tutorials_figure_has_one_path_and_stop_marker_per_run(tutorial_momentum):
     results, problem = tutorial_momentum
     figure = plots.path_figure(results, problem)
-    assert len(_paths(figure)) == 3 and len(_ends(figure)) == 3
+    exploded = [line for line in figure.axes[0].lines if line.get_gid() == "exploded"]
+    assert len(_paths(figure)) == 3 and len(_ends(figure)) == 2 and len(exploded) == 1
     converged = _paths(figure)[1]
     assert list(converged.get_xdata())[-1] == 80
     assert converged.get_ydata()[-1] == pytest.approx(-1.125, abs=1e-3)
     assert len(figure.axes[0].collections) == 1  # the log-loss colour map
-    labels = [line.get_label() for line in _ends(figure)]
+    labels = [text.get_text() for text in figure.legends[0].get_texts()]
     assert labels[1] == "learning_rate=0.01: converged at 80" and "exploded at 6" in labels[2]
 
 
-def test_plot_option_writes_the_png(tmp_path):
+def test_plot_option_writes_the_png_at_print_resolution(tmp_path):
     target = tmp_path / "paths.png"
     result = invoke("bench", "momentum", "--lr", "0.001", "--lr", "0.01", "--lr", "0.1", "--plot", str(target))
     assert result.exit_code == 0, result.output
-    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    png = target.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert int.from_bytes(png[16:20], "big") == 9 * 200  # a 9-inch figure at 200 dpi
 
 
 def test_plot_must_be_a_png(tmp_path):
@@ -78,7 +81,8 @@ def test_sweep_figure_plots_final_loss_against_the_swept_hyperparameter():
     assert list(line.get_xdata()) == [1e-4, 1e-3, 1e-2]
     assert list(line.get_ydata()) == [r.metrics["test_loss"] for r in results]
     assert figure.axes[0].get_xscale() == "log"
-    assert any(l.get_label() == "constant baseline" for l in figure.axes[0].lines)
+    (baseline,) = [l for l in figure.axes[0].lines if l.get_gid() == "baseline"]
+    assert baseline.get_ydata()[0] == results[0].metrics["baseline_test_loss"]
 
 
 def test_out_writes_results_figures_and_a_ranking(tmp_path):

@@ -91,7 +91,7 @@ def test_the_mlp_experiment_reproduces_the_chapters_findings():
     assert clipped.metrics["test_loss"] < baseline
     assert not unclipped.metrics["test_loss"] < baseline
     assert adam.metrics["test_loss"] < clipped.metrics["test_loss"]
-    assert set(clipped.metrics) == {"train_loss", "test_loss", "baseline_test_loss"}
+    assert set(clipped.metrics) == {"train_loss", "test_loss", "baseline_train_loss", "baseline_test_loss"}
 
 
 def test_the_same_seed_gives_identical_results_and_another_seed_does_not():

@@ -2,63 +2,89 @@
 
 Each ``*_figure`` function returns a :class:`matplotlib.figure.Figure` built without pyplot,
 so nothing needs a display and tests can inspect the artists before saving. Paths and curves
-need the runs' history (``history_every``); a path line carries ``gid="path"`` and an end
-point ``gid="end"``.
+need the runs' history (``history_every``). Artists carry a ``gid`` saying what they are:
+``path`` (a run's line), ``end`` (where a run stopped), ``exploded`` (an exploded run's last
+finite point), ``start`` and ``minimum`` (the problem's), ``baseline``, ``tolerance`` and
+``floor`` (reference lines). Colours, panels and keys come from :mod:`optreg.bench.plot_style`,
+windows and log ranges from :mod:`optreg.bench.plot_limits`.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Sequence
 
+import attrs
 import numpy as np
 
+from optreg.bench import plot_limits as limits
+from optreg.bench import plot_style as style
 from optreg.bench.ranking import settings_text
 from optreg.bench.runner import RunResult
 from optreg.problems import Problem
-
-
-def _figure(width: float = 9, height: float = 6):
-    """A figure with one axes, on the Agg canvas (no display needed)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(width, height))
-    FigureCanvasAgg(figure)
-    return figure, figure.add_subplot()
-
-
-def _label(result: RunResult, results: Sequence[RunResult]) -> str:
-    """A run's legend label: its optimizer when several are plotted, and its settings."""
-    several = len({r.optimizer for r in results}) > 1
-    words = settings_text(result)
-    return f"{result.optimizer} {words}" if several else words
-
-
-def _colours(count: int):
-    from matplotlib import colormaps
-
-    cmap = colormaps["tab10" if count <= 10 else "viridis"]
-    return [cmap(i if count <= 10 else i / max(count - 1, 1)) for i in range(count)]
-
-
-def _log_loss(problem: Problem, points: np.ndarray) -> np.ndarray:
-    """log10 of the loss above the problem's minimum (or above the smallest loss seen)."""
-    import tensorflow as tf
-
-    loss = problem.loss(tf.constant(points, tf.float32)).numpy().astype(np.float64)
-    floor = problem.minimum_loss if problem.minimum_loss is not None else np.nanmin(loss)
-    return np.log10(np.maximum(loss - floor, 1e-12))
 
 
 def _with_history(results: Sequence[RunResult]) -> list[RunResult]:
     return [r for r in results if r.history and r.history["iterations"]]
 
 
+def _log_loss(problem: Problem, points: np.ndarray) -> np.ma.MaskedArray:
+    """log10 of the loss above the problem's minimum (or above the lowest loss on the grid),
+    masked where it is not above it: no floor is made up."""
+    import tensorflow as tf
+
+    loss = problem.loss(tf.constant(points, tf.float32)).numpy().astype(np.float64)
+    above = loss - (problem.minimum_loss if problem.minimum_loss is not None else np.nanmin(loss))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.ma.masked_invalid(np.log10(np.where(above > 0, above, np.nan)))
+
+
+def _landscape_label(problem: Problem) -> str:
+    """The colorbar label of a problem's log-loss landscape."""
+    reference = "known minimum" if problem.minimum_loss is not None else "lowest loss shown"
+    return f"log10(loss − {reference})"
+
+
+def _title(what: str, problem: Problem, runs: Sequence[RunResult]):
+    """``PROBLEM: WHAT``, with the settings every run shares."""
+    shared = style.common_settings(runs)
+    return f"{problem.name}: {what}" + (f" ({shared})" if shared else "")
+
+
+def _layout(runs: Sequence[RunResult], panel_size, small_size=(4.5, 3.6)):
+    """The figure, its panels paired with their runs, and the colour key of ``runs``."""
+    key = style.colour_key(runs)
+    groups = style.panels(runs)
+    figure, axes = style.new_figure(len(groups), panel_size if len(groups) == 1 else small_size)
+    for panel, (title, _) in zip(axes, groups):
+        panel.set_title(title or "")
+    return figure, list(zip(axes, [mine for _, mine in groups])), key
+
+
+def _mark_stop(panel, run: RunResult, xs, ys, colour, window, over_map: bool) -> None:
+    """Where a run stopped: a dot at its end, or for an exploded run an × at its last finite
+    point, put on the frame when it lies beyond ``window`` (``((x_low, x_high), (y_low, y_high))``)."""
+    last = limits.last_finite(np.column_stack([np.asarray(xs, np.float64), np.asarray(ys, np.float64)]))
+    if last is None:
+        return
+    if run.status == "exploded":
+        x, y = (np.clip(value, *side) for value, side in zip(last, window))
+        panel.plot(x, y, "X", color=colour, markersize=10, markeredgecolor="black", clip_on=False, gid="exploded",
+                   zorder=4)
+    else:
+        panel.plot(*last, "o", color=colour, markeredgecolor="black", gid="end", zorder=4,
+                   path_effects=style.outline() if over_map else None)
+
+
+def _stop_markers(runs: Sequence[RunResult], ends: bool = True) -> list[str]:
+    """The marker kinds a figure's key explains."""
+    return (["end"] if ends else []) + (["exploded"] if any(r.status == "exploded" for r in runs) else [])
+
+
 def path_figure(results: Sequence[RunResult], problem: Problem):
     """The tutorial's figure for a 1-D problem: log loss as a colour map over (iteration,
-    parameter value), with each run's parameter path and its end point.
+    parameter value), with each run's parameter path, where it stopped and the known
+    minimum; one panel per optimizer when several made several runs each.
 
     Example:
         >>> figure = path_figure(results, problem)  # doctest: +SKIP
@@ -66,68 +92,133 @@ def path_figure(results: Sequence[RunResult], problem: Problem):
         3
     """
     runs = _with_history(results)
-    figure, axes = _figure()
-    values = np.concatenate([np.asarray(r.history["params"])[:, 0] for r in _framing(runs)] + [_anchors(problem)[:, 0]])
-    low, high = _padded(*_finite_range(values))
+    figure, panels, key = _layout(runs, (9, 6))
+    low, high = limits.path_window(problem, runs)
     last = max([r.iterations for r in runs] + [1])
     grid_values = np.linspace(low, high, 300)
-    colour = _log_loss(problem, grid_values[:, None])
-    mesh = axes.pcolormesh([0, last], grid_values, np.repeat(colour[:, None], 2, axis=1), shading="nearest")
-    figure.colorbar(mesh, ax=axes, label="log10 loss above the minimum")
-    for run, colour_of_run in zip(runs, _colours(len(runs))):
-        iterations, path = np.asarray(run.history["iterations"]), np.asarray(run.history["params"])[:, 0]
-        axes.plot(iterations, path, color=colour_of_run, gid="path")
-        axes.plot(run.iterations, run.final_params[0], "o", color=colour_of_run, gid="end",
-                  label=f"{_label(run, runs)}: {run.status} at {run.iterations}")
-    axes.set(xlabel="iteration", ylabel="parameter value", title=f"{problem.name}: parameter paths",
-             xlim=(0, last * 1.02), ylim=(low, high))
-    axes.legend(loc="upper right")
+    shade = np.ma.repeat(_log_loss(problem, grid_values[:, None])[:, None], 2, axis=1)
+    window = ((0, last * 1.02), (low, high))
+    for panel, mine in panels:
+        mesh = panel.pcolormesh([0, last], grid_values, shade, shading="nearest", cmap=style.LANDSCAPE_MAP)
+        if problem.minimum is not None:
+            panel.axhline(problem.minimum[0], color="white", linestyle="--", gid="minimum", path_effects=style.outline())
+        for run in mine:
+            iterations, path = np.asarray(run.history["iterations"]), np.asarray(run.history["params"])[:, 0]
+            panel.plot(iterations, path, color=key.colour(run), linestyle=key.linestyle(run), gid="path",
+                       path_effects=style.outline())
+            _mark_stop(panel, run, iterations, path, key.colour(run), window, over_map=True)
+        panel.set(xlim=window[0], ylim=window[1])
+    style.label_panels([p for p, _ in panels], "iteration", "parameter value x")
+    figure.colorbar(mesh, ax=[p for p, _ in panels], label=_landscape_label(problem))
+    markers = style.marker_handles((["minimum_level"] if problem.minimum else []) + _stop_markers(runs))
+    style.add_key(figure, [p for p, _ in panels], key.handles() + markers, key.colorbar)
+    figure.suptitle(_title("parameter paths", problem, runs))
     return figure
 
 
 def contour_figure(results: Sequence[RunResult], problem: Problem):
-    """For a 2-D problem: log-loss contours with each run's trajectory and end point.
+    """For a 2-D problem: log-loss contours over a window framing the start, the known
+    minimum and the paths, with each run's trajectory and where it stopped; one panel per
+    optimizer when several made several runs each.
 
     Example:
         >>> contour_figure(results, problem).savefig("contours.png")  # doctest: +SKIP
     """
     runs = _with_history(results)
-    figure, axes = _figure(8, 7)
-    stacked = np.concatenate([np.asarray(r.history["params"]) for r in _framing(runs)] + [_anchors(problem)])
-    (x_low, x_high), (y_low, y_high) = (_padded(*_finite_range(stacked[:, k])) for k in (0, 1))
-    xs, ys = np.meshgrid(np.linspace(x_low, x_high, 200), np.linspace(y_low, y_high, 200))
+    figure, panels, key = _layout(runs, (8, 7), small_size=(4.2, 4.0))
+    window = limits.landscape_window(problem, runs)
+    xs, ys = np.meshgrid(*(np.linspace(low, high, 200) for low, high in window))
     levels = _log_loss(problem, np.stack([xs.ravel(), ys.ravel()], axis=1)).reshape(xs.shape)
-    filled = axes.contourf(xs, ys, levels, levels=30)
-    figure.colorbar(filled, ax=axes, label="log10 loss above the minimum")
-    if problem.minimum is not None:
-        axes.plot(*problem.minimum, "*", color="white", markersize=14, label="minimum")
-    for run, colour in zip(runs, _colours(len(runs))):
-        path = np.asarray(run.history["params"])
-        axes.plot(path[:, 0], path[:, 1], color=colour, gid="path")
-        axes.plot(*run.final_params[:2], "o", color=colour, gid="end", label=f"{_label(run, runs)}: {run.status}")
-    axes.set(xlabel="x", ylabel="y", title=f"{problem.name}: trajectories", xlim=(x_low, x_high), ylim=(y_low, y_high))
-    axes.legend(loc="upper right")
+    for panel, mine in panels:
+        filled = panel.contourf(xs, ys, levels, levels=30, cmap=style.LANDSCAPE_MAP)
+        for run in mine:
+            path = np.asarray(run.history["params"], np.float64)
+            panel.plot(path[:, 0], path[:, 1], color=key.colour(run), linestyle=key.linestyle(run), gid="path",
+                       path_effects=style.outline())
+            _mark_stop(panel, run, path[:, 0], path[:, 1], key.colour(run), window, over_map=True)
+        panel.plot(*problem.start[:2], "s", color="white", markeredgecolor="black", gid="start", zorder=5)
+        if problem.minimum is not None:
+            panel.plot(*problem.minimum[:2], "*", color="white", markeredgecolor="black", markersize=15,
+                       gid="minimum", zorder=5)
+        panel.set(xlim=window[0], ylim=window[1], aspect="equal")
+    style.label_panels([p for p, _ in panels], "x", "y")
+    figure.colorbar(filled, ax=[p for p, _ in panels], label=_landscape_label(problem))
+    markers = style.marker_handles(["start"] + (["minimum"] if problem.minimum else []) + _stop_markers(runs))
+    style.add_key(figure, [p for p, _ in panels], key.handles() + markers, key.colorbar)
+    figure.suptitle(_title("trajectories", problem, runs))
     return figure
 
 
+def _loss_label(problem: Problem, runs: Sequence[RunResult], prefix: str = "") -> str:
+    """What a loss axis measures: above the known minimum, or train loss where the problem
+    also reports a test loss."""
+    if problem.minimum_loss is not None:
+        return f"{prefix}loss − known minimum"
+    return f"{prefix}train loss" if any("test_loss" in r.metrics for r in runs) else f"{prefix}loss"
+
+
+def _floor_note(label: str, floor: float | None) -> str:
+    """The axis label, saying where values at or below zero are drawn."""
+    return label if floor is None else f"{label}  (≤ 0 drawn at 1e{round(np.log10(floor))})"
+
+
+def _reference_lines(panels, levels: Sequence[tuple[float | None, str, str]]) -> list[tuple[object, str]]:
+    """Horizontal reference lines ``(value, kind, label)`` on every panel (see
+    :data:`~optreg.bench.plot_style.REFERENCE_STYLES`), skipping unknown values.
+
+    Returns:
+        ``(line, label)`` key entries for the labelled ones.
+    """
+    entries = []
+    for value, kind, label in levels:
+        if value is not None:
+            lines = [style.reference_line(panel, value, kind) for panel in panels]
+            entries += [(lines[0], label)] if label else []
+    return entries
+
+
+def _loss_references(problem: Problem, runs: Sequence[RunResult], test: bool, floor: float | None):
+    """A loss axis's reference levels ``(value, kind, label)``: the constant prediction's
+    loss where the problem reports it, the tolerance of a problem with
+    a known minimum, and the floor values at or below zero are drawn at."""
+    metric = "baseline_test_loss" if test else "baseline_train_loss"
+    baseline = next((r.metrics[metric] for r in runs if metric in r.metrics), None)
+    known = problem.minimum_loss is not None and problem.tolerance > 0 and not test
+    return [(baseline, "baseline", f"constant prediction ({'test' if test else 'train'} loss)"),
+            (problem.tolerance if known else None, "tolerance", "tolerance"),
+            (floor, "floor", "")]
+
+
 def loss_figure(results: Sequence[RunResult], problem: Problem):
-    """Loss against iteration on a log scale, one curve per run.
+    """Loss against iteration on a log scale, one curve per run: above the known minimum when
+    there is one, with the problem's tolerance; otherwise the (train) loss, with the constant
+    prediction's train loss where the problem reports it. Limits come from the runs that did
+    not explode; each exploded run ends in an ×.
 
     Example:
         >>> loss_figure(results, problem).savefig("loss.png")  # doctest: +SKIP
     """
     runs = _with_history(results)
-    figure, axes = _figure()
-    floor = problem.minimum_loss
-    for run, colour in zip(runs, _colours(len(runs))):
-        loss = np.asarray(run.history["loss"], np.float64)
-        shown = loss - floor if floor is not None else loss
-        axes.plot(run.history["iterations"], np.maximum(shown, 1e-12), color=colour, gid="path", label=_label(run, runs))
-    axes.set_yscale("log")
-    above = " above the minimum" if floor is not None else ""
-    axes.set(xlabel="iteration", ylabel=f"loss{above}", title=f"{problem.name}: loss")
-    if len(runs) <= 12:
-        axes.legend(loc="upper right")
+    shown = {id(r): np.asarray(r.history["loss"], np.float64) - (problem.minimum_loss or 0.0) for r in runs}
+    floor = limits.nonpositive_floor(list(shown.values()))
+    references = _loss_references(problem, runs, test=False, floor=floor)
+    framing = [limits.floored(shown[id(r)], floor) for r in limits.framing_runs(runs)]
+    starts = [limits.floored(shown[id(r)][:1], floor) for r in runs]
+    y_window = limits.log_limits(framing + starts + [np.asarray([v for v, *_ in references if v is not None])])
+    last = max([r.iterations for r in runs] + [1])
+    figure, panels, key = _layout(runs, (9, 6))
+    for panel, mine in panels:
+        for run in mine:
+            values = limits.floored(shown[id(run)], floor)
+            panel.plot(run.history["iterations"], values, color=key.colour(run), linestyle=key.linestyle(run), gid="path")
+            if run.status == "exploded":
+                _mark_stop(panel, run, run.history["iterations"], values, key.colour(run), ((0, last), y_window), False)
+        panel.set(yscale="log", ylim=y_window, xlim=(0, last * 1.02))
+    style.label_panels([p for p, _ in panels], "iteration", _floor_note(_loss_label(problem, runs), floor))
+    lines = _reference_lines([p for p, _ in panels], references)
+    markers = style.marker_handles(_stop_markers(runs, ends=False))
+    style.add_key(figure, [p for p, _ in panels], key.handles() + lines + markers, key.colorbar)
+    figure.suptitle(_title("loss", problem, runs))
     return figure
 
 
@@ -146,29 +237,64 @@ def swept(results: Sequence[RunResult]) -> str | None:
     return None
 
 
+def _sweep_lines(results: Sequence[RunResult], name: str) -> dict[tuple[str, str], list[RunResult]]:
+    """The runs that set ``name``, one line per optimizer and setting of the other
+    hyperparameters (``""`` when there are none), each sorted by the swept value."""
+    lines: dict[tuple[str, str], list[RunResult]] = {}
+    for run in results:
+        if name in run.settings:
+            rest = {k: v for k, v in run.settings.items() if k != name}
+            others = settings_text(attrs.evolve(run, settings=rest)) if rest else ""
+            lines.setdefault((run.optimizer, others), []).append(run)
+    return {line: sorted(mine, key=lambda r: float(r.settings[name])) for line, mine in lines.items()}
+
+
+def _line_styles(lines) -> dict[tuple[str, str], tuple[object, str]]:
+    """``(colour, linestyle)`` of each sweep line: one colour per optimizer, one line style
+    per setting of the other hyperparameters."""
+    optimizers = list(dict.fromkeys(optimizer for optimizer, _ in lines))
+    others = list(dict.fromkeys(setting for _, setting in lines))
+    colours = dict(zip(optimizers, [colour for colour, _ in style.qualitative(len(optimizers))]))
+    return {(o, s): (colours[o], style.LINESTYLES[others.index(s) % len(style.LINESTYLES)]) for o, s in lines}
+
+
 def sweep_figure(results: Sequence[RunResult], problem: Problem):
-    """The chapter's learning-rate experiment: final loss (and, where runs solved the problem,
-    iterations to its tolerance) against the swept hyperparameter, one line per optimizer.
+    """The chapter's learning-rate experiment: the final loss (above the known minimum) or
+    the test loss against the swept hyperparameter, one colour per optimizer. Exploded runs
+    (and any without a finite value) are an × on the top of the frame at their value.
 
     Example:
         >>> sweep_figure(results, problem).savefig("sweep.png")  # doctest: +SKIP
     """
     name = swept(results) or "learning_rate"
-    figure, axes = _figure()
-    metric = "test_loss" if any("test_loss" in r.metrics for r in results) else "final_loss"
-    for optimizer, colour in zip(sorted({r.optimizer for r in results}), _colours(len(results))):
-        mine = sorted((r for r in results if r.optimizer == optimizer and name in r.settings), key=lambda r: r.settings[name])
-        xs = [float(r.settings[name]) for r in mine]
-        ys = [r.metrics.get(metric, r.final_loss) for r in mine]
-        axes.plot(xs, ys, "o-", color=colour, gid="path", label=f"{optimizer}: {metric.replace('_', ' ')}")
-        if "baseline_test_loss" in (mine[0].metrics if mine else {}):
-            axes.axhline(mine[0].metrics["baseline_test_loss"], color="grey", linestyle="--", label="constant baseline")
-    values = [float(r.settings[name]) for r in results if name in r.settings]
+    test = any("test_loss" in r.metrics for r in results)
+    lines = _sweep_lines(results, name)
+    offset = 0.0 if test else (problem.minimum_loss or 0.0)
+    value = {id(r): (r.metrics["test_loss"] if test else r.final_loss) - offset for mine in lines.values() for r in mine}
+    shown = {k: v for k, v in value.items() if np.isfinite(v)}
+    floor = limits.nonpositive_floor([np.asarray(list(shown.values()))])
+    references = _loss_references(problem, results, test=test, floor=floor)
+    figure, (panel,) = style.new_figure(1, (9, 6))
+    styles = _line_styles(lines)
+    for (optimizer, others), mine in lines.items():
+        colour, linestyle = styles[optimizer, others]
+        kept = [r for r in mine if r.status != "exploded" and id(r) in shown]
+        panel.plot([float(r.settings[name]) for r in kept], limits.floored(np.asarray([value[id(r)] for r in kept]), floor),
+                   marker="o", color=colour, linestyle=linestyle, gid="path", label=f"{optimizer} {others}".strip())
+        for run in (r for r in mine if r.status == "exploded" or id(r) not in shown):
+            panel.plot(float(run.settings[name]), 1.0, "X", color=colour, markeredgecolor="black", markersize=10,
+                       transform=panel.get_xaxis_transform(), clip_on=False, gid="exploded")
+    values = [float(r.settings[name]) for mine in lines.values() for r in mine]
     if values and min(values) > 0 and max(values) / min(values) > 20:
-        axes.set_xscale("log")
-    axes.set_yscale("log")
-    axes.set(xlabel=name, ylabel=metric.replace("_", " "), title=f"{problem.name}: sweep over {name}")
-    axes.legend(loc="best")
+        panel.set_xscale("log")
+    known = [np.asarray(list(shown.values())), np.asarray([v for v, *_ in references if v is not None])]
+    measured = "test loss (final parameters)" if test else _loss_label(problem, results, prefix="final ")
+    panel.set(yscale="log", ylim=limits.log_limits([limits.floored(v, floor) for v in known]), xlabel=name,
+              ylabel=_floor_note(measured, floor), title=f"{problem.name}: sweep over {name}")
+    curves = [(line, line.get_label()) for line in panel.lines if line.get_gid() == "path"]
+    exploded = any(line.get_gid() == "exploded" for line in panel.lines)
+    markers = style.marker_handles(["exploded"] if exploded else [])
+    style.add_key(figure, [panel], curves + _reference_lines([panel], references) + markers)
     return figure
 
 
@@ -209,33 +335,6 @@ def write_figures(results: Sequence[RunResult], problems: Sequence[Problem], fol
             figures["sweep"] = sweep_figure(mine, problem)
         for kind, figure in figures.items():
             path = folder / f"{problem.name}-{kind}.png"
-            figure.savefig(path, dpi=100)
+            style.save_figure(figure, path)
             written.append(path)
     return written
-
-
-def _framing(runs: Sequence[RunResult]) -> list[RunResult]:
-    """The runs whose paths set a figure's range: all but those that exploded (whose paths
-    leave any useful window), or all when every run exploded."""
-    kept = [r for r in runs if r.status != "exploded"]
-    return kept or list(runs)
-
-
-def _anchors(problem: Problem) -> np.ndarray:
-    """Points every figure of a problem shows: its start and, where known, its minimum."""
-    points = [problem.start] + ([problem.minimum] if problem.minimum is not None else [])
-    return np.asarray(points, np.float64)
-
-
-def _finite_range(values: np.ndarray) -> tuple[float, float]:
-    """The smallest and largest finite values, kept within ±1e6 so a runaway path cannot make
-    the figure unreadable."""
-    finite = np.clip(values[np.isfinite(values)], -1e6, 1e6)
-    return float(finite.min()), float(finite.max())
-
-
-def _padded(low: float, high: float) -> tuple[float, float]:
-    """A range around [low, high] with a margin (and some width when they coincide)."""
-    span = high - low
-    margin = 0.1 * span if span > 0 else max(abs(low) * 0.1, 0.5)
-    return (low - margin, high + margin) if math.isfinite(margin) else (-1.0, 1.0)

@@ -111,14 +111,14 @@ def write_outputs(results: Sequence[RunResult], plan: BenchPlan, request: BenchR
     Example:
         >>> write_outputs(results, plan, request)  # doctest: +SKIP
     """
-    from optreg.bench import plots, report
+    from optreg.bench import plot_style, plots, report
     from optreg.bench.ranking import ranking_text
 
     written = []
     if request.plot is not None:
         mine = [r for r in results if r.problem == plan.problems[0].name]
         request.plot.parent.mkdir(parents=True, exist_ok=True)
-        plots.main_figure(mine, plan.problems[0]).savefig(request.plot, dpi=100)
+        plot_style.save_figure(plots.main_figure(mine, plan.problems[0]), request.plot)
         written.append(request.plot)
     if request.out is not None:
         request.out.mkdir(parents=True, exist_ok=True)

@@ -118,8 +118,8 @@ def mlp_regression(hidden: int = 4, batch_size: int = 0, seed: int = 0) -> Probl
         seed: draws the start point and the minibatch order.
 
     Returns:
-        The :class:`Problem`; its metrics are the train and test losses and the test loss of
-        the best constant prediction (the training targets' mean).
+        The :class:`Problem`; its metrics are the train and test losses and the train and
+        test losses of the best constant prediction (the training targets' mean).
 
     Example:
         >>> mlp_regression(batch_size=32).options["batch_size"]
@@ -139,11 +139,12 @@ def mlp_regression(hidden: int = 4, batch_size: int = 0, seed: int = 0) -> Probl
         import numpy as np
 
         x_train, y_train, x_test, y_test = load_data()
-        baseline = float(np.mean((y_test - y_train.mean()) ** 2))
+        runs = np.shape(parameters)[:-1]
         return {
             "train_loss": np.asarray(_mse(parameters, x_train, y_train, hidden)),
             "test_loss": np.asarray(_mse(parameters, x_test, y_test, hidden)),
-            "baseline_test_loss": np.full(np.shape(parameters)[:-1], baseline),
+            "baseline_train_loss": np.full(runs, float(np.mean((y_train - y_train.mean()) ** 2))),
+            "baseline_test_loss": np.full(runs, float(np.mean((y_test - y_train.mean()) ** 2))),
         }
 
     return Problem(
