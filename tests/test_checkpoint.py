@@ -15,10 +15,6 @@ import optreg
 from conftest import REPO
 from test_optimizers import BUILTIN
 
-#: Its tests share costly module fixtures: run them on one test worker, so each is built once.
-pytestmark = pytest.mark.xdist_group("checkpoint")
-
-
 SHAPES = [(3,), (2, 4)]
 
 

@@ -13,10 +13,6 @@ from conftest import REPO
 from test_optimizers import BUILTIN
 
 
-#: Its tests share costly module fixtures: run them on one test worker, so each is built once.
-pytestmark = pytest.mark.xdist_group("distribute")
-
-
 def run_distributed(names, options, compiled):
     """Every named optimizer's runs, from one fresh process: name → results."""
     out = subprocess.run(

@@ -14,10 +14,6 @@ import pytest
 from conftest import REPO, make_venv, venv_environment
 
 
-#: Its tests share costly module fixtures: run them on one test worker, so each is built once.
-pytestmark = pytest.mark.xdist_group("venvs")
-
-
 @pytest.fixture(scope="module")
 def fresh_venv(tmp_path_factory):
     """A venv that sees the system's TensorFlow but has its own, wheel-built optreg."""

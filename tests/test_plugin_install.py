@@ -14,8 +14,7 @@ from conftest import REPO, make_venv, venv_environment
 EXAMPLES = [REPO / "plugins" / "optreg-classics", REPO / "plugins" / "optreg-sam"]
 FAULTY = sorted((REPO / "tests" / "plugin_fixtures").iterdir())
 
-#: Fresh venvs with real installs; on the same test worker as test_install.py's, one build at a time.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("venvs")]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
