@@ -9,7 +9,8 @@ TensorFlow.
 The grammar:
 
 * numbers (``1``, ``0.5``, ``1e-7``), names, parentheses;
-* ``+ - * / **`` and unary ``-`` / ``+``;
+* ``+ - * / % **`` (``%`` is floor modulo, as Python's and ``tf.math.floormod``) and unary
+  ``-`` / ``+``;
 * one comparison ``< <= > >= == !=`` (yielding a boolean, usable only as ``where``'s condition
   or in a local);
 * calls of the functions in :data:`FUNCTIONS`, with positional arguments only.
@@ -142,7 +143,7 @@ class Unary:
 
 @attrs.frozen
 class Binary:
-    """``a OP b`` for ``+ - * / **``."""
+    """``a OP b`` for ``+ - * / % **``."""
 
     op: str
     left: "Node"
@@ -178,7 +179,7 @@ class Assignment:
     text: str
 
 
-_BINARY_OPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
+_BINARY_OPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Mod: "%", ast.Pow: "**"}
 _UNARY_OPS = {ast.USub: "-", ast.UAdd: "+"}
 _COMPARE_OPS = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
 
@@ -194,7 +195,6 @@ _CONSTRUCT_NAMES = {
     ast.Starred: "starred arguments",
     ast.NamedExpr: "the walrus operator",
     ast.IfExp: "conditional expressions (use where(cond, a, b))",
-    ast.BoolOp: "'and' / 'or' (use where)",
     ast.List: "lists",
     ast.Tuple: "tuples",
     ast.Dict: "dicts",
@@ -205,9 +205,48 @@ _CONSTRUCT_NAMES = {
 }
 
 
+#: Python's operators outside the language, as they are written, with a hint where the
+#: language has another way to say it.
+_REFUSED_OPERATORS = {
+    ast.FloorDiv: ("//", ""),
+    ast.MatMult: ("@", "; use matmul(a, b)"),
+    ast.LShift: ("<<", ""),
+    ast.RShift: (">>", ""),
+    ast.BitOr: ("|", ""),
+    ast.BitXor: ("^", "; use ** for powers"),
+    ast.BitAnd: ("&", ""),
+    ast.Invert: ("~", ""),
+    ast.Not: ("not", "; use where(cond, 0, 1)"),
+    ast.And: ("and", "; use where(cond, a, b)"),
+    ast.Or: ("or", "; use where(cond, a, b)"),
+    ast.Is: ("is", "; use =="),
+    ast.IsNot: ("is not", "; use !="),
+    ast.In: ("in", ""),
+    ast.NotIn: ("not in", ""),
+}
+
+
 def _describe(node: ast.AST) -> str:
     """A reader's name for a Python construct outside the grammar."""
     return _CONSTRUCT_NAMES.get(type(node), type(node).__name__)
+
+
+def refused_operator(operator: ast.AST, kind: str = "operator") -> ExpressionError:
+    """The error for a Python operator outside the language, naming it as written.
+
+    Args:
+        operator: the operator's AST node (``ast.FloorDiv()``, ``ast.And()``, ``ast.Is()``, ...).
+        kind: ``"operator"`` or ``"comparison"``.
+
+    Returns:
+        An :class:`ExpressionError` to raise.
+
+    Example:
+        >>> refused_operator(ast.FloorDiv()).message
+        "operator '//' is not in the language"
+    """
+    written, hint = _REFUSED_OPERATORS.get(type(operator), (type(operator).__name__, ""))
+    return ExpressionError(f"{kind} {written!r} is not in the language{hint}")
 
 
 # --- parsing ----------------------------------------------------------------------------
@@ -310,8 +349,8 @@ def _convert(node: ast.AST, depth: int, budget: list[int]) -> Node:
         return _convert_compare(node, depth, budget)
     if isinstance(node, ast.Call):
         return _convert_call(node, depth, budget)
-    if isinstance(node, (ast.UnaryOp, ast.BinOp)):
-        raise ExpressionError(f"operator {type(node.op).__name__} is not in the language")
+    if isinstance(node, (ast.UnaryOp, ast.BinOp, ast.BoolOp)):
+        raise refused_operator(node.op)
     raise ExpressionError(f"{_describe(node)} are not allowed in expressions")
 
 
@@ -351,7 +390,7 @@ def _convert_compare(node: ast.Compare, depth: int, budget: list[int]) -> Compar
         raise ExpressionError("chained comparisons are not allowed; compare two values at a time")
     op = _COMPARE_OPS.get(type(node.ops[0]))
     if op is None:
-        raise ExpressionError(f"comparison {type(node.ops[0]).__name__} is not in the language")
+        raise refused_operator(node.ops[0], "comparison")
     left = _convert(node.left, depth + 1, budget)
     right = _convert(node.comparators[0], depth + 1, budget)
     return Compare(op, left, right)
@@ -617,6 +656,7 @@ _PYTHON_OPS = {
     "-": lambda a, b: a - b,
     "*": lambda a, b: a * b,
     "/": lambda a, b: a / b,
+    "%": lambda a, b: a % b,
     "**": lambda a, b: _real_power(float(a), b),
     "<": lambda a, b: a < b,
     "<=": lambda a, b: a <= b,

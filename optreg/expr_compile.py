@@ -28,6 +28,7 @@ _BINARY: Mapping[str, Callable] = {
     "-": tf.subtract,
     "*": tf.multiply,
     "/": tf.divide,
+    "%": tf.math.floormod,
     "**": tf.pow,
 }
 _COMPARE: Mapping[str, Callable] = {

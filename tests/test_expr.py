@@ -50,6 +50,9 @@ TREES = [
     ("(a + b) * c", Binary("*", Binary("+", a, b), c)),
     ("a * b ** c", Binary("*", a, Binary("**", b, c))),
     ("a + b > c", Compare(">", Binary("+", a, b), c)),
+    ("a % b", Binary("%", a, b)),
+    ("a * b % c", Binary("%", Binary("*", a, b), c)),
+    ("a + b % c", Binary("+", a, Binary("%", b, c))),
     ("a != -b", Compare("!=", a, Unary("-", b))),
     ("sqrt(x)", Call("sqrt", (x,))),
     ("clip(x, -1, 1)", Call("clip", (x, Unary("-", Const(1.0)), Const(1.0)))),
@@ -116,9 +119,21 @@ def test_parse_assignment_rejects(line, fragment):
         ("x ** 1025", "constant exponent"),
         ("x ** -1025", "constant exponent"),
         ("x < y < z", "chained"),
-        ("x in y", "comparison In"),
-        ("x @ y", "operator MatMult"),
-        ("not x", "operator Not"),
+        ("x in y", "comparison 'in' is not in the language"),
+        ("x not in y", "comparison 'not in' is not in the language"),
+        ("x is y", "comparison 'is' is not in the language"),
+        ("x is not y", "comparison 'is not' is not in the language"),
+        ("x @ y", "operator '@' is not in the language; use matmul(a, b)"),
+        ("x // y", "operator '//' is not in the language"),
+        ("x << y", "operator '<<' is not in the language"),
+        ("x >> y", "operator '>>' is not in the language"),
+        ("x | y", "operator '|' is not in the language"),
+        ("x & y", "operator '&' is not in the language"),
+        ("x ^ 2", "operator '^' is not in the language; use ** for powers"),
+        ("~x", "operator '~' is not in the language"),
+        ("not x", "operator 'not' is not in the language"),
+        ("x and y", "operator 'and' is not in the language; use where"),
+        ("x or y", "operator 'or' is not in the language; use where"),
         ("None", "NoneType literals"),
         ("...", "ellipsis literals"),
     ],
@@ -127,6 +142,12 @@ def test_parse_expression_rejects(text, fragment):
     with pytest.raises(ExpressionError) as caught:
         parse_expression(text)
     assert fragment in caught.value.message
+
+
+def test_modulo_is_floor_modulo_when_decided_statically():
+    from optreg.expr import static_value
+
+    assert [static_value(parse_expression(t)) for t in ("7 % 3", "-7 % 3", "7 % -3", "1 % 0")] == [1.0, 2.0, -2.0, None]
 
 
 def test_constant_exponent_at_the_limit_is_accepted():
@@ -271,6 +292,9 @@ EXPRESSIONS = [
     ),
     pytest.param("lr", lambda n: np.full_like(n.var, n.lr)),
     ("step / 10 + m", lambda n: n.step / 10 + n.m),
+    ("grad % 0.3 + var % -0.7", lambda n: np.mod(n.grad, 0.3) + np.mod(n.var, -0.7)),  # floor modulo: the divisor's sign
+    ("where(step % 5 == 0, var - grad, var)", lambda n: n.var - n.grad),  # STEP is 5
+    ("where(step % 2 == 0, var - grad, var)", lambda n: n.var),
 ]
 
 
