@@ -333,7 +333,7 @@ def load_spec_text(text: str, source: str = "<string>") -> OptimizerSpec:
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        raise SpecError(source, "", f"TOML syntax error: {error}", line=_toml_error_line(error)) from None
+        raise SpecError(source, "", f"TOML syntax error: {error}", line=_toml_error_line(error, text)) from None
     except (RecursionError, ValueError) as error:
         raise SpecError(source, "", f"TOML cannot be read: {type(error).__name__}") from None
     return _SpecReader(text, source).read(document)
@@ -737,12 +737,21 @@ def specialize_spec(spec: "OptimizerSpec", values: Mapping[str, float | int | bo
     return rule, present
 
 
-def _toml_error_line(error: Exception) -> int | None:
-    """The line a TOML syntax error is on (from the message before Python 3.14 adds ``lineno``)."""
+def _toml_error_line(error: Exception, text: str) -> int | None:
+    """The line a TOML syntax error is on: from ``lineno`` (Python 3.14) or the message's
+    "(at line N, column M)"; an error "at end of document" (an array, table or string left
+    open) is on the last line.
+
+    Example:
+        >>> _toml_error_line(ValueError("Unclosed array (at end of document)"), "a = [\n  1,\n")
+        2
+    """
     line = getattr(error, "lineno", None)
     if line is None:
         found = re.search(r"at line (\d+)", str(error))
         line = int(found.group(1)) if found else None
+    if line is None and "at end of document" in str(error):
+        line = max(1, len(text.splitlines()))
     return line
 
 

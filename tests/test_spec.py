@@ -399,6 +399,16 @@ def test_toml_syntax_error_sets_the_line():
     assert caught.value.line == 3
 
 
+def test_toml_syntax_error_at_the_end_of_the_file_names_the_last_line(tmp_path):
+    """tomllib says "(at end of document)" for an array left open; the error still has a line."""
+    text = spec_text(update='[update]\nrule = [\n  "var = var - grad",\n')
+    path = write(tmp_path, text)
+    with pytest.raises(optreg.SpecError) as caught:
+        optreg.load_spec(path)
+    assert caught.value.line == len(text.splitlines())
+    assert str(caught.value).startswith(f"{path}:{caught.value.line}: TOML syntax error: ")
+
+
 def test_repeated_rule_line_error_points_at_the_second_copy():
     text = with_rule("d = grad", "d = grad", "var = var - d")
     with pytest.raises(optreg.SpecError) as caught:
