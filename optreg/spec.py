@@ -743,8 +743,10 @@ def _toml_error_line(error: Exception, text: str) -> int | None:
     open) is on the last line.
 
     Example:
-        >>> _toml_error_line(ValueError("Unclosed array (at end of document)"), "a = [\n  1,\n")
-        2
+        >>> _toml_error_line(ValueError("Invalid value (at line 3, column 11)"), "")
+        3
+        >>> _toml_error_line(ValueError("Unclosed array (at end of document)"), "rule = [")
+        1
     """
     line = getattr(error, "lineno", None)
     if line is None:
