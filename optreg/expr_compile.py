@@ -20,6 +20,7 @@ import attrs
 import tensorflow as tf
 
 from optreg import expr
+from optreg.expr_check import CheckedRule
 
 _FLOAT_WIDTH = {tf.float16: 16, tf.bfloat16: 16, tf.float32: 32, tf.float64: 64}
 
@@ -133,7 +134,7 @@ class CompiledRule:
         >>> new = rule.update(grad, var, {"m": m, "v": v}, scalars)  # doctest: +SKIP
     """
 
-    def __init__(self, rule: expr.CheckedRule, hyperparameters: Sequence[str], slots: Sequence[str] | Mapping[str, str]):
+    def __init__(self, rule: CheckedRule, hyperparameters: Sequence[str], slots: Sequence[str] | Mapping[str, str]):
         self._scalar_names = frozenset(hyperparameters) | expr.SCALAR_BUILTINS | rule.scalar_locals
         self._slots = frozenset(slots)
         #: The slots shaped like the variable (the others keep their own shape).

@@ -35,7 +35,7 @@ from typing import Any, Mapping, Sequence
 
 import attrs
 
-from optreg import expr
+from optreg import expr, expr_check
 from optreg.errors import ExpressionError, HyperparameterError, OptionError, SpecError
 from optreg.options import ALL_OPTION_NAMES, check_spec_options, is_finite_number
 
@@ -169,7 +169,7 @@ class OptimizerSpec:
     references: tuple[str, ...]
     hyperparameters: tuple[Hyperparameter, ...]
     slots: tuple[Slot, ...]
-    rule: expr.CheckedRule
+    rule: expr_check.CheckedRule
     source: str = "<string>"
     #: The TOML text it was loaded from, so a saved optimizer can be rebuilt without the file.
     text: str = attrs.field(default="", repr=False, eq=False)
@@ -509,7 +509,7 @@ class _SpecReader:
             )
         return " ".join(when.split())
 
-    def check_slot_conditions(self, rule: expr.CheckedRule, hyperparameters, slots) -> None:
+    def check_slot_conditions(self, rule: expr_check.CheckedRule, hyperparameters, slots) -> None:
         """Check the rule under every combination of the conditions that decide slots that some
         hyperparameter values can produce."""
         conditions = sorted({slot.when for slot in slots if slot.when})
@@ -552,7 +552,7 @@ class _SpecReader:
             raise self.fail("update.measuring_steps", f"must be a whole number >= 0, got {_show(steps)}")
         return steps
 
-    def read_rule(self, table: Any, hyperparameters, slots) -> expr.CheckedRule:
+    def read_rule(self, table: Any, hyperparameters, slots) -> expr_check.CheckedRule:
         """The [update] table: an ordered, non-empty list of assignments."""
         self.table_keys("update", table, required={"rule"}, optional={"measuring_steps"})
         lines = table["rule"]
@@ -567,7 +567,7 @@ class _SpecReader:
                 raise self.fail(f"update.rule[{index}]", error.message, _needle(line), lines[:index].count(line)) from None
         try:
             scalar_slots = [s.name for s in slots if s.shape == "scalar"]
-            return expr.check_rule(assignments, [h.name for h in hyperparameters], [s.name for s in slots], scalar_slots)
+            return expr_check.check_rule(assignments, [h.name for h in hyperparameters], [s.name for s in slots], scalar_slots)
         except ExpressionError as error:
             raise self.rule_error(error, error.message) from None
 
@@ -629,12 +629,12 @@ def _describe_condition(when: str, holds: bool) -> str:
 
 
 def specialize_rule(
-    rule: expr.CheckedRule,
+    rule: expr_check.CheckedRule,
     hyperparameters: Sequence[Hyperparameter],
     slots: Sequence[Slot],
     values: Mapping[str, float | int | bool],
     truths: Mapping[str, bool],
-) -> expr.CheckedRule:
+) -> expr_check.CheckedRule:
     """The rule with fixed hyperparameter values folded in, the slots whose conditions fail
     pruned, and every ``has(slot)`` decided.
 
@@ -655,7 +655,7 @@ def specialize_rule(
         if slot.when and truths.get(slot.when) is False
     }
     scalar_slots = [s.name for s in slots if s.shape == "scalar"]
-    return expr.specialize(rule, [h.name for h in hyperparameters], [s.name for s in slots], values, absent, scalar_slots)
+    return expr_check.specialize(rule, [h.name for h in hyperparameters], [s.name for s in slots], values, absent, scalar_slots)
 
 
 def slot_deciding_hyperparameters(slots: Sequence[Slot]) -> set[str]:
@@ -707,7 +707,7 @@ def fixed_values(spec: "OptimizerSpec", given: Mapping[str, Any]) -> dict[str, f
     return {h.name: h.check(given[h.name]) if h.name in given else h.default for h in spec.hyperparameters if h.fixed}
 
 
-def specialize_spec(spec: "OptimizerSpec", values: Mapping[str, float | int | bool]) -> tuple[expr.CheckedRule, tuple[Slot, ...]]:
+def specialize_spec(spec: "OptimizerSpec", values: Mapping[str, float | int | bool]) -> tuple[expr_check.CheckedRule, tuple[Slot, ...]]:
     """The rule and the present slots of a spec for given fixed hyperparameter values.
 
     Args:

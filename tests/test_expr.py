@@ -11,6 +11,7 @@ import tensorflow as tf
 import optreg
 from optreg import builtin
 from optreg.errors import ExpressionError
+from optreg.expr_check import check_rule
 from optreg.expr_compile import CompiledRule, compute_dtype
 from optreg.expr import (
     Assignment,
@@ -20,7 +21,6 @@ from optreg.expr import (
     Const,
     Ref,
     Unary,
-    check_rule,
     names_in,
     parse_assignment,
     parse_expression,
