@@ -46,6 +46,33 @@ class SpecError(OptregError):
         key = f" [{self.key}]" if self.key else ""
         return f"{where}:{key} {self.message}"
 
+    @property
+    def errors(self) -> tuple["SpecError", ...]:
+        """Every error found in the spec, this one first: only itself unless the loader
+        collected several (see :class:`SpecErrors`)."""
+        return (self,)
+
+
+class SpecErrors(SpecError):
+    """Several errors of one spec, as the loader collects them: it reads as the first (its
+    source, key, line, message and one-line text) and holds them all in :attr:`errors`.
+
+    Example:
+        >>> both = SpecErrors([SpecError("x.toml", "a", "bad", 2), SpecError("x.toml", "b", "worse", 5)])
+        >>> str(both), [str(e) for e in both.errors][1]
+        ('x.toml:2: [a] bad', 'x.toml:5: [b] worse')
+    """
+
+    def __init__(self, errors):
+        first = errors[0]
+        super().__init__(first.source, first.key, first.message, first.line)
+        self._errors = tuple(errors)
+
+    @property
+    def errors(self) -> tuple[SpecError, ...]:
+        """Every error, in the order the loader found them."""
+        return self._errors
+
 
 class HyperparameterError(OptregError, ValueError):
     """A hyperparameter is unknown, of the wrong type, or outside its bounds."""

@@ -24,6 +24,7 @@ earlier in the rule.
 from __future__ import annotations
 
 import ast
+import re
 import warnings
 from typing import Iterable, Mapping, Union
 
@@ -302,6 +303,20 @@ def parse_assignment(text: str) -> Assignment:
     _check_identifier(target)
     expression = _convert(statement.value, depth=0, budget=[MAX_NODES])
     return Assignment(target=target, expression=expression, text=text.strip())
+
+
+def assignment_target(text: object) -> str | None:
+    """The name a rule line assigns, read from its text even when the line does not parse.
+
+    Example:
+        >>> assignment_target("m = beta * m +"), assignment_target("var == grad")
+        ('m', None)
+    """
+    found = _TARGET.match(text) if isinstance(text, str) else None
+    return found.group(1) if found else None
+
+
+_TARGET = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)")
 
 
 def _parse_python(text: str, mode: str) -> ast.AST:

@@ -7,7 +7,7 @@ TensorFlow.
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
 import attrs
 
@@ -70,7 +70,8 @@ def check_rule(
         A :class:`CheckedRule`.
 
     Raises:
-        ExpressionError: with ``.line_index`` set to the offending line's index.
+        ExpressionError: the first error, with ``.line_index`` set to the offending line's
+            index (see :func:`rule_errors` for all of them).
 
     Example:
         >>> from optreg.expr import parse_assignment
@@ -79,15 +80,59 @@ def check_rule(
         frozenset()
     """
     assignments = tuple(assignments)
+    checker, errors = _check_lines(assignments, hyperparameters, slots, scalar_slots)
+    if errors:
+        raise errors[0]
+    return CheckedRule(assignments, frozenset(checker.scalar_locals), frozenset(checker.bool_locals))
+
+
+def rule_errors(
+    lines: Sequence[Assignment | None],
+    hyperparameters: Iterable[str],
+    slots: Iterable[str],
+    scalar_slots: Iterable[str] = (),
+    assumed: Iterable[str] = (),
+) -> list[ExpressionError]:
+    """Every error of a rule, line after line: a line at fault is reported and its target
+    still counts as assigned, so the lines after it are checked as if it were right.
+
+    Args:
+        lines: the parsed rule lines, in order; None for a line that did not parse (its
+            error is reported elsewhere; the other lines keep their indices).
+        hyperparameters, slots, scalar_slots: as for :func:`check_rule`.
+        assumed: names that count as assigned although no line checked here assigns them
+            (the targets of the lines that did not parse).
+
+    Returns:
+        The errors in line order, each with ``line_index``; the rule's own ("never assigns
+        'var'") last, without one. Empty when the rule is valid.
+
+    Example:
+        >>> from optreg.expr import parse_assignment
+        >>> lines = [parse_assignment("d = nope * grad"), None, parse_assignment("var = var - d - e")]
+        >>> [(e.line_index, e.message) for e in rule_errors(lines, [], [], assumed=["e"])]
+        [(0, "undefined name 'nope'")]
+    """
+    return _check_lines(tuple(lines), hyperparameters, slots, scalar_slots, assumed)[1]
+
+
+def _check_lines(lines, hyperparameters, slots, scalar_slots, assumed=()) -> tuple["_RuleChecker", list[ExpressionError]]:
+    """Check every line (skipping None), collecting the errors; the checker is returned too."""
     checker = _RuleChecker(frozenset(hyperparameters), frozenset(slots), frozenset(scalar_slots))
-    for index, assignment in enumerate(assignments):
+    for name in assumed:
+        checker.assume(name)
+    errors = []
+    for index, assignment in enumerate(lines):
+        if assignment is None:
+            continue
         try:
             checker.check(assignment)
         except ExpressionError as error:
-            raise ExpressionError(error.message, line_index=index) from None
+            errors.append(ExpressionError(error.message, line_index=index))
+            checker.assume(assignment.target)
     if not checker.assigns_var:
-        raise ExpressionError("the rule never assigns 'var', so it would not update anything")
-    return CheckedRule(assignments, frozenset(checker.scalar_locals), frozenset(checker.bool_locals))
+        errors.append(ExpressionError("the rule never assigns 'var', so it would not update anything"))
+    return checker, errors
 
 
 class _RuleChecker:
@@ -101,7 +146,15 @@ class _RuleChecker:
         self.locals: set[str] = set()
         self.scalar_locals: set[str] = set()
         self.bool_locals: set[str] = set()
+        #: Names taken as assigned without being checked: targets of lines at fault.
+        self.assumed: set[str] = set()
         self.assigns_var = False
+
+    def assume(self, target: str) -> None:
+        """Take a line's target as assigned although the line was not checked (it is at fault),
+        so later lines reading it raise no error of their own."""
+        self.assumed.add(target)
+        self.assigns_var = self.assigns_var or target == "var"
 
     def check(self, assignment: Assignment) -> None:
         """Check one line and record the local it defines, if any."""
@@ -187,7 +240,7 @@ class _RuleChecker:
         """The kind of a name, or an error when it is undefined."""
         if name in self.bool_locals:
             return "bool"
-        if name in BUILTIN_NAMES or name in self.hyperparameters or name in self.slots or name in self.locals:
+        if name in BUILTIN_NAMES or name in self.hyperparameters or name in self.slots or name in self.locals | self.assumed:
             return "number"
         raise ExpressionError(f"undefined name {name!r}")
 

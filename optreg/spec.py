@@ -36,7 +36,7 @@ from typing import Any, Mapping, Sequence
 import attrs
 
 from optreg import expr, expr_check
-from optreg.errors import ExpressionError, HyperparameterError, OptionError, SpecError
+from optreg.errors import ExpressionError, HyperparameterError, OptionError, SpecError, SpecErrors
 from optreg.options import ALL_OPTION_NAMES, check_spec_options, is_finite_number
 
 if sys.version_info >= (3, 11):
@@ -340,11 +340,30 @@ def load_spec_text(text: str, source: str = "<string>") -> OptimizerSpec:
 
 
 class _SpecReader:
-    """Turns a parsed TOML document into an :class:`OptimizerSpec`, key by key."""
+    """Turns a parsed TOML document into an :class:`OptimizerSpec`, key by key.
+
+    It reads past what it can: each hyperparameter, slot, rule line and option is checked on
+    its own, and every error found is reported (the first one raised holds them all). An
+    entry at fault still counts as defined, so the rule is not blamed for reading it.
+    """
 
     def __init__(self, text: str, source: str):
         self.text = text
         self.source = source
+        self.errors: list[SpecError] = []
+        #: Names of the hyperparameter and slot entries at fault.
+        self.unread_hyperparameters: list[str] = []
+        self.unread_slots: list[str] = []
+
+    def collect(self, read, *args, default=None):
+        """Run one part of the reading that stands on its own, e.g. ``collect(self.read_slots,
+        table, hyperparameters)``: its SpecError is recorded, and ``default`` returned in place
+        of its result, so the reading goes on with the next part."""
+        try:
+            return read(*args)
+        except SpecError as error:
+            self.errors.append(error)
+            return default
 
     def fail(self, key: str, message: str, needle: str | None = None, occurrence: int = 0) -> SpecError:
         """A SpecError for this file and key, with the key's line when it can be found.
@@ -355,13 +374,28 @@ class _SpecReader:
         return SpecError(self.source, key, message, line=_find_line(self.text, key, needle, occurrence))
 
     def read(self, document: Mapping[str, Any]) -> OptimizerSpec:
-        """Validate the whole document."""
-        self.table_keys("", document, required={"optimizer", "update"}, optional={"hyperparameters", "slots", "options"})
-        header = self.read_header(document["optimizer"])
-        hyperparameters = self.read_hyperparameters(document.get("hyperparameters", {}))
-        slots = self.read_slots(document.get("slots", {}), hyperparameters)
-        rule = self.read_rule(document["update"], hyperparameters, slots)
-        self.check_slot_conditions(rule, hyperparameters, slots)
+        """Validate the whole document.
+
+        Raises:
+            SpecError: the error found; when there are several, a
+                :class:`~optreg.errors.SpecErrors` holding every one, in file order.
+        """
+        self.collect(self.table_keys, "", document, {"optimizer", "update"}, {"hyperparameters", "slots", "options"})
+        header = self.collect(self.read_header, document["optimizer"]) if "optimizer" in document else None
+        before = len(self.errors)
+        hyperparameters = self.collect(self.read_hyperparameters, document.get("hyperparameters", {}))
+        slots = self.collect(self.read_slots, document.get("slots", {}), hyperparameters or ())
+        update = document.get("update")
+        rule = None
+        if update is not None:
+            rule = self.collect(self.read_rule, update, hyperparameters or (), slots or (), None not in (hyperparameters, slots))
+        if rule is not None and len(self.errors) == before:
+            self.collect(self.check_slot_conditions, rule, hyperparameters, slots)
+        options = self.collect(self.read_options, document.get("options", {}))
+        measuring_steps = self.collect(self.read_measuring_steps, update) if isinstance(update, dict) else 0
+        if self.errors:
+            errors = sorted(self.errors, key=lambda error: error.line or 0)  # in file order; whole-file errors first
+            raise errors[0] if len(errors) == 1 else SpecErrors(errors)
         return OptimizerSpec(
             name=header["name"],
             summary=header["summary"],
@@ -371,8 +405,8 @@ class _SpecReader:
             rule=rule,
             source=self.source,
             text=self.text,
-            options=self.read_options(document.get("options", {})),
-            measuring_steps=self.read_measuring_steps(document["update"]),
+            options=options,
+            measuring_steps=measuring_steps,
         )
 
     def require_table(self, key: str, table: Any) -> None:
@@ -380,29 +414,41 @@ class _SpecReader:
         if not isinstance(table, dict):
             raise self.fail(key, f"must be a table, got {_show(table)}")
 
-    def table_keys(self, key: str, table: Any, required: set[str], optional: set[str]) -> None:
-        """Require a table with exactly the allowed keys."""
+    def table_keys(self, key: str, table: Any, required: set[str], optional: set[str]) -> bool:
+        """Require a table with exactly the allowed keys: each unknown or missing key is
+        recorded; True when every required key is there (so the table can be read)."""
         self.require_table(key, table)
         for name in table:
             if name not in required | optional:
                 allowed = ", ".join(sorted(required | optional))
-                raise self.fail(_join(key, name), f"unknown key {name!r}; allowed: {allowed}", needle=name)
-        for name in sorted(required - set(table)):
-            raise self.fail(_join(key, name) if key else name, f"missing required key {name!r}")
+                self.errors.append(self.fail(_join(key, name), f"unknown key {name!r}; allowed: {allowed}", needle=name))
+        missing = sorted(required - set(table))
+        for name in missing:
+            self.errors.append(self.fail(_join(key, name) if key else name, f"missing required key {name!r}"))
+        return not missing
 
     def read_header(self, table: Any) -> dict[str, Any]:
-        """The [optimizer] table: name, summary, references."""
+        """The [optimizer] table: name, summary, references (each field checked on its own)."""
         self.table_keys("optimizer", table, required={"name", "summary"}, optional={"references"})
-        name = self.string("optimizer.name", table["name"])
+        name = self.collect(self.optimizer_name, table["name"]) if "name" in table else None
+        references = self.collect(self.references, table.get("references", []))
+        summary = self.collect(self.string, "optimizer.summary", table["summary"]) if "summary" in table else None
+        return {"name": name, "summary": summary, "references": references}
+
+    def optimizer_name(self, value: Any) -> str:
+        """``[optimizer] name``: lower-case letters, digits, '_', '.' or '-'."""
+        name = self.string("optimizer.name", value)
         if not _OPTIMIZER_NAME_PATTERN.match(name):
             raise self.fail("optimizer.name", f"must be lower-case letters, digits, '_', '.' or '-', got {name!r}")
-        references = table.get("references", [])
+        return name
+
+    def references(self, references: Any) -> tuple[str, ...]:
+        """``[optimizer] references``: a list of non-empty strings."""
         if not isinstance(references, list):
             raise self.fail("optimizer.references", f"must be a list of strings, got {_show(references)}")
         for index, reference in enumerate(references):
-            self.string(f"optimizer.references[{index}]", reference)
-        summary = self.string("optimizer.summary", table["summary"])
-        return {"name": name, "summary": summary, "references": tuple(references)}
+            self.collect(self.string, f"optimizer.references[{index}]", reference)
+        return tuple(references)
 
     def string(self, key: str, value: Any) -> str:
         """Require a non-empty single-line string."""
@@ -411,15 +457,24 @@ class _SpecReader:
         return value.strip()
 
     def read_hyperparameters(self, table: Any) -> tuple[Hyperparameter, ...]:
-        """The [hyperparameters] table."""
+        """The [hyperparameters] table: the entries read, each on its own; the names of those at
+        fault go to :attr:`unread_hyperparameters`."""
         self.require_table("hyperparameters", table)
-        return tuple(self.read_hyperparameter(name, entry) for name, entry in table.items())
+        read = []
+        for name, entry in table.items():
+            hyper = self.collect(self.read_hyperparameter, name, entry)
+            if hyper is None:
+                self.unread_hyperparameters.append(name)
+            else:
+                read.append(hyper)
+        return tuple(read)
 
-    def read_hyperparameter(self, name: str, entry: Any) -> Hyperparameter:
-        """One hyperparameter: default (required), type, min, max, doc."""
+    def read_hyperparameter(self, name: str, entry: Any) -> Hyperparameter | None:
+        """One hyperparameter: default (required), type, min, max, doc; None without a default."""
         key = f"hyperparameters.{name}"
         self.check_name(key, name)
-        self.table_keys(key, entry, required={"default"}, optional={"type", "min", "max", "doc", "fixed"})
+        if not self.table_keys(key, entry, required={"default"}, optional={"type", "min", "max", "doc", "fixed"}):
+            return None
         default = entry["default"]
         kind = entry.get("type", _type_of(default))
         if kind not in HYPERPARAMETER_TYPES:
@@ -459,21 +514,29 @@ class _SpecReader:
             raise self.fail(key, f"{name!r} is reserved", needle=name)
 
     def read_slots(self, table: Any, hyperparameters: Sequence[Hyperparameter]) -> tuple[Slot, ...]:
-        """The [slots] table."""
+        """The [slots] table: the entries read, each on its own; the names of those at fault go
+        to :attr:`unread_slots`."""
         self.require_table("slots", table)
         hypers = {h.name: h for h in hyperparameters}
-        return tuple(self.read_slot(name, entry, hypers) for name, entry in table.items())
+        read = []
+        for name, entry in table.items():
+            slot = self.collect(self.read_slot, name, entry, hypers)
+            if slot is None:
+                self.unread_slots.append(name)
+            else:
+                read.append(slot)
+        return tuple(read)
 
     def read_slot(self, name: str, entry: Any, hypers: Mapping[str, Hyperparameter]) -> Slot:
         """One slot: init, dtype, doc, when and shape."""
         key = f"slots.{name}"
         self.check_name(key, name)
-        if name in hypers:
+        if name in hypers or name in self.unread_hyperparameters:
             raise self.fail(key, f"{name!r} is already a hyperparameter")
         self.table_keys(key, entry, required=set(), optional={"init", "dtype", "doc", "when", "shape"})
         init = entry.get("init", "zeros")
         numeric = is_finite_number(init)
-        named = isinstance(init, str) and init in hypers and hypers[init].type != "bool"
+        named = isinstance(init, str) and (init in hypers and hypers[init].type != "bool" or init in self.unread_hyperparameters)
         if init not in SLOT_INITS and not numeric and not named:
             raise self.fail(
                 key, f"init must be {', '.join(SLOT_INITS)}, a finite number or a number hyperparameter's name, got {_show(init)}"
@@ -501,6 +564,8 @@ class _SpecReader:
         if hyper is not None and hyper.type == "bool" and hyper.fixed:
             return when
         deciding = condition_hyperparameter(when) if isinstance(when, str) else None
+        if when in self.unread_hyperparameters or deciding in self.unread_hyperparameters:
+            return " ".join(when.split())  # its hyperparameter is at fault, and reported
         if deciding is None or deciding not in hypers or hypers[deciding].type == "bool":
             raise self.fail(
                 key,
@@ -515,13 +580,16 @@ class _SpecReader:
         conditions = sorted({slot.when for slot in slots if slot.when})
         if len(conditions) > MAX_SLOT_CONDITIONS:
             raise self.fail("slots", f"at most {MAX_SLOT_CONDITIONS} conditions may decide slots")
+        faulty_lines = set()
         for truths in _possible_truths(conditions, hyperparameters):
             fold = {name: bit for name, bit in truths.items() if name in {h.name for h in hyperparameters}}
             try:
                 specialize_rule(rule, hyperparameters, slots, fold, truths)
             except ExpressionError as error:
-                setting = ", ".join(_describe_condition(name, value) for name, value in truths.items())
-                raise self.rule_error(error, f"{error.message} (with {setting})") from None
+                if error.line_index not in faulty_lines:  # each line once, with the first setting it fails in
+                    faulty_lines.add(error.line_index)
+                    setting = ", ".join(_describe_condition(name, value) for name, value in truths.items())
+                    self.errors.append(self.rule_error(error, f"{error.message} (with {setting})"))
 
     def rule_error(self, error: ExpressionError, message: str) -> SpecError:
         """A SpecError for an ExpressionError raised while checking the rule."""
@@ -534,11 +602,14 @@ class _SpecReader:
     def read_options(self, table: Any) -> tuple[tuple[str, Any], ...]:
         """The [options] table: defaults for the optimizer options, each checked."""
         self.require_table("options", table)
+        before = len(self.errors)
         for name, value in table.items():
             try:
                 check_spec_options({name: value})
             except OptionError as error:
-                raise self.fail(f"options.{name}", str(error)) from None
+                self.errors.append(self.fail(f"options.{name}", str(error)))
+        if len(self.errors) > before:
+            return ()
         try:
             return tuple(sorted(check_spec_options(table).items()))
         except OptionError as error:  # options that conflict, such as two clipping options
@@ -552,24 +623,53 @@ class _SpecReader:
             raise self.fail("update.measuring_steps", f"must be a whole number >= 0, got {_show(steps)}")
         return steps
 
-    def read_rule(self, table: Any, hyperparameters, slots) -> expr_check.CheckedRule:
-        """The [update] table: an ordered, non-empty list of assignments."""
-        self.table_keys("update", table, required={"rule"}, optional={"measuring_steps"})
+    def read_rule(self, table: Any, hyperparameters, slots, names_known: bool = True) -> expr_check.CheckedRule | None:
+        """The [update] table: an ordered, non-empty list of assignments, each line parsed and
+        checked on its own. None when any line is at fault (each is recorded); ``names_known``
+        False (the hyperparameter or slot table is not a table) checks only the parsing."""
+        if not self.table_keys("update", table, required={"rule"}, optional={"measuring_steps"}):
+            return None
         lines = table["rule"]
         self.raw_lines = lines
         if not isinstance(lines, list) or not lines:
             raise self.fail("update.rule", f"must be a non-empty list of assignments, got {_show(lines)}")
-        assignments = []
+        parsed, faults = [], {}  # faults: line index (len(lines) for the whole rule) → its error
         for index, line in enumerate(lines):
             try:
-                assignments.append(expr.parse_assignment(line))
-            except ExpressionError as error:
-                raise self.fail(f"update.rule[{index}]", error.message, _needle(line), lines[:index].count(line)) from None
+                parsed.append(self.parse_line(index, line))
+            except SpecError as error:
+                parsed.append(None)
+                faults[index] = error
+        if names_known:
+            self.check_lines(lines, parsed, hyperparameters, slots, faults)
+        self.errors.extend(faults[index] for index in sorted(faults))  # in line order
+        return None if faults or not names_known else expr_check.check_rule(parsed, *self.rule_names(hyperparameters, slots))
+
+    def check_lines(self, lines: list, parsed: list, hyperparameters, slots, faults: dict) -> None:
+        """Check the parsed rule lines (None for those that did not parse), recording each error
+        in ``faults`` by line index."""
+        unparsed = [expr.assignment_target(line) for line, assignment in zip(lines, parsed) if assignment is None]
+        errors = expr_check.rule_errors(parsed, *self.rule_names(hyperparameters, slots), assumed=[t for t in unparsed if t])
+        for error in errors:
+            # a line that does not parse may be the one assigning var: say nothing of the whole rule then
+            if error.line_index is not None or not unparsed:
+                faults[len(lines) if error.line_index is None else error.line_index] = self.rule_error(error, error.message)
+
+    def rule_names(self, hyperparameters, slots) -> tuple[list[str], list[str], list[str]]:
+        """The names the rule checker needs: hyperparameters and slots (those at fault included,
+        so reading them is no error of the rule) and the scalar slots."""
+        return (
+            [h.name for h in hyperparameters] + self.unread_hyperparameters,
+            [s.name for s in slots] + self.unread_slots,
+            [s.name for s in slots if s.shape == "scalar"],
+        )
+
+    def parse_line(self, index: int, line: Any) -> expr.Assignment:
+        """Rule line ``index`` parsed, or its SpecError."""
         try:
-            scalar_slots = [s.name for s in slots if s.shape == "scalar"]
-            return expr_check.check_rule(assignments, [h.name for h in hyperparameters], [s.name for s in slots], scalar_slots)
+            return expr.parse_assignment(line)
         except ExpressionError as error:
-            raise self.rule_error(error, error.message) from None
+            raise self.fail(f"update.rule[{index}]", error.message, _needle(line), self.raw_lines[:index].count(line)) from None
 
 
 def _possible_truths(conditions: Sequence[str], hyperparameters: Sequence[Hyperparameter]) -> list[dict[str, bool]]:

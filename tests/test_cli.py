@@ -145,6 +145,33 @@ def test_validate_reports_each_file_and_exits_1_on_any_error(tmp_path):
     assert invoke("validate", str(tmp_path / "good.toml")).exit_code == 0
 
 
+def test_validate_prints_every_error_of_a_file_one_line_each(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        MY_SPEC.replace("min = 0.0", "min = 0.0, colour = 1").replace(
+            'rule = ["var = var - 0.5 * learning_rate * grad"]', 'rule = ["d = gard % 2", "var = var - d // 2"]'
+        ),
+        encoding="utf-8",
+    )
+    result = invoke("validate", str(bad))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"{bad}:7: [hyperparameters.learning_rate.colour] unknown key 'colour'; allowed: default, doc, fixed, max, min, type",
+        f"{bad}:10: [update.rule[0]] undefined name 'gard'",
+        f"{bad}:10: [update.rule[1]] operator '//' is not in the language",
+    ]
+
+
+def test_a_spec_named_with_spec_reports_every_error(tmp_path):
+    (tmp_path / "bad.toml").write_text(MY_SPEC.replace("default = 0.01", "default = -1").replace("* grad", "* gard"), encoding="utf-8")
+    result = invoke("bench", "--spec", str(tmp_path / "bad.toml"), "my_opt")
+    assert result.exit_code == 1
+    assert [line.split("] ")[0] for line in result.stderr.splitlines()] == [
+        f"optreg: error: {tmp_path / 'bad.toml'}:7: [hyperparameters.learning_rate",
+        f"optreg: error: {tmp_path / 'bad.toml'}:10: [update.rule[0]",
+    ]
+
+
 def test_validate_accepts_the_builtin_folder():
     from optreg.builtin import builtin_spec_dir
 

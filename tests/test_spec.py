@@ -424,6 +424,47 @@ def test_toml_syntax_error_message_names_the_position():
     assert "line 3" in caught.value.message
 
 
+# --- every error of a file -------------------------------------------------------------------
+
+
+def test_every_error_of_a_spec_is_reported_in_file_order():
+    text = spec_text(
+        hyperparameters=HYPERPARAMETERS + "eps = { default = -1.0, min = 0.0 }\n",
+        update=rule_table("m = beta_1 * m + gard", "d = m // 2", "var = var - learning_rate * m * nope"),
+    )
+    with pytest.raises(optreg.SpecError) as caught:
+        optreg.load_spec_text(text, source="x.toml")
+    found = [(error.key, error.line) for error in caught.value.errors]
+    assert found == [
+        ("hyperparameters.eps", _line_of(text, "eps = {")),
+        ("update.rule[0]", _line_of(text, "gard")),
+        ("update.rule[1]", _line_of(text, "m // 2")),
+        ("update.rule[2]", _line_of(text, "nope")),
+    ]
+    assert str(caught.value) == str(caught.value.errors[0]) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        # a hyperparameter entry at fault is still a name the rule may read
+        (spec_text(hyperparameters=HYPERPARAMETERS + "eps = { default = 1.0, min = 2.0 }\n",
+                   update=rule_table("var = var - eps * grad")), "hyperparameters.eps"),
+        # so is a slot entry at fault
+        (with_slot('v = { dtype = "int8" }').replace("var = var - learning_rate * m", "var = var - v"), "slots.v"),
+        # a line at fault still assigns its target for the lines after it
+        (with_rule("d = nope * grad", "var = var - d"), "update.rule[0]"),
+        # a line that does not parse may be the one assigning var
+        (with_rule("m = grad", "var = var - (m"), "update.rule[1]"),
+    ],
+    ids=["hyperparameter", "slot", "rule-line", "unparsed-var-line"],
+)
+def test_an_error_does_not_cascade_into_others(text, key):
+    with pytest.raises(optreg.SpecError) as caught:
+        optreg.load_spec_text(text)
+    assert [error.key for error in caught.value.errors] == [key]
+
+
 # --- hostile specs ----------------------------------------------------------------------------
 
 HOSTILE_RULES = [
