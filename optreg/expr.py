@@ -436,6 +436,51 @@ def _convert_call(node: ast.Call, depth: int, budget: list[int]) -> Call:
 # --- walking the tree ---------------------------------------------------------------------
 
 
+#: How tightly each operator binds, as in Python: comparisons, + -, * / %, unary, **.
+_PRECEDENCE = {"<": 1, "<=": 1, ">": 1, ">=": 1, "==": 1, "!=": 1, "+": 2, "-": 2, "*": 3, "/": 3, "%": 3, "**": 5}
+_UNARY_PRECEDENCE, _ATOM_PRECEDENCE = 4, 6
+
+
+def unparse(node: Node) -> str:
+    """An expression written back as text, with only the parentheses it needs (for messages).
+
+    Example:
+        >>> unparse(parse_expression("(a + b) * -(c ** 2) / matmul(x, (y))"))
+        '(a + b) * -c ** 2 / matmul(x, y)'
+    """
+    if isinstance(node, Const):
+        return str(int(node.value)) if node.value.is_integer() and abs(node.value) < 1e15 else repr(node.value)
+    if isinstance(node, Ref):
+        return node.name
+    if isinstance(node, Call):
+        return f"{node.function}({', '.join(unparse(arg) for arg in node.args)})"
+    if isinstance(node, Unary):
+        return node.op + _wrapped(node.operand, _precedence(node.operand) < _UNARY_PRECEDENCE)
+    own = _PRECEDENCE[node.op]
+    right_assoc = node.op == "**"
+    chains = isinstance(node, Compare)  # a < b < c would be a chain: wrap a comparison in a comparison
+    left = _wrapped(node.left, _precedence(node.left) < own or ((right_assoc or chains) and _precedence(node.left) <= own))
+    right_needs = _precedence(node.right) < own if right_assoc else _precedence(node.right) <= own
+    right = _wrapped(node.right, right_needs and not (right_assoc and isinstance(node.right, Unary)))
+    return f"{left} {node.op} {right}"
+
+
+def _precedence(node: Node) -> int:
+    """How tightly a node binds (a negative literal as tightly as unary minus)."""
+    if isinstance(node, (Binary, Compare)):
+        return _PRECEDENCE[node.op]
+    if isinstance(node, Unary) or (isinstance(node, Const) and node.value < 0):
+        return _UNARY_PRECEDENCE
+    return _ATOM_PRECEDENCE
+
+
+def _wrapped(node: Node, parenthesize: bool) -> str:
+    """A node's text, in parentheses when asked."""
+    text = unparse(node)
+    return f"({text})" if parenthesize else text
+
+
+
 def names_in(node: Node) -> set[str]:
     """Every name an expression reads.
 

@@ -35,7 +35,7 @@ from typing import Any, Mapping, Sequence
 
 import attrs
 
-from optreg import expr, expr_check
+from optreg import expr, expr_check, expr_ranks
 from optreg.errors import ExpressionError, HyperparameterError, OptionError, SpecError, SpecErrors
 from optreg.options import ALL_OPTION_NAMES, check_spec_options, is_finite_number
 
@@ -633,27 +633,34 @@ class _SpecReader:
         self.raw_lines = lines
         if not isinstance(lines, list) or not lines:
             raise self.fail("update.rule", f"must be a non-empty list of assignments, got {_show(lines)}")
-        parsed, faults = [], {}  # faults: line index (len(lines) for the whole rule) → its error
+        parsed, faults = [], {}  # faults: line index (len(lines) for the whole rule) → its errors
         for index, line in enumerate(lines):
             try:
                 parsed.append(self.parse_line(index, line))
             except SpecError as error:
                 parsed.append(None)
-                faults[index] = error
+                faults[index] = [error]
         if names_known:
             self.check_lines(lines, parsed, hyperparameters, slots, faults)
-        self.errors.extend(faults[index] for index in sorted(faults))  # in line order
+        self.errors.extend(error for index in sorted(faults) for error in faults[index])  # in line order
         return None if faults or not names_known else expr_check.check_rule(parsed, *self.rule_names(hyperparameters, slots))
 
     def check_lines(self, lines: list, parsed: list, hyperparameters, slots, faults: dict) -> None:
-        """Check the parsed rule lines (None for those that did not parse), recording each error
-        in ``faults`` by line index."""
+        """Check the parsed rule lines (None for those that did not parse): names and assignments,
+        then the shape errors certain for every variable rank (on the lines without a fault yet).
+        Each error goes into ``faults`` by line index."""
         unparsed = [expr.assignment_target(line) for line, assignment in zip(lines, parsed) if assignment is None]
         errors = expr_check.rule_errors(parsed, *self.rule_names(hyperparameters, slots), assumed=[t for t in unparsed if t])
         for error in errors:
             # a line that does not parse may be the one assigning var: say nothing of the whole rule then
             if error.line_index is not None or not unparsed:
-                faults[len(lines) if error.line_index is None else error.line_index] = self.rule_error(error, error.message)
+                faults.setdefault(len(lines) if error.line_index is None else error.line_index, []).append(
+                    self.rule_error(error, error.message)
+                )
+        unfaulted = [None if index in faults else assignment for index, assignment in enumerate(parsed)]
+        hyperparameter_names = [h.name for h in hyperparameters] + self.unread_hyperparameters
+        for error in expr_ranks.rank_errors(unfaulted, hyperparameter_names, {s.name: s.shape for s in slots}):
+            faults.setdefault(error.line_index, []).append(self.rule_error(error, error.message))
 
     def rule_names(self, hyperparameters, slots) -> tuple[list[str], list[str], list[str]]:
         """The names the rule checker needs: hyperparameters and slots (those at fault included,

@@ -162,6 +162,17 @@ def test_validate_prints_every_error_of_a_file_one_line_each(tmp_path):
     ]
 
 
+def test_validate_finds_a_shape_error_without_running_it(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(MY_SPEC.replace("0.5 * learning_rate * grad", "where(rank(var) < 2, matmul(grad, grad), grad)"), encoding="utf-8")
+    result = invoke("validate", str(bad))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"{bad}:10: [update.rule[0]] matmul(grad, grad): matmul needs arguments of rank >= 2, "
+        "but grad has rank 0 or 1 wherever it is built (variables of rank 0, 1)"
+    ]
+
+
 def test_a_spec_named_with_spec_reports_every_error(tmp_path):
     (tmp_path / "bad.toml").write_text(MY_SPEC.replace("default = 0.01", "default = -1").replace("* grad", "* gard"), encoding="utf-8")
     result = invoke("bench", "--spec", str(tmp_path / "bad.toml"), "my_opt")

@@ -465,6 +465,46 @@ def test_an_error_does_not_cascade_into_others(text, key):
     assert [error.key for error in caught.value.errors] == [key]
 
 
+# --- shape errors found without running ----------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("lines", "fragment"),
+    [
+        (["var = var - matmul(sum(grad), grad)"],
+         "matmul(sum(grad), grad): matmul needs arguments of rank >= 2, but sum(grad) has rank 0 for a variable of any rank"),
+        (["var = var - where(rank(var) == 1, matmul(grad, grad), grad)"],
+         "matmul(grad, grad): matmul needs arguments of rank >= 2, but grad has rank 1 wherever it is built (variables of rank 1)"),
+        (["small = rank(var) < 2", "var = var - where(small, matmul(grad, transpose(grad)), grad)"],
+         "but grad has rank 0 or 1 wherever it is built (variables of rank 0, 1)"),
+        (["var = var - col_mean(learning_rate) * grad"], "col_mean needs arguments of rank >= 2, but learning_rate has rank 0"),
+        (["var = var - where(rank(var) == 0, row_mean(grad), grad)"], "row_mean needs arguments of rank >= 1"),
+        # a branch on a hyperparameter's value is built whatever the value: the error is certain
+        (["var = var - where(learning_rate > 1, matmul(mean(grad), grad), grad)"], "but mean(grad) has rank 0"),
+    ],
+    ids=["reduction", "guarded-vector", "guard-in-a-local", "col-mean-of-a-scalar", "row-mean-of-a-scalar", "hyperparameter-branch"],
+)
+def test_a_shape_error_certain_for_every_variable_rank_is_a_spec_error(lines, fragment):
+    text = with_rule(*lines)
+    with pytest.raises(optreg.SpecError) as caught:
+        optreg.load_spec_text(text)
+    assert fragment in caught.value.message
+    assert caught.value.line == _line_of(text, lines[-1]) and caught.value.key == f"update.rule[{len(lines) - 1}]"
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        ["var = var - matmul(grad, transpose(grad))"],  # fine on matrices; a vector fails when traced, not here
+        ["var = var - where(rank(var) >= 2, matmul(grad, transpose(grad)), grad)"],
+        ["big = rank(var) > 2", "var = var - where(big, grad, matmul(grad, transpose(grad)))"],  # fails below 2 only
+        ["h = row_mean(grad)", "var = var - where(rank(var) == 0, row_mean(h), h)"],  # h already failed there
+    ],
+    ids=["unguarded", "guarded", "guarded-below", "no-cascade"],
+)
+def test_a_shape_error_only_some_variable_ranks_meet_is_left_to_trace_time(lines):
+    optreg.load_spec_text(with_rule(*lines))
+
+
 # --- hostile specs ----------------------------------------------------------------------------
 
 HOSTILE_RULES = [
