@@ -133,6 +133,17 @@ def test_bench_a_spec_the_moment_it_is_written(tmp_path):
     assert {"name": "my_opt", "source": "local"}.items() <= next(r for r in listing if r["name"] == "my_opt").items()
 
 
+def test_a_spec_edited_and_benched_again_in_the_same_process_runs_as_edited(tmp_path):
+    spec = tmp_path / "my_opt.toml"
+    finals = []
+    for factor in ("0.5", "2"):
+        spec.write_text(MY_SPEC.replace("0.5 *", f"{factor} *"), encoding="utf-8")
+        result = invoke("bench", "--spec", str(spec), "my_opt", "--max-iters", "3", "--format", "json")
+        assert result.exit_code == 0, result.output
+        finals.append(json.loads(result.output)[0]["final_params"])
+    assert finals[0] != finals[1]
+
+
 def test_validate_reports_each_file_and_exits_1_on_any_error(tmp_path):
     (tmp_path / "good.toml").write_text(MY_SPEC, encoding="utf-8")
     (tmp_path / "bad.toml").write_text(MY_SPEC.replace("* grad", "* grad.sum()"), encoding="utf-8")
