@@ -15,7 +15,9 @@ from optreg.errors import (
     OptionError,
     OptregError,
     PluginError,
+    RuleError,
     SpecError,
+    SpecErrors,
     UnknownNameError,
 )
 from optreg.hookspecs import hookimpl
@@ -41,8 +43,10 @@ __all__ = [
     "PluginWarning",
     "PythonOptimizer",
     "Registry",
+    "RuleError",
     "Slot",
     "SpecError",
+    "SpecErrors",
     "UnknownNameError",
     "hookimpl",
     "load_spec",

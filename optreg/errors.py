@@ -17,6 +17,9 @@ class OptregError(Exception):
     """
 
     exit_code = 1
+    #: Raised inside a user's ``tf.function``, the error reaches the caller as itself: AutoGraph
+    #: would otherwise re-raise it as a ``StagingError`` with its message inside a stack dump.
+    ag_pass_through = True
 
 
 class SpecError(OptregError):
@@ -72,6 +75,29 @@ class SpecErrors(SpecError):
     def errors(self) -> tuple[SpecError, ...]:
         """Every error, in the order the loader found them."""
         return self._errors
+
+
+class RuleError(SpecError):
+    """A rule line fails when its TensorFlow ops are built for a variable (traced): a shape
+    that does not fit, say. It names the file, the rule line and what is wrong, in one line.
+
+    Args:
+        source: the spec file.
+        line: the 1-based line of the rule line in the file, where known.
+        rule_line: the 1-based position of the line in the rule.
+        text: the rule line as written.
+        problem: what is wrong.
+
+    Example:
+        >>> str(RuleError("specs/x.toml", 14, 3, "g = matmul(grad, grad)", "grad has rank 1"))
+        'specs/x.toml:14: [update] rule line 3 "g = matmul(grad, grad)": grad has rank 1'
+    """
+
+    def __init__(self, source: str, line: int | None, rule_line: int, text: str, problem: str):
+        self.rule_line = rule_line
+        self.text = text
+        self.problem = problem
+        super().__init__(source, "update", f'rule line {rule_line} "{text}": {problem}', line)
 
 
 class HyperparameterError(OptregError, ValueError):

@@ -36,7 +36,7 @@ from typing import Any, Mapping, Sequence
 import attrs
 
 from optreg import expr, expr_check, expr_ranks
-from optreg.errors import ExpressionError, HyperparameterError, OptionError, SpecError, SpecErrors
+from optreg.errors import ExpressionError, HyperparameterError, OptionError, RuleError, SpecError, SpecErrors
 from optreg.options import ALL_OPTION_NAMES, check_spec_options, is_finite_number
 
 if sys.version_info >= (3, 11):
@@ -203,6 +203,46 @@ class OptimizerSpec:
             {'learning_rate': 0.1}
         """
         return {h.name: h.default for h in self.hyperparameters}
+
+
+@attrs.frozen
+class RuleLocation:
+    """Where one line of a spec's rule is, to name it in errors raised when it is traced.
+
+    Attributes:
+        source: the spec file (or ``"<string>"``).
+        rule_line: the line's 1-based position in the rule.
+        file_line: its 1-based line in the file, where it can be found.
+        text: the line as written.
+
+    Example:
+        >>> where = RuleLocation("x.toml", 2, 12, "var = var - matmul(grad, grad)")
+        >>> str(where.error("grad has rank 1"))
+        'x.toml:12: [update] rule line 2 "var = var - matmul(grad, grad)": grad has rank 1'
+    """
+
+    source: str
+    rule_line: int
+    file_line: int | None
+    text: str
+
+    def error(self, problem: str) -> RuleError:
+        """The :class:`~optreg.errors.RuleError` for a problem of this line."""
+        return RuleError(self.source, self.file_line, self.rule_line, self.text, problem)
+
+
+def rule_locations(spec: "OptimizerSpec") -> tuple[RuleLocation, ...]:
+    """Where each line of a spec's rule is, in rule order.
+
+    Example:
+        >>> [(w.rule_line, w.file_line) for w in rule_locations(load_spec("specs/momentum.toml"))]  # doctest: +SKIP
+        [(1, 15), (2, 16)]
+    """
+    texts = [assignment.text for assignment in spec.rule.assignments]
+    return tuple(
+        RuleLocation(spec.source, index + 1, _find_line(spec.text, f"update.rule[{index}]", text, texts[:index].count(text)), text)
+        for index, text in enumerate(texts)
+    )
 
 
 def resolve_hyperparameters(

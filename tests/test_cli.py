@@ -144,6 +144,20 @@ def test_a_spec_edited_and_benched_again_in_the_same_process_runs_as_edited(tmp_
     assert finals[0] != finals[1]
 
 
+def test_a_shape_error_when_benched_is_one_line_naming_the_spec_line(tmp_path):
+    """matmul(grad, grad) passes validate (a square matrix runs it), but the quartic's parameter
+    is a vector: the bench fails when it traces the rule, and says where in one line."""
+    spec = tmp_path / "my_opt.toml"
+    spec.write_text(MY_SPEC.replace('rule = ["var = var - 0.5 * learning_rate * grad"]',
+                                    'rule = [\n  "g2 = matmul(grad, grad)",\n  "var = var - learning_rate * g2",\n]'), encoding="utf-8")
+    assert invoke("validate", str(spec)).exit_code == 0
+    result = invoke("bench", "--spec", str(spec), "my_opt")
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f'optreg: error: {spec}:11: [update] rule line 1 "g2 = matmul(grad, grad)": matmul(grad, grad): ')
+    assert "rank 1" in line and line.endswith("(for a float32 variable of shape [1])")
+
+
 def test_validate_reports_each_file_and_exits_1_on_any_error(tmp_path):
     (tmp_path / "good.toml").write_text(MY_SPEC, encoding="utf-8")
     (tmp_path / "bad.toml").write_text(MY_SPEC.replace("* grad", "* grad.sum()"), encoding="utf-8")

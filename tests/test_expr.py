@@ -591,3 +591,66 @@ def test_what_python_only_warns_about_is_one_clear_syntax_error(text):
         with pytest.raises(ExpressionError, match="syntax error.*literal"):
             parse_assignment(text)
     assert not caught
+
+
+# --- errors raised when a rule line is traced -------------------------------------------------
+
+MATRIX_SPEC = """\
+[optimizer]
+name = "squared"
+summary = "a matrix product, fine on square matrices only"
+
+[hyperparameters]
+learning_rate = { default = 0.01 }
+
+[slots]
+r = { shape = "rows" }
+
+[update]
+rule = [
+  "r = r + square(grad)",
+  "g2 = matmul(grad, grad)",
+  "var = var - learning_rate * g2",
+]
+"""
+
+
+@pytest.fixture
+def matrix_spec_path(tmp_path):
+    path = tmp_path / "squared.toml"
+    path.write_text(MATRIX_SPEC.replace('  "r = r + square(grad)",\n', ""), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("jit_compile", [True, False], ids=["xla", "eager"])
+def test_a_shape_error_when_traced_is_a_rule_error_naming_the_line(matrix_spec_path, jit_compile):
+    opt = optreg.Registry(spec_paths=[matrix_spec_path]).create("squared", jit_compile=jit_compile)
+    opt.apply_gradients([(tf.ones([2, 2]), tf.Variable(tf.ones([2, 2])))])  # a square matrix is fine
+    with pytest.raises(optreg.RuleError) as caught:
+        opt.apply_gradients([(tf.ones([3]), tf.Variable(tf.ones([3])))])
+    error = caught.value
+    assert (error.source, error.line, error.rule_line, error.text) == (str(matrix_spec_path), 13, 1, "g2 = matmul(grad, grad)")
+    assert str(error).startswith(f'{matrix_spec_path}:13: [update] rule line 1 "g2 = matmul(grad, grad)": matmul(grad, grad): ')
+    assert str(error).endswith("(for a float32 variable of shape [3])")
+    assert "\n" not in str(error) and "{{" not in str(error) and "[Op:" not in str(error)
+    assert isinstance(error, optreg.SpecError) and error.exit_code == 1
+
+
+def test_a_rule_error_surfaces_from_inside_a_tf_function(matrix_spec_path):
+    opt = optreg.Registry(spec_paths=[matrix_spec_path]).create("squared")
+    var = tf.Variable(tf.ones([2, 3]))
+
+    @tf.function
+    def step():
+        opt.apply_gradients([(tf.ones([2, 3]), var)])
+
+    with pytest.raises(optreg.RuleError, match=r'rule line 1 "g2 = matmul\(grad, grad\)": .*\[2, 3\]'):
+        step()
+
+
+def test_a_slot_given_a_value_of_another_shape_is_a_rule_error():
+    spec = optreg.load_spec_text(MATRIX_SPEC.replace("matmul(grad, grad)", "grad"), source="squared.toml")
+    with pytest.raises(optreg.RuleError) as caught:
+        optreg.SpecOptimizer(spec).apply_gradients([(tf.ones([2, 3]), tf.Variable(tf.ones([2, 3])))])
+    assert (caught.value.line, caught.value.rule_line) == (13, 1)
+    assert "slot 'r' has shape [2, 1], the value assigned [2, 3]" in caught.value.problem
