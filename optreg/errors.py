@@ -7,6 +7,7 @@ into one line on stderr. Each subclass says *where* the problem is as well as *w
 from __future__ import annotations
 
 import difflib
+from typing import Sequence
 
 
 class OptregError(Exception):
@@ -66,14 +67,14 @@ class SpecErrors(SpecError):
         ('x.toml:2: [a] bad', 'x.toml:5: [b] worse')
     """
 
-    def __init__(self, errors):
+    def __init__(self, errors: Sequence[SpecError]):
         first = errors[0]
         super().__init__(first.source, first.key, first.message, first.line)
         self._errors = tuple(errors)
 
     @property
     def errors(self) -> tuple[SpecError, ...]:
-        """Every error, in the order the loader found them."""
+        """Every error, in the order given (the loader's: file order)."""
         return self._errors
 
 

@@ -2,8 +2,8 @@
 
 A rule line is one assignment, ``target = expression``. Expressions are parsed with Python's
 :mod:`ast` (which only *parses*; nothing is ever evaluated by Python) and every node is checked
-against a whitelist, then turned into the small tree of :mod:`attrs` records below. Checking a whole rule lives in
-:mod:`optreg.expr_check`, compiling a checked rule to TensorFlow ops in
+against a whitelist, then turned into the small tree of :mod:`attrs` records below. Checking
+a whole rule lives in :mod:`optreg.expr_check`, compiling a checked rule to TensorFlow ops in
 :mod:`optreg.expr_compile`; this module never imports TensorFlow.
 
 The grammar:
@@ -478,7 +478,6 @@ def _wrapped(node: Node, parenthesize: bool) -> str:
     """A node's text, in parentheses when asked."""
     text = unparse(node)
     return f"({text})" if parenthesize else text
-
 
 
 def names_in(node: Node) -> set[str]:

@@ -273,7 +273,8 @@ class CompiledRule:
             return {target: _broadcast_like(value, like)}
         if target in self._slots:
             if not slots[target].shape.is_compatible_with(value.shape):
-                raise ValueError(f"slot {target!r} has shape {slots[target].shape.as_list()}, the value assigned {value.shape.as_list()}")
+                shapes = slots[target].shape.as_list(), value.shape.as_list()
+                raise ValueError(f"slot {target!r} has shape {shapes[0]}, but the value assigned has shape {shapes[1]}")
             return {target: value}
         return {}
 

@@ -653,4 +653,4 @@ def test_a_slot_given_a_value_of_another_shape_is_a_rule_error():
     with pytest.raises(optreg.RuleError) as caught:
         optreg.SpecOptimizer(spec).apply_gradients([(tf.ones([2, 3]), tf.Variable(tf.ones([2, 3])))])
     assert (caught.value.line, caught.value.rule_line) == (13, 1)
-    assert "slot 'r' has shape [2, 1], the value assigned [2, 3]" in caught.value.problem
+    assert "slot 'r' has shape [2, 1], but the value assigned has shape [2, 3]" in caught.value.problem
