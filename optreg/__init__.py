@@ -15,7 +15,9 @@ from optreg.errors import (
     OptionError,
     OptregError,
     PluginError,
+    RuleError,
     SpecError,
+    SpecErrors,
     UnknownNameError,
 )
 from optreg.hookspecs import hookimpl
@@ -42,8 +44,10 @@ __all__ = [
     "InnerOptimizer",
     "PythonOptimizer",
     "Registry",
+    "RuleError",
     "Slot",
     "SpecError",
+    "SpecErrors",
     "UnknownNameError",
     "hookimpl",
     "load_spec",

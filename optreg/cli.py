@@ -25,7 +25,8 @@ def reports_errors(command):
         except OptregError as error:
             if os.environ.get("OPTREG_DEBUG") == "1":
                 raise
-            click.echo(f"optreg: error: {error}", err=True)
+            for each in getattr(error, "errors", (error,)):  # a spec's errors, one line each
+                click.echo(f"optreg: error: {each}", err=True)
             sys.exit(error.exit_code)
 
     return wrapper
@@ -151,14 +152,18 @@ def plugins_command(fmt, spec_paths):
 def validate_command(paths, spec_paths):
     """Load and check each spec file (or folder of specs) without running it.
 
-    Prints "PATH: ok" or the error with file and key; exits 1 when any spec is invalid.
+    Prints "PATH: ok", or every error of the file, one line each with file, line and key;
+    exits 1 when any spec is invalid.
     """
     from optreg.validate import validate_paths
 
     load_registry(spec_paths)
     results = validate_paths(paths)
     for path, error in results:
-        click.echo(f"{path}: ok" if error is None else f"{error}", err=error is not None)
+        if error is None:
+            click.echo(f"{path}: ok")
+        for each in error.errors if error is not None else ():
+            click.echo(f"{each}", err=True)
     if any(error is not None for _, error in results):
         sys.exit(1)
 

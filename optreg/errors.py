@@ -7,6 +7,7 @@ into one line on stderr. Each subclass says *where* the problem is as well as *w
 from __future__ import annotations
 
 import difflib
+from typing import Sequence
 
 
 class OptregError(Exception):
@@ -17,6 +18,9 @@ class OptregError(Exception):
     """
 
     exit_code = 1
+    #: Raised inside a user's ``tf.function``, the error reaches the caller as itself: AutoGraph
+    #: would otherwise re-raise it as a ``StagingError`` with its message inside a stack dump.
+    ag_pass_through = True
 
 
 class SpecError(OptregError):
@@ -45,6 +49,56 @@ class SpecError(OptregError):
         where = self.source if self.line is None else f"{self.source}:{self.line}"
         key = f" [{self.key}]" if self.key else ""
         return f"{where}:{key} {self.message}"
+
+    @property
+    def errors(self) -> tuple["SpecError", ...]:
+        """Every error found in the spec, this one first: only itself unless the loader
+        collected several (see :class:`SpecErrors`)."""
+        return (self,)
+
+
+class SpecErrors(SpecError):
+    """Several errors of one spec, as the loader collects them: it reads as the first (its
+    source, key, line, message and one-line text) and holds them all in :attr:`errors`.
+
+    Example:
+        >>> both = SpecErrors([SpecError("x.toml", "a", "bad", 2), SpecError("x.toml", "b", "worse", 5)])
+        >>> str(both), [str(e) for e in both.errors][1]
+        ('x.toml:2: [a] bad', 'x.toml:5: [b] worse')
+    """
+
+    def __init__(self, errors: Sequence[SpecError]):
+        first = errors[0]
+        super().__init__(first.source, first.key, first.message, first.line)
+        self._errors = tuple(errors)
+
+    @property
+    def errors(self) -> tuple[SpecError, ...]:
+        """Every error, in the order given (the loader's: file order)."""
+        return self._errors
+
+
+class RuleError(SpecError):
+    """A rule line fails when its TensorFlow ops are built for a variable (traced): a shape
+    that does not fit, say. It names the file, the rule line and what is wrong, in one line.
+
+    Args:
+        source: the spec file.
+        line: the 1-based line of the rule line in the file, where known.
+        rule_line: the 1-based position of the line in the rule.
+        text: the rule line as written.
+        problem: what is wrong.
+
+    Example:
+        >>> str(RuleError("specs/x.toml", 14, 3, "g = matmul(grad, grad)", "grad has rank 1"))
+        'specs/x.toml:14: [update] rule line 3 "g = matmul(grad, grad)": grad has rank 1'
+    """
+
+    def __init__(self, source: str, line: int | None, rule_line: int, text: str, problem: str):
+        self.rule_line = rule_line
+        self.text = text
+        self.problem = problem
+        super().__init__(source, "update", f'rule line {rule_line} "{text}": {problem}', line)
 
 
 class HyperparameterError(OptregError, ValueError):

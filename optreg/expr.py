@@ -1,15 +1,16 @@
-"""The update-rule expression language: grammar, parsing and checking.
+"""The update-rule expression language: grammar and parsing.
 
 A rule line is one assignment, ``target = expression``. Expressions are parsed with Python's
 :mod:`ast` (which only *parses*; nothing is ever evaluated by Python) and every node is checked
-against a whitelist, then turned into the small tree of :mod:`attrs` records below. Compiling a
-checked rule to TensorFlow ops lives in :mod:`optreg.expr_compile`; this module never imports
-TensorFlow.
+against a whitelist, then turned into the small tree of :mod:`attrs` records below. Checking
+a whole rule lives in :mod:`optreg.expr_check`, compiling a checked rule to TensorFlow ops in
+:mod:`optreg.expr_compile`; this module never imports TensorFlow.
 
 The grammar:
 
 * numbers (``1``, ``0.5``, ``1e-7``), names, parentheses;
-* ``+ - * / **`` and unary ``-`` / ``+``;
+* ``+ - * / % **`` (``%`` is floor modulo, as Python's and ``tf.math.floormod``) and unary
+  ``-`` / ``+``;
 * one comparison ``< <= > >= == !=`` (yielding a boolean, usable only as ``where``'s condition
   or in a local);
 * calls of the functions in :data:`FUNCTIONS`, with positional arguments only.
@@ -23,6 +24,7 @@ earlier in the rule.
 from __future__ import annotations
 
 import ast
+import re
 import warnings
 from typing import Iterable, Mapping, Union
 
@@ -142,7 +144,7 @@ class Unary:
 
 @attrs.frozen
 class Binary:
-    """``a OP b`` for ``+ - * / **``."""
+    """``a OP b`` for ``+ - * / % **``."""
 
     op: str
     left: "Node"
@@ -178,7 +180,7 @@ class Assignment:
     text: str
 
 
-_BINARY_OPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
+_BINARY_OPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Mod: "%", ast.Pow: "**"}
 _UNARY_OPS = {ast.USub: "-", ast.UAdd: "+"}
 _COMPARE_OPS = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
 
@@ -194,7 +196,6 @@ _CONSTRUCT_NAMES = {
     ast.Starred: "starred arguments",
     ast.NamedExpr: "the walrus operator",
     ast.IfExp: "conditional expressions (use where(cond, a, b))",
-    ast.BoolOp: "'and' / 'or' (use where)",
     ast.List: "lists",
     ast.Tuple: "tuples",
     ast.Dict: "dicts",
@@ -205,9 +206,48 @@ _CONSTRUCT_NAMES = {
 }
 
 
+#: Python's operators outside the language, as they are written, with a hint where the
+#: language has another way to say it.
+_REFUSED_OPERATORS = {
+    ast.FloorDiv: ("//", ""),
+    ast.MatMult: ("@", "; use matmul(a, b)"),
+    ast.LShift: ("<<", ""),
+    ast.RShift: (">>", ""),
+    ast.BitOr: ("|", ""),
+    ast.BitXor: ("^", "; use ** for powers"),
+    ast.BitAnd: ("&", ""),
+    ast.Invert: ("~", ""),
+    ast.Not: ("not", "; use where(cond, 0, 1)"),
+    ast.And: ("and", "; use where(cond, a, b)"),
+    ast.Or: ("or", "; use where(cond, a, b)"),
+    ast.Is: ("is", "; use =="),
+    ast.IsNot: ("is not", "; use !="),
+    ast.In: ("in", ""),
+    ast.NotIn: ("not in", ""),
+}
+
+
 def _describe(node: ast.AST) -> str:
     """A reader's name for a Python construct outside the grammar."""
     return _CONSTRUCT_NAMES.get(type(node), type(node).__name__)
+
+
+def refused_operator(operator: ast.AST, kind: str = "operator") -> ExpressionError:
+    """The error for a Python operator outside the language, naming it as written.
+
+    Args:
+        operator: the operator's AST node (``ast.FloorDiv()``, ``ast.And()``, ``ast.Is()``, ...).
+        kind: ``"operator"`` or ``"comparison"``.
+
+    Returns:
+        An :class:`ExpressionError` to raise.
+
+    Example:
+        >>> refused_operator(ast.FloorDiv()).message
+        "operator '//' is not in the language"
+    """
+    written, hint = _REFUSED_OPERATORS.get(type(operator), (type(operator).__name__, ""))
+    return ExpressionError(f"{kind} {written!r} is not in the language{hint}")
 
 
 # --- parsing ----------------------------------------------------------------------------
@@ -265,6 +305,20 @@ def parse_assignment(text: str) -> Assignment:
     return Assignment(target=target, expression=expression, text=text.strip())
 
 
+def assignment_target(text: object) -> str | None:
+    """The name a rule line assigns, read from its text even when the line does not parse.
+
+    Example:
+        >>> assignment_target("m = beta * m +"), assignment_target("var == grad")
+        ('m', None)
+    """
+    found = _TARGET.match(text) if isinstance(text, str) else None
+    return found.group(1) if found else None
+
+
+_TARGET = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)")
+
+
 def _parse_python(text: str, mode: str) -> ast.AST:
     """Parse text with Python's parser after the size check; never evaluates anything."""
     if len(text) > MAX_EXPRESSION_CHARS:
@@ -310,8 +364,8 @@ def _convert(node: ast.AST, depth: int, budget: list[int]) -> Node:
         return _convert_compare(node, depth, budget)
     if isinstance(node, ast.Call):
         return _convert_call(node, depth, budget)
-    if isinstance(node, (ast.UnaryOp, ast.BinOp)):
-        raise ExpressionError(f"operator {type(node.op).__name__} is not in the language")
+    if isinstance(node, (ast.UnaryOp, ast.BinOp, ast.BoolOp)):
+        raise refused_operator(node.op)
     raise ExpressionError(f"{_describe(node)} are not allowed in expressions")
 
 
@@ -351,7 +405,7 @@ def _convert_compare(node: ast.Compare, depth: int, budget: list[int]) -> Compar
         raise ExpressionError("chained comparisons are not allowed; compare two values at a time")
     op = _COMPARE_OPS.get(type(node.ops[0]))
     if op is None:
-        raise ExpressionError(f"comparison {type(node.ops[0]).__name__} is not in the language")
+        raise refused_operator(node.ops[0], "comparison")
     left = _convert(node.left, depth + 1, budget)
     right = _convert(node.comparators[0], depth + 1, budget)
     return Compare(op, left, right)
@@ -379,23 +433,51 @@ def _convert_call(node: ast.Call, depth: int, budget: list[int]) -> Call:
     return Call(name, args)
 
 
-# --- checking ---------------------------------------------------------------------------
+# --- walking the tree ---------------------------------------------------------------------
 
 
-@attrs.frozen
-class CheckedRule:
-    """A rule whose names all resolve, with what the compiler needs to know about it.
+#: How tightly each operator binds, as in Python: comparisons, + -, * / %, unary, **.
+_PRECEDENCE = {"<": 1, "<=": 1, ">": 1, ">=": 1, "==": 1, "!=": 1, "+": 2, "-": 2, "*": 3, "/": 3, "%": 3, "**": 5}
+_UNARY_PRECEDENCE, _ATOM_PRECEDENCE = 4, 6
 
-    Attributes:
-        assignments: the rule lines in order.
-        scalar_locals: locals that depend only on hyperparameters and ``step``; they are
-            computed once per step in float64.
-        bool_locals: locals holding a comparison's result.
+
+def unparse(node: Node) -> str:
+    """An expression written back as text, with only the parentheses it needs (for messages).
+
+    Example:
+        >>> unparse(parse_expression("(a + b) * -(c ** 2) / matmul(x, (y))"))
+        '(a + b) * -c ** 2 / matmul(x, y)'
     """
+    if isinstance(node, Const):
+        return str(int(node.value)) if node.value.is_integer() and abs(node.value) < 1e15 else repr(node.value)
+    if isinstance(node, Ref):
+        return node.name
+    if isinstance(node, Call):
+        return f"{node.function}({', '.join(unparse(arg) for arg in node.args)})"
+    if isinstance(node, Unary):
+        return node.op + _wrapped(node.operand, _precedence(node.operand) < _UNARY_PRECEDENCE)
+    own = _PRECEDENCE[node.op]
+    right_assoc = node.op == "**"
+    chains = isinstance(node, Compare)  # a < b < c would be a chain: wrap a comparison in a comparison
+    left = _wrapped(node.left, _precedence(node.left) < own or ((right_assoc or chains) and _precedence(node.left) <= own))
+    right_needs = _precedence(node.right) < own if right_assoc else _precedence(node.right) <= own
+    right = _wrapped(node.right, right_needs and not (right_assoc and isinstance(node.right, Unary)))
+    return f"{left} {node.op} {right}"
 
-    assignments: tuple[Assignment, ...]
-    scalar_locals: frozenset[str]
-    bool_locals: frozenset[str]
+
+def _precedence(node: Node) -> int:
+    """How tightly a node binds (a negative literal as tightly as unary minus)."""
+    if isinstance(node, (Binary, Compare)):
+        return _PRECEDENCE[node.op]
+    if isinstance(node, Unary) or (isinstance(node, Const) and node.value < 0):
+        return _UNARY_PRECEDENCE
+    return _ATOM_PRECEDENCE
+
+
+def _wrapped(node: Node, parenthesize: bool) -> str:
+    """A node's text, in parentheses when asked."""
+    text = unparse(node)
+    return f"({text})" if parenthesize else text
 
 
 def names_in(node: Node) -> set[str]:
@@ -437,147 +519,6 @@ def map_children(node: Node, transform) -> Node:
     return node
 
 
-def check_rule(
-    assignments: Iterable[Assignment],
-    hyperparameters: Iterable[str],
-    slots: Iterable[str],
-    scalar_slots: Iterable[str] = (),
-) -> CheckedRule:
-    """Check that every name in a rule resolves and every assignment is allowed.
-
-    Args:
-        assignments: the parsed rule lines, in order.
-        hyperparameters: the spec's hyperparameter names.
-        slots: the spec's slot names.
-        scalar_slots: the slots holding one number per variable; what they are assigned
-            must be one number too (built from hyperparameters, ``step``, reductions, shape
-            facts and other such slots).
-
-    Returns:
-        A :class:`CheckedRule`.
-
-    Raises:
-        ExpressionError: with ``.line_index`` set to the offending line's index.
-
-    Example:
-        >>> rule = [parse_assignment("var = var - lr * grad")]
-        >>> check_rule(rule, ["lr"], []).scalar_locals
-        frozenset()
-    """
-    assignments = tuple(assignments)
-    checker = _RuleChecker(frozenset(hyperparameters), frozenset(slots), frozenset(scalar_slots))
-    for index, assignment in enumerate(assignments):
-        try:
-            checker.check(assignment)
-        except ExpressionError as error:
-            raise ExpressionError(error.message, line_index=index) from None
-    if not checker.assigns_var:
-        raise ExpressionError("the rule never assigns 'var', so it would not update anything")
-    return CheckedRule(assignments, frozenset(checker.scalar_locals), frozenset(checker.bool_locals))
-
-
-class _RuleChecker:
-    """Walks a rule in order, tracking which locals exist and what kind of value they hold."""
-
-    def __init__(self, hyperparameters: frozenset[str], slots: frozenset[str], scalar_slots: frozenset[str] = frozenset()):
-        self.hyperparameters = hyperparameters
-        self.slots = slots
-        #: Names holding one number per variable (scalar slots and locals computed from them).
-        self.one_number = set(scalar_slots)
-        self.locals: set[str] = set()
-        self.scalar_locals: set[str] = set()
-        self.bool_locals: set[str] = set()
-        self.assigns_var = False
-
-    def check(self, assignment: Assignment) -> None:
-        """Check one line and record the local it defines, if any."""
-        is_bool = self._kind(assignment.expression) == "bool"
-        target = assignment.target
-        self._check_target(target, is_bool)
-        one_number = self.is_one_number(assignment.expression)
-        if target in self.one_number and target in self.slots and not one_number:
-            raise ExpressionError(f"slot {target!r} holds one number per variable; reduce the value first (sum, mean, norm, ...)")
-        if target == "var":
-            self.assigns_var = True
-        elif target not in self.slots:
-            if one_number:
-                self.one_number.add(target)
-            self.locals.add(target)
-            if is_bool:
-                self.bool_locals.add(target)
-            if self.is_scalar(assignment.expression):
-                self.scalar_locals.add(target)
-
-    def _check_target(self, target: str, is_bool: bool) -> None:
-        """Refuse assignments to read-only names, reassigned locals and boolean slots."""
-        if target in ("grad", "step", "weight_decay"):
-            raise ExpressionError(f"cannot assign to {target!r}; it is read-only")
-        if target in self.hyperparameters:
-            raise ExpressionError(f"cannot assign to hyperparameter {target!r}")
-        if target in FUNCTIONS:
-            raise ExpressionError(f"cannot assign to {target!r}; it names a function")
-        if target in self.locals:
-            raise ExpressionError(f"local {target!r} is assigned twice; give the new value another name")
-        if is_bool and (target == "var" or target in self.slots):
-            raise ExpressionError(f"cannot store a comparison in {target!r}; use where(cond, a, b)")
-
-    def is_one_number(self, node: Node) -> bool:
-        """True when the node is one number per variable (no element-wise tensor in it)."""
-        if isinstance(node, Call) and node.function in TRACE_FACTS | (REDUCTIONS - {"row_mean", "col_mean"}):
-            return True
-        if isinstance(node, Ref):
-            return (
-                node.name in self.one_number
-                or node.name in self.hyperparameters
-                or node.name in SCALAR_BUILTINS
-                or node.name in self.scalar_locals
-            )
-        return all(self.is_one_number(child) for child in children(node))
-
-    def is_scalar(self, node: Node) -> bool:
-        """True when the node depends only on hyperparameters, ``step``, ``weight_decay`` and
-        scalar locals."""
-        scalar_names = self.hyperparameters | SCALAR_BUILTINS | self.scalar_locals
-        return names_in(node) <= scalar_names
-
-    def _kind(self, node: Node) -> str:
-        """'bool' or 'number'; refuses undefined names and booleans used as numbers."""
-        if isinstance(node, Const):
-            return "number"
-        if isinstance(node, Ref):
-            return self._ref_kind(node.name)
-        if isinstance(node, Compare):
-            self._number(node.left, node.op)
-            self._number(node.right, node.op)
-            return "bool"
-        if isinstance(node, Call) and node.function in CREATION_FACTS:
-            if node.args[0].name not in self.slots:
-                raise ExpressionError(f"{node.function}({node.args[0].name}) names no slot; slots: {', '.join(sorted(self.slots)) or 'none'}")
-            return "number"
-        if isinstance(node, Call) and node.function == "where":
-            self._kind(node.args[0])
-            self._number(node.args[1], "where")
-            self._number(node.args[2], "where")
-            return "number"
-        label = node.op if isinstance(node, (Unary, Binary)) else node.function
-        for child in children(node):
-            self._number(child, label)
-        return "number"
-
-    def _number(self, node: Node, context: str) -> None:
-        """Require a numeric operand."""
-        if self._kind(node) == "bool":
-            raise ExpressionError(f"a comparison cannot be an operand of {context!r}; use where(cond, a, b)")
-
-    def _ref_kind(self, name: str) -> str:
-        """The kind of a name, or an error when it is undefined."""
-        if name in self.bool_locals:
-            return "bool"
-        if name in BUILTIN_NAMES or name in self.hyperparameters or name in self.slots or name in self.locals:
-            return "number"
-        raise ExpressionError(f"undefined name {name!r}")
-
-
 # --- specializing: fixed hyperparameters folded in, absent slots pruned -------------------
 
 
@@ -617,6 +558,7 @@ _PYTHON_OPS = {
     "-": lambda a, b: a - b,
     "*": lambda a, b: a * b,
     "/": lambda a, b: a / b,
+    "%": lambda a, b: a % b,
     "**": lambda a, b: _real_power(float(a), b),
     "<": lambda a, b: a < b,
     "<=": lambda a, b: a <= b,
@@ -671,56 +613,3 @@ def decide_has(node: Node, absent: Iterable[str]) -> Node:
     if isinstance(node, Call) and node.function in CREATION_FACTS:
         return Const(0.0 if node.args[0].name in absent else 1.0)
     return map_children(node, lambda child: decide_has(child, absent))
-
-
-def specialize(
-    rule: CheckedRule,
-    hyperparameters: Iterable[str],
-    slots: Iterable[str],
-    values: Mapping[str, float | int | bool],
-    absent: Mapping[str, str],
-    scalar_slots: Iterable[str] = (),
-) -> CheckedRule:
-    """A rule with some names fixed to values and some slots absent.
-
-    Every expression is folded with ``values``. A line assigning an absent slot is dropped; a
-    local whose value reads something absent is absent too (and dropped); any other line
-    that still reads something absent is an error.
-
-    Args:
-        rule: the checked rule.
-        hyperparameters: every hyperparameter name.
-        slots: every slot name, present or not.
-        values: name → value to fold in.
-        absent: absent slot → why it is absent (for messages).
-        scalar_slots: as for :func:`check_rule`.
-
-    Returns:
-        The specialized, re-checked rule.
-
-    Raises:
-        ExpressionError: a line that must run reads an absent slot; ``line_index`` is the
-            index of that line in the original rule.
-
-    Example:
-        >>> lines = [parse_assignment(t) for t in ("h = 2 * h", "var = where(on, var - h, var - grad)")]
-        >>> rule = check_rule(lines, ["on"], ["h"])
-        >>> [a.target for a in specialize(rule, ["on"], ["h"], {"on": False}, {"h": "off"}).assignments]
-        ['var']
-    """
-    slots = tuple(slots)
-    missing = dict(absent)
-    kept: list[Assignment] = []
-    for index, assignment in enumerate(rule.assignments):
-        expression = fold(decide_has(assignment.expression, absent), values)
-        if assignment.target in absent:
-            continue
-        read = sorted(names_in(expression) & missing.keys())
-        if not read:
-            kept.append(attrs.evolve(assignment, expression=expression))
-        elif assignment.target != "var" and assignment.target not in slots:
-            missing[assignment.target] = f"it reads {read[0]!r}: {missing[read[0]]}"
-        else:
-            raise ExpressionError(f"reads {read[0]!r}, which is absent: {missing[read[0]]}", line_index=index)
-    present = [slot for slot in slots if slot not in absent]
-    return check_rule(kept, hyperparameters, present, [slot for slot in scalar_slots if slot not in absent])

@@ -9,7 +9,9 @@ The rule is split in two programs once, when the optimizer is built:
   compute dtype, reading the step program's results cast to that dtype.
 
 Nothing here evaluates user text: the tree was built from a whitelisted parse, and each node
-maps to one fixed TensorFlow function.
+maps to one fixed TensorFlow function. Each rule line is built inside
+:func:`optreg.expr_errors.building`, so what TensorFlow raises while building it (a shape that
+does not fit this variable) is a :class:`~optreg.errors.RuleError` naming the spec's line.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ import attrs
 import tensorflow as tf
 
 from optreg import expr
+from optreg.expr_check import CheckedRule
+from optreg.expr_errors import applied, building, locate
+from optreg.spec import RuleLocation
 
 _FLOAT_WIDTH = {tf.float16: 16, tf.bfloat16: 16, tf.float32: 32, tf.float64: 64}
 
@@ -28,6 +33,7 @@ _BINARY: Mapping[str, Callable] = {
     "-": tf.subtract,
     "*": tf.multiply,
     "/": tf.divide,
+    "%": tf.math.floormod,
     "**": tf.pow,
 }
 _COMPARE: Mapping[str, Callable] = {
@@ -123,6 +129,9 @@ class CompiledRule:
         hyperparameters: the spec's hyperparameter names.
         slots: the present slots' names, or name → shape kind (``"var"`` unless a mapping
             says otherwise).
+        locations: where the spec's rule lines are (:func:`optreg.spec.rule_locations`), for
+            the errors raised when a line cannot be built; without them errors name the line's
+            position in ``rule``.
 
     Example:
         >>> from optreg.spec import load_spec_text
@@ -132,16 +141,25 @@ class CompiledRule:
         >>> new = rule.update(grad, var, {"m": m, "v": v}, scalars)  # doctest: +SKIP
     """
 
-    def __init__(self, rule: expr.CheckedRule, hyperparameters: Sequence[str], slots: Sequence[str] | Mapping[str, str]):
+    def __init__(
+        self,
+        rule: CheckedRule,
+        hyperparameters: Sequence[str],
+        slots: Sequence[str] | Mapping[str, str],
+        locations: Sequence[RuleLocation] = (),
+    ):
         self._scalar_names = frozenset(hyperparameters) | expr.SCALAR_BUILTINS | rule.scalar_locals
         self._slots = frozenset(slots)
         #: The slots shaped like the variable (the others keep their own shape).
         self._var_shaped = frozenset(slots if not isinstance(slots, Mapping) else (n for n, k in slots.items() if k == "var"))
-        self._step_locals = tuple(a for a in rule.assignments if a.target in rule.scalar_locals)
+        lines = tuple(zip(rule.assignments, locate(rule.assignments, locations)))
+        self._step_locals = tuple((a, where) for a, where in lines if a.target in rule.scalar_locals)
         self._hoisted: list[expr.Node] = []
         self._hoisted_index: dict[expr.Node, int] = {}
+        #: Where each hoisted sub-expression comes from: the first line it was hoisted from.
+        self._hoisted_locations: list[RuleLocation] = []
         self._variable_lines = tuple(
-            (a.target, self._hoist(a.expression)) for a in rule.assignments if a.target not in rule.scalar_locals
+            (a.target, self._hoist(a.expression, where), where) for a, where in lines if a.target not in rule.scalar_locals
         )
         self._uses = frozenset().union(*(expr.functions_in(a.expression) for a in rule.assignments))
         self._reads = frozenset().union(*(expr.names_in(a.expression) for a in rule.assignments))
@@ -170,14 +188,15 @@ class CompiledRule:
         """The sub-expressions computed once per step (for inspection and tests)."""
         return tuple(self._hoisted)
 
-    def _hoist(self, node: expr.Node):
+    def _hoist(self, node: expr.Node, location: RuleLocation):
         """Replace every maximal scalar sub-expression by a reference into the step program."""
         if expr.names_in(node) <= self._scalar_names:
             if node not in self._hoisted_index:
                 self._hoisted_index[node] = len(self._hoisted)
                 self._hoisted.append(node)
+                self._hoisted_locations.append(location)
             return _Hoisted(self._hoisted_index[node])
-        return expr.map_children(node, self._hoist)
+        return expr.map_children(node, lambda child: self._hoist(child, location))
 
     def step_scalars(
         self, hyperparameters: Mapping[str, tf.Tensor], step: tf.Tensor, weight_decay: float | None = None
@@ -196,9 +215,15 @@ class CompiledRule:
         env["step"] = step
         env["weight_decay"] = tf.constant(float(weight_decay or 0.0), tf.float64)
         trace = _Trace(env, _float64_constant)
-        for assignment in self._step_locals:
-            env[assignment.target] = _evaluate(assignment.expression, trace)
-        return [_evaluate(node, trace) for node in self._hoisted]
+        for assignment, location in self._step_locals:
+            with building(location):
+                env[assignment.target] = _evaluate(assignment.expression, trace)
+        return [self._step_value(k, trace) for k in range(len(self._hoisted))]
+
+    def _step_value(self, index: int, trace: "_Trace") -> tf.Tensor:
+        """The k-th hoisted sub-expression's value, built as part of its line."""
+        with building(self._hoisted_locations[index]):
+            return _evaluate(self._hoisted[index], trace)
 
     def update(
         self,
@@ -228,20 +253,30 @@ class CompiledRule:
         env["grad"] = tf.cast(grad, dtype)
         env["var"] = tf.cast(var, dtype)
         trace = _Trace(env, _constant_in(dtype), cast_scalars, self._hoisted, dict(facts or {}))
-        shape_of = env["var"]
+        like = env["var"]  # the shape every var-shaped result takes
         assigned: dict[str, tf.Tensor] = {}
-        for target, node in self._variable_lines:
-            value = _evaluate(node, trace)
-            env[target] = value
-            if target != "var" and target not in self._slots:  # a local later lines may branch on
-                decided = _static(node, trace)
-                if decided is not None:
-                    trace.known[target] = decided
-            if target == "var" or target in self._var_shaped:
-                assigned[target] = _broadcast_like(value, shape_of)
-            elif target in self._slots:
-                assigned[target] = value
+        for target, node, location in self._variable_lines:
+            with building(location, variable=var):
+                assigned.update(self._run_line(target, node, trace, like, slots))
         return assigned
+
+    def _run_line(self, target: str, node, trace: "_Trace", like: tf.Tensor, slots: Mapping[str, tf.Tensor]) -> dict:
+        """Build one line of the variable program: a local (remembered when known when traced),
+        or the new value of ``var`` or a slot, shaped as it must be (returned as ``{target: value}``)."""
+        value = _evaluate(node, trace)
+        trace.env[target] = value
+        if target != "var" and target not in self._slots:  # a local later lines may branch on
+            decided = _static(node, trace)
+            if decided is not None:
+                trace.known[target] = decided
+        if target == "var" or target in self._var_shaped:
+            return {target: _broadcast_like(value, like)}
+        if target in self._slots:
+            if not slots[target].shape.is_compatible_with(value.shape):
+                shapes = slots[target].shape.as_list(), value.shape.as_list()
+                raise ValueError(f"slot {target!r} has shape {shapes[0]}, but the value assigned has shape {shapes[1]}")
+            return {target: value}
+        return {}
 
 
 def compute_dtype(var_dtype: tf.DType, slot_dtypes: Sequence[tf.DType]) -> tf.DType:
@@ -309,11 +344,11 @@ def _evaluate(node, trace: _Trace):
         operand = _evaluate(node.operand, trace)
         return tf.negative(operand) if node.op == "-" else operand
     if isinstance(node, expr.Binary):
-        return _BINARY[node.op](_evaluate(node.left, trace), _evaluate(node.right, trace))
+        return applied(node, _BINARY[node.op], _evaluate(node.left, trace), _evaluate(node.right, trace))
     if isinstance(node, expr.Compare):
-        return _COMPARE[node.op](_evaluate(node.left, trace), _evaluate(node.right, trace))
+        return applied(node, _COMPARE[node.op], _evaluate(node.left, trace), _evaluate(node.right, trace))
     args = [_evaluate(arg, trace) for arg in node.args]
-    return TF_FUNCTIONS[node.function](*args)
+    return applied(node, TF_FUNCTIONS[node.function], *args)
 
 
 def _static(node, trace: _Trace) -> float | bool | None:

@@ -26,23 +26,15 @@ naming the file, the key and, where it can be found, the line.
 
 from __future__ import annotations
 
-import itertools
-import json
 import re
-import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import attrs
 
-from optreg import expr
-from optreg.errors import ExpressionError, HyperparameterError, OptionError, SpecError
-from optreg.options import ALL_OPTION_NAMES, check_spec_options, is_finite_number
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
+from optreg import expr, expr_check
+from optreg.errors import ExpressionError, HyperparameterError, RuleError, SpecError
+from optreg.options import ALL_OPTION_NAMES, is_finite_number
 
 #: Names a hyperparameter or slot may not take: the rule's builtins, the function table,
 #: and the options every optimizer accepts.
@@ -57,8 +49,8 @@ HYPERPARAMETER_TYPES = ("float", "int", "bool")
 SLOT_SHAPES = ("var", "scalar", "rows", "columns")
 #: At most this many fixed bool hyperparameters may decide slots (each combination is checked).
 MAX_SLOT_CONDITIONS = 8
-_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
-_OPTIMIZER_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_.-]*$")
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+OPTIMIZER_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_.-]*$")
 
 
 @attrs.frozen
@@ -116,9 +108,9 @@ def _convert_hyperparameter(hyper: Hyperparameter, value: Any) -> float | int | 
             return value
         raise HyperparameterError(f"{hyper.name} must be true or false, got {value!r}")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise HyperparameterError(f"{hyper.name} must be a number, got {_show(value)}")
+        raise HyperparameterError(f"{hyper.name} must be a number, got {show_value(value)}")
     if not is_finite_number(value):
-        raise HyperparameterError(f"{hyper.name} must be finite, got {_show(value)}")
+        raise HyperparameterError(f"{hyper.name} must be finite, got {show_value(value)}")
     if hyper.type == "int":
         if float(value) != int(value):
             raise HyperparameterError(f"{hyper.name} must be a whole number, got {value!r}")
@@ -169,7 +161,7 @@ class OptimizerSpec:
     references: tuple[str, ...]
     hyperparameters: tuple[Hyperparameter, ...]
     slots: tuple[Slot, ...]
-    rule: expr.CheckedRule
+    rule: expr_check.CheckedRule
     source: str = "<string>"
     #: The TOML text it was loaded from, so a saved optimizer can be rebuilt without the file.
     text: str = attrs.field(default="", repr=False, eq=False)
@@ -203,6 +195,48 @@ class OptimizerSpec:
             {'learning_rate': 0.1}
         """
         return {h.name: h.default for h in self.hyperparameters}
+
+
+@attrs.frozen
+class RuleLocation:
+    """Where one line of a spec's rule is, to name it in errors raised when it is traced.
+
+    Attributes:
+        source: the spec file (or ``"<string>"``).
+        rule_line: the line's 1-based position in the rule.
+        file_line: its 1-based line in the file, where it can be found.
+        text: the line as written.
+
+    Example:
+        >>> where = RuleLocation("x.toml", 2, 12, "var = var - matmul(grad, grad)")
+        >>> str(where.error("grad has rank 1"))
+        'x.toml:12: [update] rule line 2 "var = var - matmul(grad, grad)": grad has rank 1'
+    """
+
+    source: str
+    rule_line: int
+    file_line: int | None
+    text: str
+
+    def error(self, problem: str) -> RuleError:
+        """The :class:`~optreg.errors.RuleError` for a problem of this line."""
+        return RuleError(self.source, self.file_line, self.rule_line, self.text, problem)
+
+
+def rule_locations(spec: "OptimizerSpec") -> tuple[RuleLocation, ...]:
+    """Where each line of a spec's rule is, in rule order.
+
+    Example:
+        >>> [(w.rule_line, w.file_line) for w in rule_locations(load_spec("specs/momentum.toml"))]  # doctest: +SKIP
+        [(1, 15), (2, 16)]
+    """
+    from optreg.spec_reader import find_line
+
+    texts = [assignment.text for assignment in spec.rule.assignments]
+    return tuple(
+        RuleLocation(spec.source, index + 1, find_line(spec.text, f"update.rule[{index}]", text, texts[:index].count(text)), text)
+        for index, text in enumerate(texts)
+    )
 
 
 def resolve_hyperparameters(
@@ -248,7 +282,7 @@ def _check_factory(instance: Any, attribute: attrs.Attribute, value: Any) -> Non
 
 def _check_optimizer_name(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
     """attrs validator: an optimizer name as specs allow it."""
-    if not isinstance(value, str) or not _OPTIMIZER_NAME_PATTERN.match(value):
+    if not isinstance(value, str) or not OPTIMIZER_NAME_PATTERN.match(value):
         raise ValueError(f"name must be lower-case letters, digits, '_', '.' or '-', got {value!r}")
 
 
@@ -350,268 +384,9 @@ def load_spec_text(text: str, source: str = "<string>") -> OptimizerSpec:
     Raises:
         SpecError: as :func:`load_spec`.
     """
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise SpecError(source, "", f"TOML syntax error: {error}", line=_toml_error_line(error)) from None
-    except (RecursionError, ValueError) as error:
-        raise SpecError(source, "", f"TOML cannot be read: {type(error).__name__}") from None
-    return _SpecReader(text, source).read(document)
+    from optreg.spec_reader import read_spec_text  # the reader builds this module's records
 
-
-class _SpecReader:
-    """Turns a parsed TOML document into an :class:`OptimizerSpec`, key by key."""
-
-    def __init__(self, text: str, source: str):
-        self.text = text
-        self.source = source
-
-    def fail(self, key: str, message: str, needle: str | None = None, occurrence: int = 0) -> SpecError:
-        """A SpecError for this file and key, with the key's line when it can be found.
-
-        ``needle`` is text to look for instead of the key; ``occurrence`` picks which of
-        several identical lines (0 for the first).
-        """
-        return SpecError(self.source, key, message, line=_find_line(self.text, key, needle, occurrence))
-
-    def read(self, document: Mapping[str, Any]) -> OptimizerSpec:
-        """Validate the whole document."""
-        self.table_keys("", document, required={"optimizer", "update"}, optional={"hyperparameters", "slots", "options"})
-        header = self.read_header(document["optimizer"])
-        hyperparameters = self.read_hyperparameters(document.get("hyperparameters", {}))
-        slots = self.read_slots(document.get("slots", {}), hyperparameters)
-        rule = self.read_rule(document["update"], hyperparameters, slots)
-        self.check_slot_conditions(rule, hyperparameters, slots)
-        return OptimizerSpec(
-            name=header["name"],
-            summary=header["summary"],
-            references=header["references"],
-            hyperparameters=hyperparameters,
-            slots=slots,
-            rule=rule,
-            source=self.source,
-            text=self.text,
-            options=self.read_options(document.get("options", {})),
-            measuring_steps=self.read_measuring_steps(document["update"]),
-        )
-
-    def require_table(self, key: str, table: Any) -> None:
-        """Require a TOML table."""
-        if not isinstance(table, dict):
-            raise self.fail(key, f"must be a table, got {_show(table)}")
-
-    def table_keys(self, key: str, table: Any, required: set[str], optional: set[str]) -> None:
-        """Require a table with exactly the allowed keys."""
-        self.require_table(key, table)
-        for name in table:
-            if name not in required | optional:
-                allowed = ", ".join(sorted(required | optional))
-                raise self.fail(_join(key, name), f"unknown key {name!r}; allowed: {allowed}", needle=name)
-        for name in sorted(required - set(table)):
-            raise self.fail(_join(key, name) if key else name, f"missing required key {name!r}")
-
-    def read_header(self, table: Any) -> dict[str, Any]:
-        """The [optimizer] table: name, summary, references."""
-        self.table_keys("optimizer", table, required={"name", "summary"}, optional={"references"})
-        name = self.string("optimizer.name", table["name"])
-        if not _OPTIMIZER_NAME_PATTERN.match(name):
-            raise self.fail("optimizer.name", f"must be lower-case letters, digits, '_', '.' or '-', got {name!r}")
-        references = table.get("references", [])
-        if not isinstance(references, list):
-            raise self.fail("optimizer.references", f"must be a list of strings, got {_show(references)}")
-        for index, reference in enumerate(references):
-            self.string(f"optimizer.references[{index}]", reference)
-        summary = self.string("optimizer.summary", table["summary"])
-        return {"name": name, "summary": summary, "references": tuple(references)}
-
-    def string(self, key: str, value: Any) -> str:
-        """Require a non-empty single-line string."""
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(key, f"must be a non-empty string, got {_show(value)}")
-        return value.strip()
-
-    def read_hyperparameters(self, table: Any) -> tuple[Hyperparameter, ...]:
-        """The [hyperparameters] table."""
-        self.require_table("hyperparameters", table)
-        return tuple(self.read_hyperparameter(name, entry) for name, entry in table.items())
-
-    def read_hyperparameter(self, name: str, entry: Any) -> Hyperparameter:
-        """One hyperparameter: default (required), type, min, max, doc."""
-        key = f"hyperparameters.{name}"
-        self.check_name(key, name)
-        self.table_keys(key, entry, required={"default"}, optional={"type", "min", "max", "doc", "fixed"})
-        default = entry["default"]
-        kind = entry.get("type", _type_of(default))
-        if kind not in HYPERPARAMETER_TYPES:
-            raise self.fail(key, f"type must be one of {', '.join(HYPERPARAMETER_TYPES)}, got {_show(kind)}")
-        bounds = {bound: self.bound(key, bound, entry.get(bound), kind) for bound in ("min", "max")}
-        if bounds["min"] is not None and bounds["max"] is not None and bounds["min"] > bounds["max"]:
-            raise self.fail(key, f"min ({bounds['min']}) is greater than max ({bounds['max']})")
-        doc = entry.get("doc", "")
-        if not isinstance(doc, str):
-            raise self.fail(key, f"doc must be a string, got {_show(doc)}")
-        fixed = entry.get("fixed", False)
-        if not isinstance(fixed, bool):
-            raise self.fail(key, f"fixed must be true or false, got {_show(fixed)}")
-        if fixed and kind == "float":
-            raise self.fail(key, "only a bool or int hyperparameter can be fixed")
-        hyper = Hyperparameter(name, default, kind, bounds["min"], bounds["max"], doc.strip(), fixed)
-        try:
-            return attrs.evolve(hyper, default=hyper.check(default))
-        except HyperparameterError as error:
-            raise self.fail(key, f"default: {error}") from None
-
-    def bound(self, key: str, bound: str, value: Any, kind: str) -> float | None:
-        """A min or max: absent, or a finite number (never on a bool)."""
-        if value is None:
-            return None
-        if kind == "bool":
-            raise self.fail(key, f"a bool hyperparameter has no {bound}")
-        if not is_finite_number(value):
-            raise self.fail(key, f"{bound} must be a finite number, got {_show(value)}")
-        return float(value)
-
-    def check_name(self, key: str, name: str) -> None:
-        """Hyperparameter and slot names: lower-case identifiers, not reserved."""
-        if not _NAME_PATTERN.match(name):
-            raise self.fail(key, f"name must be a lower-case identifier, got {name!r}", needle=name)
-        if name in RESERVED_NAMES:
-            raise self.fail(key, f"{name!r} is reserved", needle=name)
-
-    def read_slots(self, table: Any, hyperparameters: Sequence[Hyperparameter]) -> tuple[Slot, ...]:
-        """The [slots] table."""
-        self.require_table("slots", table)
-        hypers = {h.name: h for h in hyperparameters}
-        return tuple(self.read_slot(name, entry, hypers) for name, entry in table.items())
-
-    def read_slot(self, name: str, entry: Any, hypers: Mapping[str, Hyperparameter]) -> Slot:
-        """One slot: init, dtype, doc, when and shape."""
-        key = f"slots.{name}"
-        self.check_name(key, name)
-        if name in hypers:
-            raise self.fail(key, f"{name!r} is already a hyperparameter")
-        self.table_keys(key, entry, required=set(), optional={"init", "dtype", "doc", "when", "shape"})
-        init = entry.get("init", "zeros")
-        numeric = is_finite_number(init)
-        named = isinstance(init, str) and init in hypers and hypers[init].type != "bool"
-        if init not in SLOT_INITS and not numeric and not named:
-            raise self.fail(
-                key, f"init must be {', '.join(SLOT_INITS)}, a finite number or a number hyperparameter's name, got {_show(init)}"
-            )
-        dtype = entry.get("dtype")
-        if dtype is not None and dtype not in SLOT_DTYPES:
-            raise self.fail(key, f"dtype must be one of {', '.join(SLOT_DTYPES)}, got {_show(dtype)}")
-        doc = entry.get("doc", "")
-        if not isinstance(doc, str):
-            raise self.fail(key, f"doc must be a string, got {_show(doc)}")
-        shape = entry.get("shape", "var")
-        if shape not in SLOT_SHAPES:
-            raise self.fail(key, f"shape must be one of {', '.join(SLOT_SHAPES)}, got {_show(shape)}")
-        if init == "var" and shape != "var":
-            raise self.fail(key, f"init 'var' needs shape 'var', got {shape!r}")
-        return Slot(name, float(init) if numeric else init, dtype, doc.strip(), self.slot_condition(key, entry, hypers), shape)
-
-    def slot_condition(self, key: str, entry: Mapping[str, Any], hypers: Mapping[str, Hyperparameter]) -> str | None:
-        """A slot's ``when``: absent, the name of a fixed bool hyperparameter, or a comparison of
-        a number hyperparameter with a literal."""
-        when = entry.get("when")
-        if when is None:
-            return None
-        hyper = hypers.get(when) if isinstance(when, str) else None
-        if hyper is not None and hyper.type == "bool" and hyper.fixed:
-            return when
-        deciding = condition_hyperparameter(when) if isinstance(when, str) else None
-        if deciding is None or deciding not in hypers or hypers[deciding].type == "bool":
-            raise self.fail(
-                key,
-                "when must name a fixed bool hyperparameter or compare a number hyperparameter "
-                f"with a literal (such as 'momentum > 0'), got {_show(when)}",
-            )
-        return " ".join(when.split())
-
-    def check_slot_conditions(self, rule: expr.CheckedRule, hyperparameters, slots) -> None:
-        """Check the rule under every combination of the conditions that decide slots that some
-        hyperparameter values can produce."""
-        conditions = sorted({slot.when for slot in slots if slot.when})
-        if len(conditions) > MAX_SLOT_CONDITIONS:
-            raise self.fail("slots", f"at most {MAX_SLOT_CONDITIONS} conditions may decide slots")
-        for truths in _possible_truths(conditions, hyperparameters):
-            fold = {name: bit for name, bit in truths.items() if name in {h.name for h in hyperparameters}}
-            try:
-                specialize_rule(rule, hyperparameters, slots, fold, truths)
-            except ExpressionError as error:
-                setting = ", ".join(_describe_condition(name, value) for name, value in truths.items())
-                raise self.rule_error(error, f"{error.message} (with {setting})") from None
-
-    def rule_error(self, error: ExpressionError, message: str) -> SpecError:
-        """A SpecError for an ExpressionError raised while checking the rule."""
-        index = error.line_index
-        key = "update.rule" if index is None else f"update.rule[{index}]"
-        needle = None if index is None else _needle(self.raw_lines[index])
-        occurrence = 0 if index is None else self.raw_lines[:index].count(self.raw_lines[index])
-        return self.fail(key, message, needle, occurrence)
-
-    def read_options(self, table: Any) -> tuple[tuple[str, Any], ...]:
-        """The [options] table: defaults for the optimizer options, each checked."""
-        self.require_table("options", table)
-        for name, value in table.items():
-            try:
-                check_spec_options({name: value})
-            except OptionError as error:
-                raise self.fail(f"options.{name}", str(error)) from None
-        try:
-            return tuple(sorted(check_spec_options(table).items()))
-        except OptionError as error:  # options that conflict, such as two clipping options
-            raise self.fail("options", str(error)) from None
-
-    def read_measuring_steps(self, table: Mapping[str, Any]) -> int:
-        """``[update] measuring_steps``: a whole number of first updates that leave the variables
-        where they are (0 when absent)."""
-        steps = table.get("measuring_steps", 0)
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-            raise self.fail("update.measuring_steps", f"must be a whole number >= 0, got {_show(steps)}")
-        return steps
-
-    def read_rule(self, table: Any, hyperparameters, slots) -> expr.CheckedRule:
-        """The [update] table: an ordered, non-empty list of assignments."""
-        self.table_keys("update", table, required={"rule"}, optional={"measuring_steps"})
-        lines = table["rule"]
-        self.raw_lines = lines
-        if not isinstance(lines, list) or not lines:
-            raise self.fail("update.rule", f"must be a non-empty list of assignments, got {_show(lines)}")
-        assignments = []
-        for index, line in enumerate(lines):
-            try:
-                assignments.append(expr.parse_assignment(line))
-            except ExpressionError as error:
-                raise self.fail(f"update.rule[{index}]", error.message, _needle(line), lines[:index].count(line)) from None
-        try:
-            scalar_slots = [s.name for s in slots if s.shape == "scalar"]
-            return expr.check_rule(assignments, [h.name for h in hyperparameters], [s.name for s in slots], scalar_slots)
-        except ExpressionError as error:
-            raise self.rule_error(error, error.message) from None
-
-
-def _possible_truths(conditions: Sequence[str], hyperparameters: Sequence[Hyperparameter]) -> list[dict[str, bool]]:
-    """Every combination of the slot conditions that values within the bounds can produce: a
-    fixed bool is either, and the comparisons of one hyperparameter are tried at each literal
-    and on either side of it (so ``momentum > 0`` and ``momentum <= 0`` never both hold)."""
-    bounds = {h.name: h for h in hyperparameters}
-    by_name: dict[str, list[str]] = {}
-    for when in conditions:
-        by_name.setdefault(condition_hyperparameter(when) or when, []).append(when)
-    choices = []
-    for name, whens in by_name.items():
-        if whens == [name]:  # a fixed bool
-            choices.append([{name: False}, {name: True}])
-            continue
-        literals = [expr.parse_expression(when).right.value for when in whens]
-        candidates = {v + step for v in literals for step in (-max(1.0, abs(v)) * 1e-6, 0.0, max(1.0, abs(v)) * 1e-6)}
-        hyper = bounds[name]
-        inside = [v for v in candidates if (hyper.min is None or v >= hyper.min) and (hyper.max is None or v <= hyper.max)]
-        outcomes = {tuple(condition_holds(when, {name: v}) for when in whens) for v in inside or candidates}
-        choices.append([dict(zip(whens, outcome)) for outcome in sorted(outcomes)])
-    return [dict(kv for part in combination for kv in part.items()) for combination in itertools.product(*choices)]
+    return read_spec_text(text, source)
 
 
 def condition_hyperparameter(when: str) -> str | None:
@@ -643,18 +418,13 @@ def condition_holds(when: str, values: Mapping[str, Any]) -> bool | None:
     return None if decided is None else bool(decided)
 
 
-def _describe_condition(when: str, holds: bool) -> str:
-    """``centered = true`` for a bool's value, ``(momentum > 0) is false`` for a comparison."""
-    return f"{when} = {str(holds).lower()}" if condition_hyperparameter(when) is None else f"({when}) is {str(holds).lower()}"
-
-
 def specialize_rule(
-    rule: expr.CheckedRule,
+    rule: expr_check.CheckedRule,
     hyperparameters: Sequence[Hyperparameter],
     slots: Sequence[Slot],
     values: Mapping[str, float | int | bool],
     truths: Mapping[str, bool],
-) -> expr.CheckedRule:
+) -> expr_check.CheckedRule:
     """The rule with fixed hyperparameter values folded in, the slots whose conditions fail
     pruned, and every ``has(slot)`` decided.
 
@@ -675,7 +445,7 @@ def specialize_rule(
         if slot.when and truths.get(slot.when) is False
     }
     scalar_slots = [s.name for s in slots if s.shape == "scalar"]
-    return expr.specialize(rule, [h.name for h in hyperparameters], [s.name for s in slots], values, absent, scalar_slots)
+    return expr_check.specialize(rule, [h.name for h in hyperparameters], [s.name for s in slots], values, absent, scalar_slots)
 
 
 def slot_deciding_hyperparameters(slots: Sequence[Slot]) -> set[str]:
@@ -727,7 +497,7 @@ def fixed_values(spec: "OptimizerSpec", given: Mapping[str, Any]) -> dict[str, f
     return {h.name: h.check(given[h.name]) if h.name in given else h.default for h in spec.hyperparameters if h.fixed}
 
 
-def specialize_spec(spec: "OptimizerSpec", values: Mapping[str, float | int | bool]) -> tuple[expr.CheckedRule, tuple[Slot, ...]]:
+def specialize_spec(spec: "OptimizerSpec", values: Mapping[str, float | int | bool]) -> tuple[expr_check.CheckedRule, tuple[Slot, ...]]:
     """The rule and the present slots of a spec for given fixed hyperparameter values.
 
     Args:
@@ -749,7 +519,9 @@ def specialize_spec(spec: "OptimizerSpec", values: Mapping[str, float | int | bo
             spec.rule, spec.hyperparameters, spec.slots, folded, {w: t for w, t in truths.items() if t is not None}
         )
     except ExpressionError as error:
-        reader = _SpecReader(spec.text, spec.source)
+        from optreg.spec_reader import SpecReader
+
+        reader = SpecReader(spec.text, spec.source)
         reader.raw_lines = [a.text for a in spec.rule.assignments]
         setting = ", ".join(f"{name} = {value!r}" for name, value in values.items())
         raise reader.rule_error(error, f"{error.message} (with {setting})") from None
@@ -757,53 +529,12 @@ def specialize_spec(spec: "OptimizerSpec", values: Mapping[str, float | int | bo
     return rule, present
 
 
-def _toml_error_line(error: Exception) -> int | None:
-    """The line a TOML syntax error is on (from the message before Python 3.14 adds ``lineno``)."""
-    line = getattr(error, "lineno", None)
-    if line is None:
-        found = re.search(r"at line (\d+)", str(error))
-        line = int(found.group(1)) if found else None
-    return line
+def show_value(value: Any) -> str:
+    """A short rendering of a bad value for messages.
 
-
-def _type_of(default: Any) -> str:
-    """The hyperparameter type a default implies."""
-    if isinstance(default, bool):
-        return "bool"
-    if isinstance(default, int):
-        return "int"
-    return "float"
-
-
-def _join(prefix: str, name: str) -> str:
-    """A dotted key."""
-    return f"{prefix}.{name}" if prefix else name
-
-
-def _show(value: Any) -> str:
-    """A short rendering of a bad value for messages."""
+    Example:
+        >>> show_value("x" * 100)[-5:]
+        'xx...'
+    """
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _needle(line: Any) -> str | None:
-    """A rule line's text to find it in the file."""
-    return line.strip() if isinstance(line, str) and line.strip() else None
-
-
-def _find_line(text: str, key: str, needle: str | None, occurrence: int = 0) -> int | None:
-    """The 1-based line where a key (or the ``occurrence``-th copy of a piece of text) appears."""
-    target = needle if needle is not None else key.split(".")[-1].split("[")[0]
-    if not target:
-        return None
-    lines = text.splitlines()
-    header = "[" + key.rsplit(".", 1)[0] + "]" if "." in key else None
-    start = next((i for i, line in enumerate(lines) if header and line.strip() == header), 0)
-    pattern = re.compile(r"^\s*\[?\s*" + re.escape(target) + r"\s*[\]=]") if needle is None else None
-    spellings = {target, json.dumps(target)[1:-1]}  # as written, or escaped in a basic string
-    matches = [
-        number
-        for number, line in enumerate(lines[start:], start=start + 1)
-        if (pattern.search(line) if pattern else any(spelling in line for spelling in spellings))
-    ]
-    return matches[min(occurrence, len(matches) - 1)] if matches else None

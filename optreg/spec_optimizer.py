@@ -16,6 +16,7 @@ from optreg.spec import (
     condition_hyperparameter,
     deciding_values,
     fixed_values,
+    rule_locations,
     specialize_spec,
 )
 
@@ -42,7 +43,7 @@ def compile_spec(spec: OptimizerSpec, given: Mapping[str, Any]) -> tuple[Compile
     """
     created_with = {**fixed_values(spec, given), **deciding_values(spec, given)}
     rule, slots = specialize_spec(spec, created_with)
-    compiled = CompiledRule(rule, [h.name for h in spec.hyperparameters], {s.name: s.shape for s in slots})
+    compiled = CompiledRule(rule, [h.name for h in spec.hyperparameters], {s.name: s.shape for s in slots}, rule_locations(spec))
     return compiled, slots, created_with
 
 

@@ -16,8 +16,9 @@ def validate_paths(paths: Iterable[str | Path]) -> list[tuple[str, SpecError | N
         paths: spec files and folders.
 
     Returns:
-        ``(path, None)`` for each valid spec, ``(path, error)`` for each invalid one; a path
-        that does not exist, or a folder without specs, is an error too.
+        ``(path, None)`` for each valid spec, ``(path, error)`` for each invalid one, where
+        ``error.errors`` holds every error of the file; a path that does not exist, or a folder
+        without specs, is an error too.
 
     Example:
         >>> [(p.endswith("adam.toml"), e) for p, e in validate_paths(["specs/adam.toml"])]  # doctest: +SKIP

@@ -133,6 +133,31 @@ def test_bench_a_spec_the_moment_it_is_written(tmp_path):
     assert {"name": "my_opt", "source": "local"}.items() <= next(r for r in listing if r["name"] == "my_opt").items()
 
 
+def test_a_spec_edited_and_benched_again_in_the_same_process_runs_as_edited(tmp_path):
+    spec = tmp_path / "my_opt.toml"
+    finals = []
+    for factor in ("0.5", "2"):
+        spec.write_text(MY_SPEC.replace("0.5 *", f"{factor} *"), encoding="utf-8")
+        result = invoke("bench", "--spec", str(spec), "my_opt", "--max-iters", "3", "--format", "json")
+        assert result.exit_code == 0, result.output
+        finals.append(json.loads(result.output)[0]["final_params"])
+    assert finals[0] != finals[1]
+
+
+def test_a_shape_error_when_benched_is_one_line_naming_the_spec_line(tmp_path):
+    """matmul(grad, grad) passes validate (a square matrix runs it), but the quartic's parameter
+    is a vector: the bench fails when it traces the rule, and says where in one line."""
+    spec = tmp_path / "my_opt.toml"
+    spec.write_text(MY_SPEC.replace('rule = ["var = var - 0.5 * learning_rate * grad"]',
+                                    'rule = [\n  "g2 = matmul(grad, grad)",\n  "var = var - learning_rate * g2",\n]'), encoding="utf-8")
+    assert invoke("validate", str(spec)).exit_code == 0
+    result = invoke("bench", "--spec", str(spec), "my_opt")
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f'optreg: error: {spec}:11: [update] rule line 1 "g2 = matmul(grad, grad)": matmul(grad, grad): ')
+    assert "rank 1" in line and line.endswith("(for a float32 variable of shape [1])")
+
+
 def test_validate_reports_each_file_and_exits_1_on_any_error(tmp_path):
     (tmp_path / "good.toml").write_text(MY_SPEC, encoding="utf-8")
     (tmp_path / "bad.toml").write_text(MY_SPEC.replace("* grad", "* grad.sum()"), encoding="utf-8")
@@ -143,6 +168,44 @@ def test_validate_reports_each_file_and_exits_1_on_any_error(tmp_path):
     assert lines[1] == f"{tmp_path / 'bad.toml'}:10: [update.rule[0]] only functions of the table may be called, not attribute access"
     assert lines[2] == f"{tmp_path / 'missing.toml'}: no such file"
     assert invoke("validate", str(tmp_path / "good.toml")).exit_code == 0
+
+
+def test_validate_prints_every_error_of_a_file_one_line_each(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        MY_SPEC.replace("min = 0.0", "min = 0.0, colour = 1").replace(
+            'rule = ["var = var - 0.5 * learning_rate * grad"]', 'rule = ["d = gard % 2", "var = var - d // 2"]'
+        ),
+        encoding="utf-8",
+    )
+    result = invoke("validate", str(bad))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"{bad}:7: [hyperparameters.learning_rate.colour] unknown key 'colour'; allowed: default, doc, fixed, max, min, type",
+        f"{bad}:10: [update.rule[0]] undefined name 'gard'",
+        f"{bad}:10: [update.rule[1]] operator '//' is not in the language",
+    ]
+
+
+def test_validate_finds_a_shape_error_without_running_it(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(MY_SPEC.replace("0.5 * learning_rate * grad", "where(rank(var) < 2, matmul(grad, grad), grad)"), encoding="utf-8")
+    result = invoke("validate", str(bad))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"{bad}:10: [update.rule[0]] matmul(grad, grad): matmul needs arguments of rank >= 2, "
+        "but grad has rank 0 or 1 wherever it is built (variables of rank 0, 1)"
+    ]
+
+
+def test_a_spec_named_with_spec_reports_every_error(tmp_path):
+    (tmp_path / "bad.toml").write_text(MY_SPEC.replace("default = 0.01", "default = -1").replace("* grad", "* gard"), encoding="utf-8")
+    result = invoke("bench", "--spec", str(tmp_path / "bad.toml"), "my_opt")
+    assert result.exit_code == 1
+    assert [line.split("] ")[0] for line in result.stderr.splitlines()] == [
+        f"optreg: error: {tmp_path / 'bad.toml'}:7: [hyperparameters.learning_rate",
+        f"optreg: error: {tmp_path / 'bad.toml'}:10: [update.rule[0]",
+    ]
 
 
 def test_validate_accepts_the_builtin_folder():

@@ -11,6 +11,7 @@ import tensorflow as tf
 import optreg
 from optreg import builtin
 from optreg.errors import ExpressionError
+from optreg.expr_check import check_rule
 from optreg.expr_compile import CompiledRule, compute_dtype
 from optreg.expr import (
     Assignment,
@@ -20,7 +21,6 @@ from optreg.expr import (
     Const,
     Ref,
     Unary,
-    check_rule,
     names_in,
     parse_assignment,
     parse_expression,
@@ -50,6 +50,9 @@ TREES = [
     ("(a + b) * c", Binary("*", Binary("+", a, b), c)),
     ("a * b ** c", Binary("*", a, Binary("**", b, c))),
     ("a + b > c", Compare(">", Binary("+", a, b), c)),
+    ("a % b", Binary("%", a, b)),
+    ("a * b % c", Binary("%", Binary("*", a, b), c)),
+    ("a + b % c", Binary("+", a, Binary("%", b, c))),
     ("a != -b", Compare("!=", a, Unary("-", b))),
     ("sqrt(x)", Call("sqrt", (x,))),
     ("clip(x, -1, 1)", Call("clip", (x, Unary("-", Const(1.0)), Const(1.0)))),
@@ -116,9 +119,21 @@ def test_parse_assignment_rejects(line, fragment):
         ("x ** 1025", "constant exponent"),
         ("x ** -1025", "constant exponent"),
         ("x < y < z", "chained"),
-        ("x in y", "comparison In"),
-        ("x @ y", "operator MatMult"),
-        ("not x", "operator Not"),
+        ("x in y", "comparison 'in' is not in the language"),
+        ("x not in y", "comparison 'not in' is not in the language"),
+        ("x is y", "comparison 'is' is not in the language"),
+        ("x is not y", "comparison 'is not' is not in the language"),
+        ("x @ y", "operator '@' is not in the language; use matmul(a, b)"),
+        ("x // y", "operator '//' is not in the language"),
+        ("x << y", "operator '<<' is not in the language"),
+        ("x >> y", "operator '>>' is not in the language"),
+        ("x | y", "operator '|' is not in the language"),
+        ("x & y", "operator '&' is not in the language"),
+        ("x ^ 2", "operator '^' is not in the language; use ** for powers"),
+        ("~x", "operator '~' is not in the language"),
+        ("not x", "operator 'not' is not in the language"),
+        ("x and y", "operator 'and' is not in the language; use where"),
+        ("x or y", "operator 'or' is not in the language; use where"),
         ("None", "NoneType literals"),
         ("...", "ellipsis literals"),
     ],
@@ -127,6 +142,12 @@ def test_parse_expression_rejects(text, fragment):
     with pytest.raises(ExpressionError) as caught:
         parse_expression(text)
     assert fragment in caught.value.message
+
+
+def test_modulo_is_floor_modulo_when_decided_statically():
+    from optreg.expr import static_value
+
+    assert [static_value(parse_expression(t)) for t in ("7 % 3", "-7 % 3", "7 % -3", "1 % 0")] == [1.0, 2.0, -2.0, None]
 
 
 def test_constant_exponent_at_the_limit_is_accepted():
@@ -271,6 +292,9 @@ EXPRESSIONS = [
     ),
     pytest.param("lr", lambda n: np.full_like(n.var, n.lr)),
     ("step / 10 + m", lambda n: n.step / 10 + n.m),
+    ("grad % 0.3 + var % -0.7", lambda n: np.mod(n.grad, 0.3) + np.mod(n.var, -0.7)),  # floor modulo: the divisor's sign
+    ("where(step % 5 == 0, var - grad, var)", lambda n: n.var - n.grad),  # STEP is 5
+    ("where(step % 2 == 0, var - grad, var)", lambda n: n.var),
 ]
 
 
@@ -567,3 +591,66 @@ def test_what_python_only_warns_about_is_one_clear_syntax_error(text):
         with pytest.raises(ExpressionError, match="syntax error.*literal"):
             parse_assignment(text)
     assert not caught
+
+
+# --- errors raised when a rule line is traced -------------------------------------------------
+
+MATRIX_SPEC = """\
+[optimizer]
+name = "squared"
+summary = "a matrix product, fine on square matrices only"
+
+[hyperparameters]
+learning_rate = { default = 0.01 }
+
+[slots]
+r = { shape = "rows" }
+
+[update]
+rule = [
+  "r = r + square(grad)",
+  "g2 = matmul(grad, grad)",
+  "var = var - learning_rate * g2",
+]
+"""
+
+
+@pytest.fixture
+def matrix_spec_path(tmp_path):
+    path = tmp_path / "squared.toml"
+    path.write_text(MATRIX_SPEC.replace('  "r = r + square(grad)",\n', ""), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("jit_compile", [True, False], ids=["xla", "eager"])
+def test_a_shape_error_when_traced_is_a_rule_error_naming_the_line(matrix_spec_path, jit_compile):
+    opt = optreg.Registry(spec_paths=[matrix_spec_path]).create("squared", jit_compile=jit_compile)
+    opt.apply_gradients([(tf.ones([2, 2]), tf.Variable(tf.ones([2, 2])))])  # a square matrix is fine
+    with pytest.raises(optreg.RuleError) as caught:
+        opt.apply_gradients([(tf.ones([3]), tf.Variable(tf.ones([3])))])
+    error = caught.value
+    assert (error.source, error.line, error.rule_line, error.text) == (str(matrix_spec_path), 13, 1, "g2 = matmul(grad, grad)")
+    assert str(error).startswith(f'{matrix_spec_path}:13: [update] rule line 1 "g2 = matmul(grad, grad)": matmul(grad, grad): ')
+    assert str(error).endswith("(for a float32 variable of shape [3])")
+    assert "\n" not in str(error) and "{{" not in str(error) and "[Op:" not in str(error)
+    assert isinstance(error, optreg.SpecError) and error.exit_code == 1
+
+
+def test_a_rule_error_surfaces_from_inside_a_tf_function(matrix_spec_path):
+    opt = optreg.Registry(spec_paths=[matrix_spec_path]).create("squared")
+    var = tf.Variable(tf.ones([2, 3]))
+
+    @tf.function
+    def step():
+        opt.apply_gradients([(tf.ones([2, 3]), var)])
+
+    with pytest.raises(optreg.RuleError, match=r'rule line 1 "g2 = matmul\(grad, grad\)": .*\[2, 3\]'):
+        step()
+
+
+def test_a_slot_given_a_value_of_another_shape_is_a_rule_error():
+    spec = optreg.load_spec_text(MATRIX_SPEC.replace("matmul(grad, grad)", "grad"), source="squared.toml")
+    with pytest.raises(optreg.RuleError) as caught:
+        optreg.SpecOptimizer(spec).apply_gradients([(tf.ones([2, 3]), tf.Variable(tf.ones([2, 3])))])
+    assert (caught.value.line, caught.value.rule_line) == (13, 1)
+    assert "slot 'r' has shape [2, 1], but the value assigned has shape [2, 3]" in caught.value.problem

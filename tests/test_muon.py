@@ -15,6 +15,7 @@ import tensorflow as tf
 
 import optreg
 from optreg.errors import ExpressionError, OptionError
+from optreg.expr_check import check_rule
 from optreg.spec import load_spec_text
 
 #: name → shape of a small model's variables: matrices on the Muon branch, and on the AdamW
@@ -170,4 +171,4 @@ def test_variable_facts_take_only_var(line):
 
 def test_weight_decay_is_read_only():
     with pytest.raises(ExpressionError, match="read-only"):
-        optreg.expr.check_rule([optreg.expr.parse_assignment("weight_decay = 1")], [], [])
+        check_rule([optreg.expr.parse_assignment("weight_decay = 1")], [], [])

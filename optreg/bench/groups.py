@@ -45,8 +45,10 @@ class Group:
 
     @property
     def key(self) -> tuple:
-        """Everything about the group that shapes a loop's trace."""
-        return self.entry.qualified_name, repr(sorted(self.options.items())), len(self.settings)
+        """Everything about the group that shapes a loop's trace: its spec's text too, so a spec
+        edited and benched again in the same process is traced anew, not run as it was."""
+        spec_text = self.entry.spec.text if self.entry.spec is not None else ""
+        return self.entry.qualified_name, spec_text, repr(sorted(self.options.items())), len(self.settings)
 
     @property
     def columns(self) -> dict[str, list]:

@@ -1,0 +1,238 @@
+"""Shape errors a rule is certain to raise, found without running it: ranks inferred statically.
+
+A rule runs on variables of every rank (a bias vector, a kernel matrix, a scalar), and may
+branch on ``rank(var)``; which branch a variable takes is known when the rule is traced. So the
+rule is walked once per variable rank ``r`` in ``0 .. R``, with each value's rank worked out from
+the language's rules: hyperparameters, ``step`` and literals are scalars, ``grad`` and ``var``
+have rank ``r``, a ``"rows"`` / ``"columns"`` slot has rank ``r`` from rank 2 (one number below),
+reductions give one number, ``row_mean`` / ``col_mean`` / ``transpose`` keep the rank, and an
+element-wise operation takes the highest rank among its operands. A ``where`` whose condition is
+decided for that rank (``rank(var) >= 2``, and locals computed from such facts) is walked only
+in the branch taken, as the compiler builds it.
+
+A function needing a minimum rank (``matmul``: 2 for both arguments, ``col_mean``: 2,
+``row_mean``: 1) fails for some ranks. It is reported only when it fails for *every* rank at
+which it is built:
+``matmul(grad, grad)`` alone is fine (variables of rank 2 and more run it), but inside
+``where(rank(var) == 1, ..., ...)`` it can never work, and neither can ``matmul(sum(grad), grad)``
+anywhere. Dimensions are never compared: whether two axes have the same length depends on the
+variable. (A slot assigned a value of another rank is no such error: every line runs at rank 0,
+where every value is one number.) Like :mod:`optreg.expr`, this module never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping, Sequence
+
+import attrs
+
+from optreg import expr
+from optreg.errors import ExpressionError
+
+#: The least rank each argument of these functions needs.
+MINIMUM_RANKS = {"matmul": 2, "col_mean": 2, "row_mean": 1}
+#: Slot shapes whose rank depends on the variable's: rank ``r`` from rank 2, one number below.
+FACTORED_SHAPES = {"rows": "row statistics", "columns": "column statistics"}
+#: Variable ranks walked: 0 up to the largest small literal of the rule plus 2, at least 4.
+MIN_TOP_RANK, MAX_TOP_RANK = 4, 32
+
+
+@attrs.frozen
+class Value:
+    """What the walk knows of a value for one variable rank.
+
+    Attributes:
+        rank: its rank, or None when unknown (a name at fault, or a value that already failed:
+            nothing built from it is blamed again).
+        known: its value when it is known when the rule is traced (literals, shape facts and
+            locals computed from them), else None.
+    """
+
+    rank: int | None
+    known: float | bool | None = None
+
+
+@attrs.frozen
+class Failure:
+    """One way a node fails at one variable rank: what it needs and what it got."""
+
+    needs: str
+    culprit: str
+    rank: int
+
+
+def rank_errors(
+    lines: Sequence[expr.Assignment | None],
+    hyperparameters: Iterable[str],
+    slot_shapes: Mapping[str, str],
+) -> list[ExpressionError]:
+    """The shape errors of a rule that fail for every variable rank at which they are built.
+
+    Args:
+        lines: the parsed rule lines, in order; None for a line that did not parse.
+        hyperparameters: every hyperparameter name (each a scalar).
+        slot_shapes: slot name → its ``shape`` (``"var"``, ``"scalar"``, ``"rows"``,
+            ``"columns"``); a slot missing here (its entry is at fault) has an unknown rank.
+
+    Returns:
+        One :class:`ExpressionError` per failing node, with ``line_index``, in line order.
+
+    Example:
+        >>> lines = [expr.parse_assignment("var = var - matmul(sum(grad), grad)")]
+        >>> [e.message for e in rank_errors(lines, [], {})]  # doctest: +NORMALIZE_WHITESPACE
+        ['matmul(sum(grad), grad): matmul needs arguments of rank >= 2, but sum(grad) has rank 0
+          for a variable of any rank']
+    """
+    lines = tuple(lines)
+    if not any(line is not None and expr.functions_in(line.expression) & MINIMUM_RANKS.keys() for line in lines):
+        return []
+    walk = _Walk(frozenset(hyperparameters), dict(slot_shapes), _ranks_to_walk(lines))
+    for rank in walk.ranks:
+        walk.run(lines, rank)
+    return walk.errors()
+
+
+def _ranks_to_walk(lines: Sequence[expr.Assignment | None]) -> tuple[int, ...]:
+    """0 up to the largest whole literal of the rule (``rank(var) >= 3``) plus 2, within bounds."""
+    literals = [0]
+    for line in lines:
+        if line is not None:
+            literals.extend(int(c) for c in _constants(line.expression) if 0 <= c <= MAX_TOP_RANK and c == int(c))
+    return tuple(range(max(MIN_TOP_RANK, min(max(literals) + 2, MAX_TOP_RANK)) + 1))
+
+
+def _constants(node: expr.Node) -> list[float]:
+    """Every literal of an expression."""
+    own = [node.value] if isinstance(node, expr.Const) else []
+    return own + [c for child in expr.children(node) for c in _constants(child)]
+
+
+class _Walk:
+    """Walks a rule at each variable rank, recording where each node is built and where it fails.
+
+    A node is named by its path: the line's index, then the index of each child taken.
+    """
+
+    def __init__(self, hyperparameters: frozenset[str], slot_shapes: dict[str, str], ranks: tuple[int, ...]):
+        self.hyperparameters = hyperparameters
+        self.slot_shapes = slot_shapes
+        self.ranks = ranks
+        self.built: dict[tuple, set[int]] = {}
+        self.failures: dict[tuple, dict[int, Failure]] = {}
+        self.nodes: dict[tuple, expr.Node] = {}
+        self.env: dict[str, Value] = {}
+        self.rank = 0
+
+    def run(self, lines: Sequence[expr.Assignment | None], rank: int) -> None:
+        """Walk every line for a variable of this rank."""
+        self.rank = rank
+        self.env = {"grad": Value(rank), "var": Value(rank), "step": Value(0), "weight_decay": Value(0)}
+        self.env.update((name, Value(0)) for name in self.hyperparameters)
+        self.env.update((name, Value(self.slot_rank(shape))) for name, shape in self.slot_shapes.items())
+        for index, line in enumerate(lines):
+            if line is None:
+                continue
+            value = self.value(line.expression, (index,))
+            if line.target != "var" and line.target not in self.slot_shapes:
+                self.env[line.target] = value
+
+    def slot_rank(self, shape: str) -> int:
+        """The rank of a slot of this shape for a variable of the walked rank."""
+        if shape == "scalar" or (shape in FACTORED_SHAPES and self.rank < 2):
+            return 0
+        return self.rank
+
+    def fail(self, path: tuple, node: expr.Node, failure: Failure) -> None:
+        """Record that the node at ``path`` fails at the walked rank."""
+        self.nodes[path] = node
+        self.failures.setdefault(path, {})[self.rank] = failure
+
+    def value(self, node: expr.Node, path: tuple) -> Value:
+        """The rank (and known value) of a node at the walked rank, recording failures."""
+        self.built.setdefault(path, set()).add(self.rank)
+        if isinstance(node, expr.Const):
+            return Value(0, node.value)
+        if isinstance(node, expr.Ref):
+            return self.env.get(node.name, Value(None))
+        if isinstance(node, expr.Call) and node.function == "where":
+            return self.where(node, path)
+        parts = [self.value(child, path + (i,)) for i, child in enumerate(expr.children(node))]
+        if isinstance(node, expr.Call):
+            return self.call(node, parts, path)
+        return Value(_highest(parts), _known(node, parts))
+
+    def where(self, node: expr.Call, path: tuple) -> Value:
+        """``where``: only the branch taken when the condition is decided, else all three."""
+        condition = self.value(node.args[0], path + (0,))
+        if condition.known is not None:
+            taken = 1 if condition.known else 2
+            return self.value(node.args[taken], path + (taken,))
+        parts = [condition] + [self.value(node.args[i], path + (i,)) for i in (1, 2)]
+        return Value(_highest(parts))
+
+    def call(self, node: expr.Call, parts: list[Value], path: tuple) -> Value:
+        """A function call other than ``where``."""
+        if any(part.rank is None for part in parts):
+            return Value(None)
+        name = node.function
+        needed = MINIMUM_RANKS.get(name, 0)
+        for arg, part in zip(node.args, parts):
+            if part.rank < needed:
+                self.fail(path, node, Failure(f"{name} needs arguments of rank >= {needed}", expr.unparse(arg), part.rank))
+                return Value(None)
+        if name in expr.SHAPE_FACTS:
+            return Value(0, _shape_fact(name, parts[0].rank))
+        if name in expr.REDUCTIONS - {"row_mean", "col_mean"} or name in expr.VARIABLE_FACTS | expr.CREATION_FACTS:
+            return Value(0)
+        return Value(_highest(parts))
+
+    def errors(self) -> list[ExpressionError]:
+        """The failures of the nodes that fail at every rank they are built at, in line order."""
+        found = []
+        for path, by_rank in self.failures.items():
+            if set(by_rank) != self.built[path]:
+                continue
+            failure = by_rank[min(by_rank)]
+            ranks = sorted({f.rank for f in by_rank.values()})
+            message = (
+                f"{expr.unparse(self.nodes[path])}: {failure.needs}, but {failure.culprit} has rank {' or '.join(map(str, ranks))} "
+                f"{self.describe(set(by_rank))}"
+            )
+            found.append(ExpressionError(message, line_index=path[0]))
+        return sorted(found, key=lambda error: error.line_index)
+
+    def describe(self, ranks: set[int]) -> str:
+        """Which variables a failure is for: all, or the ranks of the branch it is in."""
+        if ranks == set(self.ranks):
+            return "for a variable of any rank"
+        low = min(ranks)
+        if ranks == set(range(low, self.ranks[-1] + 1)):
+            return f"wherever it is built (variables of rank >= {low})"
+        return f"wherever it is built (variables of rank {', '.join(map(str, sorted(ranks)))})"
+
+
+def _highest(parts: Sequence[Value]) -> int | None:
+    """The rank of an element-wise result: the highest of its operands' (None if any is unknown)."""
+    ranks = [part.rank for part in parts]
+    return None if None in ranks else max(ranks, default=0)
+
+
+def _known(node: expr.Node, parts: Sequence[Value]) -> float | bool | None:
+    """An operator's value when every operand's is known, computed as the compiler does."""
+    if any(part.known is None for part in parts):
+        return None
+    constants = [expr.Const(float(part.known)) for part in parts]
+    rebuilt = attrs.evolve(node, operand=constants[0]) if isinstance(node, expr.Unary) else attrs.evolve(
+        node, left=constants[0], right=constants[1]
+    )
+    return expr.static_value(rebuilt)
+
+
+def _shape_fact(name: str, rank: int) -> float | None:
+    """``rank``, ``size``, ``rows`` or ``cols`` of a value of this rank, where the rank alone
+    decides it (``rows`` of a vector is 1; the size of a matrix depends on its dimensions)."""
+    if name == "rank":
+        return float(rank)
+    if name == "rows":
+        return 1.0 if rank < 2 else None
+    return 1.0 if rank == 0 else None  # size, cols
