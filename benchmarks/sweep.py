@@ -37,7 +37,8 @@ import tensorflow as tf
 from optreg import registry
 from optreg.bench.grid import settings_grid
 from optreg.bench.groups import clear_loop_cache
-from optreg.bench.runner import plan_bench, run_bench
+from optreg.bench.execute import run_bench
+from optreg.bench.runner import plan_bench
 
 
 def timed_bench(optimizer: str, learning_rates: list[str], cold: bool) -> tuple[float, int]:

@@ -50,7 +50,8 @@ tf.get_logger().setLevel("ERROR")
 from optreg import registry
 from optreg.bench import tutorial
 from optreg.bench.groups import clear_loop_cache
-from optreg.bench.runner import plan_bench, run_bench
+from optreg.bench.execute import run_bench
+from optreg.bench.runner import plan_bench
 
 LEARNING_RATES = tutorial.LEARNING_RATES
 OPTIMIZERS = tutorial.OPTIMIZERS

@@ -20,14 +20,25 @@ from optreg.errors import (
     SpecErrors,
     UnknownNameError,
 )
+from optreg import lookup
 from optreg.hookspecs import hookimpl
 from optreg.registry import PluginWarning, Registry
-from optreg.spec import Hyperparameter, InnerOptimizer, OptimizerSpec, PythonOptimizer, Slot, load_spec, load_spec_text
-
-__version__ = "0.1.0"
+from optreg.spec import Hyperparameter, InnerOptimizer, OptimizerSpec, PythonOptimizer, Slot
+from optreg.spec_reader import load_spec, load_spec_text
+from optreg.version import __version__
 
 #: The default registry, discovered from the plugins on first use.
 registry = Registry()
+
+
+def _from_config(config):
+    """Rebuild an optimizer from its config, registered names looked up in :data:`registry`."""
+    from optreg.serialization import optimizer_from_config
+
+    return optimizer_from_config(config, registry)
+
+
+lookup.install(registry.create, _from_config)
 
 _LAZY = {"Optimizer": "optreg.optimizer", "SpecOptimizer": "optreg.spec_optimizer", "Lookahead": "optreg.lookahead"}
 

@@ -53,7 +53,7 @@ def load_registry(spec_paths):
     from optreg import Registry, registry
     from optreg.registry import PluginWarning
 
-    from optreg.spec import spec_files
+    from optreg.spec_reader import spec_files
     from optreg.validate import validate_paths
 
     named_files = [path for path in spec_paths if not Path(path).is_dir()]
@@ -205,7 +205,7 @@ def bench_command(optimizers, problems, fmt, jit, spec_paths, **request):
     import_tensorflow()  # before any plugin or bench module imports it
     from optreg.bench.ranking import ranking_text
     from optreg.bench.report import render
-    from optreg.bench.runner import run_bench
+    from optreg.bench.execute import run_bench
     from optreg.bench.session import BenchRequest, compares, plan_request, progress_reporter, write_outputs
 
     bench = BenchRequest(optimizers=optimizers, problems=problems, jit_compile=jit, **request)

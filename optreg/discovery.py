@@ -18,7 +18,8 @@ from optreg.entries import OptimizerEntry
 from optreg.errors import SpecError
 from optreg.plugins import PluginFailure, PluginHost, PluginInfo
 from optreg.problems import Problem
-from optreg.spec import PythonOptimizer, load_spec, spec_files
+from optreg.spec import PythonOptimizer
+from optreg.spec_reader import load_spec, spec_files
 
 
 @attrs.frozen

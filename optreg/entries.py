@@ -118,12 +118,9 @@ class OptimizerEntry:
     def _build_python(self, **kwargs: Any):
         """Import and instantiate a Python optimizer's class, checking it against its registration."""
         optimizer_class = self._import_factory()
-        declared = [h.name for h in optimizer_class.hyperparameter_specs]
-        if declared != [h.name for h in self.hyperparameters]:
-            raise PluginError(
-                f"{self.qualified_name}: {self.factory} declares hyperparameters {declared}, "
-                f"but was registered with {[h.name for h in self.hyperparameters]}"
-            )
+        difference = _hyperparameters_differ(tuple(self.hyperparameters), tuple(optimizer_class.hyperparameter_specs))
+        if difference:
+            raise PluginError(f"{self.qualified_name}: {self.factory} and its registration disagree: {difference}")
         return optimizer_class(**kwargs)
 
     def _import_factory(self):
@@ -137,3 +134,24 @@ class OptimizerEntry:
         if not (isinstance(found, type) and issubclass(found, Optimizer)):
             raise PluginError(f"{self.qualified_name}: {self.factory} is not an optreg.Optimizer subclass")
         return found
+
+
+def _hyperparameters_differ(registered: tuple[Hyperparameter, ...], declared: tuple[Hyperparameter, ...]) -> str:
+    """What differs between the hyperparameters an optimizer was registered with and those its
+    class declares (names, order, defaults, types, bounds, docs), or "" when nothing does.
+
+    Example:
+        >>> a = Hyperparameter("learning_rate", 0.01, "float", 0.0, 10.0)
+        >>> _hyperparameters_differ((a,), (attrs.evolve(a, default=0.5, max=1.0),))
+        'learning_rate is registered with default=0.01, max=10.0, but the class declares default=0.5, max=1.0'
+    """
+    names = [h.name for h in registered], [h.name for h in declared]
+    if names[0] != names[1]:
+        return f"registered hyperparameters {names[0]}, declared {names[1]}"
+    for mine, theirs in zip(registered, declared):
+        fields = [f.name for f in attrs.fields(Hyperparameter) if getattr(mine, f.name) != getattr(theirs, f.name)]
+        if fields:
+            ours = ", ".join(f"{name}={getattr(mine, name)!r}" for name in fields)
+            class_side = ", ".join(f"{name}={getattr(theirs, name)!r}" for name in fields)
+            return f"{mine.name} is registered with {ours}, but the class declares {class_side}"
+    return ""

@@ -134,7 +134,7 @@ class CompiledRule:
             position in ``rule``.
 
     Example:
-        >>> from optreg.spec import load_spec_text
+        >>> from optreg.spec_reader import load_spec_text
         >>> spec = load_spec_text(open("specs/adam.toml").read())  # doctest: +SKIP
         >>> rule = CompiledRule(spec.rule, ["learning_rate", ...], ["m", "v"])  # doctest: +SKIP
         >>> scalars = rule.step_scalars(hyper_values, step)  # doctest: +SKIP

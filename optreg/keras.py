@@ -28,7 +28,8 @@ from optreg.errors import HyperparameterError, OptionError
 from optreg import schedules
 from optreg.options import StepOptions
 from optreg.optimizer import initial_value, slot_shape, variable_path
-from optreg.spec import OptimizerSpec, load_spec, load_spec_text, resolve_hyperparameters, unknown_hyperparameter_message
+from optreg.spec import OptimizerSpec, resolve_hyperparameters, unknown_hyperparameter_message
+from optreg.spec_reader import load_spec, load_spec_text
 from optreg.spec_optimizer import compile_spec
 
 

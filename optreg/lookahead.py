@@ -17,7 +17,8 @@ from typing import Any, Iterable
 
 import tensorflow as tf
 
-from optreg.builtin import LOOKAHEAD_HYPERPARAMETERS
+from optreg import lookup
+from optreg.python_optimizers import LOOKAHEAD_HYPERPARAMETERS
 from optreg.errors import HyperparameterError, OptionError
 from optreg.optimizer import Optimizer
 from optreg.spec import Slot
@@ -174,7 +175,5 @@ def _inner_optimizer(inner: str | Optimizer, hyperparameters: dict[str, Any], sl
         return inner
     if not isinstance(inner, str):
         raise HyperparameterError(f"lookahead: inner must be an optimizer name or an optreg.Optimizer, got {inner!r}")
-    from optreg import registry
-
     options = {"slot_dtype": slot_dtype} if slot_dtype else {}
-    return registry.create(inner, **hyperparameters, **options)
+    return lookup.create(inner, **hyperparameters, **options)

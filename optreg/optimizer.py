@@ -20,7 +20,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import tensorflow as tf
 
-from optreg import schedules
+from optreg import lookup, schedules
+from optreg.configs import optimizer_config
 from optreg.keras_options import KerasOptions
 from optreg.errors import HyperparameterError, OptionError
 from optreg.gradients import GradientOptions, gradient_hooks
@@ -565,16 +566,13 @@ class Optimizer(KerasOptions, tf.Module):
             >>> opt = optreg.registry.create("adam", learning_rate=0.1, clipnorm=1.0)  # doctest: +SKIP
             >>> optreg.Optimizer.from_config(opt.get_config())  # doctest: +SKIP
         """
-        from optreg.serialization import optimizer_config
-
         return optimizer_config(self)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "Optimizer":
-        """Rebuild an optimizer from :meth:`get_config`'s dict, with fresh state."""
-        from optreg.serialization import optimizer_from_config
-
-        return optimizer_from_config(config)
+        """Rebuild an optimizer from :meth:`get_config`'s dict, with fresh state (a registered
+        Python optimizer through the catalogue :mod:`optreg.lookup` reaches)."""
+        return lookup.from_config(config)
 
     @property
     def variable_facts(self) -> frozenset[str]:

@@ -26,6 +26,7 @@ import attrs
 import pluggy
 
 from optreg import builtin, hookspecs
+from optreg.version import __version__
 
 ENTRY_POINT_GROUP = "optreg"
 LOCAL_PLUGIN_NAME = "local"
@@ -183,6 +184,4 @@ def _split_names(value: str | None) -> set[str] | None:
 
 
 def _optreg_version() -> str:
-    from optreg import __version__
-
     return __version__

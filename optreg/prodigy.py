@@ -22,7 +22,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from optreg.builtin import PRODIGY_HYPERPARAMETERS
+from optreg.python_optimizers import PRODIGY_HYPERPARAMETERS
 from optreg.optimizer import Optimizer
 from optreg.spec import Slot
 

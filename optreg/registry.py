@@ -22,7 +22,7 @@ from optreg.entries import OptimizerEntry
 from optreg.errors import PluginError
 from optreg.plugins import PluginFailure, PluginHost
 from optreg.problems import Problem
-from optreg.spec import load_spec
+from optreg.spec_reader import load_spec
 
 
 class PluginWarning(UserWarning):

@@ -1,4 +1,5 @@
-"""Optimizer specs: the attrs records and the TOML loader that validates into them.
+"""Optimizer specs: the attrs records a spec file is read into (by :mod:`optreg.spec_reader`),
+and what creating an optimizer decides from them.
 
 A spec is one TOML file describing one optimizer::
 
@@ -20,14 +21,13 @@ A spec is one TOML file describing one optimizer::
       "var = var - delta",
     ]
 
-Loading never imports TensorFlow. Every problem raises :class:`~optreg.errors.SpecError`
-naming the file, the key and, where it can be found, the line.
+Nothing here imports TensorFlow. Every problem raises :class:`~optreg.errors.SpecError`
+naming the file, the key and, where it can be found, the line (:mod:`optreg.spec_lines`).
 """
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import attrs
@@ -35,6 +35,7 @@ import attrs
 from optreg import expr, expr_check
 from optreg.errors import ExpressionError, HyperparameterError, RuleError, SpecError
 from optreg.options import ALL_OPTION_NAMES, is_finite_number
+from optreg.spec_lines import find_line, rule_line_needle
 
 #: Names a hyperparameter or slot may not take: the rule's builtins, the function table,
 #: and the options every optimizer accepts.
@@ -183,6 +184,7 @@ class OptimizerSpec:
         """Every hyperparameter's default, by name.
 
         Example:
+            >>> from optreg.spec_reader import load_spec_text
             >>> load_spec_text('''
             ... [optimizer]
             ... name = "gd"
@@ -230,8 +232,6 @@ def rule_locations(spec: "OptimizerSpec") -> tuple[RuleLocation, ...]:
         >>> [(w.rule_line, w.file_line) for w in rule_locations(load_spec("specs/momentum.toml"))]  # doctest: +SKIP
         [(1, 15), (2, 16)]
     """
-    from optreg.spec_reader import find_line
-
     texts = [assignment.text for assignment in spec.rule.assignments]
     return tuple(
         RuleLocation(spec.source, index + 1, find_line(spec.text, f"update.rule[{index}]", text, texts[:index].count(text)), text)
@@ -333,60 +333,6 @@ class PythonOptimizer:
 
 
 # --- loading ----------------------------------------------------------------------------
-
-
-def load_spec(path: str | Path) -> OptimizerSpec:
-    """Load and validate one spec file.
-
-    Args:
-        path: the TOML file.
-
-    Returns:
-        The validated :class:`OptimizerSpec`.
-
-    Raises:
-        SpecError: the file cannot be read or is not a valid spec; the message names the
-            file, the key and, where it can be found, the line.
-
-    Example:
-        >>> load_spec("specs/adam.toml").name  # doctest: +SKIP
-        'adam'
-    """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise SpecError(str(path), "", f"cannot read the spec: {error}") from None
-    return load_spec_text(text, source=str(path))
-
-
-def spec_files(path: str | Path) -> list[Path]:
-    """The spec files a path names: a folder's ``*.toml`` files in name order, or the path itself.
-
-    Example:
-        >>> [p.name for p in spec_files("specs")][:2]  # doctest: +SKIP
-        ['adam.toml', 'gradient_descent.toml']
-    """
-    path = Path(path)
-    return sorted(path.glob("*.toml")) if path.is_dir() else [path]
-
-
-def load_spec_text(text: str, source: str = "<string>") -> OptimizerSpec:
-    """Validate spec text (the contents of a TOML file).
-
-    Args:
-        text: the TOML text.
-        source: what to call it in error messages.
-
-    Returns:
-        The validated :class:`OptimizerSpec`.
-
-    Raises:
-        SpecError: as :func:`load_spec`.
-    """
-    from optreg.spec_reader import read_spec_text  # the reader builds this module's records
-
-    return read_spec_text(text, source)
 
 
 def condition_hyperparameter(when: str) -> str | None:
@@ -519,14 +465,25 @@ def specialize_spec(spec: "OptimizerSpec", values: Mapping[str, float | int | bo
             spec.rule, spec.hyperparameters, spec.slots, folded, {w: t for w, t in truths.items() if t is not None}
         )
     except ExpressionError as error:
-        from optreg.spec_reader import SpecReader
-
-        reader = SpecReader(spec.text, spec.source)
-        reader.raw_lines = [a.text for a in spec.rule.assignments]
         setting = ", ".join(f"{name} = {value!r}" for name, value in values.items())
-        raise reader.rule_error(error, f"{error.message} (with {setting})") from None
+        raise rule_line_error(spec, error, f"{error.message} (with {setting})") from None
     present = tuple(slot for slot in spec.slots if not slot.when or truths[slot.when] is not False)
     return rule, present
+
+
+def rule_line_error(spec: "OptimizerSpec", error: ExpressionError, message: str) -> SpecError:
+    """A SpecError naming the spec's file and the line of the rule an ExpressionError is about.
+
+    Example:
+        >>> rule_line_error(spec, error, "reads slot 'm', which does not exist")  # doctest: +SKIP
+    """
+    lines = [assignment.text for assignment in spec.rule.assignments]
+    index = error.line_index
+    if index is None:
+        return SpecError(spec.source, "update.rule", message, line=find_line(spec.text, "update.rule", None))
+    key = f"update.rule[{index}]"
+    line = find_line(spec.text, key, rule_line_needle(lines[index]), lines[:index].count(lines[index]))
+    return SpecError(spec.source, key, message, line=line)
 
 
 def show_value(value: Any) -> str:

@@ -56,7 +56,7 @@ class SpecOptimizer(Optimizer):
             options the spec's ``[options]`` table sets default to its values.
 
     Example:
-        >>> from optreg.spec import load_spec
+        >>> from optreg.spec_reader import load_spec
         >>> opt = SpecOptimizer(load_spec("specs/adam.toml"), learning_rate=0.1)  # doctest: +SKIP
     """
 

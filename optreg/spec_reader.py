@@ -1,13 +1,14 @@
-"""Reading a spec's TOML into the records of :mod:`optreg.spec`, key by key, reporting every
-error with its file, line and key. Like the rest of loading, it never imports TensorFlow.
+"""Loading specs: ``load_spec`` and ``load_spec_text`` read a spec's TOML into the records of
+:mod:`optreg.spec`, key by key, reporting every error with its file, line and key. Like the
+rest of loading, it never imports TensorFlow.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import re
 import sys
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import attrs
@@ -15,6 +16,7 @@ import attrs
 from optreg import expr, expr_check, expr_ranks
 from optreg.errors import ExpressionError, HyperparameterError, OptionError, SpecError, SpecErrors
 from optreg.options import check_spec_options, is_finite_number
+from optreg.spec_lines import find_line, rule_line_needle
 from optreg.spec import (
     HYPERPARAMETER_TYPES,
     MAX_SLOT_CONDITIONS,
@@ -40,7 +42,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 
 def read_spec_text(text: str, source: str = "<string>") -> OptimizerSpec:
-    """Parse and validate spec text; what :func:`optreg.spec.load_spec_text` does.
+    """Parse and validate spec text (what :func:`load_spec_text` does).
 
     Raises:
         SpecError: the TOML does not parse, or the spec is invalid (every error, in file order).
@@ -318,7 +320,7 @@ class SpecReader:
         """A SpecError for an ExpressionError raised while checking the rule."""
         index = error.line_index
         key = "update.rule" if index is None else f"update.rule[{index}]"
-        needle = None if index is None else _needle(self.raw_lines[index])
+        needle = None if index is None else rule_line_needle(self.raw_lines[index])
         occurrence = 0 if index is None else self.raw_lines[:index].count(self.raw_lines[index])
         return self.fail(key, message, needle, occurrence)
 
@@ -399,7 +401,7 @@ class SpecReader:
         try:
             return expr.parse_assignment(line)
         except ExpressionError as error:
-            raise self.fail(f"update.rule[{index}]", error.message, _needle(line), self.raw_lines[:index].count(line)) from None
+            raise self.fail(f"update.rule[{index}]", error.message, rule_line_needle(line), self.raw_lines[:index].count(line)) from None
 
 
 def _possible_truths(conditions: Sequence[str], hyperparameters: Sequence[Hyperparameter]) -> list[dict[str, bool]]:
@@ -463,30 +465,53 @@ def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
 
-def _needle(line: Any) -> str | None:
-    """A rule line's text to find it in the file."""
-    return line.strip() if isinstance(line, str) and line.strip() else None
+def load_spec(path: str | Path) -> OptimizerSpec:
+    """Load and validate one spec file.
 
+    Args:
+        path: the TOML file.
 
-def find_line(text: str, key: str, needle: str | None, occurrence: int = 0) -> int | None:
-    """The 1-based line where a key (or the ``occurrence``-th copy of a piece of text) appears.
+    Returns:
+        The validated :class:`OptimizerSpec`.
+
+    Raises:
+        SpecError: the file cannot be read or is not a valid spec; the message names the
+            file, the key and, where it can be found, the line.
 
     Example:
-        >>> find_line('[update]\\nrule = [\\n  "var = var - grad",\\n]', "update.rule[0]", "var = var - grad")
-        3
+        >>> load_spec("specs/adam.toml").name  # doctest: +SKIP
+        'adam'
     """
-    target = needle if needle is not None else key.split(".")[-1].split("[")[0]
-    if not target:
-        return None
-    lines = text.splitlines()
-    header = "[" + key.rsplit(".", 1)[0] + "]" if "." in key else None
-    start = next((i for i, line in enumerate(lines) if header and line.strip() == header), 0)
-    pattern = re.compile(r"^\s*\[?\s*" + re.escape(target) + r"\s*[\]=]") if needle is None else None
-    spellings = {target, json.dumps(target)[1:-1]}  # as written, or escaped in a basic string
-    matches = [
-        number
-        for number, line in enumerate(lines[start:], start=start + 1)
-        if (pattern.search(line) if pattern else any(spelling in line for spelling in spellings))
-    ]
-    return matches[min(occurrence, len(matches) - 1)] if matches else None
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise SpecError(str(path), "", f"cannot read the spec: {error}") from None
+    return load_spec_text(text, source=str(path))
 
+
+def spec_files(path: str | Path) -> list[Path]:
+    """The spec files a path names: a folder's ``*.toml`` files in name order, or the path itself.
+
+    Example:
+        >>> [p.name for p in spec_files("specs")][:2]  # doctest: +SKIP
+        ['adam.toml', 'gradient_descent.toml']
+    """
+    path = Path(path)
+    return sorted(path.glob("*.toml")) if path.is_dir() else [path]
+
+
+def load_spec_text(text: str, source: str = "<string>") -> OptimizerSpec:
+    """Validate spec text (the contents of a TOML file).
+
+    Args:
+        text: the TOML text.
+        source: what to call it in error messages.
+
+    Returns:
+        The validated :class:`OptimizerSpec`.
+
+    Raises:
+        SpecError: as :func:`load_spec`.
+    """
+    return read_spec_text(text, source)

@@ -11,7 +11,8 @@ from click.testing import CliRunner
 import optreg
 from optreg.bench import plots
 from optreg.bench.ranking import profile, ranking_text, standings
-from optreg.bench.runner import RunResult, plan_bench, run_bench
+from optreg.bench.execute import run_bench
+from optreg.bench.runner import RunResult, plan_bench
 from optreg.bench.session import progress_reporter
 from optreg.cli import main
 

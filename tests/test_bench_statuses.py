@@ -10,7 +10,8 @@ from click.testing import CliRunner
 
 import optreg
 from optreg.bench.ranking import ranking_text
-from optreg.bench.runner import plan_bench, run_bench
+from optreg.bench.execute import run_bench
+from optreg.bench.runner import plan_bench
 from optreg.cli import main
 
 #: Adam whose step is masked off on steps 2 to 4 (as a cautious optimizer's mask can be), then

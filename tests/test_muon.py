@@ -16,7 +16,7 @@ import tensorflow as tf
 import optreg
 from optreg.errors import ExpressionError, OptionError
 from optreg.expr_check import check_rule
-from optreg.spec import load_spec_text
+from optreg.spec_reader import load_spec_text
 
 #: name → shape of a small model's variables: matrices on the Muon branch, and on the AdamW
 #: branch an embedding table, a layer excluded by name, a bias, a rank-3 kernel and a scalar.

@@ -8,6 +8,7 @@ import re
 import sys
 
 import numpy as np
+import attrs
 import pytest
 import tensorflow as tf
 
@@ -175,8 +176,24 @@ def test_a_python_optimizer_whose_class_disagrees_is_refused_on_create():
             register(optreg.PythonOptimizer("odd", "declares less", "optreg_sam.optimizer:SAM", optreg_sam.HYPERPARAMETERS[:1]))
 
     registry = registry_with((Mismatched(), "odd", "optreg-odd"))
-    with pytest.raises(optreg.PluginError, match="declares hyperparameters"):
+    with pytest.raises(optreg.PluginError, match="disagree: registered hyperparameters"):
         registry.create("odd")
+
+
+def test_a_python_optimizer_registered_with_other_defaults_or_bounds_is_refused_on_create():
+    """Same names, other numbers: ``optreg show`` would show the registration's default while
+    the class trained with its own, and a bench would accept values the class refuses."""
+    learning_rate, *rest = optreg_sam.HYPERPARAMETERS
+    loose = attrs.evolve(learning_rate, default=0.5, max=10.0)
+
+    class Loose:
+        @optreg.hookimpl
+        def optreg_register_optimizers(self, register):
+            register(optreg.PythonOptimizer("loose", "other bounds", "optreg_sam.optimizer:SAM", (loose, *rest)))
+
+    registry = registry_with((Loose(), "loose", "optreg-loose"))
+    with pytest.raises(optreg.PluginError, match="learning_rate is registered with default=0.5, max=10.0, but the class declares default=0.01, max=None"):
+        registry.create("loose")
 
 
 # --- docs -----------------------------------------------------------------------------------

@@ -9,7 +9,8 @@ import pytest
 
 import optreg
 from optreg.bench.grid import parse_values, settings_grid
-from optreg.bench.runner import plan_bench, run_bench
+from optreg.bench.execute import run_bench
+from optreg.bench.runner import plan_bench
 from optreg.cli import main
 from test_plugins import examples  # noqa: F401  (the fixture: a registry with the example plugins)
 

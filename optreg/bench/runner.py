@@ -1,9 +1,7 @@
-"""Plan and make bench runs: optimizers × problems × hyperparameter settings.
+"""Plan bench runs (optimizers × problems × hyperparameter settings) and hold what they did.
 
-Planning looks everything up and checks every setting without TensorFlow. Running makes each
-problem's runs in as few compiled loops as it can (:mod:`optreg.bench.groups`): the runs of every
-optimizer whose updates are elementwise side by side in one loop, one loop call per setting for
-the rest. Loops are cached per process, so a repeated bench only assigns new values.
+Planning looks everything up and checks every setting without TensorFlow; :mod:`optreg.bench.execute`
+makes the runs, and :class:`RunResult` records each one.
 """
 
 from __future__ import annotations
@@ -209,30 +207,6 @@ def split_setting(setting: Mapping[str, Any], entry: OptimizerEntry | None = Non
     hyperparameters = {k: v for k, v in setting.items() if k not in names}
     options = {k: v for k, v in setting.items() if k in names}
     return hyperparameters, options
-
-
-def run_bench(
-    plan: BenchPlan, jit_compile: bool = True, progress: Callable[[int], None] | None = None
-) -> list[RunResult]:
-    """Make every run of a plan.
-
-    Args:
-        plan: from :func:`plan_bench`.
-        jit_compile: compile each loop with XLA.
-        progress: called with the number of runs finished after each loop.
-
-    Returns:
-        One :class:`RunResult` per (problem, optimizer, setting), in plan order.
-
-    Example:
-        >>> results = run_bench(plan_bench(registry, ["adam"], "quartic", [{}]))  # doctest: +SKIP
-    """
-    from optreg.bench.groups import run_problem
-
-    results = []
-    for problem in plan.problems:
-        results.extend(run_problem(problem, plan, jit_compile, progress))
-    return results
 
 
 def timed(function: Callable[[], Any]) -> tuple[Any, float]:
