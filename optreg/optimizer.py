@@ -16,6 +16,7 @@ the update of one variable depends on the others, :meth:`Optimizer._update_varia
 from __future__ import annotations
 
 import functools
+import threading
 from typing import Any, Iterable, Mapping, Sequence
 
 import tensorflow as tf
@@ -45,6 +46,9 @@ class _RuntimeState:
         #: ``[runs, 1, …]`` once runs are stacked: the shape of the hyperparameters and of
         #: every scalar slot (one number per run); None before.
         self.run_shape: list[int] | None = None
+        #: Held for a whole step (building slots included), so steps made from several threads
+        #: run one after another: none is lost and no variable gets two slot sets.
+        self.lock = threading.RLock()
 
 
 class Optimizer(KerasOptions, tf.Module):
@@ -313,9 +317,10 @@ class Optimizer(KerasOptions, tf.Module):
         Args:
             variables: the variables this optimizer will update.
         """
-        for var in self._tf_variables(variables):
-            if var.ref() not in self._runtime.position:
-                self._create_slots(var)
+        with self._runtime.lock:
+            for var in self._tf_variables(variables):
+                if var.ref() not in self._runtime.position:
+                    self._create_slots(var)
 
     def _tf_variables(self, variables: Iterable[Any]) -> list[tf.Variable]:
         """The ``tf.Variable`` of each variable, remembering the Keras path of every Keras 3
@@ -417,11 +422,12 @@ class Optimizer(KerasOptions, tf.Module):
             grads = replica.all_reduce(tf.distribute.ReduceOp.SUM, grads)
             replica.merge_call(self._apply_distributed, args=(grads, variables))
             return self.iterations
-        self.build(variables)
-        if self.jit_compile is False:
-            self._guarded_step(grads, variables, self._step)
-        else:
-            self._compiled_step(variables)(grads)
+        with self._runtime.lock:
+            self.build(variables)
+            if self.jit_compile is False:
+                self._guarded_step(grads, variables, self._step)
+            else:
+                self._compiled_step(variables)(grads)
         return self.iterations
 
     def _compiled_step(self, variables: list):
@@ -449,15 +455,18 @@ class Optimizer(KerasOptions, tf.Module):
             self.skipped_steps.assign_add(1)
 
     def _apply_distributed(self, strategy, grads, variables) -> None:
-        """The cross-replica half of a distributed step: every replica's copy gets the same update."""
-        self.build(variables)
+        """The cross-replica half of a distributed step: every replica's copy gets the same update.
+        The lock is taken here, not around the replicas' own calls: those wait for one another in
+        ``merge_call``, and a lock held across it would deadlock them."""
         local_grads = [strategy.experimental_local_results(g)[0] for g in grads]
 
         def update_every_copy(grad, var, prepared):
             update = functools.partial(self._update_replica_copy, var=var, prepared=prepared)
             strategy.extended.update(var, update, args=(grad,), group=False)
 
-        self._guarded_step(local_grads, variables, functools.partial(self._step, update_one=update_every_copy))
+        with self._runtime.lock:
+            self.build(variables)
+            self._guarded_step(local_grads, variables, functools.partial(self._step, update_one=update_every_copy))
 
     def _update_replica_copy(self, _copy, grad, *, var, prepared) -> None:
         """Update one replica's copy of a variable: inside ``extended.update`` the distributed

@@ -120,3 +120,30 @@ def test_python_optimizers_rebuild_through_the_registry():
     assert rebuilt.hyperparameters["momentum"] == 0.9 and rebuilt.name == "x"
     with pytest.raises(optreg.OptionError, match="unknown keys: colour"):
         optreg.Optimizer.from_config({**config, "colour": "red"})
+
+
+@pytest.mark.parametrize("jit_compile", [False, True], ids=["op-by-op", "xla"])
+def test_steps_from_several_threads_are_all_applied_and_build_one_slot_set(jit_compile):
+    """Two threads × 200 eager steps on one optimizer: sgd moves by exactly 400 steps' worth
+    (an unguarded read-modify-write lost about a fifth of them), and adam has one slot set."""
+    import threading
+
+    x = tf.Variable([0.0])
+    sgd = optreg.registry.create("sgd", learning_rate=1.0, jit_compile=jit_compile)
+    adam_var = tf.Variable([1.0, 2.0])
+    adam = optreg.registry.create("adam", jit_compile=jit_compile)
+    start = threading.Barrier(2)
+
+    def work():
+        start.wait()
+        for _ in range(200):
+            sgd.apply_gradients([(tf.constant([1.0]), x)])
+            adam.apply_gradients([(tf.constant([0.5, -0.5]), adam_var)])
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert x.numpy().tolist() == [-400.0] and int(sgd.iterations) == 400
+    assert len(adam._slots) == 1 and int(adam.iterations) == 400
