@@ -1,0 +1,69 @@
+"""Bounded inputs: every value too large or malformed to handle is refused up front, in one line."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from click.testing import CliRunner
+
+import optreg
+from optreg.cli import main
+from optreg.errors import SpecError
+from optreg.spec_reader import MAX_SPEC_BYTES, load_spec, load_spec_text
+
+SPEC = """
+[optimizer]
+name = "my_opt"
+summary = "half-size gradient steps"
+
+[hyperparameters]
+learning_rate = { default = 0.01, min = 0.0 }
+
+[update]
+rule = ["var = var - 0.5 * learning_rate * grad"]
+"""
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_a_spec_file_beyond_the_size_limit_is_refused_unread(tmp_path):
+    big = tmp_path / "big.toml"
+    with big.open("w", encoding="utf-8") as handle:
+        handle.write(SPEC)
+        handle.truncate(MAX_SPEC_BYTES + 1)  # sparse: the size is there without writing it
+    with pytest.raises(SpecError, match=r"more than the limit of 1048576 \(1 MiB\)"):
+        load_spec(big)
+    result = invoke("validate", str(big))
+    assert result.exit_code == 1 and "more than the limit" in result.output
+
+
+def test_spec_text_beyond_the_size_limit_is_refused():
+    with pytest.raises(SpecError, match="spec text is .* more than the limit"):
+        load_spec_text(SPEC + "#" * MAX_SPEC_BYTES)
+
+
+@pytest.mark.parametrize("path, kind", [("/dev/zero", "a character device"), ("/dev/null", "a character device")])
+def test_a_device_is_not_a_spec(path, kind):
+    with pytest.raises(SpecError, match=f"a spec must be a regular file, got {kind}"):
+        load_spec(path)
+
+
+def test_a_fifo_is_refused_by_every_command_without_blocking(tmp_path):
+    fifo = tmp_path / "pipe.toml"
+    os.mkfifo(fifo)  # opening it for reading would block until a writer comes
+    with pytest.raises(SpecError, match="got a FIFO"):
+        load_spec(fifo)
+    for args in (["validate", str(fifo)], ["show", str(fifo)], ["list", "--spec", str(fifo)], ["validate", str(tmp_path)]):
+        result = invoke(*args)
+        assert result.exit_code == 1 and "a spec must be a regular file, got a FIFO" in result.output, args
+
+
+def test_a_folder_named_like_a_spec_is_refused(tmp_path):
+    (tmp_path / "folder.toml").mkdir()
+    with pytest.raises(SpecError, match="got a folder"):
+        load_spec(tmp_path / "folder.toml")
+    with pytest.raises(SpecError, match="got a folder"):
+        optreg.registry.get(str(tmp_path / "folder.toml"))
