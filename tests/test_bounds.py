@@ -67,3 +67,14 @@ def test_a_folder_named_like_a_spec_is_refused(tmp_path):
         load_spec(tmp_path / "folder.toml")
     with pytest.raises(SpecError, match="got a folder"):
         optreg.registry.get(str(tmp_path / "folder.toml"))
+
+
+def test_an_iteration_limit_beyond_the_int32_counter_is_refused_with_the_limit():
+    from optreg.bench.runner import MAX_ITERATIONS, plan_bench
+    from optreg.errors import OptionError
+
+    result = invoke("bench", "adam", "--max-iters", "1000000000000")
+    assert result.exit_code == 2 and "1<=x<=2147483647" in result.output
+    with pytest.raises(OptionError, match="max_iters must be between 1 and 2147483647"):
+        plan_bench(optreg.registry, ["adam"], "quartic", [{}], MAX_ITERATIONS + 1)
+    assert plan_bench(optreg.registry, ["adam"], "quartic", [{}], MAX_ITERATIONS).max_iters == 2**31 - 1

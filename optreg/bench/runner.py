@@ -102,6 +102,11 @@ def outcome(result: RunResult) -> str:
     return f"Exceeded maximum of {result.iterations} iterations"
 
 
+#: The largest iteration limit: the loop counts iterations in int32, which must still hold the
+#: limit itself (2**31 - 1 = 2,147,483,647).
+MAX_ITERATIONS = 2**31 - 1
+
+
 @attrs.frozen
 class BenchPlan:
     """The validated runs to make: each problem, each optimizer entry with its settings."""
@@ -156,8 +161,8 @@ def plan_bench(
         >>> plan.run_count
         1
     """
-    if max_iters < 1:
-        raise OptionError(f"max_iters must be at least 1, got {max_iters}")
+    if not 1 <= max_iters <= MAX_ITERATIONS:
+        raise OptionError(f"max_iters must be between 1 and {MAX_ITERATIONS} (the loop's int32 counter), got {max_iters}")
     if history_every < 0:
         raise OptionError(f"history_every must be 0 (off) or positive, got {history_every}")
     names = [problems] if isinstance(problems, str) else list(problems)
