@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import shutil
 import sys
 import warnings
@@ -14,6 +13,7 @@ import click
 
 from optreg.bench.runner import MAX_ITERATIONS
 from optreg.errors import OptregError
+from optreg.settings import check_environment, debug_requested
 
 
 def reports_errors(command):
@@ -22,9 +22,10 @@ def reports_errors(command):
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
+            check_environment()
             return command(*args, **kwargs)
         except OptregError as error:
-            if os.environ.get("OPTREG_DEBUG") == "1":
+            if debug_requested():
                 raise
             for each in getattr(error, "errors", (error,)):  # a spec's errors, one line each
                 click.echo(f"optreg: error: {each}", err=True)

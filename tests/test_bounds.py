@@ -10,6 +10,7 @@ from click.testing import CliRunner
 import optreg
 from optreg.cli import main
 from optreg.errors import SpecError
+from optreg.registry import PluginWarning
 from optreg.spec_reader import MAX_SPEC_BYTES, load_spec, load_spec_text
 
 SPEC = """
@@ -78,3 +79,29 @@ def test_an_iteration_limit_beyond_the_int32_counter_is_refused_with_the_limit()
     with pytest.raises(OptionError, match="max_iters must be between 1 and 2147483647"):
         plan_bench(optreg.registry, ["adam"], "quartic", [{}], MAX_ITERATIONS + 1)
     assert plan_bench(optreg.registry, ["adam"], "quartic", [{}], MAX_ITERATIONS).max_iters == 2**31 - 1
+
+
+@pytest.mark.parametrize("value, expected", [("1", True), ("true", True), ("TRUE", True), ("Yes", True), ("on", True),
+                                             ("0", False), ("false", False), ("No", False), ("OFF", False), ("", False)])
+def test_boolean_settings_take_the_usual_spellings(value, expected):
+    from optreg.settings import BOOLEAN_SETTINGS, env_flag
+
+    assert all(env_flag(name, {name: value}) is expected for name in BOOLEAN_SETTINGS)
+
+
+def test_strict_plugins_true_is_strict(tmp_path):
+    (tmp_path / "bad.toml").write_text(SPEC.replace("* grad", "* grad.sum()"), encoding="utf-8")
+    environ = {"OPTREG_STRICT_PLUGINS": "true", "OPTREG_DISABLE_PLUGIN_AUTOLOAD": "yes"}
+    with pytest.raises(optreg.PluginError, match="bad.toml"):
+        optreg.Registry(spec_paths=[str(tmp_path)], environ=environ).names()
+    lenient = optreg.Registry(spec_paths=[str(tmp_path)], environ={**environ, "OPTREG_STRICT_PLUGINS": "off"})
+    with pytest.warns(PluginWarning, match="bad.toml"):
+        assert "adam" in lenient.names()
+
+
+@pytest.mark.parametrize("name", ["OPTREG_STRICT_PLUGINS", "OPTREG_DEBUG", "OPTREG_DISABLE_PLUGIN_AUTOLOAD"])
+def test_a_malformed_boolean_setting_is_one_error_naming_it(name):
+    result = CliRunner().invoke(main, ["list"], env={name: "maybe"})
+    assert result.exit_code == 2
+    (line,) = result.output.strip().splitlines()
+    assert line == f"optreg: error: {name} must be 1/0, true/false, yes/no or on/off, got 'maybe'"
