@@ -105,3 +105,33 @@ def test_a_malformed_boolean_setting_is_one_error_naming_it(name):
     assert result.exit_code == 2
     (line,) = result.output.strip().splitlines()
     assert line == f"optreg: error: {name} must be 1/0, true/false, yes/no or on/off, got 'maybe'"
+
+
+@pytest.mark.parametrize(
+    "problem, setting, message",
+    [
+        ("quadratic", "condition=nan", "problem 'quadratic' option condition must be finite, got nan"),
+        ("quadratic", "condition=inf", "problem 'quadratic' option condition must be finite, got inf"),
+        ("quadratic", "dimension=2.5", "problem 'quadratic' option dimension must be a whole number, got 2.5"),
+        ("quadratic", "dimension=true", "problem 'quadratic' option dimension must be a number, got True"),
+        ("quadratic", "dimension=1e9", "quadratic needs 1 <= dimension <= 1000000"),
+        ("mlp-regression", "hidden=1e9", "mlp-regression needs 1 <= hidden <= 83333"),
+        ("mlp-regression", "seed=1e12", "mlp-regression needs a seed that fits in int32"),
+    ],
+)
+def test_problem_options_are_checked_before_anything_runs(problem, setting, message):
+    result = invoke("bench", "adam", "--problem", problem, "--problem-set", setting)
+    assert result.exit_code == 2
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("optreg: error: ") and message in line
+
+
+def test_problem_options_of_the_right_type_are_converted():
+    from optreg.problems import MAX_DIMENSION
+    from optreg.problems.analytic import QUADRATIC
+    from optreg.problems.regression import MAX_HIDDEN, mlp_regression
+
+    assert QUADRATIC.with_options(dimension=3.0).options == {"dimension": 3, "condition": 100.0}
+    assert QUADRATIC.with_options(condition=4).options["condition"] == 4.0
+    assert mlp_regression(hidden=4).dimension == 4 * 12 + 1  # the count MAX_HIDDEN is derived from
+    assert MAX_HIDDEN * 12 + 1 <= MAX_DIMENSION < (MAX_HIDDEN + 1) * 12 + 1
