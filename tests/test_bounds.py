@@ -135,3 +135,35 @@ def test_problem_options_of_the_right_type_are_converted():
     assert QUADRATIC.with_options(condition=4).options["condition"] == 4.0
     assert mlp_regression(hidden=4).dimension == 4 * 12 + 1  # the count MAX_HIDDEN is derived from
     assert MAX_HIDDEN * 12 + 1 <= MAX_DIMENSION < (MAX_HIDDEN + 1) * 12 + 1
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--lr", "logspace:1e-4:1e-1:100000", "--lr", "logspace:1e-4:1e-1:100000"],
+         "the --lr and --set values make 200000 runs, more than the limit of 100000"),
+        (["--lr", "logspace:1e-4:1e-1:100000", "--set", "beta_1=linspace:0.1:0.9:100000"],
+         "the --lr and --set values make 10000000000 runs, more than the limit of 100000"),
+        (["--lr", "logspace:1e-4:1e-1:60000", "--problem", "quartic", "--problem", "booth"],
+         "the optimizers, problems and settings make 120000 runs, more than the limit of 100000"),
+        (["--history-every", "1", "--max-iters", "1000000000"],
+         "the history of quartic would take 8000000016 bytes (1000000002 recorded points × 1 runs × (dimension 1 + 1) × 4), "
+         "more than the limit of 1073741824 (1 GiB)"),
+        (["--lr", "linspace:0.1:1:1000", "--problem", "quadratic", "--problem-set", "dimension=1000000"],
+         "the parameters of quadratic would take 4000000000 bytes (1000 runs × dimension 1000000 × 4)"),
+    ],
+)
+def test_a_bench_too_big_to_hold_is_refused_saying_how_big(args, message):
+    result = invoke("bench", "adam", *args)
+    assert result.exit_code == 2
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("optreg: error: ") and message in line
+
+
+def test_a_bench_at_the_limits_is_planned():
+    from optreg.bench.grid import MAX_RUNS, settings_grid
+    from optreg.bench.runner import plan_bench
+
+    grid = settings_grid([f"logspace:1e-4:1e-1:{MAX_RUNS}"], [])
+    assert plan_bench(optreg.registry, ["adam"], "quartic", grid, history_every=0).run_count == MAX_RUNS
+    assert plan_bench(optreg.registry, ["adam"], "quartic", [{}], 10**6, history_every=1).history_every == 1
