@@ -62,6 +62,14 @@ def test_a_fifo_is_refused_by_every_command_without_blocking(tmp_path):
         assert result.exit_code == 1 and "a spec must be a regular file, got a FIFO" in result.output, args
 
 
+def test_a_fifo_on_the_spec_path_is_a_plugin_failure_not_a_hang(tmp_path):
+    fifo = tmp_path / "pipe.toml"
+    os.mkfifo(fifo)
+    registry = optreg.Registry(environ={"OPTREG_SPEC_PATH": str(fifo), "OPTREG_DISABLE_PLUGIN_AUTOLOAD": "1"})
+    with pytest.warns(PluginWarning, match="a spec must be a regular file, got a FIFO"):
+        assert "adam" in registry.names()
+
+
 def test_a_folder_named_like_a_spec_is_refused(tmp_path):
     (tmp_path / "folder.toml").mkdir()
     with pytest.raises(SpecError, match="got a folder"):
