@@ -491,8 +491,10 @@ def load_spec(path: str | Path) -> OptimizerSpec:
     path = Path(path)
     try:
         _check_spec_file(path)
-        with path.open("rb") as handle:
-            data = handle.read(MAX_SPEC_BYTES + 1)  # a file grown since its stat is still cut off
+        # non-blocking, in case the path became a FIFO since its stat; a file grown since is cut off
+        with open(path, "rb", opener=_open_nonblocking) as handle:
+            _check_spec_file(path, os.fstat(handle.fileno()))
+            data = handle.read(MAX_SPEC_BYTES + 1)
         if len(data) > MAX_SPEC_BYTES:
             raise SpecError(str(path), "", _too_large(len(data), "file"))
         text = data.decode("utf-8")
@@ -501,9 +503,13 @@ def load_spec(path: str | Path) -> OptimizerSpec:
     return load_spec_text(text, source=str(path))
 
 
-def _check_spec_file(path: Path) -> None:
+def _check_spec_file(path: Path, status: os.stat_result | None = None) -> None:
     """Refuse, from ``os.stat`` alone (so nothing blocks), a path that is not a regular file
     (a FIFO, a device, a folder) or is larger than :data:`MAX_SPEC_BYTES`.
+
+    Args:
+        path: the spec's path.
+        status: its ``os.stat`` (or ``os.fstat`` once opened); taken when not given.
 
     Raises:
         SpecError: naming the path and what it is; OSError when it cannot be stat'ed.
@@ -514,11 +520,22 @@ def _check_spec_file(path: Path) -> None:
         ...
         optreg.errors.SpecError: /dev/zero: a spec must be a regular file, got a character device
     """
-    status = os.stat(path)
+    status = os.stat(path) if status is None else status
     if not stat.S_ISREG(status.st_mode):
         raise SpecError(str(path), "", f"a spec must be a regular file, got {_file_kind(status.st_mode)}")
     if status.st_size > MAX_SPEC_BYTES:
         raise SpecError(str(path), "", _too_large(status.st_size, "file"))
+
+
+def _open_nonblocking(path: str, flags: int) -> int:
+    """``open``'s opener for spec files: ``os.open`` with ``O_NONBLOCK`` (where it exists), so
+    opening something that is not a regular file never waits.
+
+    Example:
+        >>> with open("README.md", "rb", opener=_open_nonblocking) as handle:  # doctest: +SKIP
+        ...     handle.read(1)
+    """
+    return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
 
 
 def _file_kind(mode: int) -> str:
@@ -569,6 +586,7 @@ def load_spec_text(text: str, source: str = "<string>") -> OptimizerSpec:
     """
     if not isinstance(text, str):
         raise SpecError(source, "", f"spec text must be a string, got {type(text).__name__}")
-    if len(text) > MAX_SPEC_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_SPEC_BYTES:
-        raise SpecError(source, "", _too_large(len(text.encode("utf-8", "surrogatepass")), "text"))
+    size = len(text) if len(text) > MAX_SPEC_BYTES else len(text.encode("utf-8", "surrogatepass"))  # at least a byte a character
+    if size > MAX_SPEC_BYTES:
+        raise SpecError(source, "", _too_large(size, "text"))
     return read_spec_text(text, source)
