@@ -20,9 +20,9 @@ from optreg.catalog import Catalog
 from optreg.discovery import Discovery, discover
 from optreg.entries import OptimizerEntry
 from optreg.errors import PluginError
-from optreg.settings import env_flag
 from optreg.plugins import PluginFailure, PluginHost
 from optreg.problems import Problem
+from optreg.settings import env_flag
 from optreg.spec_reader import load_spec
 
 

@@ -41,7 +41,7 @@ def optimizer_from_config(config: Mapping[str, Any], registry: Any):
     return registry.create(qualified, **kwargs)
 
 
-#: Each config key → the types its value may have (None: the key may be absent or null).
+#: Each config key → the types its value may have when present (``type(None)``: it may be null).
 CONFIG_TYPES: Mapping[str, tuple[type, ...]] = {
     "optimizer": (str,),
     "source": (str, type(None)),
