@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import shutil
 import sys
 import warnings
@@ -12,7 +11,9 @@ from pathlib import Path
 
 import click
 
+from optreg.bench.runner import MAX_ITERATIONS
 from optreg.errors import OptregError
+from optreg.settings import check_environment, debug_requested
 
 
 def reports_errors(command):
@@ -21,9 +22,10 @@ def reports_errors(command):
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
+            check_environment()
             return command(*args, **kwargs)
         except OptregError as error:
-            if os.environ.get("OPTREG_DEBUG") == "1":
+            if debug_requested():
                 raise
             for each in getattr(error, "errors", (error,)):  # a spec's errors, one line each
                 click.echo(f"optreg: error: {each}", err=True)
@@ -179,8 +181,8 @@ def validate_command(paths, spec_paths):
 @click.option("--problem-set", "problem_settings", multiple=True, metavar="NAME=V", help="A problem option, e.g. dimension=50.")
 @click.option("--seed", type=int, default=None, help="Seed of stochastic problems (start point, minibatch order).")
 @click.option("--batch-size", type=click.IntRange(min=0), default=None, help="Minibatch size for problems with data (0: full batch).")
-@click.option("--max-iters", type=click.IntRange(min=1), default=2000, show_default=True,
-              help="The iteration limit of every run (status 'exceeded' when reached).")
+@click.option("--max-iters", type=click.IntRange(min=1, max=MAX_ITERATIONS), default=2000, show_default=True,
+              help=f"The iteration limit of every run (status 'exceeded' when reached; at most {MAX_ITERATIONS}).")
 @click.option("--stop-at-tolerance", is_flag=True, help="Stop each run once it is within its problem's tolerance ('reached').")
 @click.option("--history-every", type=click.IntRange(min=0), default=0, help="Record loss and parameters every N iterations.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True,

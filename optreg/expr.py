@@ -24,6 +24,7 @@ earlier in the rule.
 from __future__ import annotations
 
 import ast
+import math
 import re
 import warnings
 from typing import Iterable, Mapping, Union
@@ -384,19 +385,76 @@ def _convert_binary(node: ast.BinOp, depth: int, budget: list[int]) -> Binary:
     op = _BINARY_OPS[type(node.op)]
     left = _convert(node.left, depth + 1, budget)
     right = _convert(node.right, depth + 1, budget)
-    if op == "**" and _constant_value(right) is not None:
-        if abs(_constant_value(right)) > MAX_CONSTANT_EXPONENT:
+    if op == "**" and not names_in(right):
+        exponent = _constant_exponent(right)
+        if exponent is None:
+            raise ExpressionError(f"constant exponent {unparse(right)} overflows or is undefined (limit ±{MAX_CONSTANT_EXPONENT:g})")
+        if abs(exponent) > MAX_CONSTANT_EXPONENT:
             raise ExpressionError(f"constant exponent beyond ±{MAX_CONSTANT_EXPONENT:g}")
     return Binary(op, left, right)
 
 
-def _constant_value(node: Node) -> float | None:
-    """The value of a (possibly negated) literal, or None."""
+def _constant_exponent(node: Node) -> float | None:
+    """The value of a constant exponent (no names) in float64, or None when it overflows or
+    is undefined. Every exponent inside it was bounded when it was converted (trees are
+    built bottom-up), and the arithmetic is on floats, so no large integer is ever computed.
+
+    Example:
+        >>> _constant_exponent(parse_expression("-(2 * 3)")), _constant_exponent(parse_expression("sqrt(16)"))
+        (-6.0, 4.0)
+        >>> _constant_exponent(parse_expression("10.0 ** 1000")) is None
+        True
+    """
+    try:
+        value = _constant_float(node)
+    except (ArithmeticError, LookupError, ValueError, TypeError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+#: Float versions of the functions a constant can go through: a reduction, transpose or
+#: shape fact of a number is the number itself, its magnitude, or its shape's (0 or 1).
+_CONSTANT_FUNCTIONS = {
+    "sqrt": math.sqrt,
+    "rsqrt": lambda x: 1.0 / math.sqrt(x),
+    "square": lambda x: x * x,
+    "abs": abs,
+    "sign": lambda x: float((x > 0) - (x < 0)),
+    "exp": math.exp,
+    "log": math.log,
+    "tanh": math.tanh,
+    "maximum": max,
+    "minimum": min,
+    "clip": lambda x, lo, hi: min(max(x, lo), hi),
+    "where": lambda cond, a, b: a if cond else b,
+    "sum": lambda x: x,
+    "mean": lambda x: x,
+    "row_mean": lambda x: x,
+    "col_mean": lambda x: x,
+    "norm": abs,
+    "max_abs": abs,
+    "transpose": lambda x: x,
+    "matmul": lambda a, b: a * b,
+    "rank": lambda x: 0.0,
+    "size": lambda x: 1.0,
+    "rows": lambda x: 1.0,
+    "cols": lambda x: 1.0,
+}
+
+
+def _constant_float(node: Node) -> float:
+    """_constant_exponent without the error handling (raises on overflow, a domain error, or
+    a function it cannot compute)."""
     if isinstance(node, Const):
         return node.value
-    if isinstance(node, Unary) and isinstance(node.operand, Const):
-        return -node.operand.value if node.op == "-" else node.operand.value
-    return None
+    if isinstance(node, Unary):
+        operand = _constant_float(node.operand)
+        return -operand if node.op == "-" else operand
+    if isinstance(node, (Binary, Compare)):
+        return float(_PYTHON_OPS[node.op](_constant_float(node.left), _constant_float(node.right)))
+    if isinstance(node, Call):
+        return float(_CONSTANT_FUNCTIONS[node.function](*map(_constant_float, node.args)))
+    raise TypeError(f"not a constant: {node!r}")
 
 
 def _convert_compare(node: ast.Compare, depth: int, budget: list[int]) -> Compare:

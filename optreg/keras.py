@@ -52,7 +52,7 @@ class SpecOptimizer(keras.optimizers.Optimizer):
     def __init__(self, spec: str, hyperparameters: dict | None = None, learning_rate: Any = None, name: str | None = None, **kwargs):
         parsed = load_spec_text(spec, source="<keras optimizer config>")
         given, scheduled = schedules.split_schedules(
-            {name: schedules.schedule_from_config(value) for name, value in (hyperparameters or {}).items()}
+            {name: schedules.schedule_from_config(value, name) for name, value in (hyperparameters or {}).items()}
         )
         if isinstance(learning_rate, (int, float)) and not isinstance(learning_rate, bool):
             given["learning_rate"] = learning_rate

@@ -26,6 +26,7 @@ import attrs
 import pluggy
 
 from optreg import builtin, hookspecs
+from optreg.settings import env_flag
 from optreg.version import __version__
 
 ENTRY_POINT_GROUP = "optreg"
@@ -107,7 +108,7 @@ class PluginHost:
             self._add(_LocalSpecs(local_paths), PluginInfo(LOCAL_PLUGIN_NAME, "optreg", _optreg_version()))
         for plugin, info in plugins:
             self._add(plugin, info)
-        if not self.environ.get("OPTREG_DISABLE_PLUGIN_AUTOLOAD"):
+        if not env_flag("OPTREG_DISABLE_PLUGIN_AUTOLOAD", self.environ):
             self._load_entry_points(_split_names(self.environ.get("OPTREG_PLUGINS")))
 
     def info(self, plugin: object) -> PluginInfo:

@@ -18,6 +18,7 @@ import sys
 import tempfile
 
 from optreg.errors import OptregError
+from optreg.settings import debug_requested
 
 
 def wants_tensorflow_logs() -> bool:
@@ -28,7 +29,7 @@ def wants_tensorflow_logs() -> bool:
         >>> isinstance(wants_tensorflow_logs(), bool)
         True
     """
-    return os.environ.get("OPTREG_DEBUG") == "1" or "TF_CPP_MIN_LOG_LEVEL" in os.environ
+    return debug_requested() or "TF_CPP_MIN_LOG_LEVEL" in os.environ
 
 
 def import_tensorflow() -> None:

@@ -22,6 +22,7 @@ from optreg.entries import OptimizerEntry
 from optreg.errors import PluginError
 from optreg.plugins import PluginFailure, PluginHost
 from optreg.problems import Problem
+from optreg.settings import env_flag
 from optreg.spec_reader import load_spec
 
 
@@ -68,7 +69,7 @@ class Registry(Catalog[OptimizerEntry]):
             environ = dict(os.environ if self._environ is None else self._environ)
             host = self._host() if self._host else PluginHost(self._spec_paths, environ)
             found = discover(host)
-            if found.failures and environ.get("OPTREG_STRICT_PLUGINS") == "1":
+            if env_flag("OPTREG_STRICT_PLUGINS", environ) and found.failures:
                 raise PluginError("; ".join(str(f) for f in found.failures))
             self._discovery = found
             for failure in found.failures:

@@ -91,10 +91,31 @@ def schedule_config(name: str, schedule: Callable) -> dict[str, Any]:
     return {"schedule": keras.optimizers.schedules.serialize(schedule)}
 
 
-def schedule_from_config(value: Any) -> Any:
-    """The schedule a config entry describes, or the value itself when it is a plain number."""
-    if isinstance(value, Mapping) and "schedule" in value:
-        import keras
+def schedule_from_config(value: Any, name: str = "a hyperparameter") -> Any:
+    """The schedule a config entry describes, or the value itself when it is a plain number.
 
-        return keras.optimizers.schedules.deserialize(value["schedule"])
-    return value
+    Only a ``keras.optimizers.schedules.LearningRateSchedule`` is taken from a config: an entry
+    that deserializes to anything else (another Keras callable), or not at all, is refused.
+
+    Raises:
+        OptionError: the entry is not exactly ``{"schedule": ...}`` or is no schedule.
+
+    Example:
+        >>> schedule_from_config(0.1)
+        0.1
+    """
+    if not isinstance(value, Mapping):
+        return value
+    if set(value) != {"schedule"}:
+        raise OptionError(f"{name}: a scheduled hyperparameter's config is {{'schedule': ...}}, got keys {sorted(map(str, value))}")
+    import keras
+
+    try:
+        schedule = keras.optimizers.schedules.deserialize(value["schedule"])
+    except Exception as error:  # Keras raises whatever its deserializer meets
+        raise OptionError(f"{name}: its schedule cannot be rebuilt: {type(error).__name__}: {error}".splitlines()[0]) from None
+    if not isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+        raise OptionError(
+            f"{name}: a config's schedule must be a keras.optimizers.schedules.LearningRateSchedule, got {type(schedule).__name__}"
+        )
+    return schedule

@@ -6,7 +6,9 @@ rest of loading, it never imports TensorFlow.
 from __future__ import annotations
 
 import itertools
+import os
 import re
+import stat
 import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -39,6 +41,10 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
+
+#: The largest spec file (and spec text) read, in bytes: 1 MiB, about 200 times the largest
+#: built-in spec (``specs/muon.toml``, 5.3 KB). A larger file is refused before it is read.
+MAX_SPEC_BYTES = 1 << 20
 
 
 def read_spec_text(text: str, source: str = "<string>") -> OptimizerSpec:
@@ -484,10 +490,74 @@ def load_spec(path: str | Path) -> OptimizerSpec:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        _check_spec_file(path)
+        # non-blocking, in case the path became a FIFO since its stat; a file grown since is cut off
+        with open(path, "rb", opener=_open_nonblocking) as handle:
+            _check_spec_file(path, os.fstat(handle.fileno()))
+            data = handle.read(MAX_SPEC_BYTES + 1)
+        if len(data) > MAX_SPEC_BYTES:
+            raise SpecError(str(path), "", _too_large(len(data), "file"))
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise SpecError(str(path), "", f"cannot read the spec: {error}") from None
     return load_spec_text(text, source=str(path))
+
+
+def _check_spec_file(path: Path, status: os.stat_result | None = None) -> None:
+    """Refuse, from ``os.stat`` alone (so nothing blocks), a path that is not a regular file
+    (a FIFO, a device, a folder) or is larger than :data:`MAX_SPEC_BYTES`.
+
+    Args:
+        path: the spec's path.
+        status: its ``os.stat`` (or ``os.fstat`` once opened); taken when not given.
+
+    Raises:
+        SpecError: naming the path and what it is; OSError when it cannot be stat'ed.
+
+    Example:
+        >>> _check_spec_file(Path("/dev/zero"))
+        Traceback (most recent call last):
+        ...
+        optreg.errors.SpecError: /dev/zero: a spec must be a regular file, got a character device
+    """
+    status = os.stat(path) if status is None else status
+    if not stat.S_ISREG(status.st_mode):
+        raise SpecError(str(path), "", f"a spec must be a regular file, got {_file_kind(status.st_mode)}")
+    if status.st_size > MAX_SPEC_BYTES:
+        raise SpecError(str(path), "", _too_large(status.st_size, "file"))
+
+
+def _open_nonblocking(path: str, flags: int) -> int:
+    """``open``'s opener for spec files: ``os.open`` with ``O_NONBLOCK`` (where it exists), so
+    opening something that is not a regular file never waits.
+
+    Example:
+        >>> with open("README.md", "rb", opener=_open_nonblocking) as handle:  # doctest: +SKIP
+        ...     handle.read(1)
+    """
+    return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
+
+
+def _file_kind(mode: int) -> str:
+    """What a non-regular file is, in words, e.g. ``"a FIFO"`` for ``stat.S_IFIFO``."""
+    kinds = [
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ]
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
+def _too_large(size: int, what: str) -> str:
+    """The message for a spec beyond :data:`MAX_SPEC_BYTES`.
+
+    Example:
+        >>> _too_large(2_000_000, "file")
+        'spec file is 2000000 bytes, more than the limit of 1048576 (1 MiB)'
+    """
+    return f"spec {what} is {size} bytes, more than the limit of {MAX_SPEC_BYTES} (1 MiB)"
 
 
 def spec_files(path: str | Path) -> list[Path]:
@@ -512,6 +582,11 @@ def load_spec_text(text: str, source: str = "<string>") -> OptimizerSpec:
         The validated :class:`OptimizerSpec`.
 
     Raises:
-        SpecError: as :func:`load_spec`.
+        SpecError: as :func:`load_spec`; text longer than :data:`MAX_SPEC_BYTES` in UTF-8.
     """
+    if not isinstance(text, str):
+        raise SpecError(source, "", f"spec text must be a string, got {type(text).__name__}")
+    size = len(text) if len(text) > MAX_SPEC_BYTES else len(text.encode("utf-8", "surrogatepass"))  # at least a byte a character
+    if size > MAX_SPEC_BYTES:
+        raise SpecError(source, "", _too_large(size, "text"))
     return read_spec_text(text, source)

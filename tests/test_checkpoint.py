@@ -147,3 +147,49 @@ def test_steps_from_several_threads_are_all_applied_and_build_one_slot_set(jit_c
         thread.join(timeout=120)
     assert x.numpy().tolist() == [-400.0] and int(sgd.iterations) == 400
     assert len(adam._slots) == 1 and int(adam.iterations) == 400
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda config: {}, "optimizer config key 'optimizer' is missing"),
+        (lambda config: {**config, "spec": 3}, "optimizer config key 'spec' must be str or None, got int"),
+        (lambda config: {**config, "hyperparameters": [0.1]}, "optimizer config key 'hyperparameters' must be Mapping, got list"),
+        (lambda config: {**config, "optimizer": 7}, "optimizer config key 'optimizer' must be str, got int"),
+        (lambda config: [config], "an optimizer config must be a dict, got list"),
+        (lambda config: {**config, "optimizer": "sgd"}, "optimizer config key 'optimizer' says 'sgd', but its spec defines 'adam'"),
+        (lambda config: {**config, "hyperparameters": {"learning_rate": {"schedule": {}, "x": 1}}},
+         "learning_rate: a scheduled hyperparameter's config is {'schedule': ...}"),
+    ],
+)
+def test_a_malformed_config_is_one_option_error_naming_the_key(change, message):
+    config = change(optreg.registry.create("adam").get_config())
+    with pytest.raises(optreg.OptionError) as caught:
+        optreg.Optimizer.from_config(config)
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_config_schedule_must_be_a_learning_rate_schedule():
+    import keras
+
+    @keras.saving.register_keras_serializable("optreg_tests")
+    class Halver:
+        """A Keras-serializable callable of the step that is no LearningRateSchedule."""
+
+        def __call__(self, step):
+            return 0.5
+
+        def get_config(self):
+            return {}
+
+        @classmethod
+        def from_config(cls, config):
+            return cls()
+
+    config = optreg.registry.create("adam").get_config()
+    config["hyperparameters"]["learning_rate"] = {"schedule": keras.saving.serialize_keras_object(Halver())}
+    with pytest.raises(optreg.OptionError, match="learning_rate: a config's schedule must be a .*LearningRateSchedule, got Halver"):
+        optreg.Optimizer.from_config(config)
+    decay = keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.9)
+    rebuilt = optreg.Optimizer.from_config(optreg.registry.create("adam", learning_rate=decay).get_config())
+    assert isinstance(rebuilt.scheduled_hyperparameters["learning_rate"], keras.optimizers.schedules.ExponentialDecay)

@@ -118,6 +118,12 @@ def test_parse_assignment_rejects(line, fragment):
         ("where(x, x)", "takes 3 argument(s), got 2"),
         ("x ** 1025", "constant exponent"),
         ("x ** -1025", "constant exponent"),
+        ("x ** (10 ** 10 ** 10)", "constant exponent beyond ±1024"),
+        ("x ** (1e300 ** 4)", "constant exponent 1e+300 ** 4 overflows or is undefined (limit ±1024)"),
+        ("x ** (2 ** 11)", "constant exponent beyond ±1024"),
+        ("x ** (512 * 3)", "constant exponent beyond ±1024"),
+        ("x ** -sqrt(exp(20))", "constant exponent beyond ±1024"),
+        ("x ** (1 / 0)", "constant exponent 1 / 0 overflows or is undefined"),
         ("x < y < z", "chained"),
         ("x in y", "comparison 'in' is not in the language"),
         ("x not in y", "comparison 'not in' is not in the language"),
@@ -153,6 +159,8 @@ def test_modulo_is_floor_modulo_when_decided_statically():
 def test_constant_exponent_at_the_limit_is_accepted():
     assert parse_expression("x ** 1024") == Binary("**", x, Const(1024.0))
     assert parse_expression("x ** -1024") == Binary("**", x, Unary("-", Const(1024.0)))
+    assert parse_expression("x ** (2 ** 10)") == Binary("**", x, Binary("**", Const(2.0), Const(10.0)))
+    assert parse_expression("x ** sqrt(4)") == Binary("**", x, Call("sqrt", (Const(4.0),)))
 
 
 def test_names_in():

@@ -46,7 +46,7 @@ def test_quadratic_options_set_dimension_and_condition():
     np.testing.assert_allclose(problem.loss(np.eye(3)), [0.5, 5.0, 50.0], rtol=1e-12)
     with pytest.raises(optreg.OptionError, match="has no option 'size'"):
         problem.with_options(size=3)
-    with pytest.raises(optreg.OptionError, match="dimension >= 1"):
+    with pytest.raises(optreg.OptionError, match="1 <= dimension <= 1000000"):
         problem.with_options(dimension=0)
 
 

@@ -12,11 +12,13 @@ import math
 import re
 from typing import Iterable, Sequence
 
-from optreg.errors import HyperparameterError
+from optreg.errors import HyperparameterError, OptionError
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: The most values one range may expand to.
 MAX_RANGE = 100_000
+#: The most runs one bench may make: combinations of the grid × optimizers × problems.
+MAX_RUNS = 100_000
 
 
 def parse_values(text: str) -> list[float | int | bool]:
@@ -138,8 +140,29 @@ def settings_grid(learning_rates: Sequence[float | str], settings: Iterable[str]
     for text in settings:
         name, values = parse_setting(text)
         axes.setdefault(name, []).extend(values)
+    check_run_count(math.prod(len(values) for values in axes.values()), "the --lr and --set values make")
     names = list(axes)
     return [dict(zip(names, combination)) for combination in itertools.product(*axes.values())]
+
+
+def check_run_count(runs: int, what: str) -> None:
+    """Refuse more than :data:`MAX_RUNS` runs, before any is listed.
+
+    Args:
+        runs: how many runs there would be.
+        what: what makes them, for the message (``"the --lr and --set values make"``).
+
+    Raises:
+        OptionError: more than MAX_RUNS.
+
+    Example:
+        >>> check_run_count(10**10, "the --lr and --set values make")
+        Traceback (most recent call last):
+        ...
+        optreg.errors.OptionError: the --lr and --set values make 10000000000 runs, more than the limit of 100000
+    """
+    if runs > MAX_RUNS:
+        raise OptionError(f"{what} {runs} runs, more than the limit of {MAX_RUNS}")
 
 
 def _number(option: str, value: float | int | bool | str) -> float:

@@ -11,6 +11,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import attrs
 
+from optreg.bench.grid import check_run_count
 from optreg.entries import OptimizerEntry
 from optreg.errors import OptionError
 from optreg.options import SPEC_OPTION_NAMES, check_spec_options
@@ -102,6 +103,17 @@ def outcome(result: RunResult) -> str:
     return f"Exceeded maximum of {result.iterations} iterations"
 
 
+#: The largest iteration limit: the loop counts iterations in int32, which must still hold the
+#: limit itself (2**31 - 1 = 2,147,483,647).
+MAX_ITERATIONS = 2**31 - 1
+#: The most memory a problem's recorded history may take (``--history-every``): 1 GiB of
+#: float32 losses and parameters, recorded points × runs × (dimension + 1) × 4 bytes.
+MAX_HISTORY_BYTES = 1 << 30
+#: The most memory a problem's parameters may take, runs × dimension × 4 bytes: 1 GiB (the
+#: optimizers' slots come on top).
+MAX_PARAMETER_BYTES = 1 << 30
+
+
 @attrs.frozen
 class BenchPlan:
     """The validated runs to make: each problem, each optimizer entry with its settings."""
@@ -156,8 +168,8 @@ def plan_bench(
         >>> plan.run_count
         1
     """
-    if max_iters < 1:
-        raise OptionError(f"max_iters must be at least 1, got {max_iters}")
+    if not 1 <= max_iters <= MAX_ITERATIONS:
+        raise OptionError(f"max_iters must be between 1 and {MAX_ITERATIONS} (the loop's int32 counter), got {max_iters}")
     if history_every < 0:
         raise OptionError(f"history_every must be 0 (off) or positive, got {history_every}")
     names = [problems] if isinstance(problems, str) else list(problems)
@@ -172,7 +184,55 @@ def plan_bench(
                 resolve_hyperparameters(entry.accepted_hyperparameters, hyperparameters, entry.name)
                 check_spec_options({k: v for k, v in options.items() if k in SPEC_OPTION_NAMES})
             runs.append((entry, tuple(chosen)))
-    return BenchPlan(found, tuple(runs), max_iters, stop_at_tolerance, history_every)
+    plan = BenchPlan(found, tuple(runs), max_iters, stop_at_tolerance, history_every)
+    check_plan_size(plan)
+    return plan
+
+
+def check_plan_size(plan: BenchPlan) -> None:
+    """Refuse a plan too big to hold, before anything is built: more than
+    :data:`~optreg.bench.grid.MAX_RUNS` runs, or a problem whose parameters or history would
+    pass :data:`MAX_PARAMETER_BYTES` or :data:`MAX_HISTORY_BYTES`.
+
+    Raises:
+        OptionError: saying how big, and the limit.
+
+    Example:
+        >>> from optreg import registry
+        >>> plan_bench(registry, ["adam"], "quartic", [{}], 10**9, history_every=1)
+        Traceback (most recent call last):
+        ...
+        optreg.errors.OptionError: the history of quartic would take 8000000016 bytes (1000000002 recorded points × 1 runs × (dimension 1 + 1) × 4), more than the limit of 1073741824 (1 GiB); record less often (--history-every) or make fewer runs
+    """
+    check_run_count(plan.run_count, "the optimizers, problems and settings make")
+    runs = sum(len(settings) for _, settings in plan.runs)
+    for problem in plan.problems:
+        parameter_bytes = runs * problem.dimension * 4
+        if parameter_bytes > MAX_PARAMETER_BYTES:
+            raise OptionError(
+                f"the parameters of {problem.name} would take {parameter_bytes} bytes ({runs} runs × dimension "
+                f"{problem.dimension} × 4), more than the limit of {MAX_PARAMETER_BYTES} (1 GiB)"
+            )
+        if plan.history_every:
+            points = history_points(plan.max_iters, plan.history_every)
+            history_bytes = points * runs * (problem.dimension + 1) * 4
+            if history_bytes > MAX_HISTORY_BYTES:
+                raise OptionError(
+                    f"the history of {problem.name} would take {history_bytes} bytes ({points} recorded points × {runs} runs "
+                    f"× (dimension {problem.dimension} + 1) × 4), more than the limit of {MAX_HISTORY_BYTES} (1 GiB); "
+                    "record less often (--history-every) or make fewer runs"
+                )
+
+
+def history_points(max_iters: int, history_every: int) -> int:
+    """How many points the loop's history holds: one every ``history_every`` iterations from
+    the first, the last one's, and a spare row writes of the others go to.
+
+    Example:
+        >>> history_points(2000, 10)
+        202
+    """
+    return max_iters // history_every + 2
 
 
 def _with_inner_optimizers(registry: Registry, entry: OptimizerEntry, settings: Sequence[dict]) -> list[tuple[OptimizerEntry, list[dict]]]:

@@ -8,11 +8,16 @@ is only called by code that already runs TensorFlow, so defining a problem never
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Mapping
 
 import attrs
 
 from optreg.errors import OptionError
+
+#: The most parameters a configured problem may have (``quadratic``'s ``dimension``,
+#: ``mlp-regression``'s weights): 1,000,000 float32 numbers per run, 4 MB.
+MAX_DIMENSION = 1_000_000
 
 
 def _floats(values) -> tuple[float, ...]:
@@ -104,5 +109,47 @@ class Problem:
             raise OptionError(f"problem {self.name!r} has no option {unknown[0]!r} (its options: {have})")
         if not options:
             return self
-        made = self.configure(**{**self.options, **options})
+        checked = {name: check_option(self.name, name, value, self.options[name]) for name, value in options.items()}
+        made = self.configure(**{**self.options, **checked})
         return attrs.evolve(made, source=self.source)
+
+
+def check_option(problem: str, name: str, value: Any, current: Any) -> Any:
+    """A problem option's new value, of the type its current value has: a bool stays a bool,
+    an int takes a whole number (``3`` or ``3.0``), a float takes a finite number. Ranges are
+    the problem's own to check (its ``configure``).
+
+    Args:
+        problem: the problem's name, for the message.
+        name: the option.
+        value: the new value.
+        current: the option's current value, whose type the new one must have.
+
+    Returns:
+        The value as that type.
+
+    Raises:
+        OptionError: a value of another type, not finite, or not whole for an int option.
+
+    Example:
+        >>> check_option("quadratic", "dimension", 3.0, 10)
+        3
+        >>> check_option("quadratic", "dimension", 2.5, 10)
+        Traceback (most recent call last):
+        ...
+        optreg.errors.OptionError: problem 'quadratic' option dimension must be a whole number, got 2.5
+    """
+    where = f"problem {problem!r} option {name}"
+    if isinstance(current, bool):
+        if not isinstance(value, bool):
+            raise OptionError(f"{where} must be true or false, got {value!r}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise OptionError(f"{where} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise OptionError(f"{where} must be finite, got {value!r}")
+    if isinstance(current, int):
+        if value != int(value):
+            raise OptionError(f"{where} must be a whole number, got {value!r}")
+        return int(value)
+    return float(value)

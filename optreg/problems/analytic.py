@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from optreg.problems import Problem
+from optreg.problems import MAX_DIMENSION, Problem
 
 
 def quartic_loss(x):
@@ -117,10 +117,12 @@ def quadratic(dimension: int = 10, condition: float = 100.0) -> Problem:
         (1.0, 1.0)
     """
     dimension, condition = int(dimension), float(condition)
-    if dimension < 1 or condition < 1:
+    if not 1 <= dimension <= MAX_DIMENSION or not 1 <= condition < math.inf:
         from optreg.errors import OptionError
 
-        raise OptionError(f"quadratic needs dimension >= 1 and condition >= 1, got {dimension} and {condition}")
+        raise OptionError(
+            f"quadratic needs 1 <= dimension <= {MAX_DIMENSION} and a finite condition >= 1, got {dimension} and {condition}"
+        )
     curvatures = tuple(condition ** (i / max(dimension - 1, 1)) for i in range(dimension))
 
     def loss(x):

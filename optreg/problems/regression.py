@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from optreg.errors import OptionError
-from optreg.problems import Problem
+from optreg.problems import MAX_DIMENSION, Problem
 
 DATA_FILE = Path(__file__).parent / "data" / "diabetes.csv"
 
@@ -26,6 +26,9 @@ DATA_FILE = Path(__file__).parent / "data" / "diabetes.csv"
 FEATURES = ("age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6")
 #: Rows of the training split (the rest, 88, are the test split).
 TRAIN_ROWS = 354
+#: The widest hidden layer: its weights, (features + 2) per unit plus one, stay within
+#: :data:`~optreg.problems.MAX_DIMENSION` parameters.
+MAX_HIDDEN = (MAX_DIMENSION - 1) // (len(FEATURES) + 2)
 
 
 @lru_cache(maxsize=1)
@@ -126,10 +129,12 @@ def mlp_regression(hidden: int = 4, batch_size: int = 0, seed: int = 0) -> Probl
         32
     """
     hidden, batch_size, seed = int(hidden), int(batch_size), int(seed)
-    if hidden < 1 or not 0 <= batch_size <= TRAIN_ROWS:
+    if not 1 <= hidden <= MAX_HIDDEN or not 0 <= batch_size <= TRAIN_ROWS:
         raise OptionError(
-            f"mlp-regression needs hidden >= 1 and 0 <= batch_size <= {TRAIN_ROWS}, got {hidden} and {batch_size}"
+            f"mlp-regression needs 1 <= hidden <= {MAX_HIDDEN} and 0 <= batch_size <= {TRAIN_ROWS}, got {hidden} and {batch_size}"
         )
+    if not -(2**31) <= seed < 2**31:
+        raise OptionError(f"mlp-regression needs a seed that fits in int32, got {seed}")
 
     def loss(parameters):
         x_train, y_train, _, _ = load_data()
