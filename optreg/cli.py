@@ -206,10 +206,11 @@ def bench_command(optimizers, problems, fmt, jit, spec_paths, **request):
     from optreg.bench.ranking import ranking_text
     from optreg.bench.report import render
     from optreg.bench.execute import run_bench
-    from optreg.bench.session import BenchRequest, compares, plan_request, progress_reporter, write_outputs
+    from optreg.bench.session import BenchRequest, check_outputs, compares, plan_request, progress_reporter, write_outputs
 
     bench = BenchRequest(optimizers=optimizers, problems=problems, jit_compile=jit, **request)
     plan = plan_request(load_registry(spec_paths), bench)
+    check_outputs(bench)  # before the computing, not after it
     advance, finish = progress_reporter(plan.run_count)
     try:
         results = run_bench(plan, jit_compile=jit, progress=advance)
