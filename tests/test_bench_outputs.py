@@ -228,3 +228,21 @@ def test_progress_bar_only_on_a_terminal():
 def test_bench_prints_nothing_on_stderr_when_not_a_terminal():
     result = CliRunner().invoke(main, ["bench", "adam", "--lr", "0.1", "--lr", "0.01", "--max-iters", "5"])
     assert result.exit_code == 0 and result.stderr == ""
+
+
+def test_ctrl_c_prints_the_problems_that_finished_and_writes_nothing(monkeypatch, tmp_path):
+    from optreg.bench import execute
+
+    finished = execute.run_problem
+
+    def interrupted_on_booth(problem, *args):
+        if problem.name == "booth":
+            raise KeyboardInterrupt
+        return finished(problem, *args)
+
+    monkeypatch.setattr(execute, "run_problem", interrupted_on_booth)
+    result = invoke(*QUICK, "--problem", "quartic", "--problem", "booth", "--format", "csv", "--out", str(tmp_path / "out"))
+    assert result.exit_code == 130
+    assert [row.split(",")[1] for row in result.stdout.splitlines()[1:]] == ["quartic"]
+    assert result.stderr == "optreg: interrupted: 1 of 2 runs finished; no outputs written\n"
+    assert not (tmp_path / "out").exists()
