@@ -1,9 +1,9 @@
 """Discovery: ask every plugin's hooks for optimizers and problems, one plugin at a time.
 
 Each hook call is isolated by :meth:`PluginHost.call_hook` (prints to stderr, a time limit,
-``SystemExit`` caught). A hook that raises or runs out of time, a spec that is invalid, a registration of the wrong type and a name
-defined twice by one plugin are each recorded as a failure of that plugin; everything else
-goes on loading.
+``SystemExit`` caught). A hook that raises or runs out of time, a spec that is invalid, a
+registration of the wrong type and a name defined twice by one plugin are each recorded as a
+failure of that plugin; everything else goes on loading.
 """
 
 from __future__ import annotations
