@@ -15,6 +15,9 @@ from optreg.bench.runner import MAX_ITERATIONS
 from optreg.errors import OptregError
 from optreg.settings import check_environment, debug_requested
 
+#: The exit status of a bench stopped by Ctrl-C (128 + SIGINT, as shells report it).
+INTERRUPTED_STATUS = 130
+
 
 def reports_errors(command):
     """Turn an OptregError into one line on stderr and its exit status (traceback with OPTREG_DEBUG=1)."""
@@ -207,16 +210,25 @@ def bench_command(optimizers, problems, fmt, jit, spec_paths, **request):
     import_tensorflow()  # before any plugin or bench module imports it
     from optreg.bench.ranking import ranking_text
     from optreg.bench.report import render
-    from optreg.bench.execute import run_bench
-    from optreg.bench.session import BenchRequest, compares, plan_request, progress_reporter, write_outputs
+    from optreg.bench.execute import BenchInterrupted, run_bench
+    from optreg.bench.session import BenchRequest, check_outputs, compares, plan_request, progress_reporter, write_outputs
 
     bench = BenchRequest(optimizers=optimizers, problems=problems, jit_compile=jit, **request)
     plan = plan_request(load_registry(spec_paths), bench)
+    check_outputs(bench)  # before the computing, not after it
     advance, finish = progress_reporter(plan.run_count)
+    interrupted = None
     try:
         results = run_bench(plan, jit_compile=jit, progress=advance)
+    except BenchInterrupted as stop:
+        results, interrupted = stop.results, stop
     finally:
         finish()
+    if interrupted is not None:  # print what finished, write nothing
+        if results:
+            click.echo(render(results, fmt, with_history=bench.history_every > 0), nl=False)
+        click.echo(f"optreg: interrupted: {len(results)} of {plan.run_count} runs finished; no outputs written", err=True)
+        sys.exit(INTERRUPTED_STATUS)
     text = render(results, fmt, with_history=bench.history_every > 0)
     if fmt == "table" and compares(plan):
         text += "\n" + ranking_text(results)

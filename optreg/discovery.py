@@ -1,13 +1,13 @@
 """Discovery: ask every plugin's hooks for optimizers and problems, one plugin at a time.
 
-A hook that raises, a spec that is invalid, a registration of the wrong type and a name
-defined twice by one plugin are each recorded as a failure of that plugin; everything else
-goes on loading.
+Each hook call is isolated by :meth:`PluginHost.call_hook` (prints to stderr, a time limit,
+``SystemExit`` caught). A hook that raises or runs out of time, a spec that is invalid, a
+registration of the wrong type and a name defined twice by one plugin are each recorded as a
+failure of that plugin; everything else goes on loading.
 """
 
 from __future__ import annotations
 
-import traceback
 from pathlib import Path
 from typing import Any, Callable
 
@@ -86,10 +86,8 @@ class _Collector:
     def spec_paths(self, impl) -> None:
         """Load every spec a plugin names; each invalid one is a failure of its own."""
         info = self.host.info(impl.plugin)
-        try:
-            paths = list(impl.function() or ())
-        except Exception as error:
-            self.host.fail(info, f"optreg_spec_paths raised {type(error).__name__}: {error}", traceback.format_exc())
+        called, paths = self.host.call_hook(info, lambda: list(impl.function() or ()), name=impl.function.__name__)
+        if not called:
             return
         for path in self._existing(paths, info):
             try:
@@ -103,10 +101,14 @@ class _Collector:
     def call(self, impl, register: Callable[[Any], None]) -> None:
         """Call a register-style hook, attributing anything it raises to its plugin."""
         info = self.host.info(impl.plugin)
-        try:
-            impl.function(**{name: register for name in impl.argnames})
-        except Exception as error:
-            self.host.fail(info, f"{impl.function.__name__} raised {type(error).__name__}: {error}", traceback.format_exc())
+        running = [True]
+
+        def register_while_running(definition: Any) -> None:
+            if running[0]:  # a hook left behind past its time limit registers nothing more
+                register(definition)
+
+        self.host.call_hook(info, impl.function, {name: register_while_running for name in impl.argnames})
+        running[0] = False
 
     def optimizer_adder(self, info: PluginInfo) -> Callable[[Any], None]:
         """The ``register`` callable handed to one plugin's optreg_register_optimizers."""

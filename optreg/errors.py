@@ -166,6 +166,13 @@ class PluginError(OptregError):
     """A plugin failed to load or misbehaved; the message names the plugin."""
 
 
+class OutputError(OptregError):
+    """An output of ``optreg bench`` (``--out``, ``--plot``) cannot be written where asked:
+    found before anything is computed."""
+
+    exit_code = 2
+
+
 class OptionError(OptregError, ValueError):
     """An optimizer option (``clipnorm``, ``clipvalue``, …) is invalid or conflicts with another."""
 

@@ -4,6 +4,10 @@ optreg uses pluggy under the project name ``optreg``: a plugin is any module or 
 functions decorated by :data:`hookimpl` whose names match the hook specifications below.
 Hooks register *descriptions* (spec files, factories named by import path, problem records),
 never built optimizers, so discovering plugins never imports TensorFlow.
+
+Each hook call runs under a time limit (10 s, ``OPTREG_HOOK_TIMEOUT`` seconds to change it),
+with what it prints sent to stderr; a hook that raises (``SystemExit`` too) or runs out of time
+is a failure of its plugin only.
 """
 
 from __future__ import annotations

@@ -12,25 +12,87 @@ Plugins are registered in this order:
 Each entry point loads on its own: one that fails to import, or implements a hook that does
 not exist (a misspelled name), is recorded as a :class:`PluginFailure` naming the plugin, its
 distribution and version, and the error; the others load as usual.
+
+Plugin code runs isolated from the command: whatever it prints (at import or in a hook) goes
+to stderr, never into machine-readable output; a hook that raises anything, ``SystemExit``
+included, is a failure of its plugin (only ``KeyboardInterrupt`` passes through); and each hook
+call runs in a daemon thread under a time limit (:data:`DEFAULT_HOOK_TIME_LIMIT` seconds,
+``OPTREG_HOOK_TIMEOUT`` to change it): a hook still running then is a failure of its plugin,
+left behind while discovery goes on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+import threading
 import traceback
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import attrs
 import pluggy
 
 from optreg import builtin, hookspecs
+from optreg.errors import PluginError
 from optreg.settings import env_flag
 from optreg.version import __version__
 
 ENTRY_POINT_GROUP = "optreg"
 LOCAL_PLUGIN_NAME = "local"
+#: The environment variable that sets how long one hook call may run, in seconds.
+HOOK_TIME_LIMIT_VARIABLE = "OPTREG_HOOK_TIMEOUT"
+#: How long one hook call may run, in seconds, unless ``OPTREG_HOOK_TIMEOUT`` says otherwise.
+DEFAULT_HOOK_TIME_LIMIT = 10.0
+
+
+class HookTimeout(Exception):
+    """A plugin's hook was still running when its time limit ran out."""
+
+
+def _plugin_output():
+    """A context in which what plugin code prints goes to stderr, not to stdout."""
+    return contextlib.redirect_stdout(sys.stderr)
+
+
+def call_isolated(function: Callable[..., Any], kwargs: dict, time_limit: float) -> Any:
+    """Call a plugin's function in a daemon thread, its prints sent to stderr.
+
+    Args:
+        function: the plugin's hook implementation.
+        kwargs: the arguments to call it with.
+        time_limit: how many seconds to wait for it.
+
+    Returns:
+        What the function returned.
+
+    Raises:
+        HookTimeout: it was still running after ``time_limit`` seconds; its thread is left behind.
+        BaseException: whatever the function raised, ``SystemExit`` included, as itself.
+
+    Example:
+        >>> call_isolated(lambda register: register + 1, {"register": 1}, time_limit=1.0)
+        2
+    """
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = function(**kwargs)
+        except BaseException as error:  # a hook may raise anything; the caller decides
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run, name=f"optreg hook {getattr(function, '__name__', function)}", daemon=True)
+    with _plugin_output():
+        thread.start()
+        thread.join(time_limit)
+    if thread.is_alive():
+        raise HookTimeout(f"still running after {time_limit:g} s (the limit {HOOK_TIME_LIMIT_VARIABLE} sets); left behind")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
 
 
 @attrs.frozen
@@ -120,6 +182,58 @@ class PluginHost:
         """Record a failure of a plugin."""
         self.failures.append(PluginFailure(info.name, info.distribution, info.version, error, details))
 
+    @property
+    def hook_time_limit(self) -> float:
+        """How many seconds one hook call may run: ``OPTREG_HOOK_TIMEOUT``, or the default.
+
+        Raises:
+            PluginError: the variable is not a positive number.
+        """
+        text = self.environ.get(HOOK_TIME_LIMIT_VARIABLE, "").strip()
+        if not text:
+            return DEFAULT_HOOK_TIME_LIMIT
+        try:
+            limit = float(text)
+        except ValueError:
+            limit = -1.0
+        if not limit > 0:
+            raise PluginError(f"{HOOK_TIME_LIMIT_VARIABLE} must be a positive number of seconds, got {text!r}")
+        return limit
+
+    def call_hook(
+        self, info: PluginInfo, function: Callable[..., Any], kwargs: dict | None = None, name: str | None = None
+    ) -> tuple[bool, Any]:
+        """Call one plugin's hook in isolation (see :func:`call_isolated`), recording a failure.
+
+        Args:
+            info: the plugin the hook belongs to.
+            function: the hook implementation (or a function that calls it).
+            kwargs: its arguments.
+            name: the hook's name for messages (default: the function's name).
+
+        Returns:
+            ``(True, what it returned)``, or ``(False, None)`` when it raised (anything but
+            ``KeyboardInterrupt``, which passes through) or ran out of time: a failure is recorded.
+
+        Example:
+            >>> host = PluginHost(environ={"OPTREG_DISABLE_PLUGIN_AUTOLOAD": "1"})
+            >>> host.call_hook(host.infos[0], lambda: 1 / 0)
+            (False, None)
+            >>> host.failures[-1].error
+            '<lambda> raised ZeroDivisionError: division by zero'
+        """
+        name = name or getattr(function, "__name__", "hook")
+        time_limit = self.hook_time_limit
+        try:
+            return True, call_isolated(function, kwargs or {}, time_limit)
+        except KeyboardInterrupt:
+            raise
+        except HookTimeout as error:
+            self.fail(info, f"{name} {error}")
+        except BaseException as error:  # SystemExit too: a plugin cannot end the command
+            self.fail(info, f"{name} raised {type(error).__name__}: {error}", traceback.format_exc())
+        return False, None
+
     def hooks_of(self, info: PluginInfo) -> list[str]:
         """The hook names a plugin implements."""
         plugin = self.manager.get_plugin(info.name)
@@ -153,7 +267,8 @@ class PluginHost:
                 self.fail(info, f"an entry point named {info.name!r} is already registered; this one was not loaded")
                 continue
             try:
-                plugin = point.load()
+                with _plugin_output():
+                    plugin = point.load()
             except BaseException as error:  # a plugin's import may raise anything, even SystemExit
                 if isinstance(error, KeyboardInterrupt):
                     raise

@@ -193,3 +193,54 @@ def test_a_name_given_to_a_number_hyperparameter_is_refused_when_planned():
     and planning refuses it, naming the hyperparameter."""
     with pytest.raises(optreg.HyperparameterError, match="momentum must be a number, got 'fast'"):
         plan_bench(optreg.registry, ["momentum"], "quartic", settings_grid([], ["momentum=fast"]))
+
+
+# --- the loop runs in chunks, so Ctrl-C is seen between them ---------------------------------
+
+
+def _records(results):
+    """Results as comparable text, NaN included (bit for bit through repr)."""
+    return [repr({k: v for k, v in r.as_record(with_history=True).items() if k != "seconds"}) for r in results]
+
+
+def _chunked_plan():
+    settings = settings_grid(tutorial.LEARNING_RATES, [])
+    return plan_bench(optreg.registry, tutorial.OPTIMIZERS, tutorial.PROBLEM, settings, tutorial.MAX_ITERS, history_every=3)
+
+
+def test_a_loop_run_in_tiny_chunks_gives_the_same_results_bit_for_bit(monkeypatch):
+    from optreg.bench import loop
+    from optreg.bench.groups import clear_loop_cache
+
+    clear_loop_cache()
+    whole = run_bench(_chunked_plan())
+    monkeypatch.setattr(loop, "FIRST_CHUNK_ITERATIONS", 7)
+    monkeypatch.setattr(loop, "chunk_length", lambda advanced, elapsed, max_iters: 13)
+    clear_loop_cache()
+    chunked = run_bench(_chunked_plan())
+    clear_loop_cache()
+    assert _records(chunked) == _records(whole)
+
+
+def test_ctrl_c_between_chunks_stops_the_bench_and_the_loop_runs_again_from_the_start(monkeypatch):
+    from optreg.bench import loop
+    from optreg.bench.execute import BenchInterrupted
+    from optreg.bench.groups import clear_loop_cache
+
+    expected = _records(run_bench(_chunked_plan()))
+    calls = []
+
+    def interrupt_once(advanced, elapsed, max_iters):
+        calls.append(advanced)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        return 50
+
+    clear_loop_cache()
+    monkeypatch.setattr(loop, "FIRST_CHUNK_ITERATIONS", 20)
+    monkeypatch.setattr(loop, "chunk_length", interrupt_once)
+    with pytest.raises(BenchInterrupted) as stopped:
+        run_bench(_chunked_plan())
+    assert calls == [20] and stopped.value.results == []  # stopped after the first 20 iterations
+    assert _records(run_bench(_chunked_plan())) == expected  # the same loop, started afresh
+    clear_loop_cache()

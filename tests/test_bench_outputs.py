@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 import optreg
-from optreg.bench import plots
+from optreg.bench import output_files, plots
 from optreg.bench.ranking import profile, ranking_text, standings
 from optreg.bench.execute import run_bench
 from optreg.bench.runner import RunResult, plan_bench
@@ -92,13 +92,72 @@ def test_out_writes_results_figures_and_a_ranking(tmp_path):
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == sorted([
-        "results.json", "results.csv", "ranking.txt", "ranking.json",
+        ".optreg-bench.json", "results.json", "results.csv", "ranking.txt", "ranking.json",
         "quartic-paths.png", "quartic-loss.png", "quartic-sweep.png",
         "booth-contours.png", "booth-loss.png", "booth-sweep.png",
     ])
     records = json.loads((tmp_path / "results.json").read_text())
     assert len(records) == 8 and all("history" not in r for r in records)  # recorded for the figures only
     assert "performance profile" in (tmp_path / "ranking.txt").read_text()
+
+
+QUICK = ("bench", "adam", "--lr", "0.1", "--max-iters", "5")
+
+
+def test_out_replaces_an_earlier_benchs_folder_whole_and_says_so(tmp_path):
+    out = tmp_path / "results"
+    first = invoke("bench", "adam", "--problem", "quartic", "--problem", "booth", "--lr", "0.1", "--max-iters", "20", "--out", str(out))
+    assert first.exit_code == 0 and (out / "booth-loss.png").exists() and first.stderr == ""
+    second = invoke(*QUICK, "--out", str(out))
+    assert second.exit_code == 0, second.output
+    assert second.stderr == f"optreg: replaced the earlier bench's results in {str(out)!r}\n"
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [".optreg-bench.json", "quartic-loss.png", "quartic-paths.png", "results.csv", "results.json"]
+    assert sorted(json.loads((out / ".optreg-bench.json").read_text())["files"]) == names[1:]  # booth's figures are gone
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]  # no partial sibling left
+
+
+def test_out_refuses_a_folder_of_other_files_before_computing(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    result = invoke(*QUICK, "--out", str(tmp_path))
+    assert result.exit_code == 2 and result.stdout == ""  # no table: nothing was computed
+    assert result.stderr == (f"optreg: error: --out {str(tmp_path)!r} holds files optreg bench did not write (notes.txt); "
+                             "name a new or empty folder, or one an earlier bench wrote\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_an_unwritable_out_or_plot_fails_in_one_line_before_computing(tmp_path):
+    (tmp_path / "file").write_text("")
+    for option, target in (("--out", tmp_path / "file" / "results"), ("--plot", tmp_path / "file" / "paths.png")):
+        result = invoke(*QUICK, option, str(target))
+        assert result.exit_code == 2 and result.stdout == "", result.output
+        assert result.stderr.startswith("optreg: error: cannot write ") and result.stderr.count("\n") == 1
+
+
+def test_a_write_interrupted_leaves_the_earlier_folder_as_it_was(tmp_path):
+    out = tmp_path / "results"
+    output_files.write_folder(out, lambda folder: [folder / "a.txt"] if (folder / "a.txt").write_text("old") else [])
+
+    def interrupted(folder):
+        (folder / "a.txt").write_text("new")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        output_files.write_folder(out, interrupted)
+    assert (out / "a.txt").read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["results"]
+
+
+def test_a_plot_interrupted_leaves_the_earlier_file_as_it_was(tmp_path):
+    target = tmp_path / "paths.png"
+    target.write_bytes(b"old")
+
+    def interrupted(staging):
+        staging.write_bytes(b"half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        output_files.replace_file(target, interrupted)
+    assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["paths.png"]
 
 
 def test_comparisons_print_a_ranking_and_a_profile():
@@ -169,3 +228,21 @@ def test_progress_bar_only_on_a_terminal():
 def test_bench_prints_nothing_on_stderr_when_not_a_terminal():
     result = CliRunner().invoke(main, ["bench", "adam", "--lr", "0.1", "--lr", "0.01", "--max-iters", "5"])
     assert result.exit_code == 0 and result.stderr == ""
+
+
+def test_ctrl_c_prints_the_problems_that_finished_and_writes_nothing(monkeypatch, tmp_path):
+    from optreg.bench import execute
+
+    finished = execute.run_problem
+
+    def interrupted_on_booth(problem, *args):
+        if problem.name == "booth":
+            raise KeyboardInterrupt
+        return finished(problem, *args)
+
+    monkeypatch.setattr(execute, "run_problem", interrupted_on_booth)
+    result = invoke(*QUICK, "--problem", "quartic", "--problem", "booth", "--format", "csv", "--out", str(tmp_path / "out"))
+    assert result.exit_code == 130
+    assert [row.split(",")[1] for row in result.stdout.splitlines()[1:]] == ["quartic"]
+    assert result.stderr == "optreg: interrupted: 1 of 2 runs finished; no outputs written\n"
+    assert not (tmp_path / "out").exists()

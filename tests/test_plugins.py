@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 import re
 import sys
+import time
 
 import numpy as np
 import attrs
@@ -13,6 +14,7 @@ import pytest
 import tensorflow as tf
 
 import optreg
+import optreg.plugins
 from conftest import REPO
 from optreg import hookspecs
 from optreg.plugins import PluginHost, PluginInfo
@@ -194,6 +196,94 @@ def test_a_python_optimizer_registered_with_other_defaults_or_bounds_is_refused_
     registry = registry_with((Loose(), "loose", "optreg-loose"))
     with pytest.raises(optreg.PluginError, match="learning_rate is registered with default=0.5, max=10.0, but the class declares default=0.01, max=None"):
         registry.create("loose")
+
+
+# --- plugin code isolated: time limits, SystemExit, prints -----------------------------------
+
+
+def host_with(environ: dict, *plugins) -> Registry:
+    """A registry like :func:`registry_with`, its host reading the given extra environment."""
+    pairs = [(plugin, PluginInfo(name, dist, "1.0")) for plugin, name, dist in plugins]
+    return Registry(host=lambda: PluginHost(environ={**NO_AUTOLOAD, **environ}, plugins=pairs))
+
+
+class SleepingPlugin:
+    """A hook that sleeps far past the time limit the tests set."""
+
+    @optreg.hookimpl
+    def optreg_register_problems(self, register):
+        time.sleep(2.0)
+        register(Problem("late", "x²", (1.0,), lambda x: x[..., 0] ** 2))
+
+
+class ExitingPlugin:
+    """A hook that ends the process, or tries to."""
+
+    @optreg.hookimpl
+    def optreg_spec_paths(self):
+        sys.exit(3)
+
+
+class PrintingPlugin:
+    """A hook that prints to stdout."""
+
+    @optreg.hookimpl
+    def optreg_register_optimizers(self, register):
+        print("hello from a plugin")
+
+
+def test_a_hook_past_its_time_limit_is_one_warning_and_discovery_goes_on():
+    registry = host_with({"OPTREG_HOOK_TIMEOUT": "0.3"}, (SleepingPlugin(), "sleepy", "optreg-sleepy"), (OptimizersPlugin(), "pyopt", "optreg-pyopt"))
+    started = time.monotonic()
+    with pytest.warns(optreg.PluginWarning, match=r"plugin 'sleepy' \(optreg-sleepy 1.0\): optreg_register_problems still running after 0.3 s") as caught:
+        names = registry.names()
+    assert time.monotonic() - started < 1.9  # the hook sleeps 2 s
+    assert len(caught) == 1 and "sam_again" in names
+    assert "late" not in registry.problems.names()
+
+
+def test_the_hook_time_limit_must_be_a_positive_number():
+    with pytest.raises(optreg.PluginError, match="OPTREG_HOOK_TIMEOUT must be a positive number of seconds, got 'soon'"):
+        host_with({"OPTREG_HOOK_TIMEOUT": "soon"}, (OptimizersPlugin(), "pyopt", "optreg-pyopt")).names()
+
+
+def test_a_hook_calling_sys_exit_is_a_failure_of_its_plugin():
+    registry = host_with({}, (ExitingPlugin(), "exiting", "optreg-exiting"), (OptimizersPlugin(), "pyopt", "optreg-pyopt"))
+    with pytest.warns(optreg.PluginWarning, match=r"plugin 'exiting' \(optreg-exiting 1.0\): optreg_spec_paths raised SystemExit: 3"):
+        assert "sam_again" in registry.names()
+
+
+def test_ctrl_c_in_a_hook_passes_through():
+    class Interrupted:
+        @optreg.hookimpl
+        def optreg_spec_paths(self):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        host_with({}, (Interrupted(), "interrupted", "optreg-interrupted")).names()
+
+
+def test_what_a_hook_prints_goes_to_stderr(capsys):
+    registry = host_with({}, (PrintingPlugin(), "printing", "optreg-printing"))
+    assert "adam" in registry.names()
+    out, err = capsys.readouterr()
+    assert out == "" and "hello from a plugin" in err
+
+
+def test_what_a_plugin_prints_on_import_goes_to_stderr(monkeypatch, capsys):
+    class Point:
+        name, value, group = "noisy", "optreg_noisy", "optreg"
+        dist = attrs.make_class("Dist", {"name": attrs.field(default="optreg-noisy"), "version": attrs.field(default="1.0")})()
+
+        def load(self):
+            print("imported, loudly")
+            return PrintingPlugin()
+
+    monkeypatch.setattr(optreg.plugins, "entry_points", lambda group: [Point()])
+    host = PluginHost(environ={})
+    assert [info.name for info in host.infos][-1] == "noisy"
+    out, err = capsys.readouterr()
+    assert out == "" and "imported, loudly" in err
 
 
 # --- docs -----------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Make every run of a bench plan: each problem's runs in as few compiled loops as it can
 (:mod:`optreg.bench.groups`), the runs of every optimizer whose updates are elementwise side by
 side in one loop, one loop call per setting for the rest. Loops are cached per process, so a
-repeated bench only assigns new values.
+repeated bench only assigns new values. Ctrl-C stops a bench between two chunks of a loop
+(:mod:`optreg.bench.loop`); :class:`BenchInterrupted` then holds the problems' runs that finished.
 """
 
 from __future__ import annotations
@@ -10,6 +11,18 @@ from typing import Callable
 
 from optreg.bench.groups import run_problem
 from optreg.bench.runner import BenchPlan, RunResult
+
+
+class BenchInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a bench.
+
+    Args:
+        results: the runs of every problem that finished before it, in plan order.
+    """
+
+    def __init__(self, results: list[RunResult]):
+        super().__init__(f"{len(results)} runs finished")
+        self.results = results
 
 
 def run_bench(
@@ -25,10 +38,16 @@ def run_bench(
     Returns:
         One :class:`RunResult` per (problem, optimizer, setting), in plan order.
 
+    Raises:
+        BenchInterrupted: on Ctrl-C, with the runs of the problems that finished.
+
     Example:
         >>> results = run_bench(plan_bench(registry, ["adam"], "quartic", [{}]))  # doctest: +SKIP
     """
-    results = []
-    for problem in plan.problems:
-        results.extend(run_problem(problem, plan, jit_compile, progress))
+    results: list[RunResult] = []
+    try:
+        for problem in plan.problems:
+            results.extend(run_problem(problem, plan, jit_compile, progress))
+    except KeyboardInterrupt:
+        raise BenchInterrupted(results) from None
     return results

@@ -22,11 +22,17 @@ Core tutorial's convergence test, per run:
   moved again before ``max_iters``: the run keeps going while it may move again, and
   ``stalled_at`` says from which iteration it stood still;
 * **exceeded**: ``max_iters`` iterations passed with none of those.
+
+The while-loop runs in chunks: one compiled call advances a given number of iterations
+(:data:`FIRST_CHUNK_ITERATIONS`, then about :data:`CHUNK_SECONDS` worth), carrying the loop's
+state in variables to the next call of the same compiled function, so Ctrl-C stops a long bench
+between chunks instead of after its last iteration; the results are those of one loop, bit for bit.
 """
 
 from __future__ import annotations
 
 import functools
+import time
 
 from typing import Mapping, Sequence
 
@@ -44,6 +50,13 @@ RUNNING = -1
 #: of the run's first gradient (or at most this, when the first was below 1): only then does a
 #: step that leaves the parameters unchanged mean convergence.
 GRADIENT_DROP = 1e-3
+#: How many iterations the first compiled call of a loop run advances at most: the whole of the
+#: tutorial's 2000-iteration table in one call (about 2 ms), so it pays no extra call; Ctrl-C
+#: during a first chunk is seen when it ends.
+FIRST_CHUNK_ITERATIONS = 2000
+#: How long each later call aims to run, in seconds: its length is set from the iterations per
+#: second measured so far, so Ctrl-C is seen within about this long.
+CHUNK_SECONDS = 0.25
 
 
 @attrs.frozen
@@ -151,9 +164,15 @@ class StackedLoop:
         # one spare row at the end takes the writes of iterations that are not recorded
         self.history_loss = tf.Variable(tf.zeros([slots + 1, self.runs]), name="history_loss")
         self.history_params = tf.Variable(tf.zeros([slots + 1, self.runs, problem.dimension]), name="history_params")
+        # the while-loop's state between chunks: iteration, status, iterations, reached_at,
+        # stalled_at and each run's first gradient; a run that ends leaves it initial again
+        self.loop_state = [tf.Variable(value, name=f"loop_state_{k}") for k, value in enumerate(self._initial_state())]
+        self.chunk_length = tf.Variable(min(FIRST_CHUNK_ITERATIONS, max_iters), name="chunk_length")
+        self._length = int(self.chunk_length.numpy())  # what chunk_length holds, kept to skip needless assigns
+        self._mid_run = False  # a run was interrupted: loop_state is not initial
         # A partial, not the bound method: TensorFlow counts traces by the function's code, so
         # one trace per loop of a many-problem bench would read as needless retracing and warn.
-        self._loop = tf.function(functools.partial(StackedLoop._whole_run, self), jit_compile=jit_compile, autograph=False)
+        self._chunk = tf.function(functools.partial(StackedLoop._next_chunk, self), jit_compile=jit_compile, autograph=False)
 
     @property
     def optimizers(self) -> tuple[Optimizer, ...]:
@@ -165,7 +184,9 @@ class StackedLoop:
         for member, variable in zip(self.members, self.variables):
             variable.assign(self.start[0] if member.one_vector else self.start[: member.runs])
             member.optimizer.reset()
-        status, iterations, reached_at, stalled_at = (t.numpy() for t in self._loop())
+        status, iterations, reached_at, stalled_at = self._run_in_chunks()
+        unfinished = np.where(stalled_at >= 0, STALLED, EXCEEDED)
+        status = np.where(status == RUNNING, unfinished, status).astype(status.dtype)
         final = np.concatenate([np.reshape(v.numpy(), (-1, self.problem.dimension)) for v in self.variables])
         recorded = min(self.max_iters, int(iterations.max(initial=0))) // self.history_every + 1 if self.history_every else 0
         return LoopOutcome(
@@ -180,23 +201,64 @@ class StackedLoop:
             history_params=self.history_params.numpy()[:recorded],
         )
 
-    def _whole_run(self):
-        """The loop: iterate while any run is running and the limit is not reached."""
-        initial = (
-            tf.constant(0),
-            tf.fill([self.runs], RUNNING),
-            tf.zeros([self.runs], tf.int32),
-            tf.fill([self.runs], -1),
-            tf.fill([self.runs], -1),
-            tf.zeros([self.runs]),
-        )
+    def _run_in_chunks(self) -> tuple[np.ndarray, ...]:
+        """Call the compiled chunk until every run has stopped; Ctrl-C is seen between calls.
+
+        Returns:
+            ``(status, iterations, reached_at, stalled_at)`` per run, as the last chunk left them.
+        """
+        if self._mid_run:  # the last run was interrupted
+            for variable, value in zip(self.loop_state, self._initial_state()):
+                variable.assign(value)
+        self._set_chunk_length(min(FIRST_CHUNK_ITERATIONS, self.max_iters))
+        self._mid_run, done = True, 0
+        while True:
+            started = time.perf_counter()
+            more, reached, *per_run = self._chunk()
+            if not bool(more):
+                self._mid_run = False
+                return tuple(t.numpy() for t in per_run)
+            elapsed, advanced = time.perf_counter() - started, int(reached) - done
+            self._set_chunk_length(chunk_length(advanced, elapsed, self.max_iters))
+            done = int(reached)
+
+    def _set_chunk_length(self, length: int) -> None:
+        """Make the next chunks ``length`` iterations long (an assignment only when it changes)."""
+        if length != self._length:
+            self.chunk_length.assign(length)
+            self._length = length
+
+    def _initial_state(self) -> tuple[np.ndarray, ...]:
+        """The while-loop's state before the first iteration, as :attr:`loop_state` holds it.
+
+        Returns:
+            ``(iteration, status, iterations, reached_at, stalled_at, first_gradient)``: every
+            run running, nothing counted, nothing reached or stalled.
+        """
+        runs = self.runs
+        return (np.int32(0), np.full(runs, RUNNING, np.int32), np.zeros(runs, np.int32), np.full(runs, -1, np.int32),
+                np.full(runs, -1, np.int32), np.zeros(runs, np.float32))
+
+    def _next_chunk(self):
+        """Advance the loop by at most :attr:`chunk_length` iterations from :attr:`loop_state`;
+        when every run has stopped, :attr:`loop_state` is left initial for the next run.
+
+        Returns:
+            ``(whether any run is still running with iterations left, the iteration reached,
+            status, iterations, reached_at, stalled_at)``.
+        """
+        state = tuple(variable.read_value() for variable in self.loop_state)
+        end = tf.minimum(state[0] + self.chunk_length, self.max_iters)
 
         def keep_going(i, status, *_):
-            return tf.logical_and(i < self.max_iters, tf.reduce_any(tf.equal(status, RUNNING)))
+            return tf.logical_and(i < end, tf.reduce_any(tf.equal(status, RUNNING)))
 
-        _, status, iterations, reached_at, stalled_at, _ = tf.while_loop(keep_going, self._iteration, initial)
-        unfinished = tf.where(stalled_at >= 0, STALLED, EXCEEDED)
-        return tf.where(tf.equal(status, RUNNING), unfinished, status), iterations, reached_at, stalled_at
+        state = tf.while_loop(keep_going, self._iteration, state)
+        i, status, iterations, reached_at, stalled_at, _ = state
+        more = tf.logical_and(i < self.max_iters, tf.reduce_any(tf.equal(status, RUNNING)))
+        for variable, value, initial in zip(self.loop_state, state, self._initial_state()):
+            variable.assign(tf.where(more, value, tf.constant(initial)))
+        return more, i, status, iterations, reached_at, stalled_at
 
     def _rows(self, values: Sequence[tf.Tensor]) -> tf.Tensor:
         """One tensor ``[runs, …]`` from one tensor per member (a one-vector member's gains a row axis)."""
@@ -297,6 +359,25 @@ class StackedLoop:
         row = tf.where(tf.equal(i % self.history_every, 0), i // self.history_every, spare)
         self.history_loss.scatter_nd_update([[row]], losses[None])
         self.history_params.scatter_nd_update([[row]], params[None])
+
+
+def chunk_length(advanced: int, elapsed: float, max_iters: int) -> int:
+    """How many iterations the next chunk makes: about :data:`CHUNK_SECONDS` at the rate seen.
+
+    Args:
+        advanced: iterations the last chunk made.
+        elapsed: the seconds it took (its compilation too, the first time: then it is shorter).
+        max_iters: the loop's iteration limit, the most a chunk needs.
+
+    Returns:
+        A number of iterations, at least 1 and at most ``max_iters``.
+
+    Example:
+        >>> chunk_length(advanced=2000, elapsed=1.0, max_iters=10_000)
+        500
+    """
+    rate = advanced / max(elapsed, 1e-6)
+    return int(min(max(rate * CHUNK_SECONDS, 1), max_iters))
 
 
 def row_options(options: Mapping) -> tuple[RowOptions, dict]:

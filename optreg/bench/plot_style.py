@@ -10,10 +10,12 @@ outside every panel, so they never cover data.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any, Sequence
 
 import attrs
 
+from optreg.bench.output_files import replace_file
 from optreg.bench.ranking import settings_text
 from optreg.bench.runner import RunResult
 
@@ -301,10 +303,11 @@ def key_columns(labels: Sequence[str], width: float = 9.0) -> int:
 
 
 def save_figure(figure, path) -> None:
-    """Write a figure as a PNG at :data:`DPI`.
+    """Write a figure as a PNG at :data:`DPI`, through a hidden sibling file renamed over
+    ``path``: a kill mid-write leaves the earlier file or the new one, never half of one.
 
     Example:
         >>> save_figure(figure, "paths.png")  # doctest: +SKIP
     """
-    figure.savefig(path, dpi=DPI)
+    replace_file(Path(path), lambda staging: figure.savefig(staging, dpi=DPI))
 

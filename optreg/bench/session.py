@@ -102,8 +102,35 @@ def problem_options(request: BenchRequest) -> dict[str, Any]:
     return options
 
 
-def write_outputs(results: Sequence[RunResult], plan: BenchPlan, request: BenchRequest) -> list[Path]:
+def check_outputs(request: BenchRequest) -> None:
+    """Check, before any computing, that ``--plot`` and ``--out`` can be written.
+
+    Raises:
+        OutputError: one of them cannot (see :mod:`optreg.bench.output_files`).
+
+    Example:
+        >>> check_outputs(BenchRequest(("adam",)))  # nothing asked for, nothing to check
+    """
+    from optreg.bench.output_files import check_output_file, check_output_folder
+
+    if request.plot is not None:
+        check_output_file(request.plot)
+    if request.out is not None:
+        check_output_folder(request.out)
+
+
+def write_outputs(results: Sequence[RunResult], plan: BenchPlan, request: BenchRequest,
+                  say: Callable[[str], None] | None = None) -> list[Path]:
     """Write ``--plot`` and the ``--out`` folder (results.json, results.csv, figures, ranking).
+
+    The folder is written whole and renamed into place (see :mod:`optreg.bench.output_files`);
+    replacing an earlier bench's folder is said in one line.
+
+    Args:
+        results: the bench's results.
+        plan: its plan.
+        request: what was asked for.
+        say: where the line about a replaced folder goes (default: stderr).
 
     Returns:
         The files written.
@@ -111,28 +138,43 @@ def write_outputs(results: Sequence[RunResult], plan: BenchPlan, request: BenchR
     Example:
         >>> write_outputs(results, plan, request)  # doctest: +SKIP
     """
-    from optreg.bench import plot_style, plots, report
-    from optreg.bench.ranking import ranking_text
+    from optreg.bench import plot_style, plots
+    from optreg.bench.output_files import write_folder
 
+    say = say or (lambda text: print(text, file=sys.stderr))
     written = []
     if request.plot is not None:
         mine = [r for r in results if r.problem == plan.problems[0].name]
-        request.plot.parent.mkdir(parents=True, exist_ok=True)
         plot_style.save_figure(plots.main_figure(mine, plan.problems[0]), request.plot)
         written.append(request.plot)
     if request.out is not None:
-        request.out.mkdir(parents=True, exist_ok=True)
-        # history recorded only for the figures stays out of results.json
-        as_json = report.as_json(results, with_history=request.history_every > 0)
-        for name, text in (("results.json", as_json), ("results.csv", report.as_csv(results))):
-            (request.out / name).write_text(text, encoding="utf-8")
-            written.append(request.out / name)
-        if compares(plan):
-            (request.out / "ranking.txt").write_text(ranking_text(results), encoding="utf-8")
-            (request.out / "ranking.json").write_text(summary_json(results), encoding="utf-8")
-            written += [request.out / "ranking.txt", request.out / "ranking.json"]
-        written += plots.write_figures(results, plan.problems, request.out)
+        files, replaced = write_folder(request.out, lambda folder: folder_contents(results, plan, request, folder))
+        if replaced:
+            say(f"optreg: replaced the earlier bench's results in {str(request.out)!r}")
+        written += files
     return written
+
+
+def folder_contents(results: Sequence[RunResult], plan: BenchPlan, request: BenchRequest, folder: Path) -> list[Path]:
+    """Write the ``--out`` files into ``folder``: results.json, results.csv, ranking, figures.
+
+    Returns:
+        The files written.
+
+    Example:
+        >>> folder_contents(results, plan, request, Path("staging"))  # doctest: +SKIP
+    """
+    from optreg.bench import plots, report
+    from optreg.bench.ranking import ranking_text
+
+    # history recorded only for the figures stays out of results.json
+    as_json = report.as_json(results, with_history=request.history_every > 0)
+    texts = {"results.json": as_json, "results.csv": report.as_csv(results)}
+    if compares(plan):
+        texts.update({"ranking.txt": ranking_text(results), "ranking.json": summary_json(results)})
+    for name, text in texts.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return [folder / name for name in texts] + plots.write_figures(results, plan.problems, folder)
 
 
 def compares(plan: BenchPlan) -> bool:
