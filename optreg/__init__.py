@@ -10,6 +10,7 @@ from typing import Any
 
 from optreg.errors import (
     AmbiguousNameError,
+    CheckpointError,
     ExpressionError,
     HyperparameterError,
     OptionError,
@@ -45,6 +46,7 @@ _LAZY = {"Optimizer": "optreg.optimizer", "SpecOptimizer": "optreg.spec_optimize
 
 __all__ = [
     "AmbiguousNameError",
+    "CheckpointError",
     "ExpressionError",
     "Hyperparameter",
     "HyperparameterError",

@@ -191,3 +191,9 @@ class ExpressionError(OptregError):
         self.message = message
         self.line_index = line_index
         super().__init__(message)
+
+
+class CheckpointError(OptregError):
+    """A checkpoint's saved optimizer state does not fit the optimizer it is restored into."""
+
+    exit_code = 1

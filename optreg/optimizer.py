@@ -20,15 +20,21 @@ import threading
 from typing import Any, Iterable, Mapping, Sequence
 
 import tensorflow as tf
+from tensorflow.python.trackable.data_structures import NoDependency
 
 from optreg import lookup, schedules
 from optreg.configs import optimizer_config
 from optreg.keras_options import KerasOptions
-from optreg.errors import HyperparameterError, OptionError
+from optreg.errors import CheckpointError, HyperparameterError, OptionError
 from optreg.gradients import GradientOptions, gradient_hooks
 from optreg.options import StepOptions
 from optreg.spec import SLOT_DTYPES, Hyperparameter, Slot, resolve_hyperparameters, unknown_hyperparameter_message
 from optreg.weight_decay import WeightDecayExclusions, decay
+
+
+#: The names under which checkpoints keep a variable's moving average and gradient sum (no
+#: slot's name can start with an underscore).
+_AVERAGE, _ACCUMULATED = "_average", "_accumulated"
 
 
 class _RuntimeState:
@@ -166,11 +172,13 @@ class Optimizer(KerasOptions, tf.Module):
                 spec.name: tf.Variable(float(values[spec.name]), dtype=tf.float64, trainable=False, name=spec.name)
                 for spec in self.hyperparameter_specs
             }
-        self._slots: list[dict[str, tf.Variable]] = []
-        # per variable, in the order of _slots: the moving averages (use_ema) and the gradient
-        # sums (gradient_accumulation_steps); empty lists when the option is off
-        self._averages: list[tf.Variable] = []
-        self._accumulators: list[tf.Variable] = []
+        # Per variable (by runtime.position): its slots, its moving average (use_ema) and its
+        # gradient sum (gradient_accumulation_steps). Not tracked as children: checkpoints save
+        # them as TensorFlow's slot variables, keyed by the variable they belong to (see
+        # get_slot_names, get_slot and _create_or_restore_slot_variable).
+        self._slots: list[dict[str, tf.Variable]] = NoDependency([])
+        self._averages: list[tf.Variable] = NoDependency([])
+        self._accumulators: list[tf.Variable] = NoDependency([])
         self._runtime = _RuntimeState(tf.distribute.get_strategy())
         self._runtime.schedules.update(scheduled)
 
@@ -375,6 +383,62 @@ class Optimizer(KerasOptions, tf.Module):
             KeyError: the variable has no slots yet (it was never updated nor built).
         """
         return self._slots[self._runtime.position[tf_variable(var).ref()]]
+
+    # --- checkpoints: slot state keyed by its variable ---------------------------------------
+
+    def get_slot_names(self) -> list[str]:
+        """The names of the state kept per variable: the slots, then ``_average`` (use_ema) and
+        ``_accumulated`` (gradient_accumulation_steps). With :meth:`get_slot`, this is how
+        ``tf.train.Checkpoint`` saves every one keyed by the variable it belongs to, so a restore
+        gives each variable its own state, whatever order variables are first stepped in.
+
+        Example:
+            >>> optreg.registry.create("adam").get_slot_names()  # doctest: +SKIP
+            ['m', 'v']
+        """
+        names = [slot.name for slot in self.slot_specs]
+        if self.step_options.use_ema:
+            names.append(_AVERAGE)
+        if self.step_options.gradient_accumulation_steps:
+            names.append(_ACCUMULATED)
+        return names
+
+    def get_slot(self, var: Any, slot_name: str) -> tf.Variable:
+        """One variable's state of that name (a slot, ``_average`` or ``_accumulated``).
+
+        Raises:
+            KeyError: the variable has no such state (it was never built), or is no variable.
+        """
+        held = tf_variable(var)
+        if not isinstance(held, tf.Variable):
+            raise KeyError(slot_name)
+        position = self._runtime.position[held.ref()]
+        extras = {_AVERAGE: self._averages, _ACCUMULATED: self._accumulators}
+        if slot_name in extras:
+            return extras[slot_name][position]
+        return self._slots[position][slot_name]
+
+    def _create_or_restore_slot_variable(self, slot_variable_position, slot_name, variable, slot_variable_shape=None):
+        """TensorFlow's checkpoint calls this when it restores a variable whose state this
+        optimizer saved: build the variable's state if it has none yet and hand back the one to
+        restore; None when this optimizer keeps no state of that name (then the checkpoint's
+        ``assert_consumed`` names it).
+
+        Raises:
+            CheckpointError: the saved state has another shape than this optimizer's.
+        """
+        held = tf_variable(variable)
+        if not isinstance(held, tf.Variable) or slot_name not in self.get_slot_names():
+            return None
+        self.build([held])
+        state = self.get_slot(held, slot_name)
+        saved = slot_variable_position.value_shape()
+        if saved is not None and not tf.TensorShape(saved).is_compatible_with(state.shape):
+            raise CheckpointError(
+                f"the checkpoint's {slot_name!r} of {self._path(held)} has shape {tf.TensorShape(saved).as_list()}, "
+                f"but this {self.optimizer_name}'s has {state.shape.as_list()}"
+            )
+        return state
 
     def reset(self) -> None:
         """Start over: the step and skip counters to zero, every slot to its initial value, and

@@ -76,19 +76,41 @@ def test_resuming_in_a_new_process_equals_never_stopping(name, resumed_in_a_new_
 
 
 @pytest.mark.parametrize("name", BUILTIN)
-def test_restoring_before_the_first_step_fills_slots_created_later(name, tmp_path):
+def test_restoring_before_the_first_step_gives_each_variable_its_own_state(name, tmp_path):
+    """The checkpoint keeps each slot under the variable it belongs to (TensorFlow's slot
+    variables), so a fresh optimizer restored before its first step, its variables bound to the
+    checkpoint only afterwards, first stepped with a None gradient and in the other order, gives
+    every variable its own saved state."""
     variables, opt = fresh_variables(), optreg.registry.create(name, learning_rate=0.05, skip_nonfinite=True)
     train(opt, variables, 0, 7)
     opt.apply_gradients([(tf.constant([np.nan, 0.0, 0.0]), variables[0])])
-    path = tf.train.Checkpoint(optimizer=opt).save(str(tmp_path / "ckpt"))
+    path = tf.train.Checkpoint(optimizer=opt, variables=variables).save(str(tmp_path / "ckpt"))
 
+    restored_variables = fresh_variables()
     restored = optreg.registry.create(name, learning_rate=0.05, skip_nonfinite=True)
-    tf.train.Checkpoint(optimizer=restored).restore(path)
+    checkpoint = tf.train.Checkpoint(optimizer=restored)
+    status = checkpoint.restore(path)
     assert (int(restored.iterations), int(restored.skipped_steps)) == (7, 1)
-    restored.build(variables)  # slots created after the restore pick up the saved values
-    for var in variables:
+    checkpoint.variables = restored_variables  # bound later: its slots are restored now
+    status.assert_consumed()
+    for var, mine in zip(variables, restored_variables):
         for slot in opt.slot_specs:
-            np.testing.assert_array_equal(restored.slots_for(var)[slot.name].numpy(), opt.slots_for(var)[slot.name].numpy())
+            np.testing.assert_array_equal(restored.slots_for(mine)[slot.name].numpy(), opt.slots_for(var)[slot.name].numpy())
+    opt.apply_gradients([(gradients(7)[1], variables[1]), (None, variables[0])])
+    restored.apply_gradients([(gradients(7)[1], restored_variables[1]), (None, restored_variables[0])])
+    train(opt, variables, 8, 10)
+    train(restored, restored_variables, 8, 10)
+    for var, mine in zip(variables, restored_variables):
+        np.testing.assert_array_equal(mine.numpy(), var.numpy())
+
+
+def test_a_saved_state_of_another_shape_is_refused_naming_the_variable(tmp_path):
+    variables, opt = fresh_variables(), optreg.registry.create("adam")
+    train(opt, variables, 0, 3)
+    path = tf.train.Checkpoint(optimizer=opt, variables=variables).save(str(tmp_path / "ckpt"))
+    other = [tf.Variable(np.zeros((4,), np.float32), name="wider"), tf.Variable(np.zeros((2, 4), np.float32))]
+    with pytest.raises(optreg.CheckpointError, match=r"'m' of wider:0 has shape \[3\], but this adam's has \[4\]"):
+        tf.train.Checkpoint(optimizer=optreg.registry.create("adam"), variables=other).restore(path)
 
 
 @pytest.mark.parametrize("name", BUILTIN)
