@@ -1,0 +1,157 @@
+"""MultiWorkerMirroredStrategy across two worker processes on 127.0.0.1: optreg's own optimizers
+and the Keras adapter give the single-device result on the summed gradient, the workers stay
+identical, and a checkpoint the cluster writes restores on one device and trains on as if
+never interrupted.
+
+One pair of worker processes (tests/multiworker_run.py) trains every optimizer in one go:
+starting TensorFlow is the expensive part.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from contextlib import ExitStack
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import optreg
+import optreg.keras
+from conftest import REPO
+from multiworker_run import CHECKPOINT_STEP, KERAS_OPTIMIZER, KERAS_SETTINGS, STEPS, keras_model, loss, single_device_start
+
+#: The optimizers the cluster trains, with their settings: momentum, Adam's moments, an
+#: accumulator that starts away from zero, a sign update, and one whose update reduces over
+#: the whole variable (LAMB's trust ratio).
+SETTINGS = {
+    "sgd": {"learning_rate": 0.05, "momentum": 0.9},
+    "adam": {"learning_rate": 0.05},
+    "adagrad": {"learning_rate": 0.1},
+    "lion": {"learning_rate": 0.01},
+    "lamb": {"learning_rate": 0.05},
+}
+WORKERS = 2
+#: Seconds the whole cluster run may take before its processes are killed.
+TIMEOUT = 120
+#: The distributed run against the single-device one, as for MirroredStrategy.
+TOLERANCE = 1e-6
+
+
+def free_ports(count):
+    """Ports free on 127.0.0.1 now: each bound to port 0, all held until every one is chosen."""
+    with ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+
+
+def worker_environment():
+    """The test's environment, with this checkout first on the path and TensorFlow quiet."""
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path, "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+def run_cluster(settings, folder):
+    """Start every worker, wait for all within TIMEOUT (killing them all on any failure) and
+    return their JSON results in task order."""
+    ports = free_ports(WORKERS)
+    command = [sys.executable, str(REPO / "tests" / "multiworker_run.py")]
+    arguments = [json.dumps(ports), json.dumps(settings), str(folder)]
+    workers = [
+        subprocess.Popen([*command, str(task), *arguments], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=worker_environment())
+        for task in range(WORKERS)
+    ]
+    try:
+        outputs = [worker.communicate(timeout=TIMEOUT) for worker in workers]
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.communicate()
+    for task, (worker, (out, err)) in enumerate(zip(workers, outputs)):
+        assert worker.returncode == 0, f"worker {task} exited with {worker.returncode}:\n{err[-4000:]}"
+    return [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """The checkpoint folder and both workers' results, from one run of the cluster."""
+    folder = tmp_path_factory.mktemp("multiworker")
+    return folder, run_cluster(SETTINGS, folder)
+
+
+def single_device(name, steps, restore_from=None):
+    """One optimizer on one device on the full batch: variables, slots and iterations after
+    ``steps`` steps, optionally from a checkpoint the cluster wrote (then ``steps`` more)."""
+    x, y, start = single_device_start()
+    variables = [tf.Variable(v) for v in start]
+    opt = optreg.registry.create(name, **SETTINGS[name])
+    if restore_from is not None:
+        tf.train.Checkpoint(optimizer=opt, variables=variables).read(str(restore_from)).assert_existing_objects_matched()
+    for _ in range(steps):
+        with tf.GradientTape() as tape:
+            value = loss(variables, x, y)
+        opt.apply_gradients(zip(tape.gradient(value, variables), variables))
+    slots = {slot: [opt.slots_for(v)[slot].numpy() for v in variables] for slot in opt.slots_for(variables[0])}
+    return {"variables": [v.numpy() for v in variables], "slots": slots, "iterations": int(opt.iterations.numpy())}
+
+
+def assert_matches(result, reference, label):
+    """A result (JSON lists or arrays) equals a single-device one within TOLERANCE."""
+    assert result["iterations"] == reference["iterations"] == STEPS, label
+    for ours, theirs in zip(result["variables"], reference["variables"]):
+        np.testing.assert_allclose(np.array(ours), theirs, rtol=TOLERANCE, atol=TOLERANCE, err_msg=label)
+    assert set(result["slots"]) == set(reference["slots"]), label
+    for slot, values in reference["slots"].items():
+        for ours, theirs in zip(result["slots"][slot], values):
+            np.testing.assert_allclose(np.array(ours), theirs, rtol=TOLERANCE, atol=TOLERANCE, err_msg=f"{label} {slot}")
+
+
+def test_every_worker_took_part(cluster):
+    _, results = cluster
+    assert [result["task"] for result in results] == list(range(WORKERS))
+    assert all(set(result["optimizers"]) == set(SETTINGS) for result in results)
+
+
+@pytest.mark.parametrize("name", SETTINGS)
+def test_the_workers_hold_identical_variables_and_slots(name, cluster):
+    _, (chief, other) = cluster
+    assert chief["optimizers"][name] == other["optimizers"][name]
+
+
+@pytest.mark.parametrize("name", SETTINGS)
+def test_multiworker_matches_a_single_device_on_the_summed_gradient(name, cluster):
+    _, (chief, _) = cluster
+    assert_matches(chief["optimizers"][name], single_device(name, STEPS), name)
+
+
+@pytest.mark.parametrize("name", SETTINGS)
+def test_a_checkpoint_the_cluster_wrote_resumes_on_one_device(name, cluster):
+    folder, _ = cluster
+    resumed = single_device(name, STEPS - CHECKPOINT_STEP, restore_from=folder / name / "ckpt")
+    assert_matches(resumed, single_device(name, STEPS), name)
+
+
+def test_only_the_chief_wrote_into_the_checkpoint_folder(cluster):
+    folder, _ = cluster
+    assert sorted(path.name for path in folder.iterdir()) == sorted(SETTINGS)
+
+
+def test_the_keras_adapter_in_a_custom_loop_matches_a_single_device(cluster):
+    _, results = cluster
+    x, y, start = single_device_start()
+    model = keras_model(start)
+    opt = optreg.keras.optimizer(KERAS_OPTIMIZER, **KERAS_SETTINGS)
+    for _ in range(STEPS):
+        with tf.GradientTape() as tape:
+            value = tf.reduce_sum(tf.square(model(x, training=True) - y))
+        opt.apply_gradients(zip(tape.gradient(value, model.trainable_variables), model.trainable_variables))
+    assert results[0]["keras"] == results[1]["keras"]
+    for ours, theirs in zip(results[0]["keras"], model.get_weights()):
+        np.testing.assert_allclose(np.array(ours), theirs, rtol=TOLERANCE, atol=TOLERANCE)
