@@ -20,8 +20,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import sys
 import tempfile
+from contextlib import ExitStack
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -36,6 +38,15 @@ STEPS, CHECKPOINT_STEP = 10, 5
 BATCH, FEATURES, OUTPUTS = 16, 4, 2
 #: The Keras adapter's optimizer and settings in the custom loop.
 KERAS_OPTIMIZER, KERAS_SETTINGS = "adam", {"learning_rate": 0.05}
+
+
+def free_ports(count):
+    """Ports free on 127.0.0.1 now: each bound to port 0, all held until every one is chosen."""
+    with ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
 
 
 def single_device_start():

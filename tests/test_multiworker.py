@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-from contextlib import ExitStack
 
 import numpy as np
 import pytest
@@ -23,7 +21,7 @@ import tensorflow as tf
 import optreg
 import optreg.keras
 from conftest import REPO
-from multiworker_run import CHECKPOINT_STEP, KERAS_OPTIMIZER, KERAS_SETTINGS, STEPS, keras_model, loss, single_device_start
+from multiworker_run import CHECKPOINT_STEP, free_ports, KERAS_OPTIMIZER, KERAS_SETTINGS, STEPS, keras_model, loss, single_device_start
 
 #: The optimizers the cluster trains, with their settings: momentum, Adam's moments, an
 #: accumulator that starts away from zero, a sign update, and one whose update reduces over
@@ -40,15 +38,6 @@ WORKERS = 2
 TIMEOUT = 120
 #: The distributed run against the single-device one, as for MirroredStrategy.
 TOLERANCE = 1e-6
-
-
-def free_ports(count):
-    """Ports free on 127.0.0.1 now: each bound to port 0, all held until every one is chosen."""
-    with ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
 
 
 def worker_environment():
@@ -155,3 +144,19 @@ def test_the_keras_adapter_in_a_custom_loop_matches_a_single_device(cluster):
     assert results[0]["keras"] == results[1]["keras"]
     for ours, theirs in zip(results[0]["keras"], model.get_weights()):
         np.testing.assert_allclose(np.array(ours), theirs, rtol=TOLERANCE, atol=TOLERANCE)
+
+
+def test_parameter_server_strategy_is_refused_with_one_clear_error():
+    """An in-process cluster (one worker, one parameter server) in a fresh process: sgd created
+    under the strategy, or created outside and applied in scheduled steps, raises OptionError
+    instead of assigning ``var = f(var)`` from reads other steps may have made stale."""
+    out = subprocess.run(
+        [sys.executable, str(REPO / "tests" / "parameter_server_run.py")],
+        capture_output=True, text=True, timeout=TIMEOUT, env=worker_environment(),
+    )
+    assert out.returncode == 0, out.stderr[-4000:]
+    cases = json.loads(out.stdout.strip().splitlines()[-1])
+    for case in ("created", "applied"):
+        assert cases[case].get("type") == "OptionError", (case, cases[case])
+        assert "ParameterServerStrategy is not supported" in cases[case]["message"], case
+        assert "MultiWorkerMirroredStrategy" in cases[case]["message"], case
