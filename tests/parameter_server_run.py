@@ -3,7 +3,8 @@ cluster on 127.0.0.1 (one worker and one parameter server, ``tf.distribute.Serve
 as TensorFlow's guide builds one), and what optreg's own sgd does under it, created under the
 strategy's scope or outside it, then applied in :data:`STEPS` steps a ``ClusterCoordinator``
 schedules. Prints one JSON object: for each case, the error raised (its class and message), or
-the variable after the steps (from 1.0, each step moving it by 0.1) when none was.
+the variable after the steps (from 1.0, each step moving it by 0.1) when none was; and what
+Keras's ``model.fit`` does under the strategy with Keras's SGD and with optreg's adapter.
 
 The process ends with ``os._exit``: the servers have no shutdown, and the test kills the
 process if it outlives its timeout.
@@ -14,9 +15,12 @@ from __future__ import annotations
 import json
 import os
 
+import keras
+import numpy as np
 import tensorflow as tf
 
 import optreg
+import optreg.keras
 from multiworker_run import free_ports
 
 #: Steps scheduled when nothing refuses them, each moving the variable by the learning rate.
@@ -67,12 +71,33 @@ def scheduled_steps(strategy, create_under_scope):
     return float(var.numpy())
 
 
+def ones_dataset():
+    """Eight examples of ones, in batches of four."""
+    return tf.data.Dataset.from_tensor_slices((np.ones((8, 2), "float32"), np.ones((8, 1), "float32"))).batch(4)
+
+
+def keras_fit(strategy, optimizer, per_worker=False):
+    """Fit a Keras model compiled under the strategy for one epoch of a ``tf.data`` dataset, or
+    of the per-worker dataset a ClusterCoordinator makes of it."""
+    with strategy.scope():
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        model.compile(optimizer=optimizer(), loss="mse")
+    if per_worker:
+        data = tf.distribute.experimental.coordinator.ClusterCoordinator(strategy).create_per_worker_dataset(ones_dataset)
+        model.fit(data, epochs=1, steps_per_epoch=2, verbose=0)
+    else:
+        model.fit(ones_dataset(), epochs=1, verbose=0)
+
+
 def main():
     """Both cases, printed as JSON; then end at once (the servers never shut down)."""
     strategy = in_process_strategy()
     cases = {
         "created": outcome(lambda: scheduled_steps(strategy, create_under_scope=True)),
         "applied": outcome(lambda: scheduled_steps(strategy, create_under_scope=False)),
+        "keras_fit": outcome(lambda: keras_fit(strategy, lambda: keras.optimizers.SGD(LEARNING_RATE))),
+        "adapter_fit": outcome(lambda: keras_fit(strategy, lambda: optreg.keras.optimizer("sgd", learning_rate=LEARNING_RATE))),
+        "keras_fit_per_worker": outcome(lambda: keras_fit(strategy, lambda: keras.optimizers.SGD(LEARNING_RATE), per_worker=True)),
     }
     print(json.dumps(cases), flush=True)
     os._exit(0)

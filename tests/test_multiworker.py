@@ -146,17 +146,34 @@ def test_the_keras_adapter_in_a_custom_loop_matches_a_single_device(cluster):
         np.testing.assert_allclose(np.array(ours), theirs, rtol=TOLERANCE, atol=TOLERANCE)
 
 
-def test_parameter_server_strategy_is_refused_with_one_clear_error():
-    """An in-process cluster (one worker, one parameter server) in a fresh process: sgd created
-    under the strategy, or created outside and applied in scheduled steps, raises OptionError
-    instead of assigning ``var = f(var)`` from reads other steps may have made stale."""
+@pytest.fixture(scope="module")
+def parameter_server_cases():
+    """What tests/parameter_server_run.py saw under its in-process cluster, by case."""
     out = subprocess.run(
         [sys.executable, str(REPO / "tests" / "parameter_server_run.py")],
         capture_output=True, text=True, timeout=TIMEOUT, env=worker_environment(),
     )
     assert out.returncode == 0, out.stderr[-4000:]
-    cases = json.loads(out.stdout.strip().splitlines()[-1])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_parameter_server_strategy_is_refused_with_one_clear_error(parameter_server_cases):
+    """An in-process cluster (one worker, one parameter server) in a fresh process: sgd created
+    under the strategy, or created outside and applied in scheduled steps, raises OptionError
+    instead of assigning ``var = f(var)`` from reads other steps may have made stale."""
+    cases = parameter_server_cases
     for case in ("created", "applied"):
         assert cases[case].get("type") == "OptionError", (case, cases[case])
         assert "ParameterServerStrategy is not supported" in cases[case]["message"], case
         assert "MultiWorkerMirroredStrategy" in cases[case]["message"], case
+
+
+def test_keras_fit_does_not_run_under_parameter_server_strategy_for_any_optimizer(parameter_server_cases):
+    """What the README says instead of "use the Keras adapter inside model.fit": Keras 3's
+    model.fit refuses a dataset, with Keras's own SGD as with the adapter, and refuses the
+    per-worker dataset the error asks for as well."""
+    for case in ("keras_fit", "adapter_fit"):
+        assert parameter_server_cases[case].get("type") == "ValueError", (case, parameter_server_cases[case])
+        assert "ClusterCoordinator.create_per_worker_dataset" in parameter_server_cases[case]["message"], case
+    per_worker = parameter_server_cases["keras_fit_per_worker"]
+    assert per_worker.get("type") == "ValueError" and "Unrecognized data type" in per_worker["message"], per_worker
