@@ -1,7 +1,9 @@
 """MultiWorkerMirroredStrategy across two worker processes on 127.0.0.1: optreg's own optimizers
 and the Keras adapter give the single-device result on the summed gradient, the workers stay
-identical, and a checkpoint the cluster writes restores on one device and trains on as if
-never interrupted.
+identical, and a checkpoint the cluster writes restores on one device, and under
+MirroredStrategy over 2 logical CPUs, and trains on as if never interrupted. optreg refuses
+ParameterServerStrategy (an in-process cluster shows it), under which Keras 3's model.fit does
+not run either.
 
 One pair of worker processes (tests/multiworker_run.py) trains every optimizer in one go:
 starting TensorFlow is the expensive part.
@@ -125,6 +127,24 @@ def test_a_checkpoint_the_cluster_wrote_resumes_on_one_device(name, cluster):
     folder, _ = cluster
     resumed = single_device(name, STEPS - CHECKPOINT_STEP, restore_from=folder / name / "ckpt")
     assert_matches(resumed, single_device(name, STEPS), name)
+
+
+@pytest.fixture(scope="module")
+def resumed_under_mirrored(cluster):
+    """Every checkpoint the cluster wrote, resumed under MirroredStrategy over 2 logical CPUs
+    in one fresh process (another replica count than the cluster's 2 processes of 1)."""
+    folder, _ = cluster
+    out = subprocess.run(
+        [sys.executable, str(REPO / "tests" / "mirrored_resume_run.py"), json.dumps(SETTINGS), str(folder)],
+        capture_output=True, text=True, timeout=TIMEOUT, env=worker_environment(),
+    )
+    assert out.returncode == 0, out.stderr[-4000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("name", SETTINGS)
+def test_a_checkpoint_the_cluster_wrote_resumes_under_mirrored_strategy(name, resumed_under_mirrored):
+    assert_matches(resumed_under_mirrored[name], single_device(name, STEPS), name)
 
 
 def test_only_the_chief_wrote_into_the_checkpoint_folder(cluster):
