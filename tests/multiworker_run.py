@@ -1,8 +1,8 @@
 """One worker of a two-process MultiWorkerMirroredStrategy cluster on 127.0.0.1 (CPU).
 
 Run by tests/test_multiworker.py, once per worker: ``multiworker_run.py TASK PORTS SETTINGS
-FOLDER``, ``TF_CONFIG`` set from the ports before the strategy is created. Each worker feeds its own
-half of the batch; the loss is a sum of squared errors, so the gradients all-reduced over the
+FOLDER``, ``TF_CONFIG`` set from the ports before the strategy is created. Each worker feeds
+its own half of the batch; the loss is a sum of squared errors, so the gradients all-reduced over the
 workers add up to the full batch's, which a single-device run takes in one piece (see
 :func:`single_device_start`, shared with the test).
 
@@ -25,16 +25,16 @@ import sys
 import tempfile
 from contextlib import ExitStack
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
 
-import optreg  # noqa: E402
-import optreg.keras  # noqa: E402
+import optreg
+import optreg.keras
 
 #: Steps each optimizer trains; the checkpoint is written after CHECKPOINT_STEP of them.
 STEPS, CHECKPOINT_STEP = 10, 5
-#: The full batch; worker i takes rows [i * half, (i + 1) * half).
+#: The full batch's shape; each worker takes an equal share of its rows (:func:`local_rows`).
 BATCH, FEATURES, OUTPUTS = 16, 4, 2
 #: The Keras adapter's optimizer and settings in the custom loop.
 KERAS_OPTIMIZER, KERAS_SETTINGS = "adam", {"learning_rate": 0.05}

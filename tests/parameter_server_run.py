@@ -90,7 +90,7 @@ def keras_fit(strategy, optimizer, per_worker=False):
 
 
 def main():
-    """Both cases, printed as JSON; then end at once (the servers never shut down)."""
+    """Every case, printed as JSON; then end at once (the servers never shut down)."""
     strategy = in_process_strategy()
     cases = {
         "created": outcome(lambda: scheduled_steps(strategy, create_under_scope=True)),

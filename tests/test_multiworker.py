@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -23,7 +24,7 @@ import tensorflow as tf
 import optreg
 import optreg.keras
 from conftest import REPO
-from multiworker_run import CHECKPOINT_STEP, free_ports, KERAS_OPTIMIZER, KERAS_SETTINGS, STEPS, keras_model, loss, single_device_start
+from multiworker_run import CHECKPOINT_STEP, KERAS_OPTIMIZER, KERAS_SETTINGS, STEPS, free_ports, keras_model, loss, single_device_start
 
 #: The optimizers the cluster trains, with their settings: momentum, Adam's moments, an
 #: accumulator that starts away from zero, a sign update, and one whose update reduces over
@@ -49,8 +50,8 @@ def worker_environment():
 
 
 def run_cluster(settings, folder):
-    """Start every worker, wait for all within TIMEOUT (killing them all on any failure) and
-    return their JSON results in task order."""
+    """Start every worker, wait for all within one TIMEOUT (killing them all on any failure:
+    a worker whose peer died would wait for it) and return their JSON results in task order."""
     ports = free_ports(WORKERS)
     command = [sys.executable, str(REPO / "tests" / "multiworker_run.py")]
     arguments = [json.dumps(ports), json.dumps(settings), str(folder)]
@@ -58,8 +59,9 @@ def run_cluster(settings, folder):
         subprocess.Popen([*command, str(task), *arguments], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=worker_environment())
         for task in range(WORKERS)
     ]
+    deadline = time.monotonic() + TIMEOUT
     try:
-        outputs = [worker.communicate(timeout=TIMEOUT) for worker in workers]
+        outputs = [worker.communicate(timeout=max(0.0, deadline - time.monotonic())) for worker in workers]
     finally:
         for worker in workers:
             if worker.poll() is None:
