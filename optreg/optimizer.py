@@ -90,7 +90,8 @@ class Optimizer(KerasOptions, tf.Module):
     Raises:
         HyperparameterError: an unknown hyperparameter, or a value of the wrong type or
             outside its bounds.
-        OptionError: an invalid clipping option, or more than one.
+        OptionError: an invalid clipping option, or more than one; or created under a
+            ParameterServerStrategy (see :func:`refuse_parameter_servers`).
 
     Example:
         >>> import optreg, tensorflow as tf
@@ -132,6 +133,7 @@ class Optimizer(KerasOptions, tf.Module):
         exclude_embeddings: bool = False,
         **hyperparameters: Any,
     ):
+        refuse_parameter_servers(tf.distribute.get_strategy())
         super().__init__(name=name or self.optimizer_name or type(self).__name__)
         self.gradient_options = GradientOptions(
             clipnorm=clipnorm, global_clipnorm=global_clipnorm, clipvalue=clipvalue, skip_nonfinite=skip_nonfinite
@@ -471,10 +473,15 @@ class Optimizer(KerasOptions, tf.Module):
         Returns:
             The ``iterations`` counter, incremented once.
 
+        Raises:
+            OptionError: applied under a ParameterServerStrategy (see
+                :func:`refuse_parameter_servers`).
+
         Example:
             >>> opt.apply_gradients(zip(grads, model.trainable_variables))  # doctest: +SKIP
             >>> opt.apply_gradients(grads, model.trainable_variables)  # doctest: +SKIP
         """
+        refuse_parameter_servers(tf.distribute.get_strategy())
         grads, variables = split_pairs(grads_and_vars, variables)
         variables = self._tf_variables(variables)
         if not variables:
@@ -691,6 +698,42 @@ class Optimizer(KerasOptions, tf.Module):
     def _update_variable(self, grad: tf.Tensor, var: tf.Variable, slots: Mapping[str, tf.Variable], prepared: Any) -> None:
         """Update one variable (and its slots) from its gradient. Subclasses implement this."""
         raise NotImplementedError
+
+
+#: The strategy classes whose workers update variables asynchronously through parameter
+#: servers: ``tf.distribute.experimental.ParameterServerStrategy`` (ParameterServerStrategyV2)
+#: and TensorFlow 1's, where TensorFlow still has them.
+PARAMETER_SERVER_STRATEGIES = tuple(
+    cls
+    for cls in (
+        getattr(tf.distribute.experimental, "ParameterServerStrategy", None),
+        getattr(getattr(tf.compat.v1.distribute, "experimental", None), "ParameterServerStrategy", None),
+    )
+    if isinstance(cls, type)
+)
+
+PARAMETER_SERVER_MESSAGE = (
+    "ParameterServerStrategy is not supported by optreg's own optimizers: its workers apply steps "
+    "asynchronously, and optreg's updates assign each variable and slot a value computed from a "
+    "read another step may have made stale, so updates could be lost. Train synchronously with "
+    "MultiWorkerMirroredStrategy across machines (MirroredStrategy on one)"
+)
+
+
+def refuse_parameter_servers(strategy: Any) -> None:
+    """Refuse a ParameterServerStrategy, the one strategy optreg's updates would go wrong under.
+
+    Args:
+        strategy: the current strategy (``tf.distribute.get_strategy()``).
+
+    Raises:
+        OptionError: ``strategy`` is a ParameterServerStrategy.
+
+    Example:
+        >>> refuse_parameter_servers(tf.distribute.get_strategy())  # the default: accepted
+    """
+    if isinstance(strategy, PARAMETER_SERVER_STRATEGIES):
+        raise OptionError(PARAMETER_SERVER_MESSAGE)
 
 
 def split_pairs(grads_and_vars: Iterable, variables: Iterable | None) -> tuple[list, list]:
