@@ -197,3 +197,15 @@ def test_muon_excludes_keras_layers_by_path_in_a_custom_loop():
     _, unexcluded = custom_loop(optreg.registry.create("muon", jit_compile=False, **{**options, "exclude_layers": []}), model=named_model())
     np.testing.assert_allclose(fitted, looped, rtol=1e-5)
     assert abs(unexcluded[-1] - looped[-1]) > 1e-4
+
+
+def test_finalize_variable_values_takes_keras_variables():
+    """With use_ema, a Keras model's own variables take their moving averages."""
+    model = _model()
+    opt = optreg.registry.create("adam", learning_rate=0.01, use_ema=True, ema_momentum=0.5)
+    custom_loop(opt, epochs=1, model=model)
+    averages = [opt.get_slot(var, "_average").numpy() for var in model.trainable_variables]
+    assert not np.allclose(averages[0], model.trainable_variables[0].numpy())
+    opt.finalize_variable_values(model.trainable_variables)
+    for var, average in zip(model.trainable_variables, averages):
+        np.testing.assert_array_equal(var.numpy(), average)
