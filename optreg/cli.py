@@ -217,20 +217,18 @@ def bench_command(optimizers, problems, fmt, jit, spec_paths, **request):
     plan = plan_request(load_registry(spec_paths), bench)
     check_outputs(bench)  # before the computing, not after it
     advance, finish = progress_reporter(plan.run_count)
-    interrupted = None
+    interrupted = False
     try:
         results = run_bench(plan, jit_compile=jit, progress=advance)
     except BenchInterrupted as stop:
-        results, interrupted = stop.results, stop
+        results, interrupted = stop.results, True
     finally:
         finish()
-    if interrupted is not None:  # print what finished, write nothing
-        if results:
-            click.echo(render(results, fmt, with_history=bench.history_every > 0), nl=False)
-        click.echo(f"optreg: interrupted: {len(results)} of {plan.run_count} runs finished; no outputs written", err=True)
-        sys.exit(INTERRUPTED_STATUS)
-    text = render(results, fmt, with_history=bench.history_every > 0)
-    if fmt == "table" and compares(plan):
+    text = render(results, fmt, with_history=bench.history_every > 0) if results else ""
+    if fmt == "table" and compares(plan) and not interrupted:
         text += "\n" + ranking_text(results)
     click.echo(text, nl=False)
+    if interrupted:  # what finished is printed; nothing is written
+        click.echo(f"optreg: interrupted: {len(results)} of {plan.run_count} runs finished; no outputs written", err=True)
+        sys.exit(INTERRUPTED_STATUS)
     write_outputs(results, plan, bench)

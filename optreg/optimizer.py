@@ -20,7 +20,6 @@ import threading
 from typing import Any, Iterable, Mapping, Sequence
 
 import tensorflow as tf
-from tensorflow.python.trackable.data_structures import NoDependency
 
 from optreg import lookup, schedules
 from optreg.configs import optimizer_config
@@ -174,15 +173,19 @@ class Optimizer(KerasOptions, tf.Module):
                 spec.name: tf.Variable(float(values[spec.name]), dtype=tf.float64, trainable=False, name=spec.name)
                 for spec in self.hyperparameter_specs
             }
-        # Per variable (by runtime.position): its slots, its moving average (use_ema) and its
-        # gradient sum (gradient_accumulation_steps). Not tracked as children: checkpoints save
-        # them as TensorFlow's slot variables, keyed by the variable they belong to (see
-        # get_slot_names, get_slot and _create_or_restore_slot_variable).
-        self._slots: list[dict[str, tf.Variable]] = NoDependency([])
-        self._averages: list[tf.Variable] = NoDependency([])
-        self._accumulators: list[tf.Variable] = NoDependency([])
+        self._untracked_variable_state()
         self._runtime = _RuntimeState(tf.distribute.get_strategy())
         self._runtime.schedules.update(scheduled)
+
+    @tf.__internal__.tracking.no_automatic_dependency_tracking
+    def _untracked_variable_state(self) -> None:
+        """Per variable (by ``runtime.position``): its slots, its moving average (use_ema) and
+        its gradient sum (gradient_accumulation_steps). Not tracked as checkpoint children:
+        checkpoints save them as TensorFlow's slot variables, keyed by the variable they belong
+        to (see :meth:`get_slot_names`, :meth:`get_slot`, :meth:`_create_or_restore_slot_variable`)."""
+        self._slots: list[dict[str, tf.Variable]] = []
+        self._averages: list[tf.Variable] = []
+        self._accumulators: list[tf.Variable] = []
 
     # --- hyperparameters ------------------------------------------------------------------
 

@@ -21,6 +21,19 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+#: A small valid spec the command-line and bounds tests write to files and vary.
+MY_SPEC = """
+[optimizer]
+name = "my_opt"
+summary = "half-size gradient steps"
+
+[hyperparameters]
+learning_rate = { default = 0.01, min = 0.0 }
+
+[update]
+rule = ["var = var - 0.5 * learning_rate * grad"]
+"""
+
 #: Shapes every numeric check runs on: scalar, vector, matrix, rank 3.
 SHAPES = [(), (7,), (3, 4), (2, 3, 4)]
 

@@ -8,22 +8,11 @@ import pytest
 from click.testing import CliRunner
 
 import optreg
+from conftest import MY_SPEC
 from optreg.cli import main
 from optreg.errors import SpecError
 from optreg.registry import PluginWarning
 from optreg.spec_reader import MAX_SPEC_BYTES, load_spec, load_spec_text
-
-SPEC = """
-[optimizer]
-name = "my_opt"
-summary = "half-size gradient steps"
-
-[hyperparameters]
-learning_rate = { default = 0.01, min = 0.0 }
-
-[update]
-rule = ["var = var - 0.5 * learning_rate * grad"]
-"""
 
 
 def invoke(*args):
@@ -33,7 +22,7 @@ def invoke(*args):
 def test_a_spec_file_beyond_the_size_limit_is_refused_unread(tmp_path):
     big = tmp_path / "big.toml"
     with big.open("w", encoding="utf-8") as handle:
-        handle.write(SPEC)
+        handle.write(MY_SPEC)
         handle.truncate(MAX_SPEC_BYTES + 1)  # sparse: the size is there without writing it
     with pytest.raises(SpecError, match=r"more than the limit of 1048576 \(1 MiB\)"):
         load_spec(big)
@@ -43,7 +32,7 @@ def test_a_spec_file_beyond_the_size_limit_is_refused_unread(tmp_path):
 
 def test_spec_text_beyond_the_size_limit_is_refused():
     with pytest.raises(SpecError, match="spec text is .* more than the limit"):
-        load_spec_text(SPEC + "#" * MAX_SPEC_BYTES)
+        load_spec_text(MY_SPEC + "#" * MAX_SPEC_BYTES)
 
 
 @pytest.mark.parametrize("path, kind", [("/dev/zero", "a character device"), ("/dev/null", "a character device")])
@@ -98,7 +87,7 @@ def test_boolean_settings_take_the_usual_spellings(value, expected):
 
 
 def test_strict_plugins_true_is_strict(tmp_path):
-    (tmp_path / "bad.toml").write_text(SPEC.replace("* grad", "* grad.sum()"), encoding="utf-8")
+    (tmp_path / "bad.toml").write_text(MY_SPEC.replace("* grad", "* grad.sum()"), encoding="utf-8")
     environ = {"OPTREG_STRICT_PLUGINS": "true", "OPTREG_DISABLE_PLUGIN_AUTOLOAD": "yes"}
     with pytest.raises(optreg.PluginError, match="bad.toml"):
         optreg.Registry(spec_paths=[str(tmp_path)], environ=environ).names()

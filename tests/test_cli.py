@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 import optreg
+from conftest import MY_SPEC
 from optreg.cli import main
 
 
@@ -109,18 +110,6 @@ def test_commands_that_need_no_math_never_import_tensorflow(command):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 
-
-MY_SPEC = """
-[optimizer]
-name = "my_opt"
-summary = "half-size gradient steps"
-
-[hyperparameters]
-learning_rate = { default = 0.01, min = 0.0 }
-
-[update]
-rule = ["var = var - 0.5 * learning_rate * grad"]
-"""
 
 
 def test_bench_a_spec_the_moment_it_is_written(tmp_path):

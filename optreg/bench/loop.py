@@ -13,8 +13,8 @@ Core tutorial's convergence test, per run:
 * **reached** (with ``stop_at_tolerance``): the loss is within the problem's tolerance of its
   known minimum; the run's iterations are the steps it took to get there;
 * **converged**: a step leaves every parameter exactly where it was while the gradient is near
-  zero (its largest entry at most :data:`GRADIENT_DROP` times the first step's, or than 1 when
-  that was smaller) — counting only the steps meant to move them (see
+  zero (its largest entry at most :data:`GRADIENT_DROP` times the first step's largest entry, or
+  at most :data:`GRADIENT_DROP` itself when that was below 1) — counting only the steps meant to move them (see
   :meth:`~optreg.optimizer.Optimizer.moves_on_call`: not a call that only accumulates its
   gradient, nor ADOPT's first step, which only measures it);
 * **stalled**: such a step left the parameters where they were with the gradient not near zero
@@ -40,6 +40,7 @@ import attrs
 import numpy as np
 import tensorflow as tf
 
+from optreg.bench.runner import history_points
 from optreg.optimizer import Optimizer
 from optreg.problems import Problem
 
@@ -160,10 +161,10 @@ class StackedLoop:
         ]
         for member, variable in zip(self.members, self.variables):
             member.optimizer.build([variable])
-        slots = max_iters // history_every + 1 if history_every else 0
-        # one spare row at the end takes the writes of iterations that are not recorded
-        self.history_loss = tf.Variable(tf.zeros([slots + 1, self.runs]), name="history_loss")
-        self.history_params = tf.Variable(tf.zeros([slots + 1, self.runs, problem.dimension]), name="history_params")
+        # the rows plan_bench sized; the last, spare, takes the writes of iterations not recorded
+        rows = history_points(max_iters, history_every) if history_every else 1
+        self.history_loss = tf.Variable(tf.zeros([rows, self.runs]), name="history_loss")
+        self.history_params = tf.Variable(tf.zeros([rows, self.runs, problem.dimension]), name="history_params")
         # the while-loop's state between chunks: iteration, status, iterations, reached_at,
         # stalled_at and each run's first gradient; a run that ends leaves it initial again
         self.loop_state = [tf.Variable(value, name=f"loop_state_{k}") for k, value in enumerate(self._initial_state())]
