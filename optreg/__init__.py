@@ -22,11 +22,12 @@ from optreg.errors import (
     SpecErrors,
     UnknownNameError,
 )
-from optreg import lookup
+from optreg.runtime import lookup
 from optreg.hookspecs import hookimpl
-from optreg.registry import PluginWarning, Registry
-from optreg.spec import Hyperparameter, InnerOptimizer, OptimizerSpec, PythonOptimizer, Slot
-from optreg.spec_reader import load_spec, load_spec_text
+from optreg.catalog.registry import PluginWarning, Registry
+from optreg.model.hyperparameters import Hyperparameter
+from optreg.model.definitions import InnerOptimizer, OptimizerSpec, PythonOptimizer, Slot
+from optreg.spec.reader import load_spec, load_spec_text
 from optreg.version import __version__
 
 #: The default registry, discovered from the plugins on first use.
@@ -42,7 +43,7 @@ def _from_config(config):
 
 lookup.install(registry.create, _from_config)
 
-_LAZY = {"Optimizer": "optreg.optimizer", "SpecOptimizer": "optreg.spec_optimizer", "Lookahead": "optreg.lookahead"}
+_LAZY = {"Optimizer": "optreg.runtime.optimizer", "SpecOptimizer": "optreg.runtime.spec_optimizer", "Lookahead": "optreg.runtime.lookahead"}
 
 __all__ = [
     "AmbiguousNameError",

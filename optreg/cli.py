@@ -56,10 +56,10 @@ def load_registry(spec_paths):
     load, like an invalid spec of a plugin (``OPTREG_STRICT_PLUGINS=1`` makes it an error).
     """
     from optreg import Registry, registry
-    from optreg.registry import PluginWarning
+    from optreg.catalog.registry import PluginWarning
 
-    from optreg.spec_reader import spec_files
-    from optreg.validate import validate_paths
+    from optreg.spec.reader import spec_files
+    from optreg.spec.validate import validate_paths
 
     named_files = [path for path in spec_paths if not Path(path).is_dir()]
     empty_folders = [path for path in spec_paths if Path(path).is_dir() and not spec_files(Path(path))]
@@ -96,8 +96,8 @@ def list_command(pattern, fmt, spec_paths):
     PATTERN, a shell-style wildcard such as 'adam*', lists only the optimizers whose name
     (short or qualified) it matches.
     """
-    from optreg import show
-    from optreg.catalog import matches
+    from optreg.catalog import show
+    from optreg.catalog.names import matches
 
     entries = [
         entry
@@ -116,7 +116,7 @@ def list_command(pattern, fmt, spec_paths):
 @reports_errors
 def show_command(name, fmt, spec_paths):
     """Show one optimizer: hyperparameters, slots, update rule and source file."""
-    from optreg import show
+    from optreg.catalog import show
 
     entry = load_registry(spec_paths).get(name)
     text = json.dumps(show.entry_record(entry, detailed=True), indent=2) + "\n" if fmt == "json" else show.show_text(entry)
@@ -130,7 +130,7 @@ def show_command(name, fmt, spec_paths):
 @reports_errors
 def problems_command(fmt, spec_paths):
     """List every registered loss problem: source, start point, known minimum."""
-    from optreg import show
+    from optreg.catalog import show
 
     problems = list(load_registry(spec_paths).problems)
     click.echo(show.problems_json(problems) if fmt == "json" else show.problems_table(problems), nl=False)
@@ -143,7 +143,7 @@ def problems_command(fmt, spec_paths):
 @reports_errors
 def plugins_command(fmt, spec_paths):
     """List every plugin: distribution, version, hooks, what it registered, and its errors."""
-    from optreg import show
+    from optreg.catalog import show
 
     reports = load_registry(spec_paths).discovery.plugins
     text = json.dumps([r.as_record() for r in reports], indent=2) + "\n" if fmt == "json" else show.plugins_text(reports)
@@ -160,7 +160,7 @@ def validate_command(paths, spec_paths):
     Prints "PATH: ok", or every error of the file, one line each with file, line and key;
     exits 1 when any spec is invalid.
     """
-    from optreg.validate import validate_paths
+    from optreg.spec.validate import validate_paths
 
     load_registry(spec_paths)
     results = validate_paths(paths)
@@ -205,7 +205,7 @@ def bench_command(optimizers, problems, fmt, jit, spec_paths, **request):
     --stop-at-tolerance). The runs of every optimizer whose updates are elementwise train side
     by side in one compiled loop per problem.
     """
-    from optreg.quiet_tensorflow import import_tensorflow
+    from optreg.runtime.quiet_tensorflow import import_tensorflow
 
     import_tensorflow()  # before any plugin or bench module imports it
     from optreg.bench.ranking import ranking_text

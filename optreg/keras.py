@@ -6,7 +6,7 @@ Keras's own options work as with any Keras optimizer — ``clipnorm``, ``clipval
 ``global_clipnorm``, ``weight_decay``, ``use_ema``, ``ema_momentum``,
 ``ema_overwrite_frequency``, ``loss_scale_factor``, ``gradient_accumulation_steps`` — and
 ``learning_rate`` may be a ``LearningRateSchedule``; so may every other hyperparameter, evaluated
-at Keras's step counter as optreg's own optimizers do (:mod:`optreg.schedules`). The spec's
+at Keras's step counter as optreg's own optimizers do (:mod:`optreg.model.schedules`). The spec's
 ``[options]`` table gives defaults for Keras's options (``weight_decay = 0.004`` for AdamW).
 ``exclude_layers`` and ``exclude_embeddings`` choose what a rule's ``excluded(var)`` selects, by
 the Keras variable's path, as Keras's Muon does; a rule that reads ``weight_decay`` applies the
@@ -25,12 +25,13 @@ import keras
 import tensorflow as tf
 
 from optreg.errors import HyperparameterError, OptionError
-from optreg import schedules
-from optreg.options import StepOptions
-from optreg.optimizer import initial_value, slot_shape, variable_path
-from optreg.spec import OptimizerSpec, resolve_hyperparameters, unknown_hyperparameter_message
-from optreg.spec_reader import load_spec, load_spec_text
-from optreg.spec_optimizer import compile_spec
+from optreg.model import schedules
+from optreg.model.options import StepOptions
+from optreg.runtime.optimizer import initial_value, slot_shape, variable_path
+from optreg.model.definitions import OptimizerSpec
+from optreg.model.hyperparameters import resolve_hyperparameters, unknown_hyperparameter_message
+from optreg.spec.reader import load_spec, load_spec_text
+from optreg.runtime.spec_optimizer import compile_spec
 
 
 @keras.saving.register_keras_serializable(package="optreg")

@@ -1,4 +1,4 @@
-"""Rebuilding optimizers from configs (:mod:`optreg.configs`): a spec optimizer's config rebuilds
+"""Rebuilding optimizers from configs (:mod:`optreg.runtime.configs`): a spec optimizer's config rebuilds
 from its spec's text; a Python optimizer's goes through the catalogue by its registered name.
 """
 
@@ -6,15 +6,15 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from optreg.configs import CONFIG_KEYS
+from optreg.runtime.configs import CONFIG_KEYS
 from optreg.errors import OptionError
-from optreg.schedules import schedule_from_config
-from optreg.spec_optimizer import SpecOptimizer
-from optreg.spec_reader import load_spec_text
+from optreg.model.schedules import schedule_from_config
+from optreg.runtime.spec_optimizer import SpecOptimizer
+from optreg.spec.reader import load_spec_text
 
 
 def optimizer_from_config(config: Mapping[str, Any], registry: Any):
-    """Rebuild an optimizer from :func:`~optreg.configs.optimizer_config`'s dict.
+    """Rebuild an optimizer from :func:`~optreg.runtime.configs.optimizer_config`'s dict.
 
     Args:
         config: the config.
@@ -54,7 +54,7 @@ CONFIG_TYPES: Mapping[str, tuple[type, ...]] = {
 
 def check_config(config: Any) -> None:
     """Check a config's shape before anything is read from it: a mapping with only the
-    :data:`~optreg.configs.CONFIG_KEYS`, a non-empty ``optimizer`` name, and each key's value of
+    :data:`~optreg.runtime.configs.CONFIG_KEYS`, a non-empty ``optimizer`` name, and each key's value of
     the type in :data:`CONFIG_TYPES`.
 
     Raises:

@@ -19,7 +19,7 @@ import traceback
 from pathlib import Path
 
 import optreg
-from optreg.builtin import builtin_spec_dir
+from optreg.plugins.builtin import builtin_spec_dir
 
 TOKENS = [
     b"[", b"]", b"{", b"}", b"=", b",", b'"', b"'", b"\n", b"#", b"[[", b"]]", b'"""', b"\\u0000",

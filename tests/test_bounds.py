@@ -11,8 +11,8 @@ import optreg
 from conftest import MY_SPEC
 from optreg.cli import main
 from optreg.errors import SpecError
-from optreg.registry import PluginWarning
-from optreg.spec_reader import MAX_SPEC_BYTES, load_spec, load_spec_text
+from optreg.catalog.registry import PluginWarning
+from optreg.spec.reader import MAX_SPEC_BYTES, load_spec, load_spec_text
 
 
 def invoke(*args):

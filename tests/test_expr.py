@@ -9,22 +9,11 @@ import pytest
 import tensorflow as tf
 
 import optreg
-from optreg import builtin
+from optreg.plugins import builtin
 from optreg.errors import ExpressionError
-from optreg.expr_check import check_rule
-from optreg.expr_compile import CompiledRule, compute_dtype
-from optreg.expr import (
-    Assignment,
-    Binary,
-    Call,
-    Compare,
-    Const,
-    Ref,
-    Unary,
-    names_in,
-    parse_assignment,
-    parse_expression,
-)
+from optreg.lang.check import check_rule
+from optreg.runtime.compile import CompiledRule, compute_dtype
+from optreg.lang.expr import Assignment, Binary, Call, Compare, Const, Ref, Unary, names_in, parse_assignment, parse_expression
 
 ADAM = builtin.builtin_spec_dir() / "adam.toml"
 
@@ -151,7 +140,7 @@ def test_parse_expression_rejects(text, fragment):
 
 
 def test_modulo_is_floor_modulo_when_decided_statically():
-    from optreg.expr import static_value
+    from optreg.lang.expr import static_value
 
     assert [static_value(parse_expression(t)) for t in ("7 % 3", "-7 % 3", "7 % -3", "1 % 0")] == [1.0, 2.0, -2.0, None]
 

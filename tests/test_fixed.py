@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 import optreg
-from optreg.expr import fold, parse_expression, static_value
+from optreg.lang.expr import fold, parse_expression, static_value
 from test_spec import spec_text, rule_table, _line_of
 
 FLAGS = """\
@@ -98,9 +98,9 @@ def test_validate_and_show_of_conditional_specs_need_no_tensorflow(tmp_path):
     import subprocess, sys
 
     script = (
-        "import sys, optreg.validate as v, optreg\n"
+        "import sys, optreg.spec.validate as v, optreg\n"
         "print(v.validate_paths(['specs/adam.toml', 'specs/rmsprop.toml']))\n"
-        "from optreg.show import show_text; print(show_text(optreg.registry.get('rmsprop')))\n"
+        "from optreg.catalog.show import show_text; print(show_text(optreg.registry.get('rmsprop')))\n"
         "assert 'tensorflow' not in sys.modules\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)

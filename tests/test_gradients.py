@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 import optreg
-from optreg.gradients import GradientOptions
+from optreg.model.options import GradientOptions
 
 
 @pytest.mark.parametrize(
@@ -51,5 +51,5 @@ def test_more_than_one_clipping_option_is_an_error():
 
 @pytest.mark.parametrize("value", [0, -1.0, float("nan"), "big", True])
 def test_clipping_values_must_be_positive_numbers(value):
-    with pytest.raises(optreg.OptionError, match="clipnorm must be a positive number"):
+    with pytest.raises(optreg.OptionError, match="clipnorm must be a finite number > 0"):
         GradientOptions(clipnorm=value)

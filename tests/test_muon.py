@@ -15,8 +15,8 @@ import tensorflow as tf
 
 import optreg
 from optreg.errors import ExpressionError, OptionError
-from optreg.expr_check import check_rule
-from optreg.spec_reader import load_spec_text
+from optreg.lang.check import check_rule
+from optreg.spec.reader import load_spec_text
 
 #: name → shape of a small model's variables: matrices on the Muon branch, and on the AdamW
 #: branch an embedding table, a layer excluded by name, a bias, a rank-3 kernel and a scalar.
@@ -154,7 +154,7 @@ rule = [
 
 def test_a_rule_reading_weight_decay_applies_it_once_and_only_where_it_says():
     spec = load_spec_text(_DECAYING_SGD)
-    opt = optreg.spec_optimizer.SpecOptimizer(spec, weight_decay=0.5, exclude_layers=["^a"])
+    opt = optreg.runtime.spec_optimizer.SpecOptimizer(spec, weight_decay=0.5, exclude_layers=["^a"])
     a, b, ab = tf.Variable([1.0], name="a"), tf.Variable([1.0], name="b"), tf.Variable([1.0], name="a_bias")
     opt.exclude_from_weight_decay(var_names=["bias"])
     opt.apply_gradients([(tf.constant([0.0]), v) for v in (a, b, ab)])
@@ -166,9 +166,9 @@ def test_a_rule_reading_weight_decay_applies_it_once_and_only_where_it_says():
 @pytest.mark.parametrize("line", ["var = var - excluded(grad)", "var = var - decayed(2 * var)"])
 def test_variable_facts_take_only_var(line):
     with pytest.raises(ExpressionError, match=r"call it as \w+\(var\)"):
-        optreg.expr.parse_assignment(line)
+        optreg.lang.expr.parse_assignment(line)
 
 
 def test_weight_decay_is_read_only():
     with pytest.raises(ExpressionError, match="read-only"):
-        check_rule([optreg.expr.parse_assignment("weight_decay = 1")], [], [])
+        check_rule([optreg.lang.expr.parse_assignment("weight_decay = 1")], [], [])

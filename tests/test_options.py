@@ -21,8 +21,8 @@ from conftest import REPO, SHAPES, random_problem
 from optimizer_table import CASES
 from optreg.cli import main
 from optreg.errors import HyperparameterError, OptionError, SpecError
-from optreg.spec_reader import load_spec, load_spec_text
-from optreg.spec_optimizer import SpecOptimizer
+from optreg.spec.reader import load_spec, load_spec_text
+from optreg.runtime.spec_optimizer import SpecOptimizer
 from table_core import numpy_momentum
 
 STEPS = 50
@@ -399,7 +399,7 @@ def test_spec_options_are_defaults_the_caller_overrides():
 
 def test_reading_the_options_table_does_not_import_tensorflow():
     code = (
-        "import sys; from optreg.spec_reader import load_spec; from optreg import registry; "
+        "import sys; from optreg.spec.reader import load_spec; from optreg import registry; "
         "load_spec('specs/adamw.toml'); registry.names('adam*'); assert 'tensorflow' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)

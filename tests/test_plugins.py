@@ -14,12 +14,12 @@ import pytest
 import tensorflow as tf
 
 import optreg
-import optreg.plugins
+import optreg.plugins.host
 from conftest import REPO
 from optreg import hookspecs
-from optreg.plugins import PluginHost, PluginInfo
+from optreg.plugins.host import PluginHost, PluginInfo
 from optreg.problems import Problem
-from optreg.registry import Registry
+from optreg.catalog.registry import Registry
 
 sys.path[:0] = [str(REPO / "plugins" / "optreg-sam"), str(REPO / "plugins" / "optreg-classics")]
 import optreg_classics  # noqa: E402  (the example plugins, from the source tree)
@@ -279,7 +279,7 @@ def test_what_a_plugin_prints_on_import_goes_to_stderr(monkeypatch, capsys):
             print("imported, loudly")
             return PrintingPlugin()
 
-    monkeypatch.setattr(optreg.plugins, "entry_points", lambda group: [Point()])
+    monkeypatch.setattr(optreg.plugins.host, "entry_points", lambda group: [Point()])
     host = PluginHost(environ={})
     assert [info.name for info in host.infos][-1] == "noisy"
     out, err = capsys.readouterr()

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import optreg
 from optreg.cli import main
-from optreg.expr_compile import CompiledRule
+from optreg.runtime.compile import CompiledRule
 
 EXAMPLES = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import optreg
-from optreg.registry import Registry
+from optreg.catalog.registry import Registry
 
 
 def test_names_are_sorted_and_hold_the_seed_optimizers():

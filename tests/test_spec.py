@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 import optreg
-from optreg import builtin
+from optreg.plugins import builtin
 from optreg.errors import HyperparameterError
-from optreg.spec import Hyperparameter, resolve_hyperparameters
+from optreg.model.hyperparameters import Hyperparameter, resolve_hyperparameters
 
 SPEC_DIR = builtin.builtin_spec_dir()
 BUILTIN_SPECS = sorted(SPEC_DIR.glob("*.toml"))

@@ -18,9 +18,10 @@ import numpy as np
 
 from optreg.bench.loop import STATUSES, LoopMember, LoopOutcome, RowOptions, StackedLoop, row_options
 from optreg.bench.runner import BenchPlan, RunResult, split_setting, timed
-from optreg.entries import OptimizerEntry
+from optreg.catalog.entries import OptimizerEntry
 from optreg.problems import Problem
-from optreg.spec import condition_holds, resolve_hyperparameters, slot_deciding_hyperparameters
+from optreg.spec.conditions import condition_holds, slot_deciding_hyperparameters
+from optreg.model.hyperparameters import resolve_hyperparameters
 
 
 @attrs.frozen

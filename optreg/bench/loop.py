@@ -15,7 +15,7 @@ Core tutorial's convergence test, per run:
 * **converged**: a step leaves every parameter exactly where it was while the gradient is near
   zero (its largest entry at most :data:`GRADIENT_DROP` times the first step's largest entry, or
   at most :data:`GRADIENT_DROP` itself when that was below 1) — counting only the steps meant to move them (see
-  :meth:`~optreg.optimizer.Optimizer.moves_on_call`: not a call that only accumulates its
+  :meth:`~optreg.runtime.optimizer.Optimizer.moves_on_call`: not a call that only accumulates its
   gradient, nor ADOPT's first step, which only measures it);
 * **stalled**: such a step left the parameters where they were with the gradient not near zero
   (a mask that zeroes the step, steps below the parameters' float32 resolution) and they never
@@ -41,7 +41,7 @@ import numpy as np
 import tensorflow as tf
 
 from optreg.bench.runner import history_points
-from optreg.optimizer import Optimizer
+from optreg.runtime.optimizer import Optimizer
 from optreg.problems import Problem
 
 STATUSES = ("converged", "exceeded", "exploded", "reached", "stalled")

@@ -9,7 +9,7 @@ from typing import Sequence
 
 from optreg.bench.ranking import settings_text
 from optreg.bench.runner import RunResult, outcome
-from optreg.show import aligned
+from optreg.catalog.show import aligned
 
 FORMATS = ("table", "json", "csv")
 

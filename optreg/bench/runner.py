@@ -12,12 +12,12 @@ from typing import Any, Callable, Mapping, Sequence
 import attrs
 
 from optreg.bench.grid import check_run_count
-from optreg.entries import OptimizerEntry
+from optreg.catalog.entries import OptimizerEntry
 from optreg.errors import OptionError
-from optreg.options import SPEC_OPTION_NAMES, check_spec_options
+from optreg.model.options import SPEC_OPTION_NAMES, check_spec_options
 from optreg.problems import Problem
-from optreg.registry import Registry
-from optreg.spec import resolve_hyperparameters
+from optreg.catalog.registry import Registry
+from optreg.model.hyperparameters import resolve_hyperparameters
 
 
 @attrs.frozen

@@ -12,7 +12,7 @@ import attrs
 from optreg.bench.grid import parse_setting, settings_grid
 from optreg.bench.runner import BenchPlan, RunResult, plan_bench
 from optreg.errors import OptionError
-from optreg.registry import Registry
+from optreg.catalog.registry import Registry
 
 #: How many recorded points a plot's history aims for when the user set no interval.
 _PLOT_POINTS = 2000

@@ -1,7 +1,7 @@
 """Checking update rules: every name resolves, every assignment is allowed, and a rule
 specialised for fixed hyperparameters and absent slots is still whole.
 
-Parsing and the tree live in :mod:`optreg.expr`; this module, like it, never imports
+Parsing and the tree live in :mod:`optreg.lang.expr`; this module, like it, never imports
 TensorFlow.
 """
 
@@ -12,26 +12,7 @@ from typing import Iterable, Mapping, Sequence
 import attrs
 
 from optreg.errors import ExpressionError
-from optreg.expr import (
-    BUILTIN_NAMES,
-    CREATION_FACTS,
-    FUNCTIONS,
-    REDUCTIONS,
-    SCALAR_BUILTINS,
-    TRACE_FACTS,
-    Assignment,
-    Binary,
-    Call,
-    Compare,
-    Const,
-    Node,
-    Ref,
-    Unary,
-    children,
-    decide_has,
-    fold,
-    names_in,
-)
+from optreg.lang.expr import BUILTIN_NAMES, CREATION_FACTS, FUNCTIONS, REDUCTIONS, SCALAR_BUILTINS, TRACE_FACTS, Assignment, Binary, Call, Compare, Const, Node, Ref, Unary, children, decide_has, fold, names_in
 
 
 @attrs.frozen
@@ -74,7 +55,7 @@ def check_rule(
             index (see :func:`rule_errors` for all of them).
 
     Example:
-        >>> from optreg.expr import parse_assignment
+        >>> from optreg.lang.expr import parse_assignment
         >>> rule = [parse_assignment("var = var - lr * grad")]
         >>> check_rule(rule, ["lr"], []).scalar_locals
         frozenset()
@@ -108,7 +89,7 @@ def rule_errors(
         'var'") last, without one. Empty when the rule is valid.
 
     Example:
-        >>> from optreg.expr import parse_assignment
+        >>> from optreg.lang.expr import parse_assignment
         >>> lines = [parse_assignment("d = nope * grad"), None, parse_assignment("var = var - d - e")]
         >>> [(e.line_index, e.message) for e in rule_errors(lines, [], [], assumed=["e"])]
         [(0, "undefined name 'nope'")]
@@ -278,7 +259,7 @@ def specialize(
             index of that line in the original rule.
 
     Example:
-        >>> from optreg.expr import parse_assignment
+        >>> from optreg.lang.expr import parse_assignment
         >>> lines = [parse_assignment(t) for t in ("h = 2 * h", "var = where(on, var - h, var - grad)")]
         >>> rule = check_rule(lines, ["on"], ["h"])
         >>> [a.target for a in specialize(rule, ["on"], ["h"], {"on": False}, {"h": "off"}).assignments]

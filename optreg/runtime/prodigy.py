@@ -22,9 +22,9 @@ from typing import Any
 
 import tensorflow as tf
 
-from optreg.python_optimizers import PRODIGY_HYPERPARAMETERS
-from optreg.optimizer import Optimizer
-from optreg.spec import Slot
+from optreg.model.python_builtins import PRODIGY_HYPERPARAMETERS
+from optreg.runtime.optimizer import Optimizer
+from optreg.model.definitions import Slot
 
 
 class Prodigy(Optimizer):

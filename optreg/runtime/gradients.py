@@ -19,65 +19,12 @@ without TensorFlow; the hooks themselves import it lazily.
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable, Sequence
 
-import attrs
-
-from optreg.errors import OptionError
+from optreg.model.options import GradientOptions
 
 #: A hook takes the gradients and their variables, in matching order, and returns new gradients.
 GradientHook = Callable[[Sequence[Any], Sequence[Any]], list]
-
-CLIPPING_OPTIONS = ("clipnorm", "global_clipnorm", "clipvalue")
-#: Every option name an optimizer accepts besides its hyperparameters.
-OPTION_NAMES = (*CLIPPING_OPTIONS, "skip_nonfinite")
-
-
-def _positive_or_none(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    """attrs validator: None, or a finite number > 0."""
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise OptionError(f"{attribute.name} must be a positive number, got {value!r}")
-
-
-def _boolean(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    """attrs validator: exactly True or False."""
-    if not isinstance(value, bool):
-        raise OptionError(f"{attribute.name} must be true or false, got {value!r}")
-
-
-@attrs.frozen
-class GradientOptions:
-    """The gradient options every optimizer accepts.
-
-    Raises:
-        OptionError: a value is not a positive number, or more than one clipping option is set.
-
-    Example:
-        >>> GradientOptions(clipnorm=1.0, clipvalue=0.5)
-        Traceback (most recent call last):
-        ...
-        optreg.errors.OptionError: set at most one of clipnorm, global_clipnorm, clipvalue; got clipnorm and clipvalue
-    """
-
-    clipnorm: float | None = attrs.field(default=None, validator=_positive_or_none)
-    global_clipnorm: float | None = attrs.field(default=None, validator=_positive_or_none)
-    clipvalue: float | None = attrs.field(default=None, validator=_positive_or_none)
-    skip_nonfinite: bool = attrs.field(default=False, validator=_boolean)
-
-    def __attrs_post_init__(self) -> None:
-        chosen = [name for name in CLIPPING_OPTIONS if getattr(self, name) is not None]
-        if len(chosen) > 1:
-            raise OptionError(
-                f"set at most one of {', '.join(CLIPPING_OPTIONS)}; got {' and '.join(chosen)}"
-            )
-
-    def as_dict(self) -> dict[str, float]:
-        """The options that differ from their defaults, by name."""
-        return {name: value for name, value in attrs.asdict(self).items() if value not in (None, False)}
-
 
 def gradient_hooks(options: GradientOptions) -> tuple[GradientHook, ...]:
     """The hooks an optimizer runs before each update, in order.

@@ -35,7 +35,8 @@ from typing import Any, Callable, Iterable, Sequence
 import attrs
 import pluggy
 
-from optreg import builtin, hookspecs
+from optreg import hookspecs
+from optreg.plugins import builtin
 from optreg.errors import PluginError
 from optreg.settings import env_flag
 from optreg.version import __version__

@@ -17,11 +17,11 @@ from typing import Any, Iterable
 
 import tensorflow as tf
 
-from optreg import lookup
-from optreg.python_optimizers import LOOKAHEAD_HYPERPARAMETERS
+from optreg.runtime import lookup
+from optreg.model.python_builtins import LOOKAHEAD_HYPERPARAMETERS
 from optreg.errors import HyperparameterError, OptionError
-from optreg.optimizer import Optimizer
-from optreg.spec import Slot
+from optreg.runtime.optimizer import Optimizer
+from optreg.model.definitions import Slot
 
 #: The options every optimizer accepts; a lookahead keeps them for itself (they act on the
 #: gradients before the inner step), except slot_dtype, which the inner optimizer shares.
@@ -33,7 +33,7 @@ class Lookahead(Optimizer):
 
     Args:
         inner: the inner optimizer's registered name (default ``"adam"``), or an
-            :class:`~optreg.optimizer.Optimizer` instance to wrap (without gradient options of
+            :class:`~optreg.runtime.optimizer.Optimizer` instance to wrap (without gradient options of
             its own: give those to the lookahead).
         **kwargs: ``sync_period`` and ``slow_step_size``; the optimizer options (``clipnorm``, …,
             ``jit_compile``); and, when ``inner`` is a name, the inner optimizer's

@@ -1,5 +1,5 @@
 """Loading specs: ``load_spec`` and ``load_spec_text`` read a spec's TOML into the records of
-:mod:`optreg.spec`, key by key, reporting every error with its file, line and key. Like the
+:mod:`optreg.model.definitions`, key by key, reporting every error with its file, line and key. Like the
 rest of loading, it never imports TensorFlow.
 """
 
@@ -15,27 +15,15 @@ from typing import Any, Mapping, Sequence
 
 import attrs
 
-from optreg import expr, expr_check, expr_ranks
+from optreg.lang import expr
+from optreg.lang import check as expr_check
+from optreg.lang import ranks as expr_ranks
 from optreg.errors import ExpressionError, HyperparameterError, OptionError, SpecError, SpecErrors
-from optreg.options import check_spec_options, is_finite_number
-from optreg.spec_lines import find_line, rule_line_needle
-from optreg.spec import (
-    HYPERPARAMETER_TYPES,
-    MAX_SLOT_CONDITIONS,
-    NAME_PATTERN,
-    OPTIMIZER_NAME_PATTERN,
-    RESERVED_NAMES,
-    SLOT_DTYPES,
-    SLOT_INITS,
-    SLOT_SHAPES,
-    Hyperparameter,
-    OptimizerSpec,
-    Slot,
-    condition_hyperparameter,
-    condition_holds,
-    show_value,
-    specialize_rule,
-)
+from optreg.model.options import check_spec_options, is_finite_number
+from optreg.spec.locations import find_line, rule_line_needle
+from optreg.model.hyperparameters import HYPERPARAMETER_TYPES, NAME_PATTERN, Hyperparameter, show_value
+from optreg.model.definitions import MAX_SLOT_CONDITIONS, OPTIMIZER_NAME_PATTERN, RESERVED_NAMES, SLOT_DTYPES, SLOT_INITS, SLOT_SHAPES, OptimizerSpec, Slot
+from optreg.spec.conditions import condition_hyperparameter, condition_holds, specialize_rule
 
 if sys.version_info >= (3, 11):
     import tomllib

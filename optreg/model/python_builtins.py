@@ -5,7 +5,8 @@ two cannot disagree and neither imports the other.
 
 from __future__ import annotations
 
-from optreg.spec import Hyperparameter, InnerOptimizer, PythonOptimizer
+from optreg.model.hyperparameters import Hyperparameter
+from optreg.model.definitions import InnerOptimizer, PythonOptimizer
 
 
 #: Lookahead's own hyperparameters (the inner optimizer's come on top); the class declares the same.
@@ -34,7 +35,7 @@ PYTHON_OPTIMIZERS = (
     PythonOptimizer(
         name="lookahead",
         summary="Lookahead: any registered optimizer's fast weights, pulled back to slowly moving weights every k steps",
-        factory="optreg.lookahead:Lookahead",
+        factory="optreg.runtime.lookahead:Lookahead",
         hyperparameters=LOOKAHEAD_HYPERPARAMETERS,
         inner=InnerOptimizer("inner", "adam"),
         references=("Zhang, Lucas, Hinton & Ba 2019, Lookahead Optimizer: k steps forward, 1 step back, NeurIPS, arXiv:1907.08610 (Algorithm 1)",),
@@ -42,7 +43,7 @@ PYTHON_OPTIMIZERS = (
     PythonOptimizer(
         name="prodigy",
         summary="Prodigy: Adam whose step size d is estimated from the distance travelled, summed over every variable",
-        factory="optreg.prodigy:Prodigy",
+        factory="optreg.runtime.prodigy:Prodigy",
         hyperparameters=PRODIGY_HYPERPARAMETERS,
         references=("Mishchenko & Defazio 2024, Prodigy: An Expeditiously Adaptive Parameter-Free Learner, ICML, arXiv:2306.06101 (Algorithm 3)",),
     ),

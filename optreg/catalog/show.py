@@ -8,7 +8,7 @@ from typing import Iterable
 
 import attrs
 
-from optreg.entries import OptimizerEntry
+from optreg.catalog.entries import OptimizerEntry
 
 
 def entry_record(entry: OptimizerEntry, detailed: bool = False) -> dict:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Iterable
 
 from optreg.errors import SpecError
-from optreg.spec_reader import load_spec, spec_files
+from optreg.spec.reader import load_spec, spec_files
 
 
 def validate_paths(paths: Iterable[str | Path]) -> list[tuple[str, SpecError | None]]:

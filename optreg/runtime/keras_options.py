@@ -2,8 +2,8 @@
 :class:`optreg.Optimizer`): ``exclude_from_weight_decay``, ``finalize_variable_values``,
 ``scale_loss``, ``update_count``, and the gradient-accumulation branch of a step.
 
-The options themselves are validated in :mod:`optreg.options`; :mod:`optreg.weight_decay`,
-:mod:`optreg.ema` and :mod:`optreg.schedules` hold the rest.
+The options themselves are validated in :mod:`optreg.model.options`; :mod:`optreg.runtime.weight_decay`,
+:mod:`optreg.runtime.ema` and :mod:`optreg.model.schedules` hold the rest.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any, Iterable, Sequence
 
 import tensorflow as tf
 
-from optreg import ema
+from optreg.runtime import ema
 from optreg.errors import OptionError
 
 

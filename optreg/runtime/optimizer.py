@@ -21,14 +21,17 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import tensorflow as tf
 
-from optreg import lookup, schedules
-from optreg.configs import optimizer_config
-from optreg.keras_options import KerasOptions
+from optreg.runtime import lookup
+from optreg.model import schedules
+from optreg.runtime.configs import optimizer_config
+from optreg.runtime.keras_options import KerasOptions
 from optreg.errors import CheckpointError, HyperparameterError, OptionError
-from optreg.gradients import GradientOptions, gradient_hooks
-from optreg.options import StepOptions
-from optreg.spec import SLOT_DTYPES, Hyperparameter, Slot, resolve_hyperparameters, unknown_hyperparameter_message
-from optreg.weight_decay import WeightDecayExclusions, decay
+from optreg.model.options import GradientOptions
+from optreg.runtime.gradients import gradient_hooks
+from optreg.model.options import StepOptions
+from optreg.model.definitions import SLOT_DTYPES, Slot
+from optreg.model.hyperparameters import Hyperparameter, resolve_hyperparameters, unknown_hyperparameter_message
+from optreg.runtime.weight_decay import WeightDecayExclusions, decay
 
 
 #: The names under which checkpoints keep a variable's moving average and gradient sum (no
@@ -72,8 +75,8 @@ class Optimizer(KerasOptions, tf.Module):
             computation, eagerly and inside ``tf.function`` alike: True, False, or ``"auto"``
             (the default: XLA except under a distribution strategy).
         weight_decay: decoupled decay, ``var -= var * weight_decay * learning_rate`` before
-            each update (see :mod:`optreg.weight_decay`).
-        use_ema: keep a moving average of every variable (see :mod:`optreg.ema`).
+            each update (see :mod:`optreg.runtime.weight_decay`).
+        use_ema: keep a moving average of every variable (see :mod:`optreg.runtime.ema`).
         ema_momentum: the average's momentum (default 0.99).
         ema_overwrite_frequency: copy the averages into the variables every so many updates.
         gradient_accumulation_steps: apply the mean gradient of that many calls, once per that
@@ -84,7 +87,7 @@ class Optimizer(KerasOptions, tf.Module):
             optimizers whose rule calls ``excluded(var)``, such as Muon.
         exclude_embeddings: ``excluded(var)`` is also 1 for every path holding "embedding".
         **hyperparameters: values for the optimizer's hyperparameters, each a number or a
-            schedule (see :mod:`optreg.schedules`); the rest keep their defaults.
+            schedule (see :mod:`optreg.model.schedules`); the rest keep their defaults.
 
     Raises:
         HyperparameterError: an unknown hyperparameter, or a value of the wrong type or
@@ -654,7 +657,7 @@ class Optimizer(KerasOptions, tf.Module):
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "Optimizer":
         """Rebuild an optimizer from :meth:`get_config`'s dict, with fresh state (a registered
-        Python optimizer through the catalogue :mod:`optreg.lookup` reaches)."""
+        Python optimizer through the catalogue :mod:`optreg.runtime.lookup` reaches)."""
         return lookup.from_config(config)
 
     @property
@@ -840,7 +843,7 @@ def initial_value(
 
 
 def slot_shape(kind: str, shape: tf.TensorShape) -> list[int]:
-    """The shape of a slot of the given kind (see :data:`optreg.spec.SLOT_SHAPES`) for a variable.
+    """The shape of a slot of the given kind (see :data:`optreg.model.definitions.SLOT_SHAPES`) for a variable.
 
     Example:
         >>> slot_shape("rows", tf.TensorShape([2, 3, 4])), slot_shape("columns", tf.TensorShape([7]))

@@ -8,7 +8,8 @@ from typing import Any
 import attrs
 
 from optreg.errors import OptionError, PluginError
-from optreg.spec import Hyperparameter, InnerOptimizer, OptimizerSpec, PythonOptimizer
+from optreg.model.hyperparameters import Hyperparameter
+from optreg.model.definitions import InnerOptimizer, OptimizerSpec, PythonOptimizer
 
 
 @attrs.frozen
@@ -106,10 +107,10 @@ class OptimizerEntry:
             PluginError: a Python optimizer's class cannot be imported, is not an
                 :class:`optreg.Optimizer`, or declares other hyperparameters than registered.
         """
-        if self.spec is not None:
-            from optreg.spec_optimizer import SpecOptimizer
+        from optreg.runtime import build
 
-            optimizer = SpecOptimizer(self.spec, **kwargs)
+        if self.spec is not None:
+            optimizer = build.spec_optimizer(self.spec, **kwargs)
         else:
             optimizer = self._build_python(**kwargs)
         optimizer.registry_source = self.source
@@ -124,14 +125,14 @@ class OptimizerEntry:
         return optimizer_class(**kwargs)
 
     def _import_factory(self):
-        from optreg.optimizer import Optimizer
+        from optreg.runtime import build
 
         module_name, _, attribute = str(self.factory).partition(":")
         try:
             found = getattr(importlib.import_module(module_name), attribute)
         except Exception as error:
             raise PluginError(f"{self.qualified_name}: cannot import {self.factory}: {type(error).__name__}: {error}") from error
-        if not (isinstance(found, type) and issubclass(found, Optimizer)):
+        if not build.is_optimizer_class(found):
             raise PluginError(f"{self.qualified_name}: {self.factory} is not an optreg.Optimizer subclass")
         return found
 

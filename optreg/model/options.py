@@ -24,8 +24,10 @@ from typing import Any, Mapping
 import attrs
 
 from optreg.errors import OptionError
-from optreg.gradients import OPTION_NAMES as GRADIENT_OPTION_NAMES
-from optreg.gradients import GradientOptions
+
+CLIPPING_OPTIONS = ("clipnorm", "global_clipnorm", "clipvalue")
+#: Every option name an optimizer accepts besides its hyperparameters.
+GRADIENT_OPTION_NAMES = (*CLIPPING_OPTIONS, "skip_nonfinite")
 
 
 def is_finite_number(value: Any) -> bool:
@@ -99,6 +101,37 @@ def _regular_expressions(instance: Any, attribute: attrs.Attribute, value: Any) 
             re.compile(pattern)
         except re.error as error:
             raise OptionError(f"{attribute.name}: {pattern!r} is not a regular expression ({error})") from None
+
+
+@attrs.frozen
+class GradientOptions:
+    """The gradient options every optimizer accepts.
+
+    Raises:
+        OptionError: a value is not a positive number, or more than one clipping option is set.
+
+    Example:
+        >>> GradientOptions(clipnorm=1.0, clipvalue=0.5)
+        Traceback (most recent call last):
+        ...
+        optreg.errors.OptionError: set at most one of clipnorm, global_clipnorm, clipvalue; got clipnorm and clipvalue
+    """
+
+    clipnorm: float | None = attrs.field(default=None, validator=_positive_or_none)
+    global_clipnorm: float | None = attrs.field(default=None, validator=_positive_or_none)
+    clipvalue: float | None = attrs.field(default=None, validator=_positive_or_none)
+    skip_nonfinite: bool = attrs.field(default=False, validator=_boolean)
+
+    def __attrs_post_init__(self) -> None:
+        chosen = [name for name in CLIPPING_OPTIONS if getattr(self, name) is not None]
+        if len(chosen) > 1:
+            raise OptionError(
+                f"set at most one of {', '.join(CLIPPING_OPTIONS)}; got {' and '.join(chosen)}"
+            )
+
+    def as_dict(self) -> dict[str, float]:
+        """The options that differ from their defaults, by name."""
+        return {name: value for name, value in attrs.asdict(self).items() if value not in (None, False)}
 
 
 @attrs.frozen

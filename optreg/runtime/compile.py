@@ -10,7 +10,7 @@ The rule is split in two programs once, when the optimizer is built:
 
 Nothing here evaluates user text: the tree was built from a whitelisted parse, and each node
 maps to one fixed TensorFlow function. Each rule line is built inside
-:func:`optreg.expr_errors.building`, so what TensorFlow raises while building it (a shape that
+:func:`optreg.runtime.rule_errors.building`, so what TensorFlow raises while building it (a shape that
 does not fit this variable) is a :class:`~optreg.errors.RuleError` naming the spec's line.
 """
 
@@ -21,10 +21,10 @@ from typing import Callable, Mapping, Sequence
 import attrs
 import tensorflow as tf
 
-from optreg import expr
-from optreg.expr_check import CheckedRule
-from optreg.expr_errors import applied, building, locate
-from optreg.spec import RuleLocation
+from optreg.lang import expr
+from optreg.lang.check import CheckedRule
+from optreg.runtime.rule_errors import applied, building, locate
+from optreg.spec.locations import RuleLocation
 
 _FLOAT_WIDTH = {tf.float16: 16, tf.bfloat16: 16, tf.float32: 32, tf.float64: 64}
 
@@ -87,7 +87,7 @@ def _shape_facts(x) -> dict[str, int]:
     }
 
 
-#: The TensorFlow implementation of every entry of :data:`optreg.expr.FUNCTIONS` but the
+#: The TensorFlow implementation of every entry of :data:`optreg.lang.expr.FUNCTIONS` but the
 #: shape facts, which the evaluator answers from static shapes.
 TF_FUNCTIONS: Mapping[str, Callable] = {
     "sqrt": tf.sqrt,
@@ -129,12 +129,12 @@ class CompiledRule:
         hyperparameters: the spec's hyperparameter names.
         slots: the present slots' names, or name → shape kind (``"var"`` unless a mapping
             says otherwise).
-        locations: where the spec's rule lines are (:func:`optreg.spec.rule_locations`), for
+        locations: where the spec's rule lines are (:func:`optreg.spec.locations.rule_locations`), for
             the errors raised when a line cannot be built; without them errors name the line's
             position in ``rule``.
 
     Example:
-        >>> from optreg.spec_reader import load_spec_text
+        >>> from optreg.spec.reader import load_spec_text
         >>> spec = load_spec_text(open("specs/adam.toml").read())  # doctest: +SKIP
         >>> rule = CompiledRule(spec.rule, ["learning_rate", ...], ["m", "v"])  # doctest: +SKIP
         >>> scalars = rule.step_scalars(hyper_values, step)  # doctest: +SKIP
@@ -375,7 +375,7 @@ def _static(node, trace: _Trace) -> float | bool | None:
 
 
 def _rebuild_with_constants(node, values):
-    """The node with its operands replaced by literals, for :func:`optreg.expr.static_value`."""
+    """The node with its operands replaced by literals, for :func:`optreg.lang.expr.static_value`."""
     constants = [expr.Const(float(value)) for value in values]
     if isinstance(node, expr.Unary):
         return attrs.evolve(node, operand=constants[0])

@@ -17,7 +17,7 @@ which it is built:
 ``where(rank(var) == 1, ..., ...)`` it can never work, and neither can ``matmul(sum(grad), grad)``
 anywhere. Dimensions are never compared: whether two axes have the same length depends on the
 variable. (A slot assigned a value of another rank is no such error: every line runs at rank 0,
-where every value is one number.) Like :mod:`optreg.expr`, this module never imports TensorFlow.
+where every value is one number.) Like :mod:`optreg.lang.expr`, this module never imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Iterable, Mapping, Sequence
 
 import attrs
 
-from optreg import expr
+from optreg.lang import expr
 from optreg.errors import ExpressionError
 
 #: The least rank each argument of these functions needs.

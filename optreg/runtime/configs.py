@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from optreg.schedules import schedule_config
+from optreg.model.schedules import schedule_config
 
 #: The keys of every config.
 CONFIG_KEYS = ("optimizer", "source", "hyperparameters", "options", "name", "spec")

@@ -3,8 +3,8 @@
 A rule line is one assignment, ``target = expression``. Expressions are parsed with Python's
 :mod:`ast` (which only *parses*; nothing is ever evaluated by Python) and every node is checked
 against a whitelist, then turned into the small tree of :mod:`attrs` records below. Checking
-a whole rule lives in :mod:`optreg.expr_check`, compiling a checked rule to TensorFlow ops in
-:mod:`optreg.expr_compile`; this module never imports TensorFlow.
+a whole rule lives in :mod:`optreg.lang.check`, compiling a checked rule to TensorFlow ops in
+:mod:`optreg.runtime.compile`; this module never imports TensorFlow.
 
 The grammar:
 
@@ -55,7 +55,7 @@ class Function:
 
 
 #: The fixed function table. Growing the language means adding a row here and its
-#: TensorFlow implementation in :mod:`optreg.expr_compile`.
+#: TensorFlow implementation in :mod:`optreg.runtime.compile`.
 FUNCTIONS: Mapping[str, Function] = {
     f.name: f
     for f in (

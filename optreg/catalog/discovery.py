@@ -13,13 +13,13 @@ from typing import Any, Callable
 
 import attrs
 
-from optreg.catalog import NameTable
-from optreg.entries import OptimizerEntry
+from optreg.catalog.names import NameTable
+from optreg.catalog.entries import OptimizerEntry
 from optreg.errors import SpecError
-from optreg.plugins import PluginFailure, PluginHost, PluginInfo
+from optreg.plugins.host import PluginFailure, PluginHost, PluginInfo
 from optreg.problems import Problem
-from optreg.spec import PythonOptimizer
-from optreg.spec_reader import load_spec, spec_files
+from optreg.model.definitions import PythonOptimizer
+from optreg.spec.reader import load_spec, spec_files
 
 
 @attrs.frozen

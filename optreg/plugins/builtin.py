@@ -8,7 +8,7 @@ from pathlib import Path
 from optreg.hookspecs import hookimpl
 from optreg.problems.analytic import ANALYTIC_PROBLEMS
 from optreg.problems.regression import MLP_REGRESSION
-from optreg.python_optimizers import PYTHON_OPTIMIZERS
+from optreg.model.python_builtins import PYTHON_OPTIMIZERS
 
 #: The name the built-in plugin is registered under; its optimizers' source.
 PLUGIN_NAME = "builtin"
@@ -17,7 +17,7 @@ PLUGIN_NAME = "builtin"
 def builtin_spec_dir() -> Path:
     """Where the built-in specs are: inside the installed package, or the source tree's
     top-level ``specs/`` folder when running from a checkout."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parent.parent
     installed = package / "specs"
     return installed if installed.is_dir() else package.parent / "specs"
 

@@ -1,6 +1,6 @@
 """What TensorFlow raises while a rule line's ops are built, as a RuleError naming the line.
 
-The loader finds the shape errors a rule is certain to raise (:mod:`optreg.expr_ranks`); the
+The loader finds the shape errors a rule is certain to raise (:mod:`optreg.lang.ranks`); the
 others depend on the variable: ``matmul(grad, grad)`` works on a square matrix and fails on a
 vector. They surface when the rule is traced for that variable, as TensorFlow's ``ValueError``
 (graph building) or ``InvalidArgumentError`` (eager ops) deep inside a compiled step. The
@@ -17,9 +17,9 @@ from typing import Iterator, Sequence
 
 import tensorflow as tf
 
-from optreg import expr
+from optreg.lang import expr
 from optreg.errors import OptregError, RuleError  # noqa: F401 (RuleError: what building raises)
-from optreg.spec import RuleLocation
+from optreg.spec.locations import RuleLocation
 
 #: What TensorFlow raises when ops cannot be built from their inputs.
 TF_ERRORS = (ValueError, TypeError, tf.errors.OpError)

@@ -16,14 +16,14 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from optreg.catalog import Catalog
-from optreg.discovery import Discovery, discover
-from optreg.entries import OptimizerEntry
+from optreg.catalog.names import Catalog
+from optreg.catalog.discovery import Discovery, discover
+from optreg.catalog.entries import OptimizerEntry
 from optreg.errors import PluginError
-from optreg.plugins import PluginFailure, PluginHost
+from optreg.plugins.host import PluginFailure, PluginHost
 from optreg.problems import Problem
 from optreg.settings import env_flag
-from optreg.spec_reader import load_spec
+from optreg.spec.reader import load_spec
 
 
 class PluginWarning(UserWarning):

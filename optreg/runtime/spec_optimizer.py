@@ -1,4 +1,4 @@
-"""SpecOptimizer: the Optimizer an :class:`~optreg.spec.OptimizerSpec` describes."""
+"""SpecOptimizer: the Optimizer an :class:`~optreg.model.definitions.OptimizerSpec` describes."""
 
 from __future__ import annotations
 
@@ -6,19 +6,12 @@ from typing import Any, Mapping
 
 import tensorflow as tf
 
-from optreg.expr_compile import CompiledRule
-from optreg.optimizer import Optimizer
+from optreg.runtime.compile import CompiledRule
+from optreg.runtime.optimizer import Optimizer
 from optreg.errors import HyperparameterError
-from optreg.spec import (
-    OptimizerSpec,
-    Slot,
-    condition_holds,
-    condition_hyperparameter,
-    deciding_values,
-    fixed_values,
-    rule_locations,
-    specialize_spec,
-)
+from optreg.model.definitions import OptimizerSpec, Slot
+from optreg.spec.conditions import condition_holds, condition_hyperparameter, deciding_values, fixed_values, specialize_spec
+from optreg.spec.locations import rule_locations
 
 
 def compile_spec(spec: OptimizerSpec, given: Mapping[str, Any]) -> tuple[CompiledRule, tuple[Slot, ...], dict[str, Any]]:
@@ -52,11 +45,11 @@ class SpecOptimizer(Optimizer):
 
     Args:
         spec: the validated spec.
-        **kwargs: hyperparameter values and the options of :class:`~optreg.optimizer.Optimizer`;
+        **kwargs: hyperparameter values and the options of :class:`~optreg.runtime.optimizer.Optimizer`;
             options the spec's ``[options]`` table sets default to its values.
 
     Example:
-        >>> from optreg.spec_reader import load_spec
+        >>> from optreg.spec.reader import load_spec
         >>> opt = SpecOptimizer(load_spec("specs/adam.toml"), learning_rate=0.1)  # doctest: +SKIP
     """
 

@@ -1,0 +1,3 @@
+"""The pure-Python vocabulary of optimizers: hyperparameters, slots, options, schedules and
+the definition records every other layer reads. No TensorFlow.
+"""
