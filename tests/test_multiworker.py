@@ -191,7 +191,7 @@ def test_parameter_server_strategy_is_refused_with_one_clear_error(parameter_ser
 
 
 def test_keras_fit_does_not_run_under_parameter_server_strategy_for_any_optimizer(parameter_server_cases):
-    """What the README says instead of "use the Keras adapter inside model.fit": Keras 3's
+    """What docs/keras-and-distribution.md says instead of "use the Keras adapter inside model.fit": Keras 3's
     model.fit refuses a dataset, with Keras's own SGD as with the adapter, and refuses the
     per-worker dataset the error asks for as well."""
     for case in ("keras_fit", "adapter_fit"):
