@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import attrs
 
@@ -57,7 +58,7 @@ def _positive_or_none(instance: Any, attribute: attrs.Attribute, value: Any) -> 
         raise OptionError(f"{attribute.name} must be a finite number > 0, got {value!r}")
 
 
-def _whole_at_least(least: int):
+def _whole_at_least(least: int) -> Callable[[Any, attrs.Attribute, Any], None]:
     """attrs validator factory: None, or a whole number ≥ ``least``."""
 
     def check(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
@@ -216,10 +217,12 @@ def check_spec_options(table: Mapping[str, Any]) -> dict[str, Any]:
     Example:
         >>> check_spec_options({"weight_decay": 0.004})
         {'weight_decay': 0.004}
-        >>> check_spec_options({"decay": 0.1})
+        >>> check_spec_options({"decay": 0.1})  # doctest: +NORMALIZE_WHITESPACE
         Traceback (most recent call last):
         ...
-        optreg.errors.OptionError: unknown option 'decay'; allowed: clipnorm, clipvalue, ema_momentum, ema_overwrite_frequency, exclude_embeddings, exclude_layers, global_clipnorm, gradient_accumulation_steps, loss_scale_factor, skip_nonfinite, use_ema, weight_decay
+        optreg.errors.OptionError: unknown option 'decay'; allowed: clipnorm, clipvalue, ema_momentum,
+        ema_overwrite_frequency, exclude_embeddings, exclude_layers, global_clipnorm, gradient_accumulation_steps,
+        loss_scale_factor, skip_nonfinite, use_ema, weight_decay
     """
     for name in table:
         if name not in SPEC_OPTION_NAMES:
