@@ -15,6 +15,7 @@ import click
 
 from optreg.bench.runner import MAX_ITERATIONS
 from optreg.errors import OptregError
+from optreg.model.options import SPEC_OPTION_NAMES
 from optreg.settings import check_environment, debug_requested
 
 if TYPE_CHECKING:
@@ -22,6 +23,12 @@ if TYPE_CHECKING:
 
 #: The exit status of a bench stopped by Ctrl-C (128 + SIGINT, as shells report it).
 INTERRUPTED_STATUS = 130
+#: ``bench --set``'s help: the option names come from the options record (optreg.model.options).
+SET_HELP = (
+    "A hyperparameter's or option's value(s) or ranges; repeatable. The options: "
+    + ", ".join(SPEC_OPTION_NAMES)
+    + "."
+)
 
 
 def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -191,7 +198,7 @@ def validate_command(paths: tuple[str, ...], spec_paths: tuple[str, ...]) -> Non
               help="Learning rates: values and logspace:START:STOP:N / linspace:START:STOP:N ranges, "
                    "comma-separated; repeatable.")
 @click.option("--set", "settings", multiple=True, metavar="NAME=V[,V...]",
-              help="A hyperparameter's or option's value(s) or ranges; repeatable.")
+              help=SET_HELP)
 @click.option("--problem-set", "problem_settings", multiple=True, metavar="NAME=V",
               help="A problem option, e.g. dimension=50.")
 @click.option("--seed", type=int, default=None, help="Seed of stochastic problems (start point, minibatch order).")

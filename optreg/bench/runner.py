@@ -17,7 +17,7 @@ from optreg.catalog.entries import OptimizerEntry
 from optreg.catalog.registry import Registry
 from optreg.errors import OptionError
 from optreg.model.hyperparameters import resolve_hyperparameters
-from optreg.model.options import SPEC_OPTION_NAMES, check_spec_options
+from optreg.model.options import SPEC_OPTION_NAMES, check_spec_options, split_options
 from optreg.problems import Problem
 
 
@@ -264,17 +264,16 @@ def _configured(problem: Problem, options: Mapping[str, Any]) -> Problem:
 
 
 def split_setting(setting: Mapping[str, Any], entry: OptimizerEntry | None = None) -> tuple[dict, dict]:
-    """Split a run's settings into hyperparameters and optimizer options (``clipnorm``,
-    ``weight_decay``, …, and a wrapper's inner optimizer, such as lookahead's ``inner``).
+    """Split a run's settings into hyperparameters and optimizer options: those a spec may set
+    (:data:`~optreg.model.options.SPEC_OPTION_NAMES`: ``clipnorm``, ``weight_decay``, …) and a
+    wrapper's inner optimizer, such as lookahead's ``inner``.
 
     Example:
         >>> split_setting({"learning_rate": 0.1, "clipnorm": 2.0})
         ({'learning_rate': 0.1}, {'clipnorm': 2.0})
     """
-    names = {*SPEC_OPTION_NAMES, *([entry.inner.keyword] if entry is not None and entry.inner else [])}
-    hyperparameters = {k: v for k, v in setting.items() if k not in names}
-    options = {k: v for k, v in setting.items() if k in names}
-    return hyperparameters, options
+    inner = [entry.inner.keyword] if entry is not None and entry.inner else []
+    return split_options(setting, names=(*SPEC_OPTION_NAMES, *inner))
 
 
 def timed(function: Callable[[], Any]) -> tuple[Any, float]:
