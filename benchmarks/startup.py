@@ -38,7 +38,8 @@ def main(argv=None) -> None:
     medians = {name: statistics.median(values) for name, values in times.items()}
     for name, value in medians.items():
         print(f"{name:>18}: {value:.3f} s (median of {args.runs})")
-    print(f"optreg list takes {medians['optreg list'] / medians['import tensorflow']:.3f}× the time of importing TensorFlow")
+    ratio = medians["optreg list"] / medians["import tensorflow"]
+    print(f"optreg list takes {ratio:.3f}× the time of importing TensorFlow")
 
 
 if __name__ == "__main__":

@@ -35,9 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import tensorflow as tf
 
 from optreg import registry
+from optreg.bench.execute import run_bench
 from optreg.bench.grid import settings_grid
 from optreg.bench.groups import clear_loop_cache
-from optreg.bench.execute import run_bench
 from optreg.bench.runner import plan_bench
 
 
@@ -72,7 +72,7 @@ def main(argv=None) -> None:
     medians = {key: statistics.median(values) for key, values in times.items()}
     print(f"\n{args.optimizer} on quartic, at most 2000 iterations; median of {args.repeats} repetitions")
     for key, values in times.items():
-        print(f"  {key:<12} {medians[key]:8.3f} s   {['%.3f' % v for v in values]}")
+        print(f"  {key:<12} {medians[key]:8.3f} s   {[f'{v:.3f}' for v in values]}")
     print(f"{args.runs}-run sweep / single run: {medians['sweep cold'] / medians['single cold']:.2f}× cold, "
           f"{medians['sweep warm'] / medians['single warm']:.2f}× warm")
 

@@ -19,8 +19,9 @@ process and on the same machine:
 
 TensorFlow is warmed up once, identically for both, before any timing (one eager op, one
 tf.function call and one XLA compilation). Each side is timed with ``time.perf_counter`` over
-``--repeats`` alternating repetitions (eager, cold, warm, eager, ...); the median is reported. Both tables are printed and checked against each other and against
-the tutorial's published results.
+``--repeats`` alternating repetitions (eager, cold, warm, eager, ...); the median is reported.
+Both tables are printed and checked against each other and against the tutorial's published
+results.
 
 Run it from the repository root::
 
@@ -47,11 +48,12 @@ import tensorflow as tf
 # Every optreg repetition traces new loops by design; silence tf.function's retracing warning.
 tf.get_logger().setLevel("ERROR")
 
-from optreg import registry
-from optreg.bench import tutorial
-from optreg.bench.groups import clear_loop_cache
-from optreg.bench.execute import run_bench
-from optreg.bench.runner import plan_bench
+# optreg is imported from this checkout, once sys.path holds it
+from optreg import registry  # noqa: E402
+from optreg.bench import tutorial  # noqa: E402
+from optreg.bench.execute import run_bench  # noqa: E402
+from optreg.bench.groups import clear_loop_cache  # noqa: E402
+from optreg.bench.runner import plan_bench  # noqa: E402
 
 LEARNING_RATES = tutorial.LEARNING_RATES
 OPTIMIZERS = tutorial.OPTIMIZERS
@@ -279,10 +281,10 @@ def main(argv=None):
 
     medians = {label: statistics.median(seconds) for label, seconds in times.items()}
     print(f"\nmedian of {args.repeats} repetitions (9 runs each):")
-    print(f"  tutorial eager loop:           {medians['eager']:8.3f} s   {['%.3f' % t for t in times['eager']]}")
-    print(f"  optreg, cold (trace + XLA):    {medians['cold']:8.3f} s   {['%.3f' % t for t in times['cold']]}")
-    print(f"  optreg, warm (compiled loops): {medians['warm']:8.3f} s   {['%.3f' % t for t in times['warm']]}")
-    print(f"  bare hand-written XLA loop:    {medians['bare']:8.3f} s   {['%.3f' % t for t in times['bare']]}")
+    print(f"  tutorial eager loop:           {medians['eager']:8.3f} s   {[f'{t:.3f}' for t in times['eager']]}")
+    print(f"  optreg, cold (trace + XLA):    {medians['cold']:8.3f} s   {[f'{t:.3f}' for t in times['cold']]}")
+    print(f"  optreg, warm (compiled loops): {medians['warm']:8.3f} s   {[f'{t:.3f}' for t in times['warm']]}")
+    print(f"  bare hand-written XLA loop:    {medians['bare']:8.3f} s   {[f'{t:.3f}' for t in times['bare']]}")
     print(f"optreg is {medians['eager'] / medians['cold']:.0f}× faster cold and "
           f"{medians['eager'] / medians['warm']:.0f}× faster warm than the tutorial's eager loop; "
           f"the bare XLA loop, cold, is {medians['eager'] / medians['bare']:.0f}×")

@@ -99,8 +99,10 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--optimizers", nargs="+", default=list(CASES), choices=list(CASES))
     args = parser.parse_args(argv)
-    print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, tensorflow {tf.__version__}, keras {keras.__version__}")
-    header = f"{'optimizer':<13}{'params':>9}  " + "  ".join(f"{lib + ' ' + mode:>18}" for lib in ("keras", "optreg") for mode in MODES)
+    print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, tensorflow {tf.__version__}, "
+          f"keras {keras.__version__}")
+    columns = [f"{lib + ' ' + mode:>18}" for lib in ("keras", "optreg") for mode in MODES]
+    header = f"{'optimizer':<13}{'params':>9}  " + "  ".join(columns)
     print(header + "   optreg/keras-XLA: eager  tf.function  XLA")
     for name in args.optimizers:
         if name.split("+")[0] not in optreg.registry:

@@ -6,8 +6,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from optreg.catalog.registry import PluginWarning, Registry
 from optreg.errors import (
     AmbiguousNameError,
     CheckpointError,
@@ -22,19 +24,18 @@ from optreg.errors import (
     SpecErrors,
     UnknownNameError,
 )
-from optreg.runtime import lookup
 from optreg.hookspecs import hookimpl
-from optreg.catalog.registry import PluginWarning, Registry
-from optreg.model.hyperparameters import Hyperparameter
 from optreg.model.definitions import InnerOptimizer, OptimizerSpec, PythonOptimizer, Slot
+from optreg.model.hyperparameters import Hyperparameter
+from optreg.runtime import lookup
 from optreg.spec.reader import load_spec, load_spec_text
-from optreg.version import __version__
+from optreg.version import __version__ as __version__
 
 #: The default registry, discovered from the plugins on first use.
 registry = Registry()
 
 
-def _from_config(config):
+def _from_config(config: Mapping[str, Any]) -> Any:
     """Rebuild an optimizer from its config, registered names looked up in :data:`registry`."""
     from optreg.serialization import optimizer_from_config
 
@@ -43,7 +44,11 @@ def _from_config(config):
 
 lookup.install(registry.create, _from_config)
 
-_LAZY = {"Optimizer": "optreg.runtime.optimizer", "SpecOptimizer": "optreg.runtime.spec_optimizer", "Lookahead": "optreg.runtime.lookahead"}
+_LAZY = {
+    "Optimizer": "optreg.runtime.optimizer",
+    "SpecOptimizer": "optreg.runtime.spec_optimizer",
+    "Lookahead": "optreg.runtime.lookahead",
+}
 
 __all__ = [
     "AmbiguousNameError",

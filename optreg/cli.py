@@ -7,23 +7,35 @@ import json
 import shutil
 import sys
 import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from optreg.bench.runner import MAX_ITERATIONS
 from optreg.errors import OptregError
+from optreg.model.options import SPEC_OPTION_NAMES
 from optreg.settings import check_environment, debug_requested
+
+if TYPE_CHECKING:
+    from optreg.catalog.registry import Registry
 
 #: The exit status of a bench stopped by Ctrl-C (128 + SIGINT, as shells report it).
 INTERRUPTED_STATUS = 130
+#: ``bench --set``'s help: the option names come from the options record (optreg.model.options).
+SET_HELP = (
+    "A hyperparameter's or option's value(s) or ranges; repeatable. The options: "
+    + ", ".join(SPEC_OPTION_NAMES)
+    + "."
+)
 
 
-def reports_errors(command):
+def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     """Turn an OptregError into one line on stderr and its exit status (traceback with OPTREG_DEBUG=1)."""
 
     @functools.wraps(command)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             check_environment()
             return command(*args, **kwargs)
@@ -37,7 +49,7 @@ def reports_errors(command):
     return wrapper
 
 
-def spec_option(command):
+def spec_option(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add the repeatable ``--spec PATH`` every command takes."""
     return click.option(
         "--spec",
@@ -48,7 +60,7 @@ def spec_option(command):
     )(command)
 
 
-def load_registry(spec_paths):
+def load_registry(spec_paths: Sequence[str]) -> Registry:
     """The registry with the given extra specs, discovered now, its plugin warnings on stderr.
 
     A spec file the user named with ``--spec`` must be valid: its error is the command's error
@@ -57,7 +69,6 @@ def load_registry(spec_paths):
     """
     from optreg import Registry, registry
     from optreg.catalog.registry import PluginWarning
-
     from optreg.spec.reader import spec_files
     from optreg.spec.validate import validate_paths
 
@@ -69,7 +80,7 @@ def load_registry(spec_paths):
     chosen = Registry(spec_paths=spec_paths) if spec_paths else registry
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", PluginWarning)
-        chosen.discovery
+        _ = chosen.discovery  # discovering now, so its warnings are caught here
     for warning in caught:
         if issubclass(warning.category, PluginWarning):
             click.echo(f"optreg: warning: {warning.message}", err=True)
@@ -80,7 +91,7 @@ def load_registry(spec_paths):
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="optreg")
-def main():
+def main() -> None:
     """optreg: TensorFlow optimizers written as TOML specs or plugins, listed and benchmarked."""
 
 
@@ -90,7 +101,7 @@ def main():
               help="Aligned text, or JSON for programs.")
 @spec_option
 @reports_errors
-def list_command(pattern, fmt, spec_paths):
+def list_command(pattern: str | None, fmt: str, spec_paths: tuple[str, ...]) -> None:
     """List every registered optimizer with its source and summary.
 
     PATTERN, a shell-style wildcard such as 'adam*', lists only the optimizers whose name
@@ -114,12 +125,15 @@ def list_command(pattern, fmt, spec_paths):
               help="Text for reading, or JSON for programs.")
 @spec_option
 @reports_errors
-def show_command(name, fmt, spec_paths):
+def show_command(name: str, fmt: str, spec_paths: tuple[str, ...]) -> None:
     """Show one optimizer: hyperparameters, slots, update rule and source file."""
     from optreg.catalog import show
 
     entry = load_registry(spec_paths).get(name)
-    text = json.dumps(show.entry_record(entry, detailed=True), indent=2) + "\n" if fmt == "json" else show.show_text(entry)
+    if fmt == "json":
+        text = json.dumps(show.entry_record(entry, detailed=True), indent=2) + "\n"
+    else:
+        text = show.show_text(entry)
     click.echo(text, nl=False)
 
 
@@ -128,7 +142,7 @@ def show_command(name, fmt, spec_paths):
               help="Aligned text, or JSON for programs.")
 @spec_option
 @reports_errors
-def problems_command(fmt, spec_paths):
+def problems_command(fmt: str, spec_paths: tuple[str, ...]) -> None:
     """List every registered loss problem: source, start point, known minimum."""
     from optreg.catalog import show
 
@@ -141,12 +155,15 @@ def problems_command(fmt, spec_paths):
               help="Aligned text, or JSON for programs.")
 @spec_option
 @reports_errors
-def plugins_command(fmt, spec_paths):
+def plugins_command(fmt: str, spec_paths: tuple[str, ...]) -> None:
     """List every plugin: distribution, version, hooks, what it registered, and its errors."""
     from optreg.catalog import show
 
     reports = load_registry(spec_paths).discovery.plugins
-    text = json.dumps([r.as_record() for r in reports], indent=2) + "\n" if fmt == "json" else show.plugins_text(reports)
+    if fmt == "json":
+        text = json.dumps([r.as_record() for r in reports], indent=2) + "\n"
+    else:
+        text = show.plugins_text(reports)
     click.echo(text, nl=False)
 
 
@@ -154,7 +171,7 @@ def plugins_command(fmt, spec_paths):
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @spec_option
 @reports_errors
-def validate_command(paths, spec_paths):
+def validate_command(paths: tuple[str, ...], spec_paths: tuple[str, ...]) -> None:
     """Load and check each spec file (or folder of specs) without running it.
 
     Prints "PATH: ok", or every error of the file, one line each with file, line and key;
@@ -178,25 +195,34 @@ def validate_command(paths, spec_paths):
 @click.option("--problem", "problems", multiple=True, default=["quartic"], show_default=True,
               help="A problem to run on; repeat for several, or 'all'.")
 @click.option("--lr", "learning_rates", multiple=True, metavar="V[,V...]",
-              help="Learning rates: values and logspace:START:STOP:N / linspace:START:STOP:N ranges, comma-separated; repeatable.")
+              help="Learning rates: values and logspace:START:STOP:N / linspace:START:STOP:N ranges, "
+                   "comma-separated; repeatable.")
 @click.option("--set", "settings", multiple=True, metavar="NAME=V[,V...]",
-              help="A hyperparameter's or option's value(s) or ranges; repeatable.")
-@click.option("--problem-set", "problem_settings", multiple=True, metavar="NAME=V", help="A problem option, e.g. dimension=50.")
+              help=SET_HELP)
+@click.option("--problem-set", "problem_settings", multiple=True, metavar="NAME=V",
+              help="A problem option, e.g. dimension=50.")
 @click.option("--seed", type=int, default=None, help="Seed of stochastic problems (start point, minibatch order).")
-@click.option("--batch-size", type=click.IntRange(min=0), default=None, help="Minibatch size for problems with data (0: full batch).")
+@click.option("--batch-size", type=click.IntRange(min=0), default=None,
+              help="Minibatch size for problems with data (0: full batch).")
 @click.option("--max-iters", type=click.IntRange(min=1, max=MAX_ITERATIONS), default=2000, show_default=True,
               help=f"The iteration limit of every run (status 'exceeded' when reached; at most {MAX_ITERATIONS}).")
-@click.option("--stop-at-tolerance", is_flag=True, help="Stop each run once it is within its problem's tolerance ('reached').")
-@click.option("--history-every", type=click.IntRange(min=0), default=0, help="Record loss and parameters every N iterations.")
+@click.option("--stop-at-tolerance", is_flag=True,
+              help="Stop each run once it is within its problem's tolerance ('reached').")
+@click.option("--history-every", type=click.IntRange(min=0), default=0,
+              help="Record loss and parameters every N iterations.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True,
               help="How results print: an aligned table in the tutorial's words, JSON records, or CSV rows.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write results.json, results.csv, figures (and a ranking) into this folder.")
-@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Draw the main figure into this PNG file.")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Draw the main figure into this PNG file.")
 @click.option("--jit/--no-jit", default=True, show_default=True, help="Compile each loop with XLA.")
 @spec_option
 @reports_errors
-def bench_command(optimizers, problems, fmt, jit, spec_paths, **request):
+def bench_command(
+    optimizers: tuple[str, ...], problems: tuple[str, ...], fmt: str, jit: bool, spec_paths: tuple[str, ...],
+    **request: Any,
+) -> None:
     """Run OPTIMIZERS on problems with every combination of the given hyperparameters.
 
     Each run is the TensorFlow Core tutorial's convergence test: converged when a step meant to
@@ -208,10 +234,17 @@ def bench_command(optimizers, problems, fmt, jit, spec_paths, **request):
     from optreg.runtime.quiet_tensorflow import import_tensorflow
 
     import_tensorflow()  # before any plugin or bench module imports it
+    from optreg.bench.execute import BenchInterrupted, run_bench
     from optreg.bench.ranking import ranking_text
     from optreg.bench.report import render
-    from optreg.bench.execute import BenchInterrupted, run_bench
-    from optreg.bench.session import BenchRequest, check_outputs, compares, plan_request, progress_reporter, write_outputs
+    from optreg.bench.session import (
+        BenchRequest,
+        check_outputs,
+        compares,
+        plan_request,
+        progress_reporter,
+        write_outputs,
+    )
 
     bench = BenchRequest(optimizers=optimizers, problems=problems, jit_compile=jit, **request)
     plan = plan_request(load_registry(spec_paths), bench)
@@ -229,6 +262,8 @@ def bench_command(optimizers, problems, fmt, jit, spec_paths, **request):
         text += "\n" + ranking_text(results)
     click.echo(text, nl=False)
     if interrupted:  # what finished is printed; nothing is written
-        click.echo(f"optreg: interrupted: {len(results)} of {plan.run_count} runs finished; no outputs written", err=True)
+        click.echo(
+            f"optreg: interrupted: {len(results)} of {plan.run_count} runs finished; no outputs written", err=True
+        )
         sys.exit(INTERRUPTED_STATUS)
     write_outputs(results, plan, bench)

@@ -7,7 +7,7 @@ into one line on stderr. Each subclass says *where* the problem is as well as *w
 from __future__ import annotations
 
 import difflib
-from typing import Sequence
+from collections.abc import Sequence
 
 
 class OptregError(Exception):
@@ -51,7 +51,7 @@ class SpecError(OptregError):
         return f"{where}:{key} {self.message}"
 
     @property
-    def errors(self) -> tuple["SpecError", ...]:
+    def errors(self) -> tuple[SpecError, ...]:
         """Every error found in the spec, this one first: only itself unless the loader
         collected several (see :class:`SpecErrors`)."""
         return (self,)

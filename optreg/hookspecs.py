@@ -12,7 +12,7 @@ is a failure of its plugin only.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import pluggy
 
@@ -38,6 +38,7 @@ def optreg_spec_paths() -> Iterable[str]:
         ... def optreg_spec_paths():
         ...     return [Path(__file__).parent / "specs"]
     """
+    raise NotImplementedError  # a specification: pluggy calls the plugins' implementations, never this
 
 
 @hookspec

@@ -4,11 +4,12 @@ from its spec's text; a Python optimizer's goes through the catalogue by its reg
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
-from optreg.runtime.configs import CONFIG_KEYS
 from optreg.errors import OptionError
 from optreg.model.schedules import schedule_from_config
+from optreg.runtime.configs import CONFIG_KEYS
 from optreg.runtime.spec_optimizer import SpecOptimizer
 from optreg.spec.reader import load_spec_text
 
@@ -27,12 +28,16 @@ def optimizer_from_config(config: Mapping[str, Any], registry: Any):
         OptregError: the config names an optimizer that cannot be found or built.
     """
     check_config(config)
-    hyperparameters = {name: schedule_from_config(value, name) for name, value in config.get("hyperparameters", {}).items()}
+    hyperparameters = {
+        name: schedule_from_config(value, name) for name, value in config.get("hyperparameters", {}).items()
+    }
     kwargs = {**hyperparameters, **config.get("options", {}), "name": config.get("name")}
     if config.get("spec"):
         spec = load_spec_text(config["spec"], source=f"<config of {config['optimizer']}>")
         if spec.name != config["optimizer"]:
-            raise OptionError(f"optimizer config key 'optimizer' says {config['optimizer']!r}, but its spec defines {spec.name!r}")
+            raise OptionError(
+                f"optimizer config key 'optimizer' says {config['optimizer']!r}, but its spec defines {spec.name!r}"
+            )
         optimizer = SpecOptimizer(spec, **kwargs)
         optimizer.registry_source = config.get("source") or ""
         return optimizer

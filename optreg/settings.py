@@ -8,7 +8,7 @@ for true; ``0``, ``false``, ``no``, ``off`` or an empty value for false. Anythin
 from __future__ import annotations
 
 import os
-from typing import Mapping
+from collections.abc import Mapping
 
 from optreg.errors import OptionError
 

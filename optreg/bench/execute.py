@@ -7,7 +7,7 @@ repeated bench only assigns new values. Ctrl-C stops a bench between two chunks 
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from optreg.bench.groups import run_problem
 from optreg.bench.runner import BenchPlan, RunResult

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from typing import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from optreg.errors import HyperparameterError, OptionError
 
@@ -19,9 +19,11 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MAX_RANGE = 100_000
 #: The most runs one bench may make: combinations of the grid × optimizers × problems.
 MAX_RUNS = 100_000
+#: One command-line value: a number, true/false, or a name.
+Value = float | int | bool | str
 
 
-def parse_values(text: str) -> list[float | int | bool]:
+def parse_values(text: str) -> list[Value]:
     """One command-line value or range: a number, ``true``/``false``, or
     ``logspace:START:STOP:N`` / ``linspace:START:STOP:N``.
 
@@ -45,17 +47,19 @@ def parse_values(text: str) -> list[float | int | bool]:
         if len(parts) != 3:
             raise ValueError
     except (ValueError, IndexError):
-        raise HyperparameterError(f"{text.strip()!r}: expected {kind}:START:STOP:N with numbers and an integer N") from None
+        raise HyperparameterError(
+            f"{text.strip()!r}: expected {kind}:START:STOP:N with numbers and an integer N"
+        ) from None
     if not 1 <= count <= MAX_RANGE:
         raise HyperparameterError(f"{text.strip()!r}: N must be between 1 and {MAX_RANGE}")
     if kind == "logspace":
         if start <= 0 or stop <= 0:
             raise HyperparameterError(f"{text.strip()!r}: logspace needs positive ends")
-        return _spaced(math.log10(start), math.log10(stop), count, lambda x: 10.0**x)
-    return _spaced(start, stop, count, float)
+        return list(_spaced(math.log10(start), math.log10(stop), count, lambda x: 10.0**x))
+    return list(_spaced(start, stop, count, float))
 
 
-def _spaced(start: float, stop: float, count: int, transform) -> list[float]:
+def _spaced(start: float, stop: float, count: int, transform: Callable[[float], float]) -> list[float]:
     """``count`` values from start to stop (both included), mapped through ``transform``."""
     if count == 1:
         return [transform(start)]
@@ -63,7 +67,7 @@ def _spaced(start: float, stop: float, count: int, transform) -> list[float]:
     return [float(f"{transform(start + i * step):.12g}") for i in range(count)]
 
 
-def parse_value(text: str) -> float | int | bool | str:
+def parse_value(text: str) -> Value:
     """One value of a ``--set``: ``true``/``false``, an integer, a float, or a name (such as the
     optimizer lookahead's ``inner`` wraps; a hyperparameter refuses it when the run is planned).
 
@@ -92,7 +96,7 @@ def parse_value(text: str) -> float | int | bool | str:
 _VALUE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*(:[A-Za-z][A-Za-z0-9_.-]*)?$")
 
 
-def parse_setting(text: str) -> tuple[str, list[float | int | bool]]:
+def parse_setting(text: str) -> tuple[str, list[Value]]:
     """Parse ``NAME=V`` or ``NAME=V1,V2,…``.
 
     Raises:
@@ -109,7 +113,7 @@ def parse_setting(text: str) -> tuple[str, list[float | int | bool]]:
     return name, parse_value_list(values)
 
 
-def parse_value_list(text: str) -> list[float | int | bool]:
+def parse_value_list(text: str) -> list[Value]:
     """Comma-separated values and ranges, each as :func:`parse_values` reads it.
 
     Example:

@@ -13,8 +13,8 @@ import json
 import os
 import secrets
 import shutil
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 from optreg.errors import OutputError
 from optreg.version import __version__

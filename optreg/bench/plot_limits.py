@@ -9,7 +9,7 @@ reached the known minimum to float precision) are drawn at a floor the figure na
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -69,9 +69,24 @@ def padded(low: float, high: float, fraction: float = 0.1) -> tuple[float, float
     return (low - margin, high + margin) if math.isfinite(margin) else (-1.0, 1.0)
 
 
+def history(run: RunResult) -> Mapping[str, list]:
+    """A run's recorded history, which a figure's runs have (they are chosen for it).
+
+    Raises:
+        ValueError: the run recorded none.
+
+    Example:
+        >>> history(RunResult("m", "q", {}, {}, "converged", 1, 0.0, (0.0,), 0.0, history={"loss": [1.0]}))
+        {'loss': [1.0]}
+    """
+    if run.history is None:
+        raise ValueError(f"{run.optimizer} on {run.problem} recorded no history")
+    return run.history
+
+
 def recorded_params(runs: Sequence[RunResult]) -> np.ndarray:
     """Every recorded parameter vector of the runs that frame a figure, ``[points, dimension]``."""
-    return np.concatenate([np.asarray(r.history["params"], np.float64) for r in framing_runs(runs)])
+    return np.concatenate([np.asarray(history(r)["params"], np.float64) for r in framing_runs(runs)])
 
 
 def path_window(problem: Problem, runs: Sequence[RunResult]) -> tuple[float, float]:
@@ -100,7 +115,8 @@ def landscape_window(problem: Problem, runs: Sequence[RunResult]) -> tuple[tuple
     points = np.concatenate([anchors(problem)] + ([recorded_params(runs)] if runs else []))
     sides = [finite_range(points[:, k]) for k in (0, 1)]
     half = max(high - low for low, high in sides) / 2
-    return tuple(padded((low + high) / 2 - half, (low + high) / 2 + half) for low, high in sides)
+    x_side, y_side = (padded((low + high) / 2 - half, (low + high) / 2 + half) for low, high in sides)
+    return x_side, y_side
 
 
 def nonpositive_floor(values: Sequence[np.ndarray]) -> float | None:

@@ -10,14 +10,23 @@ outside every panel, so they never cover data.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
 from optreg.bench.output_files import replace_file
 from optreg.bench.ranking import settings_text
 from optreg.bench.runner import RunResult
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+
+#: A line style of a run (the ones :data:`LINESTYLES` lists).
+LineStyle = Literal["-", "--", ":", "-."]
 
 #: The colour map of a problem's landscape (log loss), as in the TensorFlow tutorial's figure.
 LANDSCAPE_MAP = "viridis"
@@ -28,9 +37,9 @@ FEW_VALUES = 6
 #: Resolution of written PNGs (a 9 × 6 inch figure is 1800 × 1200 pixels).
 DPI = 200
 #: Line styles that extend a qualitative palette past its colours.
-LINESTYLES = ("-", "--", ":", "-.")
+LINESTYLES: tuple[LineStyle, ...] = ("-", "--", ":", "-.")
 #: How reference lines look: a baseline, a tolerance, the floor values at or below zero sit on.
-REFERENCE_STYLES = {
+REFERENCE_STYLES: dict[str, dict[str, Any]] = {
     "baseline": {"color": "black", "linestyle": "--", "linewidth": 1.2},
     "tolerance": {"color": "dimgrey", "linestyle": ":", "linewidth": 1.2},
     "floor": {"color": "grey", "linestyle": (0, (1, 4)), "linewidth": 0.8},
@@ -98,7 +107,7 @@ def panels(runs: Sequence[RunResult]) -> list[tuple[str | None, list[RunResult]]
     return [(None, list(runs))]
 
 
-def qualitative(count: int) -> list[tuple[tuple[float, ...], str]]:
+def qualitative(count: int) -> list[tuple[tuple[float, ...], LineStyle]]:
     """``count`` distinct ``(colour, linestyle)`` pairs: tab10's colours, then tab20's (its
     dark shades first, then its light ones), then tab20 again with other line styles.
 
@@ -127,15 +136,15 @@ class ColourKey:
         colorbar: ``(mappable, label)`` for a swept value keyed by a colorbar, or None.
     """
 
-    styles: dict[int, tuple[Any, str]]
-    entries: tuple[tuple[str, Any, str], ...] = ()
+    styles: dict[int, tuple[Any, LineStyle]]
+    entries: tuple[tuple[str, Any, LineStyle], ...] = ()
     colorbar: tuple[Any, str] | None = None
 
     def colour(self, run: RunResult):
         """The run's colour."""
         return self.styles[id(run)][0]
 
-    def linestyle(self, run: RunResult) -> str:
+    def linestyle(self, run: RunResult) -> LineStyle:
         """The run's line style."""
         return self.styles[id(run)][1]
 
@@ -143,7 +152,9 @@ class ColourKey:
         """``(handle, label)`` legend pairs for the entries."""
         from matplotlib.lines import Line2D
 
-        return [(Line2D([], [], color=colour, linestyle=style, linewidth=2), label) for label, colour, style in self.entries]
+        return [
+            (Line2D([], [], color=colour, linestyle=style, linewidth=2), label) for label, colour, style in self.entries
+        ]
 
 
 def colour_key(runs: Sequence[RunResult]) -> ColourKey:
@@ -196,11 +207,18 @@ def _swept_key(runs: Sequence[RunResult], name: str) -> ColourKey:
     logarithmic = values[0] > 0 and values[-1] / values[0] > 20
     norm = (colors.LogNorm if logarithmic else colors.Normalize)(values[0], values[-1])
     mappable = cm.ScalarMappable(norm, colormaps[SWEPT_MAP])
-    styles = {id(r): (mappable.to_rgba(float(r.settings[name])), "-") for r in runs}
+    # matplotlib's stubs type to_rgba's value as an array; it takes a scalar too (and returns one colour)
+    styles: dict[int, tuple[Any, LineStyle]] = {
+        id(r): (mappable.to_rgba(float(r.settings[name])), "-")  # type: ignore[arg-type]
+        for r in runs
+    }
     if len(values) > FEW_VALUES:
         return ColourKey(styles, colorbar=(mappable, name))
     labels = [f"{name}={float(r.settings[name]):g}" for r in runs]
-    entries = tuple((_with_status(f"{name}={v:g}", labels, runs), mappable.to_rgba(v), "-") for v in values)
+    entries: tuple[tuple[str, Any, LineStyle], ...] = tuple(
+        (_with_status(f"{name}={v:g}", labels, runs), mappable.to_rgba(v), "-")  # type: ignore[arg-type]  # as above
+        for v in values
+    )
     return ColourKey(styles, entries)
 
 
@@ -250,7 +268,7 @@ def marker_handles(kinds: Sequence[str]) -> list[tuple[Any, str]]:
     """
     from matplotlib.lines import Line2D
 
-    def marker(symbol, size=7):
+    def marker(symbol: str, size: float = 7) -> Line2D:
         return Line2D([], [], marker=symbol, markersize=size, color="white", markeredgecolor="black", linestyle="")
 
     made = {
@@ -263,7 +281,9 @@ def marker_handles(kinds: Sequence[str]) -> list[tuple[Any, str]]:
     return [made[kind] for kind in kinds]
 
 
-def add_key(figure, axes: Sequence, entries: Sequence[tuple[Any, str]], colorbar: tuple[Any, str] | None = None) -> None:
+def add_key(
+    figure: Figure, axes: Sequence[Axes], entries: Sequence[tuple[Any, str]], colorbar: tuple[Any, str] | None = None
+) -> None:
     """The figure's key, outside every panel: the ``(handle, label)`` entries as a legend
     below the panels, and a colorbar ``(mappable, label)`` beneath them; the figure grows
     by the legend's rows so the panels keep their size.
@@ -282,7 +302,7 @@ def add_key(figure, axes: Sequence, entries: Sequence[tuple[Any, str]], colorbar
         figure.legend([h for h, _ in entries], labels, loc="outside lower center", ncols=columns, frameon=False)
 
 
-def reference_line(panel, value: float, kind: str):
+def reference_line(panel: Axes, value: float, kind: str) -> Line2D:
     """A horizontal reference line of a :data:`REFERENCE_STYLES` kind, its ``gid`` the kind.
 
     Returns:
@@ -302,7 +322,7 @@ def key_columns(labels: Sequence[str], width: float = 9.0) -> int:
     return max(1, min(len(labels), int(12 * width) // widest))
 
 
-def save_figure(figure, path) -> None:
+def save_figure(figure: Figure, path: str | Path) -> None:
     """Write a figure as a PNG at :data:`DPI`, through a hidden sibling file renamed over
     ``path``: a kill mid-write leaves the earlier file or the new one, never half of one.
 

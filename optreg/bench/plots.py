@@ -11,8 +11,9 @@ windows and log ranges from :mod:`optreg.bench.plot_limits`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
@@ -22,6 +23,13 @@ from optreg.bench import plot_style as style
 from optreg.bench.ranking import settings_text
 from optreg.bench.runner import RunResult
 from optreg.problems import Problem
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+#: A figure's window: ``((x_low, x_high), (y_low, y_high))``.
+Window = tuple[tuple[float, float], tuple[float, float]]
 
 
 def _with_history(results: Sequence[RunResult]) -> list[RunResult]:
@@ -45,13 +53,15 @@ def _landscape_label(problem: Problem) -> str:
     return f"log10(loss − {reference})"
 
 
-def _title(what: str, problem: Problem, runs: Sequence[RunResult]):
+def _title(what: str, problem: Problem, runs: Sequence[RunResult]) -> str:
     """``PROBLEM: WHAT``, with the settings every run shares."""
     shared = style.common_settings(runs)
     return f"{problem.name}: {what}" + (f" ({shared})" if shared else "")
 
 
-def _layout(runs: Sequence[RunResult], panel_size, small_size=(4.5, 3.6)):
+def _layout(
+    runs: Sequence[RunResult], panel_size: tuple[float, float], small_size: tuple[float, float] = (4.5, 3.6)
+) -> tuple[Figure, list[tuple[Axes, list[RunResult]]], style.ColourKey]:
     """The figure, its panels paired with their runs, and the colour key of ``runs``."""
     key = style.colour_key(runs)
     groups = style.panels(runs)
@@ -61,7 +71,10 @@ def _layout(runs: Sequence[RunResult], panel_size, small_size=(4.5, 3.6)):
     return figure, list(zip(axes, [mine for _, mine in groups])), key
 
 
-def _mark_stop(panel, run: RunResult, xs, ys, colour, window, over_map: bool) -> None:
+def _mark_stop(
+    panel: Axes, run: RunResult, xs: Sequence[float] | np.ndarray, ys: Sequence[float] | np.ndarray, colour: Any,
+    window: Window, over_map: bool,
+) -> None:
     """Where a run stopped: a dot at its end, or for an exploded run an × at its last finite
     point, put on the frame when it lies beyond ``window`` (``((x_low, x_high), (y_low, y_high))``)."""
     last = limits.last_finite(np.column_stack([np.asarray(xs, np.float64), np.asarray(ys, np.float64)]))
@@ -81,7 +94,7 @@ def _stop_markers(runs: Sequence[RunResult], ends: bool = True) -> list[str]:
     return (["end"] if ends else []) + (["exploded"] if any(r.status == "exploded" for r in runs) else [])
 
 
-def path_figure(results: Sequence[RunResult], problem: Problem):
+def path_figure(results: Sequence[RunResult], problem: Problem) -> Figure:
     """The tutorial's figure for a 1-D problem: log loss as a colour map over (iteration,
     parameter value), with each run's parameter path, where it stopped and the known
     minimum; one panel per optimizer when several made several runs each.
@@ -101,9 +114,11 @@ def path_figure(results: Sequence[RunResult], problem: Problem):
     for panel, mine in panels:
         mesh = panel.pcolormesh([0, last], grid_values, shade, shading="nearest", cmap=style.LANDSCAPE_MAP)
         if problem.minimum is not None:
-            panel.axhline(problem.minimum[0], color="white", linestyle="--", gid="minimum", path_effects=style.outline())
+            panel.axhline(problem.minimum[0], color="white", linestyle="--", gid="minimum",
+                          path_effects=style.outline())
         for run in mine:
-            iterations, path = np.asarray(run.history["iterations"]), np.asarray(run.history["params"])[:, 0]
+            recorded = limits.history(run)
+            iterations, path = np.asarray(recorded["iterations"]), np.asarray(recorded["params"])[:, 0]
             panel.plot(iterations, path, color=key.colour(run), linestyle=key.linestyle(run), gid="path",
                        path_effects=style.outline())
             _mark_stop(panel, run, iterations, path, key.colour(run), window, over_map=True)
@@ -116,7 +131,7 @@ def path_figure(results: Sequence[RunResult], problem: Problem):
     return figure
 
 
-def contour_figure(results: Sequence[RunResult], problem: Problem):
+def contour_figure(results: Sequence[RunResult], problem: Problem) -> Figure:
     """For a 2-D problem: log-loss contours over a window framing the start, the known
     minimum and the paths, with each run's trajectory and where it stopped; one panel per
     optimizer when several made several runs each.
@@ -132,7 +147,7 @@ def contour_figure(results: Sequence[RunResult], problem: Problem):
     for panel, mine in panels:
         filled = panel.contourf(xs, ys, levels, levels=30, cmap=style.LANDSCAPE_MAP)
         for run in mine:
-            path = np.asarray(run.history["params"], np.float64)
+            path = np.asarray(limits.history(run)["params"], np.float64)
             panel.plot(path[:, 0], path[:, 1], color=key.colour(run), linestyle=key.linestyle(run), gid="path",
                        path_effects=style.outline())
             _mark_stop(panel, run, path[:, 0], path[:, 1], key.colour(run), window, over_map=True)
@@ -162,14 +177,14 @@ def _floor_note(label: str, floor: float | None) -> str:
     return label if floor is None else f"{label}  (≤ 0 drawn at 1e{round(np.log10(floor))})"
 
 
-def _reference_lines(panels, levels: Sequence[tuple[float | None, str, str]]) -> list[tuple[object, str]]:
+def _reference_lines(panels: Sequence[Axes], levels: Sequence[tuple[float | None, str, str]]) -> list[tuple[Any, str]]:
     """Horizontal reference lines ``(value, kind, label)`` on every panel (see
     :data:`~optreg.bench.plot_style.REFERENCE_STYLES`), skipping unknown values.
 
     Returns:
         ``(line, label)`` key entries for the labelled ones.
     """
-    entries = []
+    entries: list[tuple[Any, str]] = []
     for value, kind, label in levels:
         if value is not None:
             lines = [style.reference_line(panel, value, kind) for panel in panels]
@@ -177,7 +192,9 @@ def _reference_lines(panels, levels: Sequence[tuple[float | None, str, str]]) ->
     return entries
 
 
-def _loss_references(problem: Problem, runs: Sequence[RunResult], test: bool, floor: float | None):
+def _loss_references(
+    problem: Problem, runs: Sequence[RunResult], test: bool, floor: float | None
+) -> list[tuple[float | None, str, str]]:
     """A loss axis's reference levels ``(value, kind, label)``: the constant prediction's
     loss where the problem reports it, the tolerance of a problem with
     a known minimum, and the floor values at or below zero are drawn at."""
@@ -189,7 +206,7 @@ def _loss_references(problem: Problem, runs: Sequence[RunResult], test: bool, fl
             (floor, "floor", "")]
 
 
-def loss_figure(results: Sequence[RunResult], problem: Problem):
+def loss_figure(results: Sequence[RunResult], problem: Problem) -> Figure:
     """Loss against iteration on a log scale, one curve per run: above the known minimum when
     there is one, with the problem's tolerance; otherwise the (train) loss, with the constant
     prediction's train loss where the problem reports it. Limits come from the runs that did
@@ -199,7 +216,7 @@ def loss_figure(results: Sequence[RunResult], problem: Problem):
         >>> loss_figure(results, problem).savefig("loss.png")  # doctest: +SKIP
     """
     runs = _with_history(results)
-    shown = {id(r): np.asarray(r.history["loss"], np.float64) - (problem.minimum_loss or 0.0) for r in runs}
+    shown = {id(r): np.asarray(limits.history(r)["loss"], np.float64) - (problem.minimum_loss or 0.0) for r in runs}
     floor = limits.nonpositive_floor(list(shown.values()))
     references = _loss_references(problem, runs, test=False, floor=floor)
     framing = [limits.floored(shown[id(r)], floor) for r in limits.framing_runs(runs)]
@@ -210,9 +227,10 @@ def loss_figure(results: Sequence[RunResult], problem: Problem):
     for panel, mine in panels:
         for run in mine:
             values = limits.floored(shown[id(run)], floor)
-            panel.plot(run.history["iterations"], values, color=key.colour(run), linestyle=key.linestyle(run), gid="path")
+            iterations = limits.history(run)["iterations"]
+            panel.plot(iterations, values, color=key.colour(run), linestyle=key.linestyle(run), gid="path")
             if run.status == "exploded":
-                _mark_stop(panel, run, run.history["iterations"], values, key.colour(run), ((0, last), y_window), False)
+                _mark_stop(panel, run, iterations, values, key.colour(run), ((0, last), y_window), False)
         panel.set(yscale="log", ylim=y_window, xlim=(0, last * 1.02))
     style.label_panels([p for p, _ in panels], "iteration", _floor_note(_loss_label(problem, runs), floor))
     lines = _reference_lines([p for p, _ in panels], references)
@@ -249,7 +267,7 @@ def _sweep_lines(results: Sequence[RunResult], name: str) -> dict[tuple[str, str
     return {line: sorted(mine, key=lambda r: float(r.settings[name])) for line, mine in lines.items()}
 
 
-def _line_styles(lines) -> dict[tuple[str, str], tuple[object, str]]:
+def _line_styles(lines: Iterable[tuple[str, str]]) -> dict[tuple[str, str], tuple[Any, style.LineStyle]]:
     """``(colour, linestyle)`` of each sweep line: one colour per optimizer, one line style
     per setting of the other hyperparameters."""
     optimizers = list(dict.fromkeys(optimizer for optimizer, _ in lines))
@@ -258,7 +276,7 @@ def _line_styles(lines) -> dict[tuple[str, str], tuple[object, str]]:
     return {(o, s): (colours[o], style.LINESTYLES[others.index(s) % len(style.LINESTYLES)]) for o, s in lines}
 
 
-def sweep_figure(results: Sequence[RunResult], problem: Problem):
+def sweep_figure(results: Sequence[RunResult], problem: Problem) -> Figure:
     """The chapter's learning-rate experiment: the final loss (above the known minimum) or
     the test loss against the swept hyperparameter, one colour per optimizer. Exploded runs
     (and any without a finite value) are an × on the top of the frame at their value.
@@ -270,7 +288,9 @@ def sweep_figure(results: Sequence[RunResult], problem: Problem):
     test = any("test_loss" in r.metrics for r in results)
     lines = _sweep_lines(results, name)
     offset = 0.0 if test else (problem.minimum_loss or 0.0)
-    value = {id(r): (r.metrics["test_loss"] if test else r.final_loss) - offset for mine in lines.values() for r in mine}
+    value = {
+        id(r): (r.metrics["test_loss"] if test else r.final_loss) - offset for mine in lines.values() for r in mine
+    }
     shown = {k: v for k, v in value.items() if np.isfinite(v)}
     floor = limits.nonpositive_floor([np.asarray(list(shown.values()))])
     references = _loss_references(problem, results, test=test, floor=floor)
@@ -279,8 +299,9 @@ def sweep_figure(results: Sequence[RunResult], problem: Problem):
     for (optimizer, others), mine in lines.items():
         colour, linestyle = styles[optimizer, others]
         kept = [r for r in mine if r.status != "exploded" and id(r) in shown]
-        panel.plot([float(r.settings[name]) for r in kept], limits.floored(np.asarray([value[id(r)] for r in kept]), floor),
-                   marker="o", color=colour, linestyle=linestyle, gid="path", label=f"{optimizer} {others}".strip())
+        kept_values = limits.floored(np.asarray([value[id(r)] for r in kept]), floor)
+        panel.plot([float(r.settings[name]) for r in kept], kept_values, marker="o", color=colour,
+                   linestyle=linestyle, gid="path", label=f"{optimizer} {others}".strip())
         for run in (r for r in mine if r.status == "exploded" or id(r) not in shown):
             panel.plot(float(run.settings[name]), 1.0, "X", color=colour, markeredgecolor="black", markersize=10,
                        transform=panel.get_xaxis_transform(), clip_on=False, gid="exploded")

@@ -13,7 +13,7 @@ iterations any compared optimizer needed on that problem.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import attrs
 
@@ -112,7 +112,9 @@ def ranking_text(results: Sequence[RunResult], taus: Sequence[float] = TAUS) -> 
         for place in places:
             r = place.result
             within = f"iteration {r.reached_at}" if r.reached_at is not None else "never"
-            rows.append((problem, str(place.rank), r.optimizer, settings_text(r), outcome(r), within, f"{r.final_loss:.6g}"))
+            rows.append(
+                (problem, str(place.rank), r.optimizer, settings_text(r), outcome(r), within, f"{r.final_loss:.6g}")
+            )
     fractions = profile(results, taus)
     if not fractions:
         return aligned(rows) + "\nperformance profile: no problem here has a known minimum to solve\n"
@@ -120,7 +122,8 @@ def ranking_text(results: Sequence[RunResult], taus: Sequence[float] = TAUS) -> 
     summary = [header, *[(name, *[f"{f:.2f}" for f in values]) for name, values in fractions.items()]]
     return (
         aligned(rows)
-        + "\nperformance profile: the fraction of problems each optimizer brought within tolerance in at most τ × the fewest iterations\n"
+        + "\nperformance profile: the fraction of problems each optimizer brought within tolerance"
+        " in at most τ × the fewest iterations\n"
         + aligned(summary)
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import Sequence
+from collections.abc import Sequence
 
 from optreg.bench.ranking import settings_text
 from optreg.bench.runner import RunResult, outcome
@@ -65,8 +65,8 @@ def as_csv(results: Sequence[RunResult]) -> str:
     """CSV: one row per run, one column per hyperparameter of any run."""
     hyper_names = sorted({name for r in results for name in r.hyperparameters})
     metric_names = sorted({name for r in results for name in r.metrics})
-    fields = ["optimizer", "problem", "status", "iterations", "reached_at", "stalled_at", "final_loss", "final_params", "seconds",
-              *metric_names, *hyper_names]
+    fields = ["optimizer", "problem", "status", "iterations", "reached_at", "stalled_at", "final_loss", "final_params",
+              "seconds", *metric_names, *hyper_names]
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
     writer.writeheader()

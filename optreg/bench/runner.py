@@ -7,17 +7,18 @@ makes the runs, and :class:`RunResult` records each one.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import attrs
 
 from optreg.bench.grid import check_run_count
 from optreg.catalog.entries import OptimizerEntry
-from optreg.errors import OptionError
-from optreg.model.options import SPEC_OPTION_NAMES, check_spec_options
-from optreg.problems import Problem
 from optreg.catalog.registry import Registry
+from optreg.errors import OptionError
 from optreg.model.hyperparameters import resolve_hyperparameters
+from optreg.model.options import SPEC_OPTION_NAMES, check_spec_options, split_options
+from optreg.problems import Problem
 
 
 @attrs.frozen
@@ -169,7 +170,9 @@ def plan_bench(
         1
     """
     if not 1 <= max_iters <= MAX_ITERATIONS:
-        raise OptionError(f"max_iters must be between 1 and {MAX_ITERATIONS} (the loop's int32 counter), got {max_iters}")
+        raise OptionError(
+            f"max_iters must be between 1 and {MAX_ITERATIONS} (the loop's int32 counter), got {max_iters}"
+        )
     if history_every < 0:
         raise OptionError(f"history_every must be 0 (off) or positive, got {history_every}")
     names = [problems] if isinstance(problems, str) else list(problems)
@@ -199,10 +202,12 @@ def check_plan_size(plan: BenchPlan) -> None:
 
     Example:
         >>> from optreg import registry
-        >>> plan_bench(registry, ["adam"], "quartic", [{}], 10**9, history_every=1)
+        >>> plan_bench(registry, ["adam"], "quartic", [{}], 10**9, history_every=1)  # doctest: +NORMALIZE_WHITESPACE
         Traceback (most recent call last):
         ...
-        optreg.errors.OptionError: the history of quartic would take 8000000016 bytes (1000000002 recorded points × 1 runs × (dimension 1 + 1) × 4), more than the limit of 1073741824 (1 GiB); record less often (--history-every) or make fewer runs
+        optreg.errors.OptionError: the history of quartic would take 8000000016 bytes (1000000002 recorded points
+        × 1 runs × (dimension 1 + 1) × 4), more than the limit of 1073741824 (1 GiB); record less often
+        (--history-every) or make fewer runs
     """
     check_run_count(plan.run_count, "the optimizers, problems and settings make")
     runs = sum(len(settings) for _, settings in plan.runs)
@@ -218,8 +223,9 @@ def check_plan_size(plan: BenchPlan) -> None:
             history_bytes = points * runs * (problem.dimension + 1) * 4
             if history_bytes > MAX_HISTORY_BYTES:
                 raise OptionError(
-                    f"the history of {problem.name} would take {history_bytes} bytes ({points} recorded points × {runs} runs "
-                    f"× (dimension {problem.dimension} + 1) × 4), more than the limit of {MAX_HISTORY_BYTES} (1 GiB); "
+                    f"the history of {problem.name} would take {history_bytes} bytes ({points} recorded points "
+                    f"× {runs} runs × (dimension {problem.dimension} + 1) × 4), more than the limit of "
+                    f"{MAX_HISTORY_BYTES} (1 GiB); "
                     "record less often (--history-every) or make fewer runs"
                 )
 
@@ -235,7 +241,9 @@ def history_points(max_iters: int, history_every: int) -> int:
     return max_iters // history_every + 2
 
 
-def _with_inner_optimizers(registry: Registry, entry: OptimizerEntry, settings: Sequence[dict]) -> list[tuple[OptimizerEntry, list[dict]]]:
+def _with_inner_optimizers(
+    registry: Registry, entry: OptimizerEntry, settings: Sequence[dict]
+) -> list[tuple[OptimizerEntry, list[dict]]]:
     """The settings of one optimizer; for a wrapper (Lookahead), split by the inner optimizer
     each names (its default when none), each share with the wrapper bound to that inner one."""
     if entry.inner is None:
@@ -256,17 +264,16 @@ def _configured(problem: Problem, options: Mapping[str, Any]) -> Problem:
 
 
 def split_setting(setting: Mapping[str, Any], entry: OptimizerEntry | None = None) -> tuple[dict, dict]:
-    """Split a run's settings into hyperparameters and optimizer options (``clipnorm``,
-    ``weight_decay``, …, and a wrapper's inner optimizer, such as lookahead's ``inner``).
+    """Split a run's settings into hyperparameters and optimizer options: those a spec may set
+    (:data:`~optreg.model.options.SPEC_OPTION_NAMES`: ``clipnorm``, ``weight_decay``, …) and a
+    wrapper's inner optimizer, such as lookahead's ``inner``.
 
     Example:
         >>> split_setting({"learning_rate": 0.1, "clipnorm": 2.0})
         ({'learning_rate': 0.1}, {'clipnorm': 2.0})
     """
-    names = {*SPEC_OPTION_NAMES, *([entry.inner.keyword] if entry is not None and entry.inner else [])}
-    hyperparameters = {k: v for k, v in setting.items() if k not in names}
-    options = {k: v for k, v in setting.items() if k in names}
-    return hyperparameters, options
+    inner = [entry.inner.keyword] if entry is not None and entry.inner else []
+    return split_options(setting, names=(*SPEC_OPTION_NAMES, *inner))
 
 
 def timed(function: Callable[[], Any]) -> tuple[Any, float]:

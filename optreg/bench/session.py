@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, TextIO
 
 import attrs
 
 from optreg.bench.grid import parse_setting, settings_grid
 from optreg.bench.runner import BenchPlan, RunResult, plan_bench
-from optreg.errors import OptionError
 from optreg.catalog.registry import Registry
+from optreg.errors import OptionError
 
 #: How many recorded points a plot's history aims for when the user set no interval.
 _PLOT_POINTS = 2000
@@ -62,7 +63,8 @@ def plan_request(registry: Registry, request: BenchRequest) -> BenchPlan:
     """Check the request and plan its runs (no TensorFlow).
 
     Example:
-        >>> plan_request(registry, BenchRequest(("adam",), learning_rates=("logspace:1e-4:1e-1:5",))).run_count  # doctest: +SKIP
+        >>> request = BenchRequest(("adam",), learning_rates=("logspace:1e-4:1e-1:5",))
+        >>> plan_request(registry, request).run_count  # doctest: +SKIP
         5
     """
     if request.plot is not None and request.plot.suffix.lower() != ".png":
@@ -182,7 +184,7 @@ def compares(plan: BenchPlan) -> bool:
     return len(plan.runs) > 1 or len(plan.problems) > 1
 
 
-def progress_reporter(total: int, stream=None) -> tuple[Callable[[int], None], Callable[[], None]]:
+def progress_reporter(total: int, stream: TextIO | None = None) -> tuple[Callable[[int], None], Callable[[], None]]:
     """A progress bar on stderr for ``total`` runs when stderr is a terminal and there is more
     than one run; otherwise callbacks that do nothing.
 

@@ -8,18 +8,22 @@ failure of that plugin; everything else goes on loading.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from optreg.catalog.names import NameTable
 from optreg.catalog.entries import OptimizerEntry
+from optreg.catalog.names import NameTable
 from optreg.errors import SpecError
+from optreg.model.definitions import PythonOptimizer
 from optreg.plugins.host import PluginFailure, PluginHost, PluginInfo
 from optreg.problems import Problem
-from optreg.model.definitions import PythonOptimizer
 from optreg.spec.reader import load_spec, spec_files
+
+if TYPE_CHECKING:
+    from pluggy import HookImpl
 
 
 @attrs.frozen
@@ -83,10 +87,10 @@ class _Collector:
         self.origins: dict[tuple[int, str], str] = {}  # (id of the table, qualified name) → where defined
         self.registered: dict[str, list[str]] = {}
 
-    def spec_paths(self, impl) -> None:
+    def spec_paths(self, impl: HookImpl) -> None:
         """Load every spec a plugin names; each invalid one is a failure of its own."""
         info = self.host.info(impl.plugin)
-        called, paths = self.host.call_hook(info, lambda: list(impl.function() or ()), name=impl.function.__name__)
+        called, paths = self.host.call_hook(info, lambda: _listed(impl.function()), name=impl.function.__name__)
         if not called:
             return
         for path in self._existing(paths, info):
@@ -98,7 +102,7 @@ class _Collector:
             entry = OptimizerEntry.from_spec(spec, info.source)
             self.add(self.optimizers, info, entry, entry.name, str(path))
 
-    def call(self, impl, register: Callable[[Any], None]) -> None:
+    def call(self, impl: HookImpl, register: Callable[[Any], None]) -> None:
         """Call a register-style hook, attributing anything it raises to its plugin."""
         info = self.host.info(impl.plugin)
         running = [True]
@@ -154,7 +158,8 @@ class _Collector:
         ]
         for plugin, failures in errors.items():
             first = failures[0]
-            reports.append(PluginReport(plugin, first.distribution, first.version, (), (), tuple(f.error for f in failures)))
+            messages = tuple(f.error for f in failures)
+            reports.append(PluginReport(plugin, first.distribution, first.version, (), (), messages))
         return reports
 
     def _existing(self, paths: list, info: PluginInfo) -> list[Path]:
@@ -166,3 +171,20 @@ class _Collector:
             else:
                 self.host.fail(info, f"spec path {str(path)!r} does not exist")
         return files
+
+
+def _listed(returned: object) -> list[Any]:
+    """What a hook returned, as a list (None, or anything false: nothing).
+
+    Raises:
+        TypeError: it returned something other than an iterable.
+
+    Example:
+        >>> _listed(None), _listed(("a.toml",))
+        ([], ['a.toml'])
+    """
+    if not returned:
+        return []
+    if not isinstance(returned, Iterable):
+        raise TypeError(f"{type(returned).__name__!r} object is not iterable")
+    return list(returned)

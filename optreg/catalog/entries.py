@@ -8,8 +8,8 @@ from typing import Any
 import attrs
 
 from optreg.errors import OptionError, PluginError
-from optreg.model.hyperparameters import Hyperparameter
 from optreg.model.definitions import InnerOptimizer, OptimizerSpec, PythonOptimizer
+from optreg.model.hyperparameters import Hyperparameter
 
 
 @attrs.frozen
@@ -36,22 +36,22 @@ class OptimizerEntry:
     spec: OptimizerSpec | None = None
     factory: str | None = None
     inner: InnerOptimizer | None = None
-    wrapped: "OptimizerEntry | None" = None
+    wrapped: OptimizerEntry | None = None
 
     @classmethod
-    def from_spec(cls, spec: OptimizerSpec, source: str) -> "OptimizerEntry":
+    def from_spec(cls, spec: OptimizerSpec, source: str) -> OptimizerEntry:
         """The entry of a spec optimizer."""
         return cls(spec.name, source, spec.summary, spec.hyperparameters, spec.references, spec=spec)
 
     @classmethod
-    def from_python(cls, definition: PythonOptimizer, source: str) -> "OptimizerEntry":
+    def from_python(cls, definition: PythonOptimizer, source: str) -> OptimizerEntry:
         """The entry of a Python optimizer a plugin registered."""
         return cls(
             definition.name, source, definition.summary, definition.hyperparameters,
             definition.references, factory=definition.factory, inner=definition.inner,
         )
 
-    def wrapping(self, inner: "OptimizerEntry") -> "OptimizerEntry":
+    def wrapping(self, inner: OptimizerEntry) -> OptimizerEntry:
         """This wrapper with its inner optimizer chosen, so that it accepts that one's
         hyperparameters too (see :attr:`accepted_hyperparameters`).
 
@@ -61,7 +61,9 @@ class OptimizerEntry:
         if self.inner is None:
             raise OptionError(f"{self.name} wraps no other optimizer")
         if inner.inner is not None:
-            raise OptionError(f"{self.name}: its {self.inner.keyword} optimizer cannot itself be a wrapper ({inner.name})")
+            raise OptionError(
+                f"{self.name}: its {self.inner.keyword} optimizer cannot itself be a wrapper ({inner.name})"
+            )
         return attrs.evolve(self, wrapped=inner)
 
     @property
@@ -131,7 +133,9 @@ class OptimizerEntry:
         try:
             found = getattr(importlib.import_module(module_name), attribute)
         except Exception as error:
-            raise PluginError(f"{self.qualified_name}: cannot import {self.factory}: {type(error).__name__}: {error}") from error
+            raise PluginError(
+                f"{self.qualified_name}: cannot import {self.factory}: {type(error).__name__}: {error}"
+            ) from error
         if not build.is_optimizer_class(found):
             raise PluginError(f"{self.qualified_name}: {self.factory} is not an optreg.Optimizer subclass")
         return found

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import fnmatch
-from typing import Callable, Generic, Iterator, Mapping, TypeVar
+from collections.abc import Callable, Iterator, Mapping
+from typing import Generic, TypeVar
 
 import attrs
 

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
-from optreg.catalog.names import Catalog
 from optreg.catalog.discovery import Discovery, discover
 from optreg.catalog.entries import OptimizerEntry
+from optreg.catalog.names import Catalog
 from optreg.errors import PluginError
 from optreg.plugins.host import PluginFailure, PluginHost
 from optreg.problems import Problem

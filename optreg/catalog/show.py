@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Iterable
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from optreg.catalog.entries import OptimizerEntry
 
+if TYPE_CHECKING:
+    from optreg.catalog.discovery import PluginReport
+    from optreg.problems import Problem
 
-def entry_record(entry: OptimizerEntry, detailed: bool = False) -> dict:
+
+def entry_record(entry: OptimizerEntry, detailed: bool = False) -> dict[str, Any]:
     """A JSON-ready description of an optimizer.
 
     Args:
@@ -21,7 +26,7 @@ def entry_record(entry: OptimizerEntry, detailed: bool = False) -> dict:
     Returns:
         At least ``name``, ``source``, ``summary`` and ``hyperparameters`` (name → default).
     """
-    record = {
+    record: dict[str, Any] = {
         "name": entry.name,
         "qualified_name": entry.qualified_name,
         "source": entry.source,
@@ -47,7 +52,7 @@ def list_json(entries: Iterable[OptimizerEntry]) -> str:
     return json.dumps([entry_record(e) for e in entries], indent=2) + "\n"
 
 
-def aligned(rows: list[tuple[str, ...]]) -> str:
+def aligned(rows: Sequence[tuple[str, ...]]) -> str:
     """Rows of cells as text columns two spaces apart, one line each.
 
     Example:
@@ -73,8 +78,8 @@ def list_table(entries: Iterable[OptimizerEntry], width: int | None = None) -> s
         >>> all(len(line) <= 80 for line in list_table(registry, width=80).splitlines())
         True
     """
-    rows = [(e.name, e.source, e.summary, short_reference(e.references)) for e in entries]
-    header = ("name", "source", "summary", "reference")
+    rows: list[tuple[str, ...]] = [(e.name, e.source, e.summary, short_reference(e.references)) for e in entries]
+    header: tuple[str, ...] = ("name", "source", "summary", "reference")
     if width is None or not rows:
         return aligned([header, *rows])
     if _room_for_summaries([header, *rows], width) < _NARROWEST_SUMMARY:  # drop the references
@@ -108,7 +113,7 @@ def _shortened(text: str, room: int) -> str:
     return text if len(text) <= room else text[: room - 1].rstrip() + "…"
 
 
-def short_reference(references) -> str:
+def short_reference(references: Sequence[str]) -> str:
     """The first reference's authors and year: its text up to the first year, else up to the
     first comma; three authors or more are shortened to the first "et al.".
 
@@ -166,7 +171,7 @@ def _bounds(low: float | None, high: float | None) -> str:
     return f", in [{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}]"
 
 
-def plugins_text(reports) -> str:
+def plugins_text(reports: Iterable[PluginReport]) -> str:
     """``optreg plugins``: one block per plugin."""
     lines = []
     for report in reports:
@@ -178,7 +183,7 @@ def plugins_text(reports) -> str:
     return "\n".join(lines) + "\n"
 
 
-def problems_json(problems) -> str:
+def problems_json(problems: Iterable[Problem]) -> str:
     """``optreg problems --format json``."""
     records = [
         {"name": p.name, "source": p.source, "summary": p.summary, "start": list(p.start),
@@ -189,7 +194,7 @@ def problems_json(problems) -> str:
     return json.dumps(records, indent=2) + "\n"
 
 
-def problems_table(problems) -> str:
+def problems_table(problems: Iterable[Problem]) -> str:
     """``optreg problems``: name, source, dimension and summary, aligned."""
     rows = [(p.name, p.source, str(p.dimension), p.summary) for p in problems]
     return aligned([("name", "source", "dim", "summary"), *rows])

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import attrs
 
 from optreg.errors import HyperparameterError
 from optreg.model.options import is_finite_number
-
 
 HYPERPARAMETER_TYPES = ("float", "int", "bool")
 

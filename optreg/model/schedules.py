@@ -18,7 +18,8 @@ Only Keras schedules (which have ``get_config``) can be written into an optimize
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from optreg.errors import OptionError
 
@@ -57,11 +58,13 @@ def takes_step(schedule: Callable) -> bool:
         parameters = inspect.signature(schedule).parameters.values()
     except (TypeError, ValueError):
         return True
-    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
+    positional = (
+        inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.VAR_POSITIONAL
+    )
     return any(p.kind in positional for p in parameters)
 
 
-def evaluate(schedule: Callable, step):
+def evaluate(schedule: Callable, step: Any) -> Any:
     """A schedule's value at ``step`` (the int64 step counter), as a float64 scalar tensor.
 
     Example:
@@ -107,15 +110,19 @@ def schedule_from_config(value: Any, name: str = "a hyperparameter") -> Any:
     if not isinstance(value, Mapping):
         return value
     if set(value) != {"schedule"}:
-        raise OptionError(f"{name}: a scheduled hyperparameter's config is {{'schedule': ...}}, got keys {sorted(map(str, value))}")
+        raise OptionError(
+            f"{name}: a scheduled hyperparameter's config is {{'schedule': ...}}, got keys {sorted(map(str, value))}"
+        )
     import keras
 
     try:
         schedule = keras.optimizers.schedules.deserialize(value["schedule"])
     except Exception as error:  # Keras raises whatever its deserializer meets
-        raise OptionError(f"{name}: its schedule cannot be rebuilt: {type(error).__name__}: {error}".splitlines()[0]) from None
+        message = f"{name}: its schedule cannot be rebuilt: {type(error).__name__}: {error}"
+        raise OptionError(message.splitlines()[0]) from None
     if not isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
         raise OptionError(
-            f"{name}: a config's schedule must be a keras.optimizers.schedules.LearningRateSchedule, got {type(schedule).__name__}"
+            f"{name}: a config's schedule must be a keras.optimizers.schedules.LearningRateSchedule, "
+            f"got {type(schedule).__name__}"
         )
     return schedule

@@ -3,12 +3,15 @@ everyone else's."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from optreg.hookspecs import hookimpl
+from optreg.model.definitions import PythonOptimizer
+from optreg.model.python_builtins import PYTHON_OPTIMIZERS
+from optreg.problems import Problem
 from optreg.problems.analytic import ANALYTIC_PROBLEMS
 from optreg.problems.regression import MLP_REGRESSION
-from optreg.model.python_builtins import PYTHON_OPTIMIZERS
 
 #: The name the built-in plugin is registered under; its optimizers' source.
 PLUGIN_NAME = "builtin"
@@ -23,20 +26,20 @@ def builtin_spec_dir() -> Path:
 
 
 @hookimpl
-def optreg_spec_paths():
+def optreg_spec_paths() -> list[Path]:
     """The built-in ``specs/`` folder."""
     return [builtin_spec_dir()]
 
 
 @hookimpl
-def optreg_register_optimizers(register):
+def optreg_register_optimizers(register: Callable[[PythonOptimizer], None]) -> None:
     """The built-in Python optimizers (lookahead, prodigy)."""
     for definition in PYTHON_OPTIMIZERS:
         register(definition)
 
 
 @hookimpl
-def optreg_register_problems(register):
+def optreg_register_problems(register: Callable[[Problem], None]) -> None:
     """The built-in problems."""
     for problem in (*ANALYTIC_PROBLEMS, MLP_REGRESSION):
         register(problem)

@@ -28,16 +28,17 @@ import os
 import sys
 import threading
 import traceback
+from collections.abc import Callable, Iterable, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import attrs
 import pluggy
 
 from optreg import hookspecs
-from optreg.plugins import builtin
 from optreg.errors import PluginError
+from optreg.plugins import builtin
 from optreg.settings import env_flag
 from optreg.version import __version__
 
@@ -90,7 +91,9 @@ def call_isolated(function: Callable[..., Any], kwargs: dict, time_limit: float)
         thread.start()
         thread.join(time_limit)
     if thread.is_alive():
-        raise HookTimeout(f"still running after {time_limit:g} s (the limit {HOOK_TIME_LIMIT_VARIABLE} sets); left behind")
+        raise HookTimeout(
+            f"still running after {time_limit:g} s (the limit {HOOK_TIME_LIMIT_VARIABLE} sets); left behind"
+        )
     if "error" in outcome:
         raise outcome["error"]
     return outcome.get("value")
@@ -273,7 +276,8 @@ class PluginHost:
             except BaseException as error:  # a plugin's import may raise anything, even SystemExit
                 if isinstance(error, KeyboardInterrupt):
                     raise
-                self.fail(info, f"failed to import {point.value}: {type(error).__name__}: {error}", traceback.format_exc())
+                message = f"failed to import {point.value}: {type(error).__name__}: {error}"
+                self.fail(info, message, traceback.format_exc())
                 continue
             self._add(plugin, info)
 

@@ -9,7 +9,8 @@ is only called by code that already runs TensorFlow, so defining a problem never
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import attrs
 
@@ -18,14 +19,20 @@ from optreg.errors import OptionError
 #: The most parameters a configured problem may have (``quadratic``'s ``dimension``,
 #: ``mlp-regression``'s weights): 1,000,000 float32 numbers per run, 4 MB.
 MAX_DIMENSION = 1_000_000
+#: A TensorFlow tensor, as losses take and return them (TensorFlow has no stubs: it is Any to mypy).
+Tensor = Any
 
 
-def _floats(values) -> tuple[float, ...]:
+def _floats(values: Iterable[float]) -> tuple[float, ...]:
     return tuple(float(v) for v in values)
 
 
-def _optional_floats(values) -> tuple[float, ...] | None:
+def _optional_floats(values: Iterable[float] | None) -> tuple[float, ...] | None:
     return None if values is None else _floats(values)
+
+
+def _options(values: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(values)
 
 
 @attrs.frozen
@@ -64,8 +71,8 @@ class Problem:
     tolerance: float = 1e-3
     batch_loss: Callable | None = attrs.field(default=None, repr=False)
     metrics: Callable | None = attrs.field(default=None, repr=False)
-    options: Mapping[str, Any] = attrs.field(factory=dict, converter=dict)
-    configure: Callable[..., "Problem"] | None = attrs.field(default=None, repr=False)
+    options: Mapping[str, Any] = attrs.field(factory=dict, converter=_options)
+    configure: Callable[..., Problem] | None = attrs.field(default=None, repr=False)
     #: The plugin that registered it; set by the registry.
     source: str = ""
 
@@ -74,7 +81,7 @@ class Problem:
         """How many parameters the problem has."""
         return len(self.start)
 
-    def training_loss(self, parameters, iteration):
+    def training_loss(self, parameters: Tensor, iteration: Tensor) -> Tensor:
         """The loss the optimizer sees at an iteration: the minibatch loss, or ``loss``.
 
         Example:
@@ -92,7 +99,7 @@ class Problem:
         """
         return self.minimum_loss is not None and loss - self.minimum_loss <= self.tolerance
 
-    def with_options(self, **options: Any) -> "Problem":
+    def with_options(self, **options: Any) -> Problem:
         """The same problem with some options changed.
 
         Raises:
@@ -109,6 +116,8 @@ class Problem:
             raise OptionError(f"problem {self.name!r} has no option {unknown[0]!r} (its options: {have})")
         if not options:
             return self
+        if self.configure is None:
+            raise OptionError(f"problem {self.name!r} has options but no configure to make it with them")
         checked = {name: check_option(self.name, name, value, self.options[name]) for name, value in options.items()}
         made = self.configure(**{**self.options, **checked})
         return attrs.evolve(made, source=self.source)

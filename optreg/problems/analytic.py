@@ -8,40 +8,40 @@ from __future__ import annotations
 
 import math
 
-from optreg.problems import MAX_DIMENSION, Problem
+from optreg.problems import MAX_DIMENSION, Problem, Tensor
 
 
-def quartic_loss(x):
+def quartic_loss(x: Tensor) -> Tensor:
     """L(x) = 2x⁴ + 3x³ + 2: a steep wall, a plateau at the saddle x = 0, a minimum at −9/8."""
     t = x[..., 0]
     return 2 * t**4 + 3 * t**3 + 2
 
 
-def rosenbrock_loss(x):
+def rosenbrock_loss(x: Tensor) -> Tensor:
     """(1 − x)² + 100 (y − x²)²: a curved, narrow valley with its minimum at (1, 1)."""
     a, b = x[..., 0], x[..., 1]
     return (1 - a) ** 2 + 100 * (b - a**2) ** 2
 
 
-def beale_loss(x):
+def beale_loss(x: Tensor) -> Tensor:
     """Beale's function: flat plateaus and sharp ridges, minimum 0 at (3, ½)."""
     a, b = x[..., 0], x[..., 1]
     return (1.5 - a + a * b) ** 2 + (2.25 - a + a * b**2) ** 2 + (2.625 - a + a * b**3) ** 2
 
 
-def booth_loss(x):
+def booth_loss(x: Tensor) -> Tensor:
     """Booth's function, a plain quadratic with minimum 0 at (1, 3)."""
     a, b = x[..., 0], x[..., 1]
     return (a + 2 * b - 7) ** 2 + (2 * a + b - 5) ** 2
 
 
-def himmelblau_loss(x):
+def himmelblau_loss(x: Tensor) -> Tensor:
     """Himmelblau's function: four minima of loss 0, at (3, 2) among others."""
     a, b = x[..., 0], x[..., 1]
     return (a**2 + b - 11) ** 2 + (a + b**2 - 7) ** 2
 
 
-def rastrigin_loss(x):
+def rastrigin_loss(x: Tensor) -> Tensor:
     """Rastrigin's function in 2-D: a bowl covered in local minima, global minimum 0 at the origin."""
     import tensorflow as tf
 
@@ -121,11 +121,12 @@ def quadratic(dimension: int = 10, condition: float = 100.0) -> Problem:
         from optreg.errors import OptionError
 
         raise OptionError(
-            f"quadratic needs 1 <= dimension <= {MAX_DIMENSION} and a finite condition >= 1, got {dimension} and {condition}"
+            f"quadratic needs 1 <= dimension <= {MAX_DIMENSION} and a finite condition >= 1, "
+            f"got {dimension} and {condition}"
         )
     curvatures = tuple(condition ** (i / max(dimension - 1, 1)) for i in range(dimension))
 
-    def loss(x):
+    def loss(x: Tensor) -> Tensor:
         import tensorflow as tf
 
         return 0.5 * tf.reduce_sum(tf.constant(curvatures, x.dtype) * tf.square(x), axis=-1)

@@ -13,11 +13,13 @@ from __future__ import annotations
 import csv
 import math
 import random
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from optreg.errors import OptionError
-from optreg.problems import MAX_DIMENSION, Problem
+from optreg.problems import MAX_DIMENSION, Problem, Tensor
 
 DATA_FILE = Path(__file__).parent / "data" / "diabetes.csv"
 
@@ -79,7 +81,7 @@ def glorot_start(features: int, hidden: int, seed: int) -> tuple[float, ...]:
     return (*first, *[0.0] * hidden, *second, 0.0)
 
 
-def predict(parameters, x, hidden: int):
+def predict(parameters: Tensor, x: Tensor, hidden: int) -> Tensor:
     """Predictions of every network in a batch of flat parameter vectors.
 
     Args:
@@ -106,7 +108,7 @@ def predict(parameters, x, hidden: int):
     return tf.reshape(outputs, tf.concat([batch_shape, [x.shape[0]]], 0))
 
 
-def _mse(parameters, x, y, hidden):
+def _mse(parameters: Tensor, x: Tensor, y: Tensor, hidden: int) -> Tensor:
     import tensorflow as tf
 
     return tf.reduce_mean(tf.square(predict(parameters, x, hidden) - tf.cast(y, parameters.dtype)), axis=-1)
@@ -131,16 +133,17 @@ def mlp_regression(hidden: int = 4, batch_size: int = 0, seed: int = 0) -> Probl
     hidden, batch_size, seed = int(hidden), int(batch_size), int(seed)
     if not 1 <= hidden <= MAX_HIDDEN or not 0 <= batch_size <= TRAIN_ROWS:
         raise OptionError(
-            f"mlp-regression needs 1 <= hidden <= {MAX_HIDDEN} and 0 <= batch_size <= {TRAIN_ROWS}, got {hidden} and {batch_size}"
+            f"mlp-regression needs 1 <= hidden <= {MAX_HIDDEN} and 0 <= batch_size <= {TRAIN_ROWS}, "
+            f"got {hidden} and {batch_size}"
         )
     if not -(2**31) <= seed < 2**31:
         raise OptionError(f"mlp-regression needs a seed that fits in int32, got {seed}")
 
-    def loss(parameters):
+    def loss(parameters: Tensor) -> Tensor:
         x_train, y_train, _, _ = load_data()
         return _mse(parameters, x_train, y_train, hidden)
 
-    def metrics(parameters):
+    def metrics(parameters: Tensor) -> dict[str, Any]:
         import numpy as np
 
         x_train, y_train, x_test, y_test = load_data()
@@ -166,12 +169,12 @@ def mlp_regression(hidden: int = 4, batch_size: int = 0, seed: int = 0) -> Probl
     )
 
 
-def _minibatch_loss(hidden, batch_size, seed):
+def _minibatch_loss(hidden: int, batch_size: int, seed: int) -> Callable[[Tensor, Tensor], Tensor]:
     """The loss on iteration ``i``'s minibatch: epochs of ``len // batch_size`` batches, each
     epoch a fresh permutation drawn statelessly from ``(seed, epoch)``."""
     per_epoch = TRAIN_ROWS // batch_size
 
-    def batch_loss(parameters, iteration):
+    def batch_loss(parameters: Tensor, iteration: Tensor) -> Tensor:
         import tensorflow as tf
 
         x_train, y_train, _, _ = load_data()

@@ -6,6 +6,8 @@ and is imported only when ``sam`` is created.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import optreg
 
 #: What sam accepts; the optimizer class declares the same.
@@ -17,7 +19,7 @@ HYPERPARAMETERS = (
 
 
 @optreg.hookimpl
-def optreg_register_optimizers(register):
+def optreg_register_optimizers(register: Callable[[optreg.PythonOptimizer], None]) -> None:
     """Register sam by its import path."""
     register(
         optreg.PythonOptimizer(
@@ -25,6 +27,9 @@ def optreg_register_optimizers(register):
             summary="Sharpness-aware minimization: SGD steps taken with the gradient at the nearby worst point",
             factory="optreg_sam.optimizer:SAM",
             hyperparameters=HYPERPARAMETERS,
-            references=("Foret et al. 2021, Sharpness-Aware Minimization for Efficiently Improving Generalization, arXiv:2010.01412",),
+            references=(
+                "Foret et al. 2021, Sharpness-Aware Minimization for Efficiently Improving Generalization, "
+                "arXiv:2010.01412",
+            ),
         )
     )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, NoReturn
+
 import tensorflow as tf
 
 import optreg
@@ -26,12 +29,15 @@ class SAM(optreg.Optimizer):
     hyperparameter_specs = HYPERPARAMETERS
     slot_specs = (optreg.Slot("velocity", doc="the base SGD's velocity"),)
 
-    def apply_gradients(self, grads_and_vars, variables=None):
+    def apply_gradients(self, grads_and_vars: Any, variables: Iterable[tf.Variable] | None = None) -> NoReturn:
         """Refused: a SAM step needs the loss. Call ``minimize(loss_fn, variables)``."""
         raise optreg.OptregError("sam needs the loss to take a step: call minimize(loss_fn, variables)")
 
     @tf.autograph.experimental.do_not_convert
-    def minimize(self, loss_fn, variables, grads=None):
+    def minimize(
+        self, loss_fn: Callable[[], tf.Tensor], variables: Iterable[tf.Variable],
+        grads: Iterable[tf.Tensor] | None = None,
+    ) -> None:
         """One SAM step on ``loss_fn``.
 
         Args:
@@ -53,7 +59,9 @@ class SAM(optreg.Optimizer):
             var.assign(original)
         optreg.Optimizer.apply_gradients(self, sharp_grads, variables)
 
-    def _update_variable(self, grad, var, slots, prepared):
+    def _update_variable(
+        self, grad: tf.Tensor, var: tf.Variable, slots: Mapping[str, tf.Variable], prepared: Any
+    ) -> None:
         """The base update: SGD with momentum, as keras.optimizers.SGD."""
         velocity = slots["velocity"]
         learning_rate = tf.cast(self.learning_rate, var.dtype)
@@ -62,7 +70,7 @@ class SAM(optreg.Optimizer):
         var.assign_add(velocity)
 
 
-def _gradients(loss_fn, variables):
+def _gradients(loss_fn: Callable[[], tf.Tensor], variables: list[tf.Variable]) -> list[tf.Tensor]:
     with tf.GradientTape() as tape:
         loss = loss_fn()
     return tape.gradient(loss, variables)
