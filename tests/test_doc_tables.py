@@ -302,8 +302,8 @@ def option_defaults() -> dict[str, str]:
     """Every option an optimizer takes with its default, as Python writes it: the validated
     options' from :mod:`optreg.model.options`, ``slot_dtype``'s and ``jit_compile``'s from the
     ``Optimizer`` signature."""
-    validated = {
-        field.name: repr(field.default)
+    validated = {  # a tuple default written as the list a user passes
+        field.name: repr(list(field.default) if isinstance(field.default, tuple) else field.default)
         for cls in (option_model.GradientOptions, option_model.StepOptions)
         for field in attrs.fields(cls)
     }
