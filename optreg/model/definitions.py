@@ -56,7 +56,8 @@ SLOT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 SLOT_SHAPES = ("var", "scalar", "rows", "columns")
 
 
-#: At most this many fixed bool hyperparameters may decide slots (each combination is checked).
+#: At most this many conditions (fixed bools or comparisons) may decide slots (the rule is checked for every
+#: setting of them at once: see optreg.spec.slot_check).
 MAX_SLOT_CONDITIONS = 8
 
 

@@ -5,7 +5,6 @@ rest of loading, it never imports TensorFlow.
 
 from __future__ import annotations
 
-import itertools
 import os
 import re
 import stat
@@ -23,7 +22,8 @@ from optreg.model.options import check_spec_options, is_finite_number
 from optreg.spec.locations import find_line, rule_line_needle
 from optreg.model.hyperparameters import HYPERPARAMETER_TYPES, NAME_PATTERN, Hyperparameter, show_value
 from optreg.model.definitions import MAX_SLOT_CONDITIONS, OPTIMIZER_NAME_PATTERN, RESERVED_NAMES, SLOT_DTYPES, SLOT_INITS, SLOT_SHAPES, OptimizerSpec, Slot
-from optreg.spec.conditions import condition_hyperparameter, condition_holds, specialize_rule
+from optreg.spec.conditions import condition_hyperparameter
+from optreg.spec.slot_check import describe_setting, slot_condition_errors
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -295,20 +295,16 @@ class SpecReader:
 
     def check_slot_conditions(self, rule: expr_check.CheckedRule, hyperparameters, slots) -> None:
         """Check the rule under every combination of the conditions that decide slots that some
-        hyperparameter values can produce."""
+        hyperparameter values can produce (in one pass: see :mod:`optreg.spec.slot_check`)."""
         conditions = sorted({slot.when for slot in slots if slot.when})
         if len(conditions) > MAX_SLOT_CONDITIONS:
             raise self.fail("slots", f"at most {MAX_SLOT_CONDITIONS} conditions may decide slots")
-        faulty_lines = set()
-        for truths in _possible_truths(conditions, hyperparameters):
-            fold = {name: bit for name, bit in truths.items() if name in {h.name for h in hyperparameters}}
-            try:
-                specialize_rule(rule, hyperparameters, slots, fold, truths)
-            except ExpressionError as error:
-                if error.line_index not in faulty_lines:  # each line once, with the first setting it fails in
-                    faulty_lines.add(error.line_index)
-                    setting = ", ".join(_describe_condition(name, value) for name, value in truths.items())
-                    self.errors.append(self.rule_error(error, f"{error.message} (with {setting})"))
+        try:
+            failures = slot_condition_errors(rule, hyperparameters, slots, conditions)
+        except ExpressionError as error:
+            raise self.rule_error(error, error.message) from None
+        for error, truths in failures:
+            self.errors.append(self.rule_error(error, f"{error.message} (with {describe_setting(truths)})"))
 
     def rule_error(self, error: ExpressionError, message: str) -> SpecError:
         """A SpecError for an ExpressionError raised while checking the rule."""
@@ -396,33 +392,6 @@ class SpecReader:
             return expr.parse_assignment(line)
         except ExpressionError as error:
             raise self.fail(f"update.rule[{index}]", error.message, rule_line_needle(line), self.raw_lines[:index].count(line)) from None
-
-
-def _possible_truths(conditions: Sequence[str], hyperparameters: Sequence[Hyperparameter]) -> list[dict[str, bool]]:
-    """Every combination of the slot conditions that values within the bounds can produce: a
-    fixed bool is either, and the comparisons of one hyperparameter are tried at each literal
-    and on either side of it (so ``momentum > 0`` and ``momentum <= 0`` never both hold)."""
-    bounds = {h.name: h for h in hyperparameters}
-    by_name: dict[str, list[str]] = {}
-    for when in conditions:
-        by_name.setdefault(condition_hyperparameter(when) or when, []).append(when)
-    choices = []
-    for name, whens in by_name.items():
-        if whens == [name]:  # a fixed bool
-            choices.append([{name: False}, {name: True}])
-            continue
-        literals = [expr.parse_expression(when).right.value for when in whens]
-        candidates = {v + step for v in literals for step in (-max(1.0, abs(v)) * 1e-6, 0.0, max(1.0, abs(v)) * 1e-6)}
-        hyper = bounds[name]
-        inside = [v for v in candidates if (hyper.min is None or v >= hyper.min) and (hyper.max is None or v <= hyper.max)]
-        outcomes = {tuple(condition_holds(when, {name: v}) for when in whens) for v in inside or candidates}
-        choices.append([dict(zip(whens, outcome)) for outcome in sorted(outcomes)])
-    return [dict(kv for part in combination for kv in part.items()) for combination in itertools.product(*choices)]
-
-
-def _describe_condition(when: str, holds: bool) -> str:
-    """``centered = true`` for a bool's value, ``(momentum > 0) is false`` for a comparison."""
-    return f"{when} = {str(holds).lower()}" if condition_hyperparameter(when) is None else f"({when}) is {str(holds).lower()}"
 
 
 def _toml_error_line(error: Exception, text: str) -> int | None:
