@@ -1,7 +1,7 @@
 """Checking update rules: every name resolves, every assignment is allowed, and a rule
 specialised for fixed hyperparameters and absent slots is still whole.
 
-Parsing and the tree live in :mod:`optreg.lang.expr`; this module, like it, never imports
+Parsing lives in :mod:`optreg.lang.parse`, the tree in :mod:`optreg.lang.tree`; this module, like it, never imports
 TensorFlow.
 """
 
@@ -12,7 +12,9 @@ from typing import Iterable, Mapping, Sequence
 import attrs
 
 from optreg.errors import ExpressionError
-from optreg.lang.expr import BUILTIN_NAMES, CREATION_FACTS, FUNCTIONS, REDUCTIONS, SCALAR_BUILTINS, TRACE_FACTS, Assignment, Binary, Call, Compare, Const, Node, Ref, Unary, children, decide_has, fold, names_in
+from optreg.lang.fold import decide_has, fold
+from optreg.lang.functions import BUILTIN_NAMES, CREATION_FACTS, FUNCTIONS, ONE_NUMBER, SCALAR_BUILTINS
+from optreg.lang.tree import Assignment, Binary, Call, Compare, Const, Node, Ref, Unary, children, names_in
 
 
 @attrs.frozen
@@ -55,7 +57,7 @@ def check_rule(
             index (see :func:`rule_errors` for all of them).
 
     Example:
-        >>> from optreg.lang.expr import parse_assignment
+        >>> from optreg.lang.parse import parse_assignment
         >>> rule = [parse_assignment("var = var - lr * grad")]
         >>> check_rule(rule, ["lr"], []).scalar_locals
         frozenset()
@@ -89,7 +91,7 @@ def rule_errors(
         'var'") last, without one. Empty when the rule is valid.
 
     Example:
-        >>> from optreg.lang.expr import parse_assignment
+        >>> from optreg.lang.parse import parse_assignment
         >>> lines = [parse_assignment("d = nope * grad"), None, parse_assignment("var = var - d - e")]
         >>> [(e.line_index, e.message) for e in rule_errors(lines, [], [], assumed=["e"])]
         [(0, "undefined name 'nope'")]
@@ -171,7 +173,7 @@ class _RuleChecker:
 
     def is_one_number(self, node: Node) -> bool:
         """True when the node is one number per variable (no element-wise tensor in it)."""
-        if isinstance(node, Call) and node.function in TRACE_FACTS | (REDUCTIONS - {"row_mean", "col_mean"}):
+        if isinstance(node, Call) and node.function in ONE_NUMBER:
             return True
         if isinstance(node, Ref):
             return (
@@ -259,7 +261,7 @@ def specialize(
             index of that line in the original rule.
 
     Example:
-        >>> from optreg.lang.expr import parse_assignment
+        >>> from optreg.lang.parse import parse_assignment
         >>> lines = [parse_assignment(t) for t in ("h = 2 * h", "var = where(on, var - h, var - grad)")]
         >>> rule = check_rule(lines, ["on"], ["h"])
         >>> [a.target for a in specialize(rule, ["on"], ["h"], {"on": False}, {"h": "off"}).assignments]

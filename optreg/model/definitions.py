@@ -32,7 +32,7 @@ from typing import Any
 
 import attrs
 
-from optreg.lang import expr
+from optreg.lang import functions
 from optreg.lang import check as expr_check
 from optreg.model.options import ALL_OPTION_NAMES
 from optreg.model.hyperparameters import Hyperparameter
@@ -40,7 +40,7 @@ from optreg.model.hyperparameters import Hyperparameter
 
 #: Names a hyperparameter or slot may not take: the rule's builtins, the function table,
 #: and the options every optimizer accepts.
-RESERVED_NAMES = frozenset(expr.BUILTIN_NAMES) | frozenset(expr.FUNCTIONS) | frozenset(
+RESERVED_NAMES = frozenset(functions.BUILTIN_NAMES) | frozenset(functions.FUNCTIONS) | frozenset(
     {"name", "iterations", "skipped_steps", *ALL_OPTION_NAMES}
 )
 

@@ -17,7 +17,8 @@ from typing import Iterator, Sequence
 
 import tensorflow as tf
 
-from optreg.lang import expr
+from optreg.lang import parse
+from optreg.lang import tree
 from optreg.errors import OptregError, RuleError  # noqa: F401 (RuleError: what building raises)
 from optreg.spec.locations import RuleLocation
 
@@ -38,21 +39,21 @@ class OpFailed(Exception):
         problem: TensorFlow's reason, cleaned (see :func:`tf_problem`).
     """
 
-    def __init__(self, node: expr.Node, problem: str):
+    def __init__(self, node: tree.Node, problem: str):
         self.node = node
         self.problem = problem
         super().__init__(problem)
 
 
-def applied(node: expr.Node, function, *args):
+def applied(node: tree.Node, function, *args):
     """``function(*args)``, the TensorFlow function of ``node``; what TensorFlow raises becomes
     :class:`OpFailed` naming the node.
 
     Example:
         >>> try:
-        ...     applied(expr.parse_expression("a + b"), tf.add, tf.ones([2]), tf.ones([3]))
+        ...     applied(parse.parse_expression("a + b"), tf.add, tf.ones([2]), tf.ones([3]))
         ... except OpFailed as failure:
-        ...     print(expr.unparse(failure.node), "->", failure.problem)
+        ...     print(tree.unparse(failure.node), "->", failure.problem)
         a + b -> Incompatible shapes: [2] vs. [3]
     """
     try:
@@ -86,7 +87,7 @@ def building(location: RuleLocation, variable: tf.Tensor | None = None) -> Itera
     except OptregError:
         raise
     except OpFailed as failure:
-        raise location.error(f"{expr.unparse(failure.node)}: {failure.problem}{suffix}") from failure.__cause__
+        raise location.error(f"{tree.unparse(failure.node)}: {failure.problem}{suffix}") from failure.__cause__
     except TF_ERRORS as error:
         raise location.error(f"{tf_problem(error)}{suffix}") from error
 
@@ -105,12 +106,12 @@ def tf_problem(error: Exception) -> str:
     return text if len(text) <= MAX_PROBLEM_CHARS else text[: MAX_PROBLEM_CHARS - 3] + "..."
 
 
-def locate(assignments: Sequence[expr.Assignment], locations: Sequence[RuleLocation] = ()) -> tuple[RuleLocation, ...]:
+def locate(assignments: Sequence[tree.Assignment], locations: Sequence[RuleLocation] = ()) -> tuple[RuleLocation, ...]:
     """Where each line of a (specialised) rule is: the spec's line with the same text (the
     same copy of it, when a line is repeated), else the line's own position in the rule.
 
     Example:
-        >>> lines = [expr.parse_assignment("var = var - grad")]
+        >>> lines = [parse.parse_assignment("var = var - grad")]
         >>> locate(lines, [RuleLocation("x.toml", 3, 12, "var = var - grad")])[0].file_line
         12
     """

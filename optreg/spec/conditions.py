@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 
-from optreg.lang import expr
+from optreg.lang import fold
+from optreg.lang import parse
+from optreg.lang import tree
 from optreg.lang import check as expr_check
 from optreg.errors import ExpressionError, HyperparameterError
 from optreg.model.definitions import OptimizerSpec, Slot
@@ -22,10 +24,10 @@ def condition_hyperparameter(when: str) -> str | None:
         ('momentum', None)
     """
     try:
-        node = expr.parse_expression(when)
+        node = parse.parse_expression(when)
     except ExpressionError:
         return None
-    if isinstance(node, expr.Compare) and isinstance(node.left, expr.Ref) and isinstance(node.right, expr.Const):
+    if isinstance(node, tree.Compare) and isinstance(node.left, tree.Ref) and isinstance(node.right, tree.Const):
         return node.left.name
     return None
 
@@ -38,7 +40,7 @@ def condition_holds(when: str, values: Mapping[str, Any]) -> bool | None:
         >>> condition_holds("momentum > 0", {"momentum": 0.0}), condition_holds("centered", {"centered": True})
         (False, True)
     """
-    decided = expr.static_value(expr.fold(expr.parse_expression(when), values))
+    decided = fold.static_value(fold.fold(parse.parse_expression(when), values))
     return None if decided is None else bool(decided)
 
 

@@ -14,7 +14,8 @@ from typing import Any, Mapping, Sequence
 
 import attrs
 
-from optreg.lang import expr
+from optreg.lang import parse
+from optreg.lang import tree
 from optreg.lang import check as expr_check
 from optreg.lang import ranks as expr_ranks
 from optreg.errors import ExpressionError, HyperparameterError, OptionError, SpecError, SpecErrors
@@ -364,7 +365,7 @@ class SpecReader:
         """Check the parsed rule lines (None for those that did not parse): names and assignments,
         then the shape errors certain for every variable rank (on the lines without a fault yet).
         Each error goes into ``faults`` by line index."""
-        unparsed = [expr.assignment_target(line) for line, assignment in zip(lines, parsed) if assignment is None]
+        unparsed = [parse.assignment_target(line) for line, assignment in zip(lines, parsed) if assignment is None]
         errors = expr_check.rule_errors(parsed, *self.rule_names(hyperparameters, slots), assumed=[t for t in unparsed if t])
         for error in errors:
             # a line that does not parse may be the one assigning var: say nothing of the whole rule then
@@ -386,10 +387,10 @@ class SpecReader:
             [s.name for s in slots if s.shape == "scalar"],
         )
 
-    def parse_line(self, index: int, line: Any) -> expr.Assignment:
+    def parse_line(self, index: int, line: Any) -> tree.Assignment:
         """Rule line ``index`` parsed, or its SpecError."""
         try:
-            return expr.parse_assignment(line)
+            return parse.parse_assignment(line)
         except ExpressionError as error:
             raise self.fail(f"update.rule[{index}]", error.message, rule_line_needle(line), self.raw_lines[:index].count(line)) from None
 

@@ -26,7 +26,10 @@ import itertools
 from typing import Mapping, Sequence
 
 from optreg.errors import ExpressionError
-from optreg.lang import expr
+from optreg.lang import fold
+from optreg.lang import functions
+from optreg.lang import parse
+from optreg.lang import tree
 from optreg.lang.check import CheckedRule
 from optreg.model.definitions import Slot
 from optreg.model.hyperparameters import Hyperparameter
@@ -66,8 +69,8 @@ def possible_truths(conditions: Sequence[str], hyperparameters: Sequence[Hyperpa
 
 def _literal(when: str) -> float:
     """The literal a comparison ``when`` compares with (``"momentum > 0"`` → ``0.0``)."""
-    node = expr.parse_expression(when)
-    assert isinstance(node, expr.Compare) and isinstance(node.right, expr.Const)
+    node = parse.parse_expression(when)
+    assert isinstance(node, tree.Compare) and isinstance(node.right, tree.Const)
     return node.right.value
 
 
@@ -103,19 +106,19 @@ class _Settings:
         #: how many times a where condition was evaluated (for the tests that bound the work)
         self.evaluations = 0
 
-    def deciding(self, node: expr.Node) -> set[str]:
+    def deciding(self, node: tree.Node) -> set[str]:
         """The conditions an expression's folded value depends on: the fixed bools it reads and the
         conditions of the slots it asks ``has`` about."""
-        if isinstance(node, expr.Ref):
+        if isinstance(node, tree.Ref):
             return {node.name} & self.bools
-        if isinstance(node, expr.Call) and node.function in expr.CREATION_FACTS:
+        if isinstance(node, tree.Call) and node.function in functions.CREATION_FACTS:
             when = self.slot_when.get(node.args[0].name)  # type: ignore[union-attr]
             return set() if when is None else {when}
-        return set().union(*(self.deciding(child) for child in expr.children(node)))
+        return set().union(*(self.deciding(child) for child in tree.children(node)))
 
-    def split(self, condition: expr.Node, index: int) -> tuple[int, int, int]:
+    def split(self, condition: tree.Node, index: int) -> tuple[int, int, int]:
         """The settings in which a ``where`` condition folds to true, to false, and stays undecided
-        (exactly as :func:`~optreg.lang.expr.fold` decides it)."""
+        (exactly as :func:`~optreg.lang.fold.fold` decides it)."""
         deciding = sorted(self.deciding(condition))
         if len(deciding) > MAX_CONDITIONS_PER_WHERE:
             raise ExpressionError(
@@ -135,7 +138,7 @@ class _Settings:
             setting = dict(zip(deciding, bits))
             absent = {slot for slot, when in self.slot_when.items() if setting.get(when) is False}
             values = {name: setting[name] for name in deciding if name in self.bools}
-            decided = expr.static_value(expr.fold(expr.decide_has(condition, absent), values))
+            decided = fold.static_value(fold.fold(fold.decide_has(condition, absent), values))
             if decided is None:
                 undecided |= mask
             elif decided:
@@ -144,7 +147,7 @@ class _Settings:
                 false |= mask
         return true, false, undecided
 
-    def reads(self, node: expr.Node, live: int, found: dict[str, int], index: int) -> None:
+    def reads(self, node: tree.Node, live: int, found: dict[str, int], index: int) -> None:
         """Add to ``found`` each slot or local the node reads once folded, with the settings in
         which it reads it (``live``: the settings in which the node itself is kept)."""
         stack = [(node, live)]
@@ -152,16 +155,16 @@ class _Settings:
             node, live = stack.pop()
             if not live:
                 continue
-            if isinstance(node, expr.Ref):
+            if isinstance(node, tree.Ref):
                 found[node.name] = found.get(node.name, 0) | live
-            elif isinstance(node, expr.Call) and node.function in expr.CREATION_FACTS:
+            elif isinstance(node, tree.Call) and node.function in functions.CREATION_FACTS:
                 continue  # has(slot) is decided: it reads nothing
-            elif isinstance(node, expr.Call) and node.function == "where":
+            elif isinstance(node, tree.Call) and node.function == "where":
                 true, false, undecided = self.split(node.args[0], index)
                 stack += [(node.args[0], live & undecided), (node.args[1], live & (true | undecided))]
                 stack.append((node.args[2], live & (false | undecided)))
             else:
-                stack += [(child, live) for child in expr.children(node)]
+                stack += [(child, live) for child in tree.children(node)]
 
 
 def slot_condition_errors(
@@ -185,7 +188,7 @@ def slot_condition_errors(
             slot conditions (``line_index`` set).
 
     Example:
-        >>> rule = CheckedRule((expr.parse_assignment("var = var - h"),), frozenset(), frozenset())
+        >>> rule = CheckedRule((parse.parse_assignment("var = var - h"),), frozenset(), frozenset())
         >>> hypers = [Hyperparameter("on", False, "bool", fixed=True)]
         >>> [(e.message, s) for e, s in slot_condition_errors(rule, hypers, [Slot("h", when="on")], ["on"])]
         [("reads 'h', which is absent: slot 'h' exists only when 'on' is true", {'on': False})]
