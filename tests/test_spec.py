@@ -716,7 +716,7 @@ def _unchecked_spec(lines):
     from unittest import mock
 
     text = spec_text(hyperparameters=CONDITIONED_HYPERPARAMETERS, slots=CONDITIONED_SLOTS, update=rule_table(*lines))
-    with mock.patch("optreg.spec.reader.slot_condition_errors", return_value=[]):
+    with mock.patch("optreg.spec.rules.slot_condition_errors", return_value=[]):
         return optreg.load_spec_text(text)
 
 
