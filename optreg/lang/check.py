@@ -7,7 +7,7 @@ TensorFlow.
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import attrs
 
@@ -99,7 +99,13 @@ def rule_errors(
     return _check_lines(tuple(lines), hyperparameters, slots, scalar_slots, assumed)[1]
 
 
-def _check_lines(lines, hyperparameters, slots, scalar_slots, assumed=()) -> tuple["_RuleChecker", list[ExpressionError]]:
+def _check_lines(
+    lines: Sequence[Assignment | None],
+    hyperparameters: Iterable[str],
+    slots: Iterable[str],
+    scalar_slots: Iterable[str],
+    assumed: Iterable[str] = (),
+) -> tuple[_RuleChecker, list[ExpressionError]]:
     """Check every line (skipping None), collecting the errors; the checker is returned too."""
     checker = _RuleChecker(frozenset(hyperparameters), frozenset(slots), frozenset(scalar_slots))
     for name in assumed:
@@ -121,7 +127,9 @@ def _check_lines(lines, hyperparameters, slots, scalar_slots, assumed=()) -> tup
 class _RuleChecker:
     """Walks a rule in order, tracking which locals exist and what kind of value they hold."""
 
-    def __init__(self, hyperparameters: frozenset[str], slots: frozenset[str], scalar_slots: frozenset[str] = frozenset()):
+    def __init__(
+        self, hyperparameters: frozenset[str], slots: frozenset[str], scalar_slots: frozenset[str] = frozenset()
+    ):
         self.hyperparameters = hyperparameters
         self.slots = slots
         #: Names holding one number per variable (scalar slots and locals computed from them).
@@ -146,7 +154,9 @@ class _RuleChecker:
         self._check_target(target, is_bool)
         one_number = self.is_one_number(assignment.expression)
         if target in self.one_number and target in self.slots and not one_number:
-            raise ExpressionError(f"slot {target!r} holds one number per variable; reduce the value first (sum, mean, norm, ...)")
+            raise ExpressionError(
+                f"slot {target!r} holds one number per variable; reduce the value first (sum, mean, norm, ...)"
+            )
         if target == "var":
             self.assigns_var = True
         elif target not in self.slots:
@@ -201,8 +211,12 @@ class _RuleChecker:
             self._number(node.right, node.op)
             return "bool"
         if isinstance(node, Call) and node.function in CREATION_FACTS:
-            if node.args[0].name not in self.slots:
-                raise ExpressionError(f"{node.function}({node.args[0].name}) names no slot; slots: {', '.join(sorted(self.slots)) or 'none'}")
+            slot = node.args[0]
+            assert isinstance(slot, Ref)  # the parser refuses anything else
+            if slot.name not in self.slots:
+                raise ExpressionError(
+                    f"{node.function}({slot.name}) names no slot; slots: {', '.join(sorted(self.slots)) or 'none'}"
+                )
             return "number"
         if isinstance(node, Call) and node.function == "where":
             self._kind(node.args[0])
@@ -223,7 +237,12 @@ class _RuleChecker:
         """The kind of a name, or an error when it is undefined."""
         if name in self.bool_locals:
             return "bool"
-        if name in BUILTIN_NAMES or name in self.hyperparameters or name in self.slots or name in self.locals | self.assumed:
+        if (
+            name in BUILTIN_NAMES
+            or name in self.hyperparameters
+            or name in self.slots
+            or name in self.locals | self.assumed
+        ):
             return "number"
         raise ExpressionError(f"undefined name {name!r}")
 

@@ -8,7 +8,7 @@ hyperparameter values into a rule and keeps only the live branch of each decided
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from optreg.lang.functions import CREATION_FACTS, FUNCTIONS
 from optreg.lang.tree import Binary, Call, Compare, Const, Node, Ref, Unary, map_children

@@ -11,7 +11,7 @@ such a kind, its implementation there.
 from __future__ import annotations
 
 import math
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import attrs
 
@@ -30,7 +30,16 @@ SCALAR_BUILTINS = frozenset({"step", "weight_decay"})
 #: * ``shape_fact``: a fact about a tensor's shape, known when the rule is traced;
 #: * ``variable_fact``: a fact about the variable being updated (its one argument is ``var``);
 #: * ``creation_fact``: decided when the optimizer is created, from the slots that exist.
-KINDS = ("elementwise", "select", "reduction", "axis_reduction", "matrix", "shape_fact", "variable_fact", "creation_fact")
+KINDS = (
+    "elementwise",
+    "select",
+    "reduction",
+    "axis_reduction",
+    "matrix",
+    "shape_fact",
+    "variable_fact",
+    "creation_fact",
+)
 
 
 @attrs.frozen
@@ -70,35 +79,61 @@ FUNCTIONS: Mapping[str, Function] = {
         Function("rsqrt", 1, "elementwise", "1 / sqrt(x), element-wise", lambda x: 1.0 / math.sqrt(x)),
         Function("square", 1, "elementwise", "x * x, element-wise", lambda x: x * x),
         Function("abs", 1, "elementwise", "absolute value, element-wise", abs),
-        Function("sign", 1, "elementwise", "-1, 0 or 1 by the sign of x, element-wise", lambda x: float((x > 0) - (x < 0))),
+        Function(
+            "sign", 1, "elementwise", "-1, 0 or 1 by the sign of x, element-wise", lambda x: float((x > 0) - (x < 0))
+        ),
         Function("exp", 1, "elementwise", "e ** x, element-wise", math.exp),
         Function("log", 1, "elementwise", "natural logarithm, element-wise", math.log),
         Function("tanh", 1, "elementwise", "hyperbolic tangent, element-wise", math.tanh),
         Function("maximum", 2, "elementwise", "the larger of a and b, element-wise", max),
         Function("minimum", 2, "elementwise", "the smaller of a and b, element-wise", min),
-        Function("clip", 3, "elementwise", "x limited to [lo, hi], element-wise", lambda x, lo, hi: min(max(x, lo), hi)),
-        Function("where", 3, "select", "a where cond holds (or is non-zero), else b, element-wise", lambda cond, a, b: a if cond else b),
+        Function(
+            "clip", 3, "elementwise", "x limited to [lo, hi], element-wise", lambda x, lo, hi: min(max(x, lo), hi)
+        ),
+        Function(
+            "where",
+            3,
+            "select",
+            "a where cond holds (or is non-zero), else b, element-wise",
+            lambda cond, a, b: a if cond else b,
+        ),
         Function("sum", 1, "reduction", "the sum of every element: one number per variable", _same),
         Function("mean", 1, "reduction", "the mean of every element: one number per variable", _same),
         Function("norm", 1, "reduction", "the L2 norm of every element: one number per variable", abs),
         Function("max_abs", 1, "reduction", "the largest absolute value: one number per variable", abs),
         Function("row_mean", 1, "axis_reduction", "the mean over the last axis, kept as a size-1 axis", _same),
-        Function("col_mean", 1, "axis_reduction", "the mean over the second-to-last axis, kept as a size-1 axis", _same),
+        Function(
+            "col_mean", 1, "axis_reduction", "the mean over the second-to-last axis, kept as a size-1 axis", _same
+        ),
         Function("rank", 1, "shape_fact", "the number of axes (known when the rule is traced)", lambda x: 0.0),
         Function("size", 1, "shape_fact", "the number of elements (known when the rule is traced)", lambda x: 1.0),
-        Function("rows", 1, "shape_fact", "the length of the second-to-last axis, 1 below rank 2 (known when traced)", lambda x: 1.0),
-        Function("cols", 1, "shape_fact", "the length of the last axis, 1 for a scalar (known when traced)", lambda x: 1.0),
-        Function("matmul", 2, "matrix", "matrix product over the last two axes (batched over the others)", lambda a, b: a * b),
+        Function(
+            "rows",
+            1,
+            "shape_fact",
+            "the length of the second-to-last axis, 1 below rank 2 (known when traced)",
+            lambda x: 1.0,
+        ),
+        Function(
+            "cols", 1, "shape_fact", "the length of the last axis, 1 for a scalar (known when traced)", lambda x: 1.0
+        ),
+        Function(
+            "matmul", 2, "matrix", "matrix product over the last two axes (batched over the others)", lambda a, b: a * b
+        ),
         Function("transpose", 1, "matrix", "the last two axes swapped (unchanged below rank 2)", _same),
         Function(
             "excluded",
             1,
             "variable_fact",
-            "1 when var's name matches the exclude_layers option (or, with exclude_embeddings, holds 'embedding'), else 0",
+            "1 when var's name matches the exclude_layers option (or, with exclude_embeddings, holds 'embedding'), "
+            "else 0",
         ),
         Function("decayed", 1, "variable_fact", "1 unless exclude_from_weight_decay excludes var, else 0"),
         Function(
-            "has", 1, "creation_fact", "1 when the named slot exists (its when holds), else 0; decided when the optimizer is created"
+            "has",
+            1,
+            "creation_fact",
+            "1 when the named slot exists (its when holds), else 0; decided when the optimizer is created",
         ),
     )
 }

@@ -35,7 +35,6 @@ MAX_DEPTH = 40
 MAX_CONSTANT_EXPONENT = 1024.0
 
 
-
 _BINARY_OPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Mod: "%", ast.Pow: "**"}
 _UNARY_OPS = {ast.USub: "-", ast.UAdd: "+"}
 _COMPARE_OPS = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
@@ -123,8 +122,9 @@ def parse_expression(text: str) -> Node:
         >>> parse_expression("2 * grad")
         Binary(op='*', left=Const(value=2.0), right=Ref(name='grad'))
     """
-    tree = _parse_python(text, mode="eval")
-    return _convert(tree.body, depth=0, budget=[MAX_NODES])
+    parsed = _parse_python(text, mode="eval")
+    assert isinstance(parsed, ast.Expression)
+    return _convert(parsed.body, depth=0, budget=[MAX_NODES])
 
 
 def parse_assignment(text: str) -> Assignment:
@@ -147,6 +147,7 @@ def parse_assignment(text: str) -> Assignment:
     if not isinstance(text, str):
         raise ExpressionError(f"a rule line must be a string, got {type(text).__name__}")
     module = _parse_python(text, mode="exec")
+    assert isinstance(module, ast.Module)
     if len(module.body) != 1 or not isinstance(module.body[0], ast.Assign):
         raise ExpressionError(f"expected one assignment 'name = expression', got {text!r}")
     statement = module.body[0]
@@ -240,7 +241,9 @@ def _convert_binary(node: ast.BinOp, depth: int, budget: list[int]) -> Binary:
     if op == "**" and not names_in(right):
         exponent = finite_constant(right)
         if exponent is None:
-            raise ExpressionError(f"constant exponent {unparse(right)} overflows or is undefined (limit ±{MAX_CONSTANT_EXPONENT:g})")
+            raise ExpressionError(
+                f"constant exponent {unparse(right)} overflows or is undefined (limit ±{MAX_CONSTANT_EXPONENT:g})"
+            )
         if abs(exponent) > MAX_CONSTANT_EXPONENT:
             raise ExpressionError(f"constant exponent beyond ±{MAX_CONSTANT_EXPONENT:g}")
     return Binary(op, left, right)

@@ -22,15 +22,12 @@ where every value is one number.) Like the parser, this module never imports Ten
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import attrs
 
-from optreg.lang import fold
-from optreg.lang import functions
-from optreg.lang import parse
-from optreg.lang import tree
 from optreg.errors import ExpressionError
+from optreg.lang import fold, functions, tree
 
 #: The least rank each argument of these functions needs.
 MINIMUM_RANKS = {"matmul": 2, "col_mean": 2, "row_mean": 1}
@@ -81,7 +78,8 @@ def rank_errors(
         One :class:`ExpressionError` per failing node, with ``line_index``, in line order.
 
     Example:
-        >>> lines = [parse.parse_assignment("var = var - matmul(sum(grad), grad)")]
+        >>> from optreg.lang.parse import parse_assignment
+        >>> lines = [parse_assignment("var = var - matmul(sum(grad), grad)")]
         >>> [e.message for e in rank_errors(lines, [], {})]  # doctest: +NORMALIZE_WHITESPACE
         ['matmul(sum(grad), grad): matmul needs arguments of rank >= 2, but sum(grad) has rank 0
           for a variable of any rank']
@@ -175,17 +173,19 @@ class _Walk:
 
     def call(self, node: tree.Call, parts: list[Value], path: tuple) -> Value:
         """A function call other than ``where``."""
-        if any(part.rank is None for part in parts):
+        ranks = [part.rank for part in parts]
+        if None in ranks:
             return Value(None)
+        known_ranks = [rank for rank in ranks if rank is not None]
         name = node.function
         needed = MINIMUM_RANKS.get(name, 0)
-        for arg, part in zip(node.args, parts):
-            if part.rank < needed:
-                self.fail(path, node, Failure(f"{name} needs arguments of rank >= {needed}", tree.unparse(arg), part.rank))
+        for arg, rank in zip(node.args, known_ranks):
+            if rank < needed:
+                self.fail(path, node, Failure(f"{name} needs arguments of rank >= {needed}", tree.unparse(arg), rank))
                 return Value(None)
         if name in functions.SHAPE_FACTS:
-            return Value(0, _shape_fact(name, parts[0].rank))
-        if name in functions.REDUCTIONS - {"row_mean", "col_mean"} or name in functions.VARIABLE_FACTS | functions.CREATION_FACTS:
+            return Value(0, _shape_fact(name, known_ranks[0]))
+        if name in functions.ONE_NUMBER | functions.CREATION_FACTS:  # shape facts are answered above
             return Value(0)
         return Value(_highest(parts))
 
@@ -198,11 +198,12 @@ class _Walk:
             failure = by_rank[min(by_rank)]
             ranks = sorted({f.rank for f in by_rank.values()})
             message = (
-                f"{tree.unparse(self.nodes[path])}: {failure.needs}, but {failure.culprit} has rank {' or '.join(map(str, ranks))} "
+                f"{tree.unparse(self.nodes[path])}: {failure.needs}, "
+                f"but {failure.culprit} has rank {' or '.join(map(str, ranks))} "
                 f"{self.describe(set(by_rank))}"
             )
             found.append(ExpressionError(message, line_index=path[0]))
-        return sorted(found, key=lambda error: error.line_index)
+        return sorted(found, key=lambda error: error.line_index or 0)  # every one has its line
 
     def describe(self, ranks: set[int]) -> str:
         """Which variables a failure is for: all, or the ranks of the branch it is in."""
@@ -217,17 +218,23 @@ class _Walk:
 def _highest(parts: Sequence[Value]) -> int | None:
     """The rank of an element-wise result: the highest of its operands' (None if any is unknown)."""
     ranks = [part.rank for part in parts]
-    return None if None in ranks else max(ranks, default=0)
+    known = [rank for rank in ranks if rank is not None]
+    return None if len(known) < len(ranks) else max(known, default=0)
 
 
 def _known(node: tree.Node, parts: Sequence[Value]) -> float | bool | None:
     """An operator's value when every operand's is known, computed as the compiler does."""
-    if any(part.known is None for part in parts):
+    values = [part.known for part in parts]
+    constants = [tree.Const(float(value)) for value in values if value is not None]
+    if len(constants) < len(values):
         return None
-    constants = [tree.Const(float(part.known)) for part in parts]
-    rebuilt = attrs.evolve(node, operand=constants[0]) if isinstance(node, tree.Unary) else attrs.evolve(
-        node, left=constants[0], right=constants[1]
-    )
+    rebuilt: tree.Node
+    if isinstance(node, tree.Unary):
+        rebuilt = attrs.evolve(node, operand=constants[0])
+    elif isinstance(node, (tree.Binary, tree.Compare)):
+        rebuilt = attrs.evolve(node, left=constants[0], right=constants[1])
+    else:
+        return None
     return fold.static_value(rebuilt)
 
 

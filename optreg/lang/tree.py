@@ -6,7 +6,7 @@ A rule line is one :class:`Assignment`, ``target = expression``; the expression 
 
 from __future__ import annotations
 
-from typing import Callable, Union
+from collections.abc import Callable
 
 import attrs
 
@@ -45,7 +45,7 @@ class Unary:
     """
 
     op: str
-    operand: "Node"
+    operand: Node
 
 
 @attrs.frozen
@@ -58,8 +58,8 @@ class Binary:
     """
 
     op: str
-    left: "Node"
-    right: "Node"
+    left: Node
+    right: Node
 
 
 @attrs.frozen
@@ -72,8 +72,8 @@ class Compare:
     """
 
     op: str
-    left: "Node"
-    right: "Node"
+    left: Node
+    right: Node
 
 
 @attrs.frozen
@@ -86,10 +86,10 @@ class Call:
     """
 
     function: str
-    args: tuple["Node", ...]
+    args: tuple[Node, ...]
 
 
-Node = Union[Const, Ref, Unary, Binary, Compare, Call]
+Node = Const | Ref | Unary | Binary | Compare | Call
 
 
 @attrs.frozen
@@ -185,7 +185,9 @@ def unparse(node: Node) -> str:
     own = _PRECEDENCE[node.op]
     right_assoc = node.op == "**"
     chains = isinstance(node, Compare)  # a < b < c would be a chain: wrap a comparison in a comparison
-    left = _wrapped(node.left, _precedence(node.left) < own or ((right_assoc or chains) and _precedence(node.left) <= own))
+    left = _wrapped(
+        node.left, _precedence(node.left) < own or ((right_assoc or chains) and _precedence(node.left) <= own)
+    )
     right_needs = _precedence(node.right) < own if right_assoc else _precedence(node.right) <= own
     right = _wrapped(node.right, right_needs and not (right_assoc and isinstance(node.right, Unary)))
     return f"{left} {node.op} {right}"

@@ -32,16 +32,17 @@ from typing import Any
 
 import attrs
 
-from optreg.lang import functions
 from optreg.lang import check as expr_check
-from optreg.model.options import ALL_OPTION_NAMES
+from optreg.lang import functions
 from optreg.model.hyperparameters import Hyperparameter
-
+from optreg.model.options import ALL_OPTION_NAMES
 
 #: Names a hyperparameter or slot may not take: the rule's builtins, the function table,
 #: and the options every optimizer accepts.
-RESERVED_NAMES = frozenset(functions.BUILTIN_NAMES) | frozenset(functions.FUNCTIONS) | frozenset(
-    {"name", "iterations", "skipped_steps", *ALL_OPTION_NAMES}
+RESERVED_NAMES = (
+    frozenset(functions.BUILTIN_NAMES)
+    | frozenset(functions.FUNCTIONS)
+    | frozenset({"name", "iterations", "skipped_steps", *ALL_OPTION_NAMES})
 )
 
 

@@ -16,14 +16,12 @@ does not fit this variable) is a :class:`~optreg.errors.RuleError` naming the sp
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import attrs
 import tensorflow as tf
 
-from optreg.lang import fold
-from optreg.lang import functions
-from optreg.lang import tree
+from optreg.lang import fold, functions, tree
 from optreg.lang.check import CheckedRule
 from optreg.runtime.rule_errors import applied, building, locate
 from optreg.spec.locations import RuleLocation
@@ -48,19 +46,19 @@ _COMPARE: Mapping[str, Callable] = {
 }
 
 
-def _where(cond, a, b):
+def _where(cond: tf.Tensor, a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
     """where(cond, a, b) with a numeric condition meaning 'non-zero'."""
     return tf.where(_as_bool(cond), a, b)
 
 
-def _as_bool(value):
+def _as_bool(value: tf.Tensor) -> tf.Tensor:
     """A boolean tensor from a comparison or a number (non-zero is true)."""
     if value.dtype == tf.bool:
         return value
     return tf.not_equal(value, tf.zeros([], value.dtype))
 
 
-def _transpose(x):
+def _transpose(x: tf.Tensor) -> tf.Tensor:
     """The last two axes swapped; tensors of rank < 2 unchanged."""
     rank = x.shape.rank
     if rank < 2:
@@ -73,7 +71,7 @@ def _mean_over(axis: int) -> Callable:
     return lambda x: tf.reduce_mean(x, axis=axis, keepdims=True)
 
 
-def _shape_facts(x) -> dict[str, int]:
+def _shape_facts(x: tf.Tensor) -> dict[str, int]:
     """rank, size, rows and cols of a tensor whose shape is known when the rule is traced."""
     dims = x.shape.as_list()
     if None in dims:
@@ -116,7 +114,9 @@ TF_FUNCTIONS: Mapping[str, Callable] = {
     "transpose": _transpose,
 }
 if set(TF_FUNCTIONS) != functions.TENSORFLOW_COMPUTED:  # pragma: no cover - a table edited on one side only
-    raise ImportError(f"TF_FUNCTIONS and the function table disagree on {sorted(set(TF_FUNCTIONS) ^ functions.TENSORFLOW_COMPUTED)}")
+    raise ImportError(
+        f"TF_FUNCTIONS and the function table disagree on {sorted(set(TF_FUNCTIONS) ^ functions.TENSORFLOW_COMPUTED)}"
+    )
 
 
 @attrs.frozen
@@ -156,7 +156,9 @@ class CompiledRule:
         self._scalar_names = frozenset(hyperparameters) | functions.SCALAR_BUILTINS | rule.scalar_locals
         self._slots = frozenset(slots)
         #: The slots shaped like the variable (the others keep their own shape).
-        self._var_shaped = frozenset(slots if not isinstance(slots, Mapping) else (n for n, k in slots.items() if k == "var"))
+        self._var_shaped = frozenset(
+            slots if not isinstance(slots, Mapping) else (n for n, k in slots.items() if k == "var")
+        )
         lines = tuple(zip(rule.assignments, locate(rule.assignments, locations)))
         self._step_locals = tuple((a, where) for a, where in lines if a.target in rule.scalar_locals)
         self._hoisted: list[tree.Node] = []
@@ -164,7 +166,9 @@ class CompiledRule:
         #: Where each hoisted sub-expression comes from: the first line it was hoisted from.
         self._hoisted_locations: list[RuleLocation] = []
         self._variable_lines = tuple(
-            (a.target, self._hoist(a.expression, where), where) for a, where in lines if a.target not in rule.scalar_locals
+            (a.target, self._hoist(a.expression, where), where)
+            for a, where in lines
+            if a.target not in rule.scalar_locals
         )
         self._uses = frozenset().union(*(tree.functions_in(a.expression) for a in rule.assignments))
         self._reads = frozenset().union(*(tree.names_in(a.expression) for a in rule.assignments))
@@ -225,7 +229,7 @@ class CompiledRule:
                 env[assignment.target] = _evaluate(assignment.expression, trace)
         return [self._step_value(k, trace) for k in range(len(self._hoisted))]
 
-    def _step_value(self, index: int, trace: "_Trace") -> tf.Tensor:
+    def _step_value(self, index: int, trace: _Trace) -> tf.Tensor:
         """The k-th hoisted sub-expression's value, built as part of its line."""
         with building(self._hoisted_locations[index]):
             return _evaluate(self._hoisted[index], trace)
@@ -265,7 +269,9 @@ class CompiledRule:
                 assigned.update(self._run_line(target, node, trace, like, slots))
         return assigned
 
-    def _run_line(self, target: str, node, trace: "_Trace", like: tf.Tensor, slots: Mapping[str, tf.Tensor]) -> dict:
+    def _run_line(
+        self, target: str, node: tree.Node | _Hoisted, trace: _Trace, like: tf.Tensor, slots: Mapping[str, tf.Tensor]
+    ) -> dict:
         """Build one line of the variable program: a local (remembered when known when traced),
         or the new value of ``var`` or a slot, shaped as it must be (returned as ``{target: value}``)."""
         value = _evaluate(node, trace)
@@ -326,7 +332,7 @@ class _Trace:
     known: dict = attrs.field(factory=dict)
 
 
-def _evaluate(node, trace: _Trace):
+def _evaluate(node: tree.Node | _Hoisted, trace: _Trace) -> tf.Tensor:
     """Evaluate a tree to a tensor, node by node, with fixed TensorFlow functions.
 
     A ``where`` whose condition is known when traced (from literals, shape and variable facts,
@@ -338,7 +344,9 @@ def _evaluate(node, trace: _Trace):
         if decided is not None:
             return _evaluate(node.args[1] if decided else node.args[2], trace)
     if isinstance(node, tree.Call) and node.function in functions.TRACE_FACTS:
-        return trace.constant(float(_static(node, trace)))
+        fact = _static(node, trace)
+        assert fact is not None  # a trace fact is always known when traced
+        return trace.constant(float(fact))
     if isinstance(node, _Hoisted):
         return trace.scalars[node.index]
     if isinstance(node, tree.Const):
@@ -356,7 +364,7 @@ def _evaluate(node, trace: _Trace):
     return applied(node, TF_FUNCTIONS[node.function], *args)
 
 
-def _static(node, trace: _Trace) -> float | bool | None:
+def _static(node: tree.Node | _Hoisted, trace: _Trace) -> float | bool | None:
     """The value of an expression of literals, facts and known locals when traced, or None."""
     if isinstance(node, _Hoisted):
         return fold.static_value(trace.hoisted[node.index]) if trace.hoisted else None
@@ -374,12 +382,13 @@ def _static(node, trace: _Trace) -> float | bool | None:
     if not isinstance(node, (tree.Unary, tree.Binary, tree.Compare)):
         return None
     values = [_static(part, trace) for part in tree.children(node)]
-    if any(value is None for value in values):
+    known = [value for value in values if value is not None]
+    if len(known) < len(values):
         return None
-    return fold.static_value(_rebuild_with_constants(node, values))
+    return fold.static_value(_rebuild_with_constants(node, known))
 
 
-def _rebuild_with_constants(node, values):
+def _rebuild_with_constants(node: tree.Unary | tree.Binary | tree.Compare, values: Sequence[float | bool]) -> tree.Node:
     """The node with its operands replaced by literals, for :func:`optreg.lang.fold.static_value`."""
     constants = [tree.Const(float(value)) for value in values]
     if isinstance(node, tree.Unary):

@@ -4,7 +4,8 @@ and :mod:`optreg.spec.rules`."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from optreg.errors import OptionError, SpecErrors
 from optreg.model.definitions import OPTIMIZER_NAME_PATTERN, OptimizerSpec
@@ -42,7 +43,9 @@ class SpecReader(EntryReading, RuleReading):
         update = document.get("update")
         rule = None
         if update is not None:
-            rule = self.collect(self.read_rule, update, hyperparameters or (), slots or (), None not in (hyperparameters, slots))
+            rule = self.collect(
+                self.read_rule, update, hyperparameters or (), slots or (), None not in (hyperparameters, slots)
+            )
         if rule is not None and len(self.errors) == before:
             self.collect(self.check_slot_conditions, rule, hyperparameters, slots)
         options = self.collect(self.read_options, document.get("options", {}))
@@ -50,6 +53,8 @@ class SpecReader(EntryReading, RuleReading):
         if self.errors:
             errors = sorted(self.errors, key=lambda error: error.line or 0)  # in file order; whole-file errors first
             raise errors[0] if len(errors) == 1 else SpecErrors(errors)
+        # without an error, every part was read
+        assert header is not None and hyperparameters is not None and slots is not None and rule is not None
         return OptimizerSpec(
             name=header["name"],
             summary=header["summary"],

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import attrs
 
@@ -96,10 +97,14 @@ class EntryReading(ReaderBase):
         self.table_keys(key, entry, required=set(), optional={"init", "dtype", "doc", "when", "shape"})
         init = entry.get("init", "zeros")
         numeric = is_finite_number(init)
-        named = isinstance(init, str) and (init in hypers and hypers[init].type != "bool" or init in self.unread_hyperparameters)
+        named = isinstance(init, str) and (
+            init in hypers and hypers[init].type != "bool" or init in self.unread_hyperparameters
+        )
         if init not in SLOT_INITS and not numeric and not named:
             raise self.fail(
-                key, f"init must be {', '.join(SLOT_INITS)}, a finite number or a number hyperparameter's name, got {show_value(init)}"
+                key,
+                f"init must be {', '.join(SLOT_INITS)}, a finite number or a number hyperparameter's name, "
+                f"got {show_value(init)}",
             )
         dtype = entry.get("dtype")
         if dtype is not None and dtype not in SLOT_DTYPES:
@@ -112,7 +117,9 @@ class EntryReading(ReaderBase):
             raise self.fail(key, f"shape must be one of {', '.join(SLOT_SHAPES)}, got {show_value(shape)}")
         if init == "var" and shape != "var":
             raise self.fail(key, f"init 'var' needs shape 'var', got {shape!r}")
-        return Slot(name, float(init) if numeric else init, dtype, doc.strip(), self.slot_condition(key, entry, hypers), shape)
+        return Slot(
+            name, float(init) if numeric else init, dtype, doc.strip(), self.slot_condition(key, entry, hypers), shape
+        )
 
     def slot_condition(self, key: str, entry: Mapping[str, Any], hypers: Mapping[str, Hyperparameter]) -> str | None:
         """A slot's ``when``: absent, the name of a fixed bool hyperparameter, or a comparison of

@@ -70,6 +70,7 @@ def _toml_error_line(error: Exception, text: str) -> int | None:
         line = max(1, len(text.splitlines()))
     return line
 
+
 def load_spec(path: str | Path) -> OptimizerSpec:
     """Load and validate one spec file.
 
@@ -101,6 +102,7 @@ def load_spec(path: str | Path) -> OptimizerSpec:
         raise SpecError(str(path), "", f"cannot read the spec: {error}") from None
     return load_spec_text(text, source=str(path))
 
+
 def _check_spec_file(path: Path, status: os.stat_result | None = None) -> None:
     """Refuse, from ``os.stat`` alone (so nothing blocks), a path that is not a regular file
     (a FIFO, a device, a folder) or is larger than :data:`MAX_SPEC_BYTES`.
@@ -124,6 +126,7 @@ def _check_spec_file(path: Path, status: os.stat_result | None = None) -> None:
     if status.st_size > MAX_SPEC_BYTES:
         raise SpecError(str(path), "", _too_large(status.st_size, "file"))
 
+
 def _open_nonblocking(path: str, flags: int) -> int:
     """``open``'s opener for spec files: ``os.open`` with ``O_NONBLOCK`` (where it exists), so
     opening something that is not a regular file never waits.
@@ -133,6 +136,7 @@ def _open_nonblocking(path: str, flags: int) -> int:
         ...     handle.read(1)
     """
     return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
+
 
 def _file_kind(mode: int) -> str:
     """What a non-regular file is, in words, e.g. ``"a FIFO"`` for ``stat.S_IFIFO``."""
@@ -145,6 +149,7 @@ def _file_kind(mode: int) -> str:
     ]
     return next((name for test, name in kinds if test(mode)), "not a regular file")
 
+
 def _too_large(size: int, what: str) -> str:
     """The message for a spec beyond :data:`MAX_SPEC_BYTES`.
 
@@ -153,6 +158,7 @@ def _too_large(size: int, what: str) -> str:
         'spec file is 2000000 bytes, more than the limit of 1048576 (1 MiB)'
     """
     return f"spec {what} is {size} bytes, more than the limit of {MAX_SPEC_BYTES} (1 MiB)"
+
 
 def spec_files(path: str | Path) -> list[Path]:
     """The spec files a path names: a folder's ``*.toml`` files in name order, or the path itself.
@@ -163,6 +169,7 @@ def spec_files(path: str | Path) -> list[Path]:
     """
     path = Path(path)
     return sorted(path.glob("*.toml")) if path.is_dir() else [path]
+
 
 def load_spec_text(text: str, source: str = "<string>") -> OptimizerSpec:
     """Validate spec text (the contents of a TOML file).
@@ -179,7 +186,9 @@ def load_spec_text(text: str, source: str = "<string>") -> OptimizerSpec:
     """
     if not isinstance(text, str):
         raise SpecError(source, "", f"spec text must be a string, got {type(text).__name__}")
-    size = len(text) if len(text) > MAX_SPEC_BYTES else len(text.encode("utf-8", "surrogatepass"))  # at least a byte a character
+    size = (
+        len(text) if len(text) > MAX_SPEC_BYTES else len(text.encode("utf-8", "surrogatepass"))
+    )  # at least a byte a character
     if size > MAX_SPEC_BYTES:
         raise SpecError(source, "", _too_large(size, "text"))
     return read_spec_text(text, source)

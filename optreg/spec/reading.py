@@ -3,7 +3,8 @@ keys, strings and names that report an error with its file, line and key."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from optreg.errors import SpecError
 from optreg.model.definitions import RESERVED_NAMES
@@ -63,7 +64,9 @@ class ReaderBase:
         for name in table:
             if name not in required | optional:
                 allowed = ", ".join(sorted(required | optional))
-                self.errors.append(self.fail(_join(key, name), f"unknown key {name!r}; allowed: {allowed}", needle=name))
+                self.errors.append(
+                    self.fail(_join(key, name), f"unknown key {name!r}; allowed: {allowed}", needle=name)
+                )
         missing = sorted(required - set(table))
         for name in missing:
             self.errors.append(self.fail(_join(key, name) if key else name, f"missing required key {name!r}"))

@@ -3,15 +3,15 @@ checked against the slot conditions (:mod:`optreg.spec.slot_check`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from optreg.errors import ExpressionError, SpecError
 from optreg.lang import check as expr_check
-from optreg.lang import parse
+from optreg.lang import parse, tree
 from optreg.lang import ranks as expr_ranks
-from optreg.lang import tree
-from optreg.model.definitions import MAX_SLOT_CONDITIONS
-from optreg.model.hyperparameters import show_value
+from optreg.model.definitions import MAX_SLOT_CONDITIONS, Slot
+from optreg.model.hyperparameters import Hyperparameter, show_value
 from optreg.spec.locations import rule_line_needle
 from optreg.spec.reading import ReaderBase
 from optreg.spec.slot_check import describe_setting, slot_condition_errors
@@ -26,7 +26,9 @@ class RuleReading(ReaderBase):
         ['var']
     """
 
-    def read_rule(self, table: Any, hyperparameters, slots, names_known: bool = True) -> expr_check.CheckedRule | None:
+    def read_rule(
+        self, table: Any, hyperparameters: Sequence[Hyperparameter], slots: Sequence[Slot], names_known: bool = True
+    ) -> expr_check.CheckedRule | None:
         """The [update] table: an ordered, non-empty list of assignments, each line parsed and
         checked on its own. None when any line is at fault (each is recorded); ``names_known``
         False (the hyperparameter or slot table is not a table) checks only the parsing."""
@@ -36,7 +38,8 @@ class RuleReading(ReaderBase):
         self.raw_lines = lines
         if not isinstance(lines, list) or not lines:
             raise self.fail("update.rule", f"must be a non-empty list of assignments, got {show_value(lines)}")
-        parsed, faults = [], {}  # faults: line index (len(lines) for the whole rule) → its errors
+        parsed: list[tree.Assignment | None] = []
+        faults: dict[int, list[SpecError]] = {}  # line index (len(lines) for the whole rule) → its errors
         for index, line in enumerate(lines):
             try:
                 parsed.append(self.parse_line(index, line))
@@ -46,14 +49,27 @@ class RuleReading(ReaderBase):
         if names_known:
             self.check_lines(lines, parsed, hyperparameters, slots, faults)
         self.errors.extend(error for index in sorted(faults) for error in faults[index])  # in line order
-        return None if faults or not names_known else expr_check.check_rule(parsed, *self.rule_names(hyperparameters, slots))
+        return (
+            None
+            if faults or not names_known
+            else expr_check.check_rule([a for a in parsed if a is not None], *self.rule_names(hyperparameters, slots))
+        )
 
-    def check_lines(self, lines: list, parsed: list, hyperparameters, slots, faults: dict) -> None:
+    def check_lines(
+        self,
+        lines: list[Any],
+        parsed: list[tree.Assignment | None],
+        hyperparameters: Sequence[Hyperparameter],
+        slots: Sequence[Slot],
+        faults: dict[int, list[SpecError]],
+    ) -> None:
         """Check the parsed rule lines (None for those that did not parse): names and assignments,
         then the shape errors certain for every variable rank (on the lines without a fault yet).
         Each error goes into ``faults`` by line index."""
         unparsed = [parse.assignment_target(line) for line, assignment in zip(lines, parsed) if assignment is None]
-        errors = expr_check.rule_errors(parsed, *self.rule_names(hyperparameters, slots), assumed=[t for t in unparsed if t])
+        errors = expr_check.rule_errors(
+            parsed, *self.rule_names(hyperparameters, slots), assumed=[t for t in unparsed if t]
+        )
         for error in errors:
             # a line that does not parse may be the one assigning var: say nothing of the whole rule then
             if error.line_index is not None or not unparsed:
@@ -63,9 +79,12 @@ class RuleReading(ReaderBase):
         unfaulted = [None if index in faults else assignment for index, assignment in enumerate(parsed)]
         hyperparameter_names = [h.name for h in hyperparameters] + self.unread_hyperparameters
         for error in expr_ranks.rank_errors(unfaulted, hyperparameter_names, {s.name: s.shape for s in slots}):
-            faults.setdefault(error.line_index, []).append(self.rule_error(error, error.message))
+            index = len(lines) if error.line_index is None else error.line_index  # rank errors are all on a line
+            faults.setdefault(index, []).append(self.rule_error(error, error.message))
 
-    def rule_names(self, hyperparameters, slots) -> tuple[list[str], list[str], list[str]]:
+    def rule_names(
+        self, hyperparameters: Sequence[Hyperparameter], slots: Sequence[Slot]
+    ) -> tuple[list[str], list[str], list[str]]:
         """The names the rule checker needs: hyperparameters and slots (those at fault included,
         so reading them is no error of the rule) and the scalar slots."""
         return (
@@ -79,7 +98,9 @@ class RuleReading(ReaderBase):
         try:
             return parse.parse_assignment(line)
         except ExpressionError as error:
-            raise self.fail(f"update.rule[{index}]", error.message, rule_line_needle(line), self.raw_lines[:index].count(line)) from None
+            raise self.fail(
+                f"update.rule[{index}]", error.message, rule_line_needle(line), self.raw_lines[:index].count(line)
+            ) from None
 
     def rule_error(self, error: ExpressionError, message: str) -> SpecError:
         """A SpecError for an ExpressionError raised while checking the rule."""
@@ -89,7 +110,9 @@ class RuleReading(ReaderBase):
         occurrence = 0 if index is None else self.raw_lines[:index].count(self.raw_lines[index])
         return self.fail(key, message, needle, occurrence)
 
-    def check_slot_conditions(self, rule: expr_check.CheckedRule, hyperparameters, slots) -> None:
+    def check_slot_conditions(
+        self, rule: expr_check.CheckedRule, hyperparameters: Sequence[Hyperparameter], slots: Sequence[Slot]
+    ) -> None:
         """Check the rule under every combination of the conditions that decide slots that some
         hyperparameter values can produce (in one pass: see :mod:`optreg.spec.slot_check`)."""
         conditions = sorted({slot.when for slot in slots if slot.when})
@@ -99,5 +122,5 @@ class RuleReading(ReaderBase):
             failures = slot_condition_errors(rule, hyperparameters, slots, conditions)
         except ExpressionError as error:
             raise self.rule_error(error, error.message) from None
-        for error, truths in failures:
-            self.errors.append(self.rule_error(error, f"{error.message} (with {describe_setting(truths)})"))
+        for failure, truths in failures:
+            self.errors.append(self.rule_error(failure, f"{failure.message} (with {describe_setting(truths)})"))

@@ -23,17 +23,14 @@ first check accepted (folding and pruning only remove names), so it is not repea
 from __future__ import annotations
 
 import itertools
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from optreg.errors import ExpressionError
-from optreg.lang import fold
-from optreg.lang import functions
-from optreg.lang import parse
-from optreg.lang import tree
+from optreg.lang import fold, functions, parse, tree
 from optreg.lang.check import CheckedRule
 from optreg.model.definitions import Slot
 from optreg.model.hyperparameters import Hyperparameter
-from optreg.spec.conditions import condition_hyperparameter, condition_holds
+from optreg.spec.conditions import condition_holds, condition_hyperparameter
 
 #: At most this many slot conditions may decide one ``where`` condition (each of their settings is
 #: evaluated, so ``2 ** 4`` evaluations of that condition at most).
@@ -61,7 +58,9 @@ def possible_truths(conditions: Sequence[str], hyperparameters: Sequence[Hyperpa
         literals = [_literal(when) for when in whens]
         candidates = {v + step for v in literals for step in (-max(1.0, abs(v)) * 1e-6, 0.0, max(1.0, abs(v)) * 1e-6)}
         hyper = bounds[name]
-        inside = [v for v in candidates if (hyper.min is None or v >= hyper.min) and (hyper.max is None or v <= hyper.max)]
+        inside = [
+            v for v in candidates if (hyper.min is None or v >= hyper.min) and (hyper.max is None or v <= hyper.max)
+        ]
         outcomes = {tuple(condition_holds(when, {name: v}) for when in whens) for v in inside or candidates}
         choices.append([dict(zip(whens, outcome)) for outcome in sorted(outcomes)])  # type: ignore[arg-type]
     return [dict(kv for part in combination for kv in part.items()) for combination in itertools.product(*choices)]
@@ -83,7 +82,9 @@ def describe_setting(truths: Mapping[str, bool]) -> str:
         'centered = true, (momentum > 0) is false'
     """
     return ", ".join(
-        f"{when} = {str(holds).lower()}" if condition_hyperparameter(when) is None else f"({when}) is {str(holds).lower()}"
+        f"{when} = {str(holds).lower()}"
+        if condition_hyperparameter(when) is None
+        else f"({when}) is {str(holds).lower()}"
         for when, holds in truths.items()
     )
 
@@ -235,12 +236,16 @@ def _first_missing(found: Mapping[str, int], missing: Mapping[str, int], setting
     return min(name for name, live in found.items() if live & missing.get(name, 0) & bit)
 
 
-def _why(name: str, setting: int, settings: _Settings, reads: list, defined: Mapping[str, int], missing: Mapping[str, int]) -> str:
+def _why(
+    name: str, setting: int, settings: _Settings, reads: list, defined: Mapping[str, int], missing: Mapping[str, int]
+) -> str:
     """Why a name is missing in a setting: ``it reads 'd': it reads 'h': slot 'h' exists only when ...``."""
     chain = []
     while name in defined:
         name = _first_missing(reads[defined[name]], missing, setting)
         chain.append(f"it reads {name!r}: ")
     when = settings.slot_when[name]
-    reason = f"slot {name!r} exists only when {when!r} " + ("is true" if condition_hyperparameter(when) is None else "holds")
+    reason = f"slot {name!r} exists only when {when!r} " + (
+        "is true" if condition_hyperparameter(when) is None else "holds"
+    )
     return "".join(chain) + reason
