@@ -106,6 +106,8 @@ class _Settings:
         self.absent = {name: self.all & ~self.holds[when] for name, when in self.slot_when.items()}
         #: how many times a where condition was evaluated (for the tests that bound the work)
         self.evaluations = 0
+        #: where condition → its split, for the conditions met again (``has(m)`` on many lines)
+        self.splits: dict[tree.Node, tuple[int, int, int]] = {}
 
     def deciding(self, node: tree.Node) -> set[str]:
         """The conditions an expression's folded value depends on: the fixed bools it reads and the
@@ -120,6 +122,9 @@ class _Settings:
     def split(self, condition: tree.Node, index: int) -> tuple[int, int, int]:
         """The settings in which a ``where`` condition folds to true, to false, and stays undecided
         (exactly as :func:`~optreg.lang.fold.fold` decides it)."""
+        known = self.splits.get(condition)
+        if known is not None:
+            return known
         deciding = sorted(self.deciding(condition))
         if len(deciding) > MAX_CONDITIONS_PER_WHERE:
             raise ExpressionError(
@@ -146,6 +151,7 @@ class _Settings:
                 true |= mask
             else:
                 false |= mask
+        self.splits[condition] = (true, false, undecided)
         return true, false, undecided
 
     def reads(self, node: tree.Node, live: int, found: dict[str, int], index: int) -> None:
