@@ -687,6 +687,8 @@ def _random_rule(seed: int) -> list[str]:
     chooser = random.Random(seed)
     slots = [f"s{i}" for i in range(7)]
     guards = [f"f{i}" for i in range(4)] + [f"has({s})" for s in slots] + ["lr > 0"]
+    # a where inside a condition, a division by zero in some settings only (undecided there), a name
+    guards += ["where(f1, f0, has(s4)) > 0", "1 / f0 > 0.5", "where(lr > 0, f2, 1)", "(f3 - 1) ** 0.5 > 0"]
     known, lines = ["grad"], []
 
     def value(depth: int) -> str:
@@ -720,9 +722,12 @@ def _unchecked_spec(lines):
         return optreg.load_spec_text(text)
 
 
+SEEDS = 300
+
+
 def test_the_one_pass_slot_check_refuses_exactly_what_the_exhaustive_check_refused():
     refused = 0
-    for seed in range(300):
+    for seed in range(SEEDS):
         try:
             spec = _unchecked_spec(_random_rule(seed))
         except SpecError:
@@ -730,7 +735,7 @@ def test_the_one_pass_slot_check_refuses_exactly_what_the_exhaustive_check_refus
         expected = exhaustive_slot_errors(spec)
         assert one_pass_slot_errors(spec) == expected, (seed, [a.text for a in spec.rule.assignments])
         refused += bool(expected)
-    assert 30 < refused < 270  # both kinds were tried
+    assert SEEDS // 10 < refused < SEEDS * 9 // 10  # both kinds were tried
 
 
 @pytest.mark.parametrize(

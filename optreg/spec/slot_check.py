@@ -142,9 +142,7 @@ class _Settings:
                 continue  # no value gives this setting
             self.evaluations += 1
             setting = dict(zip(deciding, bits))
-            absent = {slot for slot, when in self.slot_when.items() if setting.get(when) is False}
-            values = {name: setting[name] for name in deciding if name in self.bools}
-            decided = fold.static_value(fold.fold(fold.decide_has(condition, absent), values))
+            decided = _folded_value(condition, setting, self.slot_when)
             if decided is None:
                 undecided |= mask
             elif decided:
@@ -172,6 +170,49 @@ class _Settings:
                 stack.append((node.args[2], live & (false | undecided)))
             else:
                 stack += [(child, live) for child in tree.children(node)]
+
+
+def _folded_value(node: tree.Node, setting: Mapping[str, bool], slot_when: Mapping[str, str]) -> float | bool | None:
+    """``static_value(fold(decide_has(node, absent), values))`` for one setting of the conditions the
+    node reads, computed without building the folded tree (``setting``: condition → whether it
+    holds; the fixed bools among them are the folded values, the slots whose condition fails absent).
+
+    Example:
+        >>> from optreg.lang.parse import parse_expression
+        >>> _folded_value(parse_expression("on * has(h) + 1 > 1"), {"on": True}, {"h": "on"})
+        True
+    """
+    try:
+        return _folded(node, setting, slot_when)
+    except (ArithmeticError, ValueError, TypeError):
+        return None
+
+
+def _folded(node: tree.Node, setting: Mapping[str, bool], slot_when: Mapping[str, str]) -> float | bool | None:
+    """:func:`_folded_value` without the error handling (as :func:`~optreg.lang.fold.static_value`)."""
+    if isinstance(node, tree.Const):
+        return node.value
+    if isinstance(node, tree.Ref):
+        return float(setting[node.name]) if node.name in setting else None  # a fixed bool folds to 0 or 1
+    if isinstance(node, tree.Call) and node.function in functions.CREATION_FACTS:
+        slot = node.args[0]
+        assert isinstance(slot, tree.Ref)
+        when = slot_when.get(slot.name)
+        return 1.0 if when is None or setting[when] else 0.0
+    if isinstance(node, tree.Call) and node.function == "where":
+        decided = _folded_value(node.args[0], setting, slot_when)  # fold decides it on its own
+        if decided is None:
+            return None  # the where stays: a call has no static value
+        return _folded(node.args[1] if decided else node.args[2], setting, slot_when)
+    if isinstance(node, tree.Unary):
+        operand = _folded(node.operand, setting, slot_when)
+        return None if operand is None else (-operand if node.op == "-" else operand)
+    if isinstance(node, (tree.Binary, tree.Compare)):
+        left, right = _folded(node.left, setting, slot_when), _folded(node.right, setting, slot_when)
+        if left is None or right is None:
+            return None
+        return fold.PYTHON_OPS[node.op](left, right)
+    return None
 
 
 def slot_condition_errors(
