@@ -13,7 +13,8 @@ from optreg.plugins import builtin
 from optreg.errors import ExpressionError
 from optreg.lang.check import check_rule
 from optreg.runtime.compile import CompiledRule, compute_dtype
-from optreg.lang.expr import Assignment, Binary, Call, Compare, Const, Ref, Unary, names_in, parse_assignment, parse_expression
+from optreg.lang.parse import parse_assignment, parse_expression
+from optreg.lang.tree import Assignment, Binary, Call, Compare, Const, Ref, Unary, names_in
 
 ADAM = builtin.builtin_spec_dir() / "adam.toml"
 
@@ -140,7 +141,7 @@ def test_parse_expression_rejects(text, fragment):
 
 
 def test_modulo_is_floor_modulo_when_decided_statically():
-    from optreg.lang.expr import static_value
+    from optreg.lang.fold import static_value
 
     assert [static_value(parse_expression(t)) for t in ("7 % 3", "-7 % 3", "7 % -3", "1 % 0")] == [1.0, 2.0, -2.0, None]
 
@@ -651,3 +652,28 @@ def test_a_slot_given_a_value_of_another_shape_is_a_rule_error():
         optreg.SpecOptimizer(spec).apply_gradients([(tf.ones([2, 3]), tf.Variable(tf.ones([2, 3])))])
     assert (caught.value.line, caught.value.rule_line) == (13, 1)
     assert "slot 'r' has shape [2, 1], but the value assigned has shape [2, 3]" in caught.value.problem
+
+
+# --- the one function table ---------------------------------------------------------------
+
+
+def test_every_function_tensorflow_computes_has_exactly_one_implementation_and_every_implementation_a_function():
+    from optreg.lang import functions
+    from optreg.runtime.compile import TF_FUNCTIONS
+
+    computed = [name for name, function in functions.FUNCTIONS.items() if function.kind in functions.TENSORFLOW_COMPUTED_KINDS]
+    assert sorted(TF_FUNCTIONS) == sorted(computed) == sorted(functions.TENSORFLOW_COMPUTED)
+    # the others are facts, each answered without TensorFlow
+    assert set(functions.FUNCTIONS) - set(TF_FUNCTIONS) == functions.TRACE_FACTS | functions.CREATION_FACTS
+
+
+def test_the_function_sets_are_derived_from_the_table_kinds():
+    from optreg.lang import functions
+
+    kinds = {name: function.kind for name, function in functions.FUNCTIONS.items()}
+    assert functions.REDUCTIONS == {n for n, k in kinds.items() if k in ("reduction", "axis_reduction")}
+    assert functions.NOT_ELEMENTWISE == {n for n, k in kinds.items() if k not in ("elementwise", "select", "creation_fact")}
+    assert functions.ONE_NUMBER == functions.TRACE_FACTS | (functions.REDUCTIONS - {"row_mean", "col_mean"})
+    assert all(len(function.doc) > 10 and function.arity >= 1 for function in functions.FUNCTIONS.values())
+    with pytest.raises(ValueError, match="unknown function kinds"):
+        functions.of_kind("elementwize")

@@ -8,7 +8,8 @@ import pytest
 import tensorflow as tf
 
 import optreg
-from optreg.lang.expr import fold, parse_expression, static_value
+from optreg.lang.fold import fold, static_value
+from optreg.lang.parse import parse_expression
 from test_spec import spec_text, rule_table, _line_of
 
 FLAGS = """\

@@ -152,3 +152,51 @@ def test_hostile_spec_is_refused_and_runs_nothing(tmp_path, monkeypatch, placeme
     assert caught.value.line is not None
     assert not (tmp_path / "CANARY").exists()
     assert [(event, args) for event, args in AUDIT.events if touches_the_outside(event, args, path)] == []
+
+
+# --- the cost of checking slot conditions stays bounded ---------------------------------------
+
+
+def _conditioned_spec(lines: list[str]) -> str:
+    hypers = "".join(f"f{i} = {{ default = false, fixed = true }}\n" for i in range(8))
+    slots = "".join(f's{i} = {{ when = "f{i}" }}\n' for i in range(8))
+    rule = ",\n".join(f'  "{line}"' for line in lines)
+    return (
+        '[optimizer]\nname = "costly"\nsummary = "s"\n\n[hyperparameters]\nlr = { default = 0.1 }\n'
+        f"{hypers}\n[slots]\n{slots}\n[update]\nrule = [\n{rule}\n]\n"
+    )
+
+
+def test_where_conditions_reading_the_most_slot_conditions_cost_sixteen_evaluations_each(monkeypatch):
+    """Eight conditions, and every where condition different and reading four of them: each is
+    evaluated once per setting of its four (16), never per setting of all eight (256)."""
+    from optreg.spec import slot_check
+
+    assert slot_check.MAX_CONDITIONS_PER_WHERE == 4
+    counts = []
+    original = slot_check._check
+
+    def check(settings, rule):
+        result = original(settings, rule)
+        counts.append(settings.evaluations)
+        return result
+
+    monkeypatch.setattr(slot_check, "_check", check)
+    lines, last = [], "grad"
+    for index in range(200):
+        first = index % 8
+        guard = " + ".join(f"has(s{(first + j) % 8})" for j in range(4))
+        lines.append(f"d{index} = where({guard} > {3 + index / 1000}, s{first} * s{(first + 1) % 8} + {last}, {last})")
+        last = f"d{index}"
+    spec = optreg.load_spec_text(_conditioned_spec([*lines, f"var = var - lr * {last}"]))
+    assert len(spec.rule.assignments) == 201
+    assert counts[-1] == 16 * 200
+
+
+def test_a_where_condition_reading_five_slot_conditions_is_refused_naming_file_and_key(tmp_path):
+    guard = " + ".join(f"has(s{i})" for i in range(5))
+    path = tmp_path / "costly.toml"
+    path.write_text(_conditioned_spec([f"var = var - lr * where({guard} > 4, 1, 0) * grad"]), encoding="utf-8")
+    with pytest.raises(optreg.SpecError, match="reads 5 slot conditions .* at most 4 may decide one") as caught:
+        optreg.load_spec(path)
+    assert (caught.value.source, caught.value.key) == (str(path), "update.rule[0]") and caught.value.line is not None

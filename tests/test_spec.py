@@ -636,3 +636,190 @@ def test_resolve_with_no_hyperparameters_says_none():
 def test_resolve_checks_given_values():
     with pytest.raises(HyperparameterError, match="at most 1.0"):
         resolve_hyperparameters([BETA], {"beta_1": 1.5})
+
+
+# --- slot conditions: one pass over the rule, refusing what the exhaustive check refused ------
+
+import random  # noqa: E402
+
+from optreg.errors import ExpressionError, SpecError  # noqa: E402
+from optreg.spec import slot_check  # noqa: E402
+from optreg.spec.conditions import specialize_rule  # noqa: E402
+
+
+def exhaustive_slot_errors(spec) -> list[tuple[int | None, str]]:
+    """The check the loader made before the one-pass check: the rule specialised for every
+    setting of the conditions; each failing line once, with the first setting it fails in."""
+    conditions = sorted({slot.when for slot in spec.slots if slot.when})
+    names = {h.name for h in spec.hyperparameters}
+    found, lines = [], set()
+    for truths in slot_check.possible_truths(conditions, spec.hyperparameters):
+        fold = {name: bit for name, bit in truths.items() if name in names}
+        try:
+            specialize_rule(spec.rule, spec.hyperparameters, spec.slots, fold, truths)
+        except ExpressionError as error:
+            if error.line_index not in lines:
+                lines.add(error.line_index)
+                found.append((error.line_index, f"{error.message} (with {slot_check.describe_setting(truths)})"))
+    return found
+
+
+def one_pass_slot_errors(spec) -> list[tuple[int | None, str]]:
+    """The loader's check, as (line, message) pairs."""
+    conditions = sorted({slot.when for slot in spec.slots if slot.when})
+    failures = slot_check.slot_condition_errors(spec.rule, spec.hyperparameters, spec.slots, conditions)
+    return [(error.line_index, f"{error.message} (with {slot_check.describe_setting(truths)})") for error, truths in failures]
+
+
+CONDITIONED_HYPERPARAMETERS = (
+    "[hyperparameters]\nlr = { default = 0.1, min = 0.0 }\nmomentum = { default = 0.0, min = 0.0, max = 1.0 }\n"
+    + "".join(f"f{i} = {{ default = false, fixed = true }}\n" for i in range(4))
+)
+CONDITIONED_SLOTS = (
+    "[slots]\n"
+    + "".join(f's{i} = {{ when = "f{i}" }}\n' for i in range(4))
+    + 's4 = { when = "momentum > 0" }\ns5 = { when = "momentum > 0.5" }\ns6 = { when = "momentum <= 0" }\n'
+)
+
+
+def _random_rule(seed: int) -> list[str]:
+    """A random rule over four fixed bools, three compared slots and locals, guarded or not."""
+    chooser = random.Random(seed)
+    slots = [f"s{i}" for i in range(7)]
+    guards = [f"f{i}" for i in range(4)] + [f"has({s})" for s in slots] + ["lr > 0"]
+    # a where inside a condition, a division by zero in some settings only (undecided there), a name
+    guards += ["where(f1, f0, has(s4)) > 0", "1 / f0 > 0.5", "where(lr > 0, f2, 1)", "(f3 - 1) ** 0.5 > 0"]
+    known, lines = ["grad"], []
+
+    def value(depth: int) -> str:
+        pick = chooser.random()
+        if depth > 2 or pick < 0.35:
+            return chooser.choice(known + slots + ["1", "lr"])
+        if pick < 0.7:
+            guard = chooser.choice(guards)
+            if chooser.random() < 0.3:
+                guard = f"{guard} * {chooser.choice(guards)} + {chooser.choice(guards)} > 0"
+            return f"where({guard}, {value(depth + 1)}, {value(depth + 1)})"
+        return f"{value(depth + 1)} * {value(depth + 1)}"
+
+    for index in range(chooser.randint(1, 6)):
+        if chooser.random() < 0.3:
+            lines.append(f"{chooser.choice(slots)} = {value(0)}")
+        else:
+            lines.append(f"d{index} = {value(0)}")
+            known.append(f"d{index}")
+    return [line for index, line in enumerate(lines) if line.split(" = ")[0] not in {l.split(" = ")[0] for l in lines[:index]}] + [
+        f"var = var - lr * {value(0)}"
+    ]
+
+
+def _unchecked_spec(lines):
+    """The spec with these lines, read without its slot-condition check (so both checks can run)."""
+    from unittest import mock
+
+    text = spec_text(hyperparameters=CONDITIONED_HYPERPARAMETERS, slots=CONDITIONED_SLOTS, update=rule_table(*lines))
+    with mock.patch("optreg.spec.rules.slot_condition_errors", return_value=[]):
+        return optreg.load_spec_text(text)
+
+
+SEEDS = 300
+
+
+def test_the_one_pass_slot_check_refuses_exactly_what_the_exhaustive_check_refused():
+    refused = 0
+    for seed in range(SEEDS):
+        try:
+            spec = _unchecked_spec(_random_rule(seed))
+        except SpecError:
+            continue  # a random rule at fault for some other reason
+        expected = exhaustive_slot_errors(spec)
+        assert one_pass_slot_errors(spec) == expected, (seed, [a.text for a in spec.rule.assignments])
+        refused += bool(expected)
+    assert SEEDS // 10 < refused < SEEDS * 9 // 10  # both kinds were tried
+
+
+@pytest.mark.parametrize(
+    "lines, fragment",
+    [
+        # only f0 = f1 = true leaves s2 unread: every other setting but one guards it
+        (["var = var - where(f0 * f1, grad, where(f2, s2, grad))"], None),
+        (["var = var - where(f0 * f1 + f3 > 0, grad, s2)"], "(with f0 = false, f1 = false, f2 = false, f3 = false"),
+        # the local is absent in one setting only; its reader is named
+        (["d = where(f0, grad, where(f1, grad, s2))", "var = var - lr * d"], "it reads 's2'"),
+        # momentum > 0.5 needs momentum > 0: s4 is present whenever s5 is
+        (["var = var - where(has(s5), s4, grad)"], None),
+        (["var = var - where(has(s4), s5, grad)"], "reads 's5', which is absent: slot 's5' exists only when 'momentum > 0.5' holds"),
+        (["s0 = s1", "var = var - grad"], "(with f0 = true, f1 = false"),
+    ],
+)
+def test_refusals_where_only_one_setting_is_wrong_match_the_exhaustive_check(lines, fragment):
+    spec = _unchecked_spec(lines)
+    expected = exhaustive_slot_errors(spec)
+    assert one_pass_slot_errors(spec) == expected
+    if fragment is None:
+        assert not expected
+        optreg.load_spec_text(spec.text)
+    else:
+        assert fragment in expected[0][1]
+        with pytest.raises(SpecError) as caught:
+            optreg.load_spec_text(spec.text)
+        assert caught.value.message == expected[0][1] and caught.value.key == f"update.rule[{expected[0][0]}]"
+
+
+def _eight_condition_spec(lines_per_condition: int) -> str:
+    hypers = "[hyperparameters]\nlr = { default = 0.1 }\n" + "".join(f"f{i} = {{ default = false, fixed = true }}\n" for i in range(8))
+    slots = "[slots]\n" + "".join(f's{i} = {{ when = "f{i}" }}\n' for i in range(8))
+    lines, last = [], "grad"
+    for index in range(8 * lines_per_condition):
+        lines.append(f"d{index} = where(f{index % 8}, s{index % 8} + {last}, {last})")
+        last = f"d{index}"
+    lines += [f"s{i} = where(has(s{i}), 0.9 * s{i} + {last}, 0)" for i in range(8)] + [f"var = var - lr * {last}"]
+    return spec_text(hyperparameters=hypers, slots=slots, update=rule_table(*lines))
+
+
+def test_the_slot_check_of_an_eight_condition_spec_costs_a_few_evaluations_per_where_not_two_to_the_eight(monkeypatch):
+    """No specialisation at all for a valid spec, and each distinct ``where`` condition evaluated
+    once per setting of the one condition it reads: 2 for each of the 16 (``f0`` ... ``f7``,
+    ``has(s0)`` ... ``has(s7)``), however long the rule, where the exhaustive check made 256
+    specialisations of the whole rule."""
+    import optreg.spec.conditions as conditions
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the loader specialised the rule")
+
+    monkeypatch.setattr(conditions, "specialize_rule", refuse)
+    counts = []
+    original = slot_check._Settings.split
+
+    def counted(self, condition, index):
+        counts.append(condition)
+        return original(self, condition, index)
+
+    monkeypatch.setattr(slot_check._Settings, "split", counted)
+    evaluations = []
+    original_check = slot_check._check
+
+    def check(settings, rule):
+        result = original_check(settings, rule)
+        evaluations.append(settings.evaluations)
+        return result
+
+    monkeypatch.setattr(slot_check, "_check", check)
+    for per_condition in (1, 4):
+        counts.clear()
+        spec = optreg.load_spec_text(_eight_condition_spec(per_condition))
+        wheres = 8 * per_condition + 8
+        assert len(spec.slots) == 8 and len(counts) == wheres
+        assert evaluations[-1] == 2 * 16  # two per distinct condition, whatever the rule's length
+
+
+def test_a_where_condition_reading_too_many_slot_conditions_is_refused_with_its_line():
+    guard = " + ".join(f"f{i}" for i in range(slot_check.MAX_CONDITIONS_PER_WHERE)) + " + has(s4) > 2"
+    text = spec_text(
+        hyperparameters=CONDITIONED_HYPERPARAMETERS,
+        slots=CONDITIONED_SLOTS,
+        update=rule_table("d = 2 * grad", f"var = var - where({guard}, d, grad)"),
+    )
+    with pytest.raises(SpecError, match="a where condition reads 5 slot conditions") as caught:
+        optreg.load_spec_text(text)
+    assert caught.value.key == "update.rule[1]" and caught.value.line == _line_of(text, "var = var - where(")

@@ -1,18 +1,20 @@
 """Checking update rules: every name resolves, every assignment is allowed, and a rule
 specialised for fixed hyperparameters and absent slots is still whole.
 
-Parsing and the tree live in :mod:`optreg.lang.expr`; this module, like it, never imports
+Parsing lives in :mod:`optreg.lang.parse`, the tree in :mod:`optreg.lang.tree`; this module, like it, never imports
 TensorFlow.
 """
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import attrs
 
 from optreg.errors import ExpressionError
-from optreg.lang.expr import BUILTIN_NAMES, CREATION_FACTS, FUNCTIONS, REDUCTIONS, SCALAR_BUILTINS, TRACE_FACTS, Assignment, Binary, Call, Compare, Const, Node, Ref, Unary, children, decide_has, fold, names_in
+from optreg.lang.fold import decide_has, fold
+from optreg.lang.functions import BUILTIN_NAMES, CREATION_FACTS, FUNCTIONS, ONE_NUMBER, SCALAR_BUILTINS
+from optreg.lang.tree import Assignment, Binary, Call, Compare, Const, Node, Ref, Unary, children, names_in
 
 
 @attrs.frozen
@@ -55,7 +57,7 @@ def check_rule(
             index (see :func:`rule_errors` for all of them).
 
     Example:
-        >>> from optreg.lang.expr import parse_assignment
+        >>> from optreg.lang.parse import parse_assignment
         >>> rule = [parse_assignment("var = var - lr * grad")]
         >>> check_rule(rule, ["lr"], []).scalar_locals
         frozenset()
@@ -89,7 +91,7 @@ def rule_errors(
         'var'") last, without one. Empty when the rule is valid.
 
     Example:
-        >>> from optreg.lang.expr import parse_assignment
+        >>> from optreg.lang.parse import parse_assignment
         >>> lines = [parse_assignment("d = nope * grad"), None, parse_assignment("var = var - d - e")]
         >>> [(e.line_index, e.message) for e in rule_errors(lines, [], [], assumed=["e"])]
         [(0, "undefined name 'nope'")]
@@ -97,7 +99,13 @@ def rule_errors(
     return _check_lines(tuple(lines), hyperparameters, slots, scalar_slots, assumed)[1]
 
 
-def _check_lines(lines, hyperparameters, slots, scalar_slots, assumed=()) -> tuple["_RuleChecker", list[ExpressionError]]:
+def _check_lines(
+    lines: Sequence[Assignment | None],
+    hyperparameters: Iterable[str],
+    slots: Iterable[str],
+    scalar_slots: Iterable[str],
+    assumed: Iterable[str] = (),
+) -> tuple[_RuleChecker, list[ExpressionError]]:
     """Check every line (skipping None), collecting the errors; the checker is returned too."""
     checker = _RuleChecker(frozenset(hyperparameters), frozenset(slots), frozenset(scalar_slots))
     for name in assumed:
@@ -119,7 +127,9 @@ def _check_lines(lines, hyperparameters, slots, scalar_slots, assumed=()) -> tup
 class _RuleChecker:
     """Walks a rule in order, tracking which locals exist and what kind of value they hold."""
 
-    def __init__(self, hyperparameters: frozenset[str], slots: frozenset[str], scalar_slots: frozenset[str] = frozenset()):
+    def __init__(
+        self, hyperparameters: frozenset[str], slots: frozenset[str], scalar_slots: frozenset[str] = frozenset()
+    ):
         self.hyperparameters = hyperparameters
         self.slots = slots
         #: Names holding one number per variable (scalar slots and locals computed from them).
@@ -144,7 +154,9 @@ class _RuleChecker:
         self._check_target(target, is_bool)
         one_number = self.is_one_number(assignment.expression)
         if target in self.one_number and target in self.slots and not one_number:
-            raise ExpressionError(f"slot {target!r} holds one number per variable; reduce the value first (sum, mean, norm, ...)")
+            raise ExpressionError(
+                f"slot {target!r} holds one number per variable; reduce the value first (sum, mean, norm, ...)"
+            )
         if target == "var":
             self.assigns_var = True
         elif target not in self.slots:
@@ -171,7 +183,7 @@ class _RuleChecker:
 
     def is_one_number(self, node: Node) -> bool:
         """True when the node is one number per variable (no element-wise tensor in it)."""
-        if isinstance(node, Call) and node.function in TRACE_FACTS | (REDUCTIONS - {"row_mean", "col_mean"}):
+        if isinstance(node, Call) and node.function in ONE_NUMBER:
             return True
         if isinstance(node, Ref):
             return (
@@ -199,8 +211,12 @@ class _RuleChecker:
             self._number(node.right, node.op)
             return "bool"
         if isinstance(node, Call) and node.function in CREATION_FACTS:
-            if node.args[0].name not in self.slots:
-                raise ExpressionError(f"{node.function}({node.args[0].name}) names no slot; slots: {', '.join(sorted(self.slots)) or 'none'}")
+            slot = node.args[0]
+            assert isinstance(slot, Ref)  # the parser refuses anything else
+            if slot.name not in self.slots:
+                raise ExpressionError(
+                    f"{node.function}({slot.name}) names no slot; slots: {', '.join(sorted(self.slots)) or 'none'}"
+                )
             return "number"
         if isinstance(node, Call) and node.function == "where":
             self._kind(node.args[0])
@@ -221,7 +237,12 @@ class _RuleChecker:
         """The kind of a name, or an error when it is undefined."""
         if name in self.bool_locals:
             return "bool"
-        if name in BUILTIN_NAMES or name in self.hyperparameters or name in self.slots or name in self.locals | self.assumed:
+        if (
+            name in BUILTIN_NAMES
+            or name in self.hyperparameters
+            or name in self.slots
+            or name in self.locals | self.assumed
+        ):
             return "number"
         raise ExpressionError(f"undefined name {name!r}")
 
@@ -259,7 +280,7 @@ def specialize(
             index of that line in the original rule.
 
     Example:
-        >>> from optreg.lang.expr import parse_assignment
+        >>> from optreg.lang.parse import parse_assignment
         >>> lines = [parse_assignment(t) for t in ("h = 2 * h", "var = where(on, var - h, var - grad)")]
         >>> rule = check_rule(lines, ["on"], ["h"])
         >>> [a.target for a in specialize(rule, ["on"], ["h"], {"on": False}, {"h": "off"}).assignments]

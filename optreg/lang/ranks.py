@@ -17,17 +17,17 @@ which it is built:
 ``where(rank(var) == 1, ..., ...)`` it can never work, and neither can ``matmul(sum(grad), grad)``
 anywhere. Dimensions are never compared: whether two axes have the same length depends on the
 variable. (A slot assigned a value of another rank is no such error: every line runs at rank 0,
-where every value is one number.) Like :mod:`optreg.lang.expr`, this module never imports TensorFlow.
+where every value is one number.) Like the parser, this module never imports TensorFlow.
 """
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import attrs
 
-from optreg.lang import expr
 from optreg.errors import ExpressionError
+from optreg.lang import fold, functions, tree
 
 #: The least rank each argument of these functions needs.
 MINIMUM_RANKS = {"matmul": 2, "col_mean": 2, "row_mean": 1}
@@ -62,7 +62,7 @@ class Failure:
 
 
 def rank_errors(
-    lines: Sequence[expr.Assignment | None],
+    lines: Sequence[tree.Assignment | None],
     hyperparameters: Iterable[str],
     slot_shapes: Mapping[str, str],
 ) -> list[ExpressionError]:
@@ -78,13 +78,14 @@ def rank_errors(
         One :class:`ExpressionError` per failing node, with ``line_index``, in line order.
 
     Example:
-        >>> lines = [expr.parse_assignment("var = var - matmul(sum(grad), grad)")]
+        >>> from optreg.lang.parse import parse_assignment
+        >>> lines = [parse_assignment("var = var - matmul(sum(grad), grad)")]
         >>> [e.message for e in rank_errors(lines, [], {})]  # doctest: +NORMALIZE_WHITESPACE
         ['matmul(sum(grad), grad): matmul needs arguments of rank >= 2, but sum(grad) has rank 0
           for a variable of any rank']
     """
     lines = tuple(lines)
-    if not any(line is not None and expr.functions_in(line.expression) & MINIMUM_RANKS.keys() for line in lines):
+    if not any(line is not None and tree.functions_in(line.expression) & MINIMUM_RANKS.keys() for line in lines):
         return []
     walk = _Walk(frozenset(hyperparameters), dict(slot_shapes), _ranks_to_walk(lines))
     for rank in walk.ranks:
@@ -92,7 +93,7 @@ def rank_errors(
     return walk.errors()
 
 
-def _ranks_to_walk(lines: Sequence[expr.Assignment | None]) -> tuple[int, ...]:
+def _ranks_to_walk(lines: Sequence[tree.Assignment | None]) -> tuple[int, ...]:
     """0 up to the largest whole literal of the rule (``rank(var) >= 3``) plus 2, within bounds."""
     literals = [0]
     for line in lines:
@@ -101,10 +102,10 @@ def _ranks_to_walk(lines: Sequence[expr.Assignment | None]) -> tuple[int, ...]:
     return tuple(range(max(MIN_TOP_RANK, min(max(literals) + 2, MAX_TOP_RANK)) + 1))
 
 
-def _constants(node: expr.Node) -> list[float]:
+def _constants(node: tree.Node) -> list[float]:
     """Every literal of an expression."""
-    own = [node.value] if isinstance(node, expr.Const) else []
-    return own + [c for child in expr.children(node) for c in _constants(child)]
+    own = [node.value] if isinstance(node, tree.Const) else []
+    return own + [c for child in tree.children(node) for c in _constants(child)]
 
 
 class _Walk:
@@ -119,11 +120,11 @@ class _Walk:
         self.ranks = ranks
         self.built: dict[tuple, set[int]] = {}
         self.failures: dict[tuple, dict[int, Failure]] = {}
-        self.nodes: dict[tuple, expr.Node] = {}
+        self.nodes: dict[tuple, tree.Node] = {}
         self.env: dict[str, Value] = {}
         self.rank = 0
 
-    def run(self, lines: Sequence[expr.Assignment | None], rank: int) -> None:
+    def run(self, lines: Sequence[tree.Assignment | None], rank: int) -> None:
         """Walk every line for a variable of this rank."""
         self.rank = rank
         self.env = {"grad": Value(rank), "var": Value(rank), "step": Value(0), "weight_decay": Value(0)}
@@ -142,26 +143,26 @@ class _Walk:
             return 0
         return self.rank
 
-    def fail(self, path: tuple, node: expr.Node, failure: Failure) -> None:
+    def fail(self, path: tuple, node: tree.Node, failure: Failure) -> None:
         """Record that the node at ``path`` fails at the walked rank."""
         self.nodes[path] = node
         self.failures.setdefault(path, {})[self.rank] = failure
 
-    def value(self, node: expr.Node, path: tuple) -> Value:
+    def value(self, node: tree.Node, path: tuple) -> Value:
         """The rank (and known value) of a node at the walked rank, recording failures."""
         self.built.setdefault(path, set()).add(self.rank)
-        if isinstance(node, expr.Const):
+        if isinstance(node, tree.Const):
             return Value(0, node.value)
-        if isinstance(node, expr.Ref):
+        if isinstance(node, tree.Ref):
             return self.env.get(node.name, Value(None))
-        if isinstance(node, expr.Call) and node.function == "where":
+        if isinstance(node, tree.Call) and node.function == "where":
             return self.where(node, path)
-        parts = [self.value(child, path + (i,)) for i, child in enumerate(expr.children(node))]
-        if isinstance(node, expr.Call):
+        parts = [self.value(child, path + (i,)) for i, child in enumerate(tree.children(node))]
+        if isinstance(node, tree.Call):
             return self.call(node, parts, path)
         return Value(_highest(parts), _known(node, parts))
 
-    def where(self, node: expr.Call, path: tuple) -> Value:
+    def where(self, node: tree.Call, path: tuple) -> Value:
         """``where``: only the branch taken when the condition is decided, else all three."""
         condition = self.value(node.args[0], path + (0,))
         if condition.known is not None:
@@ -170,19 +171,21 @@ class _Walk:
         parts = [condition] + [self.value(node.args[i], path + (i,)) for i in (1, 2)]
         return Value(_highest(parts))
 
-    def call(self, node: expr.Call, parts: list[Value], path: tuple) -> Value:
+    def call(self, node: tree.Call, parts: list[Value], path: tuple) -> Value:
         """A function call other than ``where``."""
-        if any(part.rank is None for part in parts):
+        ranks = [part.rank for part in parts]
+        if None in ranks:
             return Value(None)
+        known_ranks = [rank for rank in ranks if rank is not None]
         name = node.function
         needed = MINIMUM_RANKS.get(name, 0)
-        for arg, part in zip(node.args, parts):
-            if part.rank < needed:
-                self.fail(path, node, Failure(f"{name} needs arguments of rank >= {needed}", expr.unparse(arg), part.rank))
+        for arg, rank in zip(node.args, known_ranks):
+            if rank < needed:
+                self.fail(path, node, Failure(f"{name} needs arguments of rank >= {needed}", tree.unparse(arg), rank))
                 return Value(None)
-        if name in expr.SHAPE_FACTS:
-            return Value(0, _shape_fact(name, parts[0].rank))
-        if name in expr.REDUCTIONS - {"row_mean", "col_mean"} or name in expr.VARIABLE_FACTS | expr.CREATION_FACTS:
+        if name in functions.SHAPE_FACTS:
+            return Value(0, _shape_fact(name, known_ranks[0]))
+        if name in functions.ONE_NUMBER | functions.CREATION_FACTS:  # shape facts are answered above
             return Value(0)
         return Value(_highest(parts))
 
@@ -195,11 +198,12 @@ class _Walk:
             failure = by_rank[min(by_rank)]
             ranks = sorted({f.rank for f in by_rank.values()})
             message = (
-                f"{expr.unparse(self.nodes[path])}: {failure.needs}, but {failure.culprit} has rank {' or '.join(map(str, ranks))} "
+                f"{tree.unparse(self.nodes[path])}: {failure.needs}, "
+                f"but {failure.culprit} has rank {' or '.join(map(str, ranks))} "
                 f"{self.describe(set(by_rank))}"
             )
             found.append(ExpressionError(message, line_index=path[0]))
-        return sorted(found, key=lambda error: error.line_index)
+        return sorted(found, key=lambda error: error.line_index or 0)  # every one has its line
 
     def describe(self, ranks: set[int]) -> str:
         """Which variables a failure is for: all, or the ranks of the branch it is in."""
@@ -214,18 +218,24 @@ class _Walk:
 def _highest(parts: Sequence[Value]) -> int | None:
     """The rank of an element-wise result: the highest of its operands' (None if any is unknown)."""
     ranks = [part.rank for part in parts]
-    return None if None in ranks else max(ranks, default=0)
+    known = [rank for rank in ranks if rank is not None]
+    return None if len(known) < len(ranks) else max(known, default=0)
 
 
-def _known(node: expr.Node, parts: Sequence[Value]) -> float | bool | None:
+def _known(node: tree.Node, parts: Sequence[Value]) -> float | bool | None:
     """An operator's value when every operand's is known, computed as the compiler does."""
-    if any(part.known is None for part in parts):
+    values = [part.known for part in parts]
+    constants = [tree.Const(float(value)) for value in values if value is not None]
+    if len(constants) < len(values):
         return None
-    constants = [expr.Const(float(part.known)) for part in parts]
-    rebuilt = attrs.evolve(node, operand=constants[0]) if isinstance(node, expr.Unary) else attrs.evolve(
-        node, left=constants[0], right=constants[1]
-    )
-    return expr.static_value(rebuilt)
+    rebuilt: tree.Node
+    if isinstance(node, tree.Unary):
+        rebuilt = attrs.evolve(node, operand=constants[0])
+    elif isinstance(node, (tree.Binary, tree.Compare)):
+        rebuilt = attrs.evolve(node, left=constants[0], right=constants[1])
+    else:
+        return None
+    return fold.static_value(rebuilt)
 
 
 def _shape_fact(name: str, rank: int) -> float | None:

@@ -32,16 +32,17 @@ from typing import Any
 
 import attrs
 
-from optreg.lang import expr
 from optreg.lang import check as expr_check
-from optreg.model.options import ALL_OPTION_NAMES
+from optreg.lang import functions
 from optreg.model.hyperparameters import Hyperparameter
-
+from optreg.model.options import ALL_OPTION_NAMES
 
 #: Names a hyperparameter or slot may not take: the rule's builtins, the function table,
 #: and the options every optimizer accepts.
-RESERVED_NAMES = frozenset(expr.BUILTIN_NAMES) | frozenset(expr.FUNCTIONS) | frozenset(
-    {"name", "iterations", "skipped_steps", *ALL_OPTION_NAMES}
+RESERVED_NAMES = (
+    frozenset(functions.BUILTIN_NAMES)
+    | frozenset(functions.FUNCTIONS)
+    | frozenset({"name", "iterations", "skipped_steps", *ALL_OPTION_NAMES})
 )
 
 
@@ -56,7 +57,8 @@ SLOT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 SLOT_SHAPES = ("var", "scalar", "rows", "columns")
 
 
-#: At most this many fixed bool hyperparameters may decide slots (each combination is checked).
+#: At most this many conditions (fixed bools or comparisons) may decide slots (the rule is checked for every
+#: setting of them at once: see optreg.spec.slot_check).
 MAX_SLOT_CONDITIONS = 8
 
 

@@ -16,12 +16,12 @@ does not fit this variable) is a :class:`~optreg.errors.RuleError` naming the sp
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import attrs
 import tensorflow as tf
 
-from optreg.lang import expr
+from optreg.lang import fold, functions, tree
 from optreg.lang.check import CheckedRule
 from optreg.runtime.rule_errors import applied, building, locate
 from optreg.spec.locations import RuleLocation
@@ -46,19 +46,19 @@ _COMPARE: Mapping[str, Callable] = {
 }
 
 
-def _where(cond, a, b):
+def _where(cond: tf.Tensor, a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
     """where(cond, a, b) with a numeric condition meaning 'non-zero'."""
     return tf.where(_as_bool(cond), a, b)
 
 
-def _as_bool(value):
+def _as_bool(value: tf.Tensor) -> tf.Tensor:
     """A boolean tensor from a comparison or a number (non-zero is true)."""
     if value.dtype == tf.bool:
         return value
     return tf.not_equal(value, tf.zeros([], value.dtype))
 
 
-def _transpose(x):
+def _transpose(x: tf.Tensor) -> tf.Tensor:
     """The last two axes swapped; tensors of rank < 2 unchanged."""
     rank = x.shape.rank
     if rank < 2:
@@ -71,7 +71,7 @@ def _mean_over(axis: int) -> Callable:
     return lambda x: tf.reduce_mean(x, axis=axis, keepdims=True)
 
 
-def _shape_facts(x) -> dict[str, int]:
+def _shape_facts(x: tf.Tensor) -> dict[str, int]:
     """rank, size, rows and cols of a tensor whose shape is known when the rule is traced."""
     dims = x.shape.as_list()
     if None in dims:
@@ -87,8 +87,10 @@ def _shape_facts(x) -> dict[str, int]:
     }
 
 
-#: The TensorFlow implementation of every entry of :data:`optreg.lang.expr.FUNCTIONS` but the
-#: shape facts, which the evaluator answers from static shapes.
+#: The TensorFlow implementation of every function of :data:`optreg.lang.functions.FUNCTIONS` whose kind
+#: TensorFlow computes (:data:`optreg.lang.functions.TENSORFLOW_COMPUTED`): one each, keyed by name. The
+#: facts (shape, variable, creation) are answered without TensorFlow: from static shapes, from the
+#: variable's name, and when the optimizer is created.
 TF_FUNCTIONS: Mapping[str, Callable] = {
     "sqrt": tf.sqrt,
     "rsqrt": tf.math.rsqrt,
@@ -111,7 +113,10 @@ TF_FUNCTIONS: Mapping[str, Callable] = {
     "matmul": tf.linalg.matmul,
     "transpose": _transpose,
 }
-assert set(TF_FUNCTIONS) | expr.TRACE_FACTS | expr.CREATION_FACTS == set(expr.FUNCTIONS), "every function of the table needs a TF implementation"
+if set(TF_FUNCTIONS) != functions.TENSORFLOW_COMPUTED:  # pragma: no cover - a table edited on one side only
+    raise ImportError(
+        f"TF_FUNCTIONS and the function table disagree on {sorted(set(TF_FUNCTIONS) ^ functions.TENSORFLOW_COMPUTED)}"
+    )
 
 
 @attrs.frozen
@@ -148,21 +153,25 @@ class CompiledRule:
         slots: Sequence[str] | Mapping[str, str],
         locations: Sequence[RuleLocation] = (),
     ):
-        self._scalar_names = frozenset(hyperparameters) | expr.SCALAR_BUILTINS | rule.scalar_locals
+        self._scalar_names = frozenset(hyperparameters) | functions.SCALAR_BUILTINS | rule.scalar_locals
         self._slots = frozenset(slots)
         #: The slots shaped like the variable (the others keep their own shape).
-        self._var_shaped = frozenset(slots if not isinstance(slots, Mapping) else (n for n, k in slots.items() if k == "var"))
+        self._var_shaped = frozenset(
+            slots if not isinstance(slots, Mapping) else (n for n, k in slots.items() if k == "var")
+        )
         lines = tuple(zip(rule.assignments, locate(rule.assignments, locations)))
         self._step_locals = tuple((a, where) for a, where in lines if a.target in rule.scalar_locals)
-        self._hoisted: list[expr.Node] = []
-        self._hoisted_index: dict[expr.Node, int] = {}
+        self._hoisted: list[tree.Node] = []
+        self._hoisted_index: dict[tree.Node, int] = {}
         #: Where each hoisted sub-expression comes from: the first line it was hoisted from.
         self._hoisted_locations: list[RuleLocation] = []
         self._variable_lines = tuple(
-            (a.target, self._hoist(a.expression, where), where) for a, where in lines if a.target not in rule.scalar_locals
+            (a.target, self._hoist(a.expression, where), where)
+            for a, where in lines
+            if a.target not in rule.scalar_locals
         )
-        self._uses = frozenset().union(*(expr.functions_in(a.expression) for a in rule.assignments))
-        self._reads = frozenset().union(*(expr.names_in(a.expression) for a in rule.assignments))
+        self._uses = frozenset().union(*(tree.functions_in(a.expression) for a in rule.assignments))
+        self._reads = frozenset().union(*(tree.names_in(a.expression) for a in rule.assignments))
 
     @property
     def applies_weight_decay(self) -> bool:
@@ -174,29 +183,29 @@ class CompiledRule:
     def variable_facts(self) -> frozenset[str]:
         """The variable facts (``excluded``, ``decayed``) the rule calls; the optimizer computes
         them per variable and passes them to :meth:`update`."""
-        return self._uses & expr.VARIABLE_FACTS
+        return self._uses & functions.VARIABLE_FACTS
 
     @property
     def elementwise(self) -> bool:
         """True when every element of the result depends only on the same element of the inputs:
         no reduction, shape fact or matrix operation. Such a rule may run on several variables
         stacked along a leading axis and give each the same result as on its own."""
-        return not (self._uses & expr.NOT_ELEMENTWISE)
+        return not (self._uses & functions.NOT_ELEMENTWISE)
 
     @property
-    def step_expressions(self) -> tuple[expr.Node, ...]:
+    def step_expressions(self) -> tuple[tree.Node, ...]:
         """The sub-expressions computed once per step (for inspection and tests)."""
         return tuple(self._hoisted)
 
-    def _hoist(self, node: expr.Node, location: RuleLocation):
+    def _hoist(self, node: tree.Node, location: RuleLocation):
         """Replace every maximal scalar sub-expression by a reference into the step program."""
-        if expr.names_in(node) <= self._scalar_names:
+        if tree.names_in(node) <= self._scalar_names:
             if node not in self._hoisted_index:
                 self._hoisted_index[node] = len(self._hoisted)
                 self._hoisted.append(node)
                 self._hoisted_locations.append(location)
             return _Hoisted(self._hoisted_index[node])
-        return expr.map_children(node, lambda child: self._hoist(child, location))
+        return tree.map_children(node, lambda child: self._hoist(child, location))
 
     def step_scalars(
         self, hyperparameters: Mapping[str, tf.Tensor], step: tf.Tensor, weight_decay: float | None = None
@@ -220,7 +229,7 @@ class CompiledRule:
                 env[assignment.target] = _evaluate(assignment.expression, trace)
         return [self._step_value(k, trace) for k in range(len(self._hoisted))]
 
-    def _step_value(self, index: int, trace: "_Trace") -> tf.Tensor:
+    def _step_value(self, index: int, trace: _Trace) -> tf.Tensor:
         """The k-th hoisted sub-expression's value, built as part of its line."""
         with building(self._hoisted_locations[index]):
             return _evaluate(self._hoisted[index], trace)
@@ -260,7 +269,9 @@ class CompiledRule:
                 assigned.update(self._run_line(target, node, trace, like, slots))
         return assigned
 
-    def _run_line(self, target: str, node, trace: "_Trace", like: tf.Tensor, slots: Mapping[str, tf.Tensor]) -> dict:
+    def _run_line(
+        self, target: str, node: tree.Node | _Hoisted, trace: _Trace, like: tf.Tensor, slots: Mapping[str, tf.Tensor]
+    ) -> dict:
         """Build one line of the variable program: a local (remembered when known when traced),
         or the new value of ``var`` or a slot, shaped as it must be (returned as ``{target: value}``)."""
         value = _evaluate(node, trace)
@@ -321,62 +332,65 @@ class _Trace:
     known: dict = attrs.field(factory=dict)
 
 
-def _evaluate(node, trace: _Trace):
+def _evaluate(node: tree.Node | _Hoisted, trace: _Trace) -> tf.Tensor:
     """Evaluate a tree to a tensor, node by node, with fixed TensorFlow functions.
 
     A ``where`` whose condition is known when traced (from literals, shape and variable facts,
     and locals computed from them) builds only the branch it takes; ``trace.hoisted`` holds
     the step program's expressions, so literals moved there still count as known.
     """
-    if isinstance(node, expr.Call) and node.function == "where":
+    if isinstance(node, tree.Call) and node.function == "where":
         decided = _static(node.args[0], trace)
         if decided is not None:
             return _evaluate(node.args[1] if decided else node.args[2], trace)
-    if isinstance(node, expr.Call) and node.function in expr.TRACE_FACTS:
-        return trace.constant(float(_static(node, trace)))
+    if isinstance(node, tree.Call) and node.function in functions.TRACE_FACTS:
+        fact = _static(node, trace)
+        assert fact is not None  # a trace fact is always known when traced
+        return trace.constant(float(fact))
     if isinstance(node, _Hoisted):
         return trace.scalars[node.index]
-    if isinstance(node, expr.Const):
+    if isinstance(node, tree.Const):
         return trace.constant(node.value)
-    if isinstance(node, expr.Ref):
+    if isinstance(node, tree.Ref):
         return trace.env[node.name]
-    if isinstance(node, expr.Unary):
+    if isinstance(node, tree.Unary):
         operand = _evaluate(node.operand, trace)
         return tf.negative(operand) if node.op == "-" else operand
-    if isinstance(node, expr.Binary):
+    if isinstance(node, tree.Binary):
         return applied(node, _BINARY[node.op], _evaluate(node.left, trace), _evaluate(node.right, trace))
-    if isinstance(node, expr.Compare):
+    if isinstance(node, tree.Compare):
         return applied(node, _COMPARE[node.op], _evaluate(node.left, trace), _evaluate(node.right, trace))
     args = [_evaluate(arg, trace) for arg in node.args]
     return applied(node, TF_FUNCTIONS[node.function], *args)
 
 
-def _static(node, trace: _Trace) -> float | bool | None:
+def _static(node: tree.Node | _Hoisted, trace: _Trace) -> float | bool | None:
     """The value of an expression of literals, facts and known locals when traced, or None."""
     if isinstance(node, _Hoisted):
-        return expr.static_value(trace.hoisted[node.index]) if trace.hoisted else None
-    if isinstance(node, expr.Call) and node.function in expr.VARIABLE_FACTS:
+        return fold.static_value(trace.hoisted[node.index]) if trace.hoisted else None
+    if isinstance(node, tree.Call) and node.function in functions.VARIABLE_FACTS:
         return bool(trace.facts.get(node.function, node.function == "decayed"))
-    if isinstance(node, expr.Call) and node.function in expr.SHAPE_FACTS:
+    if isinstance(node, tree.Call) and node.function in functions.SHAPE_FACTS:
         return _shape_facts(_evaluate(node.args[0], trace))[node.function]
-    if isinstance(node, expr.Ref):
+    if isinstance(node, tree.Ref):
         return trace.known.get(node.name)
-    if isinstance(node, expr.Const):
+    if isinstance(node, tree.Const):
         return node.value
-    if isinstance(node, expr.Call) and node.function == "where":
+    if isinstance(node, tree.Call) and node.function == "where":
         decided = _static(node.args[0], trace)
         return None if decided is None else _static(node.args[1] if decided else node.args[2], trace)
-    if not isinstance(node, (expr.Unary, expr.Binary, expr.Compare)):
+    if not isinstance(node, (tree.Unary, tree.Binary, tree.Compare)):
         return None
-    values = [_static(part, trace) for part in expr.children(node)]
-    if any(value is None for value in values):
+    values = [_static(part, trace) for part in tree.children(node)]
+    known = [value for value in values if value is not None]
+    if len(known) < len(values):
         return None
-    return expr.static_value(_rebuild_with_constants(node, values))
+    return fold.static_value(_rebuild_with_constants(node, known))
 
 
-def _rebuild_with_constants(node, values):
-    """The node with its operands replaced by literals, for :func:`optreg.lang.expr.static_value`."""
-    constants = [expr.Const(float(value)) for value in values]
-    if isinstance(node, expr.Unary):
+def _rebuild_with_constants(node: tree.Unary | tree.Binary | tree.Compare, values: Sequence[float | bool]) -> tree.Node:
+    """The node with its operands replaced by literals, for :func:`optreg.lang.fold.static_value`."""
+    constants = [tree.Const(float(value)) for value in values]
+    if isinstance(node, tree.Unary):
         return attrs.evolve(node, operand=constants[0])
     return attrs.evolve(node, left=constants[0], right=constants[1])

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import re
-from typing import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import tensorflow as tf
 
-from optreg.lang import expr
 from optreg.errors import OptregError, RuleError  # noqa: F401 (RuleError: what building raises)
+from optreg.lang import tree
 from optreg.spec.locations import RuleLocation
 
 #: What TensorFlow raises when ops cannot be built from their inputs.
@@ -38,21 +39,22 @@ class OpFailed(Exception):
         problem: TensorFlow's reason, cleaned (see :func:`tf_problem`).
     """
 
-    def __init__(self, node: expr.Node, problem: str):
+    def __init__(self, node: tree.Node, problem: str):
         self.node = node
         self.problem = problem
         super().__init__(problem)
 
 
-def applied(node: expr.Node, function, *args):
+def applied(node: tree.Node, function: Callable[..., Any], *args: Any) -> Any:
     """``function(*args)``, the TensorFlow function of ``node``; what TensorFlow raises becomes
     :class:`OpFailed` naming the node.
 
     Example:
+        >>> from optreg.lang.parse import parse_expression
         >>> try:
-        ...     applied(expr.parse_expression("a + b"), tf.add, tf.ones([2]), tf.ones([3]))
+        ...     applied(parse_expression("a + b"), tf.add, tf.ones([2]), tf.ones([3]))
         ... except OpFailed as failure:
-        ...     print(expr.unparse(failure.node), "->", failure.problem)
+        ...     print(tree.unparse(failure.node), "->", failure.problem)
         a + b -> Incompatible shapes: [2] vs. [3]
     """
     try:
@@ -86,7 +88,7 @@ def building(location: RuleLocation, variable: tf.Tensor | None = None) -> Itera
     except OptregError:
         raise
     except OpFailed as failure:
-        raise location.error(f"{expr.unparse(failure.node)}: {failure.problem}{suffix}") from failure.__cause__
+        raise location.error(f"{tree.unparse(failure.node)}: {failure.problem}{suffix}") from failure.__cause__
     except TF_ERRORS as error:
         raise location.error(f"{tf_problem(error)}{suffix}") from error
 
@@ -96,7 +98,8 @@ def tf_problem(error: Exception) -> str:
     function names or op tags.
 
     Example:
-        >>> tf_problem(ValueError("Shape must be rank 2 but is rank 1 for '{{node MatMul}} = MatMul[T=DT_FLOAT](a, b)' with input shapes: [1], [1]."))
+        >>> reason = "Shape must be rank 2 but is rank 1 for '{{node MatMul}} = MatMul[T=DT_FLOAT](a, b)'"
+        >>> tf_problem(ValueError(reason + " with input shapes: [1], [1]."))
         'Shape must be rank 2 but is rank 1 with input shapes: [1], [1]'
     """
     text = error.message if isinstance(error, tf.errors.OpError) else str(error)
@@ -105,22 +108,26 @@ def tf_problem(error: Exception) -> str:
     return text if len(text) <= MAX_PROBLEM_CHARS else text[: MAX_PROBLEM_CHARS - 3] + "..."
 
 
-def locate(assignments: Sequence[expr.Assignment], locations: Sequence[RuleLocation] = ()) -> tuple[RuleLocation, ...]:
+def locate(assignments: Sequence[tree.Assignment], locations: Sequence[RuleLocation] = ()) -> tuple[RuleLocation, ...]:
     """Where each line of a (specialised) rule is: the spec's line with the same text (the
     same copy of it, when a line is repeated), else the line's own position in the rule.
 
     Example:
-        >>> lines = [expr.parse_assignment("var = var - grad")]
+        >>> from optreg.lang.parse import parse_assignment
+        >>> lines = [parse_assignment("var = var - grad")]
         >>> locate(lines, [RuleLocation("x.toml", 3, 12, "var = var - grad")])[0].file_line
         12
     """
     by_text: dict[str, list[RuleLocation]] = {}
     for location in locations:
         by_text.setdefault(location.text, []).append(location)
-    found, seen = [], {}
+    found: list[RuleLocation] = []
+    seen: dict[str, int] = {}
     for index, assignment in enumerate(assignments):
         copy = seen.get(assignment.text, 0)
         seen[assignment.text] = copy + 1
         candidates = by_text.get(assignment.text, [])
-        found.append(candidates[copy] if copy < len(candidates) else RuleLocation("<rule>", index + 1, None, assignment.text))
+        found.append(
+            candidates[copy] if copy < len(candidates) else RuleLocation("<rule>", index + 1, None, assignment.text)
+        )
     return tuple(found)

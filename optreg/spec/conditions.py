@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-
-from optreg.lang import expr
-from optreg.lang import check as expr_check
 from optreg.errors import ExpressionError, HyperparameterError
+from optreg.lang import check as expr_check
+from optreg.lang import fold, parse, tree
 from optreg.model.definitions import OptimizerSpec, Slot
 from optreg.model.hyperparameters import Hyperparameter
 from optreg.spec.locations import rule_line_error
@@ -22,10 +22,10 @@ def condition_hyperparameter(when: str) -> str | None:
         ('momentum', None)
     """
     try:
-        node = expr.parse_expression(when)
+        node = parse.parse_expression(when)
     except ExpressionError:
         return None
-    if isinstance(node, expr.Compare) and isinstance(node.left, expr.Ref) and isinstance(node.right, expr.Const):
+    if isinstance(node, tree.Compare) and isinstance(node.left, tree.Ref) and isinstance(node.right, tree.Const):
         return node.left.name
     return None
 
@@ -38,7 +38,7 @@ def condition_holds(when: str, values: Mapping[str, Any]) -> bool | None:
         >>> condition_holds("momentum > 0", {"momentum": 0.0}), condition_holds("centered", {"centered": True})
         (False, True)
     """
-    decided = expr.static_value(expr.fold(expr.parse_expression(when), values))
+    decided = fold.static_value(fold.fold(parse.parse_expression(when), values))
     return None if decided is None else bool(decided)
 
 
@@ -69,7 +69,9 @@ def specialize_rule(
         if slot.when and truths.get(slot.when) is False
     }
     scalar_slots = [s.name for s in slots if s.shape == "scalar"]
-    return expr_check.specialize(rule, [h.name for h in hyperparameters], [s.name for s in slots], values, absent, scalar_slots)
+    return expr_check.specialize(
+        rule, [h.name for h in hyperparameters], [s.name for s in slots], values, absent, scalar_slots
+    )
 
 
 def slot_deciding_hyperparameters(slots: Sequence[Slot]) -> set[str]:
@@ -79,10 +81,10 @@ def slot_deciding_hyperparameters(slots: Sequence[Slot]) -> set[str]:
         >>> slot_deciding_hyperparameters([Slot("velocity", when="momentum > 0"), Slot("h", when="centered")])
         {'momentum'}
     """
-    return {condition_hyperparameter(slot.when) for slot in slots if slot.when} - {None}
+    return {name for slot in slots if slot.when for name in [condition_hyperparameter(slot.when)] if name is not None}
 
 
-def deciding_values(spec: "OptimizerSpec", given: Mapping[str, Any]) -> dict[str, float | int]:
+def deciding_values(spec: OptimizerSpec, given: Mapping[str, Any]) -> dict[str, float | int]:
     """The creation values of the hyperparameters that slot comparisons read (``momentum`` for
     ``when = "momentum > 0"``): given (and checked) or the defaults.
 
@@ -103,15 +105,18 @@ def deciding_values(spec: "OptimizerSpec", given: Mapping[str, Any]) -> dict[str
             continue
         value = given.get(hyper.name, hyper.default)
         if is_schedule(value):
-            conditions = ", ".join(repr(s.when) for s in spec.slots if s.when and condition_hyperparameter(s.when) == hyper.name)
+            conditions = ", ".join(
+                repr(s.when) for s in spec.slots if s.when and condition_hyperparameter(s.when) == hyper.name
+            )
             raise HyperparameterError(
-                f"{hyper.name} decides which slots {spec.name} keeps (when {conditions}), so it takes a number, not a schedule"
+                f"{hyper.name} decides which slots {spec.name} keeps (when {conditions}), "
+                "so it takes a number, not a schedule"
             )
         values[hyper.name] = hyper.check(value)
     return values
 
 
-def fixed_values(spec: "OptimizerSpec", given: Mapping[str, Any]) -> dict[str, float | int | bool]:
+def fixed_values(spec: OptimizerSpec, given: Mapping[str, Any]) -> dict[str, float | int | bool]:
     """The values of a spec's fixed hyperparameters: given (and checked) or the defaults.
 
     Example:
@@ -121,7 +126,9 @@ def fixed_values(spec: "OptimizerSpec", given: Mapping[str, Any]) -> dict[str, f
     return {h.name: h.check(given[h.name]) if h.name in given else h.default for h in spec.hyperparameters if h.fixed}
 
 
-def specialize_spec(spec: "OptimizerSpec", values: Mapping[str, float | int | bool]) -> tuple[expr_check.CheckedRule, tuple[Slot, ...]]:
+def specialize_spec(
+    spec: OptimizerSpec, values: Mapping[str, float | int | bool]
+) -> tuple[expr_check.CheckedRule, tuple[Slot, ...]]:
     """The rule and the present slots of a spec for given fixed hyperparameter values.
 
     Args:

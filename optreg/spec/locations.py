@@ -77,7 +77,7 @@ class RuleLocation:
         return RuleError(self.source, self.file_line, self.rule_line, self.text, problem)
 
 
-def rule_locations(spec: "OptimizerSpec") -> tuple[RuleLocation, ...]:
+def rule_locations(spec: OptimizerSpec) -> tuple[RuleLocation, ...]:
     """Where each line of a spec's rule is, in rule order.
 
     Example:
@@ -86,12 +86,14 @@ def rule_locations(spec: "OptimizerSpec") -> tuple[RuleLocation, ...]:
     """
     texts = [assignment.text for assignment in spec.rule.assignments]
     return tuple(
-        RuleLocation(spec.source, index + 1, find_line(spec.text, f"update.rule[{index}]", text, texts[:index].count(text)), text)
+        RuleLocation(
+            spec.source, index + 1, find_line(spec.text, f"update.rule[{index}]", text, texts[:index].count(text)), text
+        )
         for index, text in enumerate(texts)
     )
 
 
-def rule_line_error(spec: "OptimizerSpec", error: ExpressionError, message: str) -> SpecError:
+def rule_line_error(spec: OptimizerSpec, error: ExpressionError, message: str) -> SpecError:
     """A SpecError naming the spec's file and the line of the rule an ExpressionError is about.
 
     Example:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from optreg.errors import SpecError
 from optreg.spec.reader import load_spec, spec_files
