@@ -23,7 +23,10 @@ def fresh_venv(tmp_path_factory):
 @pytest.mark.slow
 def test_installed_package_is_the_wheel_not_the_checkout(fresh_venv, tmp_path):
     code = "import optreg, pathlib; print(pathlib.Path(optreg.__file__).parent)"
-    found = subprocess.run([str(fresh_venv / "bin" / "python"), "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
+    found = subprocess.run(
+        [str(fresh_venv / "bin" / "python"), "-c", code],
+        capture_output=True, text=True, check=True, cwd=tmp_path, env=venv_environment(),
+    )
     package = Path(found.stdout.strip())
     assert str(package).startswith(str(fresh_venv))
     assert sorted(p.name for p in (package / "specs").glob("*.toml")) == sorted(p.name for p in (REPO / "specs").glob("*.toml"))
@@ -34,7 +37,10 @@ def test_the_venv_sees_the_packages_of_the_interpreter_running_the_tests(fresh_v
     """TensorFlow and hatchling come from the interpreter running pytest (a user's venv, or the
     machine's Python), not from the base interpreter behind it."""
     code = "import tensorflow, hatchling; print(tensorflow.__file__)"
-    found = subprocess.run([str(fresh_venv / "bin" / "python"), "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    found = subprocess.run(
+        [str(fresh_venv / "bin" / "python"), "-c", code],
+        capture_output=True, text=True, cwd=tmp_path, env=venv_environment(),
+    )
     assert found.returncode == 0, found.stderr
     assert Path(found.stdout.strip()).is_relative_to(sysconfig.get_paths()["purelib"])
 
