@@ -27,7 +27,7 @@ import tensorflow as tf
 from optreg.errors import HyperparameterError, OptionError
 from optreg.model import schedules
 from optreg.model.options import StepOptions
-from optreg.runtime.optimizer import initial_value, slot_shape, variable_path
+from optreg.runtime.variables import initial_value, slot_shape, variable_path
 from optreg.model.definitions import OptimizerSpec
 from optreg.model.hyperparameters import resolve_hyperparameters, unknown_hyperparameter_message
 from optreg.spec.reader import load_spec, load_spec_text
