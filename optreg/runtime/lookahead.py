@@ -134,7 +134,7 @@ class Lookahead(Optimizer):
 
     # --- the step -------------------------------------------------------------------------
 
-    def _update_variables(self, grads: list, variables: list, step: tf.Tensor, update_one) -> None:
+    def update_variables(self, grads: list, variables: list, step: tf.Tensor, update_one: Any) -> None:
         """The inner optimizer's whole step on the fast weights — its schedules, weight decay,
         EMA, accumulation and updates that couple the variables (Prodigy) — then, on a
         synchronising step, the slow-weight update.

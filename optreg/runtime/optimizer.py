@@ -10,10 +10,10 @@ An :class:`Optimizer` is a :class:`tf.Module`. It holds
   by ``tf.train.Checkpoint(optimizer=opt)`` keyed by their variable.
 
 Subclasses describe their hyperparameters and slots and implement
-:meth:`Optimizer._update_variable` (and optionally :meth:`Optimizer._prepare_step`), or, when
-the update of one variable depends on the others, :meth:`Optimizer._update_variables`. The
-steps around them live in :mod:`optreg.runtime.steps`, the Keras options' methods in
-:mod:`optreg.runtime.keras_options`.
+:meth:`Optimizer.update_variable` (and optionally :meth:`Optimizer.prepare_step`), or, when
+the update of one variable depends on the others, :meth:`Optimizer.update_variables` (see
+:mod:`optreg.runtime.extension_points`). The steps around them live in
+:mod:`optreg.runtime.steps`, the Keras options' methods in :mod:`optreg.runtime.keras_options`.
 """
 
 from __future__ import annotations
@@ -29,11 +29,12 @@ from optreg.model.hyperparameters import Hyperparameter
 from optreg.model.options import GradientOptions, StepOptions
 from optreg.runtime import lookup
 from optreg.runtime.configs import optimizer_config
+from optreg.runtime.extension_points import ExtensionPoints
 from optreg.runtime.gradients import gradient_hooks
 from optreg.runtime.hyperparameter_state import HyperparameterState
 from optreg.runtime.keras_options import KerasOptions
 from optreg.runtime.slots import RuntimeState, SlotMethods
-from optreg.runtime.steps import StepPipeline, UpdateOne, all_finite
+from optreg.runtime.steps import StepPipeline, all_finite
 from optreg.runtime.variables import (
     PARAMETER_SERVER_MESSAGE,
     PARAMETER_SERVER_STRATEGIES,
@@ -60,7 +61,7 @@ __all__ = [
 ]
 
 
-class Optimizer(KerasOptions, SlotMethods, StepPipeline, tf.Module):
+class Optimizer(KerasOptions, SlotMethods, StepPipeline, ExtensionPoints, tf.Module):
     """Base class of optreg optimizers.
 
     Args:
@@ -295,7 +296,7 @@ class Optimizer(KerasOptions, SlotMethods, StepPipeline, tf.Module):
                 old = self._slots[position][slot.name]
                 with tf.init_scope(), self._runtime.strategy.scope():
                     self._slots[position][slot.name] = tf.Variable(
-                        self._initial_value(slot, ref.deref()), trainable=False, name=old.name.split(":")[0]
+                        self.slot_initial_value(slot, ref.deref()), trainable=False, name=old.name.split(":")[0]
                     )
         if scalar:
             self._runtime.compiled.clear()  # compiled steps read the replaced slots
@@ -348,25 +349,6 @@ class Optimizer(KerasOptions, SlotMethods, StepPipeline, tf.Module):
                 self._compiled_step(variables)(grads)
         return self.iterations
 
-    def _update_variables(self, grads: list, variables: list, step: tf.Tensor, update_one: UpdateOne | None) -> None:
-        """Update every variable from its (hooked) gradient: by default, :meth:`_prepare_step`
-        once, then :meth:`_update_variable` per variable. Optimizers whose update couples the
-        variables (sums over all of them) override this instead.
-
-        Args:
-            grads: the gradients, after the hooks.
-            variables: the variables, in the same order.
-            step: the 1-based update number, float64.
-            update_one: ``update_one(grad, var, prepared)`` updates one variable's replica
-                copies under a distribution strategy; None outside one.
-        """
-        prepared = self._prepare_step(step)
-        for grad, var in zip(grads, variables):
-            if update_one is None:
-                self._update_variable(grad, var, self.slots_for(var), prepared)
-            else:
-                update_one(grad, var, prepared)
-
     def moves_on_call(self, calls: tf.Tensor) -> tf.Tensor | bool:
         """Whether a call is meant to move the variables: not a call that only accumulates its
         gradient (``gradient_accumulation_steps``), nor one of the optimizer's first updates
@@ -393,7 +375,9 @@ class Optimizer(KerasOptions, SlotMethods, StepPipeline, tf.Module):
         return moves if every == 1 else moves & tf.equal(calls % every, every - 1)
 
     @tf.autograph.experimental.do_not_convert
-    def minimize(self, loss_fn: Callable[[], Any], variables: Sequence[tf.Variable], grads: Sequence | None = None) -> None:
+    def minimize(
+        self, loss_fn: Callable[[], Any], variables: Sequence[tf.Variable], grads: Sequence | None = None
+    ) -> None:
         """Take one step on ``loss_fn``: the protocol for optimizers that need the loss itself.
 
         Ordinary optimizers take the gradient and apply it. Optimizers coupled to the model,
@@ -458,20 +442,3 @@ class Optimizer(KerasOptions, SlotMethods, StepPipeline, tf.Module):
             "decayed": lambda: self._runtime.weight_decay_exclusions.applies_to(var),
         }
         return {name: facts[name]() for name in self.variable_facts}
-
-    def _prepare_step(self, step: tf.Tensor) -> Any:
-        """Compute what every variable's update shares this step (once per step).
-
-        Args:
-            step: the 1-based step number, float64.
-
-        Returns:
-            Anything; it is passed to :meth:`_update_variable`.
-        """
-        return None
-
-    def _update_variable(
-        self, grad: tf.Tensor, var: tf.Variable, slots: Mapping[str, tf.Variable], prepared: Any
-    ) -> None:
-        """Update one variable (and its slots) from its gradient. Subclasses implement this."""
-        raise NotImplementedError

@@ -10,7 +10,7 @@ with ``dlr = d · learning_rate`` (times Adam's bias correction when asked for):
     x ← x − dlr·m / (√v + d·ε)                  with the new d in the denominator
 
 Both sums run over all the variables, so no per-variable rule can express it: this optimizer
-overrides :meth:`Optimizer._update_variables` to make the two passes. A step whose ``Σ‖s‖₁`` is
+overrides :meth:`Optimizer.update_variables` to make the two passes. A step whose ``Σ‖s‖₁`` is
 zero (every gradient so far zero) moves nothing and keeps ``d``, as the reference
 implementation returns early. The ``weight_decay`` option decays with ``dlr``
 (``x ← x − weight_decay·dlr·x``), or, with ``decouple=False``, is added to the gradient as L2.
@@ -74,7 +74,7 @@ class Prodigy(Optimizer):
         self.d_max.assign(self._d0)
         self.d_numerator.assign(0.0)
 
-    def _update_variables(self, grads: list, variables: list, step: tf.Tensor, update_one) -> None:
+    def update_variables(self, grads: list, variables: list, step: tf.Tensor, update_one: Any) -> None:
         """Both passes: the sums over every variable, the new d, then every variable's step."""
         # Under a distribution strategy this runs in cross-replica context: the sums read the
         # replicas' (identical) values, and each assignment writes every replica's copy, so
@@ -138,9 +138,9 @@ class Prodigy(Optimizer):
         new = new - _cast(dlr, dtype) * slots["m"] / (tf.sqrt(slots["v"]) + _cast(d * epsilon, dtype))
         var.assign(tf.where(moves, tf.cast(new, var.dtype), current))
 
-    def _update_variable(self, grad, var, slots, prepared) -> None:
-        """Not used: :meth:`_update_variables` updates every variable together."""
-        raise NotImplementedError("prodigy updates all variables together in _update_variables")
+    def update_variable(self, grad: tf.Tensor, var: tf.Variable, slots: Any, prepared: Any) -> None:
+        """Not used: :meth:`update_variables` updates every variable together."""
+        raise NotImplementedError("prodigy updates all variables together in update_variables")
 
 
 def _cast(value: tf.Tensor, dtype: tf.DType) -> tf.Tensor:

@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from optreg.errors import CheckpointError
 from optreg.model.definitions import Slot
-from optreg.runtime.variables import initial_value, tf_variable, variable_path
+from optreg.runtime.variables import tf_variable, variable_path
 from optreg.runtime.weight_decay import WeightDecayExclusions
 
 if TYPE_CHECKING:
@@ -76,6 +76,8 @@ class SlotMethods:
         _averages: list[tf.Variable]
         _accumulators: list[tf.Variable]
 
+        def slot_initial_value(self, slot: Slot, var: tf.Variable) -> tf.Tensor: ...
+
     @tf.__internal__.tracking.no_automatic_dependency_tracking
     def _untracked_variable_state(self) -> None:
         """Per variable (by ``runtime.position``): its slots, its moving average (use_ema) and
@@ -118,7 +120,7 @@ class SlotMethods:
         with tf.init_scope(), self._runtime.strategy.scope():
             base = self._path(var).split(":")[0]
             slots = {
-                slot.name: tf.Variable(self._initial_value(slot, var), trainable=False, name=f"{base}/{slot.name}")
+                slot.name: tf.Variable(self.slot_initial_value(slot, var), trainable=False, name=f"{base}/{slot.name}")
                 for slot in self.slot_specs
             }
             if self.step_options.use_ema:
@@ -127,12 +129,6 @@ class SlotMethods:
                 self._accumulators.append(tf.Variable(tf.zeros_like(var), trainable=False, name=f"{base}/accumulated"))
         self._runtime.position[var.ref()] = len(self._slots)
         self._slots.append(slots)
-
-    def _initial_value(self, slot: Slot, var: tf.Variable) -> tf.Tensor:
-        """A slot's starting value for one variable (a scalar slot holds one number per run
-        once runs are stacked)."""
-        state = self.hyperparameter_state
-        return initial_value(slot, var, self.slot_dtype, state.variables, state.run_shape)
 
     def slots_for(self, var: tf.Variable) -> Mapping[str, tf.Variable]:
         """The slot variables of one variable, by slot name.
@@ -218,6 +214,6 @@ class SlotMethods:
         self.skipped_steps.assign(0)
         for ref, position in self._runtime.position.items():
             for slot in self.slot_specs:
-                self._slots[position][slot.name].assign(self._initial_value(slot, ref.deref()))
+                self._slots[position][slot.name].assign(self.slot_initial_value(slot, ref.deref()))
         for extra in (*self._averages, *self._accumulators):
             extra.assign(tf.zeros_like(extra))

@@ -107,11 +107,11 @@ class SpecOptimizer(Optimizer):
         """True when the rule reads ``weight_decay`` and so decays the variables itself."""
         return self._rule.applies_weight_decay
 
-    def _prepare_step(self, step: tf.Tensor) -> list[tf.Tensor]:
+    def prepare_step(self, step: tf.Tensor) -> list[tf.Tensor]:
         """Run the rule's step program (hyperparameter-only sub-expressions) in float64."""
         return self._rule.step_scalars(dict(self._hyper), step, self.step_options.weight_decay)
 
-    def _update_variable(
+    def update_variable(
         self, grad: tf.Tensor, var: tf.Variable, slots: Mapping[str, tf.Variable], prepared: list[tf.Tensor]
     ) -> None:
         """Run the rule's variable program and assign the new variable and slot values."""

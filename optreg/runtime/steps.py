@@ -2,7 +2,7 @@
 
 A call unscales the gradients (``loss_scale_factor``), then either adds them to the gradient
 sums (``gradient_accumulation_steps``) or updates: the gradient hooks, the schedules, weight
-decay, then :meth:`optreg.Optimizer._update_variables` (``update_variables`` in later versions);
+decay, then :meth:`optreg.Optimizer.update_variables`;
 last, the moving averages move (``use_ema``). With ``skip_nonfinite`` a call whose gradients hold
 a NaN or an infinity only counts a skip. The whole call may run as one XLA computation, built
 once per list of variables, and under a distribution strategy every replica's copy of a
@@ -50,8 +50,8 @@ class StepPipeline:
 
         def build(self, variables: Any) -> None: ...
         def slots_for(self, var: tf.Variable) -> Any: ...
-        def _update_variable(self, grad: tf.Tensor, var: tf.Variable, slots: Any, prepared: Any) -> None: ...
-        def _update_variables(self, grads: list, variables: list, step: tf.Tensor, update_one: Any) -> None: ...
+        def update_variable(self, grad: tf.Tensor, var: tf.Variable, slots: Any, prepared: Any) -> None: ...
+        def update_variables(self, grads: list, variables: list, step: tf.Tensor, update_one: Any) -> None: ...
         def _accumulate_or_update(self, grads: list, variables: list, calls: tf.Tensor, update_one: Any) -> None: ...
         def _move_averages(self, variables: list, calls: tf.Tensor) -> None: ...
 
@@ -97,7 +97,7 @@ class StepPipeline:
     def _update_replica_copy(self, _copy: Any, grad: tf.Tensor, *, var: Any, prepared: Any) -> None:
         """Update one replica's copy of a variable: inside ``extended.update`` the distributed
         variable and its slots read and write that replica's copies."""
-        self._update_variable(grad, var, self.slots_for(var), prepared)
+        self.update_variable(grad, var, self.slots_for(var), prepared)
 
     def _step(self, grads: list, variables: list, update_one: UpdateOne | None = None) -> tf.Tensor:
         """One call's work, in Keras's order: unscale the gradients, accumulate them or update
@@ -128,7 +128,7 @@ class StepPipeline:
             exclusions = self._runtime.weight_decay_exclusions
             decay(variables, self.step_options.weight_decay, state.variables["learning_rate"], exclusions)
         step = tf.cast(calls // self.step_options.accumulation + 1, tf.float64)
-        self._update_variables(grads, variables, step, update_one)
+        self.update_variables(grads, variables, step, update_one)
 
 
 def _done(_: Any) -> tf.Tensor:
