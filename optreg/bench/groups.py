@@ -105,7 +105,8 @@ def run_problem(
     if loops.shared is not None:
         stacked = [groups[index] for index in loops.stacked]
         for member, group in zip(loops.shared.members, stacked):
-            member.optimizer.stack_runs(group.columns, variable_rank=2)
+            if member.hyperparameters is not None:  # every member of the shared loop has its runs
+                member.hyperparameters.assign_runs(group.columns)
         outcome, seconds = timed(loops.shared.run)
         # the loop's rows are the members' runs, member after member
         rows = [(group, *run) for group in stacked for run in zip(group.indices, group.settings, group.values)]
@@ -179,7 +180,8 @@ def _build_loops(problem: Problem, groups: Sequence[Group], plan: BenchPlan, jit
         per_row, optimizer_options = row_options(group.options)
         optimizer = group.entry.build(**optimizer_options, **step_options)
         if optimizer.supports_stacked_runs:
-            members.append(LoopMember(optimizer, len(group.settings), per_row))
+            runs = optimizer.hyperparameter_state.stacked(group.columns, variable_rank=2)
+            members.append(LoopMember(optimizer, len(group.settings), per_row, runs))
             stacked.append(index)
             continue
         # alone, the optimizer clips its own gradients; only the non-finite policy stays per run

@@ -34,13 +34,14 @@ from __future__ import annotations
 import functools
 import time
 
-from typing import Mapping, Sequence
+from typing import ContextManager, Mapping, Sequence
 
 import attrs
 import numpy as np
 import tensorflow as tf
 
 from optreg.bench.runner import history_points
+from optreg.runtime.hyperparameter_state import HyperparameterState
 from optreg.runtime.optimizer import Optimizer
 from optreg.problems import Problem
 
@@ -101,15 +102,22 @@ class LoopMember:
     """One optimizer's share of a loop: its runs, side by side in one variable.
 
     Attributes:
-        optimizer: built with the runs' options; its hyperparameters stacked one value per
-            run, or plain scalars for an optimizer that makes one run at a time.
+        optimizer: built with the runs' options; it keeps its own, plain, hyperparameters.
         runs: how many runs it makes (1 for an optimizer whose updates are not elementwise).
         row_options: per-run gradient clipping and the non-finite policy.
+        hyperparameters: the hyperparameters the loop steps the optimizer with, one value per
+            run (:meth:`~optreg.runtime.hyperparameter_state.HyperparameterState.stacked`); None
+            to step it with its own.
     """
 
     optimizer: Optimizer
     runs: int = 1
     row_options: RowOptions = RowOptions()
+    hyperparameters: HyperparameterState | None = None
+
+    def stepping(self) -> ContextManager[Optimizer]:
+        """A context in which the optimizer builds, resets and steps with the member's hyperparameters."""
+        return self.optimizer.stepping_with(self.hyperparameters)
 
     @property
     def one_vector(self) -> bool:
@@ -160,7 +168,8 @@ class StackedLoop:
             for k, m in enumerate(self.members)
         ]
         for member, variable in zip(self.members, self.variables):
-            member.optimizer.build([variable])
+            with member.stepping():
+                member.optimizer.build([variable])
         # the rows plan_bench sized; the last, spare, takes the writes of iterations not recorded
         rows = history_points(max_iters, history_every) if history_every else 1
         self.history_loss = tf.Variable(tf.zeros([rows, self.runs]), name="history_loss")
@@ -184,7 +193,8 @@ class StackedLoop:
         """Every run from the start point with the optimizers' current hyperparameters."""
         for member, variable in zip(self.members, self.variables):
             variable.assign(self.start[0] if member.one_vector else self.start[: member.runs])
-            member.optimizer.reset()
+            with member.stepping():
+                member.optimizer.reset()
         status, iterations, reached_at, stalled_at = self._run_in_chunks()
         unfinished = np.where(stalled_at >= 0, STALLED, EXCEEDED)
         status = np.where(status == RUNNING, unfinished, status).astype(status.dtype)
@@ -349,7 +359,8 @@ class StackedLoop:
             norms = tf.norm(grad, axis=-1, keepdims=True)
             grad = grad * limit / tf.maximum(norms, limit)
         grad = grad[0] if member.one_vector else grad
-        member.optimizer.minimize(lambda: tf.reduce_sum(self.problem.training_loss(variable, i)), [variable], grads=[grad])
+        with member.stepping():
+            member.optimizer.minimize(lambda: tf.reduce_sum(self.problem.training_loss(variable, i)), [variable], grads=[grad])
         return variable.read_value()
 
     def _record(self, i, params, losses):

@@ -29,7 +29,9 @@ from optreg.runtime.steps import UpdateOne
 from optreg.runtime.variables import initial_value
 
 if TYPE_CHECKING:
+    from optreg.model.options import StepOptions
     from optreg.runtime.hyperparameter_state import HyperparameterState
+    from optreg.runtime.slots import RuntimeState
 
 #: Each deprecated name, by the public name that replaces it.
 DEPRECATED_NAMES = {
@@ -56,10 +58,17 @@ class ExtensionPoints:
     """
 
     if TYPE_CHECKING:
+
+        @property
+        def hyperparameter_state(self) -> HyperparameterState: ...
+
         slot_dtype: str | None
-        hyperparameter_state: HyperparameterState
+
+        step_options: StepOptions
+        _runtime: RuntimeState
 
         def slots_for(self, var: tf.Variable) -> Mapping[str, tf.Variable]: ...
+        def _path(self, var: tf.Variable) -> str: ...
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -146,6 +155,51 @@ class ExtensionPoints:
             return self._initial_value(slot, var)
         state = self.hyperparameter_state
         return initial_value(slot, var, self.slot_dtype, state.variables, state.run_shape)
+
+    # --- what an optimizer declares about its updates -----------------------------------------
+
+    @property
+    def supports_stacked_runs(self) -> bool:
+        """Whether runs stacked along a leading axis of one variable stay independent: true when
+        every update is elementwise (each entry's new value depends on that entry alone); False
+        by default."""
+        return False
+
+    @property
+    def measuring_steps(self) -> int:
+        """How many first updates only measure the gradient and leave the variables where they
+        are, by design (ADOPT's first records the squared gradient): 0 by default."""
+        return 0
+
+    @property
+    def variable_facts(self) -> frozenset[str]:
+        """The variable facts (``excluded``, ``decayed``) the update reads; none by default."""
+        return frozenset()
+
+    @property
+    def applies_weight_decay(self) -> bool:
+        """True when the update applies ``weight_decay`` itself (so the step must not apply it
+        first); False by default."""
+        return False
+
+    def variable_fact_values(self, var: tf.Variable) -> dict[str, bool]:
+        """The value of every variable fact the update reads, for one variable.
+
+        Args:
+            var: the variable about to be updated.
+
+        Returns:
+            ``{"excluded": ..., "decayed": ...}``, restricted to :attr:`variable_facts`.
+
+        Example:
+            >>> opt.variable_fact_values(model.layers[0].kernel)  # doctest: +SKIP
+            {'excluded': False}
+        """
+        facts = {
+            "excluded": lambda: self.step_options.excludes(self._path(var)),
+            "decayed": lambda: self._runtime.weight_decay_exclusions.applies_to(var),
+        }
+        return {name: facts[name]() for name in self.variable_facts}
 
     # --- the deprecated names, kept for one release ---------------------------------------------
     # Each reaches the public method, except from an override of itself (``super()._prepare_step``),

@@ -17,7 +17,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from optreg.errors import HyperparameterError
+from optreg.errors import HyperparameterError, OptionError
 from optreg.model import schedules
 from optreg.model.hyperparameters import Hyperparameter, resolve_hyperparameters, unknown_hyperparameter_message
 
@@ -176,3 +176,66 @@ class HyperparameterState:
         """
         for name, schedule in self.schedules.items():
             self.variables[name].assign(schedules.evaluate(schedule, calls))
+
+    def stacked(self, columns: Mapping[str, Sequence[Any]], variable_rank: int) -> HyperparameterState:
+        """A new state holding one value per run of each hyperparameter, for variables that stack
+        independent runs along their leading axis (how ``optreg bench`` trains a sweep in one
+        loop); this state is left as it is. Step an optimizer with it through
+        :meth:`optreg.Optimizer.stepping_with`.
+
+        Args:
+            columns: hyperparameter name → one value per run (checked against the bounds); every
+                hyperparameter must be given, each with the same number of runs.
+            variable_rank: the rank of the stacked variables, run axis included; the values
+                are shaped ``[runs, 1, …]`` to broadcast against them, and so is every scalar
+                slot built with the new state (one number per run).
+
+        Raises:
+            OptionError: a hyperparameter follows a schedule, or the runs disagree.
+            HyperparameterError: a value of the wrong type or out of bounds.
+
+        Example:
+            >>> from optreg.model.hyperparameters import Hyperparameter
+            >>> state = HyperparameterState.create((Hyperparameter("beta", 0.9),), {}, "m")
+            >>> state.stacked({"beta": [0.1, 0.2]}, variable_rank=2).variables["beta"].shape
+            TensorShape([2, 1])
+            >>> state.values()
+            {'beta': 0.9}
+        """
+        if self.schedules:
+            raise OptionError("runs cannot be stacked while a hyperparameter follows a schedule")
+        counts = {len(column) for column in columns.values()}
+        if set(columns) != set(self.variables) or len(counts) != 1:
+            raise OptionError("stacked runs need every hyperparameter, each with one value per run")
+        shape = [counts.pop()] + [1] * (variable_rank - 1)
+        with tf.init_scope():
+            variables = {
+                name: tf.Variable(tf.zeros(shape, tf.float64), trainable=False, name=name) for name in self.variables
+            }
+        state = HyperparameterState(self.specs, variables, None, self.optimizer_name, shape)
+        state.assign_runs(columns)
+        return state
+
+    def assign_runs(self, columns: Mapping[str, Sequence[Any]]) -> None:
+        """Give a stacked state new values, one per run, as many runs as it holds (traced steps
+        see them without retracing).
+
+        Raises:
+            OptionError: the state is not stacked, or a column has another number of runs.
+            HyperparameterError: a value of the wrong type or out of bounds.
+
+        Example:
+            >>> from optreg.model.hyperparameters import Hyperparameter
+            >>> state = HyperparameterState.create((Hyperparameter("beta", 0.9),), {}, "m")
+            >>> runs = state.stacked({"beta": [0.1, 0.2]}, variable_rank=2)
+            >>> runs.assign_runs({"beta": [0.3, 0.4]})
+            >>> runs.variables["beta"].numpy().ravel().tolist()
+            [0.3, 0.4]
+        """
+        if self.run_shape is None:
+            raise OptionError("assign_runs needs a stacked state (see HyperparameterState.stacked)")
+        for name, column in columns.items():
+            if len(column) != self.run_shape[0]:
+                raise OptionError(f"{name} has {len(column)} values for {self.run_shape[0]} stacked runs")
+            checked = [float(self.spec(name).check(value)) for value in column]
+            self.variables[name].assign(tf.reshape(tf.constant(checked, tf.float64), self.run_shape))

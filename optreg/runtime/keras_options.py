@@ -32,10 +32,14 @@ class KerasOptions:
     """
 
     if TYPE_CHECKING:
+
+        @property
+        def hyperparameter_state(self) -> HyperparameterState: ...
+
         step_options: StepOptions
         iterations: tf.Variable
-        hyperparameter_state: HyperparameterState
         _runtime: RuntimeState
+        _own_hyperparameters: HyperparameterState
         _averages: list[tf.Variable]
         _accumulators: list[tf.Variable]
 
@@ -51,7 +55,7 @@ class KerasOptions:
     @property
     def scheduled_hyperparameters(self) -> dict[str, Any]:
         """The hyperparameters that follow a schedule, with their schedules, by name."""
-        return dict(self.hyperparameter_state.schedules)
+        return dict(self._own_hyperparameters.schedules)
 
     def exclude_from_weight_decay(
         self, var_list: Iterable[tf.Variable] | None = None, var_names: Sequence[str] | None = None

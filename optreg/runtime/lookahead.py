@@ -143,7 +143,7 @@ class Lookahead(Optimizer):
         writes each replica's copy, so ``update_one`` is not needed.
         """
         self.inner._step(grads, variables)
-        period = tf.cast(self._hyper["sync_period"], tf.float64)
+        period = tf.cast(self.hyperparameter_state.variables["sync_period"], tf.float64)
         synchronise = tf.equal(tf.math.floormod(step, period), 0.0)
         for var in variables:
             self._synchronise(var, self.slots_for(var)["slow"], synchronise)
@@ -151,7 +151,7 @@ class Lookahead(Optimizer):
     def _synchronise(self, var: tf.Variable, slow: tf.Variable, synchronise: tf.Tensor) -> None:
         """On a synchronising step, move the slow weights towards the fast ones and restart the
         fast ones from there."""
-        alpha = tf.cast(self._hyper["slow_step_size"], slow.dtype)
+        alpha = tf.cast(self.hyperparameter_state.variables["slow_step_size"], slow.dtype)
         current = slow.read_value()
         moved = current + alpha * (tf.cast(var.read_value(), slow.dtype) - current)
         new_slow = tf.where(synchronise, moved, current)

@@ -18,7 +18,8 @@ the update of one variable depends on the others, :meth:`Optimizer.update_variab
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import tensorflow as tf
@@ -139,6 +140,8 @@ class Optimizer(KerasOptions, SlotMethods, StepPipeline, ExtensionPoints, tf.Mod
     ):
         refuse_parameter_servers(tf.distribute.get_strategy())
         super().__init__(name=name or self.optimizer_name or type(self).__name__)
+        #: The state steps read instead of the optimizer's own, inside :meth:`stepping_with`.
+        self._stepping_state: HyperparameterState | None = None
         self.gradient_options = GradientOptions(
             clipnorm=clipnorm, global_clipnorm=global_clipnorm, clipvalue=clipvalue, skip_nonfinite=skip_nonfinite
         )
@@ -169,12 +172,12 @@ class Optimizer(KerasOptions, SlotMethods, StepPipeline, ExtensionPoints, tf.Mod
                 f"weight_decay needs a learning_rate hyperparameter, which {self.optimizer_name!r} has not"
             )
         specs, name = self.hyperparameter_specs, self.optimizer_name
-        self.hyperparameter_state = HyperparameterState.create(specs, hyperparameters, name)
+        self._own_hyperparameters = HyperparameterState.create(specs, hyperparameters, name)
         with tf.init_scope():
             self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False, name="iterations")
             self.skipped_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="skipped_steps")
         #: The hyperparameters' variables, tracked under this name so checkpoints hold them.
-        self._hyper = self.hyperparameter_state.variables
+        self._hyper = self._own_hyperparameters.variables
         self._untracked_variable_state()
         self._runtime = RuntimeState(tf.distribute.get_strategy())
 
@@ -211,7 +214,7 @@ class Optimizer(KerasOptions, SlotMethods, StepPipeline, ExtensionPoints, tf.Mod
         Example:
             >>> opt.set_hyperparameter("learning_rate", 0.01)  # doctest: +SKIP
         """
-        if self.hyperparameter_state.set(name, value):
+        if self._own_hyperparameters.set(name, value):
             self._runtime.compiled.clear()
 
     def get_hyperparameter(self, name: str) -> float | int | bool:
@@ -221,85 +224,54 @@ class Optimizer(KerasOptions, SlotMethods, StepPipeline, ExtensionPoints, tf.Mod
             >>> optreg.registry.create("sgd", learning_rate=0.5).get_hyperparameter("learning_rate")  # doctest: +SKIP
             0.5
         """
-        return self.hyperparameter_state.get(name)
+        return self._own_hyperparameters.get(name)
 
     @property
     def hyperparameters(self) -> dict[str, float | int | bool]:
         """Every hyperparameter's current value, by name (eager only)."""
-        return self.hyperparameter_state.values()
+        return self._own_hyperparameters.values()
 
     def _hyperparameter_spec(self, name: str) -> Hyperparameter:
         """The hyperparameter of that name (an unknown name is a HyperparameterError)."""
-        return self.hyperparameter_state.spec(name)
+        return self._own_hyperparameters.spec(name)
 
     @property
-    def supports_stacked_runs(self) -> bool:
-        """Whether runs stacked along a leading axis of one variable stay independent: true when
-        every update is elementwise (each entry's new value depends on that entry alone); False
-        by default."""
-        return False
+    def hyperparameter_state(self) -> HyperparameterState:
+        """The hyperparameters the steps read: the optimizer's own, or, inside
+        :meth:`stepping_with`, the state given there."""
+        return self._stepping_state or self._own_hyperparameters
 
-    @property
-    def measuring_steps(self) -> int:
-        """How many first updates only measure the gradient and leave the variables where they
-        are, by design (ADOPT's first records the squared gradient): 0 by default."""
-        return 0
-
-    def stack_runs(self, values: Mapping[str, Sequence[Any]], variable_rank: int) -> None:
-        """Give each hyperparameter one value per run, for variables that stack independent runs
-        along their leading axis (how ``optreg bench`` trains a whole sweep in one loop).
-
-        Args:
-            values: hyperparameter name → one value per run (checked against the bounds); every
-                hyperparameter must be given, each with the same number of runs.
-            variable_rank: the rank of the stacked variables, run axis included; the values
-                are shaped ``[runs, 1, …]`` to broadcast against them, and so is every scalar
-                slot (one number per run). Saved state then has those shapes too: a checkpoint
-                of a stacked optimizer restores only into one stacked the same way.
+    @contextlib.contextmanager
+    def stepping_with(self, state: HyperparameterState | None) -> Iterator[Optimizer]:
+        """A context in which the optimizer builds, resets and steps (or traces its steps) with
+        another hyperparameter state, such as one holding a value per stacked run
+        (:meth:`~optreg.runtime.hyperparameter_state.HyperparameterState.stacked`), while its own
+        hyperparameters, :attr:`hyperparameters` and :meth:`get_config` stay as they are, before,
+        inside and after. None steps with its own.
 
         Raises:
-            OptionError: the optimizer's updates are not elementwise, or the runs disagree.
-            HyperparameterError: a value of the wrong type or out of bounds.
+            OptionError: a state of other hyperparameters, or with stacked runs for an optimizer
+                whose updates are not elementwise.
 
         Example:
             >>> opt = optreg.registry.create("adam")  # doctest: +SKIP
-            >>> opt.stack_runs({"learning_rate": [0.1, 0.01], ...}, variable_rank=2)  # doctest: +SKIP
+            >>> runs = opt.hyperparameter_state.stacked(columns, variable_rank=2)  # doctest: +SKIP
+            >>> with opt.stepping_with(runs):  # doctest: +SKIP
+            ...     opt.apply_gradients([(grad, stacked_variable)])
         """
-        if not self.supports_stacked_runs:
+        if state is None:
+            yield self
+            return
+        if set(state.variables) != set(self._own_hyperparameters.variables):
+            raise OptionError(f"stepping_with: a state of other hyperparameters than {self.optimizer_name}'s")
+        if state.run_shape is not None and not self.supports_stacked_runs:
             raise OptionError(f"{self.optimizer_name}'s updates are not elementwise, so runs cannot be stacked")
-        state = self.hyperparameter_state
-        if state.schedules:
-            raise OptionError("runs cannot be stacked while a hyperparameter follows a schedule")
-        counts = {len(column) for column in values.values()}
-        if set(values) != set(state.variables) or len(counts) != 1:
-            raise OptionError("stack_runs needs every hyperparameter, each with one value per run")
-        shape = [counts.pop()] + [1] * (variable_rank - 1)
-        for name, column in values.items():
-            checked = [float(self._hyperparameter_spec(name).check(value)) for value in column]
-            stacked = tf.reshape(tf.constant(checked, tf.float64), shape)
-            if state.variables[name].shape == stacked.shape:
-                state.variables[name].assign(stacked)  # same runs count: traced loops see the new values
-            else:
-                with tf.init_scope():
-                    self._hyper[name] = tf.Variable(stacked, trainable=False, name=name)
-                state.variables[name] = self._hyper[name]
-                self._runtime.compiled.clear()  # compiled steps read the replaced variable
-        if state.run_shape != shape:
-            state.run_shape = shape
-            self._reshape_scalar_slots()
-
-    def _reshape_scalar_slots(self) -> None:
-        """Give every built scalar slot the run shape (one number per stacked run)."""
-        scalar = [slot for slot in self.slot_specs if slot.shape == "scalar"]
-        for ref, position in self._runtime.position.items():
-            for slot in scalar:
-                old = self._slots[position][slot.name]
-                with tf.init_scope(), self._runtime.strategy.scope():
-                    self._slots[position][slot.name] = tf.Variable(
-                        self.slot_initial_value(slot, ref.deref()), trainable=False, name=old.name.split(":")[0]
-                    )
-        if scalar:
-            self._runtime.compiled.clear()  # compiled steps read the replaced slots
+        with self._runtime.lock:
+            outer, self._stepping_state = self._stepping_state, state
+            try:
+                yield self
+            finally:
+                self._stepping_state = outer
 
     # --- the protocol -------------------------------------------------------------------------
 
@@ -412,33 +384,3 @@ class Optimizer(KerasOptions, SlotMethods, StepPipeline, ExtensionPoints, tf.Mod
         """Rebuild an optimizer from :meth:`get_config`'s dict, with fresh state (a registered
         Python optimizer through the catalogue :mod:`optreg.runtime.lookup` reaches)."""
         return lookup.from_config(config)
-
-    @property
-    def variable_facts(self) -> frozenset[str]:
-        """The variable facts (``excluded``, ``decayed``) the update reads; none by default."""
-        return frozenset()
-
-    @property
-    def applies_weight_decay(self) -> bool:
-        """True when the update applies ``weight_decay`` itself (so the step must not apply it
-        first); False by default."""
-        return False
-
-    def variable_fact_values(self, var: tf.Variable) -> dict[str, bool]:
-        """The value of every variable fact the update reads, for one variable.
-
-        Args:
-            var: the variable about to be updated.
-
-        Returns:
-            ``{"excluded": ..., "decayed": ...}``, restricted to :attr:`variable_facts`.
-
-        Example:
-            >>> opt.variable_fact_values(model.layers[0].kernel)  # doctest: +SKIP
-            {'excluded': False}
-        """
-        facts = {
-            "excluded": lambda: self.step_options.excludes(self._path(var)),
-            "decayed": lambda: self._runtime.weight_decay_exclusions.applies_to(var),
-        }
-        return {name: facts[name]() for name in self.variable_facts}

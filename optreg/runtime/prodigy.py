@@ -79,7 +79,8 @@ class Prodigy(Optimizer):
         # Under a distribution strategy this runs in cross-replica context: the sums read the
         # replicas' (identical) values, and each assignment writes every replica's copy, so
         # update_one (one replica's copies at a time) is not needed.
-        h = {name: self._hyper[name] for name in ("learning_rate", "beta_1", "beta_2", "beta_3", "epsilon", "d_coef", "growth_rate")}
+        held = self.hyperparameter_state.variables
+        h = {name: held[name] for name in ("learning_rate", "beta_1", "beta_2", "beta_3", "epsilon", "d_coef", "growth_rate")}
         beta_3 = tf.where(h["beta_3"] > 0, h["beta_3"], tf.sqrt(h["beta_2"]))
         d = self.d.read_value()
         dlr = d * h["learning_rate"] * self._bias_correction(h, step)

@@ -65,12 +65,15 @@ class SlotMethods:
     slot_specs: tuple[Slot, ...] = ()
 
     if TYPE_CHECKING:
+
+        @property
+        def hyperparameter_state(self) -> HyperparameterState: ...
+
         optimizer_name: str
         slot_dtype: str | None
         step_options: StepOptions
         iterations: tf.Variable
         skipped_steps: tf.Variable
-        hyperparameter_state: HyperparameterState
         _runtime: RuntimeState
         _slots: list[dict[str, tf.Variable]]
         _averages: list[tf.Variable]

@@ -109,7 +109,7 @@ class SpecOptimizer(Optimizer):
 
     def prepare_step(self, step: tf.Tensor) -> list[tf.Tensor]:
         """Run the rule's step program (hyperparameter-only sub-expressions) in float64."""
-        return self._rule.step_scalars(dict(self._hyper), step, self.step_options.weight_decay)
+        return self._rule.step_scalars(dict(self.hyperparameter_state.variables), step, self.step_options.weight_decay)
 
     def update_variable(
         self, grad: tf.Tensor, var: tf.Variable, slots: Mapping[str, tf.Variable], prepared: list[tf.Tensor]

@@ -36,12 +36,15 @@ class StepPipeline:
     """
 
     if TYPE_CHECKING:
+
+        @property
+        def hyperparameter_state(self) -> HyperparameterState: ...
+
         jit_compile: bool | str
         gradient_options: GradientOptions
         step_options: StepOptions
         iterations: tf.Variable
         skipped_steps: tf.Variable
-        hyperparameter_state: HyperparameterState
         _runtime: RuntimeState
         _gradient_hooks: tuple
 
@@ -57,7 +60,7 @@ class StepPipeline:
 
     def _compiled_step(self, variables: list) -> Any:
         """The whole step for these variables as one XLA-compiled function, built once and reused."""
-        key = tuple(var.ref() for var in variables)
+        key = (id(self.hyperparameter_state), *(var.ref() for var in variables))
         compiled = self._runtime.compiled.get(key)
         if compiled is None:
             compiled = tf.function(
