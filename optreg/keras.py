@@ -27,7 +27,7 @@ import tensorflow as tf
 from optreg.errors import HyperparameterError, OptionError
 from optreg.model import schedules
 from optreg.model.options import StepOptions
-from optreg.runtime.variables import initial_value, slot_shape, variable_path
+from optreg.runtime.variables import initial_value, refuse_parameter_servers, slot_shape, variable_path
 from optreg.model.definitions import OptimizerSpec
 from optreg.model.hyperparameters import resolve_hyperparameters, unknown_hyperparameter_message
 from optreg.spec.reader import load_spec, load_spec_text
@@ -51,6 +51,7 @@ class SpecOptimizer(keras.optimizers.Optimizer):
     """
 
     def __init__(self, spec: str, hyperparameters: dict | None = None, learning_rate: Any = None, name: str | None = None, **kwargs):
+        refuse_parameter_servers(tf.distribute.get_strategy(), KERAS_PARAMETER_SERVER_MESSAGE)
         parsed = load_spec_text(spec, source="<keras optimizer config>")
         given, scheduled = schedules.split_schedules(
             {name: schedules.schedule_from_config(value, name) for name, value in (hyperparameters or {}).items()}
@@ -77,6 +78,19 @@ class SpecOptimizer(keras.optimizers.Optimizer):
     def spec(self) -> OptimizerSpec:
         """The spec this optimizer runs."""
         return self._spec
+
+    def apply(self, grads: Any, trainable_variables: Any = None) -> Any:
+        """Keras's step (what ``apply_gradients`` and ``model.fit`` call), refused under a
+        ParameterServerStrategy like the optimizer's creation.
+
+        Raises:
+            OptionError: applied under a ParameterServerStrategy.
+
+        Example:
+            >>> opt.apply(grads, model.trainable_variables)  # doctest: +SKIP
+        """
+        refuse_parameter_servers(tf.distribute.get_strategy(), KERAS_PARAMETER_SERVER_MESSAGE)
+        return super().apply(grads, trainable_variables)
 
     def build(self, variables):
         """Create one set of slot variables per model variable."""
@@ -147,6 +161,13 @@ class SpecOptimizer(keras.optimizers.Optimizer):
 
 #: The options that choose what ``excluded(var)`` selects; Keras's base class has no such options.
 _SELECTION_OPTIONS = ("exclude_layers", "exclude_embeddings")
+
+KERAS_PARAMETER_SERVER_MESSAGE = (
+    "ParameterServerStrategy is not supported by optreg's Keras adapter: its workers apply steps "
+    "asynchronously, and a spec's update assigns each variable and slot a value computed from a "
+    "read another step may have made stale, so updates could be lost. Train synchronously with "
+    "MultiWorkerMirroredStrategy across machines (MirroredStrategy on one)"
+)
 
 
 def _keras_options(spec: OptimizerSpec) -> dict[str, Any]:
