@@ -13,15 +13,16 @@ so checkpoints hold them next to the inner optimizer's slots.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import tensorflow as tf
 
-from optreg.runtime import lookup
-from optreg.model.python_builtins import LOOKAHEAD_HYPERPARAMETERS
 from optreg.errors import HyperparameterError, OptionError
-from optreg.runtime.optimizer import Optimizer
 from optreg.model.definitions import Slot
+from optreg.model.python_builtins import LOOKAHEAD_HYPERPARAMETERS
+from optreg.runtime import lookup
+from optreg.runtime.optimizer import Optimizer
 
 #: The options every optimizer accepts; a lookahead keeps them for itself (they act on the
 #: gradients before the inner step), except slot_dtype, which the inner optimizer shares.
