@@ -26,12 +26,12 @@ import tensorflow as tf
 
 from optreg.errors import HyperparameterError, OptionError
 from optreg.model import schedules
-from optreg.model.options import StepOptions
-from optreg.runtime.optimizer import initial_value, slot_shape, variable_path
-from optreg.model.definitions import OptimizerSpec
+from optreg.model.definitions import OptimizerSpec, Slot
 from optreg.model.hyperparameters import resolve_hyperparameters, unknown_hyperparameter_message
-from optreg.spec.reader import load_spec, load_spec_text
+from optreg.model.options import StepOptions
 from optreg.runtime.spec_optimizer import compile_spec
+from optreg.runtime.variables import initial_value, refuse_parameter_servers, slot_shape, variable_path
+from optreg.spec.reader import load_spec, load_spec_text
 
 
 @keras.saving.register_keras_serializable(package="optreg")
@@ -50,7 +50,15 @@ class SpecOptimizer(keras.optimizers.Optimizer):
         >>> model.compile(optimizer=optreg.keras.optimizer("adam", learning_rate=1e-3), loss="mse")  # doctest: +SKIP
     """
 
-    def __init__(self, spec: str, hyperparameters: dict | None = None, learning_rate: Any = None, name: str | None = None, **kwargs):
+    def __init__(
+        self,
+        spec: str,
+        hyperparameters: dict | None = None,
+        learning_rate: Any = None,
+        name: str | None = None,
+        **kwargs: Any,
+    ):
+        refuse_parameter_servers(tf.distribute.get_strategy(), KERAS_PARAMETER_SERVER_MESSAGE)
         parsed = load_spec_text(spec, source="<keras optimizer config>")
         given, scheduled = schedules.split_schedules(
             {name: schedules.schedule_from_config(value, name) for name, value in (hyperparameters or {}).items()}
@@ -71,21 +79,36 @@ class SpecOptimizer(keras.optimizers.Optimizer):
         self._schedules = scheduled
         self._rule, self._slot_specs, _ = compile_spec(parsed, {**values, **scheduled})
         if selection.selects_variables and "excluded" not in self._rule.variable_facts:
-            raise OptionError(f"exclude_layers and exclude_embeddings need a rule that calls excluded(var); {parsed.name}'s does not")
+            raise OptionError(
+                f"exclude_layers and exclude_embeddings need a rule that calls excluded(var); {parsed.name}'s does not"
+            )
 
     @property
     def spec(self) -> OptimizerSpec:
         """The spec this optimizer runs."""
         return self._spec
 
-    def build(self, variables):
+    def apply(self, grads: Any, trainable_variables: Any = None) -> Any:
+        """Keras's step (what ``apply_gradients`` and ``model.fit`` call), refused under a
+        ParameterServerStrategy like the optimizer's creation.
+
+        Raises:
+            OptionError: applied under a ParameterServerStrategy.
+
+        Example:
+            >>> opt.apply(grads, model.trainable_variables)  # doctest: +SKIP
+        """
+        refuse_parameter_servers(tf.distribute.get_strategy(), KERAS_PARAMETER_SERVER_MESSAGE)
+        return super().apply(grads, trainable_variables)
+
+    def build(self, variables: list):
         """Create one set of slot variables per model variable."""
         if self.built:
             return
         super().build(variables)
         self._slot_lists = {slot.name: [self._make_slot(slot, var) for var in variables] for slot in self._slot_specs}
 
-    def _make_slot(self, slot, var):
+    def _make_slot(self, slot: Slot, var: Any):
         """One slot variable for one model variable, in the slot's shape and dtype, created
         holding its start value. Keras builds an optimizer inside the first traced training
         step, where an assignment after creation would not survive; an initializer is run
@@ -93,7 +116,7 @@ class SpecOptimizer(keras.optimizers.Optimizer):
         dtype = slot.dtype or var.dtype
         shape = slot_shape(slot.shape, tf.TensorShape(var.shape))
 
-        def initializer(shape, dtype=None):
+        def initializer(shape: Any, dtype: Any = None):
             return initial_value(slot, var, dtype, self._start_values())
 
         return self.add_variable(shape=shape, initializer=initializer, dtype=dtype, name=_slot_name(var, slot.name))
@@ -108,7 +131,7 @@ class SpecOptimizer(keras.optimizers.Optimizer):
         start["learning_rate"] = tf.cast(rate(0) if callable(rate) else tf.convert_to_tensor(rate), tf.float64)
         return start
 
-    def update_step(self, gradient, variable, learning_rate):
+    def update_step(self, gradient: tf.Tensor, variable: Any, learning_rate: Any):
         """One spec update of one variable; Keras runs clipping, decay and EMA around it."""
         index = self._get_variable_index(variable)
         hyper = {name: tf.constant(float(value), tf.float64) for name, value in self._values.items()}
@@ -117,12 +140,14 @@ class SpecOptimizer(keras.optimizers.Optimizer):
         hyper["learning_rate"] = tf.cast(learning_rate, tf.float64)
         scalars = self._rule.step_scalars(hyper, tf.cast(self.iterations + 1, tf.float64), self.weight_decay)
         slots = {name: variables[index] for name, variables in self._slot_lists.items()}
-        new = self._rule.update(gradient, _tensor(variable), {n: _tensor(s) for n, s in slots.items()}, scalars, self._facts(variable))
+        new = self._rule.update(
+            gradient, _tensor(variable), {n: _tensor(s) for n, s in slots.items()}, scalars, self._facts(variable)
+        )
         for target, value in new.items():
             destination = variable if target == "var" else slots[target]
             self.assign(destination, tf.cast(value, destination.dtype))
 
-    def _facts(self, variable) -> dict[str, bool]:
+    def _facts(self, variable: Any) -> dict[str, bool]:
         """The variable facts the rule reads: ``excluded`` by the variable's Keras path, ``decayed``
         as Keras's own weight decay decides."""
         facts = {
@@ -131,7 +156,7 @@ class SpecOptimizer(keras.optimizers.Optimizer):
         }
         return {name: facts[name]() for name in self._rule.variable_facts}
 
-    def _apply_weight_decay(self, variables):
+    def _apply_weight_decay(self, variables: list):
         """Keras's decoupled decay, unless the rule reads ``weight_decay`` and applies it itself."""
         if not self._rule.applies_weight_decay:
             super()._apply_weight_decay(variables)
@@ -148,6 +173,13 @@ class SpecOptimizer(keras.optimizers.Optimizer):
 #: The options that choose what ``excluded(var)`` selects; Keras's base class has no such options.
 _SELECTION_OPTIONS = ("exclude_layers", "exclude_embeddings")
 
+KERAS_PARAMETER_SERVER_MESSAGE = (
+    "ParameterServerStrategy is not supported by optreg's Keras adapter: its workers apply steps "
+    "asynchronously, and a spec's update assigns each variable and slot a value computed from a "
+    "read another step may have made stale, so updates could be lost. Train synchronously with "
+    "MultiWorkerMirroredStrategy across machines (MirroredStrategy on one)"
+)
+
 
 def _keras_options(spec: OptimizerSpec) -> dict[str, Any]:
     """The spec's ``[options]`` defaults, for Keras (which has no ``skip_nonfinite``)."""
@@ -157,7 +189,7 @@ def _keras_options(spec: OptimizerSpec) -> dict[str, Any]:
     return options
 
 
-def optimizer(name_or_path: str | Path, registry=None, **kwargs: Any) -> SpecOptimizer:
+def optimizer(name_or_path: str | Path, registry: Any = None, **kwargs: Any) -> SpecOptimizer:
     """A Keras optimizer for a registered spec optimizer or a spec file.
 
     Args:
@@ -182,7 +214,7 @@ def optimizer(name_or_path: str | Path, registry=None, **kwargs: Any) -> SpecOpt
     return SpecOptimizer(spec.text, hyperparameters=hyperparameters, **kwargs)
 
 
-def _find_spec(name_or_path: str | Path, registry) -> OptimizerSpec:
+def _find_spec(name_or_path: str | Path, registry: Any) -> OptimizerSpec:
     path = Path(name_or_path)
     if str(name_or_path).endswith(".toml") or path.is_file():
         return load_spec(path)
@@ -194,11 +226,11 @@ def _find_spec(name_or_path: str | Path, registry) -> OptimizerSpec:
     return entry.spec
 
 
-def _slot_name(variable, slot: str) -> str:
+def _slot_name(variable: Any, slot: str) -> str:
     """A slot variable's name: the model variable's path with '/' and ':' made '_', then the slot."""
     return variable_path(variable).replace("/", "_").replace(":", "_") + "_" + slot
 
 
-def _tensor(variable) -> tf.Tensor:
+def _tensor(variable: Any) -> tf.Tensor:
     """A Keras variable's current value as a TensorFlow tensor."""
     return tf.convert_to_tensor(variable)

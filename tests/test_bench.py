@@ -244,3 +244,35 @@ def test_ctrl_c_between_chunks_stops_the_bench_and_the_loop_runs_again_from_the_
     assert calls == [20] and stopped.value.results == []  # stopped after the first 20 iterations
     assert _records(run_bench(_chunked_plan())) == expected  # the same loop, started afresh
     clear_loop_cache()
+
+
+def test_after_a_stacked_sweep_every_optimizer_keeps_plain_hyperparameters_and_a_config(monkeypatch):
+    """The bench stacks a state of its own (one value per run), never the optimizer's: after a
+    sweep, every optimizer it built still reports plain hyperparameters and rebuilds from its
+    config, whether its runs were stacked or made one at a time."""
+    from optreg.bench.groups import clear_loop_cache
+    from optreg.catalog.entries import OptimizerEntry
+
+    made = []
+    build = OptimizerEntry.build
+
+    def recording_build(self, **kwargs):
+        made.append(build(self, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(OptimizerEntry, "build", recording_build)
+    clear_loop_cache()
+    settings = [{"learning_rate": 0.1}, {"learning_rate": 0.01}, {"learning_rate": 0.05, "clipnorm": 1.0}]
+    plan = plan_bench(optreg.registry, ["adam", "momentum", "muon"], "quadratic", settings, max_iters=30)
+    for _ in range(2):  # a second bench reuses the cached loops and assigns new values
+        results = run_bench(plan)
+    assert len(results) == 9
+    assert any(opt.supports_stacked_runs for opt in made) and not all(opt.supports_stacked_runs for opt in made)
+    for opt in made:
+        values = opt.hyperparameters
+        assert set(values) == {spec.name for spec in opt.hyperparameter_specs}
+        assert all(isinstance(value, (bool, int, float)) for value in values.values()), values
+        assert opt.get_config()["hyperparameters"] == values
+        rebuilt = optreg.Optimizer.from_config(opt.get_config())
+        assert rebuilt.hyperparameters == values
+    clear_loop_cache()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import optreg
 import optreg.keras as optreg_keras
@@ -135,3 +136,27 @@ def test_unknown_names_and_bad_values_are_optreg_errors():
         optreg_keras.optimizer("adma")
     with pytest.raises(optreg.HyperparameterError, match="beta_1 must be at most 1.0"):
         optreg_keras.optimizer("adam", beta_1=2.0)
+
+
+def _parameter_server_strategy():
+    """A ParameterServerStrategy object without its cluster (one cannot be built in-process
+    without servers): enough for the isinstance check every refusal makes."""
+    cls = tf.distribute.experimental.ParameterServerStrategy
+    return cls.__new__(cls)
+
+
+def test_the_adapter_refuses_to_be_created_under_a_parameter_server_strategy(monkeypatch):
+    monkeypatch.setattr(tf.distribute, "get_strategy", _parameter_server_strategy)
+    with pytest.raises(optreg.OptionError, match="not supported by optreg's Keras adapter.*MultiWorkerMirroredStrategy"):
+        optreg_keras.optimizer("adam")
+
+
+def test_the_adapter_refuses_to_step_under_a_parameter_server_strategy(monkeypatch):
+    opt = optreg_keras.optimizer("sgd", learning_rate=0.1)
+    x = keras.Variable([1.0])
+    monkeypatch.setattr(tf.distribute, "get_strategy", _parameter_server_strategy)
+    with pytest.raises(optreg.OptionError, match="not supported by optreg's Keras adapter"):
+        opt.apply_gradients([(tf.constant([1.0]), x)])
+    monkeypatch.undo()
+    opt.apply_gradients([(tf.constant([1.0]), x)])
+    np.testing.assert_allclose(np.asarray(x), [0.9])

@@ -258,3 +258,70 @@ def test_a_bench_sweep_equals_its_runs_made_alone(name):
         assert (result.status, result.iterations) == (alone.status, alone.iterations), setting
         np.testing.assert_allclose(result.final_params, alone.final_params, rtol=1e-6, atol=1e-7)
     assert together[0].final_params != together[1].final_params
+
+
+# --- the public extension points, and the deprecated names they replace ---------------------
+
+
+def _half_step_class(old_names: bool):
+    """A Python optimizer stepping ``var -= scale * grad``, ``scale`` from its prepared step,
+    written with the public names or with the deprecated underscored ones."""
+    if old_names:
+        with pytest.warns(DeprecationWarning) as caught:
+
+            class OldStyle(optreg.Optimizer):
+                def _prepare_step(self, step):
+                    return tf.constant(0.5)
+
+                def _update_variable(self, grad, var, slots, prepared):
+                    var.assign_sub(prepared * grad)
+
+        assert sorted(str(w.message).split()[2] for w in caught) == ["_prepare_step,", "_update_variable,"]
+        return OldStyle
+
+    class NewStyle(optreg.Optimizer):
+        def prepare_step(self, step):
+            return tf.constant(0.5)
+
+        def update_variable(self, grad, var, slots, prepared):
+            var.assign_sub(prepared * grad)
+
+    return NewStyle
+
+
+@pytest.mark.parametrize("old_names", [False, True], ids=["public", "deprecated"])
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_python_optimizers_override_the_public_names_or_the_deprecated_ones(old_names, jit_compile):
+    x = tf.Variable([1.0, 3.0])
+    opt = _half_step_class(old_names)(jit_compile=jit_compile)
+    opt.apply_gradients([(tf.constant([1.0, 2.0]), x)])
+    np.testing.assert_allclose(x.numpy(), [0.5, 2.0])
+
+
+def test_the_deprecated_names_still_answer_for_a_public_style_optimizer():
+    x = tf.Variable([1.0])
+    opt = _half_step_class(old_names=False)(jit_compile=False)
+    opt.build([x])
+    with pytest.warns(DeprecationWarning, match="prepare_step"):
+        prepared = opt._prepare_step(tf.constant(1.0, tf.float64))
+    with pytest.warns(DeprecationWarning, match="update_variable"):
+        opt._update_variable(tf.constant([2.0]), x, opt.slots_for(x), prepared)
+    np.testing.assert_allclose(x.numpy(), [0.0])
+
+
+def test_an_optimizer_without_an_update_says_what_to_implement():
+    class Nothing(optreg.Optimizer):
+        pass
+
+    with pytest.raises(NotImplementedError, match="update_variable"):
+        Nothing(jit_compile=False).apply_gradients([(tf.constant([1.0]), tf.Variable([1.0]))])
+
+
+def test_built_in_optimizers_use_only_the_public_names():
+    from optreg.runtime.extension_points import DEPRECATED_NAMES
+    from optreg.runtime.lookahead import Lookahead
+    from optreg.runtime.prodigy import Prodigy
+    from optreg.runtime.spec_optimizer import SpecOptimizer
+
+    for cls in (SpecOptimizer, Lookahead, Prodigy):
+        assert not set(DEPRECATED_NAMES.values()) & set(vars(cls)), cls.__name__

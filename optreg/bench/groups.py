@@ -11,7 +11,8 @@ bench only assigns new values.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import attrs
 import numpy as np
@@ -19,9 +20,9 @@ import numpy as np
 from optreg.bench.loop import STATUSES, LoopMember, LoopOutcome, RowOptions, StackedLoop, row_options
 from optreg.bench.runner import BenchPlan, RunResult, split_setting, timed
 from optreg.catalog.entries import OptimizerEntry
+from optreg.model.hyperparameters import resolve_hyperparameters
 from optreg.problems import Problem
 from optreg.spec.conditions import condition_holds, slot_deciding_hyperparameters
-from optreg.model.hyperparameters import resolve_hyperparameters
 
 
 @attrs.frozen
@@ -99,13 +100,18 @@ def run_problem(
     Example:
         >>> run_problem(plan.problems[0], plan, jit_compile=True)  # doctest: +SKIP
     """
-    groups = [group for position, (entry, settings) in enumerate(plan.runs) for group in plan_groups(entry, position, settings)]
+    groups = [
+        group
+        for position, (entry, settings) in enumerate(plan.runs)
+        for group in plan_groups(entry, position, settings)
+    ]
     loops = _loops(problem, groups, plan, jit_compile)
     made: dict[tuple[int, int], RunResult] = {}
     if loops.shared is not None:
         stacked = [groups[index] for index in loops.stacked]
         for member, group in zip(loops.shared.members, stacked):
-            member.optimizer.stack_runs(group.columns, variable_rank=2)
+            if member.hyperparameters is not None:  # every member of the shared loop has its runs
+                member.hyperparameters.assign_runs(group.columns)
         outcome, seconds = timed(loops.shared.run)
         # the loop's rows are the members' runs, member after member
         rows = [(group, *run) for group in stacked for run in zip(group.indices, group.settings, group.values)]
@@ -149,7 +155,9 @@ def plan_groups(entry: OptimizerEntry, position: int, settings: Sequence[dict]) 
     groups = []
     for chosen in indices.values():
         chosen_settings = tuple(settings[i] for i in chosen)
-        values = tuple(resolve_hyperparameters(accepted, split_setting(s, entry)[0], entry.name) for s in chosen_settings)
+        values = tuple(
+            resolve_hyperparameters(accepted, split_setting(s, entry)[0], entry.name) for s in chosen_settings
+        )
         options = split_setting(chosen_settings[0], entry)[1]
         # the first setting's fixed and slot-deciding values stand for the whole group
         options.update({name: values[0][name] for name in fixed})
@@ -179,7 +187,8 @@ def _build_loops(problem: Problem, groups: Sequence[Group], plan: BenchPlan, jit
         per_row, optimizer_options = row_options(group.options)
         optimizer = group.entry.build(**optimizer_options, **step_options)
         if optimizer.supports_stacked_runs:
-            members.append(LoopMember(optimizer, len(group.settings), per_row))
+            runs = optimizer.hyperparameter_state.stacked(group.columns, variable_rank=2)
+            members.append(LoopMember(optimizer, len(group.settings), per_row, runs))
             stacked.append(index)
             continue
         # alone, the optimizer clips its own gradients; only the non-finite policy stays per run

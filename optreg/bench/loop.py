@@ -33,16 +33,18 @@ from __future__ import annotations
 
 import functools
 import time
-
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
 
 import attrs
 import numpy as np
 import tensorflow as tf
 
 from optreg.bench.runner import history_points
-from optreg.runtime.optimizer import Optimizer
 from optreg.problems import Problem
+from optreg.runtime.hyperparameter_state import HyperparameterState
+from optreg.runtime.optimizer import Optimizer
 
 STATUSES = ("converged", "exceeded", "exploded", "reached", "stalled")
 CONVERGED, EXCEEDED, EXPLODED, REACHED, STALLED = range(5)
@@ -101,15 +103,22 @@ class LoopMember:
     """One optimizer's share of a loop: its runs, side by side in one variable.
 
     Attributes:
-        optimizer: built with the runs' options; its hyperparameters stacked one value per
-            run, or plain scalars for an optimizer that makes one run at a time.
+        optimizer: built with the runs' options; it keeps its own, plain, hyperparameters.
         runs: how many runs it makes (1 for an optimizer whose updates are not elementwise).
         row_options: per-run gradient clipping and the non-finite policy.
+        hyperparameters: the hyperparameters the loop steps the optimizer with, one value per
+            run (:meth:`~optreg.runtime.hyperparameter_state.HyperparameterState.stacked`); None
+            to step it with its own.
     """
 
     optimizer: Optimizer
     runs: int = 1
     row_options: RowOptions = RowOptions()
+    hyperparameters: HyperparameterState | None = None
+
+    def stepping(self) -> AbstractContextManager[Optimizer]:
+        """A context in which the optimizer builds, resets and steps with the member's hyperparameters."""
+        return self.optimizer.stepping_with(self.hyperparameters)
 
     @property
     def one_vector(self) -> bool:
@@ -160,7 +169,8 @@ class StackedLoop:
             for k, m in enumerate(self.members)
         ]
         for member, variable in zip(self.members, self.variables):
-            member.optimizer.build([variable])
+            with member.stepping():
+                member.optimizer.build([variable])
         # the rows plan_bench sized; the last, spare, takes the writes of iterations not recorded
         rows = history_points(max_iters, history_every) if history_every else 1
         self.history_loss = tf.Variable(tf.zeros([rows, self.runs]), name="history_loss")
@@ -173,7 +183,9 @@ class StackedLoop:
         self._mid_run = False  # a run was interrupted: loop_state is not initial
         # A partial, not the bound method: TensorFlow counts traces by the function's code, so
         # one trace per loop of a many-problem bench would read as needless retracing and warn.
-        self._chunk = tf.function(functools.partial(StackedLoop._next_chunk, self), jit_compile=jit_compile, autograph=False)
+        self._chunk = tf.function(
+            functools.partial(StackedLoop._next_chunk, self), jit_compile=jit_compile, autograph=False
+        )
 
     @property
     def optimizers(self) -> tuple[Optimizer, ...]:
@@ -184,12 +196,15 @@ class StackedLoop:
         """Every run from the start point with the optimizers' current hyperparameters."""
         for member, variable in zip(self.members, self.variables):
             variable.assign(self.start[0] if member.one_vector else self.start[: member.runs])
-            member.optimizer.reset()
+            with member.stepping():
+                member.optimizer.reset()
         status, iterations, reached_at, stalled_at = self._run_in_chunks()
         unfinished = np.where(stalled_at >= 0, STALLED, EXCEEDED)
         status = np.where(status == RUNNING, unfinished, status).astype(status.dtype)
         final = np.concatenate([np.reshape(v.numpy(), (-1, self.problem.dimension)) for v in self.variables])
-        recorded = min(self.max_iters, int(iterations.max(initial=0))) // self.history_every + 1 if self.history_every else 0
+        recorded = (
+            min(self.max_iters, int(iterations.max(initial=0))) // self.history_every + 1 if self.history_every else 0
+        )
         return LoopOutcome(
             status=status,
             iterations=iterations,
@@ -237,8 +252,14 @@ class StackedLoop:
             run running, nothing counted, nothing reached or stalled.
         """
         runs = self.runs
-        return (np.int32(0), np.full(runs, RUNNING, np.int32), np.zeros(runs, np.int32), np.full(runs, -1, np.int32),
-                np.full(runs, -1, np.int32), np.zeros(runs, np.float32))
+        return (
+            np.int32(0),
+            np.full(runs, RUNNING, np.int32),
+            np.zeros(runs, np.int32),
+            np.full(runs, -1, np.int32),
+            np.full(runs, -1, np.int32),
+            np.zeros(runs, np.float32),
+        )
 
     def _next_chunk(self):
         """Advance the loop by at most :attr:`chunk_length` iterations from :attr:`loop_state`;
@@ -251,7 +272,7 @@ class StackedLoop:
         state = tuple(variable.read_value() for variable in self.loop_state)
         end = tf.minimum(state[0] + self.chunk_length, self.max_iters)
 
-        def keep_going(i, status, *_):
+        def keep_going(i: tf.Tensor, status: tf.Tensor, *_: Any):
             return tf.logical_and(i < end, tf.reduce_any(tf.equal(status, RUNNING)))
 
         state = tf.while_loop(keep_going, self._iteration, state)
@@ -272,7 +293,15 @@ class StackedLoop:
             return [rows]
         return tf.split(rows, [member.runs for member in self.members])
 
-    def _iteration(self, i, status, iterations, reached_at, stalled_at, first_gradient):
+    def _iteration(
+        self,
+        i: tf.Tensor,
+        status: tf.Tensor,
+        iterations: tf.Tensor,
+        reached_at: tf.Tensor,
+        stalled_at: tf.Tensor,
+        first_gradient: tf.Tensor,
+    ):
         """One iteration of the tutorial's test for every run still running."""
         was_running = tf.equal(status, RUNNING)
         with tf.GradientTape() as tape:
@@ -304,12 +333,17 @@ class StackedLoop:
         if len(skips) == 1:
             bad = ~tf.math.is_finite(grads) if skips.pop() else tf.math.is_nan(grads)
             return tf.reduce_any(bad, axis=-1)
-        return tf.concat([
-            tf.reduce_any(~tf.math.is_finite(g) if m.row_options.skip_nonfinite else tf.math.is_nan(g), axis=-1)
-            for m, g in zip(self.members, self._member_rows(grads))
-        ], 0)
+        return tf.concat(
+            [
+                tf.reduce_any(~tf.math.is_finite(g) if m.row_options.skip_nonfinite else tf.math.is_nan(g), axis=-1)
+                for m, g in zip(self.members, self._member_rows(grads))
+            ],
+            0,
+        )
 
-    def _check_tolerance(self, i, losses, status, reached_at, was_running):
+    def _check_tolerance(
+        self, i: tf.Tensor, losses: tf.Tensor, status: tf.Tensor, reached_at: tf.Tensor, was_running: tf.Tensor
+    ):
         """Note the first iteration each run is within tolerance; stop it there if asked.
         Returns the new status, ``reached_at`` and which runs count this iteration."""
         if self.problem.minimum_loss is None:
@@ -321,27 +355,29 @@ class StackedLoop:
         stops = tf.equal(status, RUNNING) & within
         return tf.where(stops, REACHED, status), reached_at, was_running & ~stops
 
-    def _step(self, i, before, grads, running):
+    def _step(self, i: tf.Tensor, before: tf.Tensor, grads: tf.Tensor, running: tf.Tensor):
         """Step the runs still running and freeze the rest; returns, per run, whether the step
         left its parameters exactly where they were."""
         grads = tf.where(running[:, None], grads, tf.zeros_like(grads))
-        stepped = self._rows([
-            self._step_member(i, member, variable, grad)
-            for member, variable, grad in zip(self.members, self.variables, self._member_rows(grads))
-        ])
+        stepped = self._rows(
+            [
+                self._step_member(i, member, variable, grad)
+                for member, variable, grad in zip(self.members, self.variables, self._member_rows(grads))
+            ]
+        )
         after = tf.where(running[:, None], stepped, before)
         for variable, rows in zip(self.variables, self._member_rows(after)):
             variable.assign(tf.reshape(rows, variable.shape))
         return tf.reduce_all(tf.equal(after, before), axis=-1)
 
-    def _moving(self, i) -> tf.Tensor | bool:
+    def _moving(self, i: tf.Tensor) -> tf.Tensor | bool:
         """Per run: whether this iteration's call is meant to move its parameters."""
         moves = [member.optimizer.moves_on_call(i) for member in self.members]
         if all(move is True for move in moves):
             return True
         return tf.concat([tf.fill([m.runs], tf.convert_to_tensor(move)) for m, move in zip(self.members, moves)], 0)
 
-    def _step_member(self, i, member: LoopMember, variable: tf.Variable, grad: tf.Tensor) -> tf.Tensor:
+    def _step_member(self, i: tf.Tensor, member: LoopMember, variable: tf.Variable, grad: tf.Tensor) -> tf.Tensor:
         """One member's step from its rows' gradients; returns its new value (a one-vector
         member's as it is, before the row axis is added back)."""
         if member.row_options.clipnorm is not None:
@@ -349,10 +385,13 @@ class StackedLoop:
             norms = tf.norm(grad, axis=-1, keepdims=True)
             grad = grad * limit / tf.maximum(norms, limit)
         grad = grad[0] if member.one_vector else grad
-        member.optimizer.minimize(lambda: tf.reduce_sum(self.problem.training_loss(variable, i)), [variable], grads=[grad])
+        with member.stepping():
+            member.optimizer.minimize(
+                lambda: tf.reduce_sum(self.problem.training_loss(variable, i)), [variable], grads=[grad]
+            )
         return variable.read_value()
 
-    def _record(self, i, params, losses):
+    def _record(self, i: tf.Tensor, params: tf.Tensor, losses: tf.Tensor):
         """Write the losses and parameters before this iteration's step, every ``history_every``."""
         if not self.history_every:
             return

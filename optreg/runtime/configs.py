@@ -20,7 +20,7 @@ from optreg.model.schedules import schedule_config
 CONFIG_KEYS = ("optimizer", "source", "hyperparameters", "options", "name", "spec")
 
 
-def optimizer_config(optimizer) -> dict[str, Any]:
+def optimizer_config(optimizer: Any) -> dict[str, Any]:
     """The config of an optreg optimizer (eager only: it reads hyperparameter values).
 
     Example:

@@ -12,12 +12,14 @@ in each variable's dtype, so checkpoints hold them.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import tensorflow as tf
 
 
-def update_averages(averages: Sequence[tf.Variable], variables: Sequence[tf.Variable], momentum: float, count: tf.Tensor) -> None:
+def update_averages(
+    averages: Sequence[tf.Variable], variables: Sequence[tf.Variable], momentum: float, count: tf.Tensor
+) -> None:
     """Move each average towards its variable's current value.
 
     Args:
@@ -32,7 +34,9 @@ def update_averages(averages: Sequence[tf.Variable], variables: Sequence[tf.Vari
         average.assign(weight * average + (1 - weight) * var.read_value())
 
 
-def overwrite_every(frequency: int, count: tf.Tensor, averages: Sequence[tf.Variable], variables: Sequence[tf.Variable]) -> None:
+def overwrite_every(
+    frequency: int, count: tf.Tensor, averages: Sequence[tf.Variable], variables: Sequence[tf.Variable]
+) -> None:
     """Copy the averages into the variables when ``count + 1`` is a multiple of ``frequency``."""
     due = tf.equal((count + 1) % frequency, 0)
     tf.cond(due, lambda: _copied(averages, variables), lambda: tf.constant(False))

@@ -19,7 +19,8 @@ without TensorFlow; the hooks themselves import it lazily.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from optreg.model.options import GradientOptions
 
@@ -53,7 +54,7 @@ def _clip_each_norm(limit: float) -> GradientHook:
     """Rescale each gradient tensor to an L2 norm of at most ``limit``."""
     import tensorflow as tf
 
-    def clip_each_norm(grads, variables):
+    def clip_each_norm(grads: Sequence[Any], variables: Sequence[Any]):
         return [tf.clip_by_norm(g, tf.cast(limit, g.dtype)) for g in grads]
 
     return clip_each_norm
@@ -63,7 +64,7 @@ def _clip_global_norm(limit: float) -> GradientHook:
     """Rescale all gradients together to a joint L2 norm of at most ``limit``."""
     import tensorflow as tf
 
-    def clip_global_norm(grads, variables):
+    def clip_global_norm(grads: Sequence[Any], variables: Sequence[Any]):
         clipped, _ = tf.clip_by_global_norm(list(grads), limit)
         return clipped
 
@@ -74,7 +75,7 @@ def _clip_values(limit: float) -> GradientHook:
     """Limit every gradient element to ``[-limit, limit]``."""
     import tensorflow as tf
 
-    def clip_values(grads, variables):
+    def clip_values(grads: Sequence[Any], variables: Sequence[Any]):
         return [tf.clip_by_value(g, -tf.cast(limit, g.dtype), tf.cast(limit, g.dtype)) for g in grads]
 
     return clip_values

@@ -8,17 +8,43 @@ The options themselves are validated in :mod:`optreg.model.options`; :mod:`optre
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import tensorflow as tf
 
-from optreg.runtime import ema
 from optreg.errors import OptionError
+from optreg.runtime import ema
+
+if TYPE_CHECKING:
+    from optreg.model.options import StepOptions
+    from optreg.runtime.hyperparameter_state import HyperparameterState
+    from optreg.runtime.slots import RuntimeState
 
 
 class KerasOptions:
     """Methods for weight decay, EMA, loss scaling and gradient accumulation; they read the
-    optimizer's ``step_options``, ``iterations`` and runtime state."""
+    optimizer's ``step_options``, ``iterations`` and runtime state.
+
+    Example:
+        >>> optreg.registry.create("sgd", loss_scale_factor=4.0).scale_loss(2.0)  # doctest: +SKIP
+        8.0
+    """
+
+    if TYPE_CHECKING:
+
+        @property
+        def hyperparameter_state(self) -> HyperparameterState: ...
+
+        step_options: StepOptions
+        iterations: tf.Variable
+        _runtime: RuntimeState
+        _own_hyperparameters: HyperparameterState
+        _averages: list[tf.Variable]
+        _accumulators: list[tf.Variable]
+
+        def _tf_variables(self, variables: Iterable[Any]) -> list[tf.Variable]: ...
+        def _update(self, grads: list, variables: list, calls: tf.Tensor, update_one: Any) -> None: ...
 
     @property
     def update_count(self) -> tf.Tensor:
@@ -29,9 +55,11 @@ class KerasOptions:
     @property
     def scheduled_hyperparameters(self) -> dict[str, Any]:
         """The hyperparameters that follow a schedule, with their schedules, by name."""
-        return dict(self._runtime.schedules)
+        return dict(self._own_hyperparameters.schedules)
 
-    def exclude_from_weight_decay(self, var_list: Iterable[tf.Variable] | None = None, var_names: Sequence[str] | None = None) -> None:
+    def exclude_from_weight_decay(
+        self, var_list: Iterable[tf.Variable] | None = None, var_names: Sequence[str] | None = None
+    ) -> None:
         """Exclude variables from weight decay, as Keras does; replaces earlier exclusions.
 
         Args:
@@ -65,13 +93,16 @@ class KerasOptions:
         factor = self.step_options.loss_scale_factor
         return loss if factor is None else loss * factor
 
-    def _accumulate_or_update(self, grads: list, variables: list, calls: tf.Tensor, update_one) -> None:
+    def _accumulate_or_update(self, grads: list, variables: list, calls: tf.Tensor, update_one: Any) -> None:
         """Add the gradients to the sums; on every N-th call, update with the mean and restart."""
         steps = self.step_options.gradient_accumulation_steps
         sums = [self._accumulators[self._runtime.position[var.ref()]] for var in variables]
 
         def update() -> tf.Tensor:
-            means = [(g + tf.cast(total.read_value(), g.dtype)) / tf.constant(steps, g.dtype) for g, total in zip(grads, sums)]
+            means = [
+                (g + tf.cast(total.read_value(), g.dtype)) / tf.constant(steps, g.dtype)
+                for g, total in zip(grads, sums)
+            ]
             self._update(means, variables, calls, update_one)
             for total in sums:
                 total.assign(tf.zeros_like(total))
@@ -83,7 +114,6 @@ class KerasOptions:
             return tf.constant(True)
 
         tf.cond(tf.equal((calls + 1) % steps, 0), update, accumulate)
-
 
     def _move_averages(self, variables: list, calls: tf.Tensor) -> None:
         """Move every variable's moving average, then overwrite the variables when it is due."""

@@ -13,15 +13,16 @@ so checkpoints hold them next to the inner optimizer's slots.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import tensorflow as tf
 
-from optreg.runtime import lookup
-from optreg.model.python_builtins import LOOKAHEAD_HYPERPARAMETERS
 from optreg.errors import HyperparameterError, OptionError
-from optreg.runtime.optimizer import Optimizer
 from optreg.model.definitions import Slot
+from optreg.model.python_builtins import LOOKAHEAD_HYPERPARAMETERS
+from optreg.runtime import lookup
+from optreg.runtime.optimizer import Optimizer
 
 #: The options every optimizer accepts; a lookahead keeps them for itself (they act on the
 #: gradients before the inner step), except slot_dtype, which the inner optimizer shares.
@@ -134,7 +135,7 @@ class Lookahead(Optimizer):
 
     # --- the step -------------------------------------------------------------------------
 
-    def _update_variables(self, grads: list, variables: list, step: tf.Tensor, update_one) -> None:
+    def update_variables(self, grads: list, variables: list, step: tf.Tensor, update_one: Any) -> None:
         """The inner optimizer's whole step on the fast weights — its schedules, weight decay,
         EMA, accumulation and updates that couple the variables (Prodigy) — then, on a
         synchronising step, the slow-weight update.
@@ -143,7 +144,7 @@ class Lookahead(Optimizer):
         writes each replica's copy, so ``update_one`` is not needed.
         """
         self.inner._step(grads, variables)
-        period = tf.cast(self._hyper["sync_period"], tf.float64)
+        period = tf.cast(self.hyperparameter_state.variables["sync_period"], tf.float64)
         synchronise = tf.equal(tf.math.floormod(step, period), 0.0)
         for var in variables:
             self._synchronise(var, self.slots_for(var)["slow"], synchronise)
@@ -151,7 +152,7 @@ class Lookahead(Optimizer):
     def _synchronise(self, var: tf.Variable, slow: tf.Variable, synchronise: tf.Tensor) -> None:
         """On a synchronising step, move the slow weights towards the fast ones and restart the
         fast ones from there."""
-        alpha = tf.cast(self._hyper["slow_step_size"], slow.dtype)
+        alpha = tf.cast(self.hyperparameter_state.variables["slow_step_size"], slow.dtype)
         current = slow.read_value()
         moved = current + alpha * (tf.cast(var.read_value(), slow.dtype) - current)
         new_slow = tf.where(synchronise, moved, current)

@@ -10,7 +10,8 @@ modules, so they are always there); a program may install its own.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from optreg.errors import OptregError
 

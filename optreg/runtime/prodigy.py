@@ -10,7 +10,7 @@ with ``dlr = d · learning_rate`` (times Adam's bias correction when asked for):
     x ← x − dlr·m / (√v + d·ε)                  with the new d in the denominator
 
 Both sums run over all the variables, so no per-variable rule can express it: this optimizer
-overrides :meth:`Optimizer._update_variables` to make the two passes. A step whose ``Σ‖s‖₁`` is
+overrides :meth:`Optimizer.update_variables` to make the two passes. A step whose ``Σ‖s‖₁`` is
 zero (every gradient so far zero) moves nothing and keeps ``d``, as the reference
 implementation returns early. The ``weight_decay`` option decays with ``dlr``
 (``x ← x − weight_decay·dlr·x``), or, with ``decouple=False``, is added to the gradient as L2.
@@ -22,9 +22,9 @@ from typing import Any
 
 import tensorflow as tf
 
+from optreg.model.definitions import Slot
 from optreg.model.python_builtins import PRODIGY_HYPERPARAMETERS
 from optreg.runtime.optimizer import Optimizer
-from optreg.model.definitions import Slot
 
 
 class Prodigy(Optimizer):
@@ -74,12 +74,16 @@ class Prodigy(Optimizer):
         self.d_max.assign(self._d0)
         self.d_numerator.assign(0.0)
 
-    def _update_variables(self, grads: list, variables: list, step: tf.Tensor, update_one) -> None:
+    def update_variables(self, grads: list, variables: list, step: tf.Tensor, update_one: Any) -> None:
         """Both passes: the sums over every variable, the new d, then every variable's step."""
         # Under a distribution strategy this runs in cross-replica context: the sums read the
         # replicas' (identical) values, and each assignment writes every replica's copy, so
         # update_one (one replica's copies at a time) is not needed.
-        h = {name: self._hyper[name] for name in ("learning_rate", "beta_1", "beta_2", "beta_3", "epsilon", "d_coef", "growth_rate")}
+        held = self.hyperparameter_state.variables
+        h = {
+            name: held[name]
+            for name in ("learning_rate", "beta_1", "beta_2", "beta_3", "epsilon", "d_coef", "growth_rate")
+        }
         beta_3 = tf.where(h["beta_3"] > 0, h["beta_3"], tf.sqrt(h["beta_2"]))
         d = self.d.read_value()
         dlr = d * h["learning_rate"] * self._bias_correction(h, step)
@@ -93,7 +97,9 @@ class Prodigy(Optimizer):
             g, x = tf.cast(grad, dtype), tf.cast(var.read_value(), dtype)
             numerator += (d / self._d0) * dlr * _sum64(g * (slots["x0"] - x))
             slots["m"].assign(_cast(h["beta_1"], dtype) * slots["m"] + _cast(d * (1 - h["beta_1"]), dtype) * g)
-            slots["v"].assign(_cast(h["beta_2"], dtype) * slots["v"] + _cast(d * d * (1 - h["beta_2"]), dtype) * tf.square(g))
+            slots["v"].assign(
+                _cast(h["beta_2"], dtype) * slots["v"] + _cast(d * d * (1 - h["beta_2"]), dtype) * tf.square(g)
+            )
             slots["s"].assign(_cast(beta_3, dtype) * slots["s"] + _cast(weight, dtype) * g)
             denominator += _sum64(tf.abs(slots["s"]))
         self.d_numerator.assign(numerator)
@@ -117,7 +123,7 @@ class Prodigy(Optimizer):
         exclusions = self._runtime.weight_decay_exclusions
         return [g + tf.constant(rate, g.dtype) * v if exclusions.applies_to(v) else g for g, v in zip(grads, variables)]
 
-    def _new_d(self, d, h, numerator, denominator) -> tf.Tensor:
+    def _new_d(self, d: tf.Tensor, h: dict, numerator: tf.Tensor, denominator: tf.Tensor) -> tf.Tensor:
         """``d̂ = d_coef·r/Σ‖s‖₁``; d grows to d̂ on the first estimate, then follows the running
         maximum of d̂, at most ``growth_rate`` times per step."""
         d_hat = h["d_coef"] * numerator / denominator
@@ -126,7 +132,9 @@ class Prodigy(Optimizer):
         limited = tf.minimum(self.d_max, grown * h["growth_rate"])
         return tf.where(h["growth_rate"] > 0, limited, self.d_max.read_value())
 
-    def _step_variable(self, var: tf.Variable, dlr, d, epsilon, moves) -> None:
+    def _step_variable(
+        self, var: tf.Variable, dlr: tf.Tensor, d: tf.Tensor, epsilon: tf.Tensor, moves: tf.Tensor
+    ) -> None:
         """Decoupled weight decay with ``dlr``, then ``x ← x − dlr·m/(√v + d·ε)``, when the step moves."""
         slots = self.slots_for(var)
         dtype = slots["m"].dtype
@@ -138,9 +146,9 @@ class Prodigy(Optimizer):
         new = new - _cast(dlr, dtype) * slots["m"] / (tf.sqrt(slots["v"]) + _cast(d * epsilon, dtype))
         var.assign(tf.where(moves, tf.cast(new, var.dtype), current))
 
-    def _update_variable(self, grad, var, slots, prepared) -> None:
-        """Not used: :meth:`_update_variables` updates every variable together."""
-        raise NotImplementedError("prodigy updates all variables together in _update_variables")
+    def update_variable(self, grad: tf.Tensor, var: tf.Variable, slots: Any, prepared: Any) -> None:
+        """Not used: :meth:`update_variables` updates every variable together."""
+        raise NotImplementedError("prodigy updates all variables together in update_variables")
 
 
 def _cast(value: tf.Tensor, dtype: tf.DType) -> tf.Tensor:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from typing import Any
 
 from optreg.errors import OptregError
 from optreg.settings import debug_requested
@@ -57,7 +58,7 @@ def import_tensorflow() -> None:
     tf.get_logger().setLevel("ERROR")
 
 
-def _import_with_stderr_in(buffer) -> Exception | None:
+def _import_with_stderr_in(buffer: Any) -> Exception | None:
     """Import TensorFlow with file descriptor 2 pointing at ``buffer``; the import's error, or
     None when it succeeded."""
     sys.stderr.flush()

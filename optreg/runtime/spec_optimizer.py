@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import tensorflow as tf
 
-from optreg.runtime.compile import CompiledRule
-from optreg.runtime.optimizer import Optimizer
 from optreg.errors import HyperparameterError
 from optreg.model.definitions import OptimizerSpec, Slot
-from optreg.spec.conditions import condition_holds, condition_hyperparameter, deciding_values, fixed_values, specialize_spec
+from optreg.runtime.compile import CompiledRule
+from optreg.runtime.optimizer import Optimizer
+from optreg.spec.conditions import (
+    condition_holds,
+    condition_hyperparameter,
+    deciding_values,
+    fixed_values,
+    specialize_spec,
+)
 from optreg.spec.locations import rule_locations
 
 
-def compile_spec(spec: OptimizerSpec, given: Mapping[str, Any]) -> tuple[CompiledRule, tuple[Slot, ...], dict[str, Any]]:
+def compile_spec(
+    spec: OptimizerSpec, given: Mapping[str, Any]
+) -> tuple[CompiledRule, tuple[Slot, ...], dict[str, Any]]:
     """A spec's rule, specialised for the values an optimizer is created with, and compiled.
 
     Args:
@@ -36,7 +45,9 @@ def compile_spec(spec: OptimizerSpec, given: Mapping[str, Any]) -> tuple[Compile
     """
     created_with = {**fixed_values(spec, given), **deciding_values(spec, given)}
     rule, slots = specialize_spec(spec, created_with)
-    compiled = CompiledRule(rule, [h.name for h in spec.hyperparameters], {s.name: s.shape for s in slots}, rule_locations(spec))
+    compiled = CompiledRule(
+        rule, [h.name for h in spec.hyperparameters], {s.name: s.shape for s in slots}, rule_locations(spec)
+    )
     return compiled, slots, created_with
 
 
@@ -74,13 +85,13 @@ class SpecOptimizer(Optimizer):
                 self._check_same_slots(slot, name, value)
         super().set_hyperparameter(name, value)
 
-    def _check_same_slots(self, slot, name: str, value: Any) -> None:
+    def _check_same_slots(self, slot: Slot, name: str, value: Any) -> None:
         """Refuse a value on the other side of ``slot.when`` than the creation value."""
-        created = self._created_with[name]
+        created, when = self._created_with[name], slot.when or ""
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if condition_holds(slot.when, {name: value}) == condition_holds(slot.when, {name: created}):
+            if condition_holds(when, {name: value}) == condition_holds(when, {name: created}):
                 return
-        exists = "exists" if condition_holds(slot.when, {name: created}) else "does not exist"
+        exists = "exists" if condition_holds(when, {name: created}) else "does not exist"
         raise HyperparameterError(
             f"{name} = {value!r}: slot {slot.name!r} {exists} in this {self.optimizer_name} ({name} was {created!r} "
             f"at creation, and the slot exists only when {slot.when}); create a new optimizer for that value"
@@ -107,11 +118,11 @@ class SpecOptimizer(Optimizer):
         """True when the rule reads ``weight_decay`` and so decays the variables itself."""
         return self._rule.applies_weight_decay
 
-    def _prepare_step(self, step: tf.Tensor) -> list[tf.Tensor]:
+    def prepare_step(self, step: tf.Tensor) -> list[tf.Tensor]:
         """Run the rule's step program (hyperparameter-only sub-expressions) in float64."""
-        return self._rule.step_scalars(dict(self._hyper), step, self.step_options.weight_decay)
+        return self._rule.step_scalars(dict(self.hyperparameter_state.variables), step, self.step_options.weight_decay)
 
-    def _update_variable(
+    def update_variable(
         self, grad: tf.Tensor, var: tf.Variable, slots: Mapping[str, tf.Variable], prepared: list[tf.Tensor]
     ) -> None:
         """Run the rule's variable program and assign the new variable and slot values."""

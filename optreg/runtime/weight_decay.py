@@ -10,7 +10,7 @@ by name: each string of ``var_names`` is a regular expression searched for in ``
 from __future__ import annotations
 
 import re
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import tensorflow as tf
 
@@ -42,7 +42,9 @@ class WeightDecayExclusions:
         return self._pattern is None or self._pattern.search(var.name) is None
 
 
-def decay(variables: Sequence[tf.Variable], weight_decay: float, learning_rate: tf.Tensor, exclusions: WeightDecayExclusions) -> None:
+def decay(
+    variables: Sequence[tf.Variable], weight_decay: float, learning_rate: tf.Tensor, exclusions: WeightDecayExclusions
+) -> None:
     """Apply ``var ← var − var·weight_decay·learning_rate`` to every variable not excluded."""
     for var in variables:
         if exclusions.applies_to(var):
