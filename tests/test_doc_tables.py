@@ -457,3 +457,40 @@ def test_anchors_are_githubs():
 def test_every_docs_page_is_linked_from_the_readme():
     linked = {Path(target).name for target in re.findall(r"\]\(docs/([^)#\s]+)", page("README.md"))}
     assert linked == {p.name for p in DOCS.glob("*.md")}
+
+
+# --- the design page's module table ---------------------------------------------------------
+
+
+def documented_modules(text: str) -> dict[str, None]:
+    """The module files the design page's "what it holds" table names, as paths inside the
+    package (``lang/tree.py``; a top-level module as ``cli.py``)."""
+    found: dict[str, None] = {}
+    for row in table_headed(text, "module", "what it holds"):
+        folder = code(row[0])[0]
+        if folder.endswith("/"):
+            found.update(dict.fromkeys(f"{folder}{name}" for name in re.findall(r"`([a-z_]+\.py)`", row[1])))
+        else:
+            found[folder] = None
+    return found
+
+
+def package_modules() -> dict[str, None]:
+    """Every module file of the package but the subpackages' ``__init__.py``, as paths inside it."""
+    package = REPO / "optreg"
+    return {
+        str(path.relative_to(package)): None
+        for path in sorted(package.rglob("*.py"))
+        if not (path.name == "__init__.py" and path.parent != package) and path.name != "__main__.py"
+    }
+
+
+def test_the_design_page_names_every_module_and_no_other():
+    assert compare("module", documented_modules(page("docs/design.md")), package_modules()) == []
+
+
+def test_a_module_missing_from_the_design_page_is_caught():
+    text = page("docs/design.md").replace("`loop_records.py` ", "", 1)
+    assert compare("module", documented_modules(text), package_modules()) == [
+        "module 'bench/loop_records.py' is in the code but not on the page"
+    ]

@@ -17,7 +17,8 @@ from typing import Any
 import attrs
 import numpy as np
 
-from optreg.bench.loop import STATUSES, LoopMember, LoopOutcome, RowOptions, StackedLoop, row_options
+from optreg.bench.loop import STATUSES, StackedLoop
+from optreg.bench.loop_records import LoopMember, LoopOutcome, RowOptions, row_options
 from optreg.bench.runner import BenchPlan, RunResult, split_setting, timed
 from optreg.catalog.entries import OptimizerEntry
 from optreg.model.hyperparameters import resolve_hyperparameters

@@ -1,6 +1,6 @@
 """The compiled bench loop: the runs of one or more optimizers on one problem, side by side.
 
-Each optimizer in a loop (a :class:`LoopMember`) owns one parameter variable of shape
+Each optimizer in a loop (a :class:`~optreg.bench.loop_records.LoopMember`) owns one parameter variable of shape
 ``[runs, dimension]`` — the problem's loss maps it to one loss per run — and holds one value
 per run for each hyperparameter; an optimizer whose updates are not elementwise makes one run
 at a time on the problem's own vector ``[dimension]``. One ``tf.function`` while-loop (XLA-compiled by default) steps
@@ -33,17 +33,15 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Sequence
 from typing import Any
 
-import attrs
 import numpy as np
 import tensorflow as tf
 
+from optreg.bench.loop_records import LoopMember, LoopOutcome
 from optreg.bench.runner import history_points
 from optreg.problems import Problem
-from optreg.runtime.hyperparameter_state import HyperparameterState
 from optreg.runtime.optimizer import Optimizer
 
 STATUSES = ("converged", "exceeded", "exploded", "reached", "stalled")
@@ -60,70 +58,6 @@ FIRST_CHUNK_ITERATIONS = 2000
 #: How long each later call aims to run, in seconds: its length is set from the iterations per
 #: second measured so far, so Ctrl-C is seen within about this long.
 CHUNK_SECONDS = 0.25
-
-
-@attrs.frozen
-class RowOptions:
-    """Gradient options the loop applies to each run's gradient on its own (the optimizer's
-    hooks would treat the stacked variable as one tensor)."""
-
-    clipnorm: float | None = None
-    skip_nonfinite: bool = False
-
-
-@attrs.frozen
-class LoopOutcome:
-    """What every run of one loop did, one row per run (NumPy arrays).
-
-    Attributes:
-        status: index into :data:`STATUSES`.
-        iterations: iterations each run took.
-        reached_at: the first iteration whose loss was within the tolerance (-1: never).
-        stalled_at: for a stalled run, the iteration from which it stood still (-1: otherwise).
-        final_params: ``[runs, dimension]``.
-        final_loss: the problem's loss at the final parameters.
-        history_iterations: the recorded iterations (empty without history).
-        history_loss: ``[recorded, runs]`` losses before each recorded iteration's step.
-        history_params: ``[recorded, runs, dimension]`` parameters at the same moments.
-    """
-
-    status: np.ndarray
-    iterations: np.ndarray
-    reached_at: np.ndarray
-    stalled_at: np.ndarray
-    final_params: np.ndarray
-    final_loss: np.ndarray
-    history_iterations: np.ndarray
-    history_loss: np.ndarray
-    history_params: np.ndarray
-
-
-@attrs.frozen
-class LoopMember:
-    """One optimizer's share of a loop: its runs, side by side in one variable.
-
-    Attributes:
-        optimizer: built with the runs' options; it keeps its own, plain, hyperparameters.
-        runs: how many runs it makes (1 for an optimizer whose updates are not elementwise).
-        row_options: per-run gradient clipping and the non-finite policy.
-        hyperparameters: the hyperparameters the loop steps the optimizer with, one value per
-            run (:meth:`~optreg.runtime.hyperparameter_state.HyperparameterState.stacked`); None
-            to step it with its own.
-    """
-
-    optimizer: Optimizer
-    runs: int = 1
-    row_options: RowOptions = RowOptions()
-    hyperparameters: HyperparameterState | None = None
-
-    def stepping(self) -> AbstractContextManager[Optimizer]:
-        """A context in which the optimizer builds, resets and steps with the member's hyperparameters."""
-        return self.optimizer.stepping_with(self.hyperparameters)
-
-    @property
-    def one_vector(self) -> bool:
-        """True when the optimizer steps the problem's own parameter vector, one run at a time."""
-        return not self.optimizer.supports_stacked_runs
 
 
 class StackedLoop:
@@ -418,19 +352,3 @@ def chunk_length(advanced: int, elapsed: float, max_iters: int) -> int:
     """
     rate = advanced / max(elapsed, 1e-6)
     return int(min(max(rate * CHUNK_SECONDS, 1), max_iters))
-
-
-def row_options(options: Mapping) -> tuple[RowOptions, dict]:
-    """Split optimizer options into those the loop applies per run and those the optimizer keeps.
-
-    ``clipnorm`` and ``global_clipnorm`` coincide for one run's single parameter vector.
-
-    Example:
-        >>> row_options({"clipnorm": 2.0, "clipvalue": None})
-        (RowOptions(clipnorm=2.0, skip_nonfinite=False), {'clipvalue': None})
-    """
-    rest = dict(options)
-    clipnorm = rest.pop("clipnorm", None)
-    global_clipnorm = rest.pop("global_clipnorm", None)
-    skip = bool(rest.pop("skip_nonfinite", False))
-    return RowOptions(clipnorm=clipnorm if clipnorm is not None else global_clipnorm, skip_nonfinite=skip), rest

@@ -28,6 +28,7 @@ naming the file, the key and, where it can be found, the line (:mod:`optreg.spec
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 import attrs
@@ -176,6 +177,16 @@ class InnerOptimizer:
     default: str
 
 
+def _hyperparameter_tuple(values: Iterable[Hyperparameter]) -> tuple[Hyperparameter, ...]:
+    """attrs converter: any iterable of hyperparameters as a tuple (typed, for mypy's attrs plugin)."""
+    return tuple(values)
+
+
+def _string_tuple(values: Iterable[str]) -> tuple[str, ...]:
+    """attrs converter: any iterable of strings as a tuple."""
+    return tuple(values)
+
+
 @attrs.frozen
 class PythonOptimizer:
     """An optimizer written in Python, as a plugin registers it.
@@ -199,6 +210,6 @@ class PythonOptimizer:
     name: str = attrs.field(validator=_check_optimizer_name)
     summary: str
     factory: str = attrs.field(validator=_check_factory)
-    hyperparameters: tuple[Hyperparameter, ...] = attrs.field(default=(), converter=tuple)
-    references: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    hyperparameters: tuple[Hyperparameter, ...] = attrs.field(default=(), converter=_hyperparameter_tuple)
+    references: tuple[str, ...] = attrs.field(default=(), converter=_string_tuple)
     inner: InnerOptimizer | None = None

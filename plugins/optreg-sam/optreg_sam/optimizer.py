@@ -59,7 +59,7 @@ class SAM(optreg.Optimizer):
             var.assign(original)
         optreg.Optimizer.apply_gradients(self, sharp_grads, variables)
 
-    def _update_variable(
+    def update_variable(
         self, grad: tf.Tensor, var: tf.Variable, slots: Mapping[str, tf.Variable], prepared: Any
     ) -> None:
         """The base update: SGD with momentum, as keras.optimizers.SGD."""
