@@ -32,8 +32,12 @@ def loss(variables, x, y):
     return tf.reduce_sum(tf.square(x @ weights + bias - y))
 
 
+#: One strategy for every optimizer in this process (each gets its own variables and step).
+STRATEGY = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+
+
 def distributed(name, steps):
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = STRATEGY
     with strategy.scope():
         variables = [keras.Variable(v) if COMPILED else tf.Variable(v) for v in START]
         opt = optreg.registry.create(name, learning_rate=0.05, **OPTIONS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -13,19 +14,51 @@ from conftest import REPO
 from test_optimizers import BUILTIN
 
 
+def start_distributed(names, options, compiled):
+    """Start one fresh process for every named optimizer's runs; finish it with ``results``.
+    Its output goes to files, not pipes, so a process that has much to say never waits on us."""
+    out, err = (tempfile.TemporaryFile("w+", encoding="utf-8") for _ in range(2))
+    command = [sys.executable, str(REPO / "tests" / "distributed_run.py"), json.dumps(list(names)), json.dumps(options), compiled]
+    return subprocess.Popen(command, stdout=out, stderr=err, text=True), out, err
+
+
+def results(started):
+    """Wait for a started process: name → results (its stderr in the failure if it failed)."""
+    process, out, err = started
+    with out, err:
+        returncode = process.wait()
+        out.seek(0)
+        err.seek(0)
+        assert returncode == 0, err.read()
+        return json.loads(out.read().strip().splitlines()[-1])
+
+
 def run_distributed(names, options, compiled):
     """Every named optimizer's runs, from one fresh process: name → results."""
-    out = subprocess.run(
-        [sys.executable, str(REPO / "tests" / "distributed_run.py"), json.dumps(list(names)), json.dumps(options), compiled],
-        capture_output=True, text=True, check=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return results(start_distributed(names, options, compiled))
 
 
-@pytest.fixture(scope="module", params=["compiled", "eager"])
-def clipped_runs(request):
-    """Every built-in under the strategy with clipnorm 5, in one process per mode."""
-    return run_distributed(BUILTIN, {"clipnorm": 5.0}, request.param)
+MODES = ["compiled", "eager"]
+
+
+@pytest.fixture(scope="module")
+def clipped_runs_by_mode():
+    """Every built-in under the strategy with clipnorm 5, in one process per mode, the two
+    processes run side by side (their TensorFlow start-ups overlap): mode → name → results."""
+    started = {mode: start_distributed(BUILTIN, {"clipnorm": 5.0}, mode) for mode in MODES}
+    try:
+        return {mode: results(started[mode]) for mode in MODES}
+    finally:
+        for process, _, _ in started.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture(scope="module", params=MODES)
+def clipped_runs(request, clipped_runs_by_mode):
+    """Every built-in's runs in one mode."""
+    return clipped_runs_by_mode[request.param]
 
 
 @pytest.mark.parametrize("name", BUILTIN)

@@ -18,27 +18,30 @@ def _state(opt, variables):
     ] + [int(opt.iterations)]
 
 
-def _assert_same(before, after):
-    assert [np.asarray(a).tobytes() for a in before] == [np.asarray(b).tobytes() for b in after]
+def _assert_same(before, after, bad):
+    assert [np.asarray(a).tobytes() for a in before] == [np.asarray(b).tobytes() for b in after], bad
 
 
 @pytest.mark.parametrize("compiled", [False, True], ids=["eager", "tf.function"])
-@pytest.mark.parametrize("bad", BAD_VALUES, ids=["nan", "inf", "-inf"])
 @pytest.mark.parametrize("name", BUILTIN)
-def test_a_nonfinite_step_leaves_variables_and_slots_bit_identical(name, bad, compiled, rng):
+def test_a_nonfinite_step_leaves_variables_and_slots_bit_identical(name, compiled, rng):
+    """NaN, inf and -inf in turn on one optimizer (one compile per mode): each poisoned step
+    leaves every variable, slot and the iteration count bit-identical to the state just before
+    it, counts one skip, and the good step after it is applied."""
     variables = [tf.Variable(rng.normal(size=(3, 2)).astype(np.float32)), tf.Variable(rng.normal(size=(4,)).astype(np.float32))]
     opt = optreg.registry.create(name, learning_rate=0.1, skip_nonfinite=True, clipnorm=1.0)
     step = tf.function(opt.apply_gradients) if compiled else opt.apply_gradients
     good = [tf.constant(rng.normal(size=v.shape).astype(np.float32)) for v in variables]
     step(list(zip(good, variables)))
-    before = _state(opt, variables)
-    poisoned = good[1].numpy().copy()
-    poisoned[2] = bad
-    step(list(zip([good[0], tf.constant(poisoned)], variables)))
-    _assert_same(before, _state(opt, variables))
-    assert int(opt.skipped_steps) == 1
-    step(list(zip(good, variables)))
-    assert int(opt.iterations) == 2 and int(opt.skipped_steps) == 1
+    for skips, bad in enumerate(BAD_VALUES, start=1):
+        before = _state(opt, variables)
+        poisoned = good[1].numpy().copy()
+        poisoned[2] = bad
+        step(list(zip([good[0], tf.constant(poisoned)], variables)))
+        _assert_same(before, _state(opt, variables), bad)
+        assert int(opt.skipped_steps) == skips, bad
+        step(list(zip(good, variables)))
+        assert int(opt.iterations) == skips + 1 and int(opt.skipped_steps) == skips, bad
 
 
 def test_the_default_applies_nonfinite_steps_as_keras_does():
