@@ -231,3 +231,21 @@ def test_a_config_schedule_must_be_a_learning_rate_schedule():
     decay = keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.9)
     rebuilt = optreg.Optimizer.from_config(optreg.registry.create("adam", learning_rate=decay).get_config())
     assert isinstance(rebuilt.scheduled_hyperparameters["learning_rate"], keras.optimizers.schedules.ExponentialDecay)
+
+
+def test_restoring_slots_saved_in_another_dtype_is_one_checkpoint_error(tmp_path):
+    """A checkpoint whose slots were float32 restored into an optimizer keeping them in float64
+    (``slot_dtype``) is refused naming the slot, the variable and both dtypes, instead of
+    TensorFlow's RestoreV2 error; the same dtype restores exactly."""
+    x = tf.Variable([1.0, 2.0], name="w")
+    saved = optreg.registry.create("adam")
+    saved.apply_gradients([(tf.constant([0.1, 0.2]), x)])
+    path = tf.train.Checkpoint(optimizer=saved, x=x).save(str(tmp_path / "ckpt"))
+    wider = optreg.registry.create("adam", slot_dtype="float64")
+    y = tf.Variable([1.0, 2.0], name="w")
+    with pytest.raises(optreg.CheckpointError, match=r"the checkpoint's 'm' of w:0 is float32, but this adam's is float64"):
+        tf.train.Checkpoint(optimizer=wider, x=y).restore(path)
+    same = optreg.registry.create("adam")
+    z = tf.Variable([1.0, 2.0], name="w")
+    tf.train.Checkpoint(optimizer=same, x=z).restore(path).assert_consumed()
+    np.testing.assert_array_equal(same.slots_for(z)["m"].numpy(), saved.slots_for(x)["m"].numpy())

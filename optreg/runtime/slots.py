@@ -204,6 +204,12 @@ class SlotMethods:
                 f"the checkpoint's {slot_name!r} of {self._path(held)} has shape {tf.TensorShape(saved).as_list()}, "
                 f"but this {self.optimizer_name}'s has {state.shape.as_list()}"
             )
+        saved_dtype = _saved_dtype(slot_variable_position)
+        if saved_dtype is not None and saved_dtype != state.dtype:
+            raise CheckpointError(
+                f"the checkpoint's {slot_name!r} of {self._path(held)} is {saved_dtype.name}, "
+                f"but this {self.optimizer_name}'s is {state.dtype.name} (slot_dtype decides it)"
+            )
         return state
 
     def reset(self) -> None:
@@ -220,3 +226,16 @@ class SlotMethods:
                 self._slots[position][slot.name].assign(self.slot_initial_value(slot, ref.deref()))
         for extra in (*self._averages, *self._accumulators):
             extra.assign(tf.zeros_like(extra))
+
+
+def _saved_dtype(position: Any) -> tf.DType | None:
+    """The dtype a checkpoint saved a slot variable's value in, or None where it does not say.
+
+    ``position`` is TensorFlow's checkpoint position of the slot variable, as
+    ``_create_or_restore_slot_variable`` receives it (its ``value_shape`` has no dtype twin).
+    """
+    dtypes = getattr(position.checkpoint, "dtype_map", None) or {}
+    for attribute in position.object_proto.attributes:
+        if attribute.name == "VARIABLE_VALUE" and attribute.checkpoint_key in dtypes:
+            return tf.as_dtype(dtypes[attribute.checkpoint_key])
+    return None
