@@ -17,8 +17,9 @@ tf.config.set_logical_device_configuration(
     tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2
 )
 
-import optreg  # noqa: E402
 from multiworker_run import BATCH, CHECKPOINT_STEP, STEPS, loss, single_device_start  # noqa: E402
+
+import optreg  # noqa: E402
 
 
 def resume(strategy, name, settings, path):

@@ -87,7 +87,7 @@ def _gather() -> tuple[Case, ...]:
     """Every ``CASES`` of the ``table_*.py`` modules, in file-name order."""
     cases: list[Case] = []
     for path in sorted(Path(__file__).parent.glob("table_*.py")):
-        cases.extend(importlib.import_module(path.stem).CASES)
+        cases.extend(importlib.import_module(f"tests.{path.stem}").CASES)
     return tuple(cases)
 
 

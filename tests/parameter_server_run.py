@@ -18,10 +18,10 @@ import os
 import keras
 import numpy as np
 import tensorflow as tf
+from multiworker_run import free_ports
 
 import optreg
 import optreg.keras
-from multiworker_run import free_ports
 
 #: Steps scheduled when nothing refuses them, each moving the variable by the learning rate.
 STEPS, LEARNING_RATE = 5, 0.1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from optimizer_table import EXACT_BETAS, Case, keras_factory
+from tests.optimizer_table import EXACT_BETAS, Case, keras_factory
 
 
 def numpy_gradient_descent(x, grads, hp):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from optimizer_table import Case, decaying
+from tests.optimizer_table import Case, decaying
 
 
 def numpy_signsgd(x, grads, hp):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from optimizer_table import Case, keras_factory
+from tests.optimizer_table import Case, keras_factory
 
 
 def numpy_schedule_free_adamw(x, grads, hp):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from optimizer_table import EXACT_BETAS, Case, decaying, keras_factory
+from tests.optimizer_table import EXACT_BETAS, Case, decaying, keras_factory
 
 
 def numpy_amsgrad(x, grads, hp):

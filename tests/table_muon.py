@@ -4,7 +4,7 @@ branches, name-based exclusions and the options Keras's Muon has)."""
 
 from __future__ import annotations
 
-from optimizer_table import Case
+from tests.optimizer_table import Case
 
 
 def keras_muon(hp):

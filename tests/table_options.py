@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from optimizer_table import Case, keras_factory
-from table_core import numpy_adam
+from tests.optimizer_table import Case, keras_factory
+from tests.table_core import numpy_adam
 
 
 def numpy_adamw(x, grads, hp):

@@ -9,11 +9,12 @@ import json
 import pytest
 
 import optreg
-from optreg.bench.grid import parse_setting, settings_grid
-from optreg.bench.report import outcome, render
 from optreg.bench import tutorial
 from optreg.bench.execute import run_bench
+from optreg.bench.grid import parse_setting, settings_grid
+from optreg.bench.report import outcome, render
 from optreg.bench.runner import plan_bench
+
 
 @pytest.fixture(scope="module", params=[True, False], ids=["xla", "no-xla"])
 def tutorial_results(request):

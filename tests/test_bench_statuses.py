@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 import optreg
-from optreg.bench.ranking import ranking_text
 from optreg.bench.execute import run_bench
+from optreg.bench.ranking import ranking_text
 from optreg.bench.runner import plan_bench
 from optreg.cli import main
 

@@ -8,11 +8,11 @@ import pytest
 from click.testing import CliRunner
 
 import optreg
-from conftest import MY_SPEC
+from optreg.catalog.registry import PluginWarning
 from optreg.cli import main
 from optreg.errors import SpecError
-from optreg.catalog.registry import PluginWarning
 from optreg.spec.reader import MAX_SPEC_BYTES, load_spec, load_spec_text
+from tests.helpers import MY_SPEC
 
 
 def invoke(*args):

@@ -13,8 +13,8 @@ import pytest
 import tensorflow as tf
 
 import optreg
-from conftest import REPO
-from test_optimizers import BUILTIN
+from tests.helpers import REPO
+from tests.test_optimizers import BUILTIN
 
 SHAPES = [(3,), (2, 4)]
 
@@ -36,9 +36,9 @@ def train(opt, variables, start, stop):
 
 RESUME_SCRIPT = """
 import json, sys
-sys.path.insert(0, {tests!r})
+sys.path.insert(0, {repo!r})
 import optreg, tensorflow as tf
-from test_checkpoint import fresh_variables, train
+from tests.test_checkpoint import fresh_variables, train
 resumed = {{}}
 for name, path in json.loads({paths!r}).items():
     variables = fresh_variables()
@@ -62,7 +62,7 @@ def resumed_in_a_new_process(tmp_path_factory):
         variables, opt = fresh_variables(), optreg.registry.create(name, learning_rate=0.05)
         train(opt, variables, 0, 50)
         paths[name] = tf.train.Checkpoint(optimizer=opt, variables=variables).save(str(folder / name / "ckpt"))
-    script = RESUME_SCRIPT.format(tests=str(REPO / "tests"), paths=json.dumps(paths))
+    script = RESUME_SCRIPT.format(repo=str(REPO), paths=json.dumps(paths))
     with tempfile.TemporaryFile("w+", encoding="utf-8") as out, tempfile.TemporaryFile("w+", encoding="utf-8") as err:
         process = subprocess.Popen([sys.executable, "-c", script], stdout=out, stderr=err, text=True)
         try:

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 import optreg
-from conftest import MY_SPEC
 from optreg.cli import main
+from tests.helpers import MY_SPEC
 
 
 def invoke(*args):

@@ -10,8 +10,8 @@ import tempfile
 import numpy as np
 import pytest
 
-from conftest import REPO
-from test_optimizers import BUILTIN
+from tests.helpers import REPO
+from tests.test_optimizers import BUILTIN
 
 
 def start_distributed(names, options, compiled):

@@ -17,13 +17,13 @@ from pathlib import Path
 import attrs
 import click
 import pytest
-from test_layers import LAYERS, MAY_IMPORT
 
 import optreg
 from optreg import hookspecs
 from optreg.cli import main
 from optreg.lang.expr import FUNCTIONS
 from optreg.model import options as option_model
+from tests.test_layers import LAYERS, MAY_IMPORT
 
 REPO = Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs"

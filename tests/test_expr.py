@@ -4,17 +4,18 @@ against an independent NumPy evaluation."""
 from __future__ import annotations
 
 import json
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import optreg
-from optreg.plugins import builtin
 from optreg.errors import ExpressionError
 from optreg.lang.check import check_rule
-from optreg.runtime.compile import CompiledRule, compute_dtype
 from optreg.lang.parse import parse_assignment, parse_expression
 from optreg.lang.tree import Assignment, Binary, Call, Compare, Const, Ref, Unary, names_in
+from optreg.plugins import builtin
+from optreg.runtime.compile import CompiledRule, compute_dtype
 
 ADAM = builtin.builtin_spec_dir() / "adam.toml"
 

@@ -10,7 +10,7 @@ import tensorflow as tf
 import optreg
 from optreg.lang.fold import fold, static_value
 from optreg.lang.parse import parse_expression
-from test_spec import spec_text, rule_table, _line_of
+from tests.test_spec import _line_of, rule_table, spec_text
 
 FLAGS = """\
 [hyperparameters]
@@ -96,7 +96,8 @@ def test_a_condition_on_a_non_fixed_name_does_not_guard_an_absent_slot():
 
 
 def test_validate_and_show_of_conditional_specs_need_no_tensorflow(tmp_path):
-    import subprocess, sys
+    import subprocess
+    import sys
 
     script = (
         "import sys, optreg.spec.validate as v, optreg\n"

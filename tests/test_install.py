@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, make_venv, venv_environment
+from tests.helpers import REPO, make_venv, venv_environment
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,9 @@ import tensorflow as tf
 
 import optreg
 import optreg.keras as optreg_keras
-from optimizer_table import CASES
-from test_keras import named_model
-from test_optimizers import BUILTIN
+from tests.optimizer_table import CASES
+from tests.test_keras import named_model
+from tests.test_optimizers import BUILTIN
 
 RNG = np.random.default_rng(7)
 X = RNG.normal(size=(96, 5)).astype("float32")

@@ -8,8 +8,8 @@ import pytest
 import tensorflow as tf
 
 import optreg
-from conftest import random_problem
-from optimizer_table import CASES
+from tests.helpers import random_problem
+from tests.optimizer_table import CASES
 
 STEPS = 50
 SCHEDULE_FREE = next(case for case in CASES if case.name == "schedule_free_adamw")

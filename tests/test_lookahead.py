@@ -7,8 +7,8 @@ import pytest
 import tensorflow as tf
 
 import optreg
-from conftest import random_problem
-from optimizer_table import CASES
+from tests.helpers import random_problem
+from tests.optimizer_table import CASES
 
 numpy_lookahead = next(case.numpy for case in CASES if case.name == "lookahead")
 

@@ -24,8 +24,17 @@ import tensorflow as tf
 
 import optreg
 import optreg.keras
-from conftest import REPO
-from multiworker_run import CHECKPOINT_STEP, KERAS_OPTIMIZER, KERAS_SETTINGS, STEPS, free_ports, keras_model, loss, single_device_start
+from tests.helpers import REPO
+from tests.multiworker_run import (
+    CHECKPOINT_STEP,
+    KERAS_OPTIMIZER,
+    KERAS_SETTINGS,
+    STEPS,
+    free_ports,
+    keras_model,
+    loss,
+    single_device_start,
+)
 
 #: The optimizers the cluster trains, with their settings: momentum, Adam's moments, an
 #: accumulator that starts away from zero, a sign update, and one whose update reduces over

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 import optreg
-from test_optimizers import BUILTIN, CASE_BY_NAME
+from tests.test_optimizers import BUILTIN, CASE_BY_NAME
 
 BAD_VALUES = [np.nan, np.inf, -np.inf]
 

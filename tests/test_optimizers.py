@@ -8,9 +8,9 @@ import pytest
 import tensorflow as tf
 
 import optreg
-from conftest import SHAPES, random_problem
-from optimizer_table import CASES, KERAS_CASES, NUMPY_CASES
-from table_core import numpy_adam
+from tests.helpers import SHAPES, random_problem
+from tests.optimizer_table import CASES, KERAS_CASES, NUMPY_CASES
+from tests.table_core import numpy_adam
 
 BUILTIN = sorted(entry.name for entry in optreg.registry if entry.source == "builtin")
 STEPS = 50

@@ -17,13 +17,13 @@ from click.testing import CliRunner
 
 import optreg
 import optreg.keras
-from conftest import REPO, SHAPES, random_problem
-from optimizer_table import CASES
 from optreg.cli import main
 from optreg.errors import HyperparameterError, OptionError, SpecError
-from optreg.spec.reader import load_spec, load_spec_text
 from optreg.runtime.spec_optimizer import SpecOptimizer
-from table_core import numpy_momentum
+from optreg.spec.reader import load_spec, load_spec_text
+from tests.helpers import REPO, SHAPES, random_problem
+from tests.optimizer_table import CASES
+from tests.table_core import numpy_momentum
 
 STEPS = 50
 BUILTIN = sorted(entry.name for entry in optreg.registry if entry.source == "builtin")
@@ -305,7 +305,7 @@ def test_reset_clears_the_averages_and_the_accumulated_gradients(rng):
 def test_options_under_mirrored_strategy_match_a_single_device(compiled):
     """Weight decay, EMA with overwrites and gradient accumulation under MirroredStrategy over
     two logical CPUs: the replicas' copies stay identical and equal the single-device result."""
-    from test_distribute import run_distributed
+    from tests.test_distribute import run_distributed
 
     options = {"weight_decay": 0.01, "use_ema": True, "ema_overwrite_frequency": 3, "gradient_accumulation_steps": 2}
     result = run_distributed(["adam"], options, compiled)["adam"]

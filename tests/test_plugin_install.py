@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import REPO, make_venv, venv_environment
+from tests.helpers import REPO, make_venv, venv_environment
 
 EXAMPLES = [REPO / "plugins" / "optreg-classics", REPO / "plugins" / "optreg-sam"]
 FAULTY = sorted((REPO / "tests" / "plugin_fixtures").iterdir())

@@ -8,18 +8,18 @@ import re
 import sys
 import time
 
-import numpy as np
 import attrs
+import numpy as np
 import pytest
 import tensorflow as tf
 
 import optreg
 import optreg.plugins.host
-from conftest import REPO
 from optreg import hookspecs
+from optreg.catalog.registry import Registry
 from optreg.plugins.host import PluginHost, PluginInfo
 from optreg.problems import Problem
-from optreg.catalog.registry import Registry
+from tests.helpers import REPO
 
 sys.path[:0] = [str(REPO / "plugins" / "optreg-sam"), str(REPO / "plugins" / "optreg-classics")]
 import optreg_classics  # noqa: E402  (the example plugins, from the source tree)

@@ -6,7 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 import optreg
-from optimizer_table import CASES
+from tests.optimizer_table import CASES
 
 NUMPY_PRODIGY = next(case.numpy for case in CASES if case.name == "prodigy")
 

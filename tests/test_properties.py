@@ -228,7 +228,7 @@ def test_validate_never_prints_a_traceback(content):
 
 
 def test_fuzzing_the_spec_loader_for_ten_seconds_finds_no_crash():
-    from fuzz_spec_loader import run
+    from tests.fuzz_spec_loader import run
 
     tried, crashes = run(seconds=10, seed=20261121)
     assert tried > 1000

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 import optreg
-from optreg.plugins import builtin
 from optreg.errors import HyperparameterError
 from optreg.model.hyperparameters import Hyperparameter, resolve_hyperparameters
+from optreg.plugins import builtin
 
 SPEC_DIR = builtin.builtin_spec_dir()
 BUILTIN_SPECS = sorted(SPEC_DIR.glob("*.toml"))

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 import optreg
-from optreg.bench.grid import parse_values, settings_grid
 from optreg.bench.execute import run_bench
+from optreg.bench.grid import parse_values, settings_grid
 from optreg.bench.runner import plan_bench
 from optreg.cli import main
-from test_plugins import examples  # noqa: F401  (the fixture: a registry with the example plugins)
+from tests.test_plugins import examples  # noqa: F401  (the fixture: a registry with the example plugins)
 
 
 def _bench(optimizers, problem, settings, registry=optreg.registry, **kwargs):
