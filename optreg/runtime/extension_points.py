@@ -99,6 +99,11 @@ class ExtensionPoints:
         if _overrides(type(self), "_update_variables"):
             self._update_variables(grads, variables, step, update_one)
             return
+        self._each_variable(grads, variables, step, update_one)
+
+    def _each_variable(self, grads: list, variables: list, step: tf.Tensor, update_one: UpdateOne | None) -> None:
+        """The default :meth:`update_variables`: :meth:`prepare_step` once, then each variable's
+        update (``update_one`` where the caller gives one, else :meth:`update_variable`)."""
         prepared = self.prepare_step(step)
         for grad, var in zip(grads, variables):
             if update_one is None:
@@ -209,12 +214,7 @@ class ExtensionPoints:
         """Deprecated: :meth:`update_variables`."""
         _warn("_update_variables")
         if _overrides(type(self), "_update_variables"):
-            prepared = self.prepare_step(step)
-            for grad, var in zip(grads, variables):
-                if update_one is None:
-                    self.update_variable(grad, var, self.slots_for(var), prepared)
-                else:
-                    update_one(grad, var, prepared)
+            self._each_variable(grads, variables, step, update_one)
         else:
             self.update_variables(grads, variables, step, update_one)
 
