@@ -308,3 +308,27 @@ def test_every_hook_has_a_test():
     """Each hook is implemented by a plugin that some test file defines and exercises."""
     tests = "".join(p.read_text(encoding="utf-8") for p in (REPO / "tests").glob("test_*.py"))
     assert [hook for hook in HOOKS if f"def {hook}(self, " not in tests and f"def {hook}(self)" not in tests] == []
+
+
+def test_a_hook_left_behind_prints_to_stderr_not_to_stdout(capsys):
+    """A hook still running after its time limit that prints later cannot reach stdout (where
+    ``optreg list --format json`` writes); the main thread's output still does."""
+    import threading
+
+    from optreg.plugins.host import HookTimeout, call_isolated
+
+    release, printed = threading.Event(), threading.Event()
+
+    def late_printer():
+        release.wait(5)
+        print("printed after the limit")
+        printed.set()
+
+    with pytest.raises(HookTimeout):
+        call_isolated(late_printer, {}, time_limit=0.05)
+    release.set()
+    assert printed.wait(5)
+    print("the command's own output")
+    out, err = capsys.readouterr()
+    assert "printed after the limit" in err
+    assert out == "the command's own output\n"

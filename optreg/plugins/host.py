@@ -54,9 +54,49 @@ class HookTimeout(Exception):
     """A plugin's hook was still running when its time limit ran out."""
 
 
-def _plugin_output():
+def _plugin_output() -> contextlib.AbstractContextManager[Any]:
     """A context in which what plugin code prints goes to stderr, not to stdout."""
     return contextlib.redirect_stdout(sys.stderr)
+
+
+class _LeftBehindOutput:
+    """``sys.stdout`` once a hook has been left running: what the left-behind hook threads print
+    goes to stderr, everything else to the stdout this replaced, so a hook that prints after its
+    time limit cannot break machine-readable output (``optreg list --format json``).
+
+    Example:
+        >>> import io
+        >>> routed = _LeftBehindOutput(io.StringIO())
+        >>> routed.write("main thread")
+        11
+        >>> routed.stdout.getvalue()
+        'main thread'
+    """
+
+    def __init__(self, stdout: Any) -> None:
+        self.stdout = stdout
+        self.threads: set[int] = set()
+
+    def write(self, text: str) -> int:
+        """Write to stderr from a left-behind hook thread, else to the replaced stdout."""
+        if threading.get_ident() in self.threads:
+            return sys.stderr.write(text)
+        return self.stdout.write(text)
+
+    def flush(self) -> None:
+        """Flush the replaced stdout."""
+        self.stdout.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stdout, name)
+
+
+def _left_behind(stdout: Any, thread: threading.Thread) -> _LeftBehindOutput:
+    """``stdout`` routed so that what a timed-out hook's thread prints from now on goes to stderr."""
+    routed = stdout if isinstance(stdout, _LeftBehindOutput) else _LeftBehindOutput(stdout)
+    if thread.ident is not None:
+        routed.threads.add(thread.ident)
+    return routed
 
 
 def call_isolated(function: Callable[..., Any], kwargs: dict, time_limit: float) -> Any:
@@ -87,9 +127,13 @@ def call_isolated(function: Callable[..., Any], kwargs: dict, time_limit: float)
             outcome["error"] = error
 
     thread = threading.Thread(target=run, name=f"optreg hook {getattr(function, '__name__', function)}", daemon=True)
-    with _plugin_output():
+    stdout, sys.stdout = sys.stdout, sys.stderr  # while it runs, what plugin code prints goes to stderr
+    try:
         thread.start()
         thread.join(time_limit)
+    finally:
+        # one assignment, so nothing the thread prints meanwhile reaches stdout
+        sys.stdout = _left_behind(stdout, thread) if thread.is_alive() else stdout
     if thread.is_alive():
         raise HookTimeout(
             f"still running after {time_limit:g} s (the limit {HOOK_TIME_LIMIT_VARIABLE} sets); left behind"
