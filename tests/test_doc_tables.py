@@ -21,7 +21,7 @@ import pytest
 import optreg
 from optreg import hookspecs
 from optreg.cli import main
-from optreg.lang.expr import FUNCTIONS
+from optreg.lang.functions import FUNCTIONS
 from optreg.model import options as option_model
 from tests.test_layers import LAYERS, MAY_IMPORT
 

@@ -16,6 +16,7 @@ import tensorflow as tf
 import optreg
 from optreg.errors import ExpressionError, OptionError
 from optreg.lang.check import check_rule
+from optreg.lang.parse import parse_assignment
 from optreg.spec.reader import load_spec_text
 
 #: name → shape of a small model's variables: matrices on the Muon branch, and on the AdamW
@@ -166,9 +167,9 @@ def test_a_rule_reading_weight_decay_applies_it_once_and_only_where_it_says():
 @pytest.mark.parametrize("line", ["var = var - excluded(grad)", "var = var - decayed(2 * var)"])
 def test_variable_facts_take_only_var(line):
     with pytest.raises(ExpressionError, match=r"call it as \w+\(var\)"):
-        optreg.lang.expr.parse_assignment(line)
+        parse_assignment(line)
 
 
 def test_weight_decay_is_read_only():
     with pytest.raises(ExpressionError, match="read-only"):
-        check_rule([optreg.lang.expr.parse_assignment("weight_decay = 1")], [], [])
+        check_rule([parse_assignment("weight_decay = 1")], [], [])

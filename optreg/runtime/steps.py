@@ -60,7 +60,8 @@ class StepPipeline:
 
     def _compiled_step(self, variables: list) -> Any:
         """The whole step for these variables as one XLA-compiled function, built once and reused."""
-        key = (id(self.hyperparameter_state), *(var.ref() for var in variables))
+        # the state itself, not its id: the key keeps it alive, so a later state cannot take its id
+        key = (self.hyperparameter_state, *(var.ref() for var in variables))
         compiled = self._runtime.compiled.get(key)
         if compiled is None:
             compiled = tf.function(
