@@ -61,7 +61,7 @@ def distributed(name, steps):
         for x, y in strategy.experimental_distribute_dataset(poisoned):
             step(x, y)
         assert [v.numpy().tolist() for v in variables] == before and int(opt.skipped_steps.numpy()) == 1
-    copies = [[c.numpy().tolist() for c in optreg.runtime.optimizer.tf_variable(v).values] for v in variables]
+    copies = [[c.numpy().tolist() for c in optreg.runtime.variables.tf_variable(v).values] for v in variables]
     slots = [[c.numpy().tolist() for c in s.values] for v in variables for s in opt.slots_for(v).values()]
     return copies, slots, int(opt.iterations.numpy())
 

@@ -93,7 +93,7 @@ def train_optimizer(strategy, name, settings, x, y, folder):
         opt.apply_gradients(zip(tape.gradient(value, variables), variables))
 
     step = tf.function(lambda: strategy.run(replica_step))
-    held = [optreg.runtime.optimizer.tf_variable(v) for v in variables]
+    held = [optreg.runtime.variables.tf_variable(v) for v in variables]
     for number in range(STEPS):
         if number == CHECKPOINT_STEP:
             target, temporary = checkpoint_folder(strategy, folder, name)

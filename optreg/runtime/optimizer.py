@@ -35,31 +35,10 @@ from optreg.runtime.gradients import gradient_hooks
 from optreg.runtime.hyperparameter_state import HyperparameterState
 from optreg.runtime.keras_options import KerasOptions
 from optreg.runtime.slots import RuntimeState, SlotMethods
-from optreg.runtime.steps import StepPipeline, all_finite
-from optreg.runtime.variables import (
-    PARAMETER_SERVER_MESSAGE,
-    PARAMETER_SERVER_STRATEGIES,
-    initial_value,
-    refuse_parameter_servers,
-    slot_shape,
-    split_pairs,
-    tf_variable,
-    variable_path,
-)
+from optreg.runtime.steps import StepPipeline
+from optreg.runtime.variables import refuse_parameter_servers, split_pairs
 
-#: Names kept importable from here, where they lived before the split.
-__all__ = [
-    "Optimizer",
-    "PARAMETER_SERVER_MESSAGE",
-    "PARAMETER_SERVER_STRATEGIES",
-    "all_finite",
-    "initial_value",
-    "refuse_parameter_servers",
-    "slot_shape",
-    "split_pairs",
-    "tf_variable",
-    "variable_path",
-]
+__all__ = ["Optimizer"]
 
 
 class Optimizer(KerasOptions, SlotMethods, StepPipeline, ExtensionPoints, tf.Module):
