@@ -111,8 +111,8 @@ def run_problem(
     if loops.shared is not None:
         stacked = [groups[index] for index in loops.stacked]
         for member, group in zip(loops.shared.members, stacked):
-            if member.hyperparameters is not None:  # every member of the shared loop has its runs
-                member.hyperparameters.assign_runs(group.columns)
+            assert member.hyperparameters is not None  # every member of the shared loop stacks its runs
+            member.hyperparameters.assign_runs(group.columns)
         outcome, seconds = timed(loops.shared.run)
         # the loop's rows are the members' runs, member after member
         rows = [(group, *run) for group in stacked for run in zip(group.indices, group.settings, group.values)]

@@ -20,13 +20,14 @@ import tensorflow as tf
 
 from optreg.errors import HyperparameterError, OptionError
 from optreg.model.definitions import Slot
+from optreg.model.options import GRADIENT_OPTION_NAMES, RUNTIME_OPTION_NAMES
 from optreg.model.python_builtins import LOOKAHEAD_HYPERPARAMETERS
 from optreg.runtime import lookup
 from optreg.runtime.optimizer import Optimizer
 
 #: The options every optimizer accepts; a lookahead keeps them for itself (they act on the
 #: gradients before the inner step), except slot_dtype, which the inner optimizer shares.
-_OPTIONS = ("name", "clipnorm", "global_clipnorm", "clipvalue", "skip_nonfinite", "slot_dtype", "jit_compile")
+_OPTIONS = ("name", *GRADIENT_OPTION_NAMES, *RUNTIME_OPTION_NAMES)
 
 
 class Lookahead(Optimizer):
