@@ -158,6 +158,10 @@ class ExtensionPoints:
         """
         if _overrides(type(self), "_initial_value"):
             return self._initial_value(slot, var)
+        return self._default_slot_value(slot, var)
+
+    def _default_slot_value(self, slot: Slot, var: tf.Variable) -> tf.Tensor:
+        """The start value the slot's ``init`` and ``shape`` give, in the optimizer's slot dtype."""
         state = self.hyperparameter_state
         return initial_value(slot, var, self.slot_dtype, state.variables, state.run_shape)
 
@@ -236,8 +240,7 @@ class ExtensionPoints:
         """Deprecated: :meth:`slot_initial_value`."""
         _warn("_initial_value")
         if _overrides(type(self), "_initial_value"):
-            state = self.hyperparameter_state
-            return initial_value(slot, var, self.slot_dtype, state.variables, state.run_shape)
+            return self._default_slot_value(slot, var)
         return self.slot_initial_value(slot, var)
 
 
