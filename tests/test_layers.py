@@ -13,6 +13,7 @@ PACKAGE = Path(optreg.__file__).parent
 #: Each module's layer, by the longest matching prefix of its dotted name.
 LAYERS = {
     "optreg.errors": "base", "optreg.version": "base", "optreg.settings": "base", "optreg.hookspecs": "base",
+    "optreg.text": "base",
     "optreg.lang": "lang",
     "optreg.model": "model",
     "optreg.spec": "spec",

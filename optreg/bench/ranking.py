@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import attrs
 
 from optreg.bench.runner import RunResult, outcome
-from optreg.catalog.show import aligned
+from optreg.text import aligned
 
 #: The factors τ the profile summary reports.
 TAUS = (1.0, 1.5, 2.0, 4.0, 10.0)

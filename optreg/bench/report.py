@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from optreg.bench.ranking import settings_text
 from optreg.bench.runner import RunResult, outcome
-from optreg.catalog.show import aligned
+from optreg.text import aligned
 
 FORMATS = ("table", "json", "csv")
 

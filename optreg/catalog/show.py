@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from optreg.catalog.entries import OptimizerEntry
+from optreg.text import GAP, aligned
 
 if TYPE_CHECKING:
     from optreg.catalog.discovery import PluginReport
@@ -52,18 +53,6 @@ def list_json(entries: Iterable[OptimizerEntry]) -> str:
     return json.dumps([entry_record(e) for e in entries], indent=2) + "\n"
 
 
-def aligned(rows: Sequence[tuple[str, ...]]) -> str:
-    """Rows of cells as text columns two spaces apart, one line each.
-
-    Example:
-        >>> print(aligned([("name", "source"), ("adam", "builtin")]), end="")
-        name  source
-        adam  builtin
-    """
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "".join(_GAP.join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() + "\n" for row in rows)
-
-
 def list_table(entries: Iterable[OptimizerEntry], width: int | None = None) -> str:
     """``optreg list``: name, source, summary and first reference (its authors and year), aligned.
 
@@ -97,10 +86,9 @@ _SHORTEST_SUMMARY = 10
 def _room_for_summaries(rows: list[tuple[str, ...]], width: int) -> int:
     """The characters left for the summary column (the third) when every other column is whole."""
     others = sum(max(len(row[i]) for row in rows) for i in range(len(rows[0])) if i != 2)
-    return width - others - (len(rows[0]) - 1) * len(_GAP)
+    return width - others - (len(rows[0]) - 1) * len(GAP)
 
 
-_GAP = "  "
 
 
 def _shortened(text: str, room: int) -> str:
