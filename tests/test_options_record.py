@@ -93,6 +93,15 @@ def test_the_docstring_paragraph_has_one_entry_per_option():
     assert all(line.startswith(indent) for line in text.splitlines())
 
 
+def test_the_optimizer_docstring_documents_every_option_from_the_record():
+    from optreg import Optimizer
+
+    doc = Optimizer.__doc__
+    assert "{options}" not in doc
+    for record in OPTIONS:
+        assert f"        {record.name}: {record.doc.split()[0]}" in doc, record.name
+
+
 def _bench_help() -> str:
     result = CliRunner().invoke(main, ["bench", "--help"], terminal_width=80)
     assert result.exit_code == 0, result.output

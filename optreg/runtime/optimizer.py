@@ -27,7 +27,7 @@ import tensorflow as tf
 from optreg.errors import OptionError
 from optreg.model.definitions import SLOT_DTYPES, Slot
 from optreg.model.hyperparameters import Hyperparameter
-from optreg.model.options import GradientOptions, StepOptions
+from optreg.model.options import GradientOptions, StepOptions, options_docstring
 from optreg.runtime import lookup
 from optreg.runtime.configs import optimizer_config
 from optreg.runtime.extension_points import ExtensionPoints
@@ -46,28 +46,7 @@ class Optimizer(KerasOptions, SlotMethods, StepPipeline, ExtensionPoints, tf.Mod
 
     Args:
         name: the module name; defaults to the optimizer's registered name.
-        clipnorm: rescale each gradient tensor to at most this L2 norm.
-        global_clipnorm: rescale all gradients together to at most this joint L2 norm.
-        clipvalue: limit each gradient element to ``[-clipvalue, clipvalue]``.
-        skip_nonfinite: skip, whole, every step whose gradients hold a NaN or an infinity;
-            ``skipped_steps`` counts them (default False: apply every step, as Keras does).
-        slot_dtype: the dtype of every slot (``"float32"`` for bfloat16 or float16 variables),
-            overriding the spec's; None keeps the spec's, or the variable's own.
-        jit_compile: compile each step (hooks and the update of every variable) into one XLA
-            computation, eagerly and inside ``tf.function`` alike: True, False, or ``"auto"``
-            (the default: XLA except under a distribution strategy).
-        weight_decay: decoupled decay, ``var -= var * weight_decay * learning_rate`` before
-            each update (see :mod:`optreg.runtime.weight_decay`).
-        use_ema: keep a moving average of every variable (see :mod:`optreg.runtime.ema`).
-        ema_momentum: the average's momentum (default 0.99).
-        ema_overwrite_frequency: copy the averages into the variables every so many updates.
-        gradient_accumulation_steps: apply the mean gradient of that many calls, once per that
-            many calls; ``iterations`` counts calls and the rule's ``step`` counts updates.
-        loss_scale_factor: divide every gradient by it (``scale_loss`` multiplies a loss by it).
-        exclude_layers: regular expressions searched for in each variable's path (its
-            ``path``, or its name); a match makes the rule's ``excluded(var)`` 1. Only for
-            optimizers whose rule calls ``excluded(var)``, such as Muon.
-        exclude_embeddings: ``excluded(var)`` is also 1 for every path holding "embedding".
+        {options}
         **hyperparameters: values for the optimizer's hyperparameters, each a number or a
             schedule (see :mod:`optreg.model.schedules`); the rest keep their defaults.
 
@@ -363,3 +342,7 @@ class Optimizer(KerasOptions, SlotMethods, StepPipeline, ExtensionPoints, tf.Mod
         """Rebuild an optimizer from :meth:`get_config`'s dict, with fresh state (a registered
         Python optimizer through the catalogue :mod:`optreg.runtime.lookup` reaches)."""
         return lookup.from_config(config)
+
+
+#: The options are documented once, in :mod:`optreg.model.options`, and spliced in here.
+Optimizer.__doc__ = (Optimizer.__doc__ or "").replace("{options}", options_docstring())
