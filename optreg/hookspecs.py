@@ -13,6 +13,7 @@ is a failure of its plugin only.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import pluggy
 
@@ -42,7 +43,7 @@ def optreg_spec_paths() -> Iterable[str]:
 
 
 @hookspec
-def optreg_register_optimizers(register: Callable) -> None:
+def optreg_register_optimizers(register: Callable[..., Any]) -> None:
     """Register optimizers written in Python.
 
     Args:
@@ -68,7 +69,7 @@ def optreg_register_optimizers(register: Callable) -> None:
 
 
 @hookspec
-def optreg_register_problems(register: Callable) -> None:
+def optreg_register_problems(register: Callable[..., Any]) -> None:
     """Register loss problems for ``optreg bench``.
 
     Args:

@@ -10,11 +10,12 @@ from typing import Any
 from optreg.errors import OptionError
 from optreg.model.schedules import schedule_from_config
 from optreg.runtime.configs import CONFIG_KEYS
+from optreg.runtime.optimizer import Optimizer
 from optreg.runtime.spec_optimizer import SpecOptimizer
 from optreg.spec.reader import load_spec_text
 
 
-def optimizer_from_config(config: Mapping[str, Any], registry: Any):
+def optimizer_from_config(config: Mapping[str, Any], registry: Any) -> Optimizer:
     """Rebuild an optimizer from :func:`~optreg.runtime.configs.optimizer_config`'s dict.
 
     Args:
@@ -43,7 +44,8 @@ def optimizer_from_config(config: Mapping[str, Any], registry: Any):
         return optimizer
     name = config["optimizer"]
     qualified = f"{config['source']}:{name}" if config.get("source") else name
-    return registry.create(qualified, **kwargs)
+    rebuilt: Optimizer = registry.create(qualified, **kwargs)
+    return rebuilt
 
 
 #: Each config key → the types its value may have when present (``type(None)``: it may be null).

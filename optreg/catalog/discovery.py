@@ -37,7 +37,7 @@ class PluginReport:
     registered: tuple[str, ...]
     errors: tuple[str, ...]
 
-    def as_record(self) -> dict:
+    def as_record(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         return attrs.asdict(self, value_serializer=lambda _, __, v: list(v) if isinstance(v, tuple) else v)
 
@@ -135,7 +135,7 @@ class _Collector:
 
         return register
 
-    def add(self, table: dict, info: PluginInfo, entry: Any, name: str, origin: str) -> None:
+    def add(self, table: dict[str, Any], info: PluginInfo, entry: Any, name: str, origin: str) -> None:
         """Add an entry unless this plugin already defined the name (that is a failure)."""
         qualified = f"{info.source}:{name}"
         if qualified in table:
@@ -162,7 +162,7 @@ class _Collector:
             reports.append(PluginReport(plugin, first.distribution, first.version, (), (), messages))
         return reports
 
-    def _existing(self, paths: list, info: PluginInfo) -> list[Path]:
+    def _existing(self, paths: list[Any], info: PluginInfo) -> list[Path]:
         """The spec files a plugin's paths name; a path that does not exist is a failure."""
         files: list[Path] = []
         for path in map(Path, paths):

@@ -8,7 +8,7 @@ from typing import Any
 import attrs
 
 from optreg.errors import OptionError, PluginError
-from optreg.model.definitions import InnerOptimizer, OptimizerSpec, PythonOptimizer
+from optreg.model.definitions import InnerOptimizer, OptimizerSpec, PythonOptimizer, Slot
 from optreg.model.hyperparameters import Hyperparameter
 
 
@@ -76,7 +76,7 @@ class OptimizerEntry:
         return (*self.hyperparameters, *(h for h in self.wrapped.accepted_hyperparameters if h.name not in own))
 
     @property
-    def slots(self) -> tuple:
+    def slots(self) -> tuple[Slot, ...]:
         """The spec's slots (those of the chosen inner optimizer for a wrapper); none for other
         Python optimizers."""
         chosen = self.wrapped or self
@@ -96,7 +96,7 @@ class OptimizerEntry:
         """Every hyperparameter's default, by name."""
         return {h.name: h.default for h in self.hyperparameters}
 
-    def build(self, **kwargs: Any):
+    def build(self, **kwargs: Any) -> Any:
         """Build the optimizer (imports TensorFlow).
 
         Args:
@@ -118,7 +118,7 @@ class OptimizerEntry:
         optimizer.registry_source = self.source
         return optimizer
 
-    def _build_python(self, **kwargs: Any):
+    def _build_python(self, **kwargs: Any) -> Any:
         """Import and instantiate a Python optimizer's class, checking it against its registration."""
         optimizer_class = self._import_factory()
         difference = _hyperparameters_differ(tuple(self.hyperparameters), tuple(optimizer_class.hyperparameter_specs))
@@ -126,7 +126,7 @@ class OptimizerEntry:
             raise PluginError(f"{self.qualified_name}: {self.factory} and its registration disagree: {difference}")
         return optimizer_class(**kwargs)
 
-    def _import_factory(self):
+    def _import_factory(self) -> Any:
         from optreg.runtime import build
 
         module_name, _, attribute = str(self.factory).partition(":")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,7 @@ class Registry(Catalog[OptimizerEntry]):
     def __init__(
         self,
         spec_paths: Sequence[str | Path] = (),
-        environ: dict | None = None,
+        environ: Mapping[str, str] | None = None,
         host: Callable[[], PluginHost] | None = None,
     ):
         super().__init__("optimizer", lambda: self.discovery.optimizers)
@@ -99,7 +99,7 @@ class Registry(Catalog[OptimizerEntry]):
             return OptimizerEntry.from_spec(load_spec(name), "local")
         return super().get(name)
 
-    def create(self, optimizer: str, /, **kwargs: Any):
+    def create(self, optimizer: str, /, **kwargs: Any) -> Any:
         """Build a registered optimizer.
 
         Args:

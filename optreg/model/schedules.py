@@ -34,7 +34,7 @@ def is_schedule(value: Any) -> bool:
     return callable(value) and not isinstance(value, type)
 
 
-def split_schedules(given: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Callable]]:
+def split_schedules(given: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Callable[..., Any]]]:
     """Split hyperparameter values into plain values and schedules.
 
     Example:
@@ -47,7 +47,7 @@ def split_schedules(given: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str,
     return plain, scheduled
 
 
-def takes_step(schedule: Callable) -> bool:
+def takes_step(schedule: Callable[..., Any]) -> bool:
     """Whether to call a schedule with the step (True) or with no argument (False).
 
     Example:
@@ -64,7 +64,7 @@ def takes_step(schedule: Callable) -> bool:
     return any(p.kind in positional for p in parameters)
 
 
-def evaluate(schedule: Callable, step: Any) -> Any:
+def evaluate(schedule: Callable[..., Any], step: Any) -> Any:
     """A schedule's value at ``step`` (the int64 step counter), as a float64 scalar tensor.
 
     Example:
@@ -78,7 +78,7 @@ def evaluate(schedule: Callable, step: Any) -> Any:
     return tf.cast(value, tf.float64)
 
 
-def schedule_config(name: str, schedule: Callable) -> dict[str, Any]:
+def schedule_config(name: str, schedule: Callable[..., Any]) -> dict[str, Any]:
     """A config entry for a schedule: Keras's serialization of it, under ``"schedule"``.
 
     Raises:

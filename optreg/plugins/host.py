@@ -28,7 +28,7 @@ import os
 import sys
 import threading
 import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -81,7 +81,7 @@ class _LeftBehindOutput:
         """Write to stderr from a left-behind hook thread, else to the replaced stdout."""
         if threading.get_ident() in self.threads:
             return sys.stderr.write(text)
-        return self.stdout.write(text)
+        return int(self.stdout.write(text))
 
     def flush(self) -> None:
         """Flush the replaced stdout."""
@@ -99,7 +99,7 @@ def _left_behind(stdout: Any, thread: threading.Thread) -> _LeftBehindOutput:
     return routed
 
 
-def call_isolated(function: Callable[..., Any], kwargs: dict, time_limit: float) -> Any:
+def call_isolated(function: Callable[..., Any], kwargs: dict[str, Any], time_limit: float) -> Any:
     """Call a plugin's function in a daemon thread, its prints sent to stderr.
 
     Args:
@@ -204,7 +204,7 @@ class PluginHost:
     def __init__(
         self,
         spec_paths: Sequence[str | Path] = (),
-        environ: dict | None = None,
+        environ: Mapping[str, str] | None = None,
         plugins: Sequence[tuple[object, PluginInfo]] = (),
     ):
         self.environ = dict(os.environ if environ is None else environ)
@@ -249,7 +249,7 @@ class PluginHost:
         return limit
 
     def call_hook(
-        self, info: PluginInfo, function: Callable[..., Any], kwargs: dict | None = None, name: str | None = None
+        self, info: PluginInfo, function: Callable[..., Any], kwargs: dict[str, Any] | None = None, name: str | None = None
     ) -> tuple[bool, Any]:
         """Call one plugin's hook in isolation (see :func:`call_isolated`), recording a failure.
 
@@ -333,7 +333,7 @@ class _LocalSpecs:
         self.paths = list(paths)
 
     @hookspecs.hookimpl
-    def optreg_spec_paths(self):
+    def optreg_spec_paths(self) -> list[str]:
         """The configured local spec paths."""
         return self.paths
 

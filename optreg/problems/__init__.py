@@ -65,12 +65,12 @@ class Problem:
     name: str
     summary: str
     start: tuple[float, ...] = attrs.field(converter=_floats)
-    loss: Callable = attrs.field(repr=False)
+    loss: Callable[..., Any] = attrs.field(repr=False)
     minimum: tuple[float, ...] | None = attrs.field(default=None, converter=_optional_floats)
     minimum_loss: float | None = None
     tolerance: float = 1e-3
-    batch_loss: Callable | None = attrs.field(default=None, repr=False)
-    metrics: Callable | None = attrs.field(default=None, repr=False)
+    batch_loss: Callable[..., Any] | None = attrs.field(default=None, repr=False)
+    metrics: Callable[..., Any] | None = attrs.field(default=None, repr=False)
     options: Mapping[str, Any] = attrs.field(factory=dict, converter=_options)
     configure: Callable[..., Problem] | None = attrs.field(default=None, repr=False)
     #: The plugin that registered it; set by the registry.

@@ -34,7 +34,7 @@ MAX_HIDDEN = (MAX_DIMENSION - 1) // (len(FEATURES) + 2)
 
 
 @lru_cache(maxsize=1)
-def load_data():
+def load_data() -> tuple[Any, Any, Any, Any]:
     """The shipped data as float32 NumPy arrays: train features, train targets, test features,
     test targets (read on first use, so registering the problem costs nothing).
 

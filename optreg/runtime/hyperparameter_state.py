@@ -114,7 +114,8 @@ class HyperparameterState:
         """
         spec = self.spec(name)
         value = float(self.variables[name].numpy())
-        return _PYTHON_TYPES.get(spec.type, float)(value)
+        converted: float | int | bool = _PYTHON_TYPES.get(spec.type, float)(value)
+        return converted
 
     def values(self) -> dict[str, float | int | bool]:
         """Every hyperparameter's current value, by name (eager only).

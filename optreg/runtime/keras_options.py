@@ -44,7 +44,7 @@ class KerasOptions:
         _accumulators: list[tf.Variable]
 
         def _tf_variables(self, variables: Iterable[Any]) -> list[tf.Variable]: ...
-        def _update(self, grads: list, variables: list, calls: tf.Tensor, update_one: Any) -> None: ...
+        def _update(self, grads: list[Any], variables: list[Any], calls: tf.Tensor, update_one: Any) -> None: ...
 
     @property
     def update_count(self) -> tf.Tensor:
@@ -93,7 +93,7 @@ class KerasOptions:
         factor = self.step_options.loss_scale_factor
         return loss if factor is None else loss * factor
 
-    def _accumulate_or_update(self, grads: list, variables: list, calls: tf.Tensor, update_one: Any) -> None:
+    def _accumulate_or_update(self, grads: list[Any], variables: list[Any], calls: tf.Tensor, update_one: Any) -> None:
         """Add the gradients to the sums; on every N-th call, update with the mean and restart."""
         steps = self.step_options.gradient_accumulation_steps
         sums = [self._accumulators[self._runtime.position[var.ref()]] for var in variables]
@@ -115,7 +115,7 @@ class KerasOptions:
 
         tf.cond(tf.equal((calls + 1) % steps, 0), update, accumulate)
 
-    def _move_averages(self, variables: list, calls: tf.Tensor) -> None:
+    def _move_averages(self, variables: list[Any], calls: tf.Tensor) -> None:
         """Move every variable's moving average, then overwrite the variables when it is due."""
         options = self.step_options
         averages = [self._averages[self._runtime.position[var.ref()]] for var in variables]

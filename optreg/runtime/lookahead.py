@@ -136,7 +136,7 @@ class Lookahead(Optimizer):
 
     # --- the step -------------------------------------------------------------------------
 
-    def update_variables(self, grads: list, variables: list, step: tf.Tensor, update_one: Any) -> None:
+    def update_variables(self, grads: list[Any], variables: list[Any], step: tf.Tensor, update_one: Any) -> None:
         """The inner optimizer's whole step on the fast weights — its schedules, weight decay,
         EMA, accumulation and updates that couple the variables (Prodigy) — then, on a
         synchronising step, the slow-weight update.
@@ -178,4 +178,5 @@ def _inner_optimizer(inner: str | Optimizer, hyperparameters: dict[str, Any], sl
     if not isinstance(inner, str):
         raise HyperparameterError(f"lookahead: inner must be an optimizer name or an optreg.Optimizer, got {inner!r}")
     options = {"slot_dtype": slot_dtype} if slot_dtype else {}
-    return lookup.create(inner, **hyperparameters, **options)
+    created: Optimizer = lookup.create(inner, **hyperparameters, **options)
+    return created

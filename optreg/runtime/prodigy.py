@@ -74,7 +74,7 @@ class Prodigy(Optimizer):
         self.d_max.assign(self._d0)
         self.d_numerator.assign(0.0)
 
-    def update_variables(self, grads: list, variables: list, step: tf.Tensor, update_one: Any) -> None:
+    def update_variables(self, grads: list[Any], variables: list[Any], step: tf.Tensor, update_one: Any) -> None:
         """Both passes: the sums over every variable, the new d, then every variable's step."""
         # Under a distribution strategy this runs in cross-replica context: the sums read the
         # replicas' (identical) values, and each assignment writes every replica's copy, so
@@ -109,13 +109,13 @@ class Prodigy(Optimizer):
         for var in variables:
             self._step_variable(var, dlr, self.d.read_value(), h["epsilon"], moves)
 
-    def _bias_correction(self, h: dict, step: tf.Tensor) -> tf.Tensor:
+    def _bias_correction(self, h: dict[str, Any], step: tf.Tensor) -> tf.Tensor:
         """Adam's ``√(1 − β₂ᵗ)/(1 − β₁ᵗ)`` with bias_correction, else 1."""
         if not self._flags["bias_correction"]:
             return tf.constant(1.0, tf.float64)
         return tf.sqrt(1 - h["beta_2"] ** step) / (1 - h["beta_1"] ** step)
 
-    def _coupled_decay(self, grads: list, variables: list) -> list:
+    def _coupled_decay(self, grads: list[Any], variables: list[Any]) -> list[Any]:
         """With ``decouple=False``, the weight_decay option as L2: ``g + weight_decay·x``."""
         rate = self.step_options.weight_decay
         if not rate or self._flags["decouple"]:
@@ -123,7 +123,7 @@ class Prodigy(Optimizer):
         exclusions = self._runtime.weight_decay_exclusions
         return [g + tf.constant(rate, g.dtype) * v if exclusions.applies_to(v) else g for g, v in zip(grads, variables)]
 
-    def _new_d(self, d: tf.Tensor, h: dict, numerator: tf.Tensor, denominator: tf.Tensor) -> tf.Tensor:
+    def _new_d(self, d: tf.Tensor, h: dict[str, Any], numerator: tf.Tensor, denominator: tf.Tensor) -> tf.Tensor:
         """``d̂ = d_coef·r/Σ‖s‖₁``; d grows to d̂ on the first estimate, then follows the running
         maximum of d̂, at most ``growth_rate`` times per step."""
         d_hat = h["d_coef"] * numerator / denominator

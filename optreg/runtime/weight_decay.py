@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import tensorflow as tf
 
@@ -27,8 +28,8 @@ class WeightDecayExclusions:
     """
 
     def __init__(self) -> None:
-        self._refs: set = set()
-        self._pattern: re.Pattern | None = None
+        self._refs: set[Any] = set()
+        self._pattern: re.Pattern[str] | None = None
 
     def set(self, var_list: Iterable[tf.Variable] | None = None, var_names: Sequence[str] | None = None) -> None:
         """Replace the exclusions, as Keras's ``exclude_from_weight_decay`` does."""
