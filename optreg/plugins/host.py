@@ -249,7 +249,11 @@ class PluginHost:
         return limit
 
     def call_hook(
-        self, info: PluginInfo, function: Callable[..., Any], kwargs: dict[str, Any] | None = None, name: str | None = None
+        self,
+        info: PluginInfo,
+        function: Callable[..., Any],
+        kwargs: dict[str, Any] | None = None,
+        name: str | None = None,
     ) -> tuple[bool, Any]:
         """Call one plugin's hook in isolation (see :func:`call_isolated`), recording a failure.
 

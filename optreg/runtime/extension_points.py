@@ -81,7 +81,9 @@ class ExtensionPoints:
                     stacklevel=2,
                 )
 
-    def update_variables(self, grads: list[Any], variables: list[Any], step: tf.Tensor, update_one: UpdateOne | None) -> None:
+    def update_variables(
+        self, grads: list[Any], variables: list[Any], step: tf.Tensor, update_one: UpdateOne | None
+    ) -> None:
         """Update every variable from its (hooked) gradient: by default, :meth:`prepare_step`
         once, then :meth:`update_variable` per variable. Optimizers whose update couples the
         variables (sums over all of them) override this instead.
@@ -101,7 +103,9 @@ class ExtensionPoints:
             return
         self._each_variable(grads, variables, step, update_one)
 
-    def _each_variable(self, grads: list[Any], variables: list[Any], step: tf.Tensor, update_one: UpdateOne | None) -> None:
+    def _each_variable(
+        self, grads: list[Any], variables: list[Any], step: tf.Tensor, update_one: UpdateOne | None
+    ) -> None:
         """The default :meth:`update_variables`: :meth:`prepare_step` once, then each variable's
         update (``update_one`` where the caller gives one, else :meth:`update_variable`)."""
         prepared = self.prepare_step(step)
@@ -214,7 +218,9 @@ class ExtensionPoints:
     # Each reaches the public method, except from an override of itself (``super()._prepare_step``),
     # which gets the default behaviour, so neither calls the other forever.
 
-    def _update_variables(self, grads: list[Any], variables: list[Any], step: tf.Tensor, update_one: UpdateOne | None) -> None:
+    def _update_variables(
+        self, grads: list[Any], variables: list[Any], step: tf.Tensor, update_one: UpdateOne | None
+    ) -> None:
         """Deprecated: :meth:`update_variables`."""
         _warn("_update_variables")
         if _overrides(type(self), "_update_variables"):
