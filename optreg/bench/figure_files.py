@@ -24,7 +24,8 @@ from optreg.errors import OptionError
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["DPI", "FORMATS", "MAX_SIDE", "MIN_SIDE", "FigureSize", "check_figure_path", "parse_figure_size",
+__all__ = ["DPI", "FORMATS", "MAX_SIDE", "MIN_SIDE", "FigureSize", "check_figure_options", "check_figure_path",
+           "parse_figure_size",
            "save_figure"]
 
 #: Resolution of PNGs written at their laid-out size (a 9 × 6 inch figure is 1800 × 1200 pixels).
@@ -84,6 +85,31 @@ def check_figure_path(path: Path, option: str = "--plot") -> str:
         raise OptionError(f"{option} writes a figure as {suffixes}, chosen by the file's suffix; "
                           f"{str(path)!r} ends in none of them")
     return chosen
+
+
+def check_figure_options(
+    plot: Path | None, profile: Path | None, size: FigureSize | None, out: Path | None
+) -> None:
+    """Check the figure options before anything runs: each file's suffix names a format, and a
+    size has a figure to size.
+
+    Args:
+        plot: ``--plot``'s file, or None.
+        profile: ``--plot-profile``'s file, or None.
+        size: ``--plot-size``, or None.
+        out: ``--out``'s folder (whose figures the size applies to), or None.
+
+    Raises:
+        OptionError: a suffix is not .png, .svg or .pdf, or ``--plot-size`` came without a figure.
+
+    Example:
+        >>> check_figure_options(Path("paths.svg"), None, FigureSize(1200, 800), None)
+    """
+    for option, path in (("--plot", plot), ("--plot-profile", profile)):
+        if path is not None:
+            check_figure_path(path, option)
+    if size is not None and plot is None and profile is None and out is None:
+        raise OptionError("--plot-size sizes the figures of --plot, --plot-profile and --out; none was asked for")
 
 
 def save_figure(figure: Figure, path: str | Path, size: FigureSize | None = None) -> None:

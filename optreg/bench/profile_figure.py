@@ -20,11 +20,29 @@ import numpy as np
 from optreg.bench import plot_style as style
 from optreg.bench.ranking import standings
 from optreg.bench.runner import RunResult
+from optreg.errors import OptionError
+from optreg.problems import Problem
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["performance_ratios", "profile_figure"]
+__all__ = ["check_profile_problems", "performance_ratios", "profile_figure"]
+
+
+def check_profile_problems(problems: Sequence[Problem]) -> None:
+    """Check, before anything runs, that a profile can judge some problem: one with a known minimum.
+
+    Raises:
+        OptionError: none of ``problems`` has a known minimum.
+
+    Example:
+        >>> from optreg.problems.analytic import BOOTH
+        >>> check_profile_problems([BOOTH])
+    """
+    if all(problem.minimum_loss is None for problem in problems):
+        names = ", ".join(problem.name for problem in problems)
+        raise OptionError("--plot-profile needs a problem with a known minimum (runs are judged by reaching its "
+                          f"tolerance); none of {names} has one")
 
 
 def performance_ratios(results: Sequence[RunResult]) -> dict[str, list[float]]:

@@ -9,8 +9,9 @@ from typing import Any, TextIO
 
 import attrs
 
-from optreg.bench.figure_files import FigureSize, check_figure_path
+from optreg.bench.figure_files import FigureSize, check_figure_options
 from optreg.bench.grid import parse_setting, settings_grid
+from optreg.bench.profile_figure import check_profile_problems
 from optreg.bench.runner import BenchPlan, RunResult, plan_bench
 from optreg.catalog.registry import Registry
 from optreg.errors import OptionError
@@ -71,7 +72,7 @@ def plan_request(registry: Registry, request: BenchRequest) -> BenchPlan:
         >>> plan_request(registry, request).run_count  # doctest: +SKIP
         5
     """
-    check_figure_request(request)
+    check_figure_options(request.plot, request.plot_profile, request.plot_size, request.out)
     history_every = request.history_every
     if history_every == 0 and request.wants_figures:
         history_every = max(1, request.max_iters // _PLOT_POINTS)
@@ -85,26 +86,9 @@ def plan_request(registry: Registry, request: BenchRequest) -> BenchPlan:
         stop_at_tolerance=request.stop_at_tolerance,
         history_every=history_every,
     )
-    if request.plot_profile is not None and all(p.minimum_loss is None for p in plan.problems):
-        raise OptionError("--plot-profile needs a problem with a known minimum (runs are judged by reaching its "
-                          "tolerance); none of " + ", ".join(p.name for p in plan.problems) + " has one")
+    if request.plot_profile is not None:
+        check_profile_problems(plan.problems)
     return plan
-
-
-def check_figure_request(request: BenchRequest) -> None:
-    """Check the figure options: each file's suffix names a format, and a size has a figure to size.
-
-    Raises:
-        OptionError: a suffix is not .png, .svg or .pdf, or ``--plot-size`` came without a figure.
-
-    Example:
-        >>> check_figure_request(BenchRequest(("adam",), plot=Path("paths.svg")))
-    """
-    for option, path in (("--plot", request.plot), ("--plot-profile", request.plot_profile)):
-        if path is not None:
-            check_figure_path(path, option)
-    if request.plot_size is not None and request.plot is request.plot_profile is request.out is None:
-        raise OptionError("--plot-size sizes the figures of --plot, --plot-profile and --out; none was asked for")
 
 
 def problem_options(request: BenchRequest) -> dict[str, Any]:
