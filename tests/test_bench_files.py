@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from optreg.bench import figure_files, plots, result_schema
 from optreg.bench.figure_files import FigureSize, parse_figure_size
 from optreg.bench.profile_figure import performance_ratios, profile_figure
+from optreg.bench.ranking import TAUS, profile
 from optreg.bench.runner import RunResult
 from optreg.cli import main
 from optreg.errors import OptionError
@@ -318,3 +319,15 @@ def test_the_profile_figure_draws_one_step_curve_per_optimizer_in_its_own_colour
 def test_a_profile_without_a_known_minimum_is_refused():
     with pytest.raises(ValueError, match="known minimum"):
         profile_figure(PROFILED[-1:])
+
+
+def test_the_profile_figure_agrees_with_the_rankings_profile_table():
+    table = profile(PROFILED)
+    lines = [line for line in profile_figure(PROFILED).axes[0].lines if line.get_gid() == "profile"]
+    curves = dict(zip(performance_ratios(PROFILED), lines))
+    assert sorted(curves) == sorted(table)
+    for name, fractions in table.items():
+        curve = curves[name]
+        xs, ys = np.asarray(curve.get_xdata()), np.asarray(curve.get_ydata())
+        drawn = [ys[np.flatnonzero(xs <= tau)[-1]] for tau in TAUS]  # a post-step curve's height at τ
+        assert drawn == pytest.approx(fractions), name
