@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from optreg.bench.figure_files import MAX_SIDE, MIN_SIDE
 from optreg.bench.runner import MAX_ITERATIONS
 from optreg.errors import OptregError
 from optreg.model.options import SPEC_OPTION_NAMES
@@ -219,7 +220,7 @@ def validate_command(paths: tuple[str, ...], spec_paths: tuple[str, ...]) -> Non
 @click.option("--plot-profile", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Draw the performance profile (Dolan-Moré) into this file: PNG, SVG or PDF by its suffix.")
 @click.option("--plot-size", metavar="WIDTHxHEIGHT", default=None,
-              help="Every figure's size in pixels, e.g. 1200x800 (each side 200 to 8000).")
+              help=f"Every figure's size in pixels, e.g. 1200x800 (each side {MIN_SIDE} to {MAX_SIDE}).")
 @click.option("--jit/--no-jit", default=True, show_default=True, help="Compile each loop with XLA.")
 @spec_option
 @reports_errors
