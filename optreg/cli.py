@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from optreg.bench.figure_files import MAX_SIDE, MIN_SIDE
 from optreg.bench.runner import MAX_ITERATIONS
 from optreg.errors import OptregError
 from optreg.model.options import SPEC_OPTION_NAMES
@@ -215,7 +216,11 @@ def validate_command(paths: tuple[str, ...], spec_paths: tuple[str, ...]) -> Non
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write results.json, results.csv, figures (and a ranking) into this folder.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Draw the main figure into this PNG file.")
+              help="Draw the main figure into this file: PNG, SVG or PDF by its suffix.")
+@click.option("--plot-profile", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Draw the performance profile (Dolan-Moré) into this file: PNG, SVG or PDF by its suffix.")
+@click.option("--plot-size", metavar="WIDTHxHEIGHT", default=None,
+              help=f"Every figure's size in pixels, e.g. 1200x800 (each side {MIN_SIDE} to {MAX_SIDE}).")
 @click.option("--jit/--no-jit", default=True, show_default=True, help="Compile each loop with XLA.")
 @spec_option
 @reports_errors
@@ -231,6 +236,10 @@ def bench_command(
     --stop-at-tolerance). The runs of every optimizer whose updates are elementwise train side
     by side in one compiled loop per problem.
     """
+    from optreg.bench.figure_files import parse_figure_size
+
+    if request["plot_size"] is not None:
+        request["plot_size"] = parse_figure_size(request["plot_size"])
     from optreg.runtime.quiet_tensorflow import import_tensorflow
 
     import_tensorflow()  # before any plugin or bench module imports it

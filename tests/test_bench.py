@@ -53,7 +53,7 @@ def test_json_and_csv_reports(tutorial_results):
     assert [(r["optimizer"], r["status"], int(r["iterations"])) for r in rows] == [
         (r["optimizer"], r["status"], r["iterations"]) for r in records
     ]
-    assert rows[0]["learning_rate"] == "0.001" and rows[0]["momentum"] == ""
+    assert json.loads(rows[0]["hyperparameters"]) == {"learning_rate": 0.001} and rows[0]["reached_at"] == ""
 
 
 def test_table_uses_the_tutorials_words(tutorial_results):

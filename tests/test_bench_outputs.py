@@ -58,9 +58,9 @@ def test_plot_option_writes_the_png_at_print_resolution(tmp_path):
     assert int.from_bytes(png[16:20], "big") == 9 * 200  # a 9-inch figure at 200 dpi
 
 
-def test_plot_must_be_a_png(tmp_path):
-    result = invoke("bench", "momentum", "--plot", str(tmp_path / "paths.svg"))
-    assert result.exit_code == 2 and "does not end in .png" in result.output
+def test_plot_must_be_a_png_svg_or_pdf(tmp_path):
+    result = invoke("bench", "momentum", "--plot", str(tmp_path / "paths.jpg"))
+    assert result.exit_code == 2 and "--plot writes a figure as .png, .svg, .pdf" in result.output
 
 
 def test_two_dimensional_problems_get_contours_with_each_trajectory():
@@ -94,10 +94,10 @@ def test_out_writes_results_figures_and_a_ranking(tmp_path):
     assert names == sorted([
         ".optreg-bench.json", "results.json", "results.csv", "ranking.txt", "ranking.json",
         "quartic-paths.png", "quartic-loss.png", "quartic-sweep.png",
-        "booth-contours.png", "booth-loss.png", "booth-sweep.png",
+        "booth-contours.png", "booth-loss.png", "booth-sweep.png", "profile.png",
     ])
     records = json.loads((tmp_path / "results.json").read_text())
-    assert len(records) == 8 and all("history" not in r for r in records)  # recorded for the figures only
+    assert len(records) == 8 and all(r["history"] is None for r in records)  # recorded for the figures only
     assert "performance profile" in (tmp_path / "ranking.txt").read_text()
 
 
@@ -243,6 +243,6 @@ def test_ctrl_c_prints_the_problems_that_finished_and_writes_nothing(monkeypatch
     monkeypatch.setattr(execute, "run_problem", interrupted_on_booth)
     result = invoke(*QUICK, "--problem", "quartic", "--problem", "booth", "--format", "csv", "--out", str(tmp_path / "out"))
     assert result.exit_code == 130
-    assert [row.split(",")[1] for row in result.stdout.splitlines()[1:]] == ["quartic"]
+    assert [row.split(",")[2] for row in result.stdout.splitlines()[1:]] == ["quartic"]
     assert result.stderr == "optreg: interrupted: 1 of 2 runs finished; no outputs written\n"
     assert not (tmp_path / "out").exists()

@@ -64,7 +64,7 @@ def test_bench_set_and_csv():
     result = invoke("bench", "sgd", "--lr", "0.01", "--set", "momentum=0.5,0.9", "--max-iters", "50", "--format", "csv")
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert len(lines) == 3 and lines[0].startswith("optimizer,problem,status")
+    assert len(lines) == 3 and lines[0].startswith("schema_version,optimizer,problem,settings")
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
-from optreg.bench.output_files import replace_file
+from optreg.bench import figure_files
 from optreg.bench.ranking import settings_text
 from optreg.bench.runner import RunResult
 
@@ -34,8 +34,8 @@ LANDSCAPE_MAP = "viridis"
 SWEPT_MAP = "cool"
 #: Up to this many swept values are keyed by legend entries; more get a colorbar.
 FEW_VALUES = 6
-#: Resolution of written PNGs (a 9 × 6 inch figure is 1800 × 1200 pixels).
-DPI = 200
+#: Resolution of PNGs written at their laid-out size (a 9 × 6 inch figure is 1800 × 1200 pixels).
+DPI = figure_files.DPI
 #: Line styles that extend a qualitative palette past its colours.
 LINESTYLES: tuple[LineStyle, ...] = ("-", "--", ":", "-.")
 #: How reference lines look: a baseline, a tolerance, the floor values at or below zero sit on.
@@ -257,7 +257,8 @@ def outline():
 
 def marker_handles(kinds: Sequence[str]) -> list[tuple[Any, str]]:
     """Legend handles for the markers a figure draws: ``start``, ``minimum`` (a star),
-    ``minimum_level`` (a 1-D problem's minimising value, a dashed line), ``end``, ``exploded``.
+    ``minimum_level`` (a 1-D problem's minimising value, a dashed line), ``end``, ``exploded``,
+    and a sweep's ``exploded_edge`` and ``zero_edge`` (marks on the frame's top and bottom edges).
 
     Returns:
         ``(handle, label)`` pairs in the order asked.
@@ -277,6 +278,8 @@ def marker_handles(kinds: Sequence[str]) -> list[tuple[Any, str]]:
         "minimum_level": (Line2D([], [], color="white", linestyle="--", path_effects=outline()), "known minimum"),
         "end": (marker("o"), "end of run"),
         "exploded": (marker("X", 9), "exploded: last finite point"),
+        "exploded_edge": (marker("X", 9), "exploded or not finite (top edge)"),
+        "zero_edge": (marker("v", 9), "at or below zero on this axis (bottom edge)"),
     }
     return [made[kind] for kind in kinds]
 
@@ -322,12 +325,12 @@ def key_columns(labels: Sequence[str], width: float = 9.0) -> int:
     return max(1, min(len(labels), int(12 * width) // widest))
 
 
-def save_figure(figure: Figure, path: str | Path) -> None:
-    """Write a figure as a PNG at :data:`DPI`, through a hidden sibling file renamed over
-    ``path``: a kill mid-write leaves the earlier file or the new one, never half of one.
+def save_figure(figure: Figure, path: str | Path, size: figure_files.FigureSize | None = None) -> None:
+    """Write a figure as PNG, SVG or PDF (by ``path``'s suffix), at ``size`` pixels when given,
+    through a hidden sibling file renamed over ``path``: a kill mid-write leaves the earlier
+    file or the new one, never half of one (see :func:`optreg.bench.figure_files.save_figure`).
 
     Example:
         >>> save_figure(figure, "paths.png")  # doctest: +SKIP
     """
-    replace_file(Path(path), lambda staging: figure.savefig(staging, dpi=DPI))
-
+    figure_files.save_figure(figure, Path(path), size)

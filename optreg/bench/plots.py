@@ -4,13 +4,16 @@ Each ``*_figure`` function returns a :class:`matplotlib.figure.Figure` built wit
 so nothing needs a display and tests can inspect the artists before saving. Paths and curves
 need the runs' history (``history_every``). Artists carry a ``gid`` saying what they are:
 ``path`` (a run's line), ``end`` (where a run stopped), ``exploded`` (an exploded run's last
-finite point), ``start`` and ``minimum`` (the problem's), ``baseline``, ``tolerance`` and
-``floor`` (reference lines). Colours, panels and keys come from :mod:`optreg.bench.plot_style`,
-windows and log ranges from :mod:`optreg.bench.plot_limits`.
+finite point, or in a sweep a mark on the frame's top edge), ``zero`` (a sweep's run at or
+below zero on its axis, a mark on the bottom edge), ``start`` and ``minimum`` (the problem's),
+``baseline``, ``tolerance`` and ``floor`` (reference lines), and ``profile`` (a performance
+profile's curve, :mod:`optreg.bench.profile_figure`). Colours, panels and keys come from
+:mod:`optreg.bench.plot_style`, windows and log ranges from :mod:`optreg.bench.plot_limits`.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +23,8 @@ import numpy as np
 
 from optreg.bench import plot_limits as limits
 from optreg.bench import plot_style as style
+from optreg.bench.figure_files import FigureSize
+from optreg.bench.profile_figure import performance_ratios, profile_figure
 from optreg.bench.ranking import settings_text
 from optreg.bench.runner import RunResult
 from optreg.problems import Problem
@@ -192,6 +197,13 @@ def _reference_lines(panels: Sequence[Axes], levels: Sequence[tuple[float | None
     return entries
 
 
+def _tolerance_level(problem: Problem) -> np.ndarray:
+    """The problem's tolerance, when losses are drawn above its known minimum (else nothing),
+    so values at or below the minimum are drawn beneath the tolerance line."""
+    known = problem.minimum_loss is not None and problem.tolerance > 0
+    return np.asarray([problem.tolerance] if known else [], np.float64)
+
+
 def _loss_references(
     problem: Problem, runs: Sequence[RunResult], test: bool, floor: float | None
 ) -> list[tuple[float | None, str, str]]:
@@ -217,7 +229,7 @@ def loss_figure(results: Sequence[RunResult], problem: Problem) -> Figure:
     """
     runs = _with_history(results)
     shown = {id(r): np.asarray(limits.history(r)["loss"], np.float64) - (problem.minimum_loss or 0.0) for r in runs}
-    floor = limits.nonpositive_floor(list(shown.values()))
+    floor = limits.nonpositive_floor(list(shown.values()) + [_tolerance_level(problem)])
     references = _loss_references(problem, runs, test=False, floor=floor)
     framing = [limits.floored(shown[id(r)], floor) for r in limits.framing_runs(runs)]
     starts = [limits.floored(shown[id(r)][:1], floor) for r in runs]
@@ -241,18 +253,25 @@ def loss_figure(results: Sequence[RunResult], problem: Problem) -> Figure:
 
 
 def swept(results: Sequence[RunResult]) -> str | None:
-    """The first hyperparameter whose value differs between runs, or None.
+    """The swept hyperparameter a sweep figure's x axis shows: ``learning_rate`` when its value
+    differs between runs, else the first numeric setting that does; None when none does.
 
     Example:
         >>> swept([])
     """
-    names = []
+    names: list[str] = []
     for run in results:
         names += [name for name in run.settings if name not in names]
-    for name in names:
-        if len({repr(r.settings.get(name)) for r in results}) > 1:
-            return name
-    return None
+    varying = [
+        name for name in names if len({repr(r.settings.get(name)) for r in results}) > 1 and _numeric(results, name)
+    ]
+    return "learning_rate" if "learning_rate" in varying else (varying[0] if varying else None)
+
+
+def _numeric(results: Sequence[RunResult], name: str) -> bool:
+    """Whether every run that sets ``name`` sets it to a number (not a bool)."""
+    values = [r.settings[name] for r in results if name in r.settings]
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
 
 
 def _sweep_lines(results: Sequence[RunResult], name: str) -> dict[tuple[str, str], list[RunResult]]:
@@ -278,8 +297,12 @@ def _line_styles(lines: Iterable[tuple[str, str]]) -> dict[tuple[str, str], tupl
 
 def sweep_figure(results: Sequence[RunResult], problem: Problem) -> Figure:
     """The chapter's learning-rate experiment: the final loss (above the known minimum) or
-    the test loss against the swept hyperparameter, one colour per optimizer. Exploded runs
-    (and any without a finite value) are an × on the top of the frame at their value.
+    the test loss against the swept hyperparameter (:func:`swept`), one colour per optimizer
+    and one line per optimizer and setting of the other hyperparameters (told apart by line
+    style). A run without a finite value (exploded) is an × on the top edge of the frame at its
+    value (``gid`` ``exploded``); a run at or below zero on the axis (at the known minimum to
+    float precision) is drawn at the named floor and marked by a ▼ on the bottom edge (``gid``
+    ``zero``); both markers have a key entry.
 
     Example:
         >>> sweep_figure(results, problem).savefig("sweep.png")  # doctest: +SKIP
@@ -289,10 +312,11 @@ def sweep_figure(results: Sequence[RunResult], problem: Problem) -> Figure:
     lines = _sweep_lines(results, name)
     offset = 0.0 if test else (problem.minimum_loss or 0.0)
     value = {
-        id(r): (r.metrics["test_loss"] if test else r.final_loss) - offset for mine in lines.values() for r in mine
+        id(r): (r.metrics.get("test_loss", math.nan) if test else r.final_loss) - offset
+        for mine in lines.values() for r in mine
     }
     shown = {k: v for k, v in value.items() if np.isfinite(v)}
-    floor = limits.nonpositive_floor([np.asarray(list(shown.values()))])
+    floor = limits.nonpositive_floor([np.asarray(list(shown.values()))] + ([] if test else [_tolerance_level(problem)]))
     references = _loss_references(problem, results, test=test, floor=floor)
     figure, (panel,) = style.new_figure(1, (9, 6))
     styles = _line_styles(lines)
@@ -302,9 +326,11 @@ def sweep_figure(results: Sequence[RunResult], problem: Problem) -> Figure:
         kept_values = limits.floored(np.asarray([value[id(r)] for r in kept]), floor)
         panel.plot([float(r.settings[name]) for r in kept], kept_values, marker="o", color=colour,
                    linestyle=linestyle, gid="path", label=f"{optimizer} {others}".strip())
-        for run in (r for r in mine if r.status == "exploded" or id(r) not in shown):
-            panel.plot(float(run.settings[name]), 1.0, "X", color=colour, markeredgecolor="black", markersize=10,
-                       transform=panel.get_xaxis_transform(), clip_on=False, gid="exploded")
+        for run in mine:
+            if run.status == "exploded" or id(run) not in shown:
+                _edge_mark(panel, float(run.settings[name]), 1.0, "X", colour, "exploded")
+            elif value[id(run)] <= 0:
+                _edge_mark(panel, float(run.settings[name]), 0.0, "v", colour, "zero")
     values = [float(r.settings[name]) for mine in lines.values() for r in mine]
     if values and min(values) > 0 and max(values) / min(values) > 20:
         panel.set_xscale("log")
@@ -313,10 +339,16 @@ def sweep_figure(results: Sequence[RunResult], problem: Problem) -> Figure:
     panel.set(yscale="log", ylim=limits.log_limits([limits.floored(v, floor) for v in known]), xlabel=name,
               ylabel=_floor_note(measured, floor), title=f"{problem.name}: sweep over {name}")
     curves = [(line, line.get_label()) for line in panel.lines if line.get_gid() == "path"]
-    exploded = any(line.get_gid() == "exploded" for line in panel.lines)
-    markers = style.marker_handles(["exploded"] if exploded else [])
+    drawn = {line.get_gid() for line in panel.lines}
+    markers = style.marker_handles([kind for kind in ("exploded_edge", "zero_edge") if kind[:-5] in drawn])
     style.add_key(figure, [panel], curves + _reference_lines([panel], references) + markers)
     return figure
+
+
+def _edge_mark(panel: Axes, x: float, edge: float, symbol: str, colour: Any, gid: str) -> None:
+    """A marker at ``x`` on the top (``edge`` 1) or bottom (0) edge of the panel's frame."""
+    panel.plot(x, edge, symbol, color=colour, markeredgecolor="black", markersize=10,
+               transform=panel.get_xaxis_transform(), clip_on=False, gid=gid, zorder=4)
 
 
 def main_figure(results: Sequence[RunResult], problem: Problem):
@@ -333,8 +365,20 @@ def main_figure(results: Sequence[RunResult], problem: Problem):
     return loss_figure(results, problem)
 
 
-def write_figures(results: Sequence[RunResult], problems: Sequence[Problem], folder: Path) -> list[Path]:
-    """Every figure that fits each problem, as ``PROBLEM-KIND.png`` files in ``folder``.
+def write_figures(
+    results: Sequence[RunResult], problems: Sequence[Problem], folder: Path, size: FigureSize | None = None,
+    profile: bool = False,
+) -> list[Path]:
+    """Every figure that fits each problem, as ``PROBLEM-KIND.png`` files in ``folder``, and
+    with ``profile`` the performance profile as ``profile.png`` (when a problem has a known
+    minimum).
+
+    Args:
+        results: the bench's runs.
+        problems: its problems.
+        folder: where the files go.
+        size: every figure's size in pixels, or None for the size each is laid out at.
+        profile: whether to draw the performance profile (a bench that compares).
 
     Returns:
         The files written.
@@ -356,6 +400,9 @@ def write_figures(results: Sequence[RunResult], problems: Sequence[Problem], fol
             figures["sweep"] = sweep_figure(mine, problem)
         for kind, figure in figures.items():
             path = folder / f"{problem.name}-{kind}.png"
-            style.save_figure(figure, path)
+            style.save_figure(figure, path, size)
             written.append(path)
+    if profile and performance_ratios(results):
+        style.save_figure(profile_figure(results), folder / "profile.png", size)
+        written.append(folder / "profile.png")
     return written

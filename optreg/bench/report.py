@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from collections.abc import Sequence
 
+from optreg.bench import result_schema
 from optreg.bench.ranking import settings_text
 from optreg.bench.runner import RunResult, outcome
 from optreg.text import aligned
@@ -31,8 +29,9 @@ def render(results: Sequence[RunResult], fmt: str, with_history: bool = True) ->
 
 
 def as_json(results: Sequence[RunResult], with_history: bool = True) -> str:
-    """A JSON list of run records (each with its recorded history only ``with_history``)."""
-    return json.dumps([r.as_record(with_history) for r in results], indent=2, allow_nan=True) + "\n"
+    """A strict JSON list of run records (:mod:`optreg.bench.result_schema`; each with its
+    recorded history only ``with_history``)."""
+    return result_schema.records_json(results, with_history)
 
 
 def as_table(results: Sequence[RunResult]) -> str:
@@ -62,19 +61,5 @@ def _params_text(params: Sequence[float]) -> str:
 
 
 def as_csv(results: Sequence[RunResult]) -> str:
-    """CSV: one row per run, one column per hyperparameter of any run."""
-    hyper_names = sorted({name for r in results for name in r.hyperparameters})
-    metric_names = sorted({name for r in results for name in r.metrics})
-    fields = ["optimizer", "problem", "status", "iterations", "reached_at", "stalled_at", "final_loss", "final_params",
-              "seconds", *metric_names, *hyper_names]
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
-    writer.writeheader()
-    for r in results:
-        row = r.as_record()
-        row["final_params"] = " ".join(repr(p) for p in r.final_params)
-        row.update({name: r.hyperparameters.get(name, "") for name in hyper_names})
-        for extra in ("hyperparameters", "history", "problem_options"):
-            row.pop(extra, None)
-        writer.writerow(row)
-    return out.getvalue()
+    """CSV: one row per run, the fixed columns of :func:`optreg.bench.result_schema.csv_columns`."""
+    return result_schema.csv_text(results)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -10,7 +9,9 @@ from typing import Any, TextIO
 
 import attrs
 
+from optreg.bench.figure_files import FigureSize, check_figure_options
 from optreg.bench.grid import parse_setting, settings_grid
+from optreg.bench.profile_figure import check_profile_problems
 from optreg.bench.runner import BenchPlan, RunResult, plan_bench
 from optreg.catalog.registry import Registry
 from optreg.errors import OptionError
@@ -35,8 +36,10 @@ class BenchRequest:
         stop_at_tolerance: stop runs that reach their problem's tolerance.
         history_every: record history every this many iterations (0: only if a plot needs it).
         out: a folder for results and figures, or None.
-        plot: a PNG file for the main figure, or None.
+        plot: a PNG, SVG or PDF file for the main figure, or None.
         jit_compile: compile loops with XLA.
+        plot_size: every figure's size in pixels (``--plot-size``), or None for their own.
+        plot_profile: a PNG, SVG or PDF file for the performance profile, or None.
     """
 
     optimizers: tuple[str, ...]
@@ -52,6 +55,8 @@ class BenchRequest:
     out: Path | None = None
     plot: Path | None = None
     jit_compile: bool = True
+    plot_size: FigureSize | None = None
+    plot_profile: Path | None = None
 
     @property
     def wants_figures(self) -> bool:
@@ -67,12 +72,11 @@ def plan_request(registry: Registry, request: BenchRequest) -> BenchPlan:
         >>> plan_request(registry, request).run_count  # doctest: +SKIP
         5
     """
-    if request.plot is not None and request.plot.suffix.lower() != ".png":
-        raise OptionError(f"--plot writes a PNG file; {str(request.plot)!r} does not end in .png")
+    check_figure_options(request.plot, request.plot_profile, request.plot_size, request.out)
     history_every = request.history_every
     if history_every == 0 and request.wants_figures:
         history_every = max(1, request.max_iters // _PLOT_POINTS)
-    return plan_bench(
+    plan = plan_bench(
         registry,
         request.optimizers,
         request.problems,
@@ -82,6 +86,9 @@ def plan_request(registry: Registry, request: BenchRequest) -> BenchPlan:
         stop_at_tolerance=request.stop_at_tolerance,
         history_every=history_every,
     )
+    if request.plot_profile is not None:
+        check_profile_problems(plan.problems)
+    return plan
 
 
 def problem_options(request: BenchRequest) -> dict[str, Any]:
@@ -115,15 +122,16 @@ def check_outputs(request: BenchRequest) -> None:
     """
     from optreg.bench.output_files import check_output_file, check_output_folder
 
-    if request.plot is not None:
-        check_output_file(request.plot)
+    for path in (request.plot, request.plot_profile):
+        if path is not None:
+            check_output_file(path)
     if request.out is not None:
         check_output_folder(request.out)
 
 
 def write_outputs(results: Sequence[RunResult], plan: BenchPlan, request: BenchRequest,
                   say: Callable[[str], None] | None = None) -> list[Path]:
-    """Write ``--plot`` and the ``--out`` folder (results.json, results.csv, figures, ranking).
+    """Write ``--plot``, ``--plot-profile`` and the ``--out`` folder (results.json, results.csv, figures, ranking).
 
     The folder is written whole and renamed into place (see :mod:`optreg.bench.output_files`);
     replacing an earlier bench's folder is said in one line.
@@ -147,8 +155,13 @@ def write_outputs(results: Sequence[RunResult], plan: BenchPlan, request: BenchR
     written = []
     if request.plot is not None:
         mine = [r for r in results if r.problem == plan.problems[0].name]
-        plot_style.save_figure(plots.main_figure(mine, plan.problems[0]), request.plot)
+        plot_style.save_figure(plots.main_figure(mine, plan.problems[0]), request.plot, request.plot_size)
         written.append(request.plot)
+    if request.plot_profile is not None:
+        from optreg.bench.profile_figure import profile_figure
+
+        plot_style.save_figure(profile_figure(results), request.plot_profile, request.plot_size)
+        written.append(request.plot_profile)
     if request.out is not None:
         files, replaced = write_folder(request.out, lambda folder: folder_contents(results, plan, request, folder))
         if replaced:
@@ -176,7 +189,9 @@ def folder_contents(results: Sequence[RunResult], plan: BenchPlan, request: Benc
         texts.update({"ranking.txt": ranking_text(results), "ranking.json": summary_json(results)})
     for name, text in texts.items():
         (folder / name).write_text(text, encoding="utf-8")
-    return [folder / name for name in texts] + plots.write_figures(results, plan.problems, folder)
+    return [folder / name for name in texts] + plots.write_figures(
+        results, plan.problems, folder, request.plot_size, profile=compares(plan)
+    )
 
 
 def compares(plan: BenchPlan) -> bool:
@@ -213,6 +228,7 @@ def summary_json(results: Sequence[RunResult]) -> str:
         {'standings': {}, 'profile': {}}
     """
     from optreg.bench.ranking import profile, standings
+    from optreg.bench.result_schema import json_text, strict
 
     table = {
         problem: [{"rank": s.rank, "optimizer": s.result.optimizer, "settings": dict(s.result.settings),
@@ -220,4 +236,4 @@ def summary_json(results: Sequence[RunResult]) -> str:
                   for s in places]
         for problem, places in standings(results).items()
     }
-    return json.dumps({"standings": table, "profile": profile(results)}, indent=2) + "\n"
+    return json_text(strict({"standings": table, "profile": profile(results)}, "ranking", []))
