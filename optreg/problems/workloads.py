@@ -1,0 +1,16 @@
+"""The workload suite: problems on real or generated data, each with a stated target.
+
+``digits-mlp`` and ``digits-cnn`` (:mod:`optreg.problems.digits`) and ``autoencoder``
+(:mod:`optreg.problems.autoencoder`) train networks on the shipped digits and state a held-out
+target; ``logistic-regression`` and ``noisy-quadratic`` (:mod:`optreg.problems.synthetic`) are
+generated, with a known minimum the bench's tolerance judges.
+"""
+
+from __future__ import annotations
+
+from optreg.problems.digits import DIGITS_CNN, DIGITS_MLP
+
+__all__ = ["WORKLOAD_PROBLEMS"]
+
+#: The workload problems, as the built-in plugin registers them.
+WORKLOAD_PROBLEMS = (DIGITS_MLP, DIGITS_CNN)
