@@ -9,8 +9,9 @@ generated, with a known minimum the bench's tolerance judges.
 from __future__ import annotations
 
 from optreg.problems.digits import DIGITS_CNN, DIGITS_MLP
+from optreg.problems.synthetic import LOGISTIC_REGRESSION, NOISY_QUADRATIC
 
 __all__ = ["WORKLOAD_PROBLEMS"]
 
 #: The workload problems, as the built-in plugin registers them.
-WORKLOAD_PROBLEMS = (DIGITS_MLP, DIGITS_CNN)
+WORKLOAD_PROBLEMS = (DIGITS_MLP, DIGITS_CNN, LOGISTIC_REGRESSION, NOISY_QUADRATIC)
