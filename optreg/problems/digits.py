@@ -189,7 +189,7 @@ def classifier(
 
     return {
         "name": name,
-        "summary": f"{summary}; {target}",
+        "summary": f"{summary}; target {target}",
         "start": layout.glorot_start(seed),
         "loss": loss,
         "batch_loss": batch_loss if batch_size else None,
