@@ -95,7 +95,8 @@ def autoencoder(code: int = 8, batch_size: int = 0, seed: int = 0) -> Problem:
     code, batch_size, seed = int(code), int(batch_size), int(seed)
     if not 1 <= code <= MAX_CODE or not 0 <= batch_size <= TRAIN_ROWS:
         raise OptionError(
-            f"autoencoder needs 1 <= code <= {MAX_CODE} and 0 <= batch_size <= {TRAIN_ROWS}, got {code} and {batch_size}"
+            f"autoencoder needs 1 <= code <= {MAX_CODE} and 0 <= batch_size <= {TRAIN_ROWS}, "
+            f"got {code} and {batch_size}"
         )
     if not -(2**31) <= seed < 2**31:
         raise OptionError(f"autoencoder needs a seed that fits in int32, got {seed}")

@@ -11,6 +11,7 @@ import csv
 import gzip
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 __all__ = ["CLASSES", "DATA_FILE", "PIXELS", "ROWS", "TEST_ROWS", "TRAIN_ROWS", "image_patches", "load_digits"]
 
@@ -39,16 +40,18 @@ def load_digits():
 
     with gzip.open(DATA_FILE, "rt", newline="", encoding="ascii") as handle:
         rows = [[int(value) for value in row] for row in csv.reader(handle)]
-    data = np.array(rows, np.int32)
-    if data.shape != (ROWS, PIXELS + 1) or data[:, :PIXELS].max() > 16 or not set(data[:, PIXELS]) <= set(range(CLASSES)):
+    data = np.array(rows if {len(row) for row in rows} == {PIXELS + 1} else [], np.int32)
+    if data.shape != (ROWS, PIXELS + 1) or not 0 <= data.min() <= data[:, :PIXELS].max() <= 16:
         raise ValueError(f"{DATA_FILE} does not hold {ROWS} rows of {PIXELS} pixels 0-16 and a digit")
+    labels = data[:, PIXELS]
+    if labels.max() >= CLASSES:
+        raise ValueError(f"{DATA_FILE} has a digit above {CLASSES - 1}")
     test = np.arange(ROWS) % 4 == 0
     pixels = data[:, :PIXELS].astype(np.float32) / 16
-    labels = data[:, PIXELS]
     return pixels[~test], labels[~test], pixels[test], labels[test]
 
 
-def image_patches(pixels, size: int = 3):
+def image_patches(pixels: Any, size: int = 3) -> Any:
     """Every ``size × size`` patch of each 8×8 image, for a convolution without padding written
     as a matrix product (patch ``k = row * size + column``, as a ``[size, size, 1, filters]``
     kernel flattens).

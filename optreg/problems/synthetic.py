@@ -262,7 +262,9 @@ def noisy_quadratic(
         minimum=(0.0,) * dimension,
         minimum_loss=0.0,
         tolerance=1e-3,
-        options={"dimension": dimension, "condition": condition, "noise": noise, "batch_size": batch_size, "seed": seed},
+        options={
+            "dimension": dimension, "condition": condition, "noise": noise, "batch_size": batch_size, "seed": seed
+        },
         configure=noisy_quadratic,
     )
 
