@@ -228,7 +228,7 @@ def test_problems_lists_the_quartic_and_the_classic_test_functions():
     problems = {p["name"]: p for p in json.loads(invoke("problems", "--format", "json").output)}
     assert set(problems) == {
         "quartic", "quadratic", "rosenbrock", "beale", "booth", "himmelblau", "rastrigin", "mlp-regression",
-        "digits-mlp", "digits-cnn", "logistic-regression", "noisy-quadratic", "autoencoder",
+        "digits-mlp", "digits-cnn", "logistic-regression", "noisy-quadratic", "autoencoder", "char-lm",
     }
     assert problems["quartic"] == {
         "name": "quartic", "source": "builtin", "summary": problems["quartic"]["summary"], "start": [2.0],

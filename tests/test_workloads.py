@@ -13,10 +13,11 @@ import optreg
 from optreg.cli import main
 from optreg.problems import digits_data, synthetic
 from optreg.problems.autoencoder import pca_errors
+from optreg.problems.char_lm import load_text, text_windows
 from optreg.problems.digits import cnn_layout, cnn_logits, mlp_layout
 from optreg.problems.digits_data import image_patches, load_digits
 
-WORKLOADS = ["digits-mlp", "digits-cnn", "logistic-regression", "noisy-quadratic", "autoencoder"]
+WORKLOADS = ["digits-mlp", "digits-cnn", "logistic-regression", "noisy-quadratic", "autoencoder", "char-lm"]
 
 
 def problem(name, **options):
@@ -45,7 +46,7 @@ def test_the_suite_is_registered_with_targets_in_its_summaries():
         found = optreg.registry.problems.get(name)
         assert found.source == "builtin"
         assert "target" in found.summary or found.minimum_loss is not None, name
-    assert [problem(name).dimension for name in WORKLOADS] == [2410, 810, 21, 10, 1096]
+    assert [problem(name).dimension for name in WORKLOADS] == [2410, 810, 21, 10, 1096, 2163]
 
 
 @pytest.mark.parametrize("name", WORKLOADS)
@@ -112,6 +113,22 @@ def test_the_autoencoder_loss_and_its_pca_reference(rng):
     train, test = pca_errors(4)
     np.testing.assert_allclose(train, eigenvalues[4:].sum() / 64, rtol=1e-8)
     assert train < test < float(np.mean((x_test - x_train.mean(axis=0)) ** 2))
+
+
+def test_the_language_model_loss_is_a_numpy_forward_pass(rng):
+    text, alphabet = load_text()
+    assert text.startswith("four score and seven years ago") and text.endswith("shall not perish from the earth.")
+    found = problem("char-lm", context=3, embedding=5, hidden=7)
+    params = rng.normal(size=found.dimension) * 0.5
+    table, first, bias, second, out_bias = np.split(params, np.cumsum([27 * 5, 15 * 7, 7, 7 * 27]))
+    x_train, y_train, x_test, _ = text_windows(3)
+    assert x_train.shape == (1176, 3) and len(x_test) == 294
+    # the window before position i + 3 is the text's characters i, i + 1, i + 2
+    assert "".join(alphabet[c] for c in x_train[10]) + alphabet[y_train[10]] == text[10:14]
+    embedded = table.reshape(27, 5)[x_train].reshape(len(x_train), 15)
+    logits = np.tanh(embedded @ first.reshape(15, 7) + bias) @ second.reshape(7, 27) + out_bias
+    expected = softmax_cross_entropy(logits, y_train)
+    np.testing.assert_allclose(float(found.loss(tf.constant(params))), expected, rtol=1e-10)
 
 
 def test_the_logistic_optimum_is_the_one_newton_finds_and_is_stationary():

@@ -9,10 +9,11 @@ generated, with a known minimum the bench's tolerance judges.
 from __future__ import annotations
 
 from optreg.problems.autoencoder import AUTOENCODER
+from optreg.problems.char_lm import CHAR_LM
 from optreg.problems.digits import DIGITS_CNN, DIGITS_MLP
 from optreg.problems.synthetic import LOGISTIC_REGRESSION, NOISY_QUADRATIC
 
 __all__ = ["WORKLOAD_PROBLEMS"]
 
 #: The workload problems, as the built-in plugin registers them.
-WORKLOAD_PROBLEMS = (DIGITS_MLP, DIGITS_CNN, LOGISTIC_REGRESSION, NOISY_QUADRATIC, AUTOENCODER)
+WORKLOAD_PROBLEMS = (DIGITS_MLP, DIGITS_CNN, LOGISTIC_REGRESSION, NOISY_QUADRATIC, AUTOENCODER, CHAR_LM)
