@@ -169,6 +169,7 @@ def test_the_noisy_quadratic_gradient_is_unbiased_with_curvature_shaped_noise():
         ("autoencoder", {"code": 10**6}, "1 <= code"),
         ("logistic-regression", {"seed": 2**40}, "fits in int32"),
         ("noisy-quadratic", {"noise": -1.0}, "noise >= 0"),
+        ("char-lm", {"context": 16, "embedding": 256, "hidden": 256}, "more than 1000000"),
     ],
 )
 def test_bad_options_are_refused(name, options, message):

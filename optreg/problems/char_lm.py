@@ -29,7 +29,8 @@ __all__ = ["CHAR_LM", "CHAR_LM_TARGET", "char_lm", "char_lm_layout", "char_logit
 TEXT_FILE = Path(__file__).parent / "data" / "gettysburg.txt"
 #: The figure a run counts as reaching: training cross-entropy, nats per character.
 CHAR_LM_TARGET = Target("train_loss", 1.0)
-#: Most context characters, embedding and hidden widths (the parameters stay far below MAX_DIMENSION).
+#: Most context characters, and the widest embedding and hidden layer (the parameters must
+#: also stay within MAX_DIMENSION).
 MAX_CONTEXT, MAX_WIDTH = 16, 256
 #: The share of the text's positions that train (the rest, at the end, are the test set).
 TRAIN_SHARE = 0.8
@@ -138,7 +139,8 @@ def char_lm(context: int = 4, embedding: int = 8, hidden: int = 32, batch_size: 
             f"char-lm needs 0 <= batch_size <= {train_rows} and a seed that fits in int32, got {batch_size} and {seed}"
         )
     layout = char_lm_layout(context, embedding, hidden, len(alphabet))
-    assert layout.size <= MAX_DIMENSION
+    if layout.size > MAX_DIMENSION:
+        raise OptionError(f"char-lm would have {layout.size} parameters, more than {MAX_DIMENSION}")
 
     def split_loss(parameters: Tensor, x: Any, y: Any) -> Tensor:
         return batched(parameters, lambda flat: cross_entropy(char_logits(layout.unpack(flat), x), y, len(alphabet)))
