@@ -147,12 +147,14 @@ def test_the_logistic_optimum_is_the_one_newton_finds_and_is_stationary():
 def test_the_noisy_quadratic_gradient_is_unbiased_with_curvature_shaped_noise():
     found = problem("noisy-quadratic", dimension=3, condition=100.0, noise=0.5, batch_size=2, seed=7)
     point = tf.Variable(np.ones(3))
-    samples = []
-    for i in range(400):
+
+    @tf.function
+    def gradient(i):
         with tf.GradientTape() as tape:
-            value = found.training_loss(point, tf.constant(i))
-        samples.append(tape.gradient(value, point).numpy())
-    samples = np.array(samples)
+            value = found.training_loss(point, i)
+        return tape.gradient(value, point)
+
+    samples = np.array([gradient(tf.constant(i)).numpy() for i in range(400)])
     curvature = np.array([1.0, 10.0, 100.0])
     # mean H·x, variance noise·h / batch_size (Zhang et al. 2019)
     assert np.all(np.abs(samples.mean(axis=0) - curvature) <= 4 * np.sqrt(0.25 * curvature / 400))
