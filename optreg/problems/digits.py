@@ -25,6 +25,7 @@ __all__ = [
     "DIGITS_CNN",
     "DIGITS_MLP",
     "MLP_TARGET",
+    "classifier",
     "cnn_layout",
     "cnn_logits",
     "digits_cnn",
