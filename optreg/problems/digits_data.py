@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import csv
-import gzip
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,8 @@ def load_digits():
         >>> x_train.shape, x_test.shape, int(y_train.max())
         ((1347, 64), (450, 64), 9)
     """
+    import gzip
+
     import numpy as np
 
     with gzip.open(DATA_FILE, "rt", newline="", encoding="ascii") as handle:
