@@ -3,7 +3,9 @@
 ``digits-mlp`` and ``digits-cnn`` (:mod:`optreg.problems.digits`) and ``autoencoder``
 (:mod:`optreg.problems.autoencoder`) train networks on the shipped digits and state a held-out
 target; ``logistic-regression`` and ``noisy-quadratic`` (:mod:`optreg.problems.synthetic`) are
-generated, with a known minimum the bench's tolerance judges.
+generated, with a known minimum the bench's tolerance judges; ``char-lm``
+(:mod:`optreg.problems.char_lm`) fits a shipped public-domain text, its target on the training
+loss (the text is too short to generalise from).
 """
 
 from __future__ import annotations
