@@ -226,7 +226,10 @@ def test_an_invalid_spec_named_with_spec_is_an_error_not_a_warning(tmp_path):
 
 def test_problems_lists_the_quartic_and_the_classic_test_functions():
     problems = {p["name"]: p for p in json.loads(invoke("problems", "--format", "json").output)}
-    assert set(problems) == {"quartic", "quadratic", "rosenbrock", "beale", "booth", "himmelblau", "rastrigin", "mlp-regression"}
+    assert set(problems) == {
+        "quartic", "quadratic", "rosenbrock", "beale", "booth", "himmelblau", "rastrigin", "mlp-regression",
+        "digits-mlp", "digits-cnn", "logistic-regression", "noisy-quadratic", "autoencoder", "char-lm",
+    }
     assert problems["quartic"] == {
         "name": "quartic", "source": "builtin", "summary": problems["quartic"]["summary"], "start": [2.0],
         "minimum": [-1.125], "minimum_loss": 0.93212890625, "tolerance": 1e-5, "options": {},

@@ -22,13 +22,23 @@ def fresh_venv(tmp_path_factory):
 
 @pytest.mark.slow
 def test_installed_package_is_the_wheel_not_the_checkout(fresh_venv, tmp_path):
-    code = "import optreg, pathlib; print(pathlib.Path(optreg.__file__).parent)"
+    """The wheel holds the specs and the problems' data files, which the installed package reads."""
+    code = (
+        "import optreg, pathlib\n"
+        "from optreg.problems.digits_data import load_digits\n"
+        "from optreg.problems.regression import load_data\n"
+        "print(pathlib.Path(optreg.__file__).parent)\n"
+        "print(load_digits()[0].shape, load_digits()[2].shape, load_data()[0].shape)"
+    )
     found = subprocess.run(
         [str(fresh_venv / "bin" / "python"), "-c", code],
         capture_output=True, text=True, check=True, cwd=tmp_path, env=venv_environment(),
     )
-    package = Path(found.stdout.strip())
+    location, shapes = found.stdout.strip().splitlines()
+    package = Path(location)
     assert str(package).startswith(str(fresh_venv))
+    assert shapes == "(1347, 64) (450, 64) (354, 10)"
+    assert (package / "problems" / "data" / "digits.csv.gz").is_file()
     assert sorted(p.name for p in (package / "specs").glob("*.toml")) == sorted(p.name for p in (REPO / "specs").glob("*.toml"))
 
 

@@ -12,6 +12,7 @@ from optreg.model.python_builtins import PYTHON_OPTIMIZERS
 from optreg.problems import Problem
 from optreg.problems.analytic import ANALYTIC_PROBLEMS
 from optreg.problems.regression import MLP_REGRESSION
+from optreg.problems.workloads import WORKLOAD_PROBLEMS
 
 #: The name the built-in plugin is registered under; its optimizers' source.
 PLUGIN_NAME = "builtin"
@@ -41,5 +42,5 @@ def optreg_register_optimizers(register: Callable[[PythonOptimizer], None]) -> N
 @hookimpl
 def optreg_register_problems(register: Callable[[Problem], None]) -> None:
     """The built-in problems."""
-    for problem in (*ANALYTIC_PROBLEMS, MLP_REGRESSION):
+    for problem in (*ANALYTIC_PROBLEMS, MLP_REGRESSION, *WORKLOAD_PROBLEMS):
         register(problem)
