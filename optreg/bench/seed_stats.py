@@ -39,28 +39,30 @@ def parse_seeds(text: str) -> tuple[int, ...]:
     """
     stripped = text.strip()
     ranged = _RANGE.match(stripped)
-    try:
-        if ranged:
-            first, last = int(ranged.group(1)), int(ranged.group(2))
-            if last < first:
-                raise OptionError(f"--seeds {stripped!r}: the range ends before it starts")
-            if last - first + 1 > MAX_SEEDS:
-                raise OptionError(f"--seeds {stripped!r}: more than {MAX_SEEDS} seeds")
-            seeds = tuple(range(first, last + 1))
-        elif "," in stripped:
-            seeds = tuple(int(part) for part in stripped.split(","))
-        else:
-            count = int(stripped)
-            if not 1 <= count <= MAX_SEEDS:
-                raise OptionError(f"--seeds {stripped!r}: a count of seeds is from 1 to {MAX_SEEDS}")
-            seeds = tuple(range(count))
-    except ValueError:
-        raise OptionError(
-            f"--seeds takes a range A-B, a list a,b,c or a count N of whole numbers, got {stripped!r}"
-        ) from None
+    if ranged:
+        first, last = int(ranged.group(1)), int(ranged.group(2))
+        if last < first:
+            raise OptionError(f"--seeds {stripped!r}: the range ends before it starts")
+        if last - first + 1 > MAX_SEEDS:
+            raise OptionError(f"--seeds {stripped!r}: more than {MAX_SEEDS} seeds")
+        seeds = tuple(range(first, last + 1))
+    elif "," in stripped:
+        seeds = tuple(_whole(part, stripped) for part in stripped.split(","))
+    else:
+        count = _whole(stripped, stripped)
+        if not 1 <= count <= MAX_SEEDS:
+            raise OptionError(f"--seeds {stripped!r}: a count of seeds is from 1 to {MAX_SEEDS}")
+        seeds = tuple(range(count))
     if len(set(seeds)) != len(seeds):
         raise OptionError(f"--seeds {stripped!r} names a seed twice")
     return seeds
+
+
+def _whole(part: str, text: str) -> int:
+    """One whole number of a ``--seeds`` value."""
+    if not re.fullmatch(_INTEGER, part.strip()):
+        raise OptionError(f"--seeds takes a range A-B, a list a,b,c or a count N of whole numbers, got {text!r}")
+    return int(part)
 
 
 @attrs.frozen
