@@ -7,6 +7,8 @@ a run that touches the tolerance and leaves again, one that reaches it and explo
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import statistics
@@ -116,6 +118,8 @@ def test_mlp_rankings_use_the_held_out_loss(mlp_runs):
     assert "no known minimum" in text and "never" not in text
     record = json.loads(render(mlp_runs[:1], "json"))[0]
     assert record["judged_by"] == "test_loss" and record["judged_loss"] == record["test_loss"]
+    rows = list(csv.DictReader(io.StringIO(render(mlp_runs, "csv"))))
+    assert [float(row["judged_loss"]) for row in rows] == [r.metrics["test_loss"] for r in mlp_runs]
 
 
 def test_settings_are_shown_in_full_not_as_defaults(mlp_runs):
@@ -141,7 +145,8 @@ def test_seeds_run_in_the_shared_loop_each_run_as_its_seed_alone():
     assert len({r.final_params for r in together}) == 12
     for result in together:
         (alone,) = bench([result.optimizer], "booth", [result.settings], 60, seeds=(result.seed,))
-        assert (result.status, result.iterations, result.settled_at) == (alone.status, alone.iterations, alone.settled_at)
+        ends = (result.status, result.iterations, result.settled_at)
+        assert ends == (alone.status, alone.iterations, alone.settled_at)
         np.testing.assert_allclose(result.final_params, alone.final_params, rtol=1e-6, atol=1e-7)
     # seed 0 is the problem's own start: the same runs as a bench without seeds
     unseeded = bench(["momentum", "adam"], "booth", settings, 60)
