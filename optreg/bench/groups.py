@@ -7,6 +7,11 @@ side by side, so a bench of several optimizers traces and compiles once. An opti
 updates are not elementwise gets a loop of its own, called once per setting (the traced loop
 is reused, since hyperparameters are variables). Loops are cached per process, so a repeated
 bench only assigns new values.
+
+Seeds are one more stacked axis: each setting becomes one run per seed, each from its seed's
+start point (:meth:`~optreg.problems.Problem.seeded_start`), side by side in the same loop. Only
+a problem whose seed changes its training loss (the minibatch order) runs each seed's problem
+in loops of its own.
 """
 
 from __future__ import annotations
@@ -104,12 +109,7 @@ def run_problem(
         >>> run_problem(plan.problems[0], plan, jit_compile=True)  # doctest: +SKIP
     """
     if plan.seeds and problem.seed_shapes_loss:
-        # the minibatch order differs by seed: one problem, so one set of loops, per seed
-        by_seed = [
-            run_problem(problem.with_options(seed=seed), attrs.evolve(plan, seeds=()), jit_compile, progress)
-            for seed in plan.seeds
-        ]
-        return [attrs.evolve(result, seed=seed) for runs in zip(*by_seed) for seed, result in zip(plan.seeds, runs)]
+        return _run_per_seed(problem, plan, jit_compile, progress)
     seeds: tuple[int | None, ...] = plan.seeds or (None,)
     starts = {seed: problem.start if seed is None else problem.seeded_start(seed) for seed in seeds}
     # every setting once per seed, seed after seed: the seeds are one more stacked axis
@@ -120,32 +120,58 @@ def run_problem(
         for group in plan_groups(entry, position, expanded[position])
     ]
     loops = _loops(problem, groups, plan, jit_compile)
+
+    def start_of(index: int) -> tuple[float, ...]:
+        return starts[seeds[index % len(seeds)]]
+
+    def seed_of(index: int) -> int | None:
+        return seeds[index % len(seeds)]
+
     made: dict[tuple[int, int], RunResult] = {}
     if loops.shared is not None:
         stacked = [groups[index] for index in loops.stacked]
-        for member, group in zip(loops.shared.members, stacked):
-            assert member.hyperparameters is not None  # every member of the shared loop stacks its runs
-            member.hyperparameters.assign_runs(group.columns)
         # the loop's rows are the members' runs, member after member
         rows = [(group, *run) for group in stacked for run in zip(group.indices, group.settings, group.values)]
-        row_starts = np.array([starts[seeds[index % len(seeds)]] for group, index, _, _ in rows], np.float32)
-        shared = loops.shared
-        outcome, seconds = timed(lambda: shared.run(row_starts if plan.seeds else None))
+        row_starts = np.array([start_of(index) for _, index, _, _ in rows], np.float32) if plan.seeds else None
+        outcome, seconds = _run_shared(loops.shared, stacked, row_starts)
         for row, (group, index, setting, values) in enumerate(rows):
-            seed = seeds[index % len(seeds)]
-            made[group.position, index] = _result(group.entry, problem, setting, values, outcome, row, seconds, seed)
+            made[group.position, index] = _result(
+                group.entry, problem, setting, values, outcome, row, seconds, seed_of(index)
+            )
         _report(progress, len(rows))
     for group_index, loop in loops.alone.items():
         group = groups[group_index]
         for index, setting, values in zip(group.indices, group.settings, group.values):
             for name, number in values.items():
                 loop.optimizers[0].set_hyperparameter(name, number)
-            seed = seeds[index % len(seeds)]
-            start = None if seed is None else np.array([starts[seed]], np.float32)
+            start = np.array([start_of(index)], np.float32) if plan.seeds else None
             outcome, seconds = timed(functools.partial(loop.run, start))
-            made[group.position, index] = _result(group.entry, problem, setting, values, outcome, 0, seconds, seed)
+            made[group.position, index] = _result(
+                group.entry, problem, setting, values, outcome, 0, seconds, seed_of(index)
+            )
         _report(progress, len(group.settings))
     return [made[position, index] for position, settings in enumerate(expanded) for index in range(len(settings))]
+
+
+def _run_shared(loop: StackedLoop, stacked: Sequence[Group], starts: np.ndarray | None) -> tuple[LoopOutcome, float]:
+    """Give every member of the shared loop its runs' hyperparameters, run it from ``starts``
+    (None: the problem's start); returns its outcome and wall time."""
+    for member, group in zip(loop.members, stacked):
+        assert member.hyperparameters is not None  # every member of the shared loop stacks its runs
+        member.hyperparameters.assign_runs(group.columns)
+    return timed(functools.partial(loop.run, starts))
+
+
+def _run_per_seed(
+    problem: Problem, plan: BenchPlan, jit_compile: bool, progress: Callable[[int], None] | None
+) -> list[RunResult]:
+    """A problem whose seed orders its minibatches: the problem made with each seed, its runs
+    made as a plan without seeds, then interleaved as a seeded plan orders them."""
+    by_seed = [
+        run_problem(problem.with_options(seed=seed), attrs.evolve(plan, seeds=()), jit_compile, progress)
+        for seed in plan.seeds
+    ]
+    return [attrs.evolve(result, seed=seed) for runs in zip(*by_seed) for seed, result in zip(plan.seeds, runs)]
 
 
 def plan_groups(entry: OptimizerEntry, position: int, settings: Sequence[dict]) -> list[Group]:
