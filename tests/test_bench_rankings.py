@@ -227,3 +227,14 @@ def test_the_spread_is_the_sample_mean_std_and_t_interval():
     assert t_quantile_975(30) == 2.042 and t_quantile_975(40) == pytest.approx(2.021, abs=1e-3)
     assert t_quantile_975(120) == pytest.approx(1.980, abs=1e-3)
     assert spread([2.0]).text() == "2 ± 0" and spread([math.nan]).text() == "none"
+
+
+def test_a_run_stopped_at_the_tolerance_has_settled_where_it_stopped():
+    """With --stop-at-tolerance a run ends at the first iteration within tolerance: solved
+    there, judged by the loop's own check (never by the loss recomputed after it)."""
+    settings = [{"learning_rate": float(lr)} for lr in np.geomspace(1e-3, 0.3, 12)]
+    runs = bench(["adam"], "booth", settings, 300, stop_at_tolerance=True)
+    reached = [r for r in runs if r.status == "reached"]
+    assert len(reached) >= 3
+    assert all(r.settled_at == r.reached_at == r.iterations for r in reached)
+    assert all(r.settled_at is None for r in runs if r.status != "reached")

@@ -160,7 +160,9 @@ class StackedLoop:
             iterations=iterations,
             reached_at=reached_at,
             stalled_at=np.where(status == STALLED, stalled_at, -1),
-            settled_at=np.where(self._within(final_loss).numpy(), left_at + 1, -1).astype(np.int32),
+            settled_at=np.where(self._ended_within(status, iterations, left_at, final_loss), left_at + 1, -1).astype(
+                np.int32
+            ),
             final_params=final,
             final_loss=final_loss.numpy(),
             history_iterations=np.arange(recorded) * self.history_every,
@@ -320,6 +322,20 @@ class StackedLoop:
             return status, reached_at, left_at, was_running
         stops = tf.equal(status, RUNNING) & within
         return tf.where(stops, REACHED, status), reached_at, left_at, was_running & ~stops
+
+    def _ended_within(
+        self, status: np.ndarray, iterations: np.ndarray, left_at: np.ndarray, final_loss: tf.Tensor
+    ) -> np.ndarray:
+        """Per run: whether its final parameters are within tolerance. A run that stopped where
+        the loop last checked it (converged, reached) is judged by that check, so the answer
+        never hangs on the loss computed again outside the compiled loop; a run whose last step
+        was never checked (exceeded, stalled) by its final loss; an exploded run never is."""
+        if self.problem.minimum_loss is None:
+            return np.zeros(status.shape, bool)
+        last_check = np.where(status == REACHED, iterations, iterations - 1)
+        checked = (status == CONVERGED) | (status == REACHED)
+        within = np.where(checked, left_at < last_check, self._within(final_loss).numpy())
+        return within & (status != EXPLODED)
 
     def _within(self, losses: tf.Tensor) -> tf.Tensor:
         """Per run: whether a loss is within the problem's tolerance of its known minimum
