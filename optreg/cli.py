@@ -15,7 +15,7 @@ import click
 
 from optreg.bench.figure_files import MAX_SIDE, MIN_SIDE
 from optreg.bench.runner import MAX_ITERATIONS
-from optreg.errors import OptregError
+from optreg.errors import OptionError, OptregError
 from optreg.model.options import SPEC_OPTION_NAMES
 from optreg.settings import check_environment, debug_requested
 
@@ -202,7 +202,12 @@ def validate_command(paths: tuple[str, ...], spec_paths: tuple[str, ...]) -> Non
               help=SET_HELP)
 @click.option("--problem-set", "problem_settings", multiple=True, metavar="NAME=V",
               help="A problem option, e.g. dimension=50.")
-@click.option("--seed", type=int, default=None, help="Seed of stochastic problems (start point, minibatch order).")
+@click.option("--seed", "seed", type=int, multiple=True, metavar="N",
+              help="One seed: the start point (a perturbed one on analytic problems, 0: the problem's own) "
+                   "and minibatch order. Given once; for several use --seeds.")
+@click.option("--seeds", default=None, metavar="A-B|a,b,c|N",
+              help="Run every setting on every seed, side by side: a range 0-9, a list 0,3,7, or a count N "
+                   "(seeds 0 to N-1). Tables then show mean ± std and a 95% interval per setting.")
 @click.option("--batch-size", type=click.IntRange(min=0), default=None,
               help="Minibatch size for problems with data (0: full batch).")
 @click.option("--max-iters", type=click.IntRange(min=1, max=MAX_ITERATIONS), default=2000, show_default=True,
@@ -231,11 +236,17 @@ def bench_command(
     """Run OPTIMIZERS on problems with every combination of the given hyperparameters.
 
     Each run is the TensorFlow Core tutorial's convergence test: converged when a step meant to
-    move the parameters leaves them unchanged, exploded when the gradient turns NaN, exceeded
+    move the parameters leaves them unchanged (stuck when it ends there outside the problem's
+    tolerance, or no better than its baseline), exploded when the gradient turns NaN, exceeded
     after --max-iters iterations (reached: within the problem's tolerance, with
-    --stop-at-tolerance). The runs of every optimizer whose updates are elementwise train side
-    by side in one compiled loop per problem.
+    --stop-at-tolerance). Rankings judge each run by where it ends. The runs of every optimizer
+    whose updates are elementwise, on every seed, train side by side in one compiled loop per
+    problem.
     """
+    seed = request.pop("seed")  # Click keeps every --seed: one is allowed, not the last of several
+    if len(seed) > 1:
+        raise OptionError(f"--seed takes one seed, given {len(seed)} times; for several, use --seeds "
+                          f"{','.join(str(s) for s in seed)}")
     from optreg.bench.figure_files import parse_figure_size
 
     if request["plot_size"] is not None:
@@ -255,7 +266,8 @@ def bench_command(
         write_outputs,
     )
 
-    bench = BenchRequest(optimizers=optimizers, problems=problems, jit_compile=jit, **request)
+    bench = BenchRequest(optimizers=optimizers, problems=problems, jit_compile=jit, seed=seed[0] if seed else None,
+                         **request)
     plan = plan_request(load_registry(spec_paths), bench)
     check_outputs(bench)  # before the computing, not after it
     advance, finish = progress_reporter(plan.run_count)

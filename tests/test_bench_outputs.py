@@ -169,10 +169,11 @@ def test_comparisons_print_a_ranking_and_a_profile():
     assert "performance profile" in ranking
 
 
-def _result(optimizer, problem, reached_at, loss=1.0, settings=None, has_minimum=True):
-    status = "reached" if reached_at is not None else "exceeded"
-    return RunResult(optimizer, problem, {}, settings or {}, status, reached_at or 100, loss, (0.0,), 0.0,
-                     reached_at=reached_at, has_minimum=has_minimum)
+def _result(optimizer, problem, settled_at, loss=1.0, settings=None, has_minimum=True):
+    """A run that reached the tolerance at ``settled_at`` and stayed (None: never reached it)."""
+    status = "reached" if settled_at is not None else "exceeded"
+    return RunResult(optimizer, problem, {}, settings or {}, status, settled_at or 100, loss, (0.0,), 0.0,
+                     reached_at=settled_at, has_minimum=has_minimum, settled_at=settled_at)
 
 
 def test_standings_take_each_optimizers_best_run():

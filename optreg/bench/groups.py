@@ -7,10 +7,16 @@ side by side, so a bench of several optimizers traces and compiles once. An opti
 updates are not elementwise gets a loop of its own, called once per setting (the traced loop
 is reused, since hyperparameters are variables). Loops are cached per process, so a repeated
 bench only assigns new values.
+
+Seeds are one more stacked axis: each setting becomes one run per seed, each from its seed's
+start point (:meth:`~optreg.problems.Problem.seeded_start`), side by side in the same loop. Only
+a problem whose seed changes its training loss (the minibatch order) runs each seed's problem
+in loops of its own.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -19,7 +25,7 @@ import numpy as np
 
 from optreg.bench.loop import STATUSES, StackedLoop
 from optreg.bench.loop_records import LoopMember, LoopOutcome, RowOptions, row_options
-from optreg.bench.runner import BenchPlan, RunResult, split_setting, timed
+from optreg.bench.runner import BenchPlan, RunResult, judged_status, split_setting, timed
 from optreg.catalog.entries import OptimizerEntry
 from optreg.model.hyperparameters import resolve_hyperparameters
 from optreg.problems import Problem
@@ -96,38 +102,76 @@ def run_problem(
             each group that has a loop of its own.
 
     Returns:
-        One :class:`RunResult` per (optimizer, setting), in plan order.
+        One :class:`RunResult` per (optimizer, setting, seed), in plan order, seed after seed
+        within each setting.
 
     Example:
         >>> run_problem(plan.problems[0], plan, jit_compile=True)  # doctest: +SKIP
     """
+    if plan.seeds and problem.seed_shapes_loss:
+        return _run_per_seed(problem, plan, jit_compile, progress)
+    seeds: tuple[int | None, ...] = plan.seeds or (None,)
+    starts = {seed: problem.start if seed is None else problem.seeded_start(seed) for seed in seeds}
+    # every setting once per seed, seed after seed: the seeds are one more stacked axis
+    expanded = [tuple(setting for setting in settings for _ in seeds) for _, settings in plan.runs]
     groups = [
         group
-        for position, (entry, settings) in enumerate(plan.runs)
-        for group in plan_groups(entry, position, settings)
+        for position, (entry, _) in enumerate(plan.runs)
+        for group in plan_groups(entry, position, expanded[position])
     ]
     loops = _loops(problem, groups, plan, jit_compile)
+
+    def start_of(index: int) -> tuple[float, ...]:
+        return starts[seeds[index % len(seeds)]]
+
+    def seed_of(index: int) -> int | None:
+        return seeds[index % len(seeds)]
+
     made: dict[tuple[int, int], RunResult] = {}
     if loops.shared is not None:
         stacked = [groups[index] for index in loops.stacked]
-        for member, group in zip(loops.shared.members, stacked):
-            assert member.hyperparameters is not None  # every member of the shared loop stacks its runs
-            member.hyperparameters.assign_runs(group.columns)
-        outcome, seconds = timed(loops.shared.run)
         # the loop's rows are the members' runs, member after member
         rows = [(group, *run) for group in stacked for run in zip(group.indices, group.settings, group.values)]
-        for row, (group, setting_index, setting, values) in enumerate(rows):
-            made[group.position, setting_index] = _result(group.entry, problem, setting, values, outcome, row, seconds)
+        row_starts = np.array([start_of(index) for _, index, _, _ in rows], np.float32) if plan.seeds else None
+        outcome, seconds = _run_shared(loops.shared, stacked, row_starts)
+        for row, (group, index, setting, values) in enumerate(rows):
+            made[group.position, index] = _result(
+                group.entry, problem, setting, values, outcome, row, seconds, seed_of(index)
+            )
         _report(progress, len(rows))
-    for index, loop in loops.alone.items():
-        group = groups[index]
-        for setting_index, setting, values in zip(group.indices, group.settings, group.values):
+    for group_index, loop in loops.alone.items():
+        group = groups[group_index]
+        for index, setting, values in zip(group.indices, group.settings, group.values):
             for name, number in values.items():
                 loop.optimizers[0].set_hyperparameter(name, number)
-            outcome, seconds = timed(loop.run)
-            made[group.position, setting_index] = _result(group.entry, problem, setting, values, outcome, 0, seconds)
+            start = np.array([start_of(index)], np.float32) if plan.seeds else None
+            outcome, seconds = timed(functools.partial(loop.run, start))
+            made[group.position, index] = _result(
+                group.entry, problem, setting, values, outcome, 0, seconds, seed_of(index)
+            )
         _report(progress, len(group.settings))
-    return [made[position, index] for position, (_, settings) in enumerate(plan.runs) for index in range(len(settings))]
+    return [made[position, index] for position, settings in enumerate(expanded) for index in range(len(settings))]
+
+
+def _run_shared(loop: StackedLoop, stacked: Sequence[Group], starts: np.ndarray | None) -> tuple[LoopOutcome, float]:
+    """Give every member of the shared loop its runs' hyperparameters, run it from ``starts``
+    (None: the problem's start); returns its outcome and wall time."""
+    for member, group in zip(loop.members, stacked):
+        assert member.hyperparameters is not None  # every member of the shared loop stacks its runs
+        member.hyperparameters.assign_runs(group.columns)
+    return timed(functools.partial(loop.run, starts))
+
+
+def _run_per_seed(
+    problem: Problem, plan: BenchPlan, jit_compile: bool, progress: Callable[[int], None] | None
+) -> list[RunResult]:
+    """A problem whose seed orders its minibatches: the problem made with each seed, its runs
+    made as a plan without seeds, then interleaved as a seeded plan orders them."""
+    by_seed = [
+        run_problem(problem.with_options(seed=seed), attrs.evolve(plan, seeds=()), jit_compile, progress)
+        for seed in plan.seeds
+    ]
+    return [attrs.evolve(result, seed=seed) for runs in zip(*by_seed) for seed, result in zip(plan.seeds, runs)]
 
 
 def plan_groups(entry: OptimizerEntry, position: int, settings: Sequence[dict]) -> list[Group]:
@@ -216,28 +260,47 @@ def _result(
     outcome: LoopOutcome,
     row: int,
     seconds: float,
+    seed: int | None = None,
 ) -> RunResult:
     """One run's record from its row of a loop's outcome."""
     metrics = problem.metrics(outcome.final_params[row : row + 1]) if problem.metrics else {}
-    reached, stalled = int(outcome.reached_at[row]), int(outcome.stalled_at[row])
+    figures = {name: float(np.asarray(column)[0]) for name, column in metrics.items()}
+    reached, stalled, settled = (int(at[row]) for at in (outcome.reached_at, outcome.stalled_at, outcome.settled_at))
     history = _history(outcome, row) if len(outcome.history_iterations) else None
+    judged = figures[problem.judged_by] if problem.judged_by is not None else float(outcome.final_loss[row])
+    baseline = figures[problem.baseline] if problem.baseline is not None else None
+    # NaN is no better than the baseline: the comparison is False
+    beats = None if baseline is None else bool(judged < baseline)
+    has_minimum = problem.minimum_loss is not None
+    status = judged_status(STATUSES[int(outcome.status[row])], settled >= 0, has_minimum, beats)
     return RunResult(
         optimizer=entry.name,
         problem=problem.name,
         hyperparameters=dict(values),
         settings=dict(setting),
-        status=STATUSES[int(outcome.status[row])],
+        status=status,
         iterations=int(outcome.iterations[row]),
         final_loss=float(outcome.final_loss[row]),
         final_params=tuple(float(v) for v in outcome.final_params[row]),
         seconds=seconds,
         reached_at=reached if reached >= 0 else None,
         stalled_at=stalled if stalled >= 0 else None,
-        metrics={name: float(np.asarray(column)[0]) for name, column in metrics.items()},
+        metrics=figures,
         history=history,
-        problem_options=dict(problem.options),
-        has_minimum=problem.minimum_loss is not None,
+        problem_options=_run_options(problem, seed),
+        has_minimum=has_minimum,
+        settled_at=settled if settled >= 0 else None,
+        seed=seed,
+        judged_by=problem.judged_by,
+        baseline=baseline,
     )
+
+
+def _run_options(problem: Problem, seed: int | None) -> dict[str, Any]:
+    """The problem's options as a run saw them: its own ``seed`` option is the run's seed."""
+    if seed is not None and "seed" in problem.options:
+        return {**problem.options, "seed": seed}
+    return dict(problem.options)
 
 
 def _history(outcome: LoopOutcome, row: int) -> dict[str, list]:

@@ -23,6 +23,12 @@ Core tutorial's convergence test, per run:
   ``stalled_at`` says from which iteration it stood still;
 * **exceeded**: ``max_iters`` iterations passed with none of those.
 
+Besides its status, each run notes the last iteration its loss was outside the tolerance
+(``left_at``, one int32 per run, elementwise so a run in a shared loop stays the run made alone);
+with the loss at its final parameters this gives ``settled_at``, the iteration from which it
+stayed within tolerance to its end (-1 when it ended outside): a run that touches the tolerance
+and leaves again has not solved the problem.
+
 The while-loop runs in chunks: one compiled call advances a given number of iterations
 (:data:`FIRST_CHUNK_ITERATIONS`, then about :data:`CHUNK_SECONDS` worth), carrying the loop's
 state in variables to the next call of the same compiled function, so Ctrl-C stops a long bench
@@ -110,7 +116,7 @@ class StackedLoop:
         self.history_loss = tf.Variable(tf.zeros([rows, self.runs]), name="history_loss")
         self.history_params = tf.Variable(tf.zeros([rows, self.runs, problem.dimension]), name="history_params")
         # the while-loop's state between chunks: iteration, status, iterations, reached_at,
-        # stalled_at and each run's first gradient; a run that ends leaves it initial again
+        # stalled_at, left_at and each run's first gradient; a run that ends leaves it initial again
         self.loop_state = [tf.Variable(value, name=f"loop_state_{k}") for k, value in enumerate(self._initial_state())]
         self.chunk_length = tf.Variable(min(FIRST_CHUNK_ITERATIONS, max_iters), name="chunk_length")
         self._length = int(self.chunk_length.numpy())  # what chunk_length holds, kept to skip needless assigns
@@ -126,16 +132,26 @@ class StackedLoop:
         """The members' optimizers, in row order."""
         return tuple(member.optimizer for member in self.members)
 
-    def run(self) -> LoopOutcome:
-        """Every run from the start point with the optimizers' current hyperparameters."""
+    def run(self, starts: np.ndarray | None = None) -> LoopOutcome:
+        """Every run with the optimizers' current hyperparameters.
+
+        Args:
+            starts: ``[runs, dimension]``, each run's start point (seeded starts); None: every
+                run from the problem's own start.
+        """
+        starts = self.start if starts is None else np.asarray(starts, np.float32).reshape(self.start.shape)
+        offset = 0
         for member, variable in zip(self.members, self.variables):
-            variable.assign(self.start[0] if member.one_vector else self.start[: member.runs])
+            rows = starts[offset : offset + member.runs]
+            offset += member.runs
+            variable.assign(rows[0] if member.one_vector else rows)
             with member.stepping():
                 member.optimizer.reset()
-        status, iterations, reached_at, stalled_at = self._run_in_chunks()
+        status, iterations, reached_at, stalled_at, left_at = self._run_in_chunks()
         unfinished = np.where(stalled_at >= 0, STALLED, EXCEEDED)
         status = np.where(status == RUNNING, unfinished, status).astype(status.dtype)
         final = np.concatenate([np.reshape(v.numpy(), (-1, self.problem.dimension)) for v in self.variables])
+        final_loss = self.problem.loss(tf.constant(final))
         recorded = (
             min(self.max_iters, int(iterations.max(initial=0))) // self.history_every + 1 if self.history_every else 0
         )
@@ -144,8 +160,11 @@ class StackedLoop:
             iterations=iterations,
             reached_at=reached_at,
             stalled_at=np.where(status == STALLED, stalled_at, -1),
+            settled_at=np.where(self._ended_within(status, iterations, left_at, final_loss), left_at + 1, -1).astype(
+                np.int32
+            ),
             final_params=final,
-            final_loss=self.problem.loss(tf.constant(final)).numpy(),
+            final_loss=final_loss.numpy(),
             history_iterations=np.arange(recorded) * self.history_every,
             history_loss=self.history_loss.numpy()[:recorded],
             history_params=self.history_params.numpy()[:recorded],
@@ -155,7 +174,7 @@ class StackedLoop:
         """Call the compiled chunk until every run has stopped; Ctrl-C is seen between calls.
 
         Returns:
-            ``(status, iterations, reached_at, stalled_at)`` per run, as the last chunk left them.
+            ``(status, iterations, reached_at, stalled_at, left_at)`` per run, as the last chunk left them.
         """
         if self._mid_run:  # the last run was interrupted
             for variable, value in zip(self.loop_state, self._initial_state()):
@@ -182,14 +201,15 @@ class StackedLoop:
         """The while-loop's state before the first iteration, as :attr:`loop_state` holds it.
 
         Returns:
-            ``(iteration, status, iterations, reached_at, stalled_at, first_gradient)``: every
-            run running, nothing counted, nothing reached or stalled.
+            ``(iteration, status, iterations, reached_at, stalled_at, left_at, first_gradient)``:
+            every run running, nothing counted, nothing reached, stalled or left.
         """
         runs = self.runs
         return (
             np.int32(0),
             np.full(runs, RUNNING, np.int32),
             np.zeros(runs, np.int32),
+            np.full(runs, -1, np.int32),
             np.full(runs, -1, np.int32),
             np.full(runs, -1, np.int32),
             np.zeros(runs, np.float32),
@@ -201,7 +221,7 @@ class StackedLoop:
 
         Returns:
             ``(whether any run is still running with iterations left, the iteration reached,
-            status, iterations, reached_at, stalled_at)``.
+            status, iterations, reached_at, stalled_at, left_at)``.
         """
         state = tuple(variable.read_value() for variable in self.loop_state)
         end = tf.minimum(state[0] + self.chunk_length, self.max_iters)
@@ -210,11 +230,11 @@ class StackedLoop:
             return tf.logical_and(i < end, tf.reduce_any(tf.equal(status, RUNNING)))
 
         state = tf.while_loop(keep_going, self._iteration, state)
-        i, status, iterations, reached_at, stalled_at, _ = state
+        i, status, iterations, reached_at, stalled_at, left_at, _ = state
         more = tf.logical_and(i < self.max_iters, tf.reduce_any(tf.equal(status, RUNNING)))
         for variable, value, initial in zip(self.loop_state, state, self._initial_state()):
             variable.assign(tf.where(more, value, tf.constant(initial)))
-        return more, i, status, iterations, reached_at, stalled_at
+        return more, i, status, iterations, reached_at, stalled_at, left_at
 
     def _rows(self, values: Sequence[tf.Tensor]) -> tf.Tensor:
         """One tensor ``[runs, …]`` from one tensor per member (a one-vector member's gains a row axis)."""
@@ -234,6 +254,7 @@ class StackedLoop:
         iterations: tf.Tensor,
         reached_at: tf.Tensor,
         stalled_at: tf.Tensor,
+        left_at: tf.Tensor,
         first_gradient: tf.Tensor,
     ):
         """One iteration of the tutorial's test for every run still running."""
@@ -247,7 +268,9 @@ class StackedLoop:
         status = tf.where(was_running & ~finite, EXPLODED, status)
         full_losses = losses if self.problem.batch_loss is None else self.problem.loss(params)
         self._record(i, params, full_losses)
-        status, reached_at, counted = self._check_tolerance(i, full_losses, status, reached_at, was_running)
+        status, reached_at, left_at, counted = self._check_tolerance(
+            i, full_losses, status, reached_at, left_at, was_running
+        )
         status = tf.where(tf.equal(status, RUNNING) & self._bad_gradients(grads), EXPLODED, status)
         running = tf.equal(status, RUNNING)
         unmoved = self._step(i, params, grads, running)
@@ -259,7 +282,7 @@ class StackedLoop:
         status = tf.where(stood_still & near_zero, CONVERGED, status)
         stalled_at = tf.where(stood_still & ~near_zero & (stalled_at < 0), iterations, stalled_at)
         stalled_at = tf.where(running & ~unmoved, -1, stalled_at)
-        return i + 1, status, iterations, reached_at, stalled_at, first_gradient
+        return i + 1, status, iterations, reached_at, stalled_at, left_at, first_gradient
 
     def _bad_gradients(self, grads: tf.Tensor) -> tf.Tensor:
         """Per run: a NaN in its gradient (any non-finite value for members with skip_nonfinite)."""
@@ -276,18 +299,50 @@ class StackedLoop:
         )
 
     def _check_tolerance(
-        self, i: tf.Tensor, losses: tf.Tensor, status: tf.Tensor, reached_at: tf.Tensor, was_running: tf.Tensor
+        self,
+        i: tf.Tensor,
+        losses: tf.Tensor,
+        status: tf.Tensor,
+        reached_at: tf.Tensor,
+        left_at: tf.Tensor,
+        was_running: tf.Tensor,
     ):
-        """Note the first iteration each run is within tolerance; stop it there if asked.
-        Returns the new status, ``reached_at`` and which runs count this iteration."""
+        """Note the first iteration each run is within tolerance and the last it is outside;
+        stop it at the first if asked.
+
+        Returns:
+            The new status, ``reached_at``, ``left_at`` and which runs count this iteration.
+        """
         if self.problem.minimum_loss is None:
-            return status, reached_at, was_running
-        within = losses - self.problem.minimum_loss <= self.problem.tolerance
+            return status, reached_at, left_at, was_running
+        within = self._within(losses)
         reached_at = tf.where((reached_at < 0) & within & was_running, i, reached_at)
+        left_at = tf.where(~within & was_running, i, left_at)
         if not self.stop_at_tolerance:
-            return status, reached_at, was_running
+            return status, reached_at, left_at, was_running
         stops = tf.equal(status, RUNNING) & within
-        return tf.where(stops, REACHED, status), reached_at, was_running & ~stops
+        return tf.where(stops, REACHED, status), reached_at, left_at, was_running & ~stops
+
+    def _ended_within(
+        self, status: np.ndarray, iterations: np.ndarray, left_at: np.ndarray, final_loss: tf.Tensor
+    ) -> np.ndarray:
+        """Per run: whether its final parameters are within tolerance. A run that stopped where
+        the loop last checked it (converged, reached) is judged by that check, so the answer
+        never hangs on the loss computed again outside the compiled loop; a run whose last step
+        was never checked (exceeded, stalled) by its final loss; an exploded run never is."""
+        if self.problem.minimum_loss is None:
+            return np.zeros(status.shape, bool)
+        last_check = np.where(status == REACHED, iterations, iterations - 1)
+        checked = (status == CONVERGED) | (status == REACHED)
+        within = np.where(checked, left_at < last_check, self._within(final_loss).numpy())
+        return within & (status != EXPLODED)
+
+    def _within(self, losses: tf.Tensor) -> tf.Tensor:
+        """Per run: whether a loss is within the problem's tolerance of its known minimum
+        (False everywhere when none is known), in the loss's own precision."""
+        if self.problem.minimum_loss is None:
+            return tf.zeros(tf.shape(losses), tf.bool)
+        return losses - self.problem.minimum_loss <= self.problem.tolerance
 
     def _step(self, i: tf.Tensor, before: tf.Tensor, grads: tf.Tensor, running: tf.Tensor):
         """Step the runs still running and freeze the rest; returns, per run, whether the step

@@ -31,6 +31,8 @@ class LoopOutcome:
         iterations: iterations each run took.
         reached_at: the first iteration whose loss was within the tolerance (-1: never).
         stalled_at: for a stalled run, the iteration from which it stood still (-1: otherwise).
+        settled_at: the iteration from which the run's loss stayed within the tolerance to its
+            end, its final parameters' loss included (-1: it ended outside, or no minimum is known).
         final_params: ``[runs, dimension]``.
         final_loss: the problem's loss at the final parameters.
         history_iterations: the recorded iterations (empty without history).
@@ -42,6 +44,7 @@ class LoopOutcome:
     iterations: np.ndarray
     reached_at: np.ndarray
     stalled_at: np.ndarray
+    settled_at: np.ndarray
     final_params: np.ndarray
     final_loss: np.ndarray
     history_iterations: np.ndarray

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from optreg.bench import result_schema
-from optreg.bench.ranking import settings_text
+from optreg.bench.ranking import NO_TARGET, by_setting, settings_text
 from optreg.bench.runner import RunResult, outcome
 from optreg.text import aligned
 
@@ -35,7 +35,10 @@ def as_json(results: Sequence[RunResult], with_history: bool = True) -> str:
 
 
 def as_table(results: Sequence[RunResult]) -> str:
-    """One aligned line per run, in the tutorial's words, with the problems' extra figures."""
+    """One aligned line per run, in the tutorial's words, with the problems' extra figures; with
+    several seeds, one line per setting over its seeds (:func:`as_seed_table`)."""
+    if any(len(setting.runs) > 1 for setting in by_setting(results)):
+        return as_seed_table(results)
     metric_names = sorted({name for r in results for name in r.metrics})
     header = ("optimizer", "settings", "problem", "result", "final loss", *metric_names, "final params")
     rows = [
@@ -51,6 +54,35 @@ def as_table(results: Sequence[RunResult]) -> str:
         for r in results
     ]
     return aligned([header, *rows])
+
+
+def as_seed_table(results: Sequence[RunResult]) -> str:
+    """One aligned line per (optimizer, setting, problem) over its seeds: how the runs ended,
+    the judged loss's mean ± standard deviation and 95% interval, and the time to target
+    (``settled_at``) over the seeds that ended within tolerance.
+
+    Example:
+        >>> print(as_seed_table([]), end="")
+        optimizer  settings  problem  seeds  results  judged loss  95% interval  within tolerance from
+    """
+    header = ("optimizer", "settings", "problem", "seeds", "results", "judged loss", "95% interval",
+              "within tolerance from")
+    rows = [header]
+    for setting in by_setting(results):
+        run, judged, settled = setting.first, setting.judged, setting.settled
+        counts: dict[str, int] = {}
+        for each in setting.runs:
+            counts[each.status] = counts.get(each.status, 0) + 1
+        seeds = ",".join(str(each.seed) for each in setting.runs)
+        within = f"{settled.text()} ({settled.count}/{len(setting.runs)})" if settled.count else "never"
+        within = within if run.has_minimum else NO_TARGET
+        rows.append((run.optimizer, settings_text(run), run.problem, seeds,
+                     ", ".join(f"{status} {n}" for status, n in counts.items()),
+                     judged.text() + (f" ({judged.left_out} not finite)" if judged.left_out else ""),
+                     judged.interval_text(), within))
+    judged_by = sorted({f"{r.problem}'s {r.judged_by}" for r in results if r.judged_by is not None})
+    note = f"judged loss: the final loss; {', '.join(judged_by)}\n" if judged_by else ""
+    return aligned(rows) + note
 
 
 def _params_text(params: Sequence[float]) -> str:

@@ -31,7 +31,10 @@ class RunResult:
         hyperparameters: every hyperparameter's value in this run.
         settings: the hyperparameters and options set explicitly (the rest are defaults).
         status: ``converged``, ``exceeded``, ``exploded``, ``reached`` or ``stalled`` (see
-            :mod:`optreg.bench.loop`).
+            :mod:`optreg.bench.loop`), or ``stuck``: the loop's test of convergence held (a step
+            left the parameters where they were, the gradient near zero) but the run ended
+            outside the tolerance of the known minimum, or no better than the problem's
+            baseline (:data:`STUCK`).
         iterations: the iteration the run ended at.
         final_loss: the loss at the final parameters.
         final_params: the final parameters.
@@ -42,10 +45,19 @@ class RunResult:
             minimum, or None.
         stalled_at: for a stalled run, the iteration from which its parameters stood still
             with the gradient not near zero; None otherwise.
+        settled_at: the iteration from which the run's loss stayed within the tolerance to its
+            end (its time to target); None when it ended outside (or no minimum is known). A
+            run with a ``settled_at`` has solved the problem.
+        seed: the seed of the run's start point (and minibatch order), or None when the bench
+            was given no seeds (the problem's own start).
         metrics: the problem's extra figures for this run (e.g. test loss).
         history: ``{"iterations", "loss", "params"}`` lists when history was recorded.
         problem_options: the options the problem was made with.
         has_minimum: whether the problem states its minimum loss (so runs can solve it).
+        judged_by: the metric that judges the run instead of its final (training) loss, such
+            as ``test_loss`` for a problem with held-out data; None: the final loss.
+        baseline: the judged loss of the problem's baseline (the constant prediction's), which a
+            run must beat to count as converged; None when the problem has none.
     """
 
     optimizer: str
@@ -63,6 +75,21 @@ class RunResult:
     history: Mapping[str, list] | None = None
     problem_options: Mapping[str, Any] = attrs.field(factory=dict)
     has_minimum: bool = True
+    settled_at: int | None = None
+    seed: int | None = None
+    judged_by: str | None = None
+    baseline: float | None = None
+
+    @property
+    def judged_loss(self) -> float:
+        """The loss the run is judged by: its ``judged_by`` metric, else its final loss."""
+        return self.metrics[self.judged_by] if self.judged_by is not None else self.final_loss
+
+    @property
+    def solved(self) -> bool:
+        """Whether the run ended within the tolerance of the known minimum, staying there
+        from ``settled_at`` on."""
+        return self.settled_at is not None
 
     def as_record(self, with_history: bool = True) -> dict[str, Any]:
         """A JSON-ready dict of the result (its history only ``with_history``)."""
@@ -74,12 +101,16 @@ class RunResult:
             "iterations": self.iterations,
             "reached_at": self.reached_at,
             "stalled_at": self.stalled_at,
+            "settled_at": self.settled_at,
+            "seed": self.seed,
             "final_loss": self.final_loss,
             "final_params": list(self.final_params),
             "seconds": self.seconds,
         }
         if self.problem_options:
             record["problem_options"] = dict(self.problem_options)
+        if self.judged_by is not None:
+            record.update(judged_by=self.judged_by, judged_loss=self.judged_loss, baseline=self.baseline)
         record.update({name: value for name, value in self.metrics.items()})
         if self.history is not None and with_history:
             record["history"] = dict(self.history)
@@ -101,7 +132,36 @@ def outcome(result: RunResult) -> str:
         return f"Reached tolerance in {result.iterations} iterations"
     if result.status == "stalled":
         return f"Stalled from iteration {result.stalled_at}, gradient not near zero"
+    if result.status == STUCK:
+        where = "outside tolerance" if result.baseline is None else "no better than the baseline"
+        return f"Stuck after {result.iterations} iterations, {where}"
     return f"Exceeded maximum of {result.iterations} iterations"
+
+
+#: The status of a run the loop found converged that ended outside the tolerance of the known
+#: minimum, or no better than the problem's baseline: it stopped moving, but not at a solution.
+STUCK = "stuck"
+
+
+def judged_status(loop_status: str, result_solved: bool, has_minimum: bool, beats_baseline: bool | None) -> str:
+    """A run's status from the loop's and where it ended: a convergence that is no solution is
+    :data:`STUCK`.
+
+    Args:
+        loop_status: the loop's status (:data:`~optreg.bench.loop.STATUSES`).
+        result_solved: whether the run ended within tolerance (see ``settled_at``).
+        has_minimum: whether the problem states its minimum.
+        beats_baseline: whether the judged loss is below the problem's baseline (None: no baseline).
+
+    Example:
+        >>> judged_status("converged", False, True, None), judged_status("converged", True, True, None)
+        ('stuck', 'converged')
+    """
+    if loop_status != "converged":
+        return loop_status
+    if (has_minimum and not result_solved) or beats_baseline is False:
+        return STUCK
+    return loop_status
 
 
 #: The largest iteration limit: the loop counts iterations in int32, which must still hold the
@@ -117,18 +177,25 @@ MAX_PARAMETER_BYTES = 1 << 30
 
 @attrs.frozen
 class BenchPlan:
-    """The validated runs to make: each problem, each optimizer entry with its settings."""
+    """The validated runs to make: each problem, each optimizer entry with its settings, each
+    setting on every seed (no seeds: once, from the problem's own start)."""
 
     problems: tuple[Problem, ...]
     runs: tuple[tuple[OptimizerEntry, tuple[dict, ...]], ...]
     max_iters: int
     stop_at_tolerance: bool = False
     history_every: int = 0
+    seeds: tuple[int, ...] = ()
+
+    @property
+    def runs_per_problem(self) -> int:
+        """How many runs the plan makes on each problem: settings × seeds."""
+        return sum(len(settings) for _, settings in self.runs) * max(1, len(self.seeds))
 
     @property
     def run_count(self) -> int:
         """How many runs the plan makes."""
-        return len(self.problems) * sum(len(settings) for _, settings in self.runs)
+        return len(self.problems) * self.runs_per_problem
 
 
 def plan_bench(
@@ -141,6 +208,7 @@ def plan_bench(
     problem_options: Mapping[str, Any] | None = None,
     stop_at_tolerance: bool = False,
     history_every: int = 0,
+    seeds: Sequence[int] = (),
 ) -> BenchPlan:
     """Look everything up and check every setting before anything runs (no TensorFlow).
 
@@ -154,6 +222,8 @@ def plan_bench(
             is ignored by the rest; any other option must be accepted by every problem).
         stop_at_tolerance: stop each run once it is within its problem's tolerance.
         history_every: record loss and parameters every this many iterations (0: never).
+        seeds: run every setting once per seed, side by side (see
+            :meth:`~optreg.problems.Problem.seeded_start`); empty: once from the problem's start.
 
     Returns:
         A :class:`BenchPlan`.
@@ -187,7 +257,11 @@ def plan_bench(
                 resolve_hyperparameters(entry.accepted_hyperparameters, hyperparameters, entry.name)
                 check_spec_options({k: v for k, v in options.items() if k in SPEC_OPTION_NAMES})
             runs.append((entry, tuple(chosen)))
-    plan = BenchPlan(found, tuple(runs), max_iters, stop_at_tolerance, history_every)
+    if len(set(seeds)) != len(seeds):
+        raise OptionError(f"seeds must differ, got {list(seeds)}")
+    for seed in seeds:
+        check_seed(seed)
+    plan = BenchPlan(found, tuple(runs), max_iters, stop_at_tolerance, history_every, tuple(seeds))
     check_plan_size(plan)
     return plan
 
@@ -210,7 +284,7 @@ def check_plan_size(plan: BenchPlan) -> None:
         (--history-every) or make fewer runs
     """
     check_run_count(plan.run_count, "the optimizers, problems and settings make")
-    runs = sum(len(settings) for _, settings in plan.runs)
+    runs = plan.runs_per_problem
     for problem in plan.problems:
         parameter_bytes = runs * problem.dimension * 4
         if parameter_bytes > MAX_PARAMETER_BYTES:
@@ -228,6 +302,25 @@ def check_plan_size(plan: BenchPlan) -> None:
                     f"{MAX_HISTORY_BYTES} (1 GiB); "
                     "record less often (--history-every) or make fewer runs"
                 )
+
+
+#: Seeds fit in int32, as the minibatch order's stateless random draws take them.
+SEED_RANGE = (-(2**31), 2**31 - 1)
+
+
+def check_seed(seed: int) -> int:
+    """A seed checked to be a whole number that fits in int32.
+
+    Raises:
+        OptionError: it is not.
+
+    Example:
+        >>> check_seed(7)
+        7
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int) or not SEED_RANGE[0] <= seed <= SEED_RANGE[1]:
+        raise OptionError(f"a seed is a whole number from {SEED_RANGE[0]} to {SEED_RANGE[1]}, got {seed!r}")
+    return seed
 
 
 def history_points(max_iters: int, history_every: int) -> int:

@@ -30,7 +30,9 @@ class BenchRequest:
         learning_rates: ``--lr`` values or ranges.
         settings: ``--set NAME=V[,V…]`` texts.
         problem_settings: ``--problem-set NAME=V`` texts (problem options).
-        seed: ``--seed``, for problems that draw random numbers.
+        seed: ``--seed``: one seed (the same as ``--seeds N-N``).
+        seeds: ``--seeds``: a range ``A-B``, a list ``a,b,c`` or a count ``N`` (see
+            :func:`~optreg.bench.seed_stats.parse_seeds`); every setting runs on every seed.
         batch_size: ``--batch-size``, for problems that train on minibatches.
         max_iters: the iteration limit.
         stop_at_tolerance: stop runs that reach their problem's tolerance.
@@ -48,6 +50,7 @@ class BenchRequest:
     settings: tuple[str, ...] = ()
     problem_settings: tuple[str, ...] = ()
     seed: int | None = None
+    seeds: str | None = None
     batch_size: int | None = None
     max_iters: int = 2000
     stop_at_tolerance: bool = False
@@ -85,18 +88,39 @@ def plan_request(registry: Registry, request: BenchRequest) -> BenchPlan:
         problem_options=problem_options(request),
         stop_at_tolerance=request.stop_at_tolerance,
         history_every=history_every,
+        seeds=request_seeds(request),
     )
     if request.plot_profile is not None:
         check_profile_problems(plan.problems)
     return plan
 
 
-def problem_options(request: BenchRequest) -> dict[str, Any]:
-    """The problem options of ``--problem-set``, ``--seed`` and ``--batch-size``.
+def request_seeds(request: BenchRequest) -> tuple[int, ...]:
+    """The seeds asked for: ``--seeds``, or ``--seed`` as a single one, or none.
+
+    Raises:
+        OptionError: both were given, or ``--seeds`` is malformed.
 
     Example:
-        >>> problem_options(BenchRequest(("adam",), problem_settings=("dimension=3",), seed=7))
-        {'dimension': 3, 'seed': 7}
+        >>> request_seeds(BenchRequest(("adam",), seeds="0-2")), request_seeds(BenchRequest(("adam",), seed=7))
+        ((0, 1, 2), (7,))
+    """
+    from optreg.bench.seed_stats import parse_seeds
+
+    if request.seed is not None and request.seeds is not None:
+        raise OptionError("give --seed N (one seed) or --seeds (several), not both")
+    if request.seeds is not None:
+        return parse_seeds(request.seeds)
+    return () if request.seed is None else (request.seed,)
+
+
+def problem_options(request: BenchRequest) -> dict[str, Any]:
+    """The problem options of ``--problem-set`` and ``--batch-size`` (seeds are an axis of the
+    plan, :func:`request_seeds`).
+
+    Example:
+        >>> problem_options(BenchRequest(("adam",), problem_settings=("dimension=3",), batch_size=32))
+        {'dimension': 3, 'batch_size': 32}
     """
     options: dict[str, Any] = {}
     for text in request.problem_settings:
@@ -104,8 +128,6 @@ def problem_options(request: BenchRequest) -> dict[str, Any]:
         if len(values) != 1:
             raise OptionError(f"--problem-set takes one value, got {text!r}")
         options[name] = values[0]
-    if request.seed is not None:
-        options["seed"] = request.seed
     if request.batch_size is not None:
         options["batch_size"] = request.batch_size
     return options
@@ -232,7 +254,11 @@ def summary_json(results: Sequence[RunResult]) -> str:
 
     table = {
         problem: [{"rank": s.rank, "optimizer": s.result.optimizer, "settings": dict(s.result.settings),
-                   "status": s.result.status, "solved_at": s.solved_in, "final_loss": s.result.final_loss}
+                   "hyperparameters": dict(s.result.hyperparameters),
+                   "seeds": [run.seed for run in s.setting.runs], "solved": s.setting.solved,
+                   "statuses": [run.status for run in s.setting.runs], "settled_at": s.solved_in,
+                   "judged_by": s.result.judged_by or "final_loss",
+                   "judged_loss": s.setting.judged.as_record()}
                   for s in places]
         for problem, places in standings(results).items()
     }

@@ -9,6 +9,7 @@ is only called by code that already runs TensorFlow, so defining a problem never
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -19,6 +20,10 @@ from optreg.errors import OptionError
 #: The most parameters a configured problem may have (``quadratic``'s ``dimension``,
 #: ``mlp-regression``'s weights): 1,000,000 float32 numbers per run, 4 MB.
 MAX_DIMENSION = 1_000_000
+#: The standard deviation of the seeded start perturbation of a problem without a ``seed``
+#: option: seed ``s`` starts at ``start + N(0, START_NOISE²)`` in every coordinate (seed 0 at
+#: ``start`` itself), drawn with the standard library's generator seeded with ``s``.
+START_NOISE = 0.1
 #: A TensorFlow tensor, as losses take and return them (TensorFlow has no stubs: it is Any to mypy).
 Tensor = Any
 
@@ -52,6 +57,10 @@ class Problem:
             stochastic problems; None when every iteration sees ``loss``.
         metrics: parameters ``[runs, dimension]`` → name → one figure per run (for example a
             held-out test loss), reported beside the final loss.
+        judged_by: the metric that judges a run instead of its training loss (e.g. a held-out
+            ``test_loss``); None: the loss.
+        baseline: the metric holding the judged loss of a trivial solution (the constant
+            prediction's), which a run must beat to count as converged; None: no baseline.
         options: the problem's options and the values this instance was made with.
         configure: options → a new :class:`Problem`, for problems that take options.
         source: the plugin that registered it (set by the registry).
@@ -71,6 +80,8 @@ class Problem:
     tolerance: float = 1e-3
     batch_loss: Callable[..., Any] | None = attrs.field(default=None, repr=False)
     metrics: Callable[..., Any] | None = attrs.field(default=None, repr=False)
+    judged_by: str | None = None
+    baseline: str | None = None
     options: Mapping[str, Any] = attrs.field(factory=dict, converter=_options)
     configure: Callable[..., Problem] | None = attrs.field(default=None, repr=False)
     #: The plugin that registered it; set by the registry.
@@ -90,6 +101,29 @@ class Problem:
         if self.batch_loss is None:
             return self.loss(parameters)
         return self.batch_loss(parameters, iteration)
+
+    def seeded_start(self, seed: int) -> tuple[float, ...]:
+        """The start point of a run with this seed: a problem with a ``seed`` option draws its
+        own (``mlp-regression``'s Glorot-uniform weights); any other starts at
+        ``start + N(0, START_NOISE²)`` per coordinate, seed 0 at ``start`` exactly.
+
+        Example:
+            >>> from optreg.problems.analytic import QUARTIC
+            >>> QUARTIC.seeded_start(0), QUARTIC.seeded_start(1) != QUARTIC.start
+            ((2.0,), True)
+        """
+        if "seed" in self.options:
+            return self.with_options(seed=seed).start
+        if seed == 0:
+            return self.start
+        draw = random.Random(seed).gauss
+        return tuple(value + draw(0.0, START_NOISE) for value in self.start)
+
+    @property
+    def seed_shapes_loss(self) -> bool:
+        """Whether the seed changes the training loss itself (the minibatch order), not only
+        the start point: runs of different seeds then need loops of their own."""
+        return "seed" in self.options and self.batch_loss is not None
 
     def solved_by(self, loss: float) -> bool:
         """Whether a loss is within the tolerance of the known minimum (False when none is known).

@@ -124,7 +124,8 @@ def mlp_regression(hidden: int = 4, batch_size: int = 0, seed: int = 0) -> Probl
 
     Returns:
         The :class:`Problem`; its metrics are the train and test losses and the train and
-        test losses of the best constant prediction (the training targets' mean).
+        test losses of the best constant prediction (the training targets' mean). Runs are
+        judged by the held-out test loss, against the constant prediction's.
 
     Example:
         >>> mlp_regression(batch_size=32).options["batch_size"]
@@ -163,6 +164,8 @@ def mlp_regression(hidden: int = 4, batch_size: int = 0, seed: int = 0) -> Probl
         loss=loss,
         batch_loss=_minibatch_loss(hidden, batch_size, seed) if batch_size else None,
         metrics=metrics,
+        judged_by="test_loss",
+        baseline="baseline_test_loss",
         tolerance=0.0,
         options={"hidden": hidden, "batch_size": batch_size, "seed": seed},
         configure=mlp_regression,
