@@ -145,7 +145,7 @@ def run_record(run: RunResult, with_history: bool = True) -> dict[str, Any]:
         >>> run = RunResult("sgd", "quartic", {}, {}, "exploded", 3, float("inf"), (float("nan"),), 0.1)
         >>> record = run_record(run)
         >>> record["final_loss"], record["final_params"], record["nonfinite"]
-        (None, [None], ['final_loss', 'final_params[0]'])
+        (None, [None], ['final_loss', 'final_params[0]', 'judged_loss'])
     """
     found: list[str] = []
     record = {field.name: strict(field.value(run, with_history), field.name, found) for field in FIELDS}
