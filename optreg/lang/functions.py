@@ -25,7 +25,8 @@ SCALAR_BUILTINS = frozenset({"step", "weight_decay"})
 #: * ``elementwise``: each element of the result from the same element of the arguments;
 #: * ``select``: ``where``, element-wise, its condition decided by folding when it can be;
 #: * ``reduction``: the whole variable to one number;
-#: * ``axis_reduction``: a mean over one axis, kept as a size-1 axis;
+#: * ``axis_reduction``: a reduction over some axes, each kept as a size-1 axis (``row_*`` over
+#:   the last, ``col_*`` over the second-to-last, ``channel_*`` over every axis but the last);
 #: * ``matrix``: mixes elements along the last two axes;
 #: * ``shape_fact``: a fact about a tensor's shape, known when the rule is traced;
 #: * ``variable_fact``: a fact about the variable being updated (its one argument is ``var``);
@@ -104,6 +105,42 @@ FUNCTIONS: Mapping[str, Function] = {
         Function("row_mean", 1, "axis_reduction", "the mean over the last axis, kept as a size-1 axis", _same),
         Function(
             "col_mean", 1, "axis_reduction", "the mean over the second-to-last axis, kept as a size-1 axis", _same
+        ),
+        Function("row_max", 1, "axis_reduction", "the largest element along the last axis, kept as a size-1 axis", _same),
+        Function(
+            "col_max",
+            1,
+            "axis_reduction",
+            "the largest element along the second-to-last axis, kept as a size-1 axis",
+            _same,
+        ),
+        Function(
+            "channel_sum",
+            1,
+            "axis_reduction",
+            "the sum over every axis but the last (per output channel), each kept as a size-1 axis",
+            _same,
+        ),
+        Function(
+            "channel_mean",
+            1,
+            "axis_reduction",
+            "the mean over every axis but the last (per output channel), each kept as a size-1 axis",
+            _same,
+        ),
+        Function(
+            "channel_norm",
+            1,
+            "axis_reduction",
+            "the L2 norm over every axis but the last (per output channel; abs(x) for a vector), kept as size-1 axes",
+            abs,
+        ),
+        Function(
+            "channel_max",
+            1,
+            "axis_reduction",
+            "the largest element over every axis but the last (per output channel), each kept as a size-1 axis",
+            _same,
         ),
         Function("rank", 1, "shape_fact", "the number of axes (known when the rule is traced)", lambda x: 0.0),
         Function("size", 1, "shape_fact", "the number of elements (known when the rule is traced)", lambda x: 1.0),

@@ -5,13 +5,15 @@ branch on ``rank(var)``; which branch a variable takes is known when the rule is
 rule is walked once per variable rank ``r`` in ``0 .. R``, with each value's rank worked out from
 the language's rules: hyperparameters, ``step`` and literals are scalars, ``grad`` and ``var``
 have rank ``r``, a ``"rows"`` / ``"columns"`` slot has rank ``r`` from rank 2 (one number below),
-reductions give one number, ``row_mean`` / ``col_mean`` / ``transpose`` keep the rank, and an
+a ``"channels"`` slot rank ``r``, reductions give one number, the axis reductions (``row_mean``,
+``col_max``, ``channel_norm``, ...) and ``transpose`` keep the rank, and an
 element-wise operation takes the highest rank among its operands. A ``where`` whose condition is
 decided for that rank (``rank(var) >= 2``, and locals computed from such facts) is walked only
 in the branch taken, as the compiler builds it.
 
-A function needing a minimum rank (``matmul``: 2 for both arguments, ``col_mean``: 2,
-``row_mean``: 1) fails for some ranks. It is reported only when it fails for *every* rank at
+A function needing a minimum rank (``matmul``: 2 for both arguments, ``col_mean`` and
+``col_max``: 2, ``row_mean`` and ``row_max``: 1; the ``channel_*`` reductions take any rank)
+fails for some ranks. It is reported only when it fails for *every* rank at
 which it is built:
 ``matmul(grad, grad)`` alone is fine (variables of rank 2 and more run it), but inside
 ``where(rank(var) == 1, ..., ...)`` it can never work, and neither can ``matmul(sum(grad), grad)``
@@ -30,7 +32,7 @@ from optreg.errors import ExpressionError
 from optreg.lang import fold, functions, tree
 
 #: The least rank each argument of these functions needs.
-MINIMUM_RANKS = {"matmul": 2, "col_mean": 2, "row_mean": 1}
+MINIMUM_RANKS = {"matmul": 2, "col_mean": 2, "col_max": 2, "row_mean": 1, "row_max": 1}
 #: Slot shapes whose rank depends on the variable's: rank ``r`` from rank 2, one number below.
 FACTORED_SHAPES = {"rows": "row statistics", "columns": "column statistics"}
 #: Variable ranks walked: 0 up to the largest small literal of the rule plus 2, at least 4.
@@ -72,7 +74,7 @@ def rank_errors(
         lines: the parsed rule lines, in order; None for a line that did not parse.
         hyperparameters: every hyperparameter name (each a scalar).
         slot_shapes: slot name → its ``shape`` (``"var"``, ``"scalar"``, ``"rows"``,
-            ``"columns"``); a slot missing here (its entry is at fault) has an unknown rank.
+            ``"columns"``, ``"channels"``); a slot missing here (its entry is at fault) has an unknown rank.
 
     Returns:
         One :class:`ExpressionError` per failing node, with ``line_index``, in line order.

@@ -66,9 +66,29 @@ def _transpose(x: tf.Tensor) -> tf.Tensor:
     return tf.transpose(x, [*range(rank - 2), rank - 1, rank - 2])
 
 
-def _mean_over(axis: int) -> Callable:
-    """The mean over one axis, kept as a size-1 axis."""
-    return lambda x: tf.reduce_mean(x, axis=axis, keepdims=True)
+def _over(reduce: Callable, axis: int) -> Callable:
+    """A reduction over one axis, kept as a size-1 axis."""
+    return lambda x: reduce(x, axis=axis, keepdims=True)
+
+
+def _per_channel(reduce: Callable) -> Callable:
+    """A reduction over every axis but the last, each kept as a size-1 axis: one number per
+    output channel of a kernel (a vector or a scalar is returned unreduced)."""
+
+    def reduced(x: tf.Tensor) -> tf.Tensor:
+        return reduce(x, axis=list(range(x.shape.rank - 1)), keepdims=True) if x.shape.rank >= 2 else x
+
+    return reduced
+
+
+def _norm(x: tf.Tensor, axis: int | list[int] | None = None, keepdims: bool = False) -> tf.Tensor:
+    """The L2 norm over some axes (every axis when None)."""
+    return tf.sqrt(tf.reduce_sum(tf.square(x), axis=axis, keepdims=keepdims))
+
+
+def _channel_norm(x: tf.Tensor) -> tf.Tensor:
+    """The L2 norm per output channel; for a vector or scalar, its absolute value."""
+    return _per_channel(_norm)(x) if x.shape.rank >= 2 else tf.abs(x)
 
 
 def _shape_facts(x: tf.Tensor) -> dict[str, int]:
@@ -106,10 +126,16 @@ TF_FUNCTIONS: Mapping[str, Callable] = {
     "where": _where,
     "sum": tf.reduce_sum,
     "mean": tf.reduce_mean,
-    "norm": lambda x: tf.sqrt(tf.reduce_sum(tf.square(x))),
+    "norm": _norm,
     "max_abs": lambda x: tf.reduce_max(tf.abs(x)),
-    "row_mean": _mean_over(-1),
-    "col_mean": _mean_over(-2),
+    "row_mean": _over(tf.reduce_mean, -1),
+    "col_mean": _over(tf.reduce_mean, -2),
+    "row_max": _over(tf.reduce_max, -1),
+    "col_max": _over(tf.reduce_max, -2),
+    "channel_sum": _per_channel(tf.reduce_sum),
+    "channel_mean": _per_channel(tf.reduce_mean),
+    "channel_norm": _channel_norm,
+    "channel_max": _per_channel(tf.reduce_max),
     "matmul": tf.linalg.matmul,
     "transpose": _transpose,
 }

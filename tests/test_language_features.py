@@ -1,0 +1,114 @@
+"""The reductions that keep axes (per row, per column, per output channel), the ``channels``
+slot shape, and their rank checks at load time, each against NumPy."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import optreg
+from tests.helpers import SHAPES
+from tests.test_spec import _line_of, with_rule
+
+SPEC = """\
+[optimizer]
+name = "probe"
+summary = "per-channel statistics"
+
+[hyperparameters]
+learning_rate = {{ default = 0.1 }}
+
+[slots]
+c = {{ init = "zeros", shape = "channels" }}
+
+[update]
+rule = {rule}
+"""
+
+
+def _channels(x, reduce):
+    """A reduction over every axis but the last, kept; a vector or scalar as it is."""
+    return reduce(x, axis=tuple(range(x.ndim - 1)), keepdims=True) if x.ndim >= 2 else x
+
+
+def _norm(x, axis, keepdims):
+    return np.sqrt(np.sum(x * x, axis=axis, keepdims=keepdims))
+
+
+# (the rule's expression for var, the same in NumPy from the start and the gradient)
+EXPRESSIONS = [
+    ("var - channel_sum(grad)", lambda x, g: x - _channels(g, np.sum)),
+    ("var - channel_mean(grad) * grad", lambda x, g: x - _channels(g, np.mean) * g),
+    ("var / (1 + channel_norm(grad))", lambda x, g: x / (1 + (_channels(g, _norm) if g.ndim >= 2 else np.abs(g)))),
+    ("var - channel_max(grad - var)", lambda x, g: x - _channels(g - x, np.max)),
+    ("where(rank(var) >= 1, var - row_max(grad), var)", lambda x, g: x - g.max(axis=-1, keepdims=True) if g.ndim else x),
+    ("where(rank(var) >= 2, var * col_max(abs(grad)), var)", lambda x, g: x * np.abs(g).max(axis=-2, keepdims=True) if g.ndim >= 2 else x),
+]
+
+
+def _probe(*lines):
+    return optreg.load_spec_text(SPEC.format(rule=json.dumps(list(lines))))
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize(("text", "reference"), EXPRESSIONS, ids=[case[0] for case in EXPRESSIONS])
+def test_axis_reductions_match_numpy_at_every_rank(text, reference, shape, rng):
+    start, grad = rng.normal(size=shape), rng.normal(size=shape)
+    var = tf.Variable(start)
+    optreg.SpecOptimizer(_probe(f"var = {text}")).apply_gradients([(tf.constant(grad), var)])
+    np.testing.assert_allclose(var.numpy(), reference(start, grad), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize(("shape", "slot_shape"), [((), ()), ((5,), (5,)), ((3, 4), (1, 4)), ((3, 3, 2, 8), (1, 1, 1, 8))])
+def test_a_channels_slot_holds_one_number_per_last_axis_entry(shape, slot_shape, rng):
+    """A per-output-channel running maximum of the squared gradient: a conv kernel's slot has
+    one number per output channel, a vector's one per element."""
+    spec = _probe("c = maximum(c, channel_max(square(grad)))", "var = var - learning_rate * grad * rsqrt(c + 1)")
+    opt = optreg.SpecOptimizer(spec)
+    start = rng.normal(size=shape)
+    var, expected_c, expected_var = tf.Variable(start), np.zeros(slot_shape), start
+    for _ in range(3):
+        grad = rng.normal(size=shape)
+        opt.apply_gradients([(tf.constant(grad), var)])
+        expected_c = np.maximum(expected_c, _channels(grad * grad, np.max))
+        expected_var = expected_var - 0.1 * grad / np.sqrt(expected_c + 1)
+    assert tuple(opt.slots_for(var)["c"].shape) == slot_shape
+    np.testing.assert_allclose(opt.slots_for(var)["c"].numpy(), expected_c, rtol=1e-12)
+    np.testing.assert_allclose(var.numpy(), expected_var, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("lines", "fragment"),
+    [
+        (["var = var - col_max(sum(grad)) * grad"], "col_max needs arguments of rank >= 2, but sum(grad) has rank 0"),
+        (["var = var - where(rank(var) < 2, col_max(grad), grad)"], "col_max needs arguments of rank >= 2, but grad has rank 0 or 1"),
+        (["var = var - row_max(learning_rate) * grad"], "row_max needs arguments of rank >= 1, but learning_rate has rank 0"),
+    ],
+    ids=["col-max-of-a-reduction", "col-max-below-rank-2", "row-max-of-a-scalar"],
+)
+def test_a_max_over_an_axis_the_value_cannot_have_is_refused_at_load(lines, fragment):
+    text = with_rule(*lines)
+    with pytest.raises(optreg.SpecError) as caught:
+        optreg.load_spec_text(text)
+    assert fragment in caught.value.message
+    assert caught.value.line == _line_of(text, lines[-1]) and caught.value.key == f"update.rule[{len(lines) - 1}]"
+
+
+def test_channel_reductions_take_every_rank():
+    """Below rank 2 a channel reduction is the identity (each element its own neuron), so no
+    rank is refused for them."""
+    optreg.load_spec_text(with_rule("var = var - channel_norm(sum(grad)) * channel_mean(learning_rate) * grad"))
+
+
+@pytest.mark.parametrize("name", ["sm3", "nero"])
+def test_sm3_and_nero_keep_per_row_and_per_channel_state(name):
+    """The memory the papers promise: on a 64×32 kernel SM3 keeps 64 + 32 numbers and Nero 32
+    (plus its one scale), not 2048."""
+    opt = optreg.registry.create(name)
+    kernel = tf.Variable(tf.zeros([64, 32]))
+    opt.build([kernel])
+    sizes = {slot: int(tf.size(value)) for slot, value in opt.slots_for(kernel).items()}
+    assert sizes == ({"r": 64, "c": 32} if name == "sm3" else {"v": 32, "scale": 1})
