@@ -19,6 +19,10 @@ import attrs
 BUILTIN_NAMES = ("grad", "var", "step", "weight_decay")
 #: The builtin names holding one number per step (the others are shaped like the variable).
 SCALAR_BUILTINS = frozenset({"step", "weight_decay"})
+#: The name ``repeat``'s body reads its previous value by (defined only inside that body).
+REPEATED = "it"
+#: The most times a ``repeat`` may apply its body (its count's largest value).
+MAX_REPEAT = 16
 
 #: What a function is, for the checker, the ranker and the compiler:
 #:
@@ -30,10 +34,14 @@ SCALAR_BUILTINS = frozenset({"step", "weight_decay"})
 #: * ``matrix``: mixes elements along the last two axes;
 #: * ``shape_fact``: a fact about a tensor's shape, known when the rule is traced;
 #: * ``variable_fact``: a fact about the variable being updated (its one argument is ``var``);
-#: * ``creation_fact``: decided when the optimizer is created, from the slots that exist.
+#: * ``creation_fact``: decided when the optimizer is created, from the slots that exist;
+#: * ``iteration``: ``repeat(count, start, body)``, unrolled when traced: ``body`` applied ``count``
+#:   times, reading the previous value as :data:`REPEATED` (``count`` a whole literal or a fixed int
+#:   hyperparameter, at most :data:`MAX_REPEAT`).
 KINDS = (
     "elementwise",
     "select",
+    "iteration",
     "reduction",
     "axis_reduction",
     "matrix",
@@ -167,6 +175,12 @@ FUNCTIONS: Mapping[str, Function] = {
         ),
         Function("decayed", 1, "variable_fact", "1 unless exclude_from_weight_decay excludes var, else 0"),
         Function(
+            "repeat",
+            3,
+            "iteration",
+            "body applied count times to start, each time reading the previous value as it (unrolled when traced)",
+        ),
+        Function(
             "has",
             1,
             "creation_fact",
@@ -202,6 +216,8 @@ CREATION_FACTS = of_kind("creation_fact")
 TRACE_FACTS = SHAPE_FACTS | VARIABLE_FACTS
 #: Functions that mix elements along matrix axes.
 MATRIX_OPS = of_kind("matrix")
+#: ``repeat``: its body unrolled when traced.
+ITERATIONS = of_kind("iteration")
 #: The functions after which an element of the result depends on other elements (or shapes,
 #: or which variable it is).
 NOT_ELEMENTWISE = REDUCTIONS | TRACE_FACTS | MATRIX_OPS

@@ -159,6 +159,8 @@ class _Walk:
             return self.env.get(node.name, Value(None))
         if isinstance(node, tree.Call) and node.function == "where":
             return self.where(node, path)
+        if isinstance(node, tree.Call) and node.function in functions.ITERATIONS:
+            return self.repeat(node, path)
         parts = [self.value(child, path + (i,)) for i, child in enumerate(tree.children(node))]
         if isinstance(node, tree.Call):
             return self.call(node, parts, path)
@@ -172,6 +174,22 @@ class _Walk:
             return self.value(node.args[taken], path + (taken,))
         parts = [condition] + [self.value(node.args[i], path + (i,)) for i in (1, 2)]
         return Value(_highest(parts))
+
+    def repeat(self, node: tree.Call, path: tuple) -> Value:
+        """``repeat``: its body walked once, reading the start's rank as the previous value (a body
+        that keeps the rank keeps it every time)."""
+        self.value(node.args[0], path + (0,))
+        start = self.value(node.args[1], path + (1,))
+        outer = self.env.get(functions.REPEATED)
+        self.env[functions.REPEATED] = Value(start.rank)
+        try:
+            body = self.value(node.args[2], path + (2,))
+        finally:
+            if outer is None:
+                self.env.pop(functions.REPEATED, None)
+            else:
+                self.env[functions.REPEATED] = outer
+        return Value(_highest([start, body]))
 
     def call(self, node: tree.Call, parts: list[Value], path: tuple) -> Value:
         """A function call other than ``where``."""

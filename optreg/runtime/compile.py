@@ -356,6 +356,8 @@ class _Trace:
     hoisted: Sequence = ()
     facts: Mapping[str, bool] = attrs.field(factory=dict)
     known: dict = attrs.field(factory=dict)
+    #: Inside a repeat's body: each sub-expression's tensor, built once per pass.
+    memo: dict | None = None
 
 
 def _evaluate(node: tree.Node | _Hoisted, trace: _Trace) -> tf.Tensor:
@@ -369,6 +371,8 @@ def _evaluate(node: tree.Node | _Hoisted, trace: _Trace) -> tf.Tensor:
         decided = _static(node.args[0], trace)
         if decided is not None:
             return _evaluate(node.args[1] if decided else node.args[2], trace)
+    if isinstance(node, tree.Call) and node.function in functions.ITERATIONS:
+        return _repeat(node, trace)
     if isinstance(node, tree.Call) and node.function in functions.TRACE_FACTS:
         fact = _static(node, trace)
         assert fact is not None  # a trace fact is always known when traced
@@ -382,12 +386,42 @@ def _evaluate(node: tree.Node | _Hoisted, trace: _Trace) -> tf.Tensor:
     if isinstance(node, tree.Unary):
         operand = _evaluate(node.operand, trace)
         return tf.negative(operand) if node.op == "-" else operand
+    if trace.memo is not None and isinstance(node, (tree.Binary, tree.Call)):
+        if node not in trace.memo:
+            trace.memo[node] = _build(node, trace)
+        return trace.memo[node]
+    return _build(node, trace)
+
+
+def _build(node: tree.Node, trace: _Trace) -> tf.Tensor:
+    """An operator or function node's tensor, from its operands' (see :func:`_evaluate`)."""
     if isinstance(node, tree.Binary):
         return applied(node, _BINARY[node.op], _evaluate(node.left, trace), _evaluate(node.right, trace))
     if isinstance(node, tree.Compare):
         return applied(node, _COMPARE[node.op], _evaluate(node.left, trace), _evaluate(node.right, trace))
     args = [_evaluate(arg, trace) for arg in node.args]
     return applied(node, TF_FUNCTIONS[node.function], *args)
+
+
+def _repeat(node: tree.Call, trace: _Trace) -> tf.Tensor:
+    """``repeat(count, start, body)`` unrolled: the body built ``count`` times, each reading the
+    previous value as :data:`optreg.lang.functions.REPEATED`. The count is known when traced (a
+    literal, or a fixed hyperparameter folded in when the optimizer was created)."""
+    count = _static(node.args[0], trace)
+    if count is None or not float(count).is_integer() or not 0 <= count <= functions.MAX_REPEAT:
+        raise ValueError(f"repeat's count must be a whole number from 0 to {functions.MAX_REPEAT} known when traced")
+    value = _evaluate(node.args[1], trace)
+    outer = trace.env.get(functions.REPEATED)
+    for _ in range(int(count)):
+        trace.env[functions.REPEATED] = value
+        trace.memo = {}  # a sub-expression written twice in the body is built once per pass
+        value = _evaluate(node.args[2], trace)
+    trace.memo = None
+    if outer is None:
+        trace.env.pop(functions.REPEATED, None)
+    else:
+        trace.env[functions.REPEATED] = outer
+    return value
 
 
 def _static(node: tree.Node | _Hoisted, trace: _Trace) -> float | bool | None:
