@@ -112,3 +112,81 @@ def test_sm3_and_nero_keep_per_row_and_per_channel_state(name):
     opt.build([kernel])
     sizes = {slot: int(tf.size(value)) for slot, value in opt.slots_for(kernel).items()}
     assert sizes == ({"r": 64, "c": 32} if name == "sm3" else {"v": 32, "scale": 1})
+
+
+# --- repeat ------------------------------------------------------------------------------------
+
+REPEAT_SPEC = """\
+[optimizer]
+name = "probe"
+summary = "a bounded iteration"
+
+[hyperparameters]
+learning_rate = {{ default = 0.1 }}
+passes = {{ default = 2, type = "int", min = 0, max = 6, fixed = true }}
+
+[update]
+rule = {rule}
+"""
+
+
+def _repeat_probe(*lines):
+    return optreg.load_spec_text(REPEAT_SPEC.format(rule=json.dumps(list(lines))))
+
+
+def _newton_schulz(x, passes):
+    """The cubic Newton–Schulz iteration towards the orthogonal factor, in NumPy."""
+    for _ in range(passes):
+        x = 1.5 * x - 0.5 * (x @ x.T) @ x
+    return x
+
+
+@pytest.mark.parametrize("passes", [0, 1, 2, 6])
+def test_repeat_unrolls_a_fixed_count_as_numpy_loops(passes, rng):
+    spec = _repeat_probe(
+        "x0 = grad / norm(grad)",
+        "o = where(rank(var) == 2, repeat(passes, x0, 1.5 * it - 0.5 * matmul(matmul(it, transpose(it)), it)), x0)",
+        "halved = repeat(3, grad, it / 2 + learning_rate)",
+        "var = var - o - halved",
+    )
+    start, grad = rng.normal(size=(3, 4)), rng.normal(size=(3, 4))
+    var = tf.Variable(start)
+    optreg.SpecOptimizer(spec, passes=passes).apply_gradients([(tf.constant(grad), var)])
+    halved = grad
+    for _ in range(3):
+        halved = halved / 2 + 0.1
+    expected = start - _newton_schulz(grad / np.linalg.norm(grad), passes) - halved
+    np.testing.assert_allclose(var.numpy(), expected, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize(
+    ("rule", "fragment"),
+    [
+        ("var = repeat(17, grad, it)", "repeat's count must be a whole number from 0 to 16, got 17"),
+        ("var = repeat(1.5, grad, it)", "repeat's count must be a whole number from 0 to 16, got 1.5"),
+        ("var = repeat(learning_rate, grad, it)", "repeat's count 'learning_rate' must be a fixed int hyperparameter"),
+        ("var = repeat(grad, grad, it)", "repeat's count 'grad' is not a hyperparameter"),
+        ("var = repeat(2 * passes, grad, it)", "repeat's count must be a whole literal or a fixed int hyperparameter"),
+        ("var = var - it", "undefined name 'it' (it is the previous value inside repeat's body only)"),
+        ("var = repeat(2, it, it)", "'it' is the previous value inside repeat's body only, not in its start"),
+        ("var = repeat(2, grad, repeat(2, grad, it))", "repeat cannot be nested inside another repeat"),
+        ("var = repeat(2, sum(grad), matmul(it, it))", "matmul needs arguments of rank >= 2, but it has rank 0"),
+    ],
+    ids=["too-many", "fraction", "settable", "not-a-hyperparameter", "expression", "outside", "in-start", "nested", "rank"],
+)
+def test_a_repeat_that_is_unbounded_or_misread_is_refused_at_load(rule, fragment):
+    text = REPEAT_SPEC.format(rule=json.dumps(["m = grad", rule]))
+    with pytest.raises(optreg.SpecError) as caught:
+        optreg.load_spec_text(text)
+    assert fragment in caught.value.message
+    assert caught.value.line == _line_of(text, rule) and caught.value.key == "update.rule[1]"
+
+
+@pytest.mark.parametrize(("bounds", "ok"), [("min = 0, max = 16", True), ("min = 0, max = 17", False), ("max = 4", False)])
+def test_a_hyperparameter_count_needs_bounds_within_the_limit(bounds, ok):
+    text = REPEAT_SPEC.replace("min = 0, max = 6", bounds).format(rule=json.dumps(["var = repeat(passes, grad, it)"]))
+    if ok:
+        optreg.load_spec_text(text)
+        return
+    with pytest.raises(optreg.SpecError, match="needs min >= 0 and max <= 16"):
+        optreg.load_spec_text(text)

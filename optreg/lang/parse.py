@@ -8,7 +8,10 @@ The grammar:
   ``-`` / ``+``;
 * one comparison ``< <= > >= == !=`` (yielding a boolean, usable only as ``where``'s condition
   or in a local);
-* calls of the functions in :data:`optreg.lang.functions.FUNCTIONS`, with positional arguments only.
+* calls of the functions in :data:`optreg.lang.functions.FUNCTIONS`, with positional arguments only;
+  ``repeat(count, start, body)`` takes a whole literal from 0 to ``MAX_REPEAT`` or a name as its
+  count (the loader requires a fixed int hyperparameter with bounds within that), is not nested,
+  and its body alone reads ``it``.
 
 Names resolve to ``grad``, ``var``, ``step`` (the 1-based step count), ``weight_decay`` (the
 optimizer's ``weight_decay`` option, 0 when unset: a rule that reads it applies weight decay
