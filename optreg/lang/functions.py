@@ -114,7 +114,9 @@ FUNCTIONS: Mapping[str, Function] = {
         Function(
             "col_mean", 1, "axis_reduction", "the mean over the second-to-last axis, kept as a size-1 axis", _same
         ),
-        Function("row_max", 1, "axis_reduction", "the largest element along the last axis, kept as a size-1 axis", _same),
+        Function(
+            "row_max", 1, "axis_reduction", "the largest element along the last axis, kept as a size-1 axis", _same
+        ),
         Function(
             "col_max",
             1,

@@ -296,7 +296,9 @@ def _check_repeat(name: str, args: tuple[Node, ...]) -> None:
         if not (count.value.is_integer() and 0 <= count.value <= MAX_REPEAT):
             raise ExpressionError(f"{name}'s count must be a whole number from 0 to {MAX_REPEAT}, got {unparse(count)}")
     elif not isinstance(count, Ref) or count.name == REPEATED:
-        raise ExpressionError(f"{name}'s count must be a whole literal or a fixed int hyperparameter, got {unparse(count)}")
+        raise ExpressionError(
+            f"{name}'s count must be a whole literal or a fixed int hyperparameter, got {unparse(count)}"
+        )
     if any(ITERATIONS & functions_in(arg) for arg in args):
         raise ExpressionError(f"{name} cannot be nested inside another {name}")
     if REPEATED in names_in(start):

@@ -386,6 +386,7 @@ def _evaluate(node: tree.Node | _Hoisted, trace: _Trace) -> tf.Tensor:
     if isinstance(node, tree.Unary):
         operand = _evaluate(node.operand, trace)
         return tf.negative(operand) if node.op == "-" else operand
+    assert isinstance(node, (tree.Binary, tree.Compare, tree.Call))
     if trace.memo is not None and isinstance(node, (tree.Binary, tree.Call)):
         if node not in trace.memo:
             trace.memo[node] = _build(node, trace)
@@ -393,7 +394,7 @@ def _evaluate(node: tree.Node | _Hoisted, trace: _Trace) -> tf.Tensor:
     return _build(node, trace)
 
 
-def _build(node: tree.Node, trace: _Trace) -> tf.Tensor:
+def _build(node: tree.Binary | tree.Compare | tree.Call, trace: _Trace) -> tf.Tensor:
     """An operator or function node's tensor, from its operands' (see :func:`_evaluate`)."""
     if isinstance(node, tree.Binary):
         return applied(node, _BINARY[node.op], _evaluate(node.left, trace), _evaluate(node.right, trace))

@@ -147,5 +147,6 @@ def repeat_count_problem(node: tree.Node, hyperparameters: Sequence[Hyperparamet
         if hyper.type != "int" or not hyper.fixed:
             return f"repeat's count {name!r} must be a fixed int hyperparameter (fixed = true)"
         if hyper.min is None or hyper.min < 0 or hyper.max is None or hyper.max > functions.MAX_REPEAT:
-            return f"repeat's count {name!r} needs min >= 0 and max <= {functions.MAX_REPEAT}, so the rule it unrolls is bounded"
+            bound = functions.MAX_REPEAT
+            return f"repeat's count {name!r} needs min >= 0 and max <= {bound}, so the rule it unrolls is bounded"
     return next(filter(None, (repeat_count_problem(child, hyperparameters) for child in tree.children(node))), None)
