@@ -190,3 +190,96 @@ def test_a_hyperparameter_count_needs_bounds_within_the_limit(bounds, ok):
         return
     with pytest.raises(optreg.SpecError, match="needs min >= 0 and max <= 16"):
         optreg.load_spec_text(text)
+
+
+# --- hyperparameters that may be None or infinite ------------------------------------------------
+
+OPTIONAL_SPEC = """\
+[optimizer]
+name = "probe"
+summary = "a cap and an optional scale"
+
+[hyperparameters]
+learning_rate = { default = 0.5 }
+cap = { default = inf, inf = true, min = 0.0 }
+scale = { default = "none", none = true, min = 0.0 }
+
+[update]
+rule = ["var = var - minimum(learning_rate * abs(grad), cap) * sign(grad) * where(given(scale), scale, 1)"]
+"""
+
+
+@pytest.mark.parametrize(
+    "given", [{}, {"scale": 2.0}, {"cap": 0.25}, {"cap": 0.25, "scale": 3.0}, {"scale": None, "cap": float("inf")}]
+)
+def test_an_infinite_default_and_a_none_hyperparameter_match_numpy(given, rng):
+    spec = optreg.load_spec_text(OPTIONAL_SPEC)
+    assert spec.defaults() == {"learning_rate": 0.5, "cap": float("inf"), "scale": None}
+    opt = optreg.SpecOptimizer(spec, **given)
+    start, grad = rng.normal(size=5), rng.normal(size=5)
+    var = tf.Variable(start)
+    opt.apply_gradients([(tf.constant(grad), var)])
+    settings = {**spec.defaults(), **given}
+    scale = 1.0 if settings["scale"] is None else settings["scale"]
+    expected = start - np.minimum(0.5 * np.abs(grad), settings["cap"]) * np.sign(grad) * scale
+    np.testing.assert_allclose(var.numpy(), expected, rtol=1e-12)
+    assert opt.get_config()["hyperparameters"] == settings
+    assert optreg.Optimizer.from_config(opt.get_config()).get_config()["hyperparameters"] == settings
+
+
+def test_a_none_hyperparameter_can_be_set_to_a_number_and_back():
+    opt = optreg.SpecOptimizer(optreg.load_spec_text(OPTIONAL_SPEC))
+    var = tf.Variable([1.0])
+    step = tf.function(lambda: opt.apply_gradients([(tf.constant([1.0]), var)]))
+    step()  # scale None: 1 - 0.5
+    opt.scale = 2.0
+    step()  # the same trace: 0.5 - 0.5 * 2
+    opt.scale = None
+    step()
+    np.testing.assert_allclose(var.numpy(), [-1.0])
+    assert opt.get_config()["hyperparameters"]["scale"] is None
+
+
+@pytest.mark.parametrize(
+    ("entry", "fragment"),
+    [
+        ('x = { default = "none" }', "must be a number"),
+        ("x = { default = inf }", "must be finite"),
+        ('x = { default = 1, type = "int", none = true }', "only a float hyperparameter can be none"),
+        ("x = { default = 1.0, inf = 1 }", "inf must be true or false"),
+        ("x = { default = nan, inf = true }", "must be finite"),
+    ],
+    ids=["none-undeclared", "inf-undeclared", "none-int", "inf-not-bool", "nan"],
+)
+def test_none_and_inf_are_taken_only_where_declared(entry, fragment):
+    from tests.test_spec import with_hyperparameter
+
+    with pytest.raises(optreg.SpecError, match=fragment):
+        optreg.load_spec_text(with_hyperparameter(entry))
+    spec = optreg.load_spec_text(OPTIONAL_SPEC)
+    with pytest.raises(optreg.HyperparameterError, match="learning_rate must be a number, got None"):
+        optreg.SpecOptimizer(spec, learning_rate=None)
+    with pytest.raises(optreg.HyperparameterError, match="learning_rate must be finite"):
+        optreg.SpecOptimizer(spec, learning_rate=float("inf"))
+
+
+def test_given_names_a_hyperparameter():
+    with pytest.raises(optreg.SpecError, match=r"given\(grad\) names no hyperparameter"):
+        optreg.load_spec_text(with_rule("var = var - where(given(grad), grad, 0)"))
+    with pytest.raises(optreg.SpecError, match="given takes the name of a hyperparameter"):
+        optreg.load_spec_text(with_rule("var = var - where(given(2 * grad), grad, 0)"))
+
+
+def test_muon_takes_keras_rms_rate_none(rng):
+    """Keras's ``Muon(rms_rate=None)`` turns the step rescaling off; so does optreg's, step for step."""
+    import tests.optimizer_table  # noqa: F401 - the table gathers table_muon; importing it alone first is circular
+    from tests.table_muon import keras_muon
+
+    start, grads = rng.normal(size=(4, 6)).astype(np.float32), [rng.normal(size=(4, 6)).astype(np.float32) for _ in range(5)]
+    ours, theirs = tf.Variable(start), tf.Variable(start)
+    optimizer, keras_optimizer = optreg.registry.create("muon", rms_rate=None), keras_muon({"rms_rate": None})
+    for grad in grads:
+        optimizer.apply_gradients([(tf.constant(grad), ours)])
+        keras_optimizer.apply_gradients([(tf.constant(grad), theirs)])
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(ours.numpy(), start)

@@ -17,6 +17,7 @@ from optreg.lang.functions import (
     BUILTIN_NAMES,
     CREATION_FACTS,
     FUNCTIONS,
+    GIVEN,
     ITERATIONS,
     ONE_NUMBER,
     REPEATED,
@@ -227,6 +228,12 @@ class _RuleChecker:
                 raise ExpressionError(
                     f"{node.function}({slot.name}) names no slot; slots: {', '.join(sorted(self.slots)) or 'none'}"
                 )
+            return "number"
+        if isinstance(node, Call) and node.function == GIVEN:
+            named = node.args[0]
+            assert isinstance(named, Ref)  # the parser refuses anything else
+            if named.name not in self.hyperparameters:
+                raise ExpressionError(f"{GIVEN}({named.name}) names no hyperparameter")
             return "number"
         if isinstance(node, Call) and node.function in ITERATIONS:
             count, start, body = node.args

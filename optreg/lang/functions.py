@@ -21,6 +21,8 @@ BUILTIN_NAMES = ("grad", "var", "step", "weight_decay")
 SCALAR_BUILTINS = frozenset({"step", "weight_decay"})
 #: The name ``repeat``'s body reads its previous value by (defined only inside that body).
 REPEATED = "it"
+#: The function whose one argument names a hyperparameter that may be None.
+GIVEN = "given"
 #: The most times a ``repeat`` may apply its body (its count's largest value).
 MAX_REPEAT = 16
 
@@ -176,6 +178,13 @@ FUNCTIONS: Mapping[str, Function] = {
             "else 0",
         ),
         Function("decayed", 1, "variable_fact", "1 unless exclude_from_weight_decay excludes var, else 0"),
+        Function(
+            "given",
+            1,
+            "elementwise",
+            "1 when the named hyperparameter (declared none = true) has a value, 0 when it is None",
+            lambda x: float(not math.isnan(x)),
+        ),
         Function(
             "repeat",
             3,

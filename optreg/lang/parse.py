@@ -28,7 +28,7 @@ import warnings
 
 from optreg.errors import ExpressionError
 from optreg.lang.fold import finite_constant
-from optreg.lang.functions import CREATION_FACTS, FUNCTIONS, ITERATIONS, MAX_REPEAT, REPEATED, VARIABLE_FACTS
+from optreg.lang.functions import CREATION_FACTS, FUNCTIONS, GIVEN, ITERATIONS, MAX_REPEAT, REPEATED, VARIABLE_FACTS
 from optreg.lang.tree import Assignment, Binary, Call, Compare, Const, Node, Ref, Unary, functions_in, names_in, unparse
 
 #: Size limits that keep a hostile spec from costing anything to check or compile.
@@ -283,6 +283,8 @@ def _convert_call(node: ast.Call, depth: int, budget: list[int]) -> Call:
         raise ExpressionError(f"{name} is a fact about the variable being updated; call it as {name}(var)")
     if name in CREATION_FACTS and not isinstance(args[0], Ref):
         raise ExpressionError(f"{name} takes the name of a slot, as in {name}(velocity)")
+    if name == GIVEN and not isinstance(args[0], Ref):
+        raise ExpressionError(f"{name} takes the name of a hyperparameter, as in {name}(rms_rate)")
     if name in ITERATIONS:
         _check_repeat(name, args)
     return Call(name, args)

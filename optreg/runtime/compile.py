@@ -124,6 +124,7 @@ TF_FUNCTIONS: Mapping[str, Callable] = {
     "minimum": tf.minimum,
     "clip": lambda x, lo, hi: tf.minimum(tf.maximum(x, lo), hi),
     "where": _where,
+    "given": lambda x: tf.cast(tf.logical_not(tf.math.is_nan(x)), x.dtype),
     "sum": tf.reduce_sum,
     "mean": tf.reduce_mean,
     "norm": _norm,
