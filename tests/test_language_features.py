@@ -283,3 +283,17 @@ def test_muon_takes_keras_rms_rate_none(rng):
         keras_optimizer.apply_gradients([(tf.constant(grad), theirs)])
     np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-5, atol=1e-6)
     assert not np.allclose(ours.numpy(), start)
+
+
+def test_prodigy_takes_the_references_growth_rate_inf(rng):
+    """d0 > 0, so d·inf is inf and the limit min(d̂, d·inf) is no limit: inf steps as 0 does."""
+    start, grads = rng.normal(size=(6,)), [rng.normal(size=(6,)) for _ in range(5)]
+    ends = []
+    for growth_rate in (0.0, float("inf")):
+        var = tf.Variable(start)
+        opt = optreg.registry.create("prodigy", growth_rate=growth_rate, learning_rate=0.5)
+        for grad in grads:
+            opt.apply_gradients([(tf.constant(grad), var)])
+        ends.append(var.numpy())
+    np.testing.assert_array_equal(ends[0], ends[1])
+    assert not np.array_equal(ends[0], start)
