@@ -297,3 +297,27 @@ def test_prodigy_takes_the_references_growth_rate_inf(rng):
         ends.append(var.numpy())
     np.testing.assert_array_equal(ends[0], ends[1])
     assert not np.array_equal(ends[0], start)
+
+
+def test_a_sub_expression_repeated_in_a_body_is_built_once_a_pass():
+    """Three ``matmul(it, transpose(it))`` in the body, two passes: 2 Gram matrices and 2 more
+    products, not 6 + 2."""
+    from optreg.runtime.compile import CompiledRule
+
+    spec = _repeat_probe(
+        "var = repeat(2, grad, matmul(matmul(it, transpose(it)) + matmul(it, transpose(it)) * matmul(it, transpose(it)), it))"
+    )
+    rule = CompiledRule(spec.rule, [h.name for h in spec.hyperparameters], [])
+
+    @tf.function
+    def update(grad, var):
+        scalars = rule.step_scalars({h.name: tf.constant(0.1, tf.float64) for h in spec.hyperparameters}, tf.constant(1.0, tf.float64))
+        return rule.update(grad, var, {}, scalars)["var"]
+
+    graph = update.get_concrete_function(tf.TensorSpec([3, 3], tf.float64), tf.TensorSpec([3, 3], tf.float64)).graph
+    assert sum(op.type in ("MatMul", "BatchMatMulV2") for op in graph.get_operations()) == 4
+    x = np.arange(9.0).reshape(3, 3) / 10
+    for _ in range(2):
+        gram = x @ x.T
+        x = (gram + gram * gram) @ x
+    np.testing.assert_allclose(update(tf.constant(np.arange(9.0).reshape(3, 3) / 10), tf.zeros([3, 3], tf.float64)), x, rtol=1e-12)
