@@ -27,7 +27,7 @@ import tensorflow as tf
 from optreg.errors import HyperparameterError, OptionError
 from optreg.model import schedules
 from optreg.model.definitions import OptimizerSpec, Slot
-from optreg.model.hyperparameters import resolve_hyperparameters, unknown_hyperparameter_message
+from optreg.model.hyperparameters import as_float64, resolve_hyperparameters, unknown_hyperparameter_message
 from optreg.model.options import StepOptions
 from optreg.runtime.spec_optimizer import compile_spec
 from optreg.runtime.variables import initial_value, refuse_parameter_servers, slot_shape, variable_path
@@ -124,7 +124,7 @@ class SpecOptimizer(keras.optimizers.Optimizer):
     def _start_values(self) -> dict[str, tf.Tensor]:
         """Every hyperparameter's value at step 0 (a schedule's first value), for slots that
         start at one; called where the slot is initialised, outside any trace."""
-        start = {name: tf.constant(float(value), tf.float64) for name, value in self._values.items()}
+        start = {name: tf.constant(as_float64(value), tf.float64) for name, value in self._values.items()}
         for name, schedule in self._schedules.items():
             start[name] = tf.cast(schedules.evaluate(schedule, 0), tf.float64)
         rate = self._learning_rate
@@ -134,7 +134,7 @@ class SpecOptimizer(keras.optimizers.Optimizer):
     def update_step(self, gradient: tf.Tensor, variable: Any, learning_rate: Any):
         """One spec update of one variable; Keras runs clipping, decay and EMA around it."""
         index = self._get_variable_index(variable)
-        hyper = {name: tf.constant(float(value), tf.float64) for name, value in self._values.items()}
+        hyper = {name: tf.constant(as_float64(value), tf.float64) for name, value in self._values.items()}
         for name, schedule in self._schedules.items():
             hyper[name] = schedules.evaluate(schedule, self._iterations)
         hyper["learning_rate"] = tf.cast(learning_rate, tf.float64)

@@ -170,7 +170,7 @@ def test_validate_prints_every_error_of_a_file_one_line_each(tmp_path):
     result = invoke("validate", str(bad))
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
-        f"{bad}:7: [hyperparameters.learning_rate.colour] unknown key 'colour'; allowed: default, doc, fixed, max, min, type",
+        f"{bad}:7: [hyperparameters.learning_rate.colour] unknown key 'colour'; allowed: default, doc, fixed, inf, max, min, none, type",
         f"{bad}:10: [update.rule[0]] undefined name 'gard'",
         f"{bad}:10: [update.rule[1]] operator '//' is not in the language",
     ]

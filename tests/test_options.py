@@ -434,8 +434,9 @@ def test_gather_gradients_give_the_dense_update(name, rng):
 
 
 #: Optimizers whose every step sets the variable from their accumulated state, so rows without a
-#: gradient move too (FTRL writes var = f(linear, accumulator): 0 while both are untouched).
-_STATE_DEFINES_THE_VARIABLE = {"ftrl"}
+#: gradient move too (FTRL writes var = f(linear, accumulator): 0 while both are untouched; Nero
+#: re-centres and re-normalises every neuron of a kernel, each a column touching every row).
+_STATE_DEFINES_THE_VARIABLE = {"ftrl", "nero"}
 
 
 def _decay_rate(name):

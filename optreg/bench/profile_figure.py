@@ -83,6 +83,7 @@ def profile_figure(results: Sequence[RunResult]) -> Figure:
         raise ValueError("a performance profile needs a problem with a known minimum")
     finite = [value for mine in ratios.values() for value in mine if math.isfinite(value)]
     right = max([2.0, *finite]) * 1.25
+    figure: Figure
     figure, (panel,) = style.new_figure(1, (9, 6))
     entries = []
     for (name, mine), (colour, linestyle) in zip(ratios.items(), style.qualitative(len(ratios))):

@@ -135,6 +135,8 @@ def show_text(entry: OptimizerEntry) -> str:
     for h in entry.hyperparameters:
         bounds = _bounds(h.min, h.max)
         fixed = ", fixed" if getattr(h, "fixed", False) else ""
+        fixed += ", may be None" if getattr(h, "none", False) else ""
+        fixed += ", may be inf" if getattr(h, "infinite", False) else ""
         lines.append(f"  {h.name} = {h.default!r} ({h.type}{bounds}{fixed})" + (f"  {h.doc}" if h.doc else ""))
     if spec is None:
         return "\n".join(lines) + "\n"

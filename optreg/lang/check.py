@@ -13,7 +13,16 @@ import attrs
 
 from optreg.errors import ExpressionError
 from optreg.lang.fold import decide_has, fold
-from optreg.lang.functions import BUILTIN_NAMES, CREATION_FACTS, FUNCTIONS, ONE_NUMBER, SCALAR_BUILTINS
+from optreg.lang.functions import (
+    BUILTIN_NAMES,
+    CREATION_FACTS,
+    FUNCTIONS,
+    GIVEN,
+    ITERATIONS,
+    ONE_NUMBER,
+    REPEATED,
+    SCALAR_BUILTINS,
+)
 from optreg.lang.tree import Assignment, Binary, Call, Compare, Const, Node, Ref, Unary, children, names_in
 
 
@@ -140,6 +149,8 @@ class _RuleChecker:
         #: Names taken as assigned without being checked: targets of lines at fault.
         self.assumed: set[str] = set()
         self.assigns_var = False
+        #: True while a repeat's body is checked (where REPEATED is defined).
+        self.repeating = False
 
     def assume(self, target: str) -> None:
         """Take a line's target as assigned although the line was not checked (it is at fault),
@@ -170,7 +181,7 @@ class _RuleChecker:
 
     def _check_target(self, target: str, is_bool: bool) -> None:
         """Refuse assignments to read-only names, reassigned locals and boolean slots."""
-        if target in ("grad", "step", "weight_decay"):
+        if target in ("grad", "step", "weight_decay", REPEATED):
             raise ExpressionError(f"cannot assign to {target!r}; it is read-only")
         if target in self.hyperparameters:
             raise ExpressionError(f"cannot assign to hyperparameter {target!r}")
@@ -218,6 +229,23 @@ class _RuleChecker:
                     f"{node.function}({slot.name}) names no slot; slots: {', '.join(sorted(self.slots)) or 'none'}"
                 )
             return "number"
+        if isinstance(node, Call) and node.function == GIVEN:
+            named = node.args[0]
+            assert isinstance(named, Ref)  # the parser refuses anything else
+            if named.name not in self.hyperparameters:
+                raise ExpressionError(f"{GIVEN}({named.name}) names no hyperparameter")
+            return "number"
+        if isinstance(node, Call) and node.function in ITERATIONS:
+            count, start, body = node.args
+            if isinstance(count, Ref) and count.name not in self.hyperparameters:
+                raise ExpressionError(f"{node.function}'s count {count.name!r} is not a hyperparameter")
+            self._number(start, node.function)
+            outer, self.repeating = self.repeating, True
+            try:
+                self._number(body, node.function)
+            finally:
+                self.repeating = outer
+            return "number"
         if isinstance(node, Call) and node.function == "where":
             self._kind(node.args[0])
             self._number(node.args[1], "where")
@@ -237,6 +265,10 @@ class _RuleChecker:
         """The kind of a name, or an error when it is undefined."""
         if name in self.bool_locals:
             return "bool"
+        if name == REPEATED:
+            if self.repeating:
+                return "number"
+            raise ExpressionError(f"undefined name {name!r} (it is the previous value inside repeat's body only)")
         if (
             name in BUILTIN_NAMES
             or name in self.hyperparameters

@@ -19,20 +19,31 @@ import attrs
 BUILTIN_NAMES = ("grad", "var", "step", "weight_decay")
 #: The builtin names holding one number per step (the others are shaped like the variable).
 SCALAR_BUILTINS = frozenset({"step", "weight_decay"})
+#: The name ``repeat``'s body reads its previous value by (defined only inside that body).
+REPEATED = "it"
+#: The function whose one argument names a hyperparameter that may be None.
+GIVEN = "given"
+#: The most times a ``repeat`` may apply its body (its count's largest value).
+MAX_REPEAT = 16
 
 #: What a function is, for the checker, the ranker and the compiler:
 #:
 #: * ``elementwise``: each element of the result from the same element of the arguments;
 #: * ``select``: ``where``, element-wise, its condition decided by folding when it can be;
 #: * ``reduction``: the whole variable to one number;
-#: * ``axis_reduction``: a mean over one axis, kept as a size-1 axis;
+#: * ``axis_reduction``: a reduction over some axes, each kept as a size-1 axis (``row_*`` over
+#:   the last, ``col_*`` over the second-to-last, ``channel_*`` over every axis but the last);
 #: * ``matrix``: mixes elements along the last two axes;
 #: * ``shape_fact``: a fact about a tensor's shape, known when the rule is traced;
 #: * ``variable_fact``: a fact about the variable being updated (its one argument is ``var``);
-#: * ``creation_fact``: decided when the optimizer is created, from the slots that exist.
+#: * ``creation_fact``: decided when the optimizer is created, from the slots that exist;
+#: * ``iteration``: ``repeat(count, start, body)``, unrolled when traced: ``body`` applied ``count``
+#:   times, reading the previous value as :data:`REPEATED` (``count`` a whole literal or a fixed int
+#:   hyperparameter, at most :data:`MAX_REPEAT`).
 KINDS = (
     "elementwise",
     "select",
+    "iteration",
     "reduction",
     "axis_reduction",
     "matrix",
@@ -105,6 +116,44 @@ FUNCTIONS: Mapping[str, Function] = {
         Function(
             "col_mean", 1, "axis_reduction", "the mean over the second-to-last axis, kept as a size-1 axis", _same
         ),
+        Function(
+            "row_max", 1, "axis_reduction", "the largest element along the last axis, kept as a size-1 axis", _same
+        ),
+        Function(
+            "col_max",
+            1,
+            "axis_reduction",
+            "the largest element along the second-to-last axis, kept as a size-1 axis",
+            _same,
+        ),
+        Function(
+            "channel_sum",
+            1,
+            "axis_reduction",
+            "the sum over every axis but the last (per output channel), each kept as a size-1 axis",
+            _same,
+        ),
+        Function(
+            "channel_mean",
+            1,
+            "axis_reduction",
+            "the mean over every axis but the last (per output channel), each kept as a size-1 axis",
+            _same,
+        ),
+        Function(
+            "channel_norm",
+            1,
+            "axis_reduction",
+            "the L2 norm over every axis but the last (per output channel; abs(x) for a vector), kept as size-1 axes",
+            abs,
+        ),
+        Function(
+            "channel_max",
+            1,
+            "axis_reduction",
+            "the largest element over every axis but the last (per output channel), each kept as a size-1 axis",
+            _same,
+        ),
         Function("rank", 1, "shape_fact", "the number of axes (known when the rule is traced)", lambda x: 0.0),
         Function("size", 1, "shape_fact", "the number of elements (known when the rule is traced)", lambda x: 1.0),
         Function(
@@ -129,6 +178,19 @@ FUNCTIONS: Mapping[str, Function] = {
             "else 0",
         ),
         Function("decayed", 1, "variable_fact", "1 unless exclude_from_weight_decay excludes var, else 0"),
+        Function(
+            "given",
+            1,
+            "elementwise",
+            "1 when the named hyperparameter (declared none = true) has a value, 0 when it is None",
+            lambda x: float(not math.isnan(x)),
+        ),
+        Function(
+            "repeat",
+            3,
+            "iteration",
+            "body applied count times to start, each time reading the previous value as it (unrolled when traced)",
+        ),
         Function(
             "has",
             1,
@@ -165,6 +227,8 @@ CREATION_FACTS = of_kind("creation_fact")
 TRACE_FACTS = SHAPE_FACTS | VARIABLE_FACTS
 #: Functions that mix elements along matrix axes.
 MATRIX_OPS = of_kind("matrix")
+#: ``repeat``: its body unrolled when traced.
+ITERATIONS = of_kind("iteration")
 #: The functions after which an element of the result depends on other elements (or shapes,
 #: or which variable it is).
 NOT_ELEMENTWISE = REDUCTIONS | TRACE_FACTS | MATRIX_OPS

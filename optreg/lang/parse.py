@@ -8,7 +8,10 @@ The grammar:
   ``-`` / ``+``;
 * one comparison ``< <= > >= == !=`` (yielding a boolean, usable only as ``where``'s condition
   or in a local);
-* calls of the functions in :data:`optreg.lang.functions.FUNCTIONS`, with positional arguments only.
+* calls of the functions in :data:`optreg.lang.functions.FUNCTIONS`, with positional arguments only;
+  ``repeat(count, start, body)`` takes a whole literal from 0 to ``MAX_REPEAT`` or a name as its
+  count (the loader requires a fixed int hyperparameter with bounds within that), is not nested,
+  and its body alone reads ``it``.
 
 Names resolve to ``grad``, ``var``, ``step`` (the 1-based step count), ``weight_decay`` (the
 optimizer's ``weight_decay`` option, 0 when unset: a rule that reads it applies weight decay
@@ -25,8 +28,8 @@ import warnings
 
 from optreg.errors import ExpressionError
 from optreg.lang.fold import finite_constant
-from optreg.lang.functions import CREATION_FACTS, FUNCTIONS, VARIABLE_FACTS
-from optreg.lang.tree import Assignment, Binary, Call, Compare, Const, Node, Ref, Unary, names_in, unparse
+from optreg.lang.functions import CREATION_FACTS, FUNCTIONS, GIVEN, ITERATIONS, MAX_REPEAT, REPEATED, VARIABLE_FACTS
+from optreg.lang.tree import Assignment, Binary, Call, Compare, Const, Node, Ref, Unary, functions_in, names_in, unparse
 
 #: Size limits that keep a hostile spec from costing anything to check or compile.
 MAX_EXPRESSION_CHARS = 2000
@@ -280,4 +283,25 @@ def _convert_call(node: ast.Call, depth: int, budget: list[int]) -> Call:
         raise ExpressionError(f"{name} is a fact about the variable being updated; call it as {name}(var)")
     if name in CREATION_FACTS and not isinstance(args[0], Ref):
         raise ExpressionError(f"{name} takes the name of a slot, as in {name}(velocity)")
+    if name == GIVEN and not isinstance(args[0], Ref):
+        raise ExpressionError(f"{name} takes the name of a hyperparameter, as in {name}(rms_rate)")
+    if name in ITERATIONS:
+        _check_repeat(name, args)
     return Call(name, args)
+
+
+def _check_repeat(name: str, args: tuple[Node, ...]) -> None:
+    """``repeat(count, start, body)``: a count that is a whole literal within bounds or a name (the
+    loader requires a fixed int hyperparameter with a max within bounds), and no repeat inside."""
+    count, start, body = args
+    if isinstance(count, Const):
+        if not (count.value.is_integer() and 0 <= count.value <= MAX_REPEAT):
+            raise ExpressionError(f"{name}'s count must be a whole number from 0 to {MAX_REPEAT}, got {unparse(count)}")
+    elif not isinstance(count, Ref) or count.name == REPEATED:
+        raise ExpressionError(
+            f"{name}'s count must be a whole literal or a fixed int hyperparameter, got {unparse(count)}"
+        )
+    if any(ITERATIONS & functions_in(arg) for arg in args):
+        raise ExpressionError(f"{name} cannot be nested inside another {name}")
+    if REPEATED in names_in(start):
+        raise ExpressionError(f"{REPEATED!r} is the previous value inside {name}'s body only, not in its start")

@@ -5,13 +5,15 @@ branch on ``rank(var)``; which branch a variable takes is known when the rule is
 rule is walked once per variable rank ``r`` in ``0 .. R``, with each value's rank worked out from
 the language's rules: hyperparameters, ``step`` and literals are scalars, ``grad`` and ``var``
 have rank ``r``, a ``"rows"`` / ``"columns"`` slot has rank ``r`` from rank 2 (one number below),
-reductions give one number, ``row_mean`` / ``col_mean`` / ``transpose`` keep the rank, and an
+a ``"channels"`` slot rank ``r``, reductions give one number, the axis reductions (``row_mean``,
+``col_max``, ``channel_norm``, ...) and ``transpose`` keep the rank, and an
 element-wise operation takes the highest rank among its operands. A ``where`` whose condition is
 decided for that rank (``rank(var) >= 2``, and locals computed from such facts) is walked only
 in the branch taken, as the compiler builds it.
 
-A function needing a minimum rank (``matmul``: 2 for both arguments, ``col_mean``: 2,
-``row_mean``: 1) fails for some ranks. It is reported only when it fails for *every* rank at
+A function needing a minimum rank (``matmul``: 2 for both arguments, ``col_mean`` and
+``col_max``: 2, ``row_mean`` and ``row_max``: 1; the ``channel_*`` reductions take any rank)
+fails for some ranks. It is reported only when it fails for *every* rank at
 which it is built:
 ``matmul(grad, grad)`` alone is fine (variables of rank 2 and more run it), but inside
 ``where(rank(var) == 1, ..., ...)`` it can never work, and neither can ``matmul(sum(grad), grad)``
@@ -30,7 +32,7 @@ from optreg.errors import ExpressionError
 from optreg.lang import fold, functions, tree
 
 #: The least rank each argument of these functions needs.
-MINIMUM_RANKS = {"matmul": 2, "col_mean": 2, "row_mean": 1}
+MINIMUM_RANKS = {"matmul": 2, "col_mean": 2, "col_max": 2, "row_mean": 1, "row_max": 1}
 #: Slot shapes whose rank depends on the variable's: rank ``r`` from rank 2, one number below.
 FACTORED_SHAPES = {"rows": "row statistics", "columns": "column statistics"}
 #: Variable ranks walked: 0 up to the largest small literal of the rule plus 2, at least 4.
@@ -72,7 +74,7 @@ def rank_errors(
         lines: the parsed rule lines, in order; None for a line that did not parse.
         hyperparameters: every hyperparameter name (each a scalar).
         slot_shapes: slot name → its ``shape`` (``"var"``, ``"scalar"``, ``"rows"``,
-            ``"columns"``); a slot missing here (its entry is at fault) has an unknown rank.
+            ``"columns"``, ``"channels"``); a slot missing here (its entry is at fault) has an unknown rank.
 
     Returns:
         One :class:`ExpressionError` per failing node, with ``line_index``, in line order.
@@ -157,6 +159,8 @@ class _Walk:
             return self.env.get(node.name, Value(None))
         if isinstance(node, tree.Call) and node.function == "where":
             return self.where(node, path)
+        if isinstance(node, tree.Call) and node.function in functions.ITERATIONS:
+            return self.repeat(node, path)
         parts = [self.value(child, path + (i,)) for i, child in enumerate(tree.children(node))]
         if isinstance(node, tree.Call):
             return self.call(node, parts, path)
@@ -170,6 +174,22 @@ class _Walk:
             return self.value(node.args[taken], path + (taken,))
         parts = [condition] + [self.value(node.args[i], path + (i,)) for i in (1, 2)]
         return Value(_highest(parts))
+
+    def repeat(self, node: tree.Call, path: tuple) -> Value:
+        """``repeat``: its body walked once, reading the start's rank as the previous value (a body
+        that keeps the rank keeps it every time)."""
+        self.value(node.args[0], path + (0,))
+        start = self.value(node.args[1], path + (1,))
+        outer = self.env.get(functions.REPEATED)
+        self.env[functions.REPEATED] = Value(start.rank)
+        try:
+            body = self.value(node.args[2], path + (2,))
+        finally:
+            if outer is None:
+                self.env.pop(functions.REPEATED, None)
+            else:
+                self.env[functions.REPEATED] = outer
+        return Value(_highest([start, body]))
 
     def call(self, node: tree.Call, parts: list[Value], path: tuple) -> Value:
         """A function call other than ``where``."""

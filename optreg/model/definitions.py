@@ -53,9 +53,11 @@ SLOT_INITS = ("zeros", "ones", "var")
 SLOT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 
 
-#: What a slot holds per variable: a tensor shaped like it, one number, or the row or column
-#: statistics of its last two axes (kept as size-1 axes; one number for rank < 2).
-SLOT_SHAPES = ("var", "scalar", "rows", "columns")
+#: What a slot holds per variable: a tensor shaped like it, one number, the row or column
+#: statistics of its last two axes (kept as size-1 axes; one number for rank < 2), or one
+#: number per entry of its last axis, the output channel (the other axes kept as size-1 axes;
+#: a vector's slot is shaped like the vector, a scalar's is one number).
+SLOT_SHAPES = ("var", "scalar", "rows", "columns", "channels")
 
 
 #: At most this many conditions (fixed bools or comparisons) may decide slots (the rule is checked for every

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -35,6 +36,11 @@ class Hyperparameter:
     doc: str = ""
     #: Chosen when the optimizer is created and folded into the rule as a constant.
     fixed: bool = False
+    #: May be None (a float only; Keras Muon's ``rms_rate=None``): the rule reads whether it is
+    #: set with ``given(name)``; the step holds it as NaN.
+    none: bool = False
+    #: May be infinite (a float only; Prodigy's ``growth_rate=inf``).
+    infinite: bool = False
 
     def check(self, value: Any) -> float | int | bool:
         """Validate a value for this hyperparameter and return it in the declared type.
@@ -55,6 +61,8 @@ class Hyperparameter:
             ...
             optreg.errors.HyperparameterError: momentum must be at most 1.0, got 2
         """
+        if value is None and self.none:
+            return None  # type: ignore[return-value]  # only for hyperparameters declared none
         converted = _convert_hyperparameter(self, value)
         if self.min is not None and converted < self.min:
             raise HyperparameterError(f"{self.name} must be at least {self.min}, got {value!r}")
@@ -73,13 +81,37 @@ def _convert_hyperparameter(hyper: Hyperparameter, value: Any) -> float | int | 
         raise HyperparameterError(f"{hyper.name} must be true or false, got {value!r}")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise HyperparameterError(f"{hyper.name} must be a number, got {show_value(value)}")
-    if not is_finite_number(value):
+    if not is_finite_number(value) and not (hyper.infinite and isinstance(value, float) and math.isinf(value)):
         raise HyperparameterError(f"{hyper.name} must be finite, got {show_value(value)}")
     if hyper.type == "int":
         if float(value) != int(value):
             raise HyperparameterError(f"{hyper.name} must be a whole number, got {value!r}")
         return int(value)
     return float(value)
+
+
+def as_float64(value: float | int | bool | None) -> float:
+    """A checked hyperparameter value as the float a step holds: None (a ``none`` hyperparameter
+    left unset) as NaN, which ``given(name)`` reads as 0.
+
+    Example:
+        >>> as_float64(3), as_float64(None)
+        (3.0, nan)
+    """
+    return math.nan if value is None else float(value)
+
+
+def from_float64(hyper: Hyperparameter, value: float) -> float | int | bool | None:
+    """The Python value of a hyperparameter a step holds as ``value`` (see :func:`as_float64`).
+
+    Example:
+        >>> from_float64(Hyperparameter("rms", 0.2, none=True), math.nan) is None
+        True
+    """
+    if hyper.none and math.isnan(value):
+        return None
+    converted: float | int | bool = {"bool": bool, "int": int}.get(hyper.type, float)(value)
+    return converted
 
 
 def resolve_hyperparameters(

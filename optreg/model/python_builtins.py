@@ -30,7 +30,13 @@ PRODIGY_HYPERPARAMETERS = (
     Hyperparameter("d0", 1e-6, "float", 1e-300, None, "the first step-size estimate", fixed=True),
     Hyperparameter("d_coef", 1.0, "float", 0.0, None, "multiplies every new estimate of d"),
     Hyperparameter(
-        "growth_rate", 0.0, "float", 0.0, None, "largest factor d may grow by in one step (0: unlimited)"
+        "growth_rate",
+        0.0,
+        "float",
+        0.0,
+        None,
+        "largest factor d may grow by in one step (0 or inf, the reference's default: unlimited)",
+        infinite=True,
     ),
     Hyperparameter("bias_correction", False, "bool", None, None, "Adam's bias correction of the step", fixed=True),
     Hyperparameter(

@@ -50,7 +50,7 @@ def load_text() -> tuple[str, str]:
 
 
 @lru_cache(maxsize=MAX_CONTEXT)
-def text_windows(context: int):
+def text_windows(context: int) -> tuple[Any, ...]:
     """The training and test examples: for every position with ``context`` characters before
     it, those characters' indices and the next one's.
 

@@ -104,7 +104,7 @@ def cnn_logits(blocks: dict[str, Tensor], patches: Tensor) -> Tensor:
 
 
 @lru_cache(maxsize=2)
-def _inputs(kind: str):
+def _inputs(kind: str) -> tuple[Any, ...]:
     """The network inputs of each split: pixels for the perceptron, patches for the convolution."""
     x_train, y_train, x_test, y_test = load_digits()
     if kind == "patches":

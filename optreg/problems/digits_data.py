@@ -23,7 +23,7 @@ TRAIN_ROWS = ROWS - TEST_ROWS
 
 
 @lru_cache(maxsize=1)
-def load_digits():
+def load_digits() -> tuple[Any, ...]:
     """The digits as NumPy arrays: train pixels ``[1347, 64]`` float32 in [0, 1], train labels
     ``[1347]`` int32, test pixels ``[450, 64]``, test labels ``[450]``.
 

@@ -49,7 +49,7 @@ LOGISTIC_TOLERANCE = 1e-5
 
 
 @lru_cache(maxsize=1)
-def logistic_data():
+def logistic_data() -> tuple[Any, ...]:
     """The generated data as float64 NumPy arrays: train features ``[800, 20]``, train labels
     (0 or 1), test features ``[200, 20]``, test labels. Features are standard normal draws
     scaled by 1 down to 0.1 (feature ``j`` by ``10^(−j/19)``), so the loss is ill-conditioned;

@@ -66,9 +66,29 @@ def _transpose(x: tf.Tensor) -> tf.Tensor:
     return tf.transpose(x, [*range(rank - 2), rank - 1, rank - 2])
 
 
-def _mean_over(axis: int) -> Callable:
-    """The mean over one axis, kept as a size-1 axis."""
-    return lambda x: tf.reduce_mean(x, axis=axis, keepdims=True)
+def _over(reduce: Callable, axis: int) -> Callable:
+    """A reduction over one axis, kept as a size-1 axis."""
+    return lambda x: reduce(x, axis=axis, keepdims=True)
+
+
+def _per_channel(reduce: Callable) -> Callable:
+    """A reduction over every axis but the last, each kept as a size-1 axis: one number per
+    output channel of a kernel (a vector or a scalar is returned unreduced)."""
+
+    def reduced(x: tf.Tensor) -> tf.Tensor:
+        return reduce(x, axis=list(range(x.shape.rank - 1)), keepdims=True) if x.shape.rank >= 2 else x
+
+    return reduced
+
+
+def _norm(x: tf.Tensor, axis: int | list[int] | None = None, keepdims: bool = False) -> tf.Tensor:
+    """The L2 norm over some axes (every axis when None)."""
+    return tf.sqrt(tf.reduce_sum(tf.square(x), axis=axis, keepdims=keepdims))
+
+
+def _channel_norm(x: tf.Tensor) -> tf.Tensor:
+    """The L2 norm per output channel; for a vector or scalar, its absolute value."""
+    return _per_channel(_norm)(x) if x.shape.rank >= 2 else tf.abs(x)
 
 
 def _shape_facts(x: tf.Tensor) -> dict[str, int]:
@@ -104,12 +124,19 @@ TF_FUNCTIONS: Mapping[str, Callable] = {
     "minimum": tf.minimum,
     "clip": lambda x, lo, hi: tf.minimum(tf.maximum(x, lo), hi),
     "where": _where,
+    "given": lambda x: tf.cast(tf.logical_not(tf.math.is_nan(x)), x.dtype),
     "sum": tf.reduce_sum,
     "mean": tf.reduce_mean,
-    "norm": lambda x: tf.sqrt(tf.reduce_sum(tf.square(x))),
+    "norm": _norm,
     "max_abs": lambda x: tf.reduce_max(tf.abs(x)),
-    "row_mean": _mean_over(-1),
-    "col_mean": _mean_over(-2),
+    "row_mean": _over(tf.reduce_mean, -1),
+    "col_mean": _over(tf.reduce_mean, -2),
+    "row_max": _over(tf.reduce_max, -1),
+    "col_max": _over(tf.reduce_max, -2),
+    "channel_sum": _per_channel(tf.reduce_sum),
+    "channel_mean": _per_channel(tf.reduce_mean),
+    "channel_norm": _channel_norm,
+    "channel_max": _per_channel(tf.reduce_max),
     "matmul": tf.linalg.matmul,
     "transpose": _transpose,
 }
@@ -330,6 +357,8 @@ class _Trace:
     hoisted: Sequence = ()
     facts: Mapping[str, bool] = attrs.field(factory=dict)
     known: dict = attrs.field(factory=dict)
+    #: Inside a repeat's body: each sub-expression's tensor, built once per pass.
+    memo: dict | None = None
 
 
 def _evaluate(node: tree.Node | _Hoisted, trace: _Trace) -> tf.Tensor:
@@ -343,6 +372,8 @@ def _evaluate(node: tree.Node | _Hoisted, trace: _Trace) -> tf.Tensor:
         decided = _static(node.args[0], trace)
         if decided is not None:
             return _evaluate(node.args[1] if decided else node.args[2], trace)
+    if isinstance(node, tree.Call) and node.function in functions.ITERATIONS:
+        return _repeat(node, trace)
     if isinstance(node, tree.Call) and node.function in functions.TRACE_FACTS:
         fact = _static(node, trace)
         assert fact is not None  # a trace fact is always known when traced
@@ -356,12 +387,43 @@ def _evaluate(node: tree.Node | _Hoisted, trace: _Trace) -> tf.Tensor:
     if isinstance(node, tree.Unary):
         operand = _evaluate(node.operand, trace)
         return tf.negative(operand) if node.op == "-" else operand
+    assert isinstance(node, (tree.Binary, tree.Compare, tree.Call))
+    if trace.memo is not None and isinstance(node, (tree.Binary, tree.Call)):
+        if node not in trace.memo:
+            trace.memo[node] = _build(node, trace)
+        return trace.memo[node]
+    return _build(node, trace)
+
+
+def _build(node: tree.Binary | tree.Compare | tree.Call, trace: _Trace) -> tf.Tensor:
+    """An operator or function node's tensor, from its operands' (see :func:`_evaluate`)."""
     if isinstance(node, tree.Binary):
         return applied(node, _BINARY[node.op], _evaluate(node.left, trace), _evaluate(node.right, trace))
     if isinstance(node, tree.Compare):
         return applied(node, _COMPARE[node.op], _evaluate(node.left, trace), _evaluate(node.right, trace))
     args = [_evaluate(arg, trace) for arg in node.args]
     return applied(node, TF_FUNCTIONS[node.function], *args)
+
+
+def _repeat(node: tree.Call, trace: _Trace) -> tf.Tensor:
+    """``repeat(count, start, body)`` unrolled: the body built ``count`` times, each reading the
+    previous value as :data:`optreg.lang.functions.REPEATED`. The count is known when traced (a
+    literal, or a fixed hyperparameter folded in when the optimizer was created)."""
+    count = _static(node.args[0], trace)
+    if count is None or not float(count).is_integer() or not 0 <= count <= functions.MAX_REPEAT:
+        raise ValueError(f"repeat's count must be a whole number from 0 to {functions.MAX_REPEAT} known when traced")
+    value = _evaluate(node.args[1], trace)
+    outer = trace.env.get(functions.REPEATED)
+    for _ in range(int(count)):
+        trace.env[functions.REPEATED] = value
+        trace.memo = {}  # a sub-expression written twice in the body is built once per pass
+        value = _evaluate(node.args[2], trace)
+    trace.memo = None
+    if outer is None:
+        trace.env.pop(functions.REPEATED, None)
+    else:
+        trace.env[functions.REPEATED] = outer
+    return value
 
 
 def _static(node: tree.Node | _Hoisted, trace: _Trace) -> float | bool | None:

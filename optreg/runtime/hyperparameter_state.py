@@ -19,10 +19,13 @@ import tensorflow as tf
 
 from optreg.errors import HyperparameterError, OptionError
 from optreg.model import schedules
-from optreg.model.hyperparameters import Hyperparameter, resolve_hyperparameters, unknown_hyperparameter_message
-
-#: Python types of a hyperparameter's value, by its spec's type.
-_PYTHON_TYPES: dict[str, type] = {"bool": bool, "int": int}
+from optreg.model.hyperparameters import (
+    Hyperparameter,
+    as_float64,
+    from_float64,
+    resolve_hyperparameters,
+    unknown_hyperparameter_message,
+)
 
 
 class HyperparameterState:
@@ -83,7 +86,7 @@ class HyperparameterState:
                 )
         with tf.init_scope():
             state.variables = {
-                spec.name: tf.Variable(float(values[spec.name]), dtype=tf.float64, trainable=False, name=spec.name)
+                spec.name: tf.Variable(as_float64(values[spec.name]), dtype=tf.float64, trainable=False, name=spec.name)
                 for spec in state.specs
             }
         return state
@@ -104,7 +107,7 @@ class HyperparameterState:
                 return spec
         raise HyperparameterError(unknown_hyperparameter_message(self.optimizer_name, name, self.specs))
 
-    def get(self, name: str) -> float | int | bool:
+    def get(self, name: str) -> float | int | bool | None:
         """A hyperparameter's current value as a Python float, int or bool (eager only).
 
         Example:
@@ -112,12 +115,9 @@ class HyperparameterState:
             >>> HyperparameterState.create((Hyperparameter("beta", 0.9),), {}, "m").get("beta")
             0.9
         """
-        spec = self.spec(name)
-        value = float(self.variables[name].numpy())
-        converted: float | int | bool = _PYTHON_TYPES.get(spec.type, float)(value)
-        return converted
+        return from_float64(self.spec(name), float(self.variables[name].numpy()))
 
-    def values(self) -> dict[str, float | int | bool]:
+    def values(self) -> dict[str, float | int | bool | None]:
         """Every hyperparameter's current value, by name (eager only).
 
         Example:
@@ -159,7 +159,7 @@ class HyperparameterState:
         if tf.is_tensor(value) or isinstance(value, tf.Variable):
             self.variables[name].assign(tf.cast(value, tf.float64))
         else:
-            self.variables[name].assign(float(spec.check(value)))
+            self.variables[name].assign(as_float64(spec.check(value)))
         return False
 
     def _check_fixed_unchanged(self, spec: Hyperparameter, value: Any) -> None:
@@ -238,5 +238,5 @@ class HyperparameterState:
         for name, column in columns.items():
             if len(column) != self.run_shape[0]:
                 raise OptionError(f"{name} has {len(column)} values for {self.run_shape[0]} stacked runs")
-            checked = [float(self.spec(name).check(value)) for value in column]
+            checked = [as_float64(self.spec(name).check(value)) for value in column]
             self.variables[name].assign(tf.reshape(tf.constant(checked, tf.float64), self.run_shape))

@@ -99,7 +99,7 @@ class Lookahead(Optimizer):
             self.inner.set_hyperparameter(name, value)
 
     @property
-    def hyperparameters(self) -> dict[str, float | int | bool]:
+    def hyperparameters(self) -> dict[str, float | int | bool | None]:
         """The inner optimizer's hyperparameters and the lookahead's own, by name (eager only)."""
         own = {spec.name: self.get_hyperparameter(spec.name) for spec in self.hyperparameter_specs}
         return {**self.inner.hyperparameters, **own}

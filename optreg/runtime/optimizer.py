@@ -175,8 +175,8 @@ class Optimizer(KerasOptions, SlotMethods, StepPipeline, ExtensionPoints, tf.Mod
         if self._own_hyperparameters.set(name, value):
             self._runtime.compiled.clear()
 
-    def get_hyperparameter(self, name: str) -> float | int | bool:
-        """A hyperparameter's current value as a Python float, int or bool (eager only).
+    def get_hyperparameter(self, name: str) -> float | int | bool | None:
+        """A hyperparameter's current value as a Python float, int or bool, or None (eager only).
 
         Example:
             >>> optreg.registry.create("sgd", learning_rate=0.5).get_hyperparameter("learning_rate")  # doctest: +SKIP
@@ -185,8 +185,8 @@ class Optimizer(KerasOptions, SlotMethods, StepPipeline, ExtensionPoints, tf.Mod
         return self._own_hyperparameters.get(name)
 
     @property
-    def hyperparameters(self) -> dict[str, float | int | bool]:
-        """Every hyperparameter's current value, by name (eager only)."""
+    def hyperparameters(self) -> dict[str, float | int | bool | None]:
+        """Every hyperparameter's current value, by name (eager only; None for a ``none`` one unset)."""
         return self._own_hyperparameters.values()
 
     def _hyperparameter_spec(self, name: str) -> Hyperparameter:

@@ -54,7 +54,9 @@ class Prodigy(Optimizer):
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
         fixed = self.hyperparameters
-        self._d0 = float(fixed["d0"])
+        d0 = fixed["d0"]
+        assert d0 is not None  # d0 is not declared none
+        self._d0 = float(d0)
         self._flags = {name: bool(fixed[name]) for name in ("bias_correction", "safeguard_warmup", "decouple")}
         with tf.init_scope():
             #: The current step-size estimate, its running maximum, and the distance numerator r.

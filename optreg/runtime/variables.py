@@ -157,10 +157,14 @@ def slot_shape(kind: str, shape: tf.TensorShape) -> list[int]:
     Example:
         >>> slot_shape("rows", tf.TensorShape([2, 3, 4])), slot_shape("columns", tf.TensorShape([7]))
         ([2, 3, 1], [])
+        >>> slot_shape("channels", tf.TensorShape([3, 3, 8, 16]))
+        [1, 1, 1, 16]
     """
     dims = shape.as_list()
     if kind == "var":
         return dims
+    if kind == "channels":
+        return [1] * (len(dims) - 1) + dims[-1:]
     if kind == "scalar" or len(dims) < 2:
         return []
     return dims[:-1] + [1] if kind == "rows" else dims[:-2] + [1, dims[-1]]

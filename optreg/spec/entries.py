@@ -41,12 +41,21 @@ class EntryReading(ReaderBase):
         """One hyperparameter: default (required), type, min, max, doc; None without a default."""
         key = f"hyperparameters.{name}"
         self.check_name(key, name)
-        if not self.table_keys(key, entry, required={"default"}, optional={"type", "min", "max", "doc", "fixed"}):
+        optional = {"type", "min", "max", "doc", "fixed", "none", "inf"}
+        if not self.table_keys(key, entry, required={"default"}, optional=optional):
             return None
         default = entry["default"]
         kind = entry.get("type", _type_of(default))
         if kind not in HYPERPARAMETER_TYPES:
             raise self.fail(key, f"type must be one of {', '.join(HYPERPARAMETER_TYPES)}, got {show_value(kind)}")
+        allows = {flag: entry.get(flag, False) for flag in ("none", "inf")}
+        for flag, value in allows.items():
+            if not isinstance(value, bool):
+                raise self.fail(key, f"{flag} must be true or false, got {show_value(value)}")
+            if value and kind != "float":
+                raise self.fail(key, f"only a float hyperparameter can be {flag}")
+        if default == "none" and allows["none"]:
+            default = None  # TOML has no null: the word stands for Python's None
         bounds = {bound: self.bound(key, bound, entry.get(bound), kind) for bound in ("min", "max")}
         if bounds["min"] is not None and bounds["max"] is not None and bounds["min"] > bounds["max"]:
             raise self.fail(key, f"min ({bounds['min']}) is greater than max ({bounds['max']})")
@@ -58,7 +67,9 @@ class EntryReading(ReaderBase):
             raise self.fail(key, f"fixed must be true or false, got {show_value(fixed)}")
         if fixed and kind == "float":
             raise self.fail(key, "only a bool or int hyperparameter can be fixed")
-        hyper = Hyperparameter(name, default, kind, bounds["min"], bounds["max"], doc.strip(), fixed)
+        hyper = Hyperparameter(
+            name, default, kind, bounds["min"], bounds["max"], doc.strip(), fixed, allows["none"], allows["inf"]
+        )
         try:
             return attrs.evolve(hyper, default=hyper.check(default))
         except HyperparameterError as error:
@@ -143,7 +154,7 @@ class EntryReading(ReaderBase):
 
 
 def _type_of(default: Any) -> str:
-    """The hyperparameter type a default implies."""
+    """The hyperparameter type a default implies (``"none"`` is a float's)."""
     if isinstance(default, bool):
         return "bool"
     if isinstance(default, int):

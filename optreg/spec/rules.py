@@ -8,7 +8,7 @@ from typing import Any
 
 from optreg.errors import ExpressionError, SpecError
 from optreg.lang import check as expr_check
-from optreg.lang import parse, tree
+from optreg.lang import functions, parse, tree
 from optreg.lang import ranks as expr_ranks
 from optreg.model.definitions import MAX_SLOT_CONDITIONS, Slot
 from optreg.model.hyperparameters import Hyperparameter, show_value
@@ -76,6 +76,10 @@ class RuleReading(ReaderBase):
                 faults.setdefault(len(lines) if error.line_index is None else error.line_index, []).append(
                     self.rule_error(error, error.message)
                 )
+        for index, assignment in enumerate(parsed):
+            problem = None if assignment is None else repeat_count_problem(assignment.expression, hyperparameters)
+            if problem and index not in faults:
+                faults[index] = [self.rule_error(ExpressionError(problem, line_index=index), problem)]
         unfaulted = [None if index in faults else assignment for index, assignment in enumerate(parsed)]
         hyperparameter_names = [h.name for h in hyperparameters] + self.unread_hyperparameters
         for error in expr_ranks.rank_errors(unfaulted, hyperparameter_names, {s.name: s.shape for s in slots}):
@@ -124,3 +128,25 @@ class RuleReading(ReaderBase):
             raise self.rule_error(error, error.message) from None
         for failure, truths in failures:
             self.errors.append(self.rule_error(failure, f"{failure.message} (with {describe_setting(truths)})"))
+
+
+def repeat_count_problem(node: tree.Node, hyperparameters: Sequence[Hyperparameter]) -> str | None:
+    """What is wrong with the count of a ``repeat`` in an expression, or None: a hyperparameter
+    count must be a fixed int one whose ``min`` and ``max`` keep it within 0 … ``MAX_REPEAT``, so
+    the unrolled rule is bounded before anything is built.
+
+    Example:
+        >>> repeat_count_problem(parse.parse_expression("repeat(n, grad, 2 * it)"), [Hyperparameter("n", 3, "int")])
+        "repeat's count 'n' must be a fixed int hyperparameter (fixed = true)"
+    """
+    if isinstance(node, tree.Call) and node.function in functions.ITERATIONS and isinstance(node.args[0], tree.Ref):
+        name = node.args[0].name
+        hyper = next((h for h in hyperparameters if h.name == name), None)
+        if hyper is None:
+            return None  # the checker reports the undefined name
+        if hyper.type != "int" or not hyper.fixed:
+            return f"repeat's count {name!r} must be a fixed int hyperparameter (fixed = true)"
+        if hyper.min is None or hyper.min < 0 or hyper.max is None or hyper.max > functions.MAX_REPEAT:
+            bound = functions.MAX_REPEAT
+            return f"repeat's count {name!r} needs min >= 0 and max <= {bound}, so the rule it unrolls is bounded"
+    return next(filter(None, (repeat_count_problem(child, hyperparameters) for child in tree.children(node))), None)
