@@ -68,6 +68,9 @@ class Peer:
     convention: str | None = None  # the known difference, named
     # the convention removed: (optreg settings, peer-only keywords) under which both must agree
     aligned: tuple[dict, dict] | None = None
+    # where no setting removes it: ``numpy(x0, grads, h)`` → trajectory, optreg's algorithm
+    # written in NumPy with the peer's convention instead, which must agree with the peer
+    numpy: Callable | None = None
 
 
 def _optax(name: str):
@@ -89,6 +92,45 @@ def _lr(h):
 
 def _betas(h):
     return {"b1": h["beta_1"], "b2": h["beta_2"]}
+
+
+def yogi_bias_corrected(x, grads, h):
+    """Yogi as optax writes it: Adam's bias corrections on both moments, m starting at 1e-6 like v."""
+    m, v, out = np.full_like(x, 1e-6), np.full_like(x, h["initial_accumulator_value"]), []
+    for t, g in enumerate(grads, 1):
+        m = h["beta_1"] * m + (1 - h["beta_1"]) * g
+        v = v - (1 - h["beta_2"]) * np.sign(v - g * g) * g * g
+        m_hat, v_hat = m / (1 - h["beta_1"] ** t), v / (1 - h["beta_2"] ** t)
+        x = x - h["learning_rate"] * m_hat / (np.sqrt(v_hat) + h["epsilon"])
+        out.append(x)
+    return np.array(out)
+
+
+def rprop_one_call_late(x, grads, h):
+    """iRprop− whose move at step t is the one computed at t − 1 (sign(g_{t−1})·Δ_{t−1}), dropped
+    when the gradient's sign flips at t, as optax.rprop applies it; the step sizes as optreg's."""
+    size, previous, pending, out = np.full_like(x, h["learning_rate"]), np.zeros_like(x), np.zeros_like(x), []
+    for g in grads:
+        product = g * previous
+        size = np.where(product > 0, size * h["eta_plus"], np.where(product < 0, size * h["eta_minus"], size))
+        size = np.where(product != 0, np.clip(size, h["min_step"], h["max_step"]), size)
+        x = x - np.where(product < 0, 0.0, pending)
+        pending = np.where(product < 0, 0.0, size * np.sign(g))
+        previous = pending
+        out.append(x)
+    return np.array(out)
+
+
+def nadam_constant_momentum(x, grads, h):
+    """Nadam as optax writes it: Adam with the Nesterov look-ahead at constant β₁ (no Dozat schedule),
+    ε added to √v̂."""
+    b1, b2, m, v, out = h["beta_1"], h["beta_2"], np.zeros_like(x), np.zeros_like(x), []
+    for t, g in enumerate(grads, 1):
+        m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
+        m_hat = b1 * m / (1 - b1 ** (t + 1)) + (1 - b1) * g / (1 - b1**t)
+        x = x - h["learning_rate"] * m_hat / (np.sqrt(v / (1 - b2**t)) + h["epsilon"])
+        out.append(x)
+    return np.array(out)
 
 
 EPS_BIAS = "ε outside the bias correction (Keras: ε̂ = ε·√(1−β₂ᵗ)); optax adds ε to √v̂"
@@ -164,6 +206,7 @@ PEERS: dict[str, list[Peer]] = {
             settings={"learning_rate": 0.01},
             convention="Keras's Nadam follows Dozat's momentum schedule μₜ = β₁(1 − ½·0.96ᵗ); optax's is Adam "
             "with a Nesterov look-ahead at constant β₁",
+            numpy=nadam_constant_momentum,
         )
     ],
     "radam": [
@@ -248,6 +291,9 @@ PEERS: dict[str, list[Peer]] = {
             "yogi",
             lambda f, h, **x: f(_lr(h), **_betas(h), eps=h["epsilon"], **x),
             settings={"learning_rate": 0.01},
+            convention="optreg's Yogi is the paper's Algorithm 2, without bias correction; optax bias-corrects both "
+            "moments and starts m at 1e-6",
+            numpy=yogi_bias_corrected,
         )
     ],
     "adabelief": [
@@ -277,6 +323,9 @@ PEERS: dict[str, list[Peer]] = {
                 _lr(h), eta_minus=h["eta_minus"], eta_plus=h["eta_plus"], min_step_size=h["min_step"],
                 max_step_size=h["max_step"], **x
             ),
+            convention="optax.rprop applies each step one call late: its move at step t is sign(gₜ₋₁)·Δₜ₋₁, "
+            "dropped when the sign flips at t (its first call does not move)",
+            numpy=rprop_one_call_late,
         )
     ],
     "signsgd": [optax_peer("sign_sgd", lambda f, h, **x: f(_lr(h), **x), settings={"learning_rate": 0.01})],
@@ -284,7 +333,12 @@ PEERS: dict[str, list[Peer]] = {
         optax_peer("signum", lambda f, h, **x: f(_lr(h), beta=h["momentum"], **x), settings={"learning_rate": 0.01})
     ],
     "madgrad": [
-        optax_peer("madgrad", lambda f, h, **x: f(_lr(h), momentum=h["momentum"], eps=h["epsilon"], **x)),
+        optax_peer(
+            "madgrad",
+            lambda f, h, **x: f(_lr(h), momentum=h["momentum"], eps=h["epsilon"], **x),
+            convention="optax adds ε to the learning rate too, λₖ = (lr + ε)·√(k+1), as the authors' code does",
+            aligned=({"epsilon": 0.0}, {}),
+        ),
     ],
     "schedule_free_adamw": [
         optax_peer(
@@ -443,8 +497,16 @@ def compare(name: str, peer: Peer, start, grads) -> tuple[float, str]:
         return found, "agrees"
     if peer.convention is None:
         return found, "UNEXPLAINED"
+    if peer.numpy is not None:
+        h = {**optreg.registry.get(name).defaults(), **peer.settings}
+        x0, flat = np.concatenate([s.ravel() for s in start]), [np.concatenate([g.ravel() for g in s]) for s in grads]
+        runner = run_optax if peer.library == "optax" else run_torch
+        checked = difference(peer.numpy(x0, flat, h), runner(peer, h, {}, start, grads), start)
+        if checked <= AGREES:
+            return found, f"differs: {peer.convention} (the peer = NumPy with that convention, {checked:.0e})"
+        return found, f"UNEXPLAINED (NumPy with '{peer.convention}' is {checked:.1e} from the peer)"
     if peer.aligned is None:
-        return found, f"differs: {peer.convention} (not removable by a setting; checked in NumPy, see the docs)"
+        return found, f"UNEXPLAINED (named, not checked: {peer.convention})"
     settings, extra = peer.aligned
     aligned = both({**peer.settings, **settings}, extra)
     if aligned <= AGREES:
