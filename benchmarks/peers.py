@@ -133,6 +133,22 @@ def nadam_constant_momentum(x, grads, h):
     return np.array(out)
 
 
+def adan_one_minus_beta(x, grads, h):
+    """Adan as optax writes it: the gradient difference weighted by (1 − β₂) in v and in n (the paper's
+    form; the authors' code weights it by β₂, their β being the paper's 1 − β)."""
+    b1, b2, b3 = h["beta_1"], h["beta_2"], h["beta_3"]
+    m, v, n, previous, out = np.zeros_like(x), np.zeros_like(x), np.zeros_like(x), None, []
+    for t, g in enumerate(grads, 1):
+        diff = np.zeros_like(g) if previous is None else g - previous
+        m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * diff
+        n = b3 * n + (1 - b3) * (g + (1 - b2) * diff) ** 2
+        direction = m / (1 - b1**t) + (1 - b2) * v / (1 - b2**t)
+        x = x - h["learning_rate"] * direction / (np.sqrt(n / (1 - b3**t)) + h["epsilon"])
+        previous = g
+        out.append(x)
+    return np.array(out)
+
+
 EPS_BIAS = "ε outside the bias correction (Keras: ε̂ = ε·√(1−β₂ᵗ)); optax adds ε to √v̂"
 
 #: optreg built-in name → its counterparts. One entry per peer; add rows here.
@@ -246,7 +262,8 @@ PEERS: dict[str, list[Peer]] = {
         optax_peer(
             "adafactor",
             lambda f, h, **x: f(
-                None if h["relative_step"] else _lr(h),
+                # Keras's relative step min(lr, 1/√t) is lr itself for t <= 1/lr²
+                _lr(h),
                 min_dim_size_to_factor=1,
                 decay_rate=-h["beta_2_decay"],
                 eps=h["epsilon_1"],
@@ -311,6 +328,9 @@ PEERS: dict[str, list[Peer]] = {
                 weight_decay=h["proximal_decay"], **x
             ),
             settings={"learning_rate": 0.01},
+            # only used should optreg's adan follow the authors' code (issue 17)
+            convention="adan: optax weights the gradient difference by (1 − β₂), the authors' code by β₂",
+            numpy=adan_one_minus_beta,
         )
     ],
     "sm3": [
@@ -363,9 +383,15 @@ PEERS: dict[str, list[Peer]] = {
                 adam_b2=h["adam_beta_2"],
                 adam_weight_decay=h["adam_weight_decay"],
                 adam_learning_rate=_lr(h) * h["adam_lr_ratio"],
+                weight_decay=h["weight_decay"],
                 **x,
             ),
-            settings={"learning_rate": 0.01},
+            # optreg's Muon branch decays at Keras's 0.004 unless told: given to both
+            settings={"learning_rate": 0.01, "weight_decay": 0.004},
+            convention="Keras's Muon scales the orthogonalised step by rms_rate·√max(rows, cols), optax by "
+            "√max(1, rows/cols) unless consistent_rms; its momentum is an EMA, bias-corrected, with a Nadam-style "
+            "Nesterov term (Keras: m = βm + g, step on g + βm), and optax's AdamW branch takes Nesterov too",
+            aligned=({"nesterov": False}, {"consistent_rms": 0.2}),
         )
     ],
     "prodigy": [
@@ -381,6 +407,9 @@ PEERS: dict[str, list[Peer]] = {
                 safeguard_warmup=h["safeguard_warmup"],
                 **x,
             ),
+            convention="optax always bias-corrects d·lr by √(1−β₂ᵗ)/(1−β₁ᵗ); the authors' code and optreg only "
+            "with use_bias_correction (bias_correction here), off by default",
+            aligned=({"bias_correction": True}, {}),
         )
     ],
     "ademamix": [
