@@ -225,6 +225,13 @@ PEERS: dict[str, list[Peer]] = {
             numpy=nadam_constant_momentum,
         )
     ],
+    "nadamw": [
+        optax_peer(
+            "nadamw",
+            lambda f, h, **x: f(_lr(h), **_betas(h), eps=h["epsilon"], weight_decay=h["weight_decay"], **x),
+            settings={"learning_rate": 0.01, "weight_decay": 0.01},
+        )
+    ],
     "radam": [
         optax_peer(
             "radam",
@@ -589,7 +596,10 @@ def main(argv=None) -> None:
             elif not available(peer.library):
                 found, status = float("nan"), f"skipped: {peer.library} is not installed"
             else:
-                found, status = compare(name, peer, start, grads)
+                try:
+                    found, status = compare(name, peer, start, grads)
+                except Exception as error:  # a row whose names no longer match: shown, not fatal
+                    found, status = float("nan"), f"ERROR: {type(error).__name__}: {error}"
             counts[status.split(":")[0].split(" ")[0]] = counts.get(status.split(":")[0].split(" ")[0], 0) + 1
             print(f"| `{name}` | `{peer.label}` | {shown} | {found:.1e} | {status} |", flush=True)
     without = sorted(builtins - set(PEERS))
