@@ -1,0 +1,614 @@
+"""optreg's built-in optimizers against their counterparts in optax, torch.optim and pytorch-optimizer.
+
+Every built-in that has a counterpart in :data:`PEERS` is run on both sides on the **same fixed
+sequence of gradients**: a start point and 50 gradients drawn once from a standard normal (seed 0)
+for two variables at once, a vector ``[7]`` and a matrix ``[3, 4]`` (so per-variable norms,
+matrix-only updates such as Muon's, and sums over every variable such as Prodigy's are exercised).
+The gradients do not depend on the iterate, so a difference is the update rule's alone. Both sides
+compute in float64 (``jax_enable_x64``; torch's default dtype set to float64), each optimizer
+with optreg's default hyperparameters overridden by the row's settings, handed to the peer under
+the peer's names.
+
+The printed difference is the largest distance between the two trajectories over the 50 steps,
+relative to how far the peer's trajectory moved from the start::
+
+    max_t max_i |x_t[i] − y_t[i]|  /  max_t max_i |y_t[i] − y_0[i]|
+
+A row **agrees** at most :data:`AGREES` (1e-5). Where it does not and the row names a convention
+(epsilon inside or outside the square root, epsilon outside the bias correction, ...), the
+convention is checked by the run itself: both sides run again with the row's ``aligned`` change
+(a setting that removes the convention, such as epsilon = 0, or the peer's own switch to optreg's
+convention), and the row prints ``differs: <convention>`` only if the aligned runs agree; a
+difference that no named convention explains prints ``UNEXPLAINED``. A built-in whose
+counterpart is not importable (torch and pytorch-optimizer are optional) prints ``skipped``.
+
+Run it from the repository root, in a venv with the ``peers`` extra::
+
+    pip install -e '.[peers]'            # jax and optax; torch and pytorch-optimizer by hand
+    python benchmarks/peers.py [NAME ...] [--steps N]
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import argparse
+import importlib
+import importlib.metadata
+import platform
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+#: Largest relative trajectory difference (see the module docstring) that counts as agreement.
+AGREES = 1e-5
+SHAPES = ((7,), (3, 4))
+
+
+@dataclass(frozen=True)
+class Peer:
+    """One counterpart of an optreg built-in.
+
+    ``make(h, **extra)`` builds the peer from ``h``, optreg's hyperparameters (the defaults
+    merged with ``settings``), under the peer's own names; ``extra`` are peer-only keywords.
+    For torch peers ``make(params, h, **extra)`` returns a ``torch.optim.Optimizer``.
+    """
+
+    library: str  # "optax", "torch" or "pytorch_optimizer": the module that must import
+    label: str  # what the table prints, e.g. "optax.adam"
+    make: Callable
+    settings: dict = field(default_factory=dict)  # optreg hyperparameters/options for this row
+    convention: str | None = None  # the known difference, named
+    # the convention removed: (optreg settings, peer-only keywords) under which both must agree
+    aligned: tuple[dict, dict] | None = None
+    # where no setting removes it: ``numpy(x0, grads, h)`` → trajectory, optreg's algorithm
+    # written in NumPy with the peer's convention instead, which must agree with the peer
+    numpy: Callable | None = None
+
+
+def _optax(name: str):
+    """optax's function of that name, from optax or optax.contrib."""
+    import optax
+    import optax.contrib
+
+    return getattr(optax, name, None) or getattr(optax.contrib, name)
+
+
+def optax_peer(name: str, make: Callable, **fields) -> Peer:
+    """A Peer on ``optax.<name>`` (or ``optax.contrib.<name>``)."""
+    return Peer("optax", f"optax.{name}", lambda h, **extra: make(_optax(name), h, **extra), **fields)
+
+
+def _lr(h):
+    return h["learning_rate"]
+
+
+def _betas(h):
+    return {"b1": h["beta_1"], "b2": h["beta_2"]}
+
+
+def yogi_bias_corrected(x, grads, h):
+    """Yogi as optax writes it: Adam's bias corrections on both moments, m starting at 1e-6 like v."""
+    m, v, out = np.full_like(x, 1e-6), np.full_like(x, h["initial_accumulator_value"]), []
+    for t, g in enumerate(grads, 1):
+        m = h["beta_1"] * m + (1 - h["beta_1"]) * g
+        v = v - (1 - h["beta_2"]) * np.sign(v - g * g) * g * g
+        m_hat, v_hat = m / (1 - h["beta_1"] ** t), v / (1 - h["beta_2"] ** t)
+        x = x - h["learning_rate"] * m_hat / (np.sqrt(v_hat) + h["epsilon"])
+        out.append(x)
+    return np.array(out)
+
+
+def rprop_one_call_late(x, grads, h):
+    """iRprop− whose move at step t is the one computed at t − 1 (sign(g_{t−1})·Δ_{t−1}), dropped
+    when the gradient's sign flips at t, as optax.rprop applies it; the step sizes as optreg's."""
+    size, previous, pending, out = np.full_like(x, h["learning_rate"]), np.zeros_like(x), np.zeros_like(x), []
+    for g in grads:
+        product = g * previous
+        size = np.where(product > 0, size * h["eta_plus"], np.where(product < 0, size * h["eta_minus"], size))
+        size = np.where(product != 0, np.clip(size, h["min_step"], h["max_step"]), size)
+        x = x - np.where(product < 0, 0.0, pending)
+        pending = np.where(product < 0, 0.0, size * np.sign(g))
+        previous = pending
+        out.append(x)
+    return np.array(out)
+
+
+def nadam_constant_momentum(x, grads, h):
+    """Nadam as optax writes it: Adam with the Nesterov look-ahead at constant β₁ (no Dozat schedule),
+    ε added to √v̂."""
+    b1, b2, m, v, out = h["beta_1"], h["beta_2"], np.zeros_like(x), np.zeros_like(x), []
+    for t, g in enumerate(grads, 1):
+        m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
+        m_hat = b1 * m / (1 - b1 ** (t + 1)) + (1 - b1) * g / (1 - b1**t)
+        x = x - h["learning_rate"] * m_hat / (np.sqrt(v / (1 - b2**t)) + h["epsilon"])
+        out.append(x)
+    return np.array(out)
+
+
+def adan_one_minus_beta(x, grads, h):
+    """Adan as optax writes it: the gradient difference weighted by (1 − β₂) in v and in n (the paper's
+    form; the authors' code weights it by β₂, their β being the paper's 1 − β)."""
+    b1, b2, b3 = h["beta_1"], h["beta_2"], h["beta_3"]
+    m, v, n, previous, out = np.zeros_like(x), np.zeros_like(x), np.zeros_like(x), None, []
+    for t, g in enumerate(grads, 1):
+        diff = np.zeros_like(g) if previous is None else g - previous
+        m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * diff
+        n = b3 * n + (1 - b3) * (g + (1 - b2) * diff) ** 2
+        direction = m / (1 - b1**t) + (1 - b2) * v / (1 - b2**t)
+        x = x - h["learning_rate"] * direction / (np.sqrt(n / (1 - b3**t)) + h["epsilon"])
+        previous = g
+        out.append(x)
+    return np.array(out)
+
+
+EPS_BIAS = "ε outside the bias correction (Keras: ε̂ = ε·√(1−β₂ᵗ)); optax adds ε to √v̂"
+
+#: optreg built-in name → its counterparts. One entry per peer; add rows here.
+PEERS: dict[str, list[Peer]] = {
+    "gradient_descent": [optax_peer("sgd", lambda f, h, **x: f(_lr(h), **x), settings={"learning_rate": 0.01})],
+    "sgd": [
+        optax_peer(
+            "sgd",
+            lambda f, h, **x: f(_lr(h), momentum=h["momentum"] or None, nesterov=h["nesterov"], **x),
+            settings={"learning_rate": 0.01, "momentum": 0.9, "nesterov": nesterov},
+        )
+        for nesterov in (False, True)
+    ],
+    "momentum": [
+        optax_peer("sgd", lambda f, h, **x: f(_lr(h), momentum=h["momentum"], **x), settings={"learning_rate": 0.01})
+    ],
+    "nesterov": [
+        optax_peer("sgd", lambda f, h, **x: f(_lr(h), momentum=h["momentum"], nesterov=True, **x)),
+    ],
+    "adam": [
+        optax_peer(
+            "adam",
+            lambda f, h, **x: f(_lr(h), **_betas(h), eps=h["epsilon"], **x),
+            settings={"learning_rate": 0.01, "epsilon": epsilon},
+            convention=EPS_BIAS,
+            aligned=({"epsilon": 0.0}, {}),
+        )
+        for epsilon in (1e-7, 1e-3)
+    ]
+    + [
+        optax_peer(
+            "amsgrad",
+            lambda f, h, **x: f(_lr(h), **_betas(h), eps=h["epsilon"], **x),
+            settings={"learning_rate": 0.01, "amsgrad": True},
+            convention="AMSGrad: Keras takes the maximum of the raw v and bias-corrects after it, optax the maximum "
+            "of the bias-corrected v̂ (and ε outside the bias correction)",
+            aligned=({"epsilon": 0.0, "beta_2": 0.0}, {}),
+        )
+    ],
+    "adamw": [
+        optax_peer(
+            "adamw",
+            lambda f, h, **x: f(_lr(h), **_betas(h), eps=h["epsilon"], weight_decay=h["weight_decay"], **x),
+            settings={"learning_rate": 0.01, "weight_decay": 0.01},
+            convention=EPS_BIAS,
+            aligned=({"epsilon": 0.0}, {}),
+        )
+    ],
+    "amsgrad": [
+        optax_peer(
+            "amsgrad",
+            lambda f, h, **x: f(_lr(h), **_betas(h), eps=h["epsilon"], **x),
+            settings={"learning_rate": 0.01},
+            convention="optreg's amsgrad is the paper's, without bias correction; optax bias-corrects both moments",
+            aligned=({}, {"bias_correction_mu": False, "bias_correction_nu": False}),
+        )
+    ],
+    "adamax": [
+        optax_peer(
+            "adamax",
+            lambda f, h, **x: f(_lr(h), **_betas(h), eps=h["epsilon"], **x),
+            settings={"learning_rate": 0.01},
+            convention="ε: Keras adds it to the infinity norm u, optax inside the maximum, max(β₂u, |g| + ε)",
+            aligned=({"epsilon": 0.0}, {}),
+        )
+    ],
+    "nadam": [
+        optax_peer(
+            "nadam",
+            lambda f, h, **x: f(_lr(h), **_betas(h), eps=h["epsilon"], **x),
+            settings={"learning_rate": 0.01},
+            convention="Keras's Nadam follows Dozat's momentum schedule μₜ = β₁(1 − ½·0.96ᵗ); optax's is Adam "
+            "with a Nesterov look-ahead at constant β₁",
+            numpy=nadam_constant_momentum,
+        )
+    ],
+    "nadamw": [
+        optax_peer(
+            "nadamw",
+            lambda f, h, **x: f(_lr(h), **_betas(h), eps=h["epsilon"], weight_decay=h["weight_decay"], **x),
+            settings={"learning_rate": 0.01, "weight_decay": 0.01},
+        )
+    ],
+    "radam": [
+        optax_peer(
+            "radam",
+            lambda f, h, **x: f(_lr(h), **_betas(h), eps=h["epsilon"], threshold=h["threshold"], **x),
+            settings={"learning_rate": 0.01},
+        )
+    ],
+    "rmsprop": [
+        optax_peer(
+            "rmsprop",
+            lambda f, h, **x: f(
+                _lr(h), decay=h["rho"], eps=h["epsilon"], centered=h["centered"], momentum=h["momentum"] or None, **x
+            ),
+            settings={"learning_rate": 0.01, "momentum": momentum, "centered": centered},
+        )
+        for momentum, centered in ((0.0, False), (0.9, True))
+    ],
+    "adagrad": [
+        optax_peer(
+            "adagrad",
+            lambda f, h, **x: f(
+                _lr(h), initial_accumulator_value=h["initial_accumulator_value"], eps=h["epsilon"], **x
+            ),
+            settings={"learning_rate": 0.01},
+        )
+    ],
+    "adadelta": [
+        optax_peer(
+            "adadelta",
+            lambda f, h, **x: f(_lr(h), rho=h["rho"], eps=h["epsilon"], **x),
+            settings={"learning_rate": 1.0},
+        )
+    ],
+    "adafactor": [
+        optax_peer(
+            "adafactor",
+            lambda f, h, **x: f(
+                # Keras's relative step min(lr, 1/√t) is lr itself for t <= 1/lr²
+                _lr(h),
+                min_dim_size_to_factor=1,
+                decay_rate=-h["beta_2_decay"],
+                eps=h["epsilon_1"],
+                clipping_threshold=h["clip_threshold"],
+                **x,
+            ),
+            settings={},
+        )
+    ],
+    "lion": [
+        optax_peer(
+            "lion",
+            lambda f, h, **x: f(_lr(h), **_betas(h), weight_decay=0.0, **x),
+            settings={"learning_rate": 0.01},
+        )
+    ],
+    "lamb": [
+        optax_peer(
+            "lamb",
+            lambda f, h, **x: f(_lr(h), **_betas(h), eps=h["epsilon"], **x),
+            settings={"learning_rate": 0.01},
+        )
+    ],
+    "lars": [
+        optax_peer(
+            "lars",
+            lambda f, h, **x: f(
+                _lr(h), weight_decay=h["l2"], trust_coefficient=h["trust_coefficient"], momentum=h["momentum"], **x
+            ),
+            settings={"learning_rate": 1.0},
+        )
+    ],
+    "novograd": [
+        optax_peer(
+            "novograd",
+            lambda f, h, **x: f(_lr(h), **_betas(h), eps=h["epsilon"], weight_decay=h["l2"], **x),
+            settings={"learning_rate": 0.01},
+        )
+    ],
+    "yogi": [
+        optax_peer(
+            "yogi",
+            lambda f, h, **x: f(_lr(h), **_betas(h), eps=h["epsilon"], **x),
+            settings={"learning_rate": 0.01},
+            convention="optreg's Yogi is the paper's Algorithm 2, without bias correction; optax bias-corrects both "
+            "moments and starts m at 1e-6",
+            numpy=yogi_bias_corrected,
+        )
+    ],
+    "adabelief": [
+        optax_peer(
+            "adabelief",
+            lambda f, h, **x: f(_lr(h), **_betas(h), eps=h["epsilon"], eps_root=h["epsilon"], **x),
+            settings={"learning_rate": 0.01},
+        )
+    ],
+    "adan": [
+        optax_peer(
+            "adan",
+            lambda f, h, **x: f(
+                _lr(h), **_betas(h), b3=h["beta_3"], eps=h["epsilon"], eps_root=0.0,
+                weight_decay=h["proximal_decay"], **x
+            ),
+            settings={"learning_rate": 0.01},
+            # only used should optreg's adan follow the authors' code (issue 17)
+            convention="adan: optax weights the gradient difference by (1 − β₂), the authors' code by β₂",
+            numpy=adan_one_minus_beta,
+        )
+    ],
+    "sm3": [
+        optax_peer("sm3", lambda f, h, **x: f(_lr(h), momentum=h["momentum"], **x), settings={"learning_rate": 0.01})
+    ],
+    "rprop": [
+        optax_peer(
+            "rprop",
+            lambda f, h, **x: f(
+                _lr(h), eta_minus=h["eta_minus"], eta_plus=h["eta_plus"], min_step_size=h["min_step"],
+                max_step_size=h["max_step"], **x
+            ),
+            convention="optax.rprop applies each step one call late: its move at step t is sign(gₜ₋₁)·Δₜ₋₁, "
+            "dropped when the sign flips at t (its first call does not move)",
+            numpy=rprop_one_call_late,
+        )
+    ],
+    "signsgd": [optax_peer("sign_sgd", lambda f, h, **x: f(_lr(h), **x), settings={"learning_rate": 0.01})],
+    "signum": [
+        optax_peer("signum", lambda f, h, **x: f(_lr(h), beta=h["momentum"], **x), settings={"learning_rate": 0.01})
+    ],
+    "madgrad": [
+        optax_peer(
+            "madgrad",
+            lambda f, h, **x: f(_lr(h), momentum=h["momentum"], eps=h["epsilon"], **x),
+            convention="optax adds ε to the learning rate too, λₖ = (lr + ε)·√(k+1), as the authors' code does",
+            aligned=({"epsilon": 0.0}, {}),
+        ),
+    ],
+    "schedule_free_adamw": [
+        optax_peer(
+            "schedule_free_adamw",
+            lambda f, h, **x: f(
+                _lr(h), warmup_steps=h["warmup_steps"] or None, **_betas(h), eps=h["epsilon"], weight_decay=0.0, **x
+            ),
+            settings={"learning_rate": 0.01},
+        )
+    ],
+    "muon": [
+        optax_peer(
+            "muon",
+            lambda f, h, **x: f(
+                _lr(h),
+                ns_coeffs=(h["muon_a"], h["muon_b"], h["muon_c"]),
+                ns_steps=h["ns_steps"],
+                beta=h["momentum"],
+                eps=h["epsilon"],
+                nesterov=h["nesterov"],
+                adam_b1=h["adam_beta_1"],
+                adam_b2=h["adam_beta_2"],
+                adam_weight_decay=h["adam_weight_decay"],
+                adam_learning_rate=_lr(h) * h["adam_lr_ratio"],
+                weight_decay=h["weight_decay"],
+                **x,
+            ),
+            # optreg's Muon branch decays at Keras's 0.004 unless told: given to both
+            settings={"learning_rate": 0.01, "weight_decay": 0.004},
+            convention="Keras's Muon scales the orthogonalised step by rms_rate·√max(rows, cols), optax by "
+            "√max(1, rows/cols) unless consistent_rms; its momentum is an EMA, bias-corrected, with a Nadam-style "
+            "Nesterov term (Keras: m = βm + g, step on g + βm), and optax's AdamW branch takes Nesterov too",
+            aligned=({"nesterov": False}, {"consistent_rms": 0.2}),
+        )
+    ],
+    "prodigy": [
+        optax_peer(
+            "prodigy",
+            lambda f, h, **x: f(
+                _lr(h),
+                betas=(h["beta_1"], h["beta_2"]),
+                beta3=h["beta_3"] or None,
+                eps=h["epsilon"],
+                estim_lr0=h["d0"],
+                estim_lr_coef=h["d_coef"],
+                safeguard_warmup=h["safeguard_warmup"],
+                **x,
+            ),
+            convention="optax always bias-corrects d·lr by √(1−β₂ᵗ)/(1−β₁ᵗ); the authors' code and optreg only "
+            "with use_bias_correction (bias_correction here), off by default",
+            aligned=({"bias_correction": True}, {}),
+        )
+    ],
+    "ademamix": [
+        optax_peer(
+            "ademamix",
+            lambda f, h, **x: f(_lr(h), **_betas(h), b3=h["beta_3"], alpha=h["alpha"], eps=h["epsilon"], **x),
+            settings={"learning_rate": 0.01},
+        )
+    ],
+    "adopt": [
+        optax_peer(
+            "adopt",
+            lambda f, h, **x: f(_lr(h), **_betas(h), eps=h["epsilon"], **x),
+            settings={"learning_rate": 0.01},
+        )
+    ],
+    # torch.optim / pytorch-optimizer rows: compared when torch is importable
+    "qhadam": [
+        Peer(
+            "pytorch_optimizer",
+            "pytorch_optimizer.QHAdam",
+            lambda p, h, **x: importlib.import_module("pytorch_optimizer").QHAdam(
+                p, lr=_lr(h), betas=(h["beta_1"], h["beta_2"]), nus=(h["nu_1"], h["nu_2"]), eps=h["epsilon"], **x
+            ),
+            settings={"learning_rate": 0.01},
+        )
+    ],
+}
+
+
+def problem(seed: int, steps: int) -> tuple[list[np.ndarray], list[list[np.ndarray]]]:
+    """The start values and the gradients of every step, float64, one array per variable."""
+    rng = np.random.default_rng(seed)
+    start = [rng.normal(size=shape) for shape in SHAPES]
+    grads = [[rng.normal(size=shape) for shape in SHAPES] for _ in range(steps)]
+    return start, grads
+
+
+def run_optreg(name: str, settings: dict, start, grads) -> np.ndarray:
+    """optreg's trajectory: every variable after every step, flattened, [steps, n]."""
+    import tensorflow as tf
+
+    import optreg
+
+    variables = [tf.Variable(s, dtype=tf.float64) for s in start]
+    opt = optreg.registry.create(name, **settings)
+    rows = []
+    for step in grads:
+        opt.apply_gradients([(tf.constant(g, tf.float64), v) for g, v in zip(step, variables)])
+        rows.append(np.concatenate([v.numpy().ravel() for v in variables]))
+    return np.array(rows)
+
+
+def run_optax(peer: Peer, h: dict, extra: dict, start, grads) -> np.ndarray:
+    """optax's trajectory on the same gradients."""
+    import jax.numpy as jnp
+    import optax
+
+    tx = peer.make(h, **extra)
+    params = [jnp.asarray(s) for s in start]
+    state = tx.init(params)
+    rows = []
+    for step in grads:
+        updates, state = tx.update([jnp.asarray(g) for g in step], state, params)
+        params = optax.apply_updates(params, updates)
+        rows.append(np.concatenate([np.asarray(p).ravel() for p in params]))
+    return np.array(rows)
+
+
+def run_torch(peer: Peer, h: dict, extra: dict, start, grads) -> np.ndarray:
+    """torch's trajectory on the same gradients (torch.optim or pytorch-optimizer)."""
+    import torch
+
+    params = [torch.tensor(s, dtype=torch.float64, requires_grad=True) for s in start]
+    opt = peer.make(params, h, **extra)
+    rows = []
+    for step in grads:
+        for p, g in zip(params, step):
+            p.grad = torch.tensor(g, dtype=torch.float64)
+        opt.step()
+        rows.append(np.concatenate([p.detach().numpy().ravel() for p in params]))
+    return np.array(rows)
+
+
+def difference(ours: np.ndarray, theirs: np.ndarray, start) -> float:
+    """The largest distance between the trajectories relative to the peer's largest displacement."""
+    x0 = np.concatenate([s.ravel() for s in start])
+    moved = np.max(np.abs(theirs - x0))
+    if not np.all(np.isfinite(ours)) or not np.all(np.isfinite(theirs)):
+        return float("inf")
+    return float(np.max(np.abs(ours - theirs)) / max(moved, 1e-300))
+
+
+def available(library: str) -> bool:
+    """Whether a peer library imports."""
+    try:
+        importlib.import_module(library)
+    except ImportError:
+        return False
+    return True
+
+
+def compare(name: str, peer: Peer, start, grads) -> tuple[float, str]:
+    """Both sides on the same gradients; returns (difference, status)."""
+    import optreg
+
+    def both(settings: dict, extra: dict) -> float:
+        h = {**optreg.registry.get(name).defaults(), "weight_decay": None, **settings}
+        runner = run_optax if peer.library == "optax" else run_torch
+        return difference(run_optreg(name, settings, start, grads), runner(peer, h, extra, start, grads), start)
+
+    found = both(peer.settings, {})
+    if found <= AGREES:
+        return found, "agrees"
+    if peer.convention is None:
+        return found, "UNEXPLAINED"
+    if peer.numpy is not None:
+        h = {**optreg.registry.get(name).defaults(), **peer.settings}
+        x0, flat = np.concatenate([s.ravel() for s in start]), [np.concatenate([g.ravel() for g in s]) for s in grads]
+        runner = run_optax if peer.library == "optax" else run_torch
+        checked = difference(peer.numpy(x0, flat, h), runner(peer, h, {}, start, grads), start)
+        if checked <= AGREES:
+            return found, f"differs: {peer.convention} (the peer = NumPy with that convention, {checked:.0e})"
+        return found, f"UNEXPLAINED (NumPy with '{peer.convention}' is {checked:.1e} from the peer)"
+    if peer.aligned is None:
+        return found, f"UNEXPLAINED (named, not checked: {peer.convention})"
+    settings, extra = peer.aligned
+    aligned = both({**peer.settings, **settings}, extra)
+    if aligned <= AGREES:
+        shown = ", ".join(f"{k}={v}" for k, v in {**settings, **extra}.items())
+        return found, f"differs: {peer.convention} (agrees, {aligned:.0e}, with {shown})"
+    return found, f"UNEXPLAINED (named convention '{peer.convention}' does not account for it: {aligned:.1e} aligned)"
+
+
+def versions() -> str:
+    """The versions of everything compared."""
+    found = []
+    for package in ("tensorflow", "jax", "optax", "torch", "pytorch_optimizer"):
+        try:
+            found.append(f"{package} {importlib.metadata.version(package.replace('_', '-'))}")
+        except importlib.metadata.PackageNotFoundError:
+            found.append(f"{package} not installed")
+    return ", ".join(found)
+
+
+def main(argv=None) -> None:
+    """Run every row whose optreg built-in exists and whose peer imports; print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("names", nargs="*", help="optreg built-ins to compare (default: every row)")
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if available("jax"):
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+    if available("torch"):
+        import torch
+
+        torch.set_default_dtype(torch.float64)
+    import optreg
+
+    print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, python {platform.python_version()}")
+    print(f"versions: {versions()}")
+    print(f"{args.steps} steps of fixed N(0, 1) gradients (seed {args.seed}) on variables {SHAPES}, float64; "
+          f"agrees: max relative trajectory difference <= {AGREES:g}\n")
+    builtins = {entry.name for entry in optreg.registry if entry.source == "builtin"}
+    start, grads = problem(args.seed, args.steps)
+    names = args.names or sorted(PEERS)
+    counts: dict[str, int] = {}
+    print("| optreg | peer | settings | max relative difference | status |\n|---|---|---|---|---|")
+    for name in names:
+        for peer in PEERS.get(name, []):
+            shown = ", ".join(f"{k}={v}" for k, v in peer.settings.items()) or "defaults"
+            if name not in builtins:
+                found, status = float("nan"), "skipped: not an optreg built-in yet"
+            elif not available(peer.library):
+                found, status = float("nan"), f"skipped: {peer.library} is not installed"
+            else:
+                try:
+                    found, status = compare(name, peer, start, grads)
+                except Exception as error:  # a row whose names no longer match: shown, not fatal
+                    found, status = float("nan"), f"ERROR: {type(error).__name__}: {error}"
+            counts[status.split(":")[0].split(" ")[0]] = counts.get(status.split(":")[0].split(" ")[0], 0) + 1
+            print(f"| `{name}` | `{peer.label}` | {shown} | {found:.1e} | {status} |", flush=True)
+    without = sorted(builtins - set(PEERS))
+    print(f"\n{counts}")
+    print(f"built-ins with no counterpart row: {', '.join(without)}")
+    if not available("torch"):
+        print("torch (and pytorch-optimizer) not installed: their rows were skipped; the CPU wheel index is not "
+              "reachable here and the PyPI wheel pulls ~2.5 GB of CUDA libraries")
+
+
+if __name__ == "__main__":
+    main()
