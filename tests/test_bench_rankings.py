@@ -117,7 +117,7 @@ def test_mlp_rankings_use_the_held_out_loss(mlp_runs):
     assert "judged by test_loss (held out)" in text and f"{best.baseline:.6g}" in text
     assert "no known minimum" in text and "never" not in text
     record = json.loads(render(mlp_runs[:1], "json"))[0]
-    assert record["judged_by"] == "test_loss" and record["judged_loss"] == record["test_loss"]
+    assert record["judged_by"] == "test_loss" and record["judged_loss"] == record["metrics"]["test_loss"]
     rows = list(csv.DictReader(io.StringIO(render(mlp_runs, "csv"))))
     assert [float(row["judged_loss"]) for row in rows] == [r.metrics["test_loss"] for r in mlp_runs]
 

@@ -84,7 +84,8 @@ FIELDS: tuple[Field, ...] = (
           lambda r, h: r.seconds),
     Field("judged_by", "string or null", "the metric the run is judged by instead of its training loss",
           lambda r, h: r.judged_by),
-    Field("judged_loss", "number or null", "its judged_by metric, else its final loss", lambda r, h: r.judged_loss),
+    Field("judged_loss", "number or null", "the judged_by metric's value; null when judged by final_loss",
+          lambda r, h: r.judged_loss if r.judged_by is not None else None),
     Field("baseline", "number or null", "the judged loss of the problem's baseline, which a run must beat",
           lambda r, h: r.baseline),
     Field("metrics", "object", "the problem's extra figures, name → number or null (e.g. test_loss)",
@@ -145,7 +146,7 @@ def run_record(run: RunResult, with_history: bool = True) -> dict[str, Any]:
         >>> run = RunResult("sgd", "quartic", {}, {}, "exploded", 3, float("inf"), (float("nan"),), 0.1)
         >>> record = run_record(run)
         >>> record["final_loss"], record["final_params"], record["nonfinite"]
-        (None, [None], ['final_loss', 'final_params[0]', 'judged_loss'])
+        (None, [None], ['final_loss', 'final_params[0]'])
     """
     found: list[str] = []
     record = {field.name: strict(field.value(run, with_history), field.name, found) for field in FIELDS}
