@@ -148,6 +148,8 @@ def autoencoder(code: int = 8, batch_size: int = 0, seed: int = 0) -> Problem:
         batch_loss=batch_loss if batch_size else None,
         metrics=metrics,
         tolerance=0.0,
+        judged_by="test_loss",
+        baseline="baseline_test_loss",
         options={"code": code, "batch_size": batch_size, "seed": seed},
         configure=autoencoder,
     )

@@ -196,6 +196,8 @@ def classifier(
         "batch_loss": batch_loss if batch_size else None,
         "metrics": metrics,
         "tolerance": 0.0,
+        "judged_by": "test_loss",
+        "baseline": "baseline_test_loss",
     }
 
 
