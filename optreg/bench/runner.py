@@ -250,12 +250,16 @@ def plan_bench(
         names = registry.problems.names()
     found = tuple(_configured(registry.problems.get(name), problem_options or {}) for name in names)
     runs = []
+    checked: set[str] = set()  # a sweep repeats one set of options over many values: check each set once
     for name in optimizers:
         for entry, chosen in _with_inner_optimizers(registry, registry.get(name), settings):
             for setting in chosen:
                 hyperparameters, options = split_setting(setting, entry)
                 resolve_hyperparameters(entry.accepted_hyperparameters, hyperparameters, entry.name)
-                check_spec_options({k: v for k, v in options.items() if k in SPEC_OPTION_NAMES})
+                spec_options = {k: v for k, v in options.items() if k in SPEC_OPTION_NAMES}
+                if repr(spec_options) not in checked:
+                    check_spec_options(spec_options)
+                    checked.add(repr(spec_options))
             runs.append((entry, tuple(chosen)))
     if len(set(seeds)) != len(seeds):
         raise OptionError(f"seeds must differ, got {list(seeds)}")
