@@ -16,6 +16,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from tests.helpers import SEED
+
 #: The files that take longest, longest first (seconds of one worker: ``--durations=0`` of a
 #: whole run on the shared 2-core machine, scaled to its unloaded speed). Under
 #: ``--dist loadfile`` a worker takes whole files in collection order (``--no-loadscope-reorder``
@@ -59,4 +61,4 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture
 def rng():
     """A seeded NumPy generator, so every run sees the same random tensors."""
-    return np.random.default_rng(20261121)
+    return np.random.default_rng(SEED)
