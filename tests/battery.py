@@ -25,7 +25,8 @@ each shape's start and gradients come from a fresh generator with the fixture's 
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import tensorflow as tf

@@ -55,7 +55,8 @@ def main(settings, folder):
     x, y, _ = single_device_start()
     batches = list(strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensor_slices((x, y)).batch(BATCH)))
     results = {
-        name: resume(strategy, name, options, os.path.join(folder, name, "ckpt"), batches) for name, options in settings.items()
+        name: resume(strategy, name, options, os.path.join(folder, name, "ckpt"), batches)
+        for name, options in settings.items()
     }
     print(json.dumps(results), flush=True)
 

@@ -19,7 +19,8 @@ def start_distributed(names, options, compiled, reference=True):
     reference unless ``reference``); finish it with ``results``. Its output goes to files, not
     pipes, so a process that has much to say never waits on us."""
     out, err = (tempfile.TemporaryFile("w+", encoding="utf-8") for _ in range(2))
-    command = [sys.executable, str(REPO / "tests" / "distributed_run.py"), json.dumps(list(names)), json.dumps(options), compiled]
+    script = str(REPO / "tests" / "distributed_run.py")
+    command = [sys.executable, script, json.dumps(list(names)), json.dumps(options), compiled]
     command += [] if reference else ["no-reference"]
     return subprocess.Popen(command, stdout=out, stderr=err, text=True), out, err
 

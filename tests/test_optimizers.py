@@ -64,7 +64,10 @@ def test_matches_numpy_reference_in_float64(case):
     cases = battery.problems(SHAPES, STEPS, dtype=np.float64)
     ours, reused = battery.optreg_trajectories(case.name, case.settings, cases)
     defaults = optreg.registry.get(case.name).defaults()
-    reference = [[case.numpy(start.copy(), [g.copy() for g in grads], {**defaults, **setting}) for start, grads in cases] for setting in case.settings]
+    reference = [
+        [case.numpy(start.copy(), [g.copy() for g in grads], {**defaults, **setting}) for start, grads in cases]
+        for setting in case.settings
+    ]
     wrong = battery.failures(case.name, case.settings, SHAPES, ours, reference, 1e-12, 1e-12, reused)
     assert not wrong, "\n".join(wrong)
 
