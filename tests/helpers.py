@@ -30,6 +30,10 @@ rule = ["var = var - 0.5 * learning_rate * grad"]
 #: Shapes every numeric check runs on: scalar, vector, matrix, rank 3.
 SHAPES = [(), (7,), (3, 4), (2, 3, 4)]
 
+#: The seed of the ``rng`` fixture (tests/conftest.py), for tests that draw as several tests of
+#: it would (tests/battery.py).
+SEED = 20261121
+
 
 def random_problem(rng, shape, steps, dtype=np.float32):
     """A start value and a list of gradients, as NumPy arrays of one dtype."""

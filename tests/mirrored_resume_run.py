@@ -22,9 +22,10 @@ from multiworker_run import BATCH, CHECKPOINT_STEP, STEPS, loss, single_device_s
 import optreg  # noqa: E402
 
 
-def resume(strategy, name, settings, path):
-    """Restore one optimizer and its variables under the strategy, train to STEPS, report."""
-    x, y, start = single_device_start()
+def resume(strategy, name, settings, path, batches):
+    """Restore one optimizer and its variables under the strategy, train to STEPS on the
+    distributed ``batches``, report."""
+    _, _, start = single_device_start()
     with strategy.scope():
         variables = [tf.Variable(tf.zeros_like(v)) for v in start]  # the checkpoint fills them
         opt = optreg.registry.create(name, **settings)
@@ -36,7 +37,6 @@ def resume(strategy, name, settings, path):
         opt.apply_gradients(zip(tape.gradient(value, variables), variables))
 
     step = tf.function(lambda x, y: strategy.run(replica_step, args=(x, y)))
-    batches = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensor_slices((x, y)).batch(BATCH))
     for _ in range(STEPS - CHECKPOINT_STEP):
         for features, targets in batches:
             step(features, targets)
@@ -50,7 +50,14 @@ def resume(strategy, name, settings, path):
 def main(settings, folder):
     """Resume every named optimizer from folder/name/ckpt; print the results as JSON."""
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    results = {name: resume(strategy, name, options, os.path.join(folder, name, "ckpt")) for name, options in settings.items()}
+    # the one batch, split over the replicas once for every step of every optimizer (a
+    # distributed iterator costs far more than a step, and each gave these same values)
+    x, y, _ = single_device_start()
+    batches = list(strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensor_slices((x, y)).batch(BATCH)))
+    results = {
+        name: resume(strategy, name, options, os.path.join(folder, name, "ckpt"), batches)
+        for name, options in settings.items()
+    }
     print(json.dumps(results), flush=True)
 
 

@@ -14,11 +14,14 @@ from tests.helpers import REPO
 from tests.test_optimizers import BUILTIN
 
 
-def start_distributed(names, options, compiled):
-    """Start one fresh process for every named optimizer's runs; finish it with ``results``.
-    Its output goes to files, not pipes, so a process that has much to say never waits on us."""
+def start_distributed(names, options, compiled, reference=True):
+    """Start one fresh process for every named optimizer's runs (without the single-device
+    reference unless ``reference``); finish it with ``results``. Its output goes to files, not
+    pipes, so a process that has much to say never waits on us."""
     out, err = (tempfile.TemporaryFile("w+", encoding="utf-8") for _ in range(2))
-    command = [sys.executable, str(REPO / "tests" / "distributed_run.py"), json.dumps(list(names)), json.dumps(options), compiled]
+    script = str(REPO / "tests" / "distributed_run.py")
+    command = [sys.executable, script, json.dumps(list(names)), json.dumps(options), compiled]
+    command += [] if reference else ["no-reference"]
     return subprocess.Popen(command, stdout=out, stderr=err, text=True), out, err
 
 
@@ -44,10 +47,17 @@ MODES = ["compiled", "eager"]
 @pytest.fixture(scope="module")
 def clipped_runs_by_mode():
     """Every built-in under the strategy with clipnorm 5, in one process per mode, the two
-    processes run side by side (their TensorFlow start-ups overlap): mode → name → results."""
-    started = {mode: start_distributed(BUILTIN, {"clipnorm": 5.0}, mode) for mode in MODES}
+    processes run side by side (their TensorFlow start-ups overlap): mode → name → results.
+    The single-device reference is the same computation in both (the same code, data and
+    process set-up), so only the first mode's process makes it, and both modes compare with it."""
+    started = {mode: start_distributed(BUILTIN, {"clipnorm": 5.0}, mode, reference=mode == MODES[0]) for mode in MODES}
     try:
-        return {mode: results(started[mode]) for mode in MODES}
+        by_mode = {mode: results(started[mode]) for mode in MODES}
+        reference = by_mode[MODES[0]]
+        for mode in MODES[1:]:
+            for name, result in by_mode[mode].items():
+                result.update({key: reference[name][key] for key in ("single", "single_iterations")})
+        return by_mode
     finally:
         for process, _, _ in started.values():
             if process.poll() is None:

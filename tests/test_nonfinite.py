@@ -74,9 +74,15 @@ def test_half_precision_variables_train_with_float32_slots(name, dtype):
     var = tf.Variable(tf.zeros(3, dtype))
     learning_rate = CASE_BY_NAME[name].half_precision_learning_rate
     opt = optreg.registry.create(name, learning_rate=learning_rate, slot_dtype="float32")
-    step = tf.function(lambda: opt.minimize(lambda: tf.reduce_sum(tf.square(var - target)), [var]))
-    for _ in range(300):
-        step()
+
+    def body(i):
+        opt.minimize(lambda: tf.reduce_sum(tf.square(var - target)), [var])
+        return (i + 1,)
+
+    # the 300 steps in one call, as a graph loop: each is the step a tf.function of one step
+    # takes (the same traced update), without 300 calls from Python
+    tf.function(lambda: tf.while_loop(lambda i: i < 300, body, (tf.constant(0),)), autograph=False)()
+    assert int(opt.iterations) == 300
     assert var.dtype == dtype
     assert all(slot.dtype == tf.float32 for slot in opt.slots_for(var).values())
     values = var.numpy().astype(np.float32)

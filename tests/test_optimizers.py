@@ -8,13 +8,16 @@ import pytest
 import tensorflow as tf
 
 import optreg
+from tests import battery
 from tests.helpers import SHAPES, random_problem
-from tests.optimizer_table import CASES, KERAS_CASES, NUMPY_CASES
+from tests.optimizer_table import CASES
 from tests.table_core import numpy_adam
 
 BUILTIN = sorted(entry.name for entry in optreg.registry if entry.source == "builtin")
 STEPS = 50
 CASE_BY_NAME = {case.name: case for case in CASES}
+KERAS_ROWS = [case for case in CASES if case.keras]
+NUMPY_ROWS = [case for case in CASES if case.numpy]
 
 
 def _run_optreg(name, setting, start, grads):
@@ -41,24 +44,32 @@ def test_every_registered_optimizer_has_a_reference():
     assert {case.name for case in CASES} == set(BUILTIN)
 
 
-@pytest.mark.parametrize("shape", SHAPES, ids=str)
-@pytest.mark.parametrize("case, setting", KERAS_CASES, ids=lambda v: str(v) if not isinstance(v, dict) else str(v))
-def test_matches_keras_step_for_step(case, setting, shape, rng):
-    start, grads = random_problem(rng, shape, STEPS)
-    ours = _run_optreg(case.name, setting, start, grads)
-    theirs = _run_keras(case.keras, setting, start, grads)
-    for step, (a, b) in enumerate(zip(ours, theirs), start=1):
-        np.testing.assert_allclose(a, b, rtol=case.keras_rtol, atol=case.keras_rtol, err_msg=f"step {step}")
+@pytest.mark.parametrize("case", KERAS_ROWS, ids=str)
+def test_matches_keras_step_for_step(case):
+    """Every setting compared with Keras (``keras_settings``, else ``settings``) on every shape,
+    50 float32 steps, each step within the row's tolerance; one optreg build for all the shapes
+    and settings that allow it (tests/battery.py says how, and why that changes no number)."""
+    settings = case.keras_settings or case.settings
+    cases = battery.problems(SHAPES, STEPS)
+    ours, reused = battery.optreg_trajectories(case.name, settings, cases)
+    theirs = battery.keras_trajectories(case.keras, settings, cases)
+    wrong = battery.failures(case.name, settings, SHAPES, ours, theirs, case.keras_rtol, case.keras_rtol, reused)
+    assert not wrong, "\n".join(wrong)
 
 
-@pytest.mark.parametrize("shape", SHAPES, ids=str)
-@pytest.mark.parametrize("case, setting", NUMPY_CASES, ids=lambda v: str(v))
-def test_matches_numpy_reference_in_float64(case, setting, shape, rng):
-    start, grads = random_problem(rng, shape, STEPS, dtype=np.float64)
-    ours = _run_optreg(case.name, setting, start, grads)
-    reference = case.numpy(start, grads, {**optreg.registry.get(case.name).defaults(), **setting})
-    for step, (a, b) in enumerate(zip(ours, reference), start=1):
-        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12, err_msg=f"step {step}")
+@pytest.mark.parametrize("case", NUMPY_ROWS, ids=str)
+def test_matches_numpy_reference_in_float64(case):
+    """Every setting on every shape, 50 float64 steps, each within 1e-12 of the row's NumPy
+    reference (given the setting over the spec's defaults); built as in the Keras comparison."""
+    cases = battery.problems(SHAPES, STEPS, dtype=np.float64)
+    ours, reused = battery.optreg_trajectories(case.name, case.settings, cases)
+    defaults = optreg.registry.get(case.name).defaults()
+    reference = [
+        [case.numpy(start.copy(), [g.copy() for g in grads], {**defaults, **setting}) for start, grads in cases]
+        for setting in case.settings
+    ]
+    wrong = battery.failures(case.name, case.settings, SHAPES, ours, reference, 1e-12, 1e-12, reused)
+    assert not wrong, "\n".join(wrong)
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
