@@ -25,6 +25,7 @@ from typing import Any
 import tensorflow as tf
 
 from optreg.errors import OptionError
+from optreg.lang.sparsity import SparseSupport
 from optreg.model.definitions import SLOT_DTYPES, Slot
 from optreg.model.hyperparameters import Hyperparameter
 from optreg.model.options import GradientOptions, StepOptions
@@ -35,6 +36,7 @@ from optreg.runtime.gradients import gradient_hooks
 from optreg.runtime.hyperparameter_state import HyperparameterState
 from optreg.runtime.keras_options import KerasOptions
 from optreg.runtime.slots import RuntimeState, SlotMethods
+from optreg.runtime.sparse import check_sparse_updates, prepared_gradients
 from optreg.runtime.steps import StepPipeline
 from optreg.runtime.variables import refuse_parameter_servers, split_pairs
 
@@ -56,6 +58,10 @@ class Optimizer(KerasOptions, SlotMethods, StepPipeline, ExtensionPoints, tf.Mod
         jit_compile: compile each step (hooks and the update of every variable) into one XLA
             computation, eagerly and inside ``tf.function`` alike: True, False, or ``"auto"``
             (the default: XLA except under a distribution strategy).
+        sparse_updates: what a step does with a ``tf.IndexedSlices`` gradient: ``"exact"``
+            (the default: only the touched rows change where the rule makes that the dense
+            result, else the gradient is densified), ``"lazy"`` (only the touched rows and their
+            slots change, as LazyAdam) or ``"dense"`` (see :mod:`optreg.runtime.sparse`).
         weight_decay: decoupled decay, ``var -= var * weight_decay * learning_rate`` before
             each update (see :mod:`optreg.runtime.weight_decay`).
         use_ema: keep a moving average of every variable (see :mod:`optreg.runtime.ema`).
@@ -107,6 +113,7 @@ class Optimizer(KerasOptions, SlotMethods, StepPipeline, ExtensionPoints, tf.Mod
         skip_nonfinite: bool = False,
         slot_dtype: str | None = None,
         jit_compile: bool | str = "auto",
+        sparse_updates: str = "exact",
         weight_decay: float | None = None,
         use_ema: bool = False,
         ema_momentum: float = 0.99,
@@ -131,6 +138,7 @@ class Optimizer(KerasOptions, SlotMethods, StepPipeline, ExtensionPoints, tf.Mod
         if jit_compile not in (True, False, "auto"):
             raise OptionError(f"jit_compile must be True, False or 'auto', got {jit_compile!r}")
         self.jit_compile = jit_compile
+        self.sparse_updates = check_sparse_updates(sparse_updates, self.optimizer_name, self.sparse_support)
         self.step_options = StepOptions(
             weight_decay=weight_decay,
             use_ema=use_ema,
@@ -281,7 +289,8 @@ class Optimizer(KerasOptions, SlotMethods, StepPipeline, ExtensionPoints, tf.Mod
             >>> opt.apply_gradients(grads, model.trainable_variables)  # doctest: +SKIP
         """
         refuse_parameter_servers(tf.distribute.get_strategy())
-        grads, variables = split_pairs(grads_and_vars, variables)
+        grads, variables = split_pairs(grads_and_vars, variables, keep_sparse=True)
+        grads = prepared_gradients(grads, self.takes_sparse_gradients)
         variables = self._tf_variables(variables)
         if not variables:
             return self.iterations
@@ -299,6 +308,22 @@ class Optimizer(KerasOptions, SlotMethods, StepPipeline, ExtensionPoints, tf.Mod
             else:
                 self._compiled_step(variables)(grads)
         return self.iterations
+
+    @property
+    def sparse_support(self) -> SparseSupport | None:
+        """What the update rule can do with a sparse gradient (:mod:`optreg.lang.sparsity`);
+        None for an optimizer without a rule, which always densifies."""
+        return None
+
+    @property
+    def takes_sparse_gradients(self) -> bool:
+        """True when a ``tf.IndexedSlices`` gradient reaches :meth:`update_variable` as it is
+        (its rows summed) rather than densified: ``sparse_updates`` is ``"lazy"``, or ``"exact"``
+        and the rule is exact-sparse; never with gradient accumulation (its sums are dense)."""
+        support = self.sparse_support
+        if support is None or self.step_options.gradient_accumulation_steps:
+            return False
+        return self.sparse_updates == "lazy" or (self.sparse_updates == "exact" and support.exact)
 
     def moves_on_call(self, calls: tf.Tensor) -> tf.Tensor | bool:
         """Whether a call is meant to move the variables: not a call that only accumulates its
