@@ -60,8 +60,8 @@ class SparseSupport:
             why it is not exact (the first target a zero gradient changes); empty when exact.
 
     Example:
-        >>> SparseSupport(row_local=True, exact=False, blocker="slot 'm' changes").describe()
-        'lazy only (slot \\'m\\' changes when its row\\'s gradient is zero)'
+        >>> print(SparseSupport(row_local=True, exact=False, blocker="slot 'm' changes").describe())
+        lazy only (slot 'm' changes when its row's gradient is zero)
     """
 
     row_local: bool
