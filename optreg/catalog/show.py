@@ -164,9 +164,9 @@ def show_text(entry: OptimizerEntry) -> str:
         lines.append("options: " + ", ".join(f"{name} = {value!r}" for name, value in spec.options))
     if spec.measuring_steps:
         lines.append(f"measuring steps: {spec.measuring_steps} (first updates that leave the variable where it is)")
+    lines.append(f"sparse gradients: {sparse_gradients(spec)}")
     lines.append("update rule:")
     lines += [f"  {a.text}" for a in spec.rule.assignments]
-    lines.append(f"sparse gradients: {sparse_gradients(spec)}")
     return "\n".join(lines) + "\n"
 
 
