@@ -294,3 +294,14 @@ def test_sparse_updates_under_mirrored_strategy_match_a_single_device():
             np.testing.assert_allclose(copies[0], result["single_slots"][name], rtol=1e-6, atol=1e-6, err_msg=key)
     lazy, dense = results["adam:lazy:compiled"]["single"], results["adam:dense:compiled"]["single"]
     assert not np.allclose(lazy, dense)
+
+
+def test_the_compiled_step_is_traced_once_whatever_the_number_of_distinct_rows():
+    """The summed gradient keeps the input's length, so XLA compiles one program, not one per count."""
+    table = tf.Variable(tf.zeros([ROWS, COLS]))
+    opt = optreg.registry.create("adagrad", jit_compile=True)
+    for indices in ([1, 2, 3, 4], [5, 5, 5, 6], [7, 7, 7, 7]):
+        opt.apply_gradients([(sparse_gradient(0, indices), table)])
+    (compiled,) = opt._runtime.compiled.values()
+    assert compiled.experimental_get_tracing_count() == 1
+    assert np.count_nonzero(table.numpy().any(axis=1)) == 7

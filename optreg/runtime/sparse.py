@@ -86,15 +86,26 @@ def summed_rows(grad: tf.IndexedSlices) -> tf.IndexedSlices:
     """The same gradient with each row once: the rows of a repeated index summed, in the order
     the dense conversion sums them.
 
+    The result keeps the input's length, so its shape does not change from step to step (an
+    XLA-compiled step is compiled once, not once per number of distinct rows): after the distinct
+    rows come zero rows at the first row's index. Zeros leave norms, clipping and finiteness as
+    they are; :func:`update_rows` gives each padding entry the first entry's gradient, so the
+    first row is written the same value every time it appears.
+
     Example:
         >>> g = tf.IndexedSlices(tf.constant([[1.0], [2.0], [4.0]]), tf.constant([3, 0, 3]), tf.constant([5, 1]))
         >>> summed = summed_rows(g)
         >>> summed.indices.numpy(), summed.values.numpy()[:, 0]
-        (array([3, 0], dtype=int32), array([5., 2.], dtype=float32))
+        (array([3, 0, 3], dtype=int32), array([5., 2., 0.], dtype=float32))
     """
+    if grad.indices.shape.num_elements() == 0:
+        return grad
     rows, positions = tf.unique(grad.indices)
-    values = tf.math.unsorted_segment_sum(grad.values, positions, tf.shape(rows)[0])
-    return tf.IndexedSlices(values, rows, grad.dense_shape)
+    length = tf.size(grad.indices, out_type=positions.dtype)
+    values = tf.math.unsorted_segment_sum(grad.values, positions, length)
+    padded = tf.concat([rows, tf.fill([length - tf.size(rows, out_type=length.dtype)], rows[0])], 0)
+    padded = tf.ensure_shape(padded, grad.indices.shape)
+    return tf.IndexedSlices(values, padded, grad.dense_shape)
 
 
 def prepared_gradients(grads: Sequence[Any], sparse: bool) -> list[Any]:
@@ -149,15 +160,19 @@ def update_rows(
             ``"var"`` and of each slot it changes.
 
     Example:
-        >>> x = tf.Variable([[1.0], [2.0]])
+        >>> x = tf.Variable([[1.0], [2.0]])  # a rule of var - grad on row 1
         >>> g = tf.IndexedSlices(tf.constant([[1.0]]), tf.constant([1]), tf.constant([2, 1]))
         >>> update_rows(g, x, {}, lambda g, v, s: {"var": v - g})
         >>> x.numpy()[:, 0]
         array([1., 1.], dtype=float32)
     """
     rows = grad.indices
+    # a padding entry (the first row's index again, see summed_rows) computes the first entry's values
+    padding = tf.logical_and(tf.equal(rows, rows[0]), tf.range(tf.size(rows, out_type=rows.dtype)) > 0)
+    padding = tf.reshape(padding, [-1] + [1] * (grad.values.shape.rank - 1))
+    grad_rows = tf.where(padding, grad.values[:1], grad.values)
     current = {name: tf.gather(slot, rows) for name, slot in slots.items()}
-    values = rows_update(grad.values, tf.gather(var, rows), current)
+    values = rows_update(grad_rows, tf.gather(var, rows), current)
     for target, value in values.items():
         destination = var if target == "var" else slots[target]
         destination.scatter_update(tf.IndexedSlices(tf.cast(value, destination.dtype), rows))
