@@ -305,3 +305,17 @@ def test_the_compiled_step_is_traced_once_whatever_the_number_of_distinct_rows()
     (compiled,) = opt._runtime.compiled.values()
     assert compiled.experimental_get_tracing_count() == 1
     assert np.count_nonzero(table.numpy().any(axis=1)) == 7
+
+
+def test_a_sparse_step_inside_a_whole_step_xla_function():
+    """Forward, backward and update in one tf.function(jit_compile=True): XLA bounds tf.unique's
+    rows, and the summed gradient still has the input's length."""
+    tables = {}
+    for mode in ("exact", "dense"):
+        table = tf.Variable(np.random.default_rng(1).normal(size=(ROWS, COLS)).astype("float32"))
+        opt = optreg.registry.create("adagrad", learning_rate=0.1, sparse_updates=mode)
+        step = tf.function(lambda g, opt=opt, table=table: opt.apply_gradients([(g, table)]), jit_compile=True)
+        for seed in range(3):
+            step(sparse_gradient(seed))
+        tables[mode] = table.numpy()
+    np.testing.assert_array_max_ulp(tables["exact"], tables["dense"], 1)

@@ -101,10 +101,11 @@ def summed_rows(grad: tf.IndexedSlices) -> tf.IndexedSlices:
     if grad.indices.shape.num_elements() == 0:
         return grad
     rows, positions = tf.unique(grad.indices)
-    length = tf.size(grad.indices, out_type=positions.dtype)
+    # a static length where the gradient has one: XLA gives tf.unique's rows its bound, not their count
+    length = grad.indices.shape[0] if grad.indices.shape[0] is not None else tf.size(grad.indices)
     values = tf.math.unsorted_segment_sum(grad.values, positions, length)
-    padded = tf.concat([rows, tf.fill([length - tf.size(rows, out_type=length.dtype)], rows[0])], 0)
-    padded = tf.ensure_shape(padded, grad.indices.shape)
+    distinct = tf.math.unsorted_segment_max(grad.indices, positions, length)
+    padded = tf.where(tf.range(length) < tf.size(rows), distinct, grad.indices[0])
     return tf.IndexedSlices(values, padded, grad.dense_shape)
 
 
