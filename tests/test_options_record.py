@@ -49,7 +49,7 @@ def test_the_name_lists_come_from_the_record():
     assert GRADIENT_OPTION_NAMES == tuple(field.name for field in attrs.fields(GradientOptions))
     assert set(SPEC_OPTION_NAMES) == {*STEP_OPTION_NAMES, *GRADIENT_OPTION_NAMES}
     assert ALL_OPTION_NAMES == {record.name for record in OPTIONS}
-    assert ALL_OPTION_NAMES - set(SPEC_OPTION_NAMES) == {"slot_dtype", "jit_compile"}
+    assert ALL_OPTION_NAMES - set(SPEC_OPTION_NAMES) == {"slot_dtype", "jit_compile", "sparse_updates"}
     assert all(record.in_spec == (record.group != "runtime") for record in OPTIONS)
 
 

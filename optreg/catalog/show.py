@@ -10,6 +10,9 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from optreg.catalog.entries import OptimizerEntry
+from optreg.lang.sparsity import sparse_support
+from optreg.model.definitions import OptimizerSpec
+from optreg.spec.conditions import deciding_values, fixed_values, specialize_spec
 from optreg.text import GAP, aligned
 
 if TYPE_CHECKING:
@@ -42,6 +45,7 @@ def entry_record(entry: OptimizerEntry, detailed: bool = False) -> dict[str, Any
             slots=[attrs.asdict(s) for s in spec.slots] if spec else None,
             rule=[a.text for a in spec.rule.assignments] if spec else None,
             measuring_steps=spec.measuring_steps if spec else None,
+            sparse_gradients=sparse_gradients(spec) if spec else None,
             file=spec.source if spec else None,
             factory=entry.factory,
         )
@@ -150,9 +154,23 @@ def show_text(entry: OptimizerEntry) -> str:
         lines.append("options: " + ", ".join(f"{name} = {value!r}" for name, value in spec.options))
     if spec.measuring_steps:
         lines.append(f"measuring steps: {spec.measuring_steps} (first updates that leave the variable where it is)")
+    lines.append(f"sparse gradients: {sparse_gradients(spec)}")
     lines.append("update rule:")
     lines += [f"  {a.text}" for a in spec.rule.assignments]
     return "\n".join(lines) + "\n"
+
+
+def sparse_gradients(spec: OptimizerSpec) -> str:
+    """What a spec's rule, created with its defaults, does with a sparse gradient (see
+    :mod:`optreg.lang.sparsity`): exact, lazy only, or dense, and why.
+
+    Example:
+        >>> from optreg import registry
+        >>> sparse_gradients(registry.get("adagrad").spec)
+        'exact (only the touched rows change; the same result as the dense update)'
+    """
+    rule, slots = specialize_spec(spec, {**fixed_values(spec, {}), **deciding_values(spec, {})})
+    return sparse_support(rule.assignments, {slot.name: slot.shape for slot in slots}).describe()
 
 
 def _bounds(low: float | None, high: float | None) -> str:

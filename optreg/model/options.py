@@ -87,6 +87,13 @@ OPTIONS: tuple[Option, ...] = (
         "runtime", in_spec=False,
     ),
     Option(
+        "sparse_updates", "exact",
+        "what a step does with a ``tf.IndexedSlices`` gradient: ``\"exact\"`` (only the touched rows change "
+        "where the rule makes that the dense result, else densify), ``\"lazy\"`` (only the touched rows and "
+        "their slots change, as LazyAdam: a different algorithm) or ``\"dense\"``",
+        "runtime", in_spec=False,
+    ),
+    Option(
         "weight_decay", None,
         "decoupled decay, ``var -= var * weight_decay * learning_rate``, before each update", "step",
     ),

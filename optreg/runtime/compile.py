@@ -186,6 +186,8 @@ class CompiledRule:
         self._var_shaped = frozenset(
             slots if not isinstance(slots, Mapping) else (n for n, k in slots.items() if k == "var")
         )
+        #: The rule's lines, as checked and specialised.
+        self.assignments = rule.assignments
         lines = tuple(zip(rule.assignments, locate(rule.assignments, locations)))
         self._step_locals = tuple((a, where) for a, where in lines if a.target in rule.scalar_locals)
         self._hoisted: list[tree.Node] = []

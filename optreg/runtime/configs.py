@@ -47,6 +47,7 @@ def optimizer_config(optimizer: Any) -> dict[str, Any]:
             **spec_set,
             **({"slot_dtype": optimizer.slot_dtype} if optimizer.slot_dtype else {}),
             **({"jit_compile": optimizer.jit_compile} if optimizer.jit_compile != "auto" else {}),
+            **({"sparse_updates": optimizer.sparse_updates} if optimizer.sparse_updates != "exact" else {}),
         },
         "name": optimizer.name,
         "spec": spec.text if spec is not None and spec.text else None,

@@ -25,6 +25,7 @@ from typing import Any
 import tensorflow as tf
 
 from optreg.errors import OptionError
+from optreg.lang.sparsity import SparseSupport
 from optreg.model.definitions import SLOT_DTYPES, Slot
 from optreg.model.hyperparameters import Hyperparameter
 from optreg.model.options import GradientOptions, StepOptions, options_docstring
@@ -35,6 +36,7 @@ from optreg.runtime.gradients import gradient_hooks
 from optreg.runtime.hyperparameter_state import HyperparameterState
 from optreg.runtime.keras_options import KerasOptions
 from optreg.runtime.slots import RuntimeState, SlotMethods
+from optreg.runtime.sparse import check_sparse_updates, prepared_gradients
 from optreg.runtime.steps import StepPipeline
 from optreg.runtime.variables import refuse_parameter_servers, split_pairs
 
@@ -86,6 +88,7 @@ class Optimizer(KerasOptions, SlotMethods, StepPipeline, ExtensionPoints, tf.Mod
         skip_nonfinite: bool = False,
         slot_dtype: str | None = None,
         jit_compile: bool | str = "auto",
+        sparse_updates: str = "exact",
         weight_decay: float | None = None,
         use_ema: bool = False,
         ema_momentum: float = 0.99,
@@ -110,6 +113,7 @@ class Optimizer(KerasOptions, SlotMethods, StepPipeline, ExtensionPoints, tf.Mod
         if jit_compile not in (True, False, "auto"):
             raise OptionError(f"jit_compile must be True, False or 'auto', got {jit_compile!r}")
         self.jit_compile = jit_compile
+        self.sparse_updates = check_sparse_updates(sparse_updates, self.optimizer_name, self.sparse_support)
         self.step_options = StepOptions(
             weight_decay=weight_decay,
             use_ema=use_ema,
@@ -260,7 +264,8 @@ class Optimizer(KerasOptions, SlotMethods, StepPipeline, ExtensionPoints, tf.Mod
             >>> opt.apply_gradients(grads, model.trainable_variables)  # doctest: +SKIP
         """
         refuse_parameter_servers(tf.distribute.get_strategy())
-        grads, variables = split_pairs(grads_and_vars, variables)
+        grads, variables = split_pairs(grads_and_vars, variables, keep_sparse=True)
+        grads = prepared_gradients(grads, self.takes_sparse_gradients)
         variables = self._tf_variables(variables)
         if not variables:
             return self.iterations
@@ -278,6 +283,22 @@ class Optimizer(KerasOptions, SlotMethods, StepPipeline, ExtensionPoints, tf.Mod
             else:
                 self._compiled_step(variables)(grads)
         return self.iterations
+
+    @property
+    def sparse_support(self) -> SparseSupport | None:
+        """What the update rule can do with a sparse gradient (:mod:`optreg.lang.sparsity`);
+        None for an optimizer without a rule, which always densifies."""
+        return None
+
+    @property
+    def takes_sparse_gradients(self) -> bool:
+        """True when a ``tf.IndexedSlices`` gradient reaches :meth:`update_variable` as it is
+        (its rows summed) rather than densified: ``sparse_updates`` is ``"lazy"``, or ``"exact"``
+        and the rule is exact-sparse; never with gradient accumulation (its sums are dense)."""
+        support = self.sparse_support
+        if support is None or self.step_options.gradient_accumulation_steps:
+            return False
+        return self.sparse_updates == "lazy" or (self.sparse_updates == "exact" and support.exact)
 
     def moves_on_call(self, calls: tf.Tensor) -> tf.Tensor | bool:
         """Whether a call is meant to move the variables: not a call that only accumulates its

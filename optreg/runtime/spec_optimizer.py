@@ -8,9 +8,11 @@ from typing import Any
 import tensorflow as tf
 
 from optreg.errors import HyperparameterError
+from optreg.lang.sparsity import SparseSupport, sparse_support
 from optreg.model.definitions import OptimizerSpec, Slot
 from optreg.runtime.compile import CompiledRule
 from optreg.runtime.optimizer import Optimizer
+from optreg.runtime.sparse import update_rows
 from optreg.spec.conditions import (
     condition_holds,
     condition_hyperparameter,
@@ -70,6 +72,7 @@ class SpecOptimizer(Optimizer):
         self.summary = spec.summary
         self.hyperparameter_specs = spec.hyperparameters
         self._rule, self.slot_specs, self._created_with = compile_spec(spec, kwargs)
+        self._sparse = sparse_support(self._rule.assignments, {slot.name: slot.shape for slot in self.slot_specs})
         super().__init__(**{**spec.option_defaults(), **kwargs})
 
     def set_hyperparameter(self, name: str, value: Any) -> None:
@@ -109,6 +112,11 @@ class SpecOptimizer(Optimizer):
         return getattr(self._rule, "elementwise", True)
 
     @property
+    def sparse_support(self) -> SparseSupport:
+        """What the rule, as created, can do with a sparse gradient (exact, lazy only, or dense)."""
+        return self._sparse
+
+    @property
     def variable_facts(self) -> frozenset[str]:
         """The variable facts the rule calls."""
         return self._rule.variable_facts
@@ -125,9 +133,14 @@ class SpecOptimizer(Optimizer):
     def update_variable(
         self, grad: tf.Tensor, var: tf.Variable, slots: Mapping[str, tf.Variable], prepared: list[tf.Tensor]
     ) -> None:
-        """Run the rule's variable program and assign the new variable and slot values."""
+        """Run the rule's variable program and assign the new variable and slot values (only the
+        touched rows' for a sparse gradient, see :mod:`optreg.runtime.sparse`)."""
+        facts = self.variable_fact_values(var)
+        if isinstance(grad, tf.IndexedSlices):
+            update_rows(grad, var, slots, lambda g, v, s: self._rule.update(g, v, s, prepared, facts))
+            return
         current = {n: s.read_value() for n, s in slots.items()}
-        values = self._rule.update(grad, var.read_value(), current, prepared, self.variable_fact_values(var))
+        values = self._rule.update(grad, var.read_value(), current, prepared, facts)
         for target, value in values.items():
             destination = var if target == "var" else slots[target]
             destination.assign(tf.cast(value, destination.dtype))

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import tensorflow as tf
 
+from optreg.runtime.sparse import divided, gradient_values, summed_rows
 from optreg.runtime.weight_decay import decay
 
 if TYPE_CHECKING:
@@ -89,6 +90,8 @@ class StepPipeline:
         The lock is taken here, not around the replicas' own calls: those wait for one another in
         ``merge_call``, and a lock held across it would deadlock them."""
         local_grads = [strategy.experimental_local_results(g)[0] for g in grads]
+        # the replicas' rows, put together, repeat the rows several replicas touched
+        local_grads = [summed_rows(g) if isinstance(g, tf.IndexedSlices) else g for g in local_grads]
 
         def update_every_copy(grad: tf.Tensor, var: Any, prepared: Any) -> None:
             update = functools.partial(self._update_replica_copy, var=var, prepared=prepared)
@@ -113,7 +116,7 @@ class StepPipeline:
         calls = self.iterations.read_value()
         self.iterations.assign_add(1)
         if options.loss_scale_factor is not None:
-            grads = [g / tf.constant(options.loss_scale_factor, g.dtype) for g in grads]
+            grads = [divided(g, options.loss_scale_factor) for g in grads]
         if options.gradient_accumulation_steps:
             self._accumulate_or_update(grads, variables, calls, update_one)
         else:
@@ -141,10 +144,11 @@ def _done(_: Any) -> tf.Tensor:
 
 
 def all_finite(tensors: Sequence[tf.Tensor]) -> tf.Tensor:
-    """A boolean scalar: every element of every tensor is finite (neither NaN nor infinite).
+    """A boolean scalar: every element of every tensor (of a sparse gradient, its rows) is finite
+    (neither NaN nor infinite).
 
     Example:
         >>> bool(all_finite([tf.constant([1.0, float("nan")])]))
         False
     """
-    return tf.reduce_all(tf.stack([tf.reduce_all(tf.math.is_finite(t)) for t in tensors]))
+    return tf.reduce_all(tf.stack([tf.reduce_all(tf.math.is_finite(gradient_values(t))) for t in tensors]))

@@ -56,8 +56,9 @@ def refuse_parameter_servers(strategy: Any, message: str = PARAMETER_SERVER_MESS
         raise OptionError(message)
 
 
-def split_pairs(grads_and_vars: Iterable, variables: Iterable | None) -> tuple[list, list]:
-    """Normalise both calling forms into two lists, dropping pairs with a None gradient.
+def split_pairs(grads_and_vars: Iterable, variables: Iterable | None, keep_sparse: bool = False) -> tuple[list, list]:
+    """Normalise both calling forms into two lists, dropping pairs with a None gradient; the
+    gradients dense, or with ``keep_sparse`` each ``tf.IndexedSlices`` as it came.
 
     Example:
         >>> grads, variables = split_pairs([(None, "a"), (1.0, "b")], None)
@@ -75,7 +76,8 @@ def split_pairs(grads_and_vars: Iterable, variables: Iterable | None) -> tuple[l
             raise ValueError(f"apply_gradients got {len(grads)} gradients for {len(variables)} variables")
         pairs = list(zip(grads, variables))
     kept = [(grad, var) for grad, var in pairs if grad is not None]
-    return [dense_gradient(grad) for grad, _ in kept], [var for _, var in kept]
+    grads = [grad if keep_sparse and isinstance(grad, tf.IndexedSlices) else dense_gradient(grad) for grad, _ in kept]
+    return grads, [var for _, var in kept]
 
 
 def dense_gradient(grad: Any) -> tf.Tensor:

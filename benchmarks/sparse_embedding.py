@@ -1,0 +1,209 @@
+"""Sparse embedding gradients: optreg's own optimizers against Keras's, in a custom loop.
+
+The model is Embedding(rows × 64) → mean over the tokens → Dense(1), a batch of 1024 examples of
+``--tokens`` ids each, trained with a squared error in a ``tf.function`` step (forward, backward,
+``apply_gradients``). The embedding's gradient is a ``tf.IndexedSlices``. Pairs:
+
+* ``sgd``: optreg's sgd (exact-sparse: only the touched rows change) / ``keras.optimizers.SGD``;
+* ``adagrad``: optreg's adagrad (exact-sparse) / ``keras.optimizers.Adagrad``;
+* ``adam``: optreg's adam (not exact: the densified gradient) / ``keras.optimizers.Adam``;
+* ``adam lazy``: optreg's adam with ``sparse_updates="lazy"`` (LazyAdam's algorithm, not Adam's)
+  / ``keras.optimizers.Adam``.
+
+**Speed**, in one process: four sides, optreg and Keras each in a plain ``tf.function`` step
+(optreg then compiles its own update with XLA inside it) and in a ``tf.function(jit_compile=True)``
+step (forward, backward and update one XLA computation, as ``model.fit`` compiles by default).
+After warm-up, each round times ``--steps`` steps of each side, the order rotating from round to
+round; the figures are medians over ``--rounds`` rounds, the ratios optreg's steps per second
+over Keras's in the same mode, round by round.
+
+**Memory**: a step's transient memory, measured in a fresh process per (side, rows) as the growth
+of the process's peak resident set (``VmHWM``, reset through ``/proc/self/clear_refs``) over the
+first three steps, once the model's variables and the optimizer's slots exist and the step is
+traced. TensorFlow's ``get_memory_info`` does not work on CPU, and TensorFlow keeps the memory a
+step freed for the next, so later steps show no growth: the first steps' peak is the largest a
+step holds at once. It includes XLA compiling optreg's update, which does not grow with the
+table; the column "without XLA" is optreg with ``jit_compile=False``.
+Run from the repository root::
+
+    python benchmarks/sparse_embedding.py [--rows 500000] [--memory-rows 500000 5000000]
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import optreg
+
+DIM, BATCH = 64, 1024
+#: pair name → (optreg's optimizer, Keras's), each made fresh.
+PAIRS = {
+    "sgd": (lambda: optreg.registry.create("sgd", learning_rate=0.01), lambda: keras.optimizers.SGD(0.01)),
+    "adagrad": (lambda: optreg.registry.create("adagrad", learning_rate=0.01), lambda: keras.optimizers.Adagrad(0.01)),
+    "adam": (lambda: optreg.registry.create("adam", learning_rate=1e-3), lambda: keras.optimizers.Adam(1e-3)),
+    "adam lazy": (
+        lambda: optreg.registry.create("adam", learning_rate=1e-3, sparse_updates="lazy"),
+        lambda: keras.optimizers.Adam(1e-3),
+    ),
+}
+
+
+def make_model(rows: int) -> keras.Model:
+    """Embedding(rows × 64) → mean pooling → Dense(1)."""
+    return keras.Sequential(
+        [
+            keras.Input((None,), dtype="int32"),
+            keras.layers.Embedding(rows, DIM),
+            keras.layers.GlobalAveragePooling1D(),
+            keras.layers.Dense(1),
+        ]
+    )
+
+
+def make_batches(rows: int, tokens: int, count: int = 8) -> list[tuple[tf.Tensor, tf.Tensor]]:
+    """``count`` batches of uniformly drawn ids and targets."""
+    rng = np.random.default_rng(0)
+    return [
+        (
+            tf.constant(rng.integers(0, rows, size=(BATCH, tokens)).astype("int32")),
+            tf.constant(rng.normal(size=(BATCH, 1)).astype("float32")),
+        )
+        for _ in range(count)
+    ]
+
+
+def make_step(model: keras.Model, optimizer, jit_compile: bool = False) -> tf.types.experimental.PolymorphicFunction:
+    """One training step in ``tf.function`` (the whole step XLA-compiled with ``jit_compile``)."""
+
+    @tf.function(jit_compile=jit_compile)
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(model(x) - y))
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    return step
+
+
+def timed(step, batches, steps: int) -> float:
+    """Seconds for ``steps`` steps (the last loss read, so the work is done)."""
+    start = time.perf_counter()
+    loss = None
+    for k in range(steps):
+        loss = step(*batches[k % len(batches)])
+    float(loss)
+    return time.perf_counter() - start
+
+
+def speed(pair: str, rows: int, tokens: int, steps: int, rounds: int) -> dict:
+    """Median steps per second of each side (optreg; Keras in ``tf.function``; Keras with the whole
+    step XLA-compiled, as ``model.fit`` compiles it by default), and the median ratios, the sides'
+    order rotating from round to round."""
+    batches = make_batches(rows, tokens)
+    ours, theirs = PAIRS[pair]
+    makers = {
+        "optreg": (ours, False), "keras": (theirs, False), "optreg_xla": (ours, True), "keras_xla": (theirs, True)
+    }
+    sides = {}
+    for side, (make, jit_compile) in makers.items():
+        step = make_step(make_model(rows), make(), jit_compile)
+        timed(step, batches, 3)  # trace, compile, make the slots
+        sides[side] = step
+    times: dict[str, list[float]] = {side: [] for side in sides}
+    names = list(sides)
+    for round_ in range(rounds):
+        for side in names[round_ % len(names) :] + names[: round_ % len(names)]:
+            times[side].append(timed(sides[side], batches, steps))
+    result = {"pair": pair, **{f"{side}_steps_per_s": steps / statistics.median(times[side]) for side in sides}}
+    for mode in ("", "_xla"):
+        pairs = zip(times[f"optreg{mode}"], times[f"keras{mode}"])
+        result[f"ratio{mode}"] = statistics.median(keras_time / optreg_time for optreg_time, keras_time in pairs)
+    return result
+
+
+def _status(field: str) -> int:
+    """A ``/proc/self/status`` field, in bytes."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise KeyError(field)
+
+
+def step_memory(pair: str, side: str, rows: int, tokens: int) -> dict:
+    """The peak resident set's growth over the first steps, the model and the optimizer's slots
+    already made (run in a fresh process)."""
+    batches = make_batches(rows, tokens, count=2)
+    make = PAIRS[pair][1 if side == "keras" else 0]
+    model, optimizer = make_model(rows), make()
+    if side == "optreg_plain":  # optreg's update without its own XLA compilation
+        optimizer.jit_compile = False
+    model(batches[0][0])
+    optimizer.build(model.trainable_variables)
+    step = make_step(model, optimizer)
+    step.get_concrete_function(*batches[0])  # traced
+    before = _status("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")  # the peak resident set starts again from here
+    timed(step, batches, 3)
+    return {"pair": pair, "side": side, "rows": rows, "transient_mb": (_status("VmHWM") - before) / 1e6}
+
+
+def memory_in_fresh_process(pair: str, side: str, rows: int, tokens: int) -> dict:
+    """:func:`step_memory` in a new interpreter, so no other model's memory is counted."""
+    command = [sys.executable, __file__, "--memory-child", json.dumps([pair, side, rows, tokens])]
+    out = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=500_000)
+    parser.add_argument("--tokens", type=int, default=4, help="ids per example")
+    parser.add_argument("--steps", type=int, default=10, help="steps per timed round")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--pairs", nargs="*", default=list(PAIRS))
+    parser.add_argument("--memory-rows", type=int, nargs="*", default=[500_000, 5_000_000])
+    parser.add_argument("--memory-pairs", nargs="*", default=["sgd", "adam lazy", "adam"])
+    parser.add_argument("--memory-child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_child:
+        print(json.dumps(step_memory(*json.loads(args.memory_child))))
+        return
+    print(f"# {platform.machine()} {platform.system()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"TensorFlow {tf.__version__}, Keras {keras.__version__}")
+    print(f"# Embedding({args.rows} x {DIM}) + mean pooling + Dense(1), batch {BATCH} x {args.tokens} ids, "
+          f"median of {args.rounds} rounds of {args.steps} steps, sides' order rotating")
+    for pair in args.pairs:
+        support = PAIRS[pair][0]().sparse_support.describe()
+        result = speed(pair, args.rows, args.tokens, args.steps, args.rounds)
+        print(f"{pair:10s} steps/s, tf.function: optreg {result['optreg_steps_per_s']:6.1f} keras "
+              f"{result['keras_steps_per_s']:6.1f} = {result['ratio']:.2f}x;  whole step XLA: optreg "
+              f"{result['optreg_xla_steps_per_s']:6.1f} keras {result['keras_xla_steps_per_s']:6.1f} = "
+              f"{result['ratio_xla']:.2f}x   (optreg: {support.split(' (')[0]})", flush=True)
+    for rows in args.memory_rows:
+        for pair in args.memory_pairs:
+            sides = ("optreg", "optreg_plain", "keras")
+            mb = {side: memory_in_fresh_process(pair, side, rows, args.tokens)["transient_mb"] for side in sides}
+            print(f"memory {rows:>8d} rows {pair:10s} first steps' transient: optreg {mb['optreg']:7.1f} MB "
+                  f"(without XLA {mb['optreg_plain']:7.1f} MB)  keras {mb['keras']:7.1f} MB", flush=True)
+
+
+if __name__ == "__main__":
+    main()
