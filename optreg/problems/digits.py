@@ -151,7 +151,7 @@ def classifier(
 
     Example:
         >>> sorted(classifier("m", "s", mlp_layout(2), mlp_logits, "pixels", MLP_TARGET, 0, 0))[:3]
-        ['batch_loss', 'loss', 'metrics']
+        ['baseline', 'batch_loss', 'judged_by']
     """
 
     def split_loss(parameters: Tensor, x: Any, y: Any) -> Tensor:
