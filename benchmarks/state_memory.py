@@ -257,6 +257,11 @@ def _megabytes(count: int | None) -> str:
     return f"{count / 1e6:.1f}" if count >= 1e6 else f"{count / 1e6:.3f}"
 
 
+def _ratio(value: float) -> str:
+    """A ratio with two decimals, four below 0.01."""
+    return f"{value:.2f}×" if value >= 0.01 else f"{value:.4f}×"
+
+
 def table(rows: Sequence[Row]) -> str:
     """The figures as a Markdown table."""
     lines = [
@@ -264,9 +269,9 @@ def table(rows: Sequence[Row]) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
-        over_keras = "—" if row.over_keras is None else f"{row.over_keras:.2f}×"
+        over_keras = "—" if row.over_keras is None else _ratio(row.over_keras)
         lines.append(
-            f"| {row.name} | {_megabytes(row.optreg)} | {_megabytes(row.least)} | {row.over_least:.2f}× "
+            f"| {row.name} | {_megabytes(row.optreg)} | {_megabytes(row.least)} | {_ratio(row.over_least)} "
             f"| {_megabytes(row.keras)} | {over_keras} | {MINIMUM[row.name].what} |"
         )
     return "\n".join(lines)

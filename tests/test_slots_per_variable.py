@@ -275,3 +275,17 @@ def test_a_checkpoint_with_a_slot_a_variable_no_longer_keeps_restores_the_rest(t
     assert sorted(restored.slots_for(kernel)) == ["c", "r"]
     for name in ("r", "c"):
         np.testing.assert_array_equal(restored.get_slot(kernel, name).numpy(), opt.get_slot(kernel, name).numpy())
+
+
+def test_the_state_table_in_the_docs_is_every_builtin_with_the_benchmarks_least():
+    """docs/speed.md's table: a row per built-in, its least state in MB and in words as the
+    benchmark computes them on the full block (the optreg and Keras columns are measured)."""
+    text = (REPO / "docs" / "speed.md").read_text(encoding="utf-8")
+    section = text.split("## Optimizer state", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("|")[1:-1] for line in section.splitlines() if line.startswith("| ") and "---" not in line]
+    table = {cells[0].strip(): [cell.strip() for cell in cells] for cells in rows[1:]}
+    assert set(table) == set(STATE_MEMORY.MINIMUM)
+    for name, cells in table.items():
+        assert cells[2] == STATE_MEMORY._megabytes(STATE_MEMORY.least_bytes(name, STATE_MEMORY.BLOCK)), name
+        assert cells[6] == STATE_MEMORY.MINIMUM[name].what, name
+        assert float(cells[3].rstrip("×")) <= STATE_MEMORY.TOLERANCE, name
