@@ -289,3 +289,12 @@ def test_the_state_table_in_the_docs_is_every_builtin_with_the_benchmarks_least(
         assert cells[2] == STATE_MEMORY._megabytes(STATE_MEMORY.least_bytes(name, STATE_MEMORY.BLOCK)), name
         assert cells[6] == STATE_MEMORY.MINIMUM[name].what, name
         assert float(cells[3].rstrip("×")) <= STATE_MEMORY.TOLERANCE, name
+
+
+def test_lookahead_around_adafactor_keeps_the_inner_per_variable_slots():
+    variables = _tf_variables()[1:4]  # two matrices and a bias
+    opt = optreg.registry.create("lookahead", inner="adafactor", jit_compile=False)
+    opt.apply_gradients([(tf.fill(v.shape, 0.5), v) for v in variables])
+    assert [sorted(opt.inner.slots_for(v)) for v in variables] == [["c", "r"], ["c", "r"], ["v"]]
+    assert all(sorted(opt.slots_for(v)) == ["slow"] for v in variables)
+    assert all(np.all(v.numpy() < 1) for v in variables)
