@@ -79,20 +79,27 @@ def test_muon_keeps_v_only_on_its_adamw_branch(shape, excluded, kept):
     assert _spec_plan("muon", shape, excluded) == kept
 
 
-def test_a_slot_only_written_or_only_feeding_slots_nothing_reads_is_not_kept():
+def test_a_slot_its_branch_only_writes_or_only_feeds_itself_is_not_kept():
     lines = [
         "a = where(rank(var) >= 2, a, a + grad)",  # feeds only itself on a matrix
-        "b = b + a",  # read by nothing: never kept
-        "w = where(rank(var) >= 2, square(grad), w)",  # written, never read
-        "d = where(rank(var) >= 2, grad, a)",
+        "w = where(rank(var) >= 2, square(grad), w)",  # only written on a matrix
+        "d = where(rank(var) >= 2, grad, a + w)",
         "var = var - d",
     ]
-    rule = check_rule([parse_assignment(line) for line in lines], [], ["a", "b", "w"])
-    kinds = {"a": "var", "b": "var", "w": "var"}
+    rule = check_rule([parse_assignment(line) for line in lines], [], ["a", "w"])
+    kinds = {"a": "var", "w": "var"}
     matrix, vector = plan_slots(rule, kinds, (3, 2)), plan_slots(rule, kinds, (3,))
-    assert (matrix.slots, matrix.lines) == (frozenset(), frozenset({3, 4}))
-    assert (vector.slots, vector.lines) == (frozenset({"a"}), frozenset({0, 3, 4}))
-    assert plan_slots(rule, kinds, None).slots == {"a"}  # shape unknown: a's reads kept, b is still dead
+    assert (matrix.slots, matrix.lines) == (frozenset(), frozenset({2, 3}))
+    assert (vector.slots, vector.lines) == (frozenset({"a", "w"}), frozenset({0, 1, 2, 3}))
+    assert plan_slots(rule, kinds, None).slots == {"a", "w"}  # shape unknown: every branch's slots
+
+
+def test_a_slot_no_line_reads_whatever_the_facts_is_kept_as_written():
+    lines = ["b = b + grad", "m = where(rank(var) >= 2, m, m + grad)", "var = var - where(rank(var) >= 2, grad, m)"]
+    rule = check_rule([parse_assignment(line) for line in lines], [], ["b", "m"])
+    kinds = {"b": "var", "m": "var"}
+    assert plan_slots(rule, kinds, (3, 2)).slots == {"b"}
+    assert plan_slots(rule, kinds, (3,)).slots == {"b", "m"}
 
 
 def test_a_known_local_the_compiler_branches_on_is_kept():

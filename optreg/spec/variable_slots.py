@@ -9,7 +9,11 @@ compiler does when it traces the step, never deciding more than it does), then k
 new value of ``var`` depends on, step after step:
 
 * ``var`` is live; a line assigning a live name is live, and every slot or local it reads is live;
-* a slot is created for the variable only when it is live, and only the live lines are built.
+* a slot is created for the variable only when it is live, and the lines assigning the others,
+  or locals that read them, are not built.
+
+Only what the facts make unread goes: a slot no line reads whatever the facts (one a spec keeps
+for inspection) is kept on every variable, as the spec wrote it.
 
 A slot that only feeds itself (``v = where(use_adam, ..., v)`` on Muon's other branch) or is only
 written (``v = r / col_mean(r) * c`` on Adafactor's matrices) is not live. ``decayed(var)`` is left
@@ -107,7 +111,7 @@ def plan_slots(
         >>> sorted(plan_slots(rule, {"v": "var"}, [3, 2]).slots), sorted(plan_slots(rule, {"v": "var"}, [3]).slots)
         ([], ['v'])
     """
-    facts = _Facts(shape, frozenset(n for n, kind in slot_kinds.items() if kind == "var"), excluded)
+    facts = _Facts(shape, excluded)
     known: dict[str, float | int | bool] = {}
     reads: list[set[str]] = []
     stateful = set(slot_kinds) | {"var"}
@@ -120,7 +124,26 @@ def plan_slots(
             value = fold.static_value(fold.fold(decided, known))
             if value is not None:
                 known[target] = value
-    live = {"var"}
+    roots = {"var"}
+    if shape is not None or excluded is not None:
+        # a slot nothing reads whatever the facts stays, as the spec wrote it: only what the
+        # facts make unread goes
+        roots |= set(slot_kinds) - plan_slots(rule, slot_kinds, None, None).slots
+    live = _live(rule, reads, roots)
+    absent = set(slot_kinds) - live
+    lines = []
+    for index, (assignment, names) in enumerate(zip(rule.assignments, reads)):
+        target = assignment.target
+        if target in live or (target not in stateful and not names & absent):
+            lines.append(index)  # what var depends on, and every local that can still be built
+        elif target not in stateful:
+            absent.add(target)
+    return SlotPlan(frozenset(name for name in slot_kinds if name in live), frozenset(lines))
+
+
+def _live(rule: CheckedRule, reads: Sequence[set[str]], roots: set[str]) -> set[str]:
+    """The names the roots depend on, through the lines assigning them, step after step."""
+    live = set(roots)
     grown = True
     while grown:
         grown = False
@@ -128,8 +151,7 @@ def plan_slots(
             if assignment.target in live and not names <= live:
                 live |= names
                 grown = True
-    lines = frozenset(i for i, assignment in enumerate(rule.assignments) if assignment.target in live)
-    return SlotPlan(frozenset(name for name in slot_kinds if name in live), lines)
+    return live
 
 
 def _reads(node: tree.Node, known: Mapping[str, float | int | bool]) -> set[str]:
@@ -147,16 +169,15 @@ def _reads(node: tree.Node, known: Mapping[str, float | int | bool]) -> set[str]
 
 @attrs.frozen
 class _Facts:
-    """What is known of one variable: its shape (None: not fully known), the slots shaped like
-    it, and ``excluded(var)`` (None: not known)."""
+    """What is known of one variable: its shape (None: not fully known) and ``excluded(var)``
+    (None: not known)."""
 
     shape: Sequence[int] | None
-    var_shaped: frozenset[str]
     excluded: bool | None
 
     def decide(self, node: tree.Node) -> tree.Node:
         """The node with every fact this record decides replaced by its value: shape facts of
-        ``var``, ``grad`` and the slots shaped like the variable, and ``excluded(var)``."""
+        ``var`` and ``grad``, and ``excluded(var)``."""
         if isinstance(node, tree.Call) and node.function in functions.SHAPE_FACTS:
             argument = node.args[0]
             if self.shape is not None and isinstance(argument, tree.Ref) and self._like_var(argument.name):
@@ -166,8 +187,8 @@ class _Facts:
         return tree.map_children(node, self.decide)
 
     def _like_var(self, name: str) -> bool:
-        """True for the names whose value has the variable's shape."""
-        return name in ("var", "grad") or name in self.var_shaped
+        """True for ``var`` and ``grad`` (a slot's shape fact still reads the slot: it is kept)."""
+        return name in ("var", "grad")
 
 
 class SlotPlanner:
