@@ -32,6 +32,7 @@ from optreg.model.options import StepOptions
 from optreg.runtime.spec_optimizer import compile_spec
 from optreg.runtime.variables import initial_value, refuse_parameter_servers, slot_shape, variable_path
 from optreg.spec.reader import load_spec, load_spec_text
+from optreg.spec.variable_slots import SlotPlan
 
 
 @keras.saving.register_keras_serializable(package="optreg")
@@ -102,11 +103,22 @@ class SpecOptimizer(keras.optimizers.Optimizer):
         return super().apply(grads, trainable_variables)
 
     def build(self, variables: list):
-        """Create one set of slot variables per model variable."""
+        """Create the slot variables of every model variable: only the slots the rule,
+        specialised by the variable's rank, shape and ``excluded(var)``, reads (None in
+        ``_slot_lists`` where a variable does not keep a slot, as Keras's Muon does)."""
         if self.built:
             return
         super().build(variables)
-        self._slot_lists = {slot.name: [self._make_slot(slot, var) for var in variables] for slot in self._slot_specs}
+        kept = [self._slot_plan(var).slots for var in variables]
+        self._slot_lists = {
+            slot.name: [self._make_slot(slot, var) if slot.name in own else None for var, own in zip(variables, kept)]
+            for slot in self._slot_specs
+        }
+
+    def _slot_plan(self, variable: Any) -> SlotPlan:
+        """The variable's :class:`~optreg.spec.variable_slots.SlotPlan`: its slots and rule lines."""
+        excluded = self._facts(variable).get("excluded")
+        return self._rule.slot_plan(tuple(variable.shape), excluded)
 
     def _make_slot(self, slot: Slot, var: Any):
         """One slot variable for one model variable, in the slot's shape and dtype, created
@@ -139,10 +151,10 @@ class SpecOptimizer(keras.optimizers.Optimizer):
             hyper[name] = schedules.evaluate(schedule, self._iterations)
         hyper["learning_rate"] = tf.cast(learning_rate, tf.float64)
         scalars = self._rule.step_scalars(hyper, tf.cast(self.iterations + 1, tf.float64), self.weight_decay)
-        slots = {name: variables[index] for name, variables in self._slot_lists.items()}
-        new = self._rule.update(
-            gradient, _tensor(variable), {n: _tensor(s) for n, s in slots.items()}, scalars, self._facts(variable)
-        )
+        slots = {name: variables[index] for name, variables in self._slot_lists.items() if variables[index] is not None}
+        current = {n: _tensor(s) for n, s in slots.items()}
+        facts = self._facts(variable)
+        new = self._rule.update(gradient, _tensor(variable), current, scalars, facts, self._slot_plan(variable))
         for target, value in new.items():
             destination = variable if target == "var" else slots[target]
             self.assign(destination, tf.cast(value, destination.dtype))

@@ -25,6 +25,7 @@ from optreg.lang import fold, functions, tree
 from optreg.lang.check import CheckedRule
 from optreg.runtime.rule_errors import applied, building, locate
 from optreg.spec.locations import RuleLocation
+from optreg.spec.variable_slots import SlotPlan, SlotPlanner
 
 _FLOAT_WIDTH = {tf.float16: 16, tf.bfloat16: 16, tf.float32: 32, tf.float64: 64}
 
@@ -195,10 +196,11 @@ class CompiledRule:
         #: Where each hoisted sub-expression comes from: the first line it was hoisted from.
         self._hoisted_locations: list[RuleLocation] = []
         self._variable_lines = tuple(
-            (a.target, self._hoist(a.expression, where), where)
-            for a, where in lines
+            (index, a.target, self._hoist(a.expression, where), where)
+            for index, (a, where) in enumerate(lines)
             if a.target not in rule.scalar_locals
         )
+        self._planner = SlotPlanner(rule, slots if isinstance(slots, Mapping) else dict.fromkeys(slots, "var"))
         self._uses = frozenset().union(*(tree.functions_in(a.expression) for a in rule.assignments))
         self._reads = frozenset().union(*(tree.names_in(a.expression) for a in rule.assignments))
 
@@ -220,6 +222,20 @@ class CompiledRule:
         no reduction, shape fact or matrix operation. Such a rule may run on several variables
         stacked along a leading axis and give each the same result as on its own."""
         return not (self._uses & functions.NOT_ELEMENTWISE)
+
+    def slot_plan(self, shape: Sequence[int | None] | None, excluded: bool | None = None) -> SlotPlan:
+        """Which slots a variable of this shape keeps and which lines its step builds (see
+        :mod:`optreg.spec.variable_slots`).
+
+        Args:
+            shape: the variable's static shape (None: not known).
+            excluded: ``excluded(var)`` for the variable, or None when the rule does not call it.
+
+        Example:
+            >>> sorted(adafactor_rule.slot_plan((4, 3)).slots)  # doctest: +SKIP
+            ['c', 'r']
+        """
+        return self._planner.plan(shape, excluded)
 
     @property
     def step_expressions(self) -> tuple[tree.Node, ...]:
@@ -270,6 +286,7 @@ class CompiledRule:
         slots: Mapping[str, tf.Tensor],
         scalars: Sequence[tf.Tensor],
         facts: Mapping[str, bool] | None = None,
+        plan: SlotPlan | None = None,
     ) -> dict[str, tf.Tensor]:
         """Run the variable program for one variable.
 
@@ -280,6 +297,8 @@ class CompiledRule:
             scalars: the step program's results.
             facts: the variable facts the rule calls (see :attr:`variable_facts`), by name;
                 missing ones read as not excluded and decayed.
+            plan: the variable's :meth:`slot_plan`: only its lines are built, and ``slots``
+                holds only its slots; None builds every line.
 
         Returns:
             target → new value for ``var`` and each assigned slot, in the compute dtype
@@ -293,7 +312,9 @@ class CompiledRule:
         trace = _Trace(env, _constant_in(dtype), cast_scalars, self._hoisted, dict(facts or {}))
         like = env["var"]  # the shape every var-shaped result takes
         assigned: dict[str, tf.Tensor] = {}
-        for target, node, location in self._variable_lines:
+        for index, target, node, location in self._variable_lines:
+            if plan is not None and index not in plan.lines:
+                continue
             with building(location, variable=var):
                 assigned.update(self._run_line(target, node, trace, like, slots))
         return assigned

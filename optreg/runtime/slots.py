@@ -124,7 +124,7 @@ class SlotMethods:
             base = self._path(var).split(":")[0]
             slots = {
                 slot.name: tf.Variable(self.slot_initial_value(slot, var), trainable=False, name=f"{base}/{slot.name}")
-                for slot in self.slot_specs
+                for slot in self.variable_slot_specs(var)
             }
             if self.step_options.use_ema:
                 self._averages.append(tf.Variable(tf.zeros_like(var), trainable=False, name=f"{base}/average"))
@@ -133,8 +133,24 @@ class SlotMethods:
         self._runtime.position[var.ref()] = len(self._slots)
         self._slots.append(slots)
 
+    def variable_slot_specs(self, var: tf.Variable) -> tuple[Slot, ...]:
+        """The slots one variable keeps: every one of :attr:`slot_specs` by default. A spec
+        optimizer keeps only those its rule, specialised by the variable's rank, shape and
+        ``excluded(var)``, reads (:mod:`optreg.spec.variable_slots`).
+
+        Args:
+            var: the variable (a ``tf.Variable``).
+
+        Example:
+            >>> opt = optreg.registry.create("adafactor")  # doctest: +SKIP
+            >>> [s.name for s in opt.variable_slot_specs(tf.Variable(tf.zeros([3, 2])))]  # doctest: +SKIP
+            ['r', 'c']
+        """
+        return self.slot_specs
+
     def slots_for(self, var: tf.Variable) -> Mapping[str, tf.Variable]:
-        """The slot variables of one variable, by slot name.
+        """The slot variables of one variable, by slot name (only those it keeps: see
+        :meth:`variable_slot_specs`).
 
         Args:
             var: a variable this optimizer has built or updated (a ``tf.Variable`` or a Keras
@@ -151,7 +167,8 @@ class SlotMethods:
     def get_slot_names(self) -> list[str]:
         """The names of the state kept per variable: the slots, then ``_average`` (use_ema) and
         ``_accumulated`` (gradient_accumulation_steps). With :meth:`get_slot`, this is how
-        ``tf.train.Checkpoint`` saves every one keyed by the variable it belongs to.
+        ``tf.train.Checkpoint`` saves every one keyed by the variable it belongs to (a slot some
+        variable does not keep raises ``KeyError`` there, and the checkpoint skips it).
 
         Example:
             >>> optreg.registry.create("adam").get_slot_names()  # doctest: +SKIP
@@ -168,7 +185,8 @@ class SlotMethods:
         """One variable's state of that name (a slot, ``_average`` or ``_accumulated``).
 
         Raises:
-            KeyError: the variable has no such state (it was never built), or is no variable.
+            KeyError: the variable has no such state (it was never built, or does not keep that
+                slot), or is no variable.
 
         Example:
             >>> opt.get_slot(x, "m")  # doctest: +SKIP
@@ -187,8 +205,8 @@ class SlotMethods:
     ) -> tf.Variable | None:
         """TensorFlow's checkpoint calls this when it restores a variable whose state this
         optimizer saved: build the variable's state if it has none yet and hand back the one to
-        restore; None when this optimizer keeps no state of that name (then the checkpoint's
-        ``assert_consumed`` names it).
+        restore; None when this optimizer keeps no state of that name for the variable (then the
+        checkpoint's ``assert_consumed`` names it).
 
         Raises:
             CheckpointError: the saved state has another shape than this optimizer's.
@@ -197,7 +215,10 @@ class SlotMethods:
         if not isinstance(held, tf.Variable) or slot_name not in self.get_slot_names():
             return None
         self.build([held])
-        state = self.get_slot(held, slot_name)
+        try:
+            state = self.get_slot(held, slot_name)
+        except KeyError:
+            return None
         saved = slot_variable_position.value_shape()
         if saved is not None and not tf.TensorShape(saved).is_compatible_with(state.shape):
             raise CheckpointError(
@@ -222,8 +243,10 @@ class SlotMethods:
         self.iterations.assign(0)
         self.skipped_steps.assign(0)
         for ref, position in self._runtime.position.items():
+            kept = self._slots[position]
             for slot in self.slot_specs:
-                self._slots[position][slot.name].assign(self.slot_initial_value(slot, ref.deref()))
+                if slot.name in kept:
+                    kept[slot.name].assign(self.slot_initial_value(slot, ref.deref()))
         for extra in (*self._averages, *self._accumulators):
             extra.assign(tf.zeros_like(extra))
 

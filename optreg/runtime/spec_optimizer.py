@@ -21,6 +21,7 @@ from optreg.spec.conditions import (
     specialize_spec,
 )
 from optreg.spec.locations import rule_locations
+from optreg.spec.variable_slots import SlotPlan
 
 
 def compile_spec(
@@ -126,6 +127,18 @@ class SpecOptimizer(Optimizer):
         """True when the rule reads ``weight_decay`` and so decays the variables itself."""
         return self._rule.applies_weight_decay
 
+    def variable_slot_specs(self, var: tf.Variable) -> tuple[Slot, ...]:
+        """The slots the rule, specialised by this variable's rank, shape and ``excluded(var)``,
+        reads: Adafactor keeps ``r`` and ``c`` on a matrix and ``v`` on a vector; Muon keeps ``v``
+        only on the variables of its AdamW branch."""
+        kept = self._slot_plan(var).slots
+        return tuple(slot for slot in self.slot_specs if slot.name in kept)
+
+    def _slot_plan(self, var: tf.Variable) -> SlotPlan:
+        """The variable's :class:`~optreg.spec.variable_slots.SlotPlan` (remembered per shape)."""
+        excluded = self.variable_fact_values(var).get("excluded") if "excluded" in self.variable_facts else None
+        return self._rule.slot_plan(var.shape.as_list() if var.shape.rank is not None else None, excluded)
+
     def prepare_step(self, step: tf.Tensor) -> list[tf.Tensor]:
         """Run the rule's step program (hyperparameter-only sub-expressions) in float64."""
         return self._rule.step_scalars(dict(self.hyperparameter_state.variables), step, self.step_options.weight_decay)
@@ -136,11 +149,12 @@ class SpecOptimizer(Optimizer):
         """Run the rule's variable program and assign the new variable and slot values (only the
         touched rows' for a sparse gradient, see :mod:`optreg.runtime.sparse`)."""
         facts = self.variable_fact_values(var)
+        plan = self._slot_plan(var)  # of the whole variable: a row-local rule reads no shape facts
         if isinstance(grad, tf.IndexedSlices):
-            update_rows(grad, var, slots, lambda g, v, s: self._rule.update(g, v, s, prepared, facts))
+            update_rows(grad, var, slots, lambda g, v, s: self._rule.update(g, v, s, prepared, facts, plan))
             return
         current = {n: s.read_value() for n, s in slots.items()}
-        values = self._rule.update(grad, var.read_value(), current, prepared, facts)
+        values = self._rule.update(grad, var.read_value(), current, prepared, facts, plan)
         for target, value in values.items():
             destination = var if target == "var" else slots[target]
             destination.assign(tf.cast(value, destination.dtype))
