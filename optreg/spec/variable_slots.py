@@ -24,6 +24,7 @@ what they read. Nothing here imports TensorFlow.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import attrs
 
@@ -208,7 +209,7 @@ class SlotPlanner:
     def __init__(self, rule: CheckedRule, slot_kinds: Mapping[str, str]):
         self._rule = rule
         self._kinds = dict(slot_kinds)
-        self._plans: dict[tuple, SlotPlan] = {}
+        self._plans: dict[tuple[Any, ...], SlotPlan] = {}
 
     def plan(self, shape: Sequence[int | None] | None, excluded: bool | None = None) -> SlotPlan:
         """The plan of a variable of this shape (None or a dimension None: not fully known).
