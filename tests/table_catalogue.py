@@ -259,9 +259,22 @@ def numpy_tiger(x, grads, hp):
     return out
 
 
+def numpy_kate(x, grads, hp):
+    """Choudhury et al. 2024, Algorithm 1 (KATE): b_t² = b_{t−1}² + g² (+ ε, pytorch-optimizer's
+    stabiliser); m_t² = m_{t−1}² + ηg² + g²/b_t²; w ← w − β·m_t·g/b_t² (β the learning rate)."""
+    b, m, out = np.zeros_like(x), np.zeros_like(x), []
+    for g in grads:
+        b = np.sqrt(b * b + g * g + hp["epsilon"])
+        m = np.sqrt(m * m + hp["delta"] * g * g + g * g / (b * b))
+        x = x - hp["learning_rate"] * m * g / (b * b)
+        out.append(x)
+    return out
+
+
 CASES = (
     Case("adamod", settings=({"learning_rate": 0.05}, {"learning_rate": 0.1, "beta_3": 0.9, "beta_2": 0.99}),
-         numpy=numpy_adamod, quadratic=(0.1, 500), rosenbrock=(0.03, 5000)),
+         numpy=numpy_adamod, quadratic=(0.1, 500), rosenbrock=(0.03, 5000),
+         half_precision_learning_rate=1.0),  # the smoothed step sizes start near 0.001 of Adam's
     Case("cautious_adamw", settings=({"learning_rate": 0.05}, {"learning_rate": 0.1, "beta_1": 0.5, "weight_decay": 0.1}),
          numpy=numpy_cautious_adamw, quadratic=(0.1, 500), rosenbrock=(0.03, 5000), xla_tolerance=1e-5),
     Case("mars_adamw", settings=({"learning_rate": 0.05}, {"learning_rate": 0.1, "gamma": 0.5, "beta_1": 0.9}),
@@ -296,5 +309,12 @@ CASES = (
          # rate hovers near 2e-4 above Rosenbrock's minimum; a decaying one settles
          rosenbrock=(decaying(0.01, 0.999), 2000)),
     Case("tiger", settings=({"learning_rate": 0.01}, {"learning_rate": 0.1, "beta": 0.5, "weight_decay": 0.0}),
-         numpy=numpy_tiger, quadratic=(0.0001, 12000), rosenbrock=(decaying(0.01, 0.9995), 20000)),
+         numpy=numpy_tiger, quadratic=(0.0001, 12000), rosenbrock=(decaying(0.01, 0.9995), 20000),
+         # the sign of a slow momentum (beta 0.965) overshoots by about rate / (1 - beta): a rate
+         # that decays lets 300 half-precision steps settle within 0.1
+         half_precision_learning_rate=decaying(0.05, 0.985)),
+    Case("kate", settings=({"learning_rate": 0.05}, {"learning_rate": 0.1, "delta": 0.5, "epsilon": 1e-3}),
+         # its steps shrink as 1 / (the number of steps): large rates (the step is m * g / b ** 2,
+         # in the variable's units per gradient unit, so the rate carries the problem's scale)
+         numpy=numpy_kate, quadratic=(10.0, 2000), rosenbrock=(20.0, 10000)),
 )
