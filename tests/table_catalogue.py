@@ -316,5 +316,5 @@ CASES = (
     Case("kate", settings=({"learning_rate": 0.05}, {"learning_rate": 0.1, "delta": 0.5, "epsilon": 1e-3}),
          # its steps shrink as 1 / (the number of steps): large rates (the step is m * g / b ** 2,
          # in the variable's units per gradient unit, so the rate carries the problem's scale)
-         numpy=numpy_kate, quadratic=(10.0, 2000), rosenbrock=(20.0, 10000)),
+         numpy=numpy_kate, quadratic=(10.0, 2000), rosenbrock=(20.0, 10000), half_precision_learning_rate=3.0),
 )
