@@ -30,6 +30,10 @@ class Case:
     quadratic: tuple[Any, int]
     #: (learning rate, steps) that do the same on ``rosenbrock``.
     rosenbrock: tuple[Any, int]
+    #: Other hyperparameters both descents are run with, where the defaults are tuned for networks
+    #: and cannot settle into the problems' minima (AdaBound's final SGD rate, 0.1, is unstable in
+    #: Rosenbrock's valley, whose curvature near the minimum is about 1000).
+    descent_settings: dict = attrs.field(factory=dict)
     keras: Optional[Callable[[dict], object]] = None
     #: The settings compared with Keras, where they differ from ``settings``.
     keras_settings: Optional[tuple[dict, ...]] = None

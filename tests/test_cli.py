@@ -48,6 +48,18 @@ def test_show_text_and_json():
     assert record["slots"][2]["when"] == "amsgrad"
 
 
+def test_show_prints_a_specs_convention_notes(tmp_path):
+    """``[optimizer] notes`` are shown after the references, in text and JSON, and a spec
+    without them shows none."""
+    noted = MY_SPEC.replace('summary = ', 'notes = ["eps outside the root", "decay as optax"]\nsummary = ', 1)
+    (tmp_path / "my_opt.toml").write_text(noted, encoding="utf-8")
+    text = invoke("show", "--spec", str(tmp_path), "my_opt").output
+    assert "  note: eps outside the root\n  note: decay as optax\nhyperparameters:" in text
+    record = json.loads(invoke("show", "--spec", str(tmp_path), "my_opt", "--format", "json").output)
+    assert record["notes"] == ["eps outside the root", "decay as optax"]
+    assert "note:" not in invoke("show", "momentum").output
+
+
 def test_bench_json_reproduces_the_tutorial_rows():
     result = invoke("bench", "momentum", "adam", "--lr", "0.01", "--lr", "0.1", "--format", "json")
     assert result.exit_code == 0, result.output

@@ -71,14 +71,20 @@ def clipped_runs(request, clipped_runs_by_mode):
     return clipped_runs_by_mode[request.param]
 
 
+#: Looser tolerances against the single device: AccSGD's long step takes the gradient at
+#: kappa / c (about 1400) times the rate, which magnifies the last bit of the all-reduced gradient.
+SINGLE_DEVICE_TOLERANCE = {"accsgd": 3e-5}
+
+
 @pytest.mark.parametrize("name", BUILTIN)
 def test_mirrored_strategy_matches_a_single_device(name, clipped_runs):
     result = clipped_runs[name]
     assert result["iterations"] == result["single_iterations"] == 10
+    tolerance = SINGLE_DEVICE_TOLERANCE.get(name, 1e-6)
     for copies, reference in zip(result["copies"], result["single"]):
         first, second = (np.array(c) for c in copies)
         np.testing.assert_array_equal(first, second)  # the replicas' copies stay identical
-        np.testing.assert_allclose(first, np.array(reference), rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(first, np.array(reference), rtol=tolerance, atol=tolerance)
     for slot_copies in result["slots"]:
         np.testing.assert_array_equal(*(np.array(c) for c in slot_copies))
 

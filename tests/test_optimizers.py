@@ -118,11 +118,11 @@ def test_tf_function_gives_the_eager_values(name, rng):
     np.testing.assert_array_equal(eager_var.numpy(), graph_var.numpy())
 
 
-def _descend(name: str, problem, learning_rate, steps: int) -> float:
+def _descend(name: str, problem, learning_rate, steps: int, **settings) -> float:
     """The problem's loss after ``steps`` steps from its start, the loop compiled as one graph
-    (``learning_rate`` a number or a schedule)."""
+    (``learning_rate`` a number or a schedule, ``settings`` other hyperparameters)."""
     var = tf.Variable(problem.start, dtype=tf.float32)
-    opt = optreg.registry.create(name, learning_rate=learning_rate)
+    opt = optreg.registry.create(name, learning_rate=learning_rate, **settings)
 
     def body(i):
         opt.minimize(lambda: problem.loss(var), [var])
@@ -140,7 +140,7 @@ def test_reaches_the_minimum_from_the_standard_start(case, problem_name):
     learning rate and step count its row records."""
     problem = optreg.registry.problems.get(problem_name)
     learning_rate, steps = getattr(case, problem_name)
-    loss = _descend(case.name, problem, learning_rate, steps)
+    loss = _descend(case.name, problem, learning_rate, steps, **case.descent_settings)
     assert problem.solved_by(loss), f"{case.name}: loss {loss:.3g} after {steps} steps at lr {learning_rate}"
 
 

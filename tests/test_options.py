@@ -430,13 +430,15 @@ def test_gather_gradients_give_the_dense_update(name, rng):
     np.testing.assert_allclose(sparse_var.numpy(), dense_var.numpy(), rtol=1e-6, atol=1e-6)
     assert not np.array_equal(sparse_var.numpy()[[1, 3, 7]], table[[1, 3, 7]])
     if name not in _STATE_DEFINES_THE_VARIABLE:
-        np.testing.assert_allclose(sparse_var.numpy()[[0, 2]], table[[0, 2]] * (1 - _decay_rate(name)), rtol=1e-6)
+        # 20 decays in float32 round up to 40 times (about 2.4e-6 relative); the power rounds once
+        np.testing.assert_allclose(sparse_var.numpy()[[0, 2]], table[[0, 2]] * (1 - _decay_rate(name)), rtol=3e-6)
 
 
-#: Optimizers whose every step sets the variable from their accumulated state, so rows without a
-#: gradient move too (FTRL writes var = f(linear, accumulator): 0 while both are untouched; Nero
-#: re-centres and re-normalises every neuron of a kernel, each a column touching every row).
-_STATE_DEFINES_THE_VARIABLE = {"ftrl", "nero"}
+#: Optimizers whose every step moves rows without a gradient too: FTRL writes var = f(linear,
+#: accumulator), 0 while both are untouched; Nero re-centres and re-normalises every neuron of a
+#: kernel, each a column touching every row; AdamP's whole-tensor projection subtracts a multiple
+#: of the whole variable from the step.
+_STATE_DEFINES_THE_VARIABLE = {"ftrl", "nero", "adamp"}
 
 
 def _decay_rate(name):

@@ -152,6 +152,8 @@ MALFORMED = [
     ("summary-blank", with_header(summary='"   "'), "optimizer.summary", "must be a non-empty string"),
     ("references-not-a-list", with_header(references='"Kingma"'), "optimizer.references", "must be a list"),
     ("reference-not-a-string", with_header(references='["ok", 7]'), "optimizer.references[1]", "non-empty string"),
+    ("notes-not-a-list", with_header(notes='"eps outside"'), "optimizer.notes", "must be a list"),
+    ("note-blank", with_header(notes='["ok", " "]'), "optimizer.notes[1]", "non-empty string"),
     # [hyperparameters]
     ("hyper-unknown-key", with_hyperparameter("eps = { default = 1.0, maximum = 2.0 }"),
      "hyperparameters.eps.maximum", "unknown key 'maximum'"),

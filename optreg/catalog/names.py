@@ -89,8 +89,8 @@ class Catalog(Generic[Entry]):
             >>> from optreg import registry
             >>> "adam" in registry.names()
             True
-            >>> registry.names("adam?")
-            ['adamw']
+            >>> registry.names("adam?x")
+            ['adamax']
         """
         return [name for name in self._load().names() if pattern is None or matches(pattern, name)]
 

@@ -46,6 +46,7 @@ def entry_record(entry: OptimizerEntry, detailed: bool = False) -> dict[str, Any
             rule=[a.text for a in spec.rule.assignments] if spec else None,
             measuring_steps=spec.measuring_steps if spec else None,
             sparse_gradients=sparse_gradients(spec) if spec else None,
+            notes=list(spec.notes) if spec else [],
             file=spec.source if spec else None,
             factory=entry.factory,
         )
@@ -135,6 +136,7 @@ def show_text(entry: OptimizerEntry) -> str:
     where = f"file: {spec.source}" if spec else f"defined in Python: {entry.factory}"
     lines = [f"{entry.name} ({entry.source})", f"  {entry.summary}", f"  {where}"]
     lines += [f"  reference: {ref}" for ref in entry.references]
+    lines += [f"  note: {note}" for note in (spec.notes if spec else ())]
     lines.append("hyperparameters:")
     for h in entry.hyperparameters:
         bounds = _bounds(h.min, h.max)

@@ -97,6 +97,8 @@ class OptimizerSpec:
         name: the short name, e.g. ``"adam"``.
         summary: one line saying what it is.
         references: papers or books, as free text.
+        notes: conventions where implementations differ (where ε goes, which library's form
+            of a decay it follows), as free text; ``optreg show`` prints them.
         hyperparameters: in file order.
         slots: in file order.
         rule: the checked update rule.
@@ -119,6 +121,7 @@ class OptimizerSpec:
     #: as sorted (name, value) pairs; what the caller passes overrides them.
     options: tuple[tuple[str, Any], ...] = ()
     measuring_steps: int = 0
+    notes: tuple[str, ...] = ()
 
     def option_defaults(self) -> dict[str, Any]:
         """The ``[options]`` table's defaults, by name.

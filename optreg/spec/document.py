@@ -59,6 +59,7 @@ class SpecReader(EntryReading, RuleReading):
             name=header["name"],
             summary=header["summary"],
             references=header["references"],
+            notes=header["notes"],
             hyperparameters=hyperparameters,
             slots=slots,
             rule=rule,
@@ -69,12 +70,13 @@ class SpecReader(EntryReading, RuleReading):
         )
 
     def read_header(self, table: Any) -> dict[str, Any]:
-        """The [optimizer] table: name, summary, references (each field checked on its own)."""
-        self.table_keys("optimizer", table, required={"name", "summary"}, optional={"references"})
+        """The [optimizer] table: name, summary, references, notes (each field checked on its own)."""
+        self.table_keys("optimizer", table, required={"name", "summary"}, optional={"references", "notes"})
         name = self.collect(self.optimizer_name, table["name"]) if "name" in table else None
-        references = self.collect(self.references, table.get("references", []))
+        references = self.collect(self.string_list, "optimizer.references", table.get("references", []))
+        notes = self.collect(self.string_list, "optimizer.notes", table.get("notes", []))
         summary = self.collect(self.string, "optimizer.summary", table["summary"]) if "summary" in table else None
-        return {"name": name, "summary": summary, "references": references}
+        return {"name": name, "summary": summary, "references": references, "notes": notes}
 
     def optimizer_name(self, value: Any) -> str:
         """``[optimizer] name``: lower-case letters, digits, '_', '.' or '-'."""
@@ -83,13 +85,14 @@ class SpecReader(EntryReading, RuleReading):
             raise self.fail("optimizer.name", f"must be lower-case letters, digits, '_', '.' or '-', got {name!r}")
         return name
 
-    def references(self, references: Any) -> tuple[str, ...]:
-        """``[optimizer] references``: a list of non-empty strings."""
-        if not isinstance(references, list):
-            raise self.fail("optimizer.references", f"must be a list of strings, got {show_value(references)}")
-        for index, reference in enumerate(references):
-            self.collect(self.string, f"optimizer.references[{index}]", reference)
-        return tuple(references)
+    def string_list(self, key: str, values: Any) -> tuple[str, ...]:
+        """``[optimizer] references`` or ``notes``: a list of non-empty strings, each error naming
+        its index (``optimizer.notes[1]``)."""
+        if not isinstance(values, list):
+            raise self.fail(key, f"must be a list of strings, got {show_value(values)}")
+        for index, value in enumerate(values):
+            self.collect(self.string, f"{key}[{index}]", value)
+        return tuple(values)
 
     def read_options(self, table: Any) -> tuple[tuple[str, Any], ...]:
         """The [options] table: defaults for the optimizer options, each checked."""
