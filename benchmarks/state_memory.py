@@ -89,6 +89,18 @@ def _factored(shapes: Mapping[str, tuple[int, ...]]) -> int:
     return total
 
 
+def _channels(shapes: Mapping[str, tuple[int, ...]]) -> int:
+    """Nero's: one number per output channel (a kernel's last axis; a vector's own elements)
+    and one scale per variable."""
+    return sum((shape[-1] if len(shape) >= 2 else _size(shape)) + 1 for shape in shapes.values())
+
+
+def _cover(shapes: Mapping[str, tuple[int, ...]]) -> int:
+    """SM3's: from rank 2 one accumulator per row and one per output channel, a full one for
+    the others (its momentum slot exists only when ``momentum > 0``; the default is 0)."""
+    return sum(_size(shape[:-1]) + shape[-1] if len(shape) >= 2 else _size(shape) for shape in shapes.values())
+
+
 def _muon(shapes: Mapping[str, tuple[int, ...]]) -> int:
     """Muon's: the momentum of every variable, and the squared-gradient mean of the AdamW branch
     (every variable but the matrices, and the embedding, excluded by default)."""
@@ -102,29 +114,44 @@ def _muon(shapes: Mapping[str, tuple[int, ...]]) -> int:
 #: Each built-in's least state with its defaults (``sgd`` and ``rmsprop`` keep a momentum slot
 #: only when ``momentum > 0``; their default is 0).
 MINIMUM: Mapping[str, Least] = {
+    "accsgd": full(1),
     "adabelief": full(2),
+    "adaboundw": full(2),
     "adadelta": full(2),
     "adafactor": Least("rows + columns for matrices, 1 full slot for the others", _factored),
     "adagrad": full(1),
     "adam": full(2),
+    "adam_mini": full(1, per_variable=1),
     "adamax": full(2),
+    "adamod": full(3),
+    "adamp": full(2),
     "adamw": full(2),
     "adan": full(4),
+    "adanorm": full(2, per_variable=1),
     "ademamix": full(3),
     "adopt": full(2),
+    "aggmo": full(3),
     "amsgrad": full(3),
+    "cautious_adamw": full(2),
+    "diffgrad": full(3),
     "ftrl": full(2),
     "gradient_descent": full(0),
+    "kate": full(2),
     "lamb": full(2),
+    "laprop": full(2),
     "lars": full(1),
     "lion": full(1),
     "lookahead": full(3),  # the slow weights, and its inner adam's two
     "madgrad": full(3),
+    "mars_adamw": full(3),
     "momentum": full(1),
     "muon": Least("1 full slot + 1 on the AdamW branch (non-matrices, the embedding)", _muon),
     "nadam": full(2, once=1),  # the momentum schedule's product: one number (optreg keeps one per variable)
+    "nadamw": full(2),
+    "nero": Least("1 number per output channel + 1 per variable", _channels),
     "nesterov": full(1),
     "novograd": full(1, per_variable=1),
+    "pid": full(3),
     "prodigy": full(4),
     "qhadam": full(2),
     "radam": full(2),
@@ -134,6 +161,9 @@ MINIMUM: Mapping[str, Least] = {
     "sgd": full(0),
     "signsgd": full(0),
     "signum": full(1),
+    "sm3": Least("rows + output channels from rank 2, 1 full slot for the others", _cover),
+    "swats": full(3, per_variable=3),
+    "tiger": full(1),
     "yogi": full(2),
 }
 

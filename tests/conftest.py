@@ -33,15 +33,20 @@ LONGEST_FIRST = (
     "test_distribute.py",
     "test_nonfinite.py",  # ~50 s
     "test_options.py",  # ~38 s
+    "test_sparse.py",  # ~40 s (estimated), a MirroredStrategy process
     "test_plugin_install.py",  # ~25 s, builds two venvs
     "test_multiworker.py",  # ~25 s, a two-process cluster and two more processes
     "test_muon.py",  # ~24 s
     "test_properties.py",  # ~22 s
     "test_keras.py",  # ~21 s
     "test_install.py",  # ~15 s, builds a venv
+    "test_bench_rankings.py",  # ~15 s (estimated)
     "test_bench.py",  # ~14 s
+    "test_bench_files.py",  # ~12 s (estimated)
     "test_bench_outputs.py",  # ~12 s
     "test_sweeps.py",  # ~12 s
+    "test_slots_per_variable.py",  # ~10 s (estimated), two .keras fits
+    "test_workloads.py",  # ~10 s (estimated), one bench through the command line
     "test_bench_statuses.py",  # ~8 s
     "test_lookahead.py",  # ~6 s
 )
