@@ -25,7 +25,7 @@ from optreg.lang import fold, functions, tree
 from optreg.lang.check import CheckedRule
 from optreg.runtime.rule_errors import applied, building, locate
 from optreg.spec.locations import RuleLocation
-from optreg.spec.variable_slots import SlotPlan, SlotPlanner
+from optreg.spec.variable_slots import SlotPlan, SlotPlanner, fact_values
 
 _FLOAT_WIDTH = {tf.float16: 16, tf.bfloat16: 16, tf.float32: 32, tf.float64: 64}
 
@@ -97,15 +97,7 @@ def _shape_facts(x: tf.Tensor) -> dict[str, int]:
     dims = x.shape.as_list()
     if None in dims:
         raise ValueError(f"shape facts need a static shape, got {dims}")
-    size = 1
-    for dim in dims:
-        size *= dim
-    return {
-        "rank": len(dims),
-        "size": size,
-        "rows": dims[-2] if len(dims) >= 2 else 1,
-        "cols": dims[-1] if dims else 1,
-    }
+    return fact_values(dims)
 
 
 #: The TensorFlow implementation of every function of :data:`optreg.lang.functions.FUNCTIONS` whose kind
