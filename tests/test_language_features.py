@@ -80,23 +80,6 @@ def test_a_channels_slot_holds_one_number_per_last_axis_entry(shape, slot_shape,
     np.testing.assert_allclose(var.numpy(), expected_var, rtol=1e-12)
 
 
-@pytest.mark.parametrize(
-    ("lines", "fragment"),
-    [
-        (["var = var - col_max(sum(grad)) * grad"], "col_max needs arguments of rank >= 2, but sum(grad) has rank 0"),
-        (["var = var - where(rank(var) < 2, col_max(grad), grad)"], "col_max needs arguments of rank >= 2, but grad has rank 0 or 1"),
-        (["var = var - row_max(learning_rate) * grad"], "row_max needs arguments of rank >= 1, but learning_rate has rank 0"),
-    ],
-    ids=["col-max-of-a-reduction", "col-max-below-rank-2", "row-max-of-a-scalar"],
-)
-def test_a_max_over_an_axis_the_value_cannot_have_is_refused_at_load(lines, fragment):
-    text = with_rule(*lines)
-    with pytest.raises(optreg.SpecError) as caught:
-        optreg.load_spec_text(text)
-    assert fragment in caught.value.message
-    assert caught.value.line == _line_of(text, lines[-1]) and caught.value.key == f"update.rule[{len(lines) - 1}]"
-
-
 def test_channel_reductions_take_every_rank():
     """Below rank 2 a channel reduction is the identity (each element its own neuron), so no
     rank is refused for them."""

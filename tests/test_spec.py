@@ -482,8 +482,13 @@ def test_an_error_does_not_cascade_into_others(text, key):
         (["var = var - where(rank(var) == 0, row_mean(grad), grad)"], "row_mean needs arguments of rank >= 1"),
         # a branch on a hyperparameter's value is built whatever the value: the error is certain
         (["var = var - where(learning_rate > 1, matmul(mean(grad), grad), grad)"], "but mean(grad) has rank 0"),
+        (["var = var - col_max(sum(grad)) * grad"], "col_max needs arguments of rank >= 2, but sum(grad) has rank 0"),
+        (["var = var - where(rank(var) < 2, col_max(grad), grad)"],
+         "col_max needs arguments of rank >= 2, but grad has rank 0 or 1"),
+        (["var = var - row_max(learning_rate) * grad"], "row_max needs arguments of rank >= 1, but learning_rate has rank 0"),
     ],
-    ids=["reduction", "guarded-vector", "guard-in-a-local", "col-mean-of-a-scalar", "row-mean-of-a-scalar", "hyperparameter-branch"],
+    ids=["reduction", "guarded-vector", "guard-in-a-local", "col-mean-of-a-scalar", "row-mean-of-a-scalar",
+         "hyperparameter-branch", "col-max-of-a-reduction", "col-max-below-rank-2", "row-max-of-a-scalar"],
 )
 def test_a_shape_error_certain_for_every_variable_rank_is_a_spec_error(lines, fragment):
     text = with_rule(*lines)
