@@ -6,6 +6,7 @@ import csv
 import io
 import json
 
+import attrs
 import pytest
 
 import optreg
@@ -201,7 +202,7 @@ def test_a_name_given_to_a_number_hyperparameter_is_refused_when_planned():
 
 def _records(results):
     """Results as comparable text, NaN included (bit for bit through repr)."""
-    return [repr({k: v for k, v in r.as_record(with_history=True).items() if k != "seconds"}) for r in results]
+    return [repr({k: v for k, v in attrs.asdict(r).items() if k != "seconds"}) for r in results]
 
 
 def _chunked_plan():

@@ -91,31 +91,6 @@ class RunResult:
         from ``settled_at`` on."""
         return self.settled_at is not None
 
-    def as_record(self, with_history: bool = True) -> dict[str, Any]:
-        """A JSON-ready dict of the result (its history only ``with_history``)."""
-        record = {
-            "optimizer": self.optimizer,
-            "problem": self.problem,
-            "hyperparameters": dict(self.hyperparameters),
-            "status": self.status,
-            "iterations": self.iterations,
-            "reached_at": self.reached_at,
-            "stalled_at": self.stalled_at,
-            "settled_at": self.settled_at,
-            "seed": self.seed,
-            "final_loss": self.final_loss,
-            "final_params": list(self.final_params),
-            "seconds": self.seconds,
-        }
-        if self.problem_options:
-            record["problem_options"] = dict(self.problem_options)
-        if self.judged_by is not None:
-            record.update(judged_by=self.judged_by, judged_loss=self.judged_loss, baseline=self.baseline)
-        record.update({name: value for name, value in self.metrics.items()})
-        if self.history is not None and with_history:
-            record["history"] = dict(self.history)
-        return record
-
 
 def outcome(result: RunResult) -> str:
     """The tutorial's words for how a run ended.
