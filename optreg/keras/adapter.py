@@ -162,29 +162,26 @@ class SpecOptimizer(keras.optimizers.Optimizer):
         return self._sparse_updates == "lazy" or (self._sparse_updates == "exact" and self._sparse.exact)
 
     def _backend_update_step(self, grads: list, trainable_variables: list, learning_rate: Any) -> None:
-        """Every variable's update of one step: the dense ones in one XLA computation, the sparse
-        ones on their rows (see :mod:`optreg.keras.updates`); op by op, through Keras's own
+        """Every variable's update of one step as one XLA computation, a sparse gradient's rows
+        summed before it (see :mod:`optreg.keras.updates`); op by op, through Keras's own
         per-replica step, with ``jit_compile=False`` or under a distribution strategy."""
         if not compiles_updates(self._jit_compile):
             super()._backend_update_step(grads, trainable_variables, learning_rate)
             return
-        dense = []
-        for grad, variable in zip(grads, trainable_variables):
-            if isinstance(grad, tf.IndexedSlices) and self.takes_sparse_gradients:
-                self.update_step(grad, variable, learning_rate)
-            else:
-                dense.append((grad, variable))
-        if dense:
-            variables = [variable for _, variable in dense]
-            key = tuple(self._var_key(variable) for variable in variables)
-            update = self._compiled.get(key, lambda: compiled_update(functools.partial(self._update_all, variables)))
-            update([tf.convert_to_tensor(grad) for grad, _ in dense], tf.convert_to_tensor(learning_rate))
+        rows = self.takes_sparse_gradients
+        prepared = [summed_rows(g) if rows and isinstance(g, tf.IndexedSlices) else tf.convert_to_tensor(g)
+                    for g in grads]
+        variables = list(trainable_variables)
+        key = (*(self._var_key(v) for v in variables), *(isinstance(g, tf.IndexedSlices) for g in prepared))
+        update = self._compiled.get(key, lambda: compiled_update(functools.partial(self._update_all, variables)))
+        update(prepared, tf.convert_to_tensor(learning_rate))
 
     def _update_all(self, variables: list, grads: list, learning_rate: tf.Tensor) -> None:
-        """The step program once, then every variable's program (the inside of the XLA step)."""
+        """The step program once, then every variable's program (the inside of the XLA step; a
+        sparse gradient's rows are summed already)."""
         scalars = self._step_scalars(learning_rate)
         for grad, variable in zip(grads, variables):
-            self._update_variable(grad, variable, scalars)
+            self._update_variable(grad, variable, scalars, summed=True)
 
     def update_step(self, gradient: Any, variable: Any, learning_rate: Any) -> None:
         """One spec update of one variable; Keras runs clipping, decay and EMA around it."""
@@ -198,9 +195,10 @@ class SpecOptimizer(keras.optimizers.Optimizer):
         hyper["learning_rate"] = tf.cast(learning_rate, tf.float64)
         return self._rule.step_scalars(hyper, tf.cast(self.iterations + 1, tf.float64), self.weight_decay)
 
-    def _update_variable(self, gradient: Any, variable: Any, scalars: list[tf.Tensor]) -> None:
+    def _update_variable(self, gradient: Any, variable: Any, scalars: list[tf.Tensor], summed: bool = False) -> None:
         """The variable's program on its gradient: on a sparse gradient's touched rows where
-        :attr:`takes_sparse_gradients`, else on the whole (densified) gradient."""
+        :attr:`takes_sparse_gradients` (its repeated rows summed first, unless ``summed``), else
+        on the whole (densified) gradient."""
         index = self._get_variable_index(variable)
         slots = {name: variables[index] for name, variables in self._slot_lists.items() if variables[index] is not None}
         facts, plan = self._facts(variable), self._slot_plan(variable)
@@ -208,7 +206,7 @@ class SpecOptimizer(keras.optimizers.Optimizer):
             if self.takes_sparse_gradients:
                 rows = {name: backend_variable(slot) for name, slot in slots.items()}
                 update = lambda g, v, s: self._rule.update(g, v, s, scalars, facts, plan)  # noqa: E731
-                update_rows(summed_rows(gradient), backend_variable(variable), rows, update)
+                update_rows(gradient if summed else summed_rows(gradient), backend_variable(variable), rows, update)
                 return
             gradient = tf.convert_to_tensor(gradient)
         current = {n: _tensor(s) for n, s in slots.items()}

@@ -4,11 +4,15 @@ and every dense update of a step as one XLA computation.
 Keras calls an optimizer's ``update_step`` once per variable, op by op, inside the training
 step it traces (``model.fit`` on a CPU-only machine compiles no XLA). The adapter runs the same
 compiled rule program as optreg's own optimizers instead: the step program (hyperparameter-only
-values, once per step) and each variable's program, all the dense variables of a step in one
-``tf.function(jit_compile=True)``, so XLA fuses each variable's update into a few loops. A
-sparse gradient (``tf.IndexedSlices``, an embedding's) is updated on its touched rows where
-``sparse_updates`` allows (:mod:`optreg.runtime.sparse`), outside XLA: TensorFlow's own
-``Unique`` sums the duplicate rows several times faster than XLA's on a CPU.
+values, once per step) and each variable's program, every variable of a step in one
+``tf.function(jit_compile=True)``, so XLA fuses each variable's update into a few loops.
+
+A sparse gradient (``tf.IndexedSlices``, an embedding's) is updated on its touched rows where
+``sparse_updates`` allows (:mod:`optreg.runtime.sparse`). Its repeated rows are summed before the
+XLA computation, by TensorFlow's own ``Unique``, several times faster than XLA's on a CPU; the
+rows are gathered and scattered inside it. That matters beyond the update: TensorFlow's own row
+reads and writes of a variable put it in a mode where every later dense read copies it, and
+Keras's ``Embedding`` reads its table densely in each forward pass; XLA's row writes do not.
 """
 
 from __future__ import annotations
