@@ -22,6 +22,14 @@ and each ratio is the median of the round-by-round ratios (Keras's time over the
 machine's load falls on every side alike. Run from the repository root::
 
     python benchmarks/keras_fit.py [--models mlp conv embedding] [--pairs adam sgd ...] [--rounds 7]
+
+**Memory** (``--memory-rows 500000 5000000``, for ``--memory-pairs``): what the first steps of
+``model.fit`` on the embedding model hold beyond the model and the optimizer's state, in a fresh
+process per (pair, side, rows): the model and the optimizer are built (every slot allocated),
+then the growth of the process's peak resident set (``VmHWM``, reset through
+``/proc/self/clear_refs``) over a ``model.fit`` of 3 steps, tracing and compiling included
+(TensorFlow's ``get_memory_info`` does not work on CPU, and TensorFlow keeps what a step freed for
+the next, so the first steps' peak is what a step holds at once).
 """
 
 from __future__ import annotations
@@ -31,8 +39,10 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import argparse
+import json
 import platform
 import statistics
+import subprocess
 import sys
 import time
 import warnings
@@ -51,6 +61,11 @@ import optreg.keras
 PAIRS: dict[str, tuple[Callable[[], keras.optimizers.Optimizer], Callable[[], keras.optimizers.Optimizer]]] = {
     "adam": (lambda: optreg.keras.optimizer("adam", learning_rate=1e-3), lambda: keras.optimizers.Adam(1e-3)),
     "adamw": (lambda: optreg.keras.optimizer("adamw", learning_rate=1e-3), lambda: keras.optimizers.AdamW(1e-3)),
+    # LazyAdam's algorithm, not Adam's (see docs/keras-and-distribution.md): for the memory figures
+    "adam_lazy": (
+        lambda: optreg.keras.optimizer("adam", learning_rate=1e-3, sparse_updates="lazy"),
+        lambda: keras.optimizers.Adam(1e-3),
+    ),
     "sgd": (lambda: optreg.keras.optimizer("sgd", learning_rate=1e-3), lambda: keras.optimizers.SGD(1e-3)),
     "momentum": (
         lambda: optreg.keras.optimizer("sgd", learning_rate=1e-3, momentum=0.9),
@@ -163,14 +178,54 @@ def measure(model_name: str, pair: str, steps: int, rounds: int) -> dict[str, fl
     return result
 
 
+def _status(field: str) -> int:
+    """A ``/proc/self/status`` field, in bytes."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise KeyError(field)
+
+
+def fit_memory(pair: str, side: str, rows: int) -> float:
+    """Megabytes the first 3 steps of ``model.fit`` hold beyond the built model and optimizer
+    (run in a fresh process)."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((4,), dtype="int32"), keras.layers.Embedding(rows, 64),
+         keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(1)]
+    )
+    optimizer = PAIRS[pair][0 if side == "optreg" else 1]()
+    model.compile(optimizer=optimizer, loss="mse")
+    optimizer.build(model.trainable_variables)
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, rows, size=(3 * 1024, 4)).astype("int32"), rng.normal(size=(3 * 1024, 1)).astype("float32")
+    before = _status("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")  # the peak resident set starts again from here
+    model.fit(x, y, batch_size=1024, epochs=1, shuffle=False, verbose=0)
+    return (_status("VmHWM") - before) / 1e6
+
+
+def memory_in_fresh_process(pair: str, side: str, rows: int) -> float:
+    """:func:`fit_memory` in a new interpreter, so no other model's memory is counted."""
+    command = [sys.executable, __file__, "--memory-child", json.dumps([pair, side, rows])]
+    out = subprocess.run(command, capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["mlp", "conv", "embedding"])
-    parser.add_argument("--pairs", nargs="+", default=list(PAIRS), choices=list(PAIRS))
+    parser.add_argument("--models", nargs="*", default=["mlp", "conv", "embedding"])
+    parser.add_argument("--pairs", nargs="+", default=[p for p in PAIRS if p != "adam_lazy"], choices=list(PAIRS))
     parser.add_argument("--steps", type=int, default=20, help="steps per timed fit")
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--memory-rows", type=int, nargs="*", default=[])
+    parser.add_argument("--memory-pairs", nargs="*", default=["sgd", "adagrad", "adam"], choices=list(PAIRS))
+    parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
+    if args.memory_child:
+        print(fit_memory(*json.loads(args.memory_child)))
+        return
     print(
         f"# {platform.machine()} {platform.system()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"TensorFlow {tf.__version__}, Keras {keras.__version__}; medians of {args.rounds} rounds of "
@@ -185,6 +240,11 @@ def main(argv: list[str] | None = None) -> None:
                 f"(no update: {result['no update steps/s']:7.1f} steps/s, {result['no update / keras']:5.2f}x)",
                 flush=True,
             )
+    for rows in args.memory_rows:
+        for pair in args.memory_pairs:
+            mb = {side: memory_in_fresh_process(pair, side, rows) for side in ("optreg", "keras")}
+            print(f"memory {rows:>8d} rows {pair:9s} model.fit's first 3 steps hold: optreg {mb['optreg']:7.1f} MB  "
+                  f"keras {mb['keras']:7.1f} MB", flush=True)
 
 
 if __name__ == "__main__":
