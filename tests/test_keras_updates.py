@@ -121,6 +121,9 @@ def test_the_options_are_kept_in_the_config_and_checked():
         optreg_keras.optimizer("adam", jit_compile="yes")
     with pytest.raises(optreg.OptionError, match=r"the rule of 'lars' calls norm \(a reduction"):
         optreg_keras.optimizer("lars", sparse_updates="lazy")
+    for option, value in (("skip_nonfinite", True), ("slot_dtype", "float32")):
+        with pytest.raises(optreg.OptionError, match=f"{option} is an option of optreg's own optimizers"):
+            optreg_keras.optimizer("adam", **{option: value})
 
 
 def test_the_compiled_functions_kept_are_bounded():

@@ -62,6 +62,9 @@ class SpecOptimizer(keras.optimizers.Optimizer):
             raise HyperparameterError(unknown_hyperparameter_message(parsed.name, name, parsed.hyperparameters))
         if learning_rate is None:
             learning_rate = values.get("learning_rate", 0.0)
+        for key in _NOT_KERAS_OPTIONS & set(kwargs):
+            raise OptionError(f"{key} is an option of optreg's own optimizers; Keras optimizers, and so the adapter, "
+                              f"do not have it")
         options = {**_keras_options(parsed), **kwargs}
         selection = StepOptions(**{key: options.pop(key) for key in _SELECTION_OPTIONS if key in options})
         jit_compile = options.pop("jit_compile", "auto")
@@ -238,6 +241,9 @@ class SpecOptimizer(keras.optimizers.Optimizer):
         config.update(jit_compile=self._jit_compile, sparse_updates=self._sparse_updates)
         return config
 
+
+#: optreg's options that Keras optimizers do not have (Keras keeps a slot in its variable's dtype).
+_NOT_KERAS_OPTIONS = frozenset({"skip_nonfinite", "slot_dtype"})
 
 #: The options that choose what ``excluded(var)`` selects; Keras's base class has no such options.
 _SELECTION_OPTIONS = ("exclude_layers", "exclude_embeddings")
