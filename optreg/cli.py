@@ -196,8 +196,8 @@ def validate_command(paths: tuple[str, ...], spec_paths: tuple[str, ...]) -> Non
 @click.option("--problem", "problems", multiple=True, default=["quartic"], show_default=True,
               help="A problem to run on; repeat for several, or 'all'.")
 @click.option("--lr", "learning_rates", multiple=True, metavar="V[,V...]",
-              help="Learning rates: values and logspace:START:STOP:N / linspace:START:STOP:N ranges, "
-                   "comma-separated; repeatable.")
+              help="Learning rates: values, logspace:START:STOP:N / linspace:START:STOP:N ranges and "
+                   "lograndom:LOW:HIGH:N[:SEED] / random:LOW:HIGH:N[:SEED] samples, comma-separated; repeatable.")
 @click.option("--set", "settings", multiple=True, metavar="NAME=V[,V...]",
               help=SET_HELP)
 @click.option("--problem-set", "problem_settings", multiple=True, metavar="NAME=V",
