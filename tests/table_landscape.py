@@ -173,7 +173,7 @@ CASES = (
          descent_settings={"beta": 0.9}),
     Case("padam", settings=({"learning_rate": 0.05}, {"learning_rate": 0.1, "partial": 0.125, "amsgrad": True, "beta_2": 0.9}),
          numpy=numpy_padam, quadratic=(0.1, 500), rosenbrock=(0.1, 2000)),
-    Case("apollo", settings=({"learning_rate": 0.05, "warmup_steps": 10}, {"learning_rate": 0.1, "warmup_steps": 0, "belief_rebound": True, "beta": 0.5}),
+    Case("apollo", settings=({"learning_rate": 0.01, "warmup_steps": 10}, {"learning_rate": 0.1, "warmup_steps": 0, "belief_rebound": True, "beta": 0.5}),
          numpy=numpy_apollo, xla_tolerance=1e-5,
          # its step m / max(|B|, 0.01) is 100 times the gradient until B has learnt the curvature
          quadratic=(3e-4, 1000), rosenbrock=(3e-4, 3000),
