@@ -158,6 +158,24 @@ def _ranger(params, h, **extra):
     )
 
 
+def _amos(params, h, keras_layout=False, **extra):
+    """pytorch-optimizer's Amos; ``keras_layout`` reads a matrix's fan-in from its second-to-last
+    axis, as optreg does for Keras's kernels, instead of PyTorch's size(1)."""
+    amos = importlib.import_module("pytorch_optimizer").Amos
+    if keras_layout:
+
+        class KerasLayoutAmos(amos):
+            @staticmethod
+            def get_scale(p):
+                return 0.5 if p.dim() <= 1 else (2 / p.shape[-2]) ** 0.5 if p.dim() == 2 else (1 / p.shape[-2]) ** 0.5
+
+        amos = KerasLayoutAmos
+    return amos(
+        params, lr=_lr(h), beta=h["beta"], momentum=h["momentum"], extra_l2=h["extra_l2"], c_coef=h["c_coef"],
+        d_coef=h["d_coef"], eps=h["epsilon"], **extra
+    )
+
+
 EPS_BIAS = "ε outside the bias correction (Keras: ε̂ = ε·√(1−β₂ᵗ)); optax adds ε to √v̂"
 
 #: optreg built-in name → its counterparts. One entry per peer; add rows here.
@@ -466,6 +484,18 @@ PEERS: dict[str, list[Peer]] = {
             ),
             settings={"learning_rate": 0.01},
         )
+    ],
+    "amos": [
+        Peer(
+            "pytorch_optimizer",
+            "pytorch_optimizer.Amos",
+            _amos,
+            settings={"learning_rate": 0.01, "momentum": momentum},
+            convention="η's fan-in: optreg reads a matrix's from its second-to-last axis (Keras's kernels are "
+            "[in, out]), pytorch-optimizer from size(1) (PyTorch's weights are [out, in])",
+            aligned=({}, {"keras_layout": True}),
+        )
+        for momentum in (0.0, 0.9)
     ],
     "ranger": [
         Peer(

@@ -133,6 +133,7 @@ MINIMUM: Mapping[str, Least] = {
     "ademamix": full(3),
     "adopt": full(2),
     "aggmo": full(3),
+    "amos": Least("2 numbers per variable", lambda shapes: 2 * len(shapes)),  # v, b (m only with momentum > 0)
     "amsgrad": full(3),
     "apollo": full(3),  # the gradient average, the diagonal Hessian, the last step
     "cautious_adamw": full(2),

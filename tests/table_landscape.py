@@ -146,6 +146,31 @@ def numpy_adasmooth(x, grads, hp):
     return out
 
 
+def numpy_amos(x, grads, hp):
+    """Tian & Parikh 2022 as the authors' code (jestimator) writes it, with one v and b for the
+    whole variable and pytorch-optimizer's η from the shape (0.5 below rank 2, √(2/fan_in) for a
+    matrix, √(1/fan_in) above; fan_in the second-to-last axis in Keras's layout):
+    v ← βv + (1 − β)·mean(g²); r = (1 − βᵗ)/(v + ε); γ = ξ²·r·mean(g²)/√(1 + c√ξ·b);
+    Δ = −(ξη√r·g + (γ/2 + λ)θ)/(1 + d√(ξη)·b); b ← b + γ(1 + b); θ ← θ + Δ (or its running mean)."""
+    xi, beta, eps, l2 = hp["learning_rate"], hp["beta"], hp["epsilon"], hp["extra_l2"]
+    c, d, momentum = hp["c_coef"], hp["d_coef"], hp["momentum"]
+    eta = 0.5 if x.ndim < 2 else np.sqrt((2.0 if x.ndim == 2 else 1.0) / x.shape[-2])
+    v, b, average, out = 0.0, 0.0, np.zeros_like(x), []
+    for t, g in enumerate(grads, start=1):
+        g2 = np.mean(g * g)
+        v = beta * v + (1 - beta) * g2
+        r = (1 - beta**t) / (v + eps)
+        gamma = xi * xi * r * g2 / np.sqrt(1 + c * np.sqrt(xi) * b)
+        delta = -(xi * eta * np.sqrt(r) * g + (gamma / 2 + l2) * x) / (1 + d * np.sqrt(xi * eta) * b)
+        b = b + gamma * (1 + b)
+        if momentum > 0:
+            average = momentum * average + (1 - momentum) * delta
+            delta = average
+        x = x + delta
+        out.append(x)
+    return out
+
+
 CASES = (
     Case("ranger", settings=({"learning_rate": 0.05}, {"learning_rate": 0.1, "beta_1": 0.5, "beta_2": 0.9, "sync_period": 4, "slow_step_size": 0.8}),
          numpy=numpy_ranger, quadratic=(0.03, 2000),
@@ -183,4 +208,8 @@ CASES = (
          numpy=numpy_adasmooth, quadratic=(0.1, 500),
          # RMSprop-like steps of about the rate's size hover in the valley unless the rate decays
          rosenbrock=(decaying(0.003, 0.9998), 10000)),
+    Case("amos", settings=({"learning_rate": 0.05}, {"learning_rate": 0.1, "beta": 0.9, "momentum": 0.5, "extra_l2": 0.01}),
+         numpy=numpy_amos, quadratic=(0.1, 1000), xla_tolerance=1e-5,
+         # its adaptive weight decay pulls toward 0 until b has grown; Rosenbrock's minimum is at (1, 1)
+         rosenbrock=(0.3, 10000)),
 )
