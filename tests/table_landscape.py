@@ -210,6 +210,8 @@ CASES = (
          rosenbrock=(decaying(0.003, 0.9998), 10000)),
     Case("amos", settings=({"learning_rate": 0.05}, {"learning_rate": 0.1, "beta": 0.9, "momentum": 0.5, "extra_l2": 0.01}),
          numpy=numpy_amos, quadratic=(0.1, 1000), xla_tolerance=1e-5,
+         # its decay gamma grows as the rate squared, its step as the rate
+         learning_rate_power=None,
          # its adaptive weight decay pulls toward 0 until b has grown; Rosenbrock's minimum is at (1, 1)
          rosenbrock=(0.3, 10000)),
 )
