@@ -154,6 +154,33 @@ def adan_one_minus_beta(x, grads, h):
     return np.array(out)
 
 
+def _ranger(params, h, **extra):
+    """pytorch-optimizer's Ranger without the gradient centralisation of Ranger 2020 (optreg's is the
+    2019 Ranger: RAdam and Lookahead)."""
+    return importlib.import_module("pytorch_optimizer").Ranger(
+        params, lr=_lr(h), betas=(h["beta_1"], h["beta_2"]), alpha=h["slow_step_size"], k=h["sync_period"],
+        n_sma_threshold=h["threshold"], eps=h["epsilon"], **{"use_gc": False, **extra}
+    )
+
+
+def _amos(params, h, keras_layout=False, **extra):
+    """pytorch-optimizer's Amos; ``keras_layout`` reads a matrix's fan-in from its second-to-last
+    axis, as optreg does for Keras's kernels, instead of PyTorch's size(1)."""
+    amos = importlib.import_module("pytorch_optimizer").Amos
+    if keras_layout:
+
+        class KerasLayoutAmos(amos):
+            @staticmethod
+            def get_scale(p):
+                return 0.5 if p.dim() <= 1 else (2 / p.shape[-2]) ** 0.5 if p.dim() == 2 else (1 / p.shape[-2]) ** 0.5
+
+        amos = KerasLayoutAmos
+    return amos(
+        params, lr=_lr(h), beta=h["beta"], momentum=h["momentum"], extra_l2=h["extra_l2"], c_coef=h["c_coef"],
+        d_coef=h["d_coef"], eps=h["epsilon"], **extra
+    )
+
+
 EPS_BIAS = "ε outside the bias correction (Keras: ε̂ = ε·√(1−β₂ᵗ)); optax adds ε to √v̂"
 
 #: optreg built-in name → its counterparts. One entry per peer; add rows here.
@@ -438,6 +465,20 @@ PEERS: dict[str, list[Peer]] = {
             settings={"learning_rate": 0.01},
         )
     ],
+    "adamaxw": [
+        optax_peer(
+            "adamaxw",
+            lambda f, h, **x: f(_lr(h), **_betas(h), eps=h["epsilon"], weight_decay=h["weight_decay"], **x),
+            settings={"learning_rate": 0.01, "weight_decay": 0.01},
+        )
+    ],
+    "optimistic_gd": [
+        optax_peer(
+            "optimistic_gradient_descent",
+            lambda f, h, **x: f(_lr(h), alpha=h["alpha"], beta=h["beta"], **x),
+            settings={"learning_rate": 0.01, "alpha": 0.7, "beta": 0.4},
+        )
+    ],
     # torch.optim / pytorch-optimizer rows: compared when torch is importable
     "qhadam": [
         Peer(
@@ -445,6 +486,81 @@ PEERS: dict[str, list[Peer]] = {
             "pytorch_optimizer.QHAdam",
             lambda p, h, **x: importlib.import_module("pytorch_optimizer").QHAdam(
                 p, lr=_lr(h), betas=(h["beta_1"], h["beta_2"]), nus=(h["nu_1"], h["nu_2"]), eps=h["epsilon"], **x
+            ),
+            settings={"learning_rate": 0.01},
+        )
+    ],
+    "amos": [
+        Peer(
+            "pytorch_optimizer",
+            "pytorch_optimizer.Amos",
+            _amos,
+            settings={"learning_rate": 0.01, "momentum": momentum},
+            convention="η's fan-in: optreg reads a matrix's from its second-to-last axis (Keras's kernels are "
+            "[in, out]), pytorch-optimizer from size(1) (PyTorch's weights are [out, in])",
+            aligned=({}, {"keras_layout": True}),
+        )
+        for momentum in (0.0, 0.9)
+    ],
+    "ranger": [
+        Peer(
+            "pytorch_optimizer",
+            "pytorch_optimizer.Ranger",
+            lambda p, h, d=degenerated, **x: _ranger(p, h, **{"degenerated_to_sgd": d, **x}),
+            settings={"learning_rate": 0.01},
+            convention=None if degenerated else "while rho_t < 5 pytorch-optimizer 4.1's Ranger (degenerated_to_sgd="
+            "False) takes a negative step size and moves along +m_hat; the author's Ranger and optreg take momentum "
+            "SGD steps",
+            aligned=None if degenerated else ({}, {"degenerated_to_sgd": True}),
+        )
+        for degenerated in (True, False)
+    ],
+    "fromage": [
+        optax_peer("fromage", lambda f, h, **x: f(_lr(h), min_norm=h["min_norm"], **x)),
+        Peer(
+            "pytorch_optimizer",
+            "pytorch_optimizer.Fromage",
+            lambda p, h, **x: importlib.import_module("pytorch_optimizer").Fromage(p, lr=_lr(h), **x),
+        )
+    ],
+    "qhm": [
+        Peer(
+            "pytorch_optimizer",
+            "pytorch_optimizer.QHM",
+            lambda p, h, **x: importlib.import_module("pytorch_optimizer").QHM(
+                p, lr=_lr(h), momentum=h["beta"], nu=h["nu"], **x
+            ),
+            settings={"learning_rate": 0.01, "beta": 0.9},
+        )
+    ],
+    "padam": [
+        Peer(
+            "pytorch_optimizer",
+            "pytorch_optimizer.PAdam",
+            lambda p, h, **x: importlib.import_module("pytorch_optimizer").PAdam(
+                p, lr=_lr(h), betas=(h["beta_1"], h["beta_2"]), partial=h["partial"], eps=h["epsilon"], **x
+            ),
+            settings={"learning_rate": 0.01},
+        )
+    ],
+    "apollo": [
+        Peer(
+            "pytorch_optimizer",
+            "pytorch_optimizer.ApolloDQN",
+            lambda p, h, **x: importlib.import_module("pytorch_optimizer").ApolloDQN(
+                p, lr=_lr(h), init_lr=h["init_lr"], beta=h["beta"], warmup_steps=h["warmup_steps"], eps=h["epsilon"],
+                rebound="belief" if h["belief_rebound"] else "constant", **x
+            ),
+            settings={"warmup_steps": warmup, "belief_rebound": belief},
+        )
+        for warmup, belief in ((500, False), (10, True))
+    ],
+    "adasmooth": [
+        Peer(
+            "pytorch_optimizer",
+            "pytorch_optimizer.AdaSmooth",
+            lambda p, h, **x: importlib.import_module("pytorch_optimizer").AdaSmooth(
+                p, lr=_lr(h), betas=(h["beta_1"], h["beta_2"]), eps=h["epsilon"], **x
             ),
             settings={"learning_rate": 0.01},
         )
@@ -582,6 +698,9 @@ def main(argv=None) -> None:
         import torch
 
         torch.set_default_dtype(torch.float64)
+        # the first torch optimizer imports torch._dynamo and with it triton, whose native library
+        # crashes the process (SIGSEGV) when loaded after TensorFlow's: load it first
+        torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
     import optreg
 
     print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, python {platform.python_version()}")

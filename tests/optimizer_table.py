@@ -50,6 +50,9 @@ class Case:
     #: The learning rate with which 300 steps in bfloat16 / float16 reach the half-precision
     #: test's target from zero (optimizers whose first steps are small need a larger one).
     half_precision_learning_rate: float = 0.05
+    #: Other hyperparameters of that test, where the defaults cannot leave its all-zero start in
+    #: float16 (Fromage's steps are relative to the variable's norm, taken as at least min_norm).
+    half_precision_settings: dict = attrs.field(factory=dict)
     #: Tolerance of the XLA-fused step against the op-by-op one over 50 steps; looser only for
     #: rules with reductions over the variable, whose sums XLA adds in another order.
     xla_tolerance: float = 1e-6

@@ -72,8 +72,10 @@ def test_bench_still_reports_exploded_with_skipping_on():
 def test_half_precision_variables_train_with_float32_slots(name, dtype):
     target = tf.constant([0.5, -1.0, 2.0], dtype)
     var = tf.Variable(tf.zeros(3, dtype))
-    learning_rate = CASE_BY_NAME[name].half_precision_learning_rate
-    opt = optreg.registry.create(name, learning_rate=learning_rate, slot_dtype="float32")
+    case = CASE_BY_NAME[name]
+    opt = optreg.registry.create(
+        name, learning_rate=case.half_precision_learning_rate, slot_dtype="float32", **case.half_precision_settings
+    )
 
     def body(i):
         opt.minimize(lambda: tf.reduce_sum(tf.square(var - target)), [var])

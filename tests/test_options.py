@@ -437,8 +437,9 @@ def test_gather_gradients_give_the_dense_update(name, rng):
 #: Optimizers whose every step moves rows without a gradient too: FTRL writes var = f(linear,
 #: accumulator), 0 while both are untouched; Nero re-centres and re-normalises every neuron of a
 #: kernel, each a column touching every row; AdamP's whole-tensor projection subtracts a multiple
-#: of the whole variable from the step.
-_STATE_DEFINES_THE_VARIABLE = {"ftrl", "nero", "adamp"}
+#: of the whole variable from the step; Fromage divides the whole variable by sqrt(1 + lr ** 2);
+#: Amos decays the whole variable by gamma / 2, gamma from the mean squared gradient over it.
+_STATE_DEFINES_THE_VARIABLE = {"ftrl", "nero", "adamp", "fromage", "amos"}
 
 
 def _decay_rate(name):

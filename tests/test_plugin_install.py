@@ -47,7 +47,8 @@ def test_example_plugins_are_listed_with_their_sources(examples_venv):
 
 def test_each_example_plugin_optimizer_benches(examples_venv):
     result = optreg(
-        examples_venv, "bench", "qhm", "adabound", "sam", "--problem", "three_hump_camel",
+        # the plugin's qhm by its qualified name: qhm is a built-in too
+        examples_venv, "bench", "optreg-classics:qhm", "adabound", "sam", "--problem", "three_hump_camel",
         "--lr", "0.05", "--max-iters", "500", "--format", "json",
     )
     assert result.returncode == 0, result.stderr

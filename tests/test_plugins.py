@@ -91,7 +91,8 @@ def test_qhm_and_adabound_match_their_papers(examples, rng):
         x2 = x2 - np.clip(step_size / (np.sqrt(v) + 1e-8), *bounds) * m
         expected_adabound.append(x2)
     for name, settings, expected in [
-        ("qhm", {"learning_rate": 0.1, "beta": 0.9, "nu": 0.7}, expected_qhm),
+        # qhm is a built-in too: the short name is ambiguous, the qualified one is the plugin's
+        ("optreg-classics:qhm", {"learning_rate": 0.1, "beta": 0.9, "nu": 0.7}, expected_qhm),
         ("adabound", {"learning_rate": 0.01}, expected_adabound),
     ]:
         var, opt = tf.Variable(start), examples.create(name, **settings)
@@ -100,6 +101,13 @@ def test_qhm_and_adabound_match_their_papers(examples, rng):
             opt.apply_gradients([(tf.constant(g), var)])
             ours.append(var.numpy().copy())
         np.testing.assert_allclose(ours, expected, rtol=1e-12, err_msg=name)
+
+
+def test_a_plugin_optimizer_named_as_a_builtin_needs_its_qualified_name(examples):
+    with pytest.raises(optreg.errors.AmbiguousNameError, match="builtin and optreg-classics"):
+        examples.create("qhm")
+    assert examples.get("builtin:qhm").source == "builtin"
+    assert examples.get("optreg-classics:qhm").source == "optreg-classics"
 
 
 def test_plugin_problem_and_optimizers_are_qualified_by_distribution(examples):
