@@ -47,11 +47,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-try:  # torch (and the triton it loads) before TensorFlow: triton's extension, loaded after
-    import torch._dynamo  # noqa: F401  TensorFlow's, crashes the process with a segmentation fault
-except ImportError:  # torch is optional
-    pass
-
 #: Largest relative trajectory difference (see the module docstring) that counts as agreement.
 AGREES = 1e-5
 SHAPES = ((7,), (3, 4))
