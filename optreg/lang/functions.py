@@ -185,7 +185,8 @@ FUNCTIONS: Mapping[str, Function] = {
             2,
             "eigen",
             "x ** (-1 / p) for symmetric positive semi-definite matrices x over the last two axes, from their "
-            "eigendecomposition, eigenvalues floored at EIGEN_FLOOR (rank >= 2; p a number)",
+            "eigendecomposition, eigenvalues floored at the largest times the dtype's machine epsilon and at "
+            "EIGEN_FLOOR (rank >= 2; p a number)",
         ),
         Function(
             "eigvecs",
@@ -253,8 +254,9 @@ TRACE_FACTS = SHAPE_FACTS | VARIABLE_FACTS
 MATRIX_OPS = of_kind("matrix")
 #: Functions built on a symmetric eigendecomposition: a rule calling one runs without XLA.
 NOT_XLA = of_kind("eigen")
-#: The smallest eigenvalue ``inverse_root`` raises to ``-1 / p``: smaller ones (rounding can make
-#: an eigenvalue of a positive semi-definite matrix slightly negative) are taken as this.
+#: The least eigenvalue ``inverse_root`` ever raises to ``-1 / p``; its floor is the largest
+#: eigenvalue times the dtype's machine epsilon when that is larger (smaller eigenvalues are
+#: rounding noise, and rounding can leave one of a positive semi-definite matrix negative).
 EIGEN_FLOOR = 1e-30
 #: ``repeat``: its body unrolled when traced.
 ITERATIONS = of_kind("iteration")

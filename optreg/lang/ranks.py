@@ -220,7 +220,8 @@ class _Walk:
         numbers = NUMBER_ARGUMENTS.get(name, ())
         for index, (arg, rank) in enumerate(zip(node.args, known_ranks)):
             if index in numbers and rank != 0:
-                self.fail(path, node, Failure(f"{name} needs a number as argument {index + 1}", tree.unparse(arg), rank))
+                needs = f"{name} needs a number as argument {index + 1}"
+                self.fail(path, node, Failure(needs, tree.unparse(arg), rank))
                 return Value(None)
             if index not in numbers and rank < needed:
                 self.fail(path, node, Failure(f"{name} needs arguments of rank >= {needed}", tree.unparse(arg), rank))

@@ -11,6 +11,7 @@ figures), so a rule calling either never runs its step with XLA
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 from optreg.lang.functions import EIGEN_FLOOR
@@ -40,18 +41,34 @@ def eye_like(x: tf.Tensor) -> tf.Tensor:
 def _eigh(x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """The eigenvalues (ascending) and eigenvectors (columns) of symmetric matrices over the last
     two axes, computed in float32 at least: ``tf.linalg.eigh`` has no half-precision kernel. It
-    reads the lower triangle only, as NumPy's ``eigh`` does by default."""
+    reads the lower triangle only, as NumPy's ``eigh`` does by default. A matrix holding a NaN or
+    an infinity gives NaNs (``tf.linalg.eigh`` would raise)."""
     if x.shape.rank is None or x.shape.rank < 2:
         raise ValueError(f"an eigendecomposition needs a tensor of rank >= 2, got shape {x.shape}")
     wide = x if x.dtype in (tf.float32, tf.float64) else tf.cast(x, tf.float32)
-    values, vectors = tf.linalg.eigh(wide)
-    return values, vectors
+    # eigh raises on a matrix holding a NaN or an infinity (a diverged run's statistics): such a
+    # matrix is decomposed as zeros and its results made NaN, so the run diverges as any would
+    finite = tf.reduce_all(tf.math.is_finite(wide), axis=[-2, -1], keepdims=True)
+    values, vectors = tf.linalg.eigh(tf.where(finite, wide, tf.zeros_like(wide)))
+    nan = tf.constant(float("nan"), wide.dtype)
+    return tf.where(finite[..., 0], values, nan), tf.where(finite, vectors, nan)
+
+
+def _floor(values: tf.Tensor) -> tf.Tensor:
+    """The least eigenvalue ``inverse_root`` raises to ``-1 / p``, per matrix: the largest
+    eigenvalue times the dtype's machine epsilon (below it the decomposition's eigenvalues are
+    rounding noise, of either sign), and at least :data:`~optreg.lang.functions.EIGEN_FLOOR`."""
+    precision = tf.constant(float(np.finfo(values.dtype.as_numpy_dtype).eps), values.dtype)
+    largest = tf.reduce_max(values, axis=-1, keepdims=True)
+    return tf.maximum(largest * precision, tf.constant(EIGEN_FLOOR, values.dtype))
 
 
 def inverse_root(x: tf.Tensor, p: tf.Tensor) -> tf.Tensor:
     """``x ** (-1 / p)`` for symmetric positive semi-definite matrices: ``Q diag(max(λ, floor) **
-    (-1 / p)) Qᵀ`` from x's eigendecomposition, each eigenvalue floored at
-    :data:`~optreg.lang.functions.EIGEN_FLOOR` (rounding can leave a tiny negative one).
+    (-1 / p)) Qᵀ`` from x's eigendecomposition, each eigenvalue floored at the largest one times
+    the dtype's machine epsilon (1.2e-7 in float32, 2.2e-16 in float64), and at least
+    :data:`~optreg.lang.functions.EIGEN_FLOOR`: smaller eigenvalues are rounding noise, and
+    rounding can leave one negative.
 
     Args:
         x: symmetric matrices over the last two axes (rank >= 2).
@@ -65,7 +82,7 @@ def inverse_root(x: tf.Tensor, p: tf.Tensor) -> tf.Tensor:
         [[0.5, 0.0], [0.0, 0.25]]
     """
     values, vectors = _eigh(x)
-    floored = tf.maximum(values, tf.constant(EIGEN_FLOOR, values.dtype))
+    floored = tf.maximum(values, _floor(values))
     powered = tf.pow(floored, tf.constant(-1.0, values.dtype) / tf.cast(p, values.dtype))
     root = tf.linalg.matmul(vectors * tf.expand_dims(powered, -2), vectors, transpose_b=True)
     return tf.cast(root, x.dtype)
