@@ -93,6 +93,8 @@ CASES = (
         rosenbrock=(1.0, 10000),
         # the first step of the fallback is lr * g / sqrt(epsilon + g^2), about lr * sign(g): no power law
         learning_rate_power=None,
+        # the half-precision test's vector takes diagonal Adagrad: Adagrad's rate
+        half_precision_learning_rate=0.5,
     ),
     Case(
         "soap",

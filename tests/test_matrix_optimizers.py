@@ -158,3 +158,21 @@ def test_the_matrix_branch_reaches_the_minimum_of_a_matrix_least_squares_problem
     tf.function(lambda: tf.while_loop(lambda i: i < steps, body, (tf.constant(0),)), autograph=False)()
     assert {"l", "r"} <= set(opt.slots_for(w)) and ("v" in opt.slots_for(w)) == (name == "soap")
     np.testing.assert_allclose(w.numpy(), target, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype, epsilon, moves", [(np.float32, 1e-8, True), (np.float64, 1e-8, False), (np.float32, 1e-4, False)])
+def test_soap_moves_rows_no_gradient_touched_in_float32_at_its_default_epsilon(dtype, epsilon, moves, rng):
+    """An embedding table whose rows 0 and 2 never get a gradient: their rotated coordinates are 0
+    in exact arithmetic and rounding noise (about 1e-7 of the gradient in float32) after the
+    eigendecomposition; above epsilon = 1e-8 Adam's normalisation makes that noise steps of the
+    learning rate's size. In float64, or with a larger epsilon, the rows stay (within 1e-3)."""
+    table = rng.normal(size=(10, 4))
+    weights = [rng.normal(size=(5, 4)) for _ in range(20)]
+    var = tf.Variable(table.astype(dtype))
+    opt = optreg.registry.create("soap", learning_rate=0.05, epsilon=epsilon, weight_decay=None)
+    for w in weights:
+        grad = np.zeros_like(table)
+        np.add.at(grad, [1, 3, 1, 7, 1], w)
+        opt.apply_gradients([(tf.constant(grad.astype(dtype)), var)])
+    moved = np.abs(var.numpy()[[0, 2]] - table[[0, 2]]).max()
+    assert (moved > 0.05) if moves else (moved < 1e-3), moved

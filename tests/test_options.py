@@ -437,8 +437,11 @@ def test_gather_gradients_give_the_dense_update(name, rng):
 #: Optimizers whose every step moves rows without a gradient too: FTRL writes var = f(linear,
 #: accumulator), 0 while both are untouched; Nero re-centres and re-normalises every neuron of a
 #: kernel, each a column touching every row; AdamP's whole-tensor projection subtracts a multiple
-#: of the whole variable from the step.
-_STATE_DEFINES_THE_VARIABLE = {"ftrl", "nero", "adamp"}
+#: of the whole variable from the step. Shampoo and SOAP precondition across rows: the row Gram
+#: matrix's eigenvectors mix untouched rows with touched ones by rounding (Shampoo's move by 4e-7;
+#: SOAP's Adam normalises that rounding to steps of the learning rate's size in float32, see
+#: tests/test_matrix_optimizers.py).
+_STATE_DEFINES_THE_VARIABLE = {"ftrl", "nero", "adamp", "shampoo", "soap"}
 
 
 def _decay_rate(name):
