@@ -176,3 +176,25 @@ def test_soap_moves_rows_no_gradient_touched_in_float32_at_its_default_epsilon(d
         opt.apply_gradients([(tf.constant(grad.astype(dtype)), var)])
     moved = np.abs(var.numpy()[[0, 2]] - table[[0, 2]]).max()
     assert (moved > 0.05) if moves else (moved < 1e-3), moved
+
+
+def test_the_bench_runs_their_loops_without_xla_and_the_others_with_it():
+    """optreg bench compiles each problem's loops with XLA, but a loop of its own, without it, for
+    an optimizer whose rule calls an eigendecomposition (its runs never stack: it is not
+    elementwise); the runs end as the same optimizer's steps taken one by one end."""
+    from optreg.bench.execute import run_bench
+    from optreg.bench.groups import _loops, plan_groups
+    from optreg.bench.runner import plan_bench
+
+    plan = plan_bench(optreg.registry, ["shampoo", "adam"], "booth", [{"learning_rate": 0.1}], max_iters=30)
+    problem = plan.problems[0]
+    groups = [group for position, (entry, settings) in enumerate(plan.runs) for group in plan_groups(entry, position, settings)]
+    loops = _loops(problem, groups, plan, jit_compile=True)
+    assert [loop._chunk._jit_compile for loop in loops.alone.values()] == [False]
+    assert loops.shared is not None and loops.shared._chunk._jit_compile is True
+    result = next(r for r in run_bench(plan) if r.optimizer == "shampoo")
+    var = tf.Variable(np.asarray(problem.start, np.float32))
+    opt = optreg.registry.create("shampoo", learning_rate=0.1)
+    for _ in range(result.iterations):
+        opt.minimize(lambda: problem.loss(var[None])[0], [var])
+    np.testing.assert_allclose(result.final_params, var.numpy(), rtol=1e-5, atol=1e-6)
