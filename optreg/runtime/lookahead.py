@@ -65,8 +65,10 @@ class Lookahead(Optimizer):
         own = {key: value for key, value in kwargs.items() if key in own_names}
         rest = {key: value for key, value in kwargs.items() if key not in own_names}
         inner_optimizer = _inner_optimizer(inner, rest, own.get("slot_dtype"))
-        self.__dict__["_pending_inner"] = inner_optimizer  # runs_without_xla, while the base class checks jit_compile
+        # read by runs_without_xla while the base class checks jit_compile, before self.inner exists
+        self.__dict__["_pending_inner"] = inner_optimizer
         super().__init__(**own)
+        del self.__dict__["_pending_inner"]
         self.inner = inner_optimizer
 
     @property
