@@ -121,6 +121,35 @@ def rprop_one_call_late(x, grads, h):
     return np.array(out)
 
 
+def _inverse_root(matrix, p):
+    """matrix ** (-1 / p) of a symmetric positive definite matrix (NumPy's eigh)."""
+    values, vectors = np.linalg.eigh(matrix)
+    return (vectors * values ** (-1.0 / p)) @ vectors.T
+
+
+def shampoo_full_matrix_vectors(x, grads, h):
+    """optreg's Shampoo with pytorch-optimizer's treatment of a vector: a full n x n
+    preconditioner, L = εI + Σ g gᵀ, step L^(-1/2) g, instead of the diagonal fallback (the
+    matrices as optreg's; momentum 0, the rows' setting)."""
+    sizes = [int(np.prod(shape)) for shape in SHAPES]
+    parts = np.split(np.asarray(x, float), np.cumsum(sizes)[:-1])
+    stats = [[h["epsilon"] * np.eye(shape[0])] + ([h["epsilon"] * np.eye(shape[1])] if len(shape) == 2 else [])
+             for shape in SHAPES]
+    rows = []
+    for flat in grads:
+        for k, (shape, g) in enumerate(zip(SHAPES, np.split(np.asarray(flat, float), np.cumsum(sizes)[:-1]))):
+            if len(shape) == 2:
+                g = g.reshape(shape)
+                stats[k] = [stats[k][0] + g @ g.T, stats[k][1] + g.T @ g]
+                step = _inverse_root(stats[k][0], 4) @ g @ _inverse_root(stats[k][1], 4)
+            else:
+                stats[k] = [stats[k][0] + np.outer(g, g)]
+                step = _inverse_root(stats[k][0], 2) @ g
+            parts[k] = parts[k] - h["learning_rate"] * step.ravel()
+        rows.append(np.concatenate(parts))
+    return np.array(rows)
+
+
 def nadam_constant_momentum(x, grads, h):
     """Nadam as optax writes it: Adam with the Nesterov look-ahead at constant β₁ (no Dozat schedule),
     ε added to √v̂."""
@@ -560,6 +589,40 @@ PEERS: dict[str, list[Peer]] = {
             settings={"learning_rate": 0.01},
         )
     ],
+    "shampoo": [
+        Peer(
+            "pytorch_optimizer",
+            "pytorch_optimizer.Shampoo",
+            lambda p, h, **x: importlib.import_module("pytorch_optimizer").Shampoo(
+                p, lr=_lr(h), momentum=h["momentum"], matrix_eps=h["epsilon"], **x
+            ),
+            settings={"learning_rate": 0.01},
+            convention="pytorch-optimizer preconditions a vector with a full n x n matrix, L^(-1/2) g (optreg: "
+            "diagonal Adagrad, g / sqrt(epsilon + sum g^2)); matrices alike",
+            numpy=shampoo_full_matrix_vectors,
+        )
+    ],
+    "soap": [
+        Peer(
+            "pytorch_optimizer",
+            "pytorch_optimizer.SOAP",
+            lambda p, h, **x: importlib.import_module("pytorch_optimizer").SOAP(
+                p,
+                lr=_lr(h),
+                betas=(h["beta_1"], h["beta_2"]),
+                shampoo_beta=h["shampoo_beta"],
+                weight_decay=h["weight_decay"],
+                precondition_frequency=h["precondition_frequency"],
+                max_precondition_dim=h["max_precondition_dim"],
+                eps=h["epsilon"],
+                **x,
+            ),
+            settings={"learning_rate": 0.01, "weight_decay": 0.01},
+            convention="a refresh of the eigenbasis is exact in optreg (eigh); pytorch-optimizer, as the authors, "
+            "takes one QR power-iteration step from the previous basis and re-sorts v",
+            aligned=({"precondition_frequency": 1000}, {}),
+        )
+    ],
 }
 
 
@@ -696,6 +759,9 @@ def main(argv=None) -> None:
         # the first torch optimizer imports torch._dynamo and with it triton, whose native library
         # crashes the process (SIGSEGV) when loaded after TensorFlow's: load it first
         torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+        # torch.optim's first optimizer imports torch._dynamo and with it triton, whose LLVM
+        # crashes the process (SIGSEGV) when TensorFlow's is loaded already: load it first
+        importlib.import_module("torch._dynamo")
     import optreg
 
     print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, python {platform.python_version()}")

@@ -111,6 +111,24 @@ def _muon(shapes: Mapping[str, tuple[int, ...]]) -> int:
     return total
 
 
+def _preconditioned(what: str, gram_pairs: int, full_slots: int, max_side: int) -> Least:
+    """Shampoo's and SOAP's: ``gram_pairs`` pairs of an [m, m] and an [n, n] matrix and
+    ``full_slots`` full slots for each [m, n] matrix whose sides are at most ``max_side`` (the
+    spec's default), and ``max(full_slots, 1)`` full slots (the diagonal fallback, or Adam) for
+    every other variable."""
+
+    def floats(shapes: Mapping[str, tuple[int, ...]]) -> int:
+        total = 0
+        for shape in shapes.values():
+            if len(shape) == 2 and max(shape) <= max_side:
+                total += gram_pairs * (shape[0] ** 2 + shape[1] ** 2) + full_slots * _size(shape)
+            else:
+                total += max(full_slots, 1) * _size(shape)
+        return total
+
+    return Least(what, floats)
+
+
 #: Each built-in's least state with its defaults (``sgd`` and ``rmsprop`` keep a momentum slot
 #: only when ``momentum > 0``; their default is 0).
 MINIMUM: Mapping[str, Least] = {
@@ -168,9 +186,18 @@ MINIMUM: Mapping[str, Least] = {
     "rprop": full(2),
     "schedule_free_adamw": full(2),
     "sgd": full(0),
+    "shampoo": _preconditioned(
+        "m² + n² (L, R) per m × n matrix with sides ≤ 1024, 1 full slot for the rest", 1, 0, 1024
+    ),
     "signsgd": full(0),
     "signum": full(1),
     "sm3": Least("rows + output channels from rank 2, 1 full slot for the others", _cover),
+    "soap": _preconditioned(
+        "2(m² + n²) (L, R, their eigenbases) + 2 full slots per m × n matrix with sides ≤ 10000, 2 full for the rest",
+        2,
+        2,
+        10000,
+    ),
     "swats": full(3, per_variable=3),
     "tiger": full(1),
     "yogi": full(2),

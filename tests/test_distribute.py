@@ -73,7 +73,13 @@ def clipped_runs(request, clipped_runs_by_mode):
 
 #: Looser tolerances against the single device: AccSGD's long step takes the gradient at
 #: kappa / c (about 1400) times the rate, which magnifies the last bit of the all-reduced gradient.
-SINGLE_DEVICE_TOLERANCE = {"accsgd": 3e-5}
+#: Shampoo's inverse fourth roots magnify it too (2.4e-6 on the [4, 2] kernel). SOAP's kernel
+#: statistics are rank-deficient in the first steps (a [4, 2] gradient gives a rank-2 L): the
+#: rotated gradient's coordinates along L's null space are float32 rounding, which Adam's
+#: normalisation at epsilon = 1e-8 turns into steps of the learning rate's size
+#: (test_matrix_optimizers.py), so the two runs differ by 0.05 of weights of size 0.7: only
+#: the copies' identity is a real check for it.
+SINGLE_DEVICE_TOLERANCE = {"accsgd": 3e-5, "shampoo": 1e-5, "soap": 0.1}
 
 
 @pytest.mark.parametrize("name", BUILTIN)

@@ -439,7 +439,10 @@ def test_gather_gradients_give_the_dense_update(name, rng):
 #: kernel, each a column touching every row; AdamP's whole-tensor projection subtracts a multiple
 #: of the whole variable from the step; Fromage divides the whole variable by sqrt(1 + lr ** 2);
 #: Amos decays the whole variable by gamma / 2, gamma from the mean squared gradient over it.
-_STATE_DEFINES_THE_VARIABLE = {"ftrl", "nero", "adamp", "fromage", "amos"}
+#: Shampoo and SOAP precondition across rows: the row Gram matrix's eigenvectors mix untouched
+#: rows with touched ones by rounding (Shampoo's move by 4e-7; SOAP's Adam normalises that
+#: rounding to steps of the learning rate's size in float32, see tests/test_matrix_optimizers.py).
+_STATE_DEFINES_THE_VARIABLE = {"ftrl", "nero", "adamp", "fromage", "amos", "shampoo", "soap"}
 
 
 def _decay_rate(name):

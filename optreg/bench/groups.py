@@ -5,7 +5,8 @@ its fixed hyperparameters and which of its slots exist. Every group whose optimi
 are elementwise becomes one member of a single loop for the whole problem, its runs stacked
 side by side, so a bench of several optimizers traces and compiles once. An optimizer whose
 updates are not elementwise gets a loop of its own, called once per setting (the traced loop
-is reused, since hyperparameters are variables). Loops are cached per process, so a repeated
+is reused, since hyperparameters are variables), compiled with XLA unless its update calls an
+eigendecomposition (Shampoo, SOAP), which XLA computes inaccurately. Loops are cached per process, so a repeated
 bench only assigns new values.
 
 Seeds are one more stacked axis: each setting becomes one run per seed, each from its seed's
@@ -241,7 +242,9 @@ def _build_loops(problem: Problem, groups: Sequence[Group], plan: BenchPlan, jit
         if options != optimizer_options:
             optimizer = group.entry.build(**options, **step_options)
         skip = RowOptions(skip_nonfinite=bool(group.options.get("skip_nonfinite", False)))
-        alone[index] = StackedLoop([LoopMember(optimizer, 1, skip)], *loop_args)
+        # an update XLA computes inaccurately (an eigendecomposition) runs its loop without XLA
+        own_args = (problem, plan.max_iters, jit_compile and not optimizer.runs_without_xla, *loop_args[3:])
+        alone[index] = StackedLoop([LoopMember(optimizer, 1, skip)], *own_args)
     shared = StackedLoop(members, *loop_args) if members else None
     return ProblemLoops(shared, tuple(stacked), alone)
 

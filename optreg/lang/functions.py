@@ -34,6 +34,9 @@ MAX_REPEAT = 16
 #: * ``axis_reduction``: a reduction over some axes, each kept as a size-1 axis (``row_*`` over
 #:   the last, ``col_*`` over the second-to-last, ``channel_*`` over every axis but the last);
 #: * ``matrix``: mixes elements along the last two axes;
+#: * ``eigen``: a symmetric eigendecomposition of the last two axes (``tf.linalg.eigh``): a rule that
+#:   calls one runs its step without XLA (:data:`NOT_XLA`), since XLA's eigendecomposition is far
+#:   less accurate than LAPACK's;
 #: * ``shape_fact``: a fact about a tensor's shape, known when the rule is traced;
 #: * ``variable_fact``: a fact about the variable being updated (its one argument is ``var``);
 #: * ``creation_fact``: decided when the optimizer is created, from the slots that exist;
@@ -47,6 +50,7 @@ KINDS = (
     "reduction",
     "axis_reduction",
     "matrix",
+    "eigen",
     "shape_fact",
     "variable_fact",
     "creation_fact",
@@ -171,6 +175,27 @@ FUNCTIONS: Mapping[str, Function] = {
         ),
         Function("transpose", 1, "matrix", "the last two axes swapped (unchanged below rank 2)", _same),
         Function(
+            "eye_like",
+            1,
+            "matrix",
+            "x's shape, with ones on the diagonal of the last two axes and zeros elsewhere (rank >= 2)",
+        ),
+        Function(
+            "inverse_root",
+            2,
+            "eigen",
+            "x ** (-1 / p) for symmetric positive semi-definite matrices x over the last two axes, from their "
+            "eigendecomposition, eigenvalues floored at the largest times the dtype's machine epsilon and at "
+            "EIGEN_FLOOR (rank >= 2; p a number)",
+        ),
+        Function(
+            "eigvecs",
+            1,
+            "eigen",
+            "the eigenvectors of symmetric matrices x over the last two axes, as columns, by ascending eigenvalue "
+            "(rank >= 2)",
+        ),
+        Function(
             "excluded",
             1,
             "variable_fact",
@@ -206,7 +231,7 @@ def of_kind(*kinds: str) -> frozenset[str]:
 
     Example:
         >>> sorted(of_kind("matrix"))
-        ['matmul', 'transpose']
+        ['eye_like', 'matmul', 'transpose']
     """
     unknown = set(kinds) - set(KINDS)
     if unknown:
@@ -227,14 +252,20 @@ CREATION_FACTS = of_kind("creation_fact")
 TRACE_FACTS = SHAPE_FACTS | VARIABLE_FACTS
 #: Functions that mix elements along matrix axes.
 MATRIX_OPS = of_kind("matrix")
+#: Functions built on a symmetric eigendecomposition: a rule calling one runs without XLA.
+NOT_XLA = of_kind("eigen")
+#: The least eigenvalue ``inverse_root`` ever raises to ``-1 / p``; its floor is the largest
+#: eigenvalue times the dtype's machine epsilon when that is larger (smaller eigenvalues are
+#: rounding noise, and rounding can leave one of a positive semi-definite matrix negative).
+EIGEN_FLOOR = 1e-30
 #: ``repeat``: its body unrolled when traced.
 ITERATIONS = of_kind("iteration")
 #: The functions after which an element of the result depends on other elements (or shapes,
 #: or which variable it is).
-NOT_ELEMENTWISE = REDUCTIONS | TRACE_FACTS | MATRIX_OPS
+NOT_ELEMENTWISE = REDUCTIONS | TRACE_FACTS | MATRIX_OPS | NOT_XLA
 #: Functions whose result is one number per variable, whatever their argument.
 ONE_NUMBER = of_kind("reduction", "shape_fact", "variable_fact")
 #: The functions TensorFlow computes (each has one implementation in
 #: :data:`optreg.runtime.compile.TF_FUNCTIONS`); the facts are answered without it.
-TENSORFLOW_COMPUTED_KINDS = ("elementwise", "select", "reduction", "axis_reduction", "matrix")
+TENSORFLOW_COMPUTED_KINDS = ("elementwise", "select", "reduction", "axis_reduction", "matrix", "eigen")
 TENSORFLOW_COMPUTED = of_kind(*TENSORFLOW_COMPUTED_KINDS)

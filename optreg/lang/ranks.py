@@ -4,15 +4,17 @@ A rule runs on variables of every rank (a bias vector, a kernel matrix, a scalar
 branch on ``rank(var)``; which branch a variable takes is known when the rule is traced. So the
 rule is walked once per variable rank ``r`` in ``0 .. R``, with each value's rank worked out from
 the language's rules: hyperparameters, ``step`` and literals are scalars, ``grad`` and ``var``
-have rank ``r``, a ``"rows"`` / ``"columns"`` slot has rank ``r`` from rank 2 (one number below),
+have rank ``r``, a ``"rows"`` / ``"columns"`` / ``"row_gram"`` / ``"col_gram"`` slot has rank ``r``
+from rank 2 (one number below),
 a ``"channels"`` slot rank ``r``, reductions give one number, the axis reductions (``row_mean``,
 ``col_max``, ``channel_norm``, ...) and ``transpose`` keep the rank, and an
 element-wise operation takes the highest rank among its operands. A ``where`` whose condition is
 decided for that rank (``rank(var) >= 2``, and locals computed from such facts) is walked only
 in the branch taken, as the compiler builds it.
 
-A function needing a minimum rank (``matmul``: 2 for both arguments, ``col_mean`` and
-``col_max``: 2, ``row_mean`` and ``row_max``: 1; the ``channel_*`` reductions take any rank)
+A function needing a minimum rank (``matmul``: 2 for both arguments, ``col_mean``, ``col_max``,
+``eye_like``, ``eigvecs`` and ``inverse_root``'s matrix: 2, ``row_mean`` and ``row_max``: 1; the
+``channel_*`` reductions take any rank; ``inverse_root``'s exponent must be one number)
 fails for some ranks. It is reported only when it fails for *every* rank at
 which it is built:
 ``matmul(grad, grad)`` alone is fine (variables of rank 2 and more run it), but inside
@@ -32,9 +34,25 @@ from optreg.errors import ExpressionError
 from optreg.lang import fold, functions, tree
 
 #: The least rank each argument of these functions needs.
-MINIMUM_RANKS = {"matmul": 2, "col_mean": 2, "col_max": 2, "row_mean": 1, "row_max": 1}
+MINIMUM_RANKS = {
+    "matmul": 2,
+    "col_mean": 2,
+    "col_max": 2,
+    "row_mean": 1,
+    "row_max": 1,
+    "eye_like": 2,
+    "inverse_root": 2,
+    "eigvecs": 2,
+}
+#: Arguments that must be one number, by function: their positions.
+NUMBER_ARGUMENTS = {"inverse_root": (1,)}
 #: Slot shapes whose rank depends on the variable's: rank ``r`` from rank 2, one number below.
-FACTORED_SHAPES = {"rows": "row statistics", "columns": "column statistics"}
+FACTORED_SHAPES = {
+    "rows": "row statistics",
+    "columns": "column statistics",
+    "row_gram": "row Gram matrix",
+    "col_gram": "column Gram matrix",
+}
 #: Variable ranks walked: 0 up to the largest small literal of the rule plus 2, at least 4.
 MIN_TOP_RANK, MAX_TOP_RANK = 4, 32
 
@@ -199,8 +217,13 @@ class _Walk:
         known_ranks = [rank for rank in ranks if rank is not None]
         name = node.function
         needed = MINIMUM_RANKS.get(name, 0)
-        for arg, rank in zip(node.args, known_ranks):
-            if rank < needed:
+        numbers = NUMBER_ARGUMENTS.get(name, ())
+        for index, (arg, rank) in enumerate(zip(node.args, known_ranks)):
+            if index in numbers and rank != 0:
+                needs = f"{name} needs a number as argument {index + 1}"
+                self.fail(path, node, Failure(needs, tree.unparse(arg), rank))
+                return Value(None)
+            if index not in numbers and rank < needed:
                 self.fail(path, node, Failure(f"{name} needs arguments of rank >= {needed}", tree.unparse(arg), rank))
                 return Value(None)
         if name in functions.SHAPE_FACTS:

@@ -54,10 +54,16 @@ SLOT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 
 
 #: What a slot holds per variable: a tensor shaped like it, one number, the row or column
-#: statistics of its last two axes (kept as size-1 axes; one number for rank < 2), or one
+#: statistics of its last two axes (kept as size-1 axes; one number for rank < 2), one
 #: number per entry of its last axis, the output channel (the other axes kept as size-1 axes;
-#: a vector's slot is shaped like the vector, a scalar's is one number).
-SLOT_SHAPES = ("var", "scalar", "rows", "columns", "channels")
+#: a vector's slot is shaped like the vector, a scalar's is one number), or the row or column
+#: Gram matrix of its last two axes (``[..., m, m]`` / ``[..., n, n]`` for ``[..., m, n]``, as
+#: ``matmul(grad, transpose(grad))`` / ``matmul(transpose(grad), grad)``; one number for rank < 2).
+SLOT_SHAPES = ("var", "scalar", "rows", "columns", "channels", "row_gram", "col_gram")
+
+#: The largest side of a Gram slot's matrices (``"row_gram"`` / ``"col_gram"``): 16384 x 16384
+#: float32 numbers are 1 GiB. A larger one is refused when the slot would be created.
+MAX_GRAM_DIM = 16384
 
 
 #: At most this many conditions (fixed bools or comparisons) may decide slots (the rule is checked for every

@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from optreg.lang import fold, functions, tree
 from optreg.lang.check import CheckedRule
+from optreg.runtime import linalg
 from optreg.runtime.rule_errors import applied, building, locate
 from optreg.spec.locations import RuleLocation
 from optreg.spec.variable_slots import SlotPlan, SlotPlanner, fact_values
@@ -132,6 +133,9 @@ TF_FUNCTIONS: Mapping[str, Callable] = {
     "channel_max": _per_channel(tf.reduce_max),
     "matmul": tf.linalg.matmul,
     "transpose": _transpose,
+    "eye_like": linalg.eye_like,
+    "inverse_root": linalg.inverse_root,
+    "eigvecs": linalg.eigvecs,
 }
 if set(TF_FUNCTIONS) != functions.TENSORFLOW_COMPUTED:  # pragma: no cover - a table edited on one side only
     raise ImportError(
@@ -214,6 +218,13 @@ class CompiledRule:
         no reduction, shape fact or matrix operation. Such a rule may run on several variables
         stacked along a leading axis and give each the same result as on its own."""
         return not (self._uses & functions.NOT_ELEMENTWISE)
+
+    @property
+    def runs_without_xla(self) -> bool:
+        """True when the rule calls a function built on an eigendecomposition
+        (:data:`optreg.lang.functions.NOT_XLA`): XLA's is far less accurate than the one
+        TensorFlow runs op by op, so such a rule's step is never compiled with XLA."""
+        return bool(self._uses & functions.NOT_XLA)
 
     def slot_plan(self, shape: Sequence[int | None] | None, excluded: bool | None = None) -> SlotPlan:
         """Which slots a variable of this shape keeps and which lines its step builds (see

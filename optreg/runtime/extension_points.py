@@ -195,6 +195,13 @@ class ExtensionPoints:
         first); False by default."""
         return False
 
+    @property
+    def runs_without_xla(self) -> bool:
+        """True when the update must not be compiled with XLA (a rule calling an eigendecomposition,
+        which XLA computes far less accurately): ``jit_compile="auto"`` then runs it op by op, and
+        ``jit_compile=True`` is refused. False by default."""
+        return False
+
     def variable_fact_values(self, var: tf.Variable) -> dict[str, bool]:
         """The value of every variable fact the update reads, for one variable.
 

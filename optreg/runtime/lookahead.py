@@ -65,8 +65,17 @@ class Lookahead(Optimizer):
         own = {key: value for key, value in kwargs.items() if key in own_names}
         rest = {key: value for key, value in kwargs.items() if key not in own_names}
         inner_optimizer = _inner_optimizer(inner, rest, own.get("slot_dtype"))
+        # read by runs_without_xla while the base class checks jit_compile, before self.inner exists
+        self.__dict__["_pending_inner"] = inner_optimizer
         super().__init__(**own)
+        del self.__dict__["_pending_inner"]
         self.inner = inner_optimizer
+
+    @property
+    def runs_without_xla(self) -> bool:
+        """The inner optimizer's: a Lookahead over an update XLA must not compile runs without XLA."""
+        inner = self.__dict__.get("inner") or self.__dict__.get("_pending_inner")
+        return bool(inner is not None and inner.runs_without_xla)
 
     # --- the inner optimizer's hyperparameters, through the wrapper -----------------------
 

@@ -112,6 +112,11 @@ class Optimizer(KerasOptions, SlotMethods, StepPipeline, ExtensionPoints, tf.Mod
         self.slot_dtype = slot_dtype
         if jit_compile not in (True, False, "auto"):
             raise OptionError(f"jit_compile must be True, False or 'auto', got {jit_compile!r}")
+        if jit_compile is True and self.runs_without_xla:
+            raise OptionError(
+                f"jit_compile=True: {self.optimizer_name}'s update calls an eigendecomposition, which XLA computes "
+                "far less accurately than TensorFlow op by op; it runs without XLA (leave jit_compile 'auto' or False)"
+            )
         self.jit_compile = jit_compile
         self.sparse_updates = check_sparse_updates(sparse_updates, self.optimizer_name, self.sparse_support)
         self.step_options = StepOptions(
@@ -278,7 +283,7 @@ class Optimizer(KerasOptions, SlotMethods, StepPipeline, ExtensionPoints, tf.Mod
             return self.iterations
         with self._runtime.lock:
             self.build(variables)
-            if self.jit_compile is False:
+            if self.jit_compile is False or self.runs_without_xla:
                 self._guarded_step(grads, variables, self._step)
             else:
                 self._compiled_step(variables)(grads)

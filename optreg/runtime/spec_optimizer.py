@@ -113,6 +113,12 @@ class SpecOptimizer(Optimizer):
         return getattr(self._rule, "elementwise", True)
 
     @property
+    def runs_without_xla(self) -> bool:
+        """True when the rule, as created, calls ``inverse_root`` or ``eigvecs``: its step is never
+        compiled with XLA (see :mod:`optreg.runtime.linalg`)."""
+        return self._rule.runs_without_xla
+
+    @property
     def sparse_support(self) -> SparseSupport:
         """What the rule, as created, can do with a sparse gradient (exact, lazy only, or dense)."""
         return self._sparse

@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from optreg.errors import OptionError
 from optreg.model.definitions import Slot
+from optreg.spec.variable_slots import slot_dims
 
 #: The strategy classes whose workers update variables asynchronously through parameter
 #: servers: ``tf.distribute.experimental.ParameterServerStrategy`` (ParameterServerStrategyV2)
@@ -154,19 +155,13 @@ def initial_value(
 
 
 def slot_shape(kind: str, shape: tf.TensorShape) -> list[int]:
-    """The shape of a slot of the given kind (see :data:`optreg.model.definitions.SLOT_SHAPES`) for a variable.
+    """The shape of a slot of the given kind (see :data:`optreg.model.definitions.SLOT_SHAPES`) for a
+    variable: :func:`optreg.spec.variable_slots.slot_dims` of its static shape.
 
     Example:
         >>> slot_shape("rows", tf.TensorShape([2, 3, 4])), slot_shape("columns", tf.TensorShape([7]))
         ([2, 3, 1], [])
-        >>> slot_shape("channels", tf.TensorShape([3, 3, 8, 16]))
-        [1, 1, 1, 16]
+        >>> slot_shape("channels", tf.TensorShape([3, 3, 8, 16])), slot_shape("col_gram", tf.TensorShape([3, 4]))
+        ([1, 1, 1, 16], [4, 4])
     """
-    dims = shape.as_list()
-    if kind == "var":
-        return dims
-    if kind == "channels":
-        return [1] * (len(dims) - 1) + dims[-1:]
-    if kind == "scalar" or len(dims) < 2:
-        return []
-    return dims[:-1] + [1] if kind == "rows" else dims[:-2] + [1, dims[-1]]
+    return slot_dims(kind, shape.as_list())

@@ -28,8 +28,10 @@ from typing import Any
 
 import attrs
 
+from optreg.errors import OptionError
 from optreg.lang import fold, functions, tree
 from optreg.lang.check import CheckedRule
+from optreg.model.definitions import MAX_GRAM_DIM
 
 __all__ = ["SlotPlan", "SlotPlanner", "fact_values", "plan_slots", "slot_dims"]
 
@@ -52,19 +54,37 @@ class SlotPlan:
 
 
 def slot_dims(kind: str, dims: Sequence[int]) -> list[int]:
-    """The shape of a slot of the given kind (``var``, ``scalar``, ``rows``, ``columns``) for a
-    variable of shape ``dims``: rows and columns statistics keep a size-1 axis, and are one number
-    below rank 2.
+    """The shape of a slot of the given kind (one of :data:`optreg.model.definitions.SLOT_SHAPES`)
+    for a variable of shape ``dims``. Row and column statistics keep a size-1 axis; the row and
+    column Gram matrices of an ``[..., m, n]`` variable are ``[..., m, m]`` and ``[..., n, n]``;
+    each of the four is one number below rank 2. A channels slot keeps the last axis.
+
+    Raises:
+        OptionError: a Gram slot whose matrices would be larger than
+            :data:`~optreg.model.definitions.MAX_GRAM_DIM` on a side.
 
     Example:
         >>> slot_dims("rows", [2, 3, 4]), slot_dims("columns", [2, 3, 4]), slot_dims("columns", [7])
         ([2, 3, 1], [2, 1, 4], [])
+        >>> slot_dims("row_gram", [3, 4]), slot_dims("col_gram", [3, 4]), slot_dims("channels", [3, 3, 8, 16])
+        ([3, 3], [4, 4], [1, 1, 1, 16])
     """
     dims = list(dims)
     if kind == "var":
         return dims
+    if kind == "channels":
+        return [1] * (len(dims) - 1) + dims[-1:]
     if kind == "scalar" or len(dims) < 2:
         return []
+    if kind in ("row_gram", "col_gram"):
+        side = dims[-2] if kind == "row_gram" else dims[-1]
+        if side > MAX_GRAM_DIM:
+            raise OptionError(
+                f"a {kind!r} slot of a variable of shape {dims} would hold {side} x {side} matrices, more than "
+                f"MAX_GRAM_DIM = {MAX_GRAM_DIM} on a side; branch such variables elsewhere in the rule (as "
+                f"'rows(var) <= max_preconditioner_dim' does in specs/shampoo.toml)"
+            )
+        return dims[:-2] + [side, side]
     return dims[:-1] + [1] if kind == "rows" else dims[:-2] + [1, dims[-1]]
 
 
