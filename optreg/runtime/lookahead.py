@@ -67,6 +67,16 @@ class Lookahead(Optimizer):
         inner_optimizer = _inner_optimizer(inner, rest, own.get("slot_dtype"))
         super().__init__(**own)
         self.inner = inner_optimizer
+        if own.get("jit_compile") is True and not inner_optimizer.compiles_with_xla:
+            raise OptionError(
+                f"lookahead: the inner optimizer {inner_optimizer.optimizer_name!r} must not be XLA-compiled "
+                "(xla_compatible = False), so jit_compile=True is refused"
+            )
+
+    @property
+    def compiles_with_xla(self) -> bool:
+        """Whether the step may be XLA-compiled: when the inner optimizer's may."""
+        return type(self).xla_compatible and self.inner.compiles_with_xla
 
     # --- the inner optimizer's hyperparameters, through the wrapper -----------------------
 
