@@ -154,7 +154,8 @@ class SpecOptimizer(keras.optimizers.Optimizer):
         slots = {name: variables[index] for name, variables in self._slot_lists.items() if variables[index] is not None}
         current = {n: _tensor(s) for n, s in slots.items()}
         facts = self._facts(variable)
-        new = self._rule.update(gradient, _tensor(variable), current, scalars, facts, self._slot_plan(variable))
+        plan = self._slot_plan(variable)
+        new = self._rule.update(gradient, _tensor(variable), current, scalars, facts, plan, index)
         for target, value in new.items():
             destination = variable if target == "var" else slots[target]
             self.assign(destination, tf.cast(value, destination.dtype))

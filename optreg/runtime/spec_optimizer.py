@@ -150,11 +150,12 @@ class SpecOptimizer(Optimizer):
         touched rows' for a sparse gradient, see :mod:`optreg.runtime.sparse`)."""
         facts = self.variable_fact_values(var)
         plan = self._slot_plan(var)  # of the whole variable: a row-local rule reads no shape facts
+        index = self.variable_index(var) if self._rule.draws else 0
         if isinstance(grad, tf.IndexedSlices):
-            update_rows(grad, var, slots, lambda g, v, s: self._rule.update(g, v, s, prepared, facts, plan))
+            update_rows(grad, var, slots, lambda g, v, s: self._rule.update(g, v, s, prepared, facts, plan, index))
             return
         current = {n: s.read_value() for n, s in slots.items()}
-        values = self._rule.update(grad, var.read_value(), current, prepared, facts, plan)
+        values = self._rule.update(grad, var.read_value(), current, prepared, facts, plan, index)
         for target, value in values.items():
             destination = var if target == "var" else slots[target]
             destination.assign(tf.cast(value, destination.dtype))
