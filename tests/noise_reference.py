@@ -20,3 +20,9 @@ def reference_normal(seed: int, step: int, index: int, call: int, shape: tuple) 
     words = philox_words(seed, step * 2**32 + index * 2**8 + call, (2, *shape)).astype(np.float64)
     u1, u2 = (words + 0.5) / 2.0**32
     return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+
+
+def reference_rademacher(seed: int, step: int, index: int, call: int, shape: tuple) -> np.ndarray:
+    """rademacher_like's numbers as the language reference defines them: −1 where a word's top bit is set."""
+    words = philox_words(seed, step * 2**32 + index * 2**8 + call, shape)
+    return np.where(words >= 2**31, -1.0, 1.0)

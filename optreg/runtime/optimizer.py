@@ -82,6 +82,11 @@ class Optimizer(KerasOptions, SlotMethods, StepPipeline, ExtensionPoints, tf.Mod
     #: ``apply_gradients`` with ``jit_compile="auto"``, the bench loop even under ``--jit`` — and
     #: ``jit_compile=True`` is refused. Read it through :attr:`compiles_with_xla`.
     xla_compatible: ClassVar[bool] = True
+    #: True when a step needs the loss itself, not only its gradient (AdaHessian's
+    #: Hessian-vector products, SAM's second gradient): the class overrides :meth:`minimize`,
+    #: and ``apply_gradients`` alone is refused with one error saying to call ``minimize``.
+    #: ``optreg bench`` steps every optimizer through ``minimize``, so such optimizers bench too.
+    needs_loss: ClassVar[bool] = False
 
     def __init__(
         self,
