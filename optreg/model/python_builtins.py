@@ -54,8 +54,12 @@ ADAHESSIAN_HYPERPARAMETERS = (
     Hyperparameter("beta_1", 0.9, "float", 0.0, 1.0, "decay rate of the gradient's running mean"),
     Hyperparameter("beta_2", 0.999, "float", 0.0, 1.0, "decay rate of the squared Hessian diagonal's running mean"),
     Hyperparameter("epsilon", 1e-4, "float", 0.0, None, "keeps the denominator away from zero"),
-    Hyperparameter("hessian_power", 1.0, "float", 0.0, 1.0, "k: the step divides by the Hessian estimate to this power"),
-    Hyperparameter("seed", 0, "int", 0.0, 2147483647.0, "seed of the Rademacher probes (with the step and the variable)"),
+    Hyperparameter(
+        "hessian_power", 1.0, "float", 0.0, 1.0, "k: the step divides by the Hessian estimate to this power"
+    ),
+    Hyperparameter(
+        "seed", 0, "int", 0.0, 2147483647.0, "seed of the Rademacher probes (with the step and the variable)"
+    ),
 )
 
 #: Adai's hyperparameters (the authors' betas and epsilon); the class declares the same.

@@ -68,7 +68,7 @@ class AdaHessian(Optimizer):
 
     @tf.autograph.experimental.do_not_convert
     def minimize(
-        self, loss_fn: Callable[[], Any], variables: Sequence[tf.Variable], grads: Sequence | None = None
+        self, loss_fn: Callable[[], Any], variables: Sequence[tf.Variable], grads: Sequence[Any] | None = None
     ) -> None:
         """One step on ``loss_fn``: the gradient (``grads`` when given), the Hessian-vector
         products with this step's probes, then the update.
