@@ -292,7 +292,7 @@ class CompiledRule:
         scalars: Sequence[tf.Tensor],
         facts: Mapping[str, bool] | None = None,
         plan: SlotPlan | None = None,
-        index: int = 0,
+        index: int | tf.Tensor = 0,
     ) -> dict[str, tf.Tensor]:
         """Run the variable program for one variable.
 
@@ -386,7 +386,7 @@ class _Noise:
     random calls have been built so far."""
 
     key: tf.Tensor
-    index: int
+    index: int | tf.Tensor
     calls: int = 0
 
 

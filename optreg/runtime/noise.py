@@ -6,7 +6,8 @@ Every draw comes from TensorFlow's stateless generator (Philox), keyed by a pair
 
 where ``seed`` is the spec's int hyperparameter ``seed``, ``step`` the 1-based update number,
 ``index`` the variable's position among the optimizer's variables (the order they were first
-built in, at most 2²⁴ of them) and ``call`` the random call's place in the rule as it is built
+built in, at most 2²⁴ of them; a spec optimizer keeps it as the slot ``noise_index``, so
+checkpoints hold it) and ``call`` the random call's place in the rule as it is built
 for that variable (at most 2⁸ calls). Nothing is carried from one draw to the next, so a run
 repeats its numbers exactly, a run resumed from a checkpoint (which restores ``iterations``)
 draws what the uninterrupted run drew, and every replica of a MirroredStrategy draws the same.
@@ -44,14 +45,15 @@ def noise_key(seed: tf.Tensor, step: tf.Tensor) -> tf.Tensor:
     return tf.stack([tf.cast(seed, tf.int64), tf.cast(step, tf.int64) * 2**32])
 
 
-def draw(function: str, like: tf.Tensor, step_key: tf.Tensor, index: int, call: int) -> tf.Tensor:
+def draw(function: str, like: tf.Tensor, step_key: tf.Tensor, index: int | tf.Tensor, call: int) -> tf.Tensor:
     """Random numbers shaped like ``like``, in its dtype.
 
     Args:
         function: ``"normal_like"`` or ``"rademacher_like"``.
         like: the tensor whose shape and dtype the numbers take (its values are not read).
         step_key: :func:`noise_key` of the step.
-        index: the variable's index among the optimizer's variables.
+        index: the variable's index among the optimizer's variables (an int, or a number tensor
+            such as the slot a spec optimizer keeps it in).
         call: the call's place among the rule's random calls for this variable.
 
     Raises:
@@ -62,9 +64,10 @@ def draw(function: str, like: tf.Tensor, step_key: tf.Tensor, index: int, call: 
         >>> draw("rademacher_like", tf.zeros([3]), key, 0, 0).shape
         TensorShape([3])
     """
-    if not 0 <= index < MAX_VARIABLES or not 0 <= call < MAX_CALLS:
+    if isinstance(index, int) and not 0 <= index < MAX_VARIABLES or not 0 <= call < MAX_CALLS:
         raise ValueError(f"random numbers for at most {MAX_VARIABLES} variables and {MAX_CALLS} calls per rule")
-    key = step_key + tf.constant([0, index * MAX_CALLS + call], tf.int64)
+    offset = tf.cast(index, tf.int64) * MAX_CALLS + call
+    key = step_key + tf.stack([tf.constant(0, tf.int64), tf.reshape(offset, [])])
     shape = tf.shape(like)
     if function == "rademacher_like":
         words = _words(shape, key)
