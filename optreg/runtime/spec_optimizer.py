@@ -23,7 +23,6 @@ from optreg.spec.conditions import (
 from optreg.spec.locations import rule_locations
 from optreg.spec.variable_slots import SlotPlan
 
-
 #: The state a rule that draws random numbers keeps per variable: the variable's index, which keys
 #: its numbers. Kept as a slot, so a checkpoint holds it by variable and a restored optimizer draws
 #: what the saved one would have, whatever order it meets its variables in.
