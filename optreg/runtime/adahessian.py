@@ -11,8 +11,10 @@ convolution kernel ``[*spatial, in, out]`` (rank 3 or more) averages D over its 
     x ← x − lr · (m / (1 − β₁ᵗ)) / ((v / (1 − β₂ᵗ))^(k/2) + ε)        k = hessian_power
 
 The Hessian needs the loss, so a step is :meth:`AdaHessian.minimize`; ``apply_gradients`` alone
-is refused (``needs_loss``). The estimate of the step is kept in the slot ``hessian``, so a
-checkpoint holds it with the moments.
+is refused (``needs_loss``). The step's estimate D is no state (only m and v are carried from one
+step to the next): ``minimize`` hands it to the update it runs at once, which is therefore built in
+the caller's context — op by op when called eagerly, inside the caller's compiled function (the
+bench's XLA loop) when traced — rather than as a separately compiled step.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from optreg.model.definitions import Slot
 from optreg.model.python_builtins import ADAHESSIAN_HYPERPARAMETERS
 from optreg.runtime.noise import draw, noise_key
 from optreg.runtime.optimizer import Optimizer
+from optreg.runtime.variables import tf_variable
 
 __all__ = ["AdaHessian"]
 
@@ -54,9 +57,19 @@ class AdaHessian(Optimizer):
     slot_specs = (
         Slot("m", doc="running mean of the gradient"),
         Slot("v", doc="running mean of the squared Hessian diagonal estimate"),
-        Slot("hessian", doc="this step's Hessian diagonal estimate |Hz|, spatially averaged for kernels"),
     )
     needs_loss: ClassVar[bool] = True
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        #: This step's Hessian diagonal estimates by variable, while ``minimize`` runs its update.
+        self._estimates: dict[Any, tf.Tensor] | None = None
+
+    @property
+    def compiles_with_xla(self) -> bool:
+        """As :attr:`Optimizer.compiles_with_xla`, except while :meth:`minimize` runs its update,
+        which reads the estimates it was just handed and so is built where the caller is."""
+        return self.__dict__.get("_estimates") is None and super().compiles_with_xla
 
     def apply_gradients(self, grads_and_vars: Any, variables: Iterable[Any] | None = None) -> NoReturn:
         """Refused: a step needs the loss. Call :meth:`minimize`.
@@ -92,11 +105,16 @@ class AdaHessian(Optimizer):
                 loss = loss_fn()
             first = inner.gradient(loss, variables)
         products = outer.gradient(first, variables, output_gradients=probes)
+        estimates = {}
         for var, product in zip(variables, products):
             if product is None:
                 raise OptregError(f"adahessian: the loss has no second derivative with respect to {var.name}")
-            self.slots_for(var)["hessian"].assign(tf.cast(_spatially_averaged(tf.abs(product)), var.dtype))
-        Optimizer.apply_gradients(self, list(grads if grads is not None else first), variables)
+            estimates[tf_variable(var).ref()] = _spatially_averaged(tf.abs(product))
+        self._estimates = estimates
+        try:
+            Optimizer.apply_gradients(self, list(grads if grads is not None else first), variables)
+        finally:
+            self._estimates = None
 
     def prepare_step(self, step: tf.Tensor) -> dict[str, tf.Tensor]:
         """The step size and the two bias corrections, in float64."""
@@ -117,7 +135,9 @@ class AdaHessian(Optimizer):
 
         grad = tf.cast(grad, dtype)
         m = cast(h["beta_1"]) * slots["m"] + cast(1 - h["beta_1"]) * grad
-        v = cast(h["beta_2"]) * slots["v"] + cast(1 - h["beta_2"]) * tf.square(slots["hessian"])
+        assert self._estimates is not None  # update_variable runs only inside minimize
+        estimate = tf.cast(self._estimates[tf_variable(var).ref()], dtype)
+        v = cast(h["beta_2"]) * slots["v"] + cast(1 - h["beta_2"]) * tf.square(estimate)
         slots["m"].assign(m)
         slots["v"].assign(v)
         v_hat = v / cast(prepared["correction_2"])

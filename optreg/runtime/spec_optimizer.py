@@ -24,12 +24,12 @@ from optreg.spec.locations import rule_locations
 from optreg.spec.variable_slots import SlotPlan
 
 #: The state a rule that draws random numbers keeps per variable: the variable's index, which keys
-#: its numbers, an int64 whatever ``slot_dtype`` says (it is no number the rule computes with). Kept
+#: its numbers, an int32 whatever ``slot_dtype`` says (it is no number the rule computes with). Kept
 #: as a slot, so a checkpoint holds it by variable and a restored optimizer draws what the saved one
 #: would have, whatever order it meets its variables in.
 NOISE_INDEX = Slot(
     "noise_index", init=0.0, shape="scalar",
-    doc="the variable's index among the optimizer's variables (int64), which keys its random numbers",
+    doc="the variable's index among the optimizer's variables (int32), which keys its random numbers",
 )
 
 
@@ -154,7 +154,7 @@ class SpecOptimizer(Optimizer):
         """As :meth:`Optimizer.slot_initial_value`; ``noise_index`` starts at the variable's place
         among the variables built so far (``reset()`` leaves it as it is)."""
         if slot is NOISE_INDEX:
-            return tf.constant(len(self._slots), tf.int64)
+            return tf.constant(len(self._slots), tf.int32)
         return super().slot_initial_value(slot, var)
 
     def _slot_plan(self, var: tf.Variable) -> SlotPlan:
