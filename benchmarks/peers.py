@@ -47,6 +47,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+try:  # torch (and the triton it loads) before TensorFlow: triton's extension, loaded after
+    import torch._dynamo  # noqa: F401  TensorFlow's, crashes the process with a segmentation fault
+except ImportError:  # torch is optional
+    pass
+
 #: Largest relative trajectory difference (see the module docstring) that counts as agreement.
 AGREES = 1e-5
 SHAPES = ((7,), (3, 4))
@@ -654,10 +659,6 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    # torch's triton first: imported later (by a pytorch-optimizer step), once TensorFlow is
-    # loaded, it crashes the process
-    if available("pytorch_optimizer"):
-        available("triton.runtime")
     if available("jax"):
         import jax
 

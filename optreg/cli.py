@@ -196,8 +196,8 @@ def validate_command(paths: tuple[str, ...], spec_paths: tuple[str, ...]) -> Non
 @click.option("--problem", "problems", multiple=True, default=["quartic"], show_default=True,
               help="A problem to run on; repeat for several, or 'all'.")
 @click.option("--lr", "learning_rates", multiple=True, metavar="V[,V...]",
-              help="Learning rates: values and logspace:START:STOP:N / linspace:START:STOP:N ranges, "
-                   "comma-separated; repeatable.")
+              help="Learning rates: values, logspace:START:STOP:N / linspace:START:STOP:N ranges and "
+                   "lograndom:LOW:HIGH:N[:SEED] / random:LOW:HIGH:N[:SEED] samples, comma-separated; repeatable.")
 @click.option("--set", "settings", multiple=True, metavar="NAME=V[,V...]",
               help=SET_HELP)
 @click.option("--problem-set", "problem_settings", multiple=True, metavar="NAME=V",
@@ -226,6 +226,9 @@ def validate_command(paths: tuple[str, ...], spec_paths: tuple[str, ...]) -> Non
               help="Draw the performance profile (Dolan-Moré) into this file: PNG, SVG or PDF by its suffix.")
 @click.option("--plot-size", metavar="WIDTHxHEIGHT", default=None,
               help=f"Every figure's size in pixels, e.g. 1200x800 (each side {MIN_SIDE} to {MAX_SIDE}).")
+@click.option("--halving", type=click.IntRange(min=2), default=None, metavar="ETA",
+              help="Successive halving on one problem: run every setting briefly, keep the best 1/ETA, "
+                   "run those ETA times longer, until the last rung runs for --max-iters.")
 @click.option("--jit/--no-jit", default=True, show_default=True, help="Compile each loop with XLA.")
 @spec_option
 @reports_errors
@@ -255,6 +258,7 @@ def bench_command(
 
     import_tensorflow()  # before any plugin or bench module imports it
     from optreg.bench.execute import BenchInterrupted, run_bench
+    from optreg.bench.halving import HalvingSearch
     from optreg.bench.ranking import ranking_text
     from optreg.bench.report import render
     from optreg.bench.session import (
@@ -270,10 +274,12 @@ def bench_command(
                          **request)
     plan = plan_request(load_registry(spec_paths), bench)
     check_outputs(bench)  # before the computing, not after it
-    advance, finish = progress_reporter(plan.run_count)
+    search = HalvingSearch(plan, bench.halving) if bench.halving else None
+    advance, finish = progress_reporter(search.run_count if search else plan.run_count)
     interrupted = False
     try:
-        results = run_bench(plan, jit_compile=jit, progress=advance)
+        make_runs = functools.partial(run_bench, jit_compile=jit, progress=advance)
+        results = search.run(make_runs) if search else make_runs(plan)
     except BenchInterrupted as stop:
         results, interrupted = stop.results, True
     finally:
@@ -281,6 +287,8 @@ def bench_command(
     text = render(results, fmt, with_history=bench.history_every > 0) if results else ""
     if fmt == "table" and compares(plan) and not interrupted:
         text += "\n" + ranking_text(results)
+    if fmt == "table" and search and not interrupted:
+        text += "\n" + search.text()
     click.echo(text, nl=False)
     if interrupted:  # what finished is printed; nothing is written
         click.echo(

@@ -1,7 +1,9 @@
 """Run in a fresh process (logical devices must be set before TensorFlow starts): train an
 embedding table, whose gradients are ``tf.IndexedSlices``, under MirroredStrategy over 2 logical
 CPUs and on one device, for each ``name:sparse_updates`` given, in both modes (a ``tf.function``
-step and an eager one); print the results as one JSON object keyed by ``name:mode:step``."""
+step and an eager one); print the results as one JSON object keyed by ``name:mode:step``. A name
+``keras-NAME`` is the Keras adapter's NAME, on a Keras variable (one device: its compiled path;
+under the strategy: Keras's per-replica one)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,10 @@ tf.config.set_logical_device_configuration(
     tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2
 )
 
+import keras  # noqa: E402
+
 import optreg  # noqa: E402
+import optreg.keras  # noqa: E402
 
 CASES = json.loads(sys.argv[1])
 RNG = np.random.default_rng(5)
@@ -33,17 +38,50 @@ def loss(table, ids, target):
     return tf.reduce_sum(tf.square(tf.gather(table, ids) - target))
 
 
+def made(name, sparse_updates):
+    """The table and the optimizer: optreg's own on a ``tf.Variable``, or the Keras adapter's on a
+    Keras variable."""
+    if name.startswith("keras-"):
+        opt = optreg.keras.optimizer(name[len("keras-"):], learning_rate=0.1, sparse_updates=sparse_updates)
+        table = keras.Variable(START)
+        # built before the first traced step: under a strategy a Keras optimizer (Keras's own
+        # Adagrad too) cannot create its variables inside a replica's traced step
+        opt.build([table])
+        return table, opt
+    return tf.Variable(START), optreg.registry.create(name, learning_rate=0.1, sparse_updates=sparse_updates)
+
+
+def applied(opt, grad, table):
+    """One step of ``opt`` on ``table``."""
+    if isinstance(opt, keras.optimizers.Optimizer):
+        opt.apply([grad], [table])
+    else:
+        opt.apply_gradients([(grad, table)])
+
+
+def slots_of(opt, table):
+    """Slot name → slot variable of ``table``."""
+    if isinstance(opt, keras.optimizers.Optimizer):
+        return {n: slots[0] for n, slots in opt._slot_lists.items() if slots[0] is not None}
+    return opt.slots_for(table)
+
+
+def copies_of(variable):
+    """Every replica's copy of a distributed (tf or Keras) variable."""
+    variable = variable.value if isinstance(variable, keras.Variable) else variable
+    return [c.numpy().tolist() for c in variable.values]
+
+
 def distributed(name, sparse_updates, compiled):
     with STRATEGY.scope():
-        table = tf.Variable(START)
-        opt = optreg.registry.create(name, learning_rate=0.1, sparse_updates=sparse_updates)
+        table, opt = made(name, sparse_updates)
 
     def replica_step(ids, target):
         with tf.GradientTape() as tape:
             value = loss(table, ids, target)
         grad = tape.gradient(value, table)
         assert isinstance(grad, tf.IndexedSlices)
-        opt.apply_gradients([(grad, table)])
+        applied(opt, grad, table)
 
     def step(ids, target):
         STRATEGY.run(replica_step, args=(ids, target))
@@ -53,20 +91,17 @@ def distributed(name, sparse_updates, compiled):
     for _ in range(STEPS):
         for ids, target in batches:
             step(ids, target)
-    copies = [c.numpy().tolist() for c in table.values]
-    slots = {n: [c.numpy().tolist() for c in s.values] for n, s in opt.slots_for(table).items()}
-    return copies, slots
+    return copies_of(table), {n: copies_of(s) for n, s in slots_of(opt, table).items()}
 
 
 def single(name, sparse_updates):
-    table = tf.Variable(START)
-    opt = optreg.registry.create(name, learning_rate=0.1, sparse_updates=sparse_updates)
+    table, opt = made(name, sparse_updates)
     for _ in range(STEPS):
         for batch in (slice(0, 8), slice(8, 16)):
             with tf.GradientTape() as tape:
                 value = loss(table, IDS[batch], TARGET[batch])
-            opt.apply_gradients([(tape.gradient(value, table), table)])
-    return table.numpy().tolist(), {n: s.numpy().tolist() for n, s in opt.slots_for(table).items()}
+            applied(opt, tape.gradient(value, table), table)
+    return table.numpy().tolist(), {n: s.numpy().tolist() for n, s in slots_of(opt, table).items()}
 
 
 if __name__ == "__main__":

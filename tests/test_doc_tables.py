@@ -258,6 +258,20 @@ def test_the_readme_counts_the_builtins():
     assert re.findall(r"\*\*Optimizers\.\*\* (\d+) are built in", page("README.md")) == [str(len(builtin_summaries()))]
 
 
+def test_the_catalogue_names_the_exact_sparse_built_ins():
+    """The list in the catalogue's sparse-gradient paragraph is the built-ins whose rule, created
+    with its defaults, is exact-sparse (decided from the rule, ``optreg show``'s line)."""
+    from optreg.catalog.show import sparse_gradients
+
+    count, paragraph = page("docs/catalogue.md").split("**Sparse gradients.**")[1].split(":", 1)
+    named = set(re.findall(r"`(\w+)`", paragraph.split(".")[0]))
+    exact = {e.name for e in optreg.registry if e.source == "builtin" and e.spec and
+             sparse_gradients(e.spec).startswith("exact")}
+    assert named == exact
+    words = "zero one two three four five six seven eight nine".split()
+    assert count.split()[0].lower() == (words[len(exact)] if len(exact) < len(words) else str(len(exact)))
+
+
 def test_a_builtin_missing_from_the_catalogue_or_a_stale_summary_is_caught():
     text = without_row(page("docs/catalogue.md"), "`yogi`")
     assert catalogue_problems(text) == ["built-in optimizer 'yogi' is in the code but not on the page"]

@@ -278,8 +278,9 @@ def test_optreg_show_says_whether_an_optimizer_is_exact_sparse():
 
 def test_sparse_updates_under_mirrored_strategy_match_a_single_device():
     """One fresh process (2 logical CPUs must be set before TensorFlow starts): exact and lazy
-    sparse steps under the strategy, compiled and eager, equal one device's."""
-    cases = ["sgd:exact", "adagrad:exact", "adam:lazy", "adam:dense"]
+    sparse steps under the strategy, compiled and eager, equal one device's; for optreg's own
+    optimizers and for the Keras adapter's (Keras's per-replica path against its XLA one)."""
+    cases = ["sgd:exact", "adagrad:exact", "adam:lazy", "adam:dense", "keras-adagrad:exact", "keras-adam:lazy"]
     out = subprocess.run(
         [sys.executable, str(REPO / "tests" / "sparse_distributed_run.py"), json.dumps(cases)],
         capture_output=True, text=True, check=True,

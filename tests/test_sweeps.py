@@ -127,10 +127,35 @@ def test_ranges_expand(text, values):
     assert parse_values(text) == pytest.approx(values)
 
 
+def test_a_qualified_optimizer_name_is_a_value_not_a_range():
+    """``--set inner=builtin:radam`` names lookahead's inner optimizer by its qualified name."""
+    assert parse_values("builtin:radam") == ["builtin:radam"]
+    assert settings_grid([], ["inner=radam,builtin:adam"]) == [{"inner": "radam"}, {"inner": "builtin:adam"}]
+
+
+def test_random_samples_are_seeded_sorted_and_inside_their_bounds():
+    drawn = parse_values("lograndom:1e-5:1:2000")
+    assert drawn == parse_values("lograndom:1e-5:1:2000:0") == sorted(drawn)
+    assert parse_values("lograndom:1e-5:1:2000:1") != drawn
+    assert 1e-5 <= min(drawn) and max(drawn) <= 1
+    # uniform on a log scale: a fifth of the draws in each decade (a linear draw puts 90% in the last)
+    decades = np.histogram(np.log10(drawn), bins=5, range=(-5, 0))[0] / len(drawn)
+    np.testing.assert_allclose(decades, 0.2, atol=0.04)
+    linear = parse_values("random:0.8:0.99:2000:3")
+    assert 0.8 <= min(linear) and max(linear) <= 0.99
+    assert np.mean(linear) == pytest.approx(0.895, abs=0.005)
+    assert parse_values("random:0.5:0.5:2") == [0.5, 0.5]
+    grid = settings_grid(["lograndom:1e-3:1e-1:3"], ["beta_1=random:0.8:0.9:2"])
+    assert len(grid) == 6 and {g["learning_rate"] for g in grid} == set(parse_values("lograndom:1e-3:1e-1:3"))
+
+
 @pytest.mark.parametrize(
     "text, message",
     [("logspace:0:1:3", "positive ends"), ("linspace:1:2", "expected linspace:START:STOP:N"),
-     ("linspace:1:2:0", "N must be between"), ("gridspace:1:2:3", "a range is"), ("linspace:a:2:3", "expected")],
+     ("linspace:1:2:0", "N must be between"), ("gridspace:1:2:3", "a range is"), ("linspace:a:2:3", "expected"),
+     ("lograndom:0:1:3", "lograndom needs positive ends"), ("random:1:0:3", "LOW must not be above HIGH"),
+     ("random:0:1:3:x", r"expected random:LOW:HIGH:N\[:SEED\]"), ("random:0:1:100001", "N must be between"),
+     ("linspace:0:inf:3", "finite numbers"), ("logspace:1:2:3:4", "expected logspace:START:STOP:N")],
 )
 def test_malformed_ranges_say_what_is_wrong(text, message):
     with pytest.raises(optreg.HyperparameterError, match=message):

@@ -1,14 +1,18 @@
 """Hyperparameter grids from the command line: ``--lr`` values and ``--set NAME=V[,V…]``.
 
 A value may also be a range: ``logspace:START:STOP:N`` (N values spaced evenly on a log scale,
-both ends included) or ``linspace:START:STOP:N`` (evenly spaced). Every combination of the
-given values runs.
+both ends included) or ``linspace:START:STOP:N`` (evenly spaced), or a random sample:
+``lograndom:LOW:HIGH:N[:SEED]`` (N values drawn uniformly on a log scale between LOW and HIGH,
+as random search draws learning rates) or ``random:LOW:HIGH:N[:SEED]`` (uniformly), drawn from
+Python's ``random.Random(SEED)`` (SEED 0 when not given), so the same text gives the same values
+on every machine. Every combination of the given values runs.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import random
 import re
 from collections.abc import Callable, Iterable, Sequence
 
@@ -24,8 +28,9 @@ Value = float | int | bool | str
 
 
 def parse_values(text: str) -> list[Value]:
-    """One command-line value or range: a number, ``true``/``false``, or
-    ``logspace:START:STOP:N`` / ``linspace:START:STOP:N``.
+    """One command-line value or range: a number, ``true``/``false``, a name,
+    ``logspace:START:STOP:N`` / ``linspace:START:STOP:N``, or a seeded random sample
+    ``lograndom:LOW:HIGH:N[:SEED]`` / ``random:LOW:HIGH:N[:SEED]`` (sorted, low to high).
 
     Raises:
         HyperparameterError: the text is none of those, or the range is malformed.
@@ -35,28 +40,59 @@ def parse_values(text: str) -> list[Value]:
         [0.001, 0.01, 0.1]
         >>> parse_values("linspace:0:1:3")
         [0.0, 0.5, 1.0]
+        >>> parse_values("lograndom:1e-4:1:3:7") == parse_values("lograndom:1e-4:1:3:7")
+        True
     """
     kind, sep, rest = text.strip().partition(":")
-    if not sep:
+    if not sep or (_VALUE_NAME.match(text.strip()) and kind not in _RANGES):
         return [parse_value(text)]
-    if kind not in ("logspace", "linspace"):
-        raise HyperparameterError(f"{text.strip()!r}: a range is logspace:START:STOP:N or linspace:START:STOP:N")
-    parts = rest.split(":")
-    try:
-        start, stop, count = float(parts[0]), float(parts[1]), int(parts[2])
-        if len(parts) != 3:
-            raise ValueError
-    except (ValueError, IndexError):
+    if kind not in _RANGES:
         raise HyperparameterError(
-            f"{text.strip()!r}: expected {kind}:START:STOP:N with numbers and an integer N"
+            f"{text.strip()!r}: a range is logspace:START:STOP:N, linspace:START:STOP:N, "
+            f"lograndom:LOW:HIGH:N[:SEED] or random:LOW:HIGH:N[:SEED]"
+        )
+    start, stop, count, seed = _range_parts(text.strip(), kind, rest.split(":"))
+    if kind in ("logspace", "lograndom") and (start <= 0 or stop <= 0):
+        raise HyperparameterError(f"{text.strip()!r}: {kind} needs positive ends")
+    if kind == "logspace":
+        return list(_spaced(math.log10(start), math.log10(stop), count, lambda x: 10.0**x))
+    if kind == "linspace":
+        return list(_spaced(start, stop, count, float))
+    if start > stop:
+        raise HyperparameterError(f"{text.strip()!r}: LOW must not be above HIGH")
+    draw = random.Random(seed)
+    if kind == "lograndom":
+        low, high = math.log10(start), math.log10(stop)
+        return sorted(float(f"{10.0 ** draw.uniform(low, high):.12g}") for _ in range(count))
+    return sorted(float(f"{draw.uniform(start, stop):.12g}") for _ in range(count))
+
+
+#: The range kinds a value may name.
+_RANGES = ("logspace", "linspace", "lograndom", "random")
+
+
+def _range_parts(text: str, kind: str, parts: list[str]) -> tuple[float, float, int, int]:
+    """START, STOP, N and the seed (0 unless a random range gives one) of a range's text.
+
+    Raises:
+        HyperparameterError: not numbers and an integer N (and seed), or N out of bounds.
+    """
+    seeded = kind in ("lograndom", "random")
+    form = f"{kind}:LOW:HIGH:N[:SEED]" if seeded else f"{kind}:START:STOP:N"
+    try:
+        if len(parts) not in ((3, 4) if seeded else (3,)):
+            raise ValueError
+        start, stop, count = float(parts[0]), float(parts[1]), int(parts[2])
+        seed = int(parts[3]) if len(parts) == 4 else 0
+        if not (math.isfinite(start) and math.isfinite(stop)):
+            raise ValueError
+    except ValueError:
+        raise HyperparameterError(
+            f"{text!r}: expected {form} with finite numbers and an integer N{' and SEED' if seeded else ''}"
         ) from None
     if not 1 <= count <= MAX_RANGE:
-        raise HyperparameterError(f"{text.strip()!r}: N must be between 1 and {MAX_RANGE}")
-    if kind == "logspace":
-        if start <= 0 or stop <= 0:
-            raise HyperparameterError(f"{text.strip()!r}: logspace needs positive ends")
-        return list(_spaced(math.log10(start), math.log10(stop), count, lambda x: 10.0**x))
-    return list(_spaced(start, stop, count, float))
+        raise HyperparameterError(f"{text!r}: N must be between 1 and {MAX_RANGE}")
+    return start, stop, count, seed
 
 
 def _spaced(start: float, stop: float, count: int, transform: Callable[[float], float]) -> list[float]:

@@ -42,6 +42,7 @@ class BenchRequest:
         jit_compile: compile loops with XLA.
         plot_size: every figure's size in pixels (``--plot-size``), or None for their own.
         plot_profile: a PNG, SVG or PDF file for the performance profile, or None.
+        halving: ``--halving``: successive halving's factor (:mod:`optreg.bench.halving`), or None.
     """
 
     optimizers: tuple[str, ...]
@@ -60,6 +61,7 @@ class BenchRequest:
     jit_compile: bool = True
     plot_size: FigureSize | None = None
     plot_profile: Path | None = None
+    halving: int | None = None
 
     @property
     def wants_figures(self) -> bool:

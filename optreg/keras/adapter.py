@@ -1,23 +1,9 @@
-"""The Keras adapter: any spec optimizer as a ``keras.optimizers.Optimizer``.
-
-``optreg.keras.optimizer("adam", learning_rate=1e-3)`` (or a path to a TOML spec) gives an
-optimizer for ``model.compile(optimizer=...)`` and ``model.fit`` on the TensorFlow backend.
-Keras's own options work as with any Keras optimizer — ``clipnorm``, ``clipvalue``,
-``global_clipnorm``, ``weight_decay``, ``use_ema``, ``ema_momentum``,
-``ema_overwrite_frequency``, ``loss_scale_factor``, ``gradient_accumulation_steps`` — and
-``learning_rate`` may be a ``LearningRateSchedule``; so may every other hyperparameter, evaluated
-at Keras's step counter as optreg's own optimizers do (:mod:`optreg.model.schedules`). The spec's
-``[options]`` table gives defaults for Keras's options (``weight_decay = 0.004`` for AdamW).
-``exclude_layers`` and ``exclude_embeddings`` choose what a rule's ``excluded(var)`` selects, by
-the Keras variable's path, as Keras's Muon does; a rule that reads ``weight_decay`` applies the
-decay itself and Keras's own decay step then leaves its variables alone. The
-class is registered with Keras's
-serialization, and its config carries the spec's text, so a saved ``.keras`` model reloads with
-the same optimizer and state on a machine that has never seen the spec file.
-"""
+"""The Keras adapter's optimizer class, :class:`SpecOptimizer`, and :func:`optimizer`, which
+builds one for a registered spec or a spec file (the package's docstring says what it does)."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +11,19 @@ import keras
 import tensorflow as tf
 
 from optreg.errors import HyperparameterError, OptionError
+from optreg.keras.updates import CompiledUpdates, backend_variable, compiled_update, compiles_updates
+from optreg.lang.sparsity import sparse_support
 from optreg.model import schedules
 from optreg.model.definitions import OptimizerSpec, Slot
 from optreg.model.hyperparameters import as_float64, resolve_hyperparameters, unknown_hyperparameter_message
 from optreg.model.options import StepOptions
+from optreg.runtime.sparse import check_sparse_updates, summed_rows, update_rows
 from optreg.runtime.spec_optimizer import compile_spec
 from optreg.runtime.variables import initial_value, refuse_parameter_servers, slot_shape, variable_path
 from optreg.spec.reader import load_spec, load_spec_text
 from optreg.spec.variable_slots import SlotPlan
+
+__all__ = ["KERAS_PARAMETER_SERVER_MESSAGE", "SpecOptimizer", "optimizer"]
 
 
 @keras.saving.register_keras_serializable(package="optreg")
@@ -71,14 +62,25 @@ class SpecOptimizer(keras.optimizers.Optimizer):
             raise HyperparameterError(unknown_hyperparameter_message(parsed.name, name, parsed.hyperparameters))
         if learning_rate is None:
             learning_rate = values.get("learning_rate", 0.0)
+        for key in _NOT_KERAS_OPTIONS & set(kwargs):
+            raise OptionError(f"{key} is an option of optreg's own optimizers; Keras optimizers, and so the adapter, "
+                              f"do not have it")
         options = {**_keras_options(parsed), **kwargs}
         selection = StepOptions(**{key: options.pop(key) for key in _SELECTION_OPTIONS if key in options})
+        jit_compile = options.pop("jit_compile", "auto")
+        if jit_compile not in (True, False, "auto"):
+            raise OptionError(f"jit_compile must be True, False or 'auto', got {jit_compile!r}")
+        sparse_updates = options.pop("sparse_updates", "exact")
         super().__init__(learning_rate=learning_rate, name=name or parsed.name, **options)
         self._selection = selection
         self._spec = parsed
         self._values = {k: v for k, v in values.items() if k != "learning_rate" and k not in scheduled}
         self._schedules = scheduled
         self._rule, self._slot_specs, _ = compile_spec(parsed, {**values, **scheduled})
+        self._sparse = sparse_support(self._rule.assignments, {slot.name: slot.shape for slot in self._slot_specs})
+        self._sparse_updates = check_sparse_updates(sparse_updates, parsed.name, self._sparse)
+        self._jit_compile = jit_compile
+        self._compiled = CompiledUpdates()
         if selection.selects_variables and "excluded" not in self._rule.variable_facts:
             raise OptionError(
                 f"exclude_layers and exclude_embeddings need a rule that calls excluded(var); {parsed.name}'s does not"
@@ -143,18 +145,74 @@ class SpecOptimizer(keras.optimizers.Optimizer):
         start["learning_rate"] = tf.cast(rate(0) if callable(rate) else tf.convert_to_tensor(rate), tf.float64)
         return start
 
-    def update_step(self, gradient: tf.Tensor, variable: Any, learning_rate: Any):
+    @property
+    def sparse_updates(self) -> str:
+        """The ``sparse_updates`` option: ``"exact"``, ``"lazy"`` or ``"dense"``."""
+        return self._sparse_updates
+
+    @property
+    def jit_compile(self) -> bool | str:
+        """The ``jit_compile`` option: True, False or ``"auto"``."""
+        return self._jit_compile
+
+    @property
+    def takes_sparse_gradients(self) -> bool:
+        """True when a ``tf.IndexedSlices`` gradient is updated on its touched rows: ``"lazy"``,
+        or ``"exact"`` and the rule is exact-sparse; never with gradient accumulation, whose
+        sums are dense."""
+        if self.gradient_accumulation_steps:
+            return False
+        return self._sparse_updates == "lazy" or (self._sparse_updates == "exact" and self._sparse.exact)
+
+    def _backend_update_step(self, grads: list, trainable_variables: list, learning_rate: Any) -> None:
+        """Every variable's update of one step as one XLA computation, a sparse gradient's rows
+        summed before it (see :mod:`optreg.keras.updates`); op by op, through Keras's own
+        per-replica step, with ``jit_compile=False`` or under a distribution strategy."""
+        if not compiles_updates(self._jit_compile):
+            super()._backend_update_step(grads, trainable_variables, learning_rate)
+            return
+        rows = self.takes_sparse_gradients
+        prepared = [summed_rows(g) if rows and isinstance(g, tf.IndexedSlices) else tf.convert_to_tensor(g)
+                    for g in grads]
+        variables = list(trainable_variables)
+        key = (*(self._var_key(v) for v in variables), *(isinstance(g, tf.IndexedSlices) for g in prepared))
+        update = self._compiled.get(key, lambda: compiled_update(functools.partial(self._update_all, variables)))
+        update(prepared, tf.convert_to_tensor(learning_rate))
+
+    def _update_all(self, variables: list, grads: list, learning_rate: tf.Tensor) -> None:
+        """The step program once, then every variable's program (the inside of the XLA step; a
+        sparse gradient's rows are summed already)."""
+        scalars = self._step_scalars(learning_rate)
+        for grad, variable in zip(grads, variables):
+            self._update_variable(grad, variable, scalars, summed=True)
+
+    def update_step(self, gradient: Any, variable: Any, learning_rate: Any) -> None:
         """One spec update of one variable; Keras runs clipping, decay and EMA around it."""
-        index = self._get_variable_index(variable)
+        self._update_variable(gradient, variable, self._step_scalars(learning_rate))
+
+    def _step_scalars(self, learning_rate: Any) -> list[tf.Tensor]:
+        """The rule's step program at this step (hyperparameters and schedules in float64)."""
         hyper = {name: tf.constant(as_float64(value), tf.float64) for name, value in self._values.items()}
         for name, schedule in self._schedules.items():
             hyper[name] = schedules.evaluate(schedule, self._iterations)
         hyper["learning_rate"] = tf.cast(learning_rate, tf.float64)
-        scalars = self._rule.step_scalars(hyper, tf.cast(self.iterations + 1, tf.float64), self.weight_decay)
+        return self._rule.step_scalars(hyper, tf.cast(self.iterations + 1, tf.float64), self.weight_decay)
+
+    def _update_variable(self, gradient: Any, variable: Any, scalars: list[tf.Tensor], summed: bool = False) -> None:
+        """The variable's program on its gradient: on a sparse gradient's touched rows where
+        :attr:`takes_sparse_gradients` (its repeated rows summed first, unless ``summed``), else
+        on the whole (densified) gradient."""
+        index = self._get_variable_index(variable)
         slots = {name: variables[index] for name, variables in self._slot_lists.items() if variables[index] is not None}
+        facts, plan = self._facts(variable), self._slot_plan(variable)
+        if isinstance(gradient, tf.IndexedSlices):
+            if self.takes_sparse_gradients:
+                rows = {name: backend_variable(slot) for name, slot in slots.items()}
+                update = lambda g, v, s: self._rule.update(g, v, s, scalars, facts, plan, index)  # noqa: E731
+                update_rows(gradient if summed else summed_rows(gradient), backend_variable(variable), rows, update)
+                return
+            gradient = tf.convert_to_tensor(gradient)
         current = {n: _tensor(s) for n, s in slots.items()}
-        facts = self._facts(variable)
-        plan = self._slot_plan(variable)
         new = self._rule.update(gradient, _tensor(variable), current, scalars, facts, plan, index)
         for target, value in new.items():
             destination = variable if target == "var" else slots[target]
@@ -180,8 +238,12 @@ class SpecOptimizer(keras.optimizers.Optimizer):
         scheduled = {name: schedules.schedule_config(name, value) for name, value in self._schedules.items()}
         config.update(spec=self._spec.text, hyperparameters={**self._values, **scheduled})
         config.update({key: value for key, value in self._selection.as_dict().items() if key in _SELECTION_OPTIONS})
+        config.update(jit_compile=self._jit_compile, sparse_updates=self._sparse_updates)
         return config
 
+
+#: optreg's options that Keras optimizers do not have (Keras keeps a slot in its variable's dtype).
+_NOT_KERAS_OPTIONS = frozenset({"skip_nonfinite", "slot_dtype"})
 
 #: The options that choose what ``excluded(var)`` selects; Keras's base class has no such options.
 _SELECTION_OPTIONS = ("exclude_layers", "exclude_embeddings")
