@@ -71,6 +71,10 @@ class Peer:
     # where no setting removes it: ``numpy(x0, grads, h)`` → trajectory, optreg's algorithm
     # written in NumPy with the peer's convention instead, which must agree with the peer
     numpy: Callable | None = None
+    # the optimizer needs the loss (AdaHessian): both sides step on the separable quadratic of
+    # :func:`separable_loss` instead of the fixed gradients (its Hessian is diagonal, so a
+    # Hutchinson estimate z ⊙ Hz is the exact diagonal whatever probes z each side draws)
+    loss: bool = False
 
 
 def _optax(name: str):
@@ -203,6 +207,10 @@ def _amos(params, h, keras_layout=False, **extra):
         params, lr=_lr(h), beta=h["beta"], momentum=h["momentum"], extra_l2=h["extra_l2"], c_coef=h["c_coef"],
         d_coef=h["d_coef"], eps=h["epsilon"], **extra
     )
+def separable_loss(seed: int):
+    """The curvatures a > 0 and offsets c of L(x) = Σ ½·a·x² + c·x over every variable's elements."""
+    rng = np.random.default_rng(seed + 1)
+    return [rng.uniform(0.5, 2.0, size=shape) for shape in SHAPES], [rng.normal(size=shape) for shape in SHAPES]
 
 
 EPS_BIAS = "ε outside the bias correction (Keras: ε̂ = ε·√(1−β₂ᵗ)); optax adds ε to √v̂"
@@ -503,7 +511,39 @@ PEERS: dict[str, list[Peer]] = {
             settings={"learning_rate": 0.01, "alpha": 0.7, "beta": 0.4},
         )
     ],
+    "noisy_sgd": [
+        optax_peer(
+            "noisy_sgd",
+            lambda f, h, **x: f(_lr(h), eta=h["eta"], gamma=h["gamma"], seed=h["seed"], **x),
+            settings={"learning_rate": 0.01},
+            convention="the noise comes from another generator (optreg: TensorFlow's stateless Philox keyed by "
+            "seed, step and variable; optax: JAX's PRNG), so only its distribution is shared",
+            aligned=({"eta": 0.0}, {}),
+        )
+    ],
     # torch.optim / pytorch-optimizer rows: compared when torch is importable
+    "adai": [
+        Peer(
+            "pytorch_optimizer",
+            "pytorch_optimizer.Adai",
+            lambda p, h, **x: importlib.import_module("pytorch_optimizer").Adai(
+                p, lr=_lr(h), betas=(h["beta_0"], h["beta_2"]), eps=h["epsilon"], **x
+            ),
+            settings={"learning_rate": 0.01},
+        )
+    ],
+    "adahessian": [
+        Peer(
+            "pytorch_optimizer",
+            "pytorch_optimizer.AdaHessian",
+            lambda p, h, **x: importlib.import_module("pytorch_optimizer").AdaHessian(
+                p, lr=_lr(h), betas=(h["beta_1"], h["beta_2"]), eps=h["epsilon"], hessian_power=h["hessian_power"],
+                **x
+            ),
+            settings={"learning_rate": 0.01},
+            loss=True,
+        )
+    ],
     "qhadam": [
         Peer(
             "pytorch_optimizer",
@@ -680,6 +720,45 @@ def run_torch(peer: Peer, h: dict, extra: dict, start, grads) -> np.ndarray:
     return np.array(rows)
 
 
+def run_optreg_loss(name: str, settings: dict, start, steps: int, seed: int) -> np.ndarray:
+    """optreg's trajectory stepped with ``minimize`` on :func:`separable_loss`, [steps, n]."""
+    import tensorflow as tf
+
+    import optreg
+
+    curvature, offset = separable_loss(seed)
+    variables = [tf.Variable(s, dtype=tf.float64) for s in start]
+    opt = optreg.registry.create(name, **settings)
+
+    def loss():
+        return tf.add_n([tf.reduce_sum(0.5 * a * v * v + c * v) for a, c, v in zip(curvature, offset, variables)])
+
+    rows = []
+    for _ in range(steps):
+        opt.minimize(loss, variables)
+        rows.append(np.concatenate([v.numpy().ravel() for v in variables]))
+    return np.array(rows)
+
+
+def run_torch_loss(peer: Peer, h: dict, extra: dict, start, steps: int, seed: int) -> np.ndarray:
+    """The torch peer's trajectory on the same loss, its gradient taken with ``create_graph``."""
+    import torch
+
+    curvature, offset = separable_loss(seed)
+    params = [torch.tensor(s, dtype=torch.float64, requires_grad=True) for s in start]
+    a = [torch.tensor(x, dtype=torch.float64) for x in curvature]
+    c = [torch.tensor(x, dtype=torch.float64) for x in offset]
+    opt = peer.make(params, h, **extra)
+    rows = []
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = sum((0.5 * ai * p * p + ci * p).sum() for ai, ci, p in zip(a, c, params))
+        loss.backward(create_graph=True)
+        opt.step()
+        rows.append(np.concatenate([p.detach().numpy().ravel() for p in params]))
+    return np.array(rows)
+
+
 def difference(ours: np.ndarray, theirs: np.ndarray, start) -> float:
     """The largest distance between the trajectories relative to the peer's largest displacement."""
     x0 = np.concatenate([s.ravel() for s in start])
@@ -698,12 +777,16 @@ def available(library: str) -> bool:
     return True
 
 
-def compare(name: str, peer: Peer, start, grads) -> tuple[float, str]:
-    """Both sides on the same gradients; returns (difference, status)."""
+def compare(name: str, peer: Peer, start, grads, seed: int = 0) -> tuple[float, str]:
+    """Both sides on the same gradients (or, for a row that needs the loss, the same loss);
+    returns (difference, status)."""
     import optreg
 
     def both(settings: dict, extra: dict) -> float:
         h = {**optreg.registry.get(name).defaults(), "weight_decay": None, **settings}
+        if peer.loss:
+            ours = run_optreg_loss(name, settings, start, len(grads), seed)
+            return difference(ours, run_torch_loss(peer, h, extra, start, len(grads), seed), start)
         runner = run_optax if peer.library == "optax" else run_torch
         return difference(run_optreg(name, settings, start, grads), runner(peer, h, extra, start, grads), start)
 
@@ -782,7 +865,7 @@ def main(argv=None) -> None:
                 found, status = float("nan"), f"skipped: {peer.library} is not installed"
             else:
                 try:
-                    found, status = compare(name, peer, start, grads)
+                    found, status = compare(name, peer, start, grads, args.seed)
                 except Exception as error:  # a row whose names no longer match: shown, not fatal
                     found, status = float("nan"), f"ERROR: {type(error).__name__}: {error}"
             counts[status.split(":")[0].split(" ")[0]] = counts.get(status.split(":")[0].split(" ")[0], 0) + 1

@@ -138,6 +138,8 @@ MINIMUM: Mapping[str, Least] = {
     "adadelta": full(2),
     "adafactor": Least("rows + columns for matrices, 1 full slot for the others", _factored),
     "adagrad": full(1),
+    "adahessian": full(2),  # the Hessian estimate of a step is used within it, not kept
+    "adai": full(3),  # m, v and the running product of every element's beta_1
     "adam": full(2),
     "adam_mini": full(1, per_variable=1),
     "adamaxw": full(2),
@@ -173,6 +175,7 @@ MINIMUM: Mapping[str, Least] = {
     "nadamw": full(2),
     "nero": Least("1 number per output channel + 1 per variable", _channels),
     "nesterov": full(1),
+    "noisy_sgd": full(0, per_variable=1),  # the variable's noise index, so a resume draws the same
     "novograd": full(1, per_variable=1),
     "optimistic_gd": full(1),
     "padam": full(2),

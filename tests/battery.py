@@ -66,6 +66,9 @@ def couples_variables(opt: optreg.Optimizer) -> bool:
 
     if opt.gradient_options.global_clipnorm is not None:
         return True
+    rule = getattr(opt, "_rule", None)
+    if rule is not None and rule.draws:  # a rule's random numbers are keyed by the variable's index
+        return True
     if type(opt).update_variables is Lookahead.update_variables:
         return couples_variables(opt.inner)
     return type(opt).update_variables is not optreg.Optimizer.update_variables

@@ -2,7 +2,8 @@
 
 Each row names a registered optimizer, the hyperparameter settings to test it with, and its
 reference: a Keras optimizer built with the same settings, or an independent NumPy version
-of the algorithm written from the paper or the seed documents. Every registered optimizer
+of the algorithm written from the paper or the seed documents (for an optimizer that needs the
+loss, a NumPy version stepped on a quadratic loss, whose Hessian-vector products are exact). Every registered optimizer
 must have a row (``test_every_registered_optimizer_has_a_reference``), so a new spec gets
 every check of the battery.
 
@@ -39,6 +40,10 @@ class Case:
     keras_settings: Optional[tuple[dict, ...]] = None
     #: ``numpy(start, grads, hyperparameters)`` → the variable after each step.
     numpy: Optional[Callable] = None
+    #: For an optimizer that needs the loss (``needs_loss``: the gradient-only references cannot
+    #: drive it), ``loss_numpy(starts, A, b, steps, hyperparameters)`` → after each step, every
+    #: variable, stepped with ``minimize`` on ½xᵀAx + bᵀx of all of them flattened together.
+    loss_numpy: Optional[Callable] = None
 
     #: Relative (and absolute) tolerance of the step-for-step comparison with Keras in float32.
     keras_rtol: float = 1e-6
@@ -103,3 +108,4 @@ KERAS_CASES = [
     (case, setting) for case in CASES if case.keras for setting in (case.keras_settings or case.settings)
 ]
 NUMPY_CASES = [(case, setting) for case in CASES if case.numpy for setting in case.settings]
+LOSS_NUMPY_CASES = [case for case in CASES if case.loss_numpy]

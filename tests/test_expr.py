@@ -664,8 +664,10 @@ def test_every_function_tensorflow_computes_has_exactly_one_implementation_and_e
 
     computed = [name for name, function in functions.FUNCTIONS.items() if function.kind in functions.TENSORFLOW_COMPUTED_KINDS]
     assert sorted(TF_FUNCTIONS) == sorted(computed) == sorted(functions.TENSORFLOW_COMPUTED)
-    # the others are facts, each answered without TensorFlow, and repeat, unrolled by the compiler
-    assert set(functions.FUNCTIONS) - set(TF_FUNCTIONS) == functions.TRACE_FACTS | functions.CREATION_FACTS | functions.ITERATIONS
+    # the others are facts, each answered without TensorFlow, repeat, unrolled by the compiler,
+    # and the random draws, keyed per variable by optreg.runtime.noise
+    others = functions.TRACE_FACTS | functions.CREATION_FACTS | functions.ITERATIONS | functions.RANDOM
+    assert set(functions.FUNCTIONS) - set(TF_FUNCTIONS) == others
 
 
 def test_the_function_sets_are_derived_from_the_table_kinds():

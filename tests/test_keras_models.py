@@ -79,6 +79,8 @@ def test_the_adapter_in_fit_trains_like_optregs_own_optimizer_in_a_custom_loop(n
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
     for index, var in enumerate(looped.trainable_variables):
         for slot, value in own.slots_for(var).items():
+            if slot == "noise_index":  # Keras keeps variables in build order: its index is Keras's own
+                continue
             np.testing.assert_allclose(
                 np.asarray(adapter._slot_lists[slot][index]), value.numpy(), rtol=1e-5, atol=1e-5, err_msg=f"{var.path} {slot}"
             )

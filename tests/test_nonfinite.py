@@ -86,7 +86,8 @@ def test_half_precision_variables_train_with_float32_slots(name, dtype):
     tf.function(lambda: tf.while_loop(lambda i: i < 300, body, (tf.constant(0),)), autograph=False)()
     assert int(opt.iterations) == 300
     assert var.dtype == dtype
-    assert all(slot.dtype == tf.float32 for slot in opt.slots_for(var).values())
+    # every float state in float32 (a rule that draws also keeps its int32 noise_index)
+    assert all(slot.dtype == tf.float32 for slot in opt.slots_for(var).values() if slot.dtype.is_floating)
     values = var.numpy().astype(np.float32)
     assert np.all(np.isfinite(values))
     np.testing.assert_allclose(values, target.numpy().astype(np.float32), atol=0.1)

@@ -10,10 +10,17 @@ import tensorflow as tf
 import optreg
 from tests import battery
 from tests.helpers import SHAPES, random_problem
-from tests.optimizer_table import CASES
+from tests.optimizer_table import CASES, LOSS_NUMPY_CASES
 from tests.table_core import numpy_adam
 
-BUILTIN = sorted(entry.name for entry in optreg.registry if entry.source == "builtin")
+ALL_BUILTIN = sorted(entry.name for entry in optreg.registry if entry.source == "builtin")
+#: The built-ins whose step needs the loss (``needs_loss``): they refuse ``apply_gradients``, so
+#: the checks below that drive optimizers with gradients alone leave them out, and their rows'
+#: ``loss_numpy`` references check them through ``minimize`` instead
+#: (test_only_the_optimizers_that_need_the_loss_are_left_out_of_the_gradient_checks).
+NEEDS_LOSS = ("adahessian",)
+#: Every built-in that the gradient-driven checks step with ``apply_gradients``.
+BUILTIN = [name for name in ALL_BUILTIN if name not in NEEDS_LOSS]
 STEPS = 50
 CASE_BY_NAME = {case.name: case for case in CASES}
 KERAS_ROWS = [case for case in CASES if case.keras]
@@ -41,7 +48,52 @@ def _run_keras(factory, setting, start, grads):
 
 
 def test_every_registered_optimizer_has_a_reference():
-    assert {case.name for case in CASES} == set(BUILTIN)
+    assert {case.name for case in CASES} == set(ALL_BUILTIN)
+    assert all(case.numpy or case.keras or case.loss_numpy for case in CASES)
+
+
+def test_only_the_optimizers_that_need_the_loss_are_left_out_of_the_gradient_checks():
+    """NEEDS_LOSS is exactly the built-ins whose class declares needs_loss; each refuses
+    apply_gradients with one error saying to call minimize, and steps through minimize."""
+    declared = [name for name in ALL_BUILTIN if type(optreg.registry.create(name)).needs_loss]
+    assert declared == list(NEEDS_LOSS)
+    assert {case.name for case in LOSS_NUMPY_CASES} == set(NEEDS_LOSS)
+    for name in NEEDS_LOSS:
+        x = tf.Variable([1.0, -2.0])
+        opt = optreg.registry.create(name, learning_rate=0.1)
+        with pytest.raises(optreg.OptregError, match=rf"^{name} needs the loss .*: call minimize\(loss_fn, variables\)$"):
+            opt.apply_gradients([(tf.constant([1.0, 1.0]), x)])
+        opt.minimize(lambda: tf.reduce_sum(x**2), [x])
+        assert int(opt.iterations) == 1 and np.all(x.numpy() != [1.0, -2.0])
+
+
+@pytest.mark.parametrize("case", LOSS_NUMPY_CASES, ids=str)
+def test_matches_numpy_reference_on_a_quadratic_loss(case):
+    """An optimizer that needs the loss, stepped with minimize on ½xᵀAx + bᵀx of every shape's
+    variable together (float64, 20 steps; one optimizer per setting), against its row's
+    loss_numpy reference: on a quadratic the Hessian-vector products are exact, Az."""
+    from tests.helpers import SHAPES, SEED
+
+    rng = np.random.default_rng(SEED)
+    starts = [rng.normal(size=shape) for shape in SHAPES]
+    n = sum(int(np.prod(shape)) for shape in SHAPES)
+    root = rng.normal(size=(n, n))
+    A, b = root @ root.T / n + 0.5 * np.eye(n), rng.normal(size=n)
+    A_tf, b_tf = tf.constant(A), tf.constant(b)
+    defaults = optreg.registry.get(case.name).defaults()
+    for setting in case.settings:
+        variables = [tf.Variable(start) for start in starts]
+        opt = optreg.registry.create(case.name, **setting)
+
+        def loss():
+            x = tf.concat([tf.reshape(v, [-1]) for v in variables], 0)
+            return 0.5 * tf.tensordot(x, tf.linalg.matvec(A_tf, x), 1) + tf.tensordot(b_tf, x, 1)
+
+        reference = case.loss_numpy(starts, A, b, 20, {**defaults, **setting})
+        for step, expected in enumerate(reference, start=1):
+            opt.minimize(loss, variables)
+            for shape, var, want in zip(SHAPES, variables, expected):
+                np.testing.assert_allclose(var.numpy(), want, rtol=1e-10, atol=1e-12, err_msg=f"{setting} {shape} step {step}")
 
 
 @pytest.mark.parametrize("case", KERAS_ROWS, ids=str)
@@ -261,7 +313,7 @@ def test_jit_compile_is_checked():
         optreg.registry.create("adam", jit_compile="yes")
 
 
-@pytest.mark.parametrize("name", BUILTIN)
+@pytest.mark.parametrize("name", ALL_BUILTIN)  # the bench steps through minimize: AdaHessian too
 def test_a_bench_sweep_equals_its_runs_made_alone(name):
     """Two settings of every optimizer benched together (stacked side by side in one loop when
     its updates are elementwise) end where each ends when benched alone: the same status and

@@ -232,7 +232,8 @@ def _build_loops(problem: Problem, groups: Sequence[Group], plan: BenchPlan, jit
     for index, group in enumerate(groups):
         per_row, optimizer_options = row_options(group.options)
         optimizer = group.entry.build(**optimizer_options, **step_options)
-        if optimizer.supports_stacked_runs:
+        # one that must not be XLA-compiled gets a loop of its own, so the shared loop stays compiled
+        if optimizer.supports_stacked_runs and optimizer.compiles_with_xla:
             runs = optimizer.hyperparameter_state.stacked(group.columns, variable_rank=2)
             members.append(LoopMember(optimizer, len(group.settings), per_row, runs))
             stacked.append(index)

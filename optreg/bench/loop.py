@@ -79,7 +79,8 @@ class StackedLoop:
         members: the optimizers and their runs, in row order.
         problem: the problem.
         max_iters: the iteration limit.
-        jit_compile: compile the loop with XLA.
+        jit_compile: compile the loop with XLA; ignored (the loop is traced, not XLA-compiled)
+            when a member's optimizer must not be (``compiles_with_xla`` False).
         stop_at_tolerance: stop each run once it reaches the problem's tolerance.
         history_every: record loss and parameters every this many iterations (0: never).
 
@@ -123,8 +124,10 @@ class StackedLoop:
         self._mid_run = False  # a run was interrupted: loop_state is not initial
         # A partial, not the bound method: TensorFlow counts traces by the function's code, so
         # one trace per loop of a many-problem bench would read as needless retracing and warn.
+        #: Whether the loop is XLA-compiled: as asked, unless an optimizer declares it must not be.
+        self.jit_compile = jit_compile and all(member.optimizer.compiles_with_xla for member in self.members)
         self._chunk = tf.function(
-            functools.partial(StackedLoop._next_chunk, self), jit_compile=jit_compile, autograph=False
+            functools.partial(StackedLoop._next_chunk, self), jit_compile=self.jit_compile, autograph=False
         )
 
     @property

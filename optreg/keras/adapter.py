@@ -208,12 +208,12 @@ class SpecOptimizer(keras.optimizers.Optimizer):
         if isinstance(gradient, tf.IndexedSlices):
             if self.takes_sparse_gradients:
                 rows = {name: backend_variable(slot) for name, slot in slots.items()}
-                update = lambda g, v, s: self._rule.update(g, v, s, scalars, facts, plan)  # noqa: E731
+                update = lambda g, v, s: self._rule.update(g, v, s, scalars, facts, plan, index)  # noqa: E731
                 update_rows(gradient if summed else summed_rows(gradient), backend_variable(variable), rows, update)
                 return
             gradient = tf.convert_to_tensor(gradient)
         current = {n: _tensor(s) for n, s in slots.items()}
-        new = self._rule.update(gradient, _tensor(variable), current, scalars, facts, plan)
+        new = self._rule.update(gradient, _tensor(variable), current, scalars, facts, plan, index)
         for target, value in new.items():
             destination = variable if target == "var" else slots[target]
             self.assign(destination, tf.cast(value, destination.dtype))

@@ -25,6 +25,8 @@ REPEATED = "it"
 GIVEN = "given"
 #: The most times a ``repeat`` may apply its body (its count's largest value).
 MAX_REPEAT = 16
+#: The int hyperparameter a rule that draws random numbers must declare: the numbers' seed.
+SEED = "seed"
 
 #: What a function is, for the checker, the ranker and the compiler:
 #:
@@ -42,7 +44,11 @@ MAX_REPEAT = 16
 #: * ``creation_fact``: decided when the optimizer is created, from the slots that exist;
 #: * ``iteration``: ``repeat(count, start, body)``, unrolled when traced: ``body`` applied ``count``
 #:   times, reading the previous value as :data:`REPEATED` (``count`` a whole literal or a fixed int
-#:   hyperparameter, at most :data:`MAX_REPEAT`).
+#:   hyperparameter, at most :data:`MAX_REPEAT`);
+#: * ``random``: random numbers shaped like the argument (its values unused), drawn with
+#:   TensorFlow's stateless generator from the spec's int hyperparameter :data:`SEED`, the step,
+#:   the variable's index and the call's place in the rule (:mod:`optreg.runtime.noise`): the same
+#:   numbers on every run, after a checkpoint's resume and on every replica.
 KINDS = (
     "elementwise",
     "select",
@@ -54,6 +60,7 @@ KINDS = (
     "shape_fact",
     "variable_fact",
     "creation_fact",
+    "random",
 )
 
 
@@ -217,6 +224,18 @@ FUNCTIONS: Mapping[str, Function] = {
             "body applied count times to start, each time reading the previous value as it (unrolled when traced)",
         ),
         Function(
+            "normal_like",
+            1,
+            "random",
+            "standard normal numbers shaped like x (its values unused), from seed, step, the variable and the call",
+        ),
+        Function(
+            "rademacher_like",
+            1,
+            "random",
+            "-1 or 1 with equal chance, shaped like x (its values unused), from seed, step, the variable and the call",
+        ),
+        Function(
             "has",
             1,
             "creation_fact",
@@ -260,9 +279,12 @@ NOT_XLA = of_kind("eigen")
 EIGEN_FLOOR = 1e-30
 #: ``repeat``: its body unrolled when traced.
 ITERATIONS = of_kind("iteration")
+#: Functions that draw random numbers (computed by :mod:`optreg.runtime.noise`, not TF_FUNCTIONS).
+RANDOM = of_kind("random")
 #: The functions after which an element of the result depends on other elements (or shapes,
-#: or which variable it is).
-NOT_ELEMENTWISE = REDUCTIONS | TRACE_FACTS | MATRIX_OPS | NOT_XLA
+#: or which variable it is); random numbers too: runs stacked in one variable would draw other
+#: numbers than each run alone.
+NOT_ELEMENTWISE = REDUCTIONS | TRACE_FACTS | MATRIX_OPS | NOT_XLA | RANDOM
 #: Functions whose result is one number per variable, whatever their argument.
 ONE_NUMBER = of_kind("reduction", "shape_fact", "variable_fact")
 #: The functions TensorFlow computes (each has one implementation in

@@ -45,6 +45,7 @@ _KIND_PHRASES = {
     "axis_reduction": "a reduction along an axis",
     "matrix": "a matrix operation",
     "shape_fact": "a fact about the shape, which the gathered rows do not share",
+    "random": "random numbers, which the gathered rows would not draw as the whole variable does",
 }
 
 

@@ -34,7 +34,7 @@ def optreg_spec_paths() -> list[Path]:
 
 @hookimpl
 def optreg_register_optimizers(register: Callable[[PythonOptimizer], None]) -> None:
-    """The built-in Python optimizers (lookahead, prodigy)."""
+    """The built-in Python optimizers (lookahead, prodigy, adahessian, adai)."""
     for definition in PYTHON_OPTIMIZERS:
         register(definition)
 

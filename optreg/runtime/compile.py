@@ -24,6 +24,7 @@ import tensorflow as tf
 from optreg.lang import fold, functions, tree
 from optreg.lang.check import CheckedRule
 from optreg.runtime import linalg
+from optreg.runtime.noise import draw, noise_key
 from optreg.runtime.rule_errors import applied, building, locate
 from optreg.spec.locations import RuleLocation
 from optreg.spec.variable_slots import SlotPlan, SlotPlanner, fact_values
@@ -201,6 +202,13 @@ class CompiledRule:
         self._reads = frozenset().union(*(tree.names_in(a.expression) for a in rule.assignments))
 
     @property
+    def draws(self) -> bool:
+        """True when the rule draws random numbers (``normal_like``, ``rademacher_like``): the
+        step program then ends with the step's noise key (:func:`optreg.runtime.noise.noise_key`),
+        and :meth:`update` needs the variable's index."""
+        return bool(self._uses & functions.RANDOM)
+
+    @property
     def applies_weight_decay(self) -> bool:
         """True when the rule reads ``weight_decay``: it decays the variable itself, so the
         optimizer must not decay it before the update as well."""
@@ -247,7 +255,8 @@ class CompiledRule:
 
     def _hoist(self, node: tree.Node, location: RuleLocation):
         """Replace every maximal scalar sub-expression by a reference into the step program."""
-        if tree.names_in(node) <= self._scalar_names:
+        # a draw is per variable: it is never moved into the step program
+        if tree.names_in(node) <= self._scalar_names and not tree.functions_in(node) & functions.RANDOM:
             if node not in self._hoisted_index:
                 self._hoisted_index[node] = len(self._hoisted)
                 self._hoisted.append(node)
@@ -266,7 +275,8 @@ class CompiledRule:
             weight_decay: the optimizer's ``weight_decay`` option (None reads as 0).
 
         Returns:
-            One float64 (or bool) scalar per hoisted sub-expression.
+            One float64 (or bool) scalar per hoisted sub-expression; when the rule
+            :attr:`draws`, then the step's int64 noise key, read from the ``seed`` hyperparameter.
         """
         env = dict(hyperparameters)
         env["step"] = step
@@ -275,7 +285,10 @@ class CompiledRule:
         for assignment, location in self._step_locals:
             with building(location):
                 env[assignment.target] = _evaluate(assignment.expression, trace)
-        return [self._step_value(k, trace) for k in range(len(self._hoisted))]
+        values = [self._step_value(k, trace) for k in range(len(self._hoisted))]
+        if self.draws:
+            values.append(noise_key(env[functions.SEED], step))
+        return values
 
     def _step_value(self, index: int, trace: _Trace) -> tf.Tensor:
         """The k-th hoisted sub-expression's value, built as part of its line."""
@@ -290,6 +303,7 @@ class CompiledRule:
         scalars: Sequence[tf.Tensor],
         facts: Mapping[str, bool] | None = None,
         plan: SlotPlan | None = None,
+        index: int | tf.Tensor = 0,
     ) -> dict[str, tf.Tensor]:
         """Run the variable program for one variable.
 
@@ -302,17 +316,23 @@ class CompiledRule:
                 missing ones read as not excluded and decayed.
             plan: the variable's :meth:`slot_plan`: only its lines are built, and ``slots``
                 holds only its slots; None builds every line.
+            index: the variable's index among the optimizer's variables, which keys its random
+                numbers when the rule :attr:`draws`.
 
         Returns:
             target → new value for ``var`` and each assigned slot, in the compute dtype
             (the widest of the variable's and the slots' dtypes), shaped like the variable.
         """
         dtype = compute_dtype(var.dtype, [value.dtype for value in slots.values()])
+        noise = None
+        if self.draws:
+            *scalars, key = scalars
+            noise = _Noise(key, index)
         cast_scalars = [s if s.dtype == tf.bool else tf.cast(s, dtype) for s in scalars]
         env = {name: tf.cast(value, dtype) for name, value in slots.items()}
         env["grad"] = tf.cast(grad, dtype)
         env["var"] = tf.cast(var, dtype)
-        trace = _Trace(env, _constant_in(dtype), cast_scalars, self._hoisted, dict(facts or {}))
+        trace = _Trace(env, _constant_in(dtype), cast_scalars, self._hoisted, dict(facts or {}), noise=noise)
         like = env["var"]  # the shape every var-shaped result takes
         assigned: dict[str, tf.Tensor] = {}
         for index, target, node, location in self._variable_lines:
@@ -372,6 +392,16 @@ def _broadcast_like(value: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
 
 
 @attrs.define
+class _Noise:
+    """What a variable's draws are keyed by: the step's key, the variable's index, and how many
+    random calls have been built so far."""
+
+    key: tf.Tensor
+    index: int | tf.Tensor
+    calls: int = 0
+
+
+@attrs.define
 class _Trace:
     """What evaluating a rule's tree needs: the values of names, a literal maker, the step
     program's results (and their expressions), the variable facts, and the locals whose value
@@ -385,6 +415,8 @@ class _Trace:
     known: dict = attrs.field(factory=dict)
     #: Inside a repeat's body: each sub-expression's tensor, built once per pass.
     memo: dict | None = None
+    #: The key of the variable's random numbers (None in the step program).
+    noise: _Noise | None = None
 
 
 def _evaluate(node: tree.Node | _Hoisted, trace: _Trace) -> tf.Tensor:
@@ -428,7 +460,18 @@ def _build(node: tree.Binary | tree.Compare | tree.Call, trace: _Trace) -> tf.Te
     if isinstance(node, tree.Compare):
         return applied(node, _COMPARE[node.op], _evaluate(node.left, trace), _evaluate(node.right, trace))
     args = [_evaluate(arg, trace) for arg in node.args]
+    if node.function in functions.RANDOM:
+        return applied(node, _next_draw(node.function, trace), *args)
     return applied(node, TF_FUNCTIONS[node.function], *args)
+
+
+def _next_draw(function: str, trace: _Trace) -> Callable[[tf.Tensor], tf.Tensor]:
+    """The next random call's draw, shaped like its argument: each call built (every pass of a
+    ``repeat`` too) takes the next place in the variable's key."""
+    noise = trace.noise
+    assert noise is not None  # draws are never hoisted into the step program
+    call, noise.calls = noise.calls, noise.calls + 1
+    return lambda like: draw(function, like, noise.key, noise.index, call)
 
 
 def _repeat(node: tree.Call, trace: _Trace) -> tf.Tensor:

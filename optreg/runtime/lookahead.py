@@ -70,6 +70,16 @@ class Lookahead(Optimizer):
         super().__init__(**own)
         del self.__dict__["_pending_inner"]
         self.inner = inner_optimizer
+        if own.get("jit_compile") is True and not inner_optimizer.compiles_with_xla:
+            raise OptionError(
+                f"lookahead: the inner optimizer {inner_optimizer.optimizer_name!r} must not be XLA-compiled "
+                "(xla_compatible = False), so jit_compile=True is refused"
+            )
+
+    @property
+    def compiles_with_xla(self) -> bool:
+        """Whether the step may be XLA-compiled: when the inner optimizer's may."""
+        return type(self).xla_compatible and self.inner.compiles_with_xla
 
     @property
     def runs_without_xla(self) -> bool:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import tensorflow as tf
 
@@ -77,6 +77,16 @@ class Optimizer(KerasOptions, SlotMethods, StepPipeline, ExtensionPoints, tf.Mod
     slot_specs: tuple[Slot, ...] = ()
     #: The registry source it was created from (set by the registry; empty otherwise).
     registry_source: str = ""
+    #: False when the step must not be XLA-compiled (an op XLA computes less accurately, such as
+    #: an eigendecomposition, or one XLA cannot compile): every host then runs it uncompiled —
+    #: ``apply_gradients`` with ``jit_compile="auto"``, the bench loop even under ``--jit`` — and
+    #: ``jit_compile=True`` is refused. Read it through :attr:`compiles_with_xla`.
+    xla_compatible: ClassVar[bool] = True
+    #: True when a step needs the loss itself, not only its gradient (AdaHessian's
+    #: Hessian-vector products, SAM's second gradient): the class overrides :meth:`minimize`,
+    #: and ``apply_gradients`` alone is refused with one error saying to call ``minimize``.
+    #: ``optreg bench`` steps every optimizer through ``minimize``, so such optimizers bench too.
+    needs_loss: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -116,6 +126,11 @@ class Optimizer(KerasOptions, SlotMethods, StepPipeline, ExtensionPoints, tf.Mod
             raise OptionError(
                 f"jit_compile=True: {self.optimizer_name}'s update calls an eigendecomposition, which XLA computes "
                 "far less accurately than TensorFlow op by op; it runs without XLA (leave jit_compile 'auto' or False)"
+            )
+        if jit_compile is True and not type(self).xla_compatible:
+            raise OptionError(
+                f"{self.optimizer_name or type(self).__name__} declares xla_compatible = False: "
+                "its step must not be XLA-compiled, so jit_compile=True is refused"
             )
         self.jit_compile = jit_compile
         self.sparse_updates = check_sparse_updates(sparse_updates, self.optimizer_name, self.sparse_support)
@@ -184,14 +199,33 @@ class Optimizer(KerasOptions, SlotMethods, StepPipeline, ExtensionPoints, tf.Mod
         if self._own_hyperparameters.set(name, value):
             self._runtime.compiled.clear()
 
-    def get_hyperparameter(self, name: str) -> float | int | bool | None:
-        """A hyperparameter's current value as a Python float, int or bool, or None (eager only).
+    def get_hyperparameter(self, name: str) -> float | int | bool | None | tf.Tensor:
+        """A hyperparameter's current value, eagerly or inside a traced (compiled) step.
+
+        Eagerly, the optimizer's own value as a Python float, int or bool (None for a ``none``
+        hyperparameter left unset). Inside a traced step (``tf.function``, the XLA-compiled
+        step, the bench loop), where no Python number can be read from a variable: a fixed
+        hyperparameter's Python value (it cannot change after creation), and for the others the
+        float64 tensor the step reads, so a later ``set_hyperparameter`` or a schedule reaches the
+        traced step without retracing and, inside :meth:`stepping_with`, each stacked run reads
+        its own value (a bool reads as 1.0 or 0.0, an unset ``none`` as NaN).
+
+        Raises:
+            HyperparameterError: no hyperparameter has that name.
 
         Example:
             >>> optreg.registry.create("sgd", learning_rate=0.5).get_hyperparameter("learning_rate")  # doctest: +SKIP
             0.5
+            >>> tf.function(lambda: opt.get_hyperparameter("learning_rate"))()  # doctest: +SKIP
+            <tf.Tensor: shape=(), dtype=float64, numpy=0.5>
         """
-        return self._own_hyperparameters.get(name)
+        spec = self._own_hyperparameters.spec(name)
+        if spec.fixed:
+            with tf.init_scope():  # the value it was created with, read outside the trace
+                return self._own_hyperparameters.get(name)
+        if tf.executing_eagerly():
+            return self._own_hyperparameters.get(name)
+        return self.hyperparameter_state.variables[name].read_value()
 
     @property
     def hyperparameters(self) -> dict[str, float | int | bool | None]:
@@ -283,11 +317,23 @@ class Optimizer(KerasOptions, SlotMethods, StepPipeline, ExtensionPoints, tf.Mod
             return self.iterations
         with self._runtime.lock:
             self.build(variables)
-            if self.jit_compile is False or self.runs_without_xla:
+            if self.jit_compile is False or not self.compiles_with_xla:
                 self._guarded_step(grads, variables, self._step)
             else:
                 self._compiled_step(variables)(grads)
         return self.iterations
+
+    @property
+    def compiles_with_xla(self) -> bool:
+        """Whether this optimizer's step may be XLA-compiled: its class's :attr:`xla_compatible`,
+        unless its update :attr:`runs_without_xla` (a wrapper such as lookahead also asks its inner
+        optimizer). Every host reads this: the step of ``apply_gradients`` and the bench loop.
+
+        Example:
+            >>> optreg.registry.create("adam").compiles_with_xla  # doctest: +SKIP
+            True
+        """
+        return type(self).xla_compatible and not self.runs_without_xla
 
     @property
     def sparse_support(self) -> SparseSupport | None:

@@ -164,6 +164,19 @@ class SlotMethods:
         """
         return self._slots[self._runtime.position[tf_variable(var).ref()]]
 
+    def variable_index(self, var: tf.Variable) -> int:
+        """A variable's index among this optimizer's variables: the order they were first built in
+        (what keys a rule's random numbers, so a resumed or replicated run draws the same).
+
+        Raises:
+            KeyError: the variable was never built nor updated.
+
+        Example:
+            >>> opt.variable_index(model.trainable_variables[0])  # doctest: +SKIP
+            0
+        """
+        return self._runtime.position[tf_variable(var).ref()]
+
     def get_slot_names(self) -> list[str]:
         """The names of the state kept per variable: the slots, then ``_average`` (use_ema) and
         ``_accumulated`` (gradient_accumulation_steps). With :meth:`get_slot`, this is how

@@ -23,6 +23,15 @@ from optreg.spec.conditions import (
 from optreg.spec.locations import rule_locations
 from optreg.spec.variable_slots import SlotPlan
 
+#: The state a rule that draws random numbers keeps per variable: the variable's index, which keys
+#: its numbers, an int32 whatever ``slot_dtype`` says (it is no number the rule computes with). Kept
+#: as a slot, so a checkpoint holds it by variable and a restored optimizer draws what the saved one
+#: would have, whatever order it meets its variables in.
+NOISE_INDEX = Slot(
+    "noise_index", init=0.0, shape="scalar",
+    doc="the variable's index among the optimizer's variables (int32), which keys its random numbers",
+)
+
 
 def compile_spec(
     spec: OptimizerSpec, given: Mapping[str, Any]
@@ -138,7 +147,21 @@ class SpecOptimizer(Optimizer):
         reads: Adafactor keeps ``r`` and ``c`` on a matrix and ``v`` on a vector; Muon keeps ``v``
         only on the variables of its AdamW branch."""
         kept = self._slot_plan(var).slots
-        return tuple(slot for slot in self.slot_specs if slot.name in kept)
+        own = tuple(slot for slot in self.slot_specs if slot.name in kept)
+        return (*own, NOISE_INDEX) if self._rule.draws else own
+
+    def get_slot_names(self) -> list[str]:
+        """The slots' names (and ``noise_index`` when the rule draws random numbers), then the
+        options' state (see :meth:`SlotMethods.get_slot_names`)."""
+        names = super().get_slot_names()
+        return [NOISE_INDEX.name, *names] if self._rule.draws else names
+
+    def slot_initial_value(self, slot: Slot, var: tf.Variable) -> tf.Tensor:
+        """As :meth:`Optimizer.slot_initial_value`; ``noise_index`` starts at the variable's place
+        among the variables built so far (``reset()`` leaves it as it is)."""
+        if slot is NOISE_INDEX:
+            return tf.constant(len(self._slots), tf.int32)
+        return super().slot_initial_value(slot, var)
 
     def _slot_plan(self, var: tf.Variable) -> SlotPlan:
         """The variable's :class:`~optreg.spec.variable_slots.SlotPlan` (remembered per shape)."""
@@ -156,11 +179,12 @@ class SpecOptimizer(Optimizer):
         touched rows' for a sparse gradient, see :mod:`optreg.runtime.sparse`)."""
         facts = self.variable_fact_values(var)
         plan = self._slot_plan(var)  # of the whole variable: a row-local rule reads no shape facts
+        index = slots[NOISE_INDEX.name].read_value() if self._rule.draws else 0
         if isinstance(grad, tf.IndexedSlices):
-            update_rows(grad, var, slots, lambda g, v, s: self._rule.update(g, v, s, prepared, facts, plan))
+            update_rows(grad, var, slots, lambda g, v, s: self._rule.update(g, v, s, prepared, facts, plan, index))
             return
-        current = {n: s.read_value() for n, s in slots.items()}
-        values = self._rule.update(grad, var.read_value(), current, prepared, facts, plan)
+        current = {n: s.read_value() for n, s in slots.items() if n != NOISE_INDEX.name}
+        values = self._rule.update(grad, var.read_value(), current, prepared, facts, plan, index)
         for target, value in values.items():
             destination = var if target == "var" else slots[target]
             destination.assign(tf.cast(value, destination.dtype))

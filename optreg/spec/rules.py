@@ -77,7 +77,10 @@ class RuleReading(ReaderBase):
                     self.rule_error(error, error.message)
                 )
         for index, assignment in enumerate(parsed):
-            problem = None if assignment is None else repeat_count_problem(assignment.expression, hyperparameters)
+            problem = None if assignment is None else (
+                repeat_count_problem(assignment.expression, hyperparameters)
+                or seed_problem(assignment.expression, hyperparameters)
+            )
             if problem and index not in faults:
                 faults[index] = [self.rule_error(ExpressionError(problem, line_index=index), problem)]
         unfaulted = [None if index in faults else assignment for index, assignment in enumerate(parsed)]
@@ -150,3 +153,29 @@ def repeat_count_problem(node: tree.Node, hyperparameters: Sequence[Hyperparamet
             bound = functions.MAX_REPEAT
             return f"repeat's count {name!r} needs min >= 0 and max <= {bound}, so the rule it unrolls is bounded"
     return next(filter(None, (repeat_count_problem(child, hyperparameters) for child in tree.children(node))), None)
+
+
+def seed_problem(node: tree.Node, hyperparameters: Sequence[Hyperparameter]) -> str | None:
+    """What is wrong with the seed of an expression's random numbers, or None: a rule that calls
+    ``normal_like`` or ``rademacher_like`` draws them from the int hyperparameter ``seed``, which
+    the spec must declare with ``min >= 0``.
+
+    Example:
+        >>> seed_problem(parse.parse_expression("grad + normal_like(grad)"), [])
+        "normal_like draws random numbers from the int hyperparameter 'seed', which the spec does not declare"
+    """
+    drawn = sorted(tree.functions_in(node) & functions.RANDOM)
+    if not drawn:
+        return None
+    seed = next((h for h in hyperparameters if h.name == functions.SEED), None)
+    if seed is None:
+        return (
+            f"{drawn[0]} draws random numbers from the int hyperparameter {functions.SEED!r}, "
+            "which the spec does not declare"
+        )
+    if seed.type != "int" or seed.min is None or seed.min < 0:
+        return (
+            f"{drawn[0]} draws random numbers from {functions.SEED!r}, "
+            "which must be an int hyperparameter with min >= 0"
+        )
+    return None
