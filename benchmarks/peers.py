@@ -95,6 +95,22 @@ def _lr(h):
     return h["learning_rate"]
 
 
+def torch_peer(library: str, name: str, make: Callable, **fields) -> Peer:
+    """A Peer on ``<library>.<name>`` (``torch.optim`` or ``pytorch_optimizer``): ``make(cls, params, h, **extra)``."""
+    def build(params, h, **extra):
+        return make(getattr(importlib.import_module(library), name), params, h, **extra)
+
+    return Peer(library.split(".")[0], f"{library}.{name}", build, **fields)
+
+
+def _torch_betas(h, *names):
+    return {"betas": tuple(h[n] for n in names or ("beta_1", "beta_2"))}
+
+
+def _wd(h):
+    return h.get("weight_decay") or 0.0
+
+
 def _betas(h):
     return {"b1": h["beta_1"], "b2": h["beta_2"]}
 
@@ -151,6 +167,34 @@ def adan_one_minus_beta(x, grads, h):
         x = x - h["learning_rate"] * direction / (np.sqrt(n / (1 - b3**t)) + h["epsilon"])
         previous = g
         out.append(x)
+    return np.array(out)
+
+
+def nero_neurons_first(x, grads, h):
+    """Nero with each neuron along a matrix's first axis (torch's [out, in] layout) instead of its last
+    (Keras's [in, out] kernel); a vector's neurons are its elements either way."""
+    b, eps, lr = h["beta"], h["epsilon"], h["learning_rate"]
+    sizes = [int(np.prod(shape)) for shape in SHAPES]
+
+    def norm(a):
+        return np.abs(a) if a.ndim == 1 else np.linalg.norm(a, axis=1, keepdims=True)
+
+    def constrain(a):
+        a = a - a.mean(axis=1, keepdims=True)
+        return a / (norm(a) + eps)
+
+    def split(flat):
+        return [part.reshape(shape) for part, shape in zip(np.split(flat, np.cumsum(sizes)[:-1]), SHAPES)]
+
+    variables = [constrain(a) if a.ndim > 1 else a for a in split(x)]
+    scales = [np.mean(norm(a)) or 0.01 for a in variables]
+    v, out = [np.zeros_like(norm(a)) for a in variables], []
+    for t, g in enumerate(grads, 1):
+        for i, (a, gi) in enumerate(zip(variables, split(g))):
+            v[i] = b * v[i] + (1 - b) * norm(gi) ** 2
+            moved = a - lr * scales[i] * gi / (np.sqrt(v[i] / (1 - b**t)) + eps)
+            variables[i] = constrain(moved) if moved.ndim > 1 else moved
+        out.append(np.concatenate([a.ravel() for a in variables]))
     return np.array(out)
 
 
@@ -447,6 +491,143 @@ PEERS: dict[str, list[Peer]] = {
                 p, lr=_lr(h), betas=(h["beta_1"], h["beta_2"]), nus=(h["nu_1"], h["nu_2"]), eps=h["epsilon"], **x
             ),
             settings={"learning_rate": 0.01},
+        )
+    ],
+
+    # ---- pytorch-optimizer and torch.optim counterparts of the later built-ins (issue 17) ----
+    "accsgd": [
+        torch_peer(
+            "pytorch_optimizer", "AccSGD",
+            lambda c, p, h, **x: c(p, lr=_lr(h), kappa=h["kappa"], xi=h["xi"], constant=h["constant"], **x),
+            settings={"learning_rate": 0.01},
+        )
+    ],
+    "adaboundw": [
+        torch_peer(
+            "pytorch_optimizer", "AdaBound",
+            lambda c, p, h, **x: c(
+                p, lr=_lr(h), final_lr=h["final_lr"], **_torch_betas(h), gamma=h["gamma"], eps=h["epsilon"],
+                weight_decay=_wd(h), weight_decouple=True, fixed_decay=True, **x
+            ),
+            settings={"learning_rate": 0.01, **wd},
+        )
+        for wd in ({}, {"weight_decay": 0.01})
+    ],
+    "adamod": [
+        torch_peer(
+            "pytorch_optimizer", "AdaMod",
+            lambda c, p, h, **x: c(
+                p, lr=_lr(h), **_torch_betas(h, "beta_1", "beta_2", "beta_3"), eps=h["epsilon"], **x
+            ),
+            settings={"learning_rate": 0.01},
+        )
+    ],
+    "adamp": [
+        torch_peer(
+            "pytorch_optimizer", "AdamP",
+            lambda c, p, h, **x: c(
+                p, lr=_lr(h), **_torch_betas(h), eps=h["epsilon"], delta=h["delta"], wd_ratio=h["wd_ratio"],
+                nesterov=h["nesterov"], weight_decay=_wd(h), **x
+            ),
+            settings={"learning_rate": 0.01, **wd},
+        )
+        for wd in ({}, {"weight_decay": 0.01})
+    ],
+    "adanorm": [
+        torch_peer(
+            "pytorch_optimizer", "AdaNorm",
+            lambda c, p, h, **x: c(p, lr=_lr(h), **_torch_betas(h), r=h["gamma"], eps=h["epsilon"], **x),
+            settings={"learning_rate": 0.01},
+        )
+    ],
+    "aggmo": [
+        torch_peer(
+            "pytorch_optimizer", "AggMo",
+            lambda c, p, h, **x: c(p, lr=_lr(h), **_torch_betas(h, "beta_0", "beta_1", "beta_2"), **x),
+            settings={"learning_rate": 0.01},
+        )
+    ],
+    "diffgrad": [
+        torch_peer(
+            "pytorch_optimizer", "DiffGrad",
+            lambda c, p, h, **x: c(p, lr=_lr(h), **_torch_betas(h), eps=h["epsilon"], **x),
+            settings={"learning_rate": 0.01},
+        )
+    ],
+    "ftrl": [
+        torch_peer(
+            "pytorch_optimizer", "FTRL",
+            lambda c, p, h, **x: c(
+                p, lr=_lr(h), lr_power=h["learning_rate_power"], beta=h["beta"],
+                lambda_1=h["l1_regularization_strength"], lambda_2=h["l2_regularization_strength"], **x
+            ),
+            settings={"learning_rate": 0.1, "initial_accumulator_value": 0.0},
+        )
+    ],
+    "kate": [
+        torch_peer(
+            "pytorch_optimizer", "Kate",
+            lambda c, p, h, **x: c(p, lr=_lr(h), delta=h["delta"], eps=h["epsilon"], **x),
+            settings={"learning_rate": 0.01},
+        )
+    ],
+    "laprop": [
+        torch_peer(
+            "pytorch_optimizer", "LaProp",
+            lambda c, p, h, **x: c(p, lr=_lr(h), **_torch_betas(h), eps=h["epsilon"], **x),
+            settings={"learning_rate": 0.01},
+        )
+    ],
+    "lookahead": [
+        torch_peer(
+            "pytorch_optimizer", "Lookahead",
+            lambda c, p, h, **x: c(
+                importlib.import_module("torch.optim").SGD(p, lr=_lr(h), momentum=h["momentum"]),
+                k=h["sync_period"], alpha=h["slow_step_size"], **x
+            ),
+            settings={"inner": "sgd", "learning_rate": 0.01, "momentum": 0.9},
+        )
+    ],
+    "mars_adamw": [
+        torch_peer(
+            "pytorch_optimizer", "MARS",
+            lambda c, p, h, **x: c(
+                p, lr=_lr(h), **_torch_betas(h), gamma=h["gamma"], mars_type="adamw", optimize_1d=True,
+                eps=h["epsilon"], **x
+            ),
+            settings={"learning_rate": 0.01},
+        )
+    ],
+    "nero": [
+        torch_peer(
+            "pytorch_optimizer", "Nero",
+            lambda c, p, h, **x: c(p, lr=_lr(h), beta=h["beta"], constraints=h["constraints"], eps=h["epsilon"], **x),
+            convention="a neuron is a kernel's last axis in optreg (Keras's [in, out] kernels), a matrix's first "
+            "in pytorch-optimizer (torch's [out, in] weights)",
+            numpy=nero_neurons_first,
+        )
+    ],
+    "pid": [
+        torch_peer(
+            "pytorch_optimizer", "PID",
+            lambda c, p, h, **x: c(
+                p, lr=_lr(h), momentum=h["momentum"], derivative=h["derivative"], integral=h["integral"], **x
+            ),
+            settings={"learning_rate": 0.01},
+        )
+    ],
+    "swats": [
+        torch_peer(
+            "pytorch_optimizer", "SWATS",
+            lambda c, p, h, **x: c(p, lr=_lr(h), **_torch_betas(h), eps=h["epsilon"], **x),
+            settings={"learning_rate": 0.01},
+        )
+    ],
+    "tiger": [
+        torch_peer(
+            "pytorch_optimizer", "Tiger",
+            lambda c, p, h, **x: c(p, lr=_lr(h), beta=h["beta"], weight_decay=_wd(h), **x),
+            settings={"learning_rate": 0.01, "weight_decay": 0.01},
         )
     ],
 }
