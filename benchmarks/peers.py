@@ -633,6 +633,123 @@ PEERS: dict[str, list[Peer]] = {
 }
 
 
+def _torch_optim(name: str, make: Callable, **fields) -> Peer:
+    """A Peer on ``torch.optim.<name>``: ``make(cls, params, h, **extra)``."""
+    return torch_peer("torch.optim", name, make, **fields)
+
+
+EPS_OUTSIDE = "ε inside the square root, √(v + ε) (Keras); torch adds it to √v"
+EPS_BIAS_TORCH = "ε outside the bias correction (Keras: ε̂ = ε·√(1−β₂ᵗ)); torch adds ε to √v̂"
+
+#: torch.optim counterparts of the core built-ins, added to :data:`PEERS` after its own rows.
+TORCH_OPTIM: dict[str, list[Peer]] = {
+    "gradient_descent": [
+        _torch_optim("SGD", lambda c, p, h, **x: c(p, lr=_lr(h), **x), settings={"learning_rate": 0.01})
+    ],
+    "sgd": [
+        _torch_optim(
+            "SGD",
+            lambda c, p, h, **x: c(p, lr=_lr(h), momentum=h["momentum"], nesterov=h["nesterov"], **x),
+            settings={"learning_rate": 0.01, "momentum": 0.9, "nesterov": nesterov},
+        )
+        for nesterov in (False, True)
+    ],
+    "momentum": [
+        _torch_optim(
+            "SGD", lambda c, p, h, **x: c(p, lr=_lr(h), momentum=h["momentum"], **x), settings={"learning_rate": 0.01}
+        )
+    ],
+    "nesterov": [
+        _torch_optim("SGD", lambda c, p, h, **x: c(p, lr=_lr(h), momentum=h["momentum"], nesterov=True, **x)),
+    ],
+    "adam": [
+        _torch_optim(
+            "Adam",
+            lambda c, p, h, **x: c(p, lr=_lr(h), **_torch_betas(h), eps=h["epsilon"], amsgrad=h["amsgrad"], **x),
+            settings={"learning_rate": 0.01, "epsilon": epsilon, "amsgrad": amsgrad},
+            convention=EPS_BIAS_TORCH,
+            aligned=({"epsilon": 0.0}, {}),
+        )
+        for epsilon, amsgrad in ((1e-7, False), (1e-3, False), (1e-3, True))
+    ],
+    "adamw": [
+        _torch_optim(
+            "AdamW",
+            lambda c, p, h, **x: c(p, lr=_lr(h), **_torch_betas(h), eps=h["epsilon"], weight_decay=_wd(h), **x),
+            settings={"learning_rate": 0.01, "weight_decay": 0.01},
+            convention=EPS_BIAS_TORCH,
+            aligned=({"epsilon": 0.0}, {}),
+        )
+    ],
+    "adamax": [
+        _torch_optim(
+            "Adamax",
+            lambda c, p, h, **x: c(p, lr=_lr(h), **_torch_betas(h), eps=h["epsilon"], **x),
+            settings={"learning_rate": 0.01},
+            convention="ε: Keras adds it to the infinity norm u, torch inside the maximum, max(β₂u, |g| + ε)",
+            aligned=({"epsilon": 0.0}, {}),
+        )
+    ],
+    "nadam": [
+        _torch_optim(
+            "NAdam",
+            lambda c, p, h, **x: c(p, lr=_lr(h), **_torch_betas(h), eps=h["epsilon"], **x),
+            settings={"learning_rate": 0.01},
+            convention="Dozat's momentum schedule μₜ = β₁(1 − ½·0.96ᵗ) in Keras; torch slows it to 0.96^(0.004·t) "
+            "(its momentum_decay)",
+            aligned=({}, {"momentum_decay": 1.0}),
+        )
+    ],
+    "radam": [
+        _torch_optim(
+            "RAdam",
+            lambda c, p, h, **x: c(p, lr=_lr(h), **_torch_betas(h), eps=h["epsilon"], **x),
+            settings={"learning_rate": 0.01},
+        )
+    ],
+    "rmsprop": [
+        _torch_optim(
+            "RMSprop",
+            lambda c, p, h, **x: c(
+                p, lr=_lr(h), alpha=h["rho"], eps=h["epsilon"], momentum=h["momentum"], centered=h["centered"], **x
+            ),
+            settings={"learning_rate": 0.01, "momentum": momentum, "centered": centered},
+            convention=EPS_OUTSIDE,
+            aligned=({"epsilon": 0.0}, {}),
+        )
+        for momentum, centered in ((0.0, False), (0.9, True))
+    ],
+    "adagrad": [
+        _torch_optim(
+            "Adagrad",
+            lambda c, p, h, **x: c(
+                p, lr=_lr(h), initial_accumulator_value=h["initial_accumulator_value"], eps=h["epsilon"], **x
+            ),
+            settings={"learning_rate": 0.01},
+            convention=EPS_OUTSIDE,
+            aligned=({"epsilon": 0.0}, {}),
+        )
+    ],
+    "adadelta": [
+        _torch_optim(
+            "Adadelta",
+            lambda c, p, h, **x: c(p, lr=_lr(h), rho=h["rho"], eps=h["epsilon"], **x),
+            settings={"learning_rate": 1.0},
+        )
+    ],
+    "rprop": [
+        _torch_optim(
+            "Rprop",
+            lambda c, p, h, **x: c(
+                p, lr=_lr(h), etas=(h["eta_minus"], h["eta_plus"]), step_sizes=(h["min_step"], h["max_step"]), **x
+            ),
+        )
+    ],
+}
+for _name, _rows in TORCH_OPTIM.items():
+    PEERS[_name] = PEERS.get(_name, []) + _rows
+
+
 def problem(seed: int, steps: int) -> tuple[list[np.ndarray], list[list[np.ndarray]]]:
     """The start values and the gradients of every step, float64, one array per variable."""
     rng = np.random.default_rng(seed)
