@@ -115,6 +115,33 @@ def _betas(h):
     return {"b1": h["beta_1"], "b2": h["beta_2"]}
 
 
+class _OnModule:
+    """A torch optimizer that takes a ``torch.nn.Module`` (pytorch-optimizer's AdamMini), over plain
+    tensors: their storage is shared with the module's parameters, their gradients copied across."""
+
+    def __init__(self, make: Callable, params):
+        import torch
+
+        self.params = list(params)
+        self.module = torch.nn.Module()
+        for i, tensor in enumerate(self.params):  # names match none of AdamMini's embedding/attention blocks
+            self.module.register_parameter(f"variable_{i}", torch.nn.Parameter(tensor.detach()))
+        self.inner = make(self.module)
+
+    def step(self):
+        """Copy the gradients onto the module's parameters and step."""
+        for tensor, parameter in zip(self.params, self.module.parameters()):
+            parameter.grad = tensor.grad
+        self.inner.step()
+
+
+def adam_mini(c, p, h, **x):
+    """pytorch-optimizer's AdamMini on the plain variables (one block each, as optreg's adam_mini)."""
+    return _OnModule(
+        lambda module: c(module, lr=_lr(h), **_torch_betas(h), eps=h["epsilon"], weight_decay=_wd(h), **x), p
+    )
+
+
 def yogi_bias_corrected(x, grads, h):
     """Yogi as optax writes it: Adam's bias corrections on both moments, m starting at 1e-6 like v."""
     m, v, out = np.full_like(x, 1e-6), np.full_like(x, h["initial_accumulator_value"]), []
@@ -513,6 +540,20 @@ PEERS: dict[str, list[Peer]] = {
         )
         for wd in ({}, {"weight_decay": 0.01})
     ],
+    "adam_mini": [
+        torch_peer("pytorch_optimizer", "AdamMini", adam_mini, settings={"learning_rate": 0.01, **wd})
+        for wd in ({}, {"weight_decay": 0.1})
+    ],
+    "cautious_adamw": [
+        torch_peer(
+            "pytorch_optimizer", "AdamP",  # AdamP with delta = 0 never projects: AdamW, here with the mask
+            lambda c, p, h, **x: c(
+                p, lr=_lr(h), **_torch_betas(h), eps=h["epsilon"], delta=0.0, weight_decay=_wd(h), cautious=True,
+                **x
+            ),
+            settings={"learning_rate": 0.01, "weight_decay": 0.004},
+        )
+    ],
     "adamod": [
         torch_peer(
             "pytorch_optimizer", "AdaMod",
@@ -907,7 +948,7 @@ def main(argv=None) -> None:
             print(f"| `{name}` | `{peer.label}` | {shown} | {found:.1e} | {status} |", flush=True)
     without = sorted(builtins - set(PEERS))
     print(f"\n{counts}")
-    print(f"built-ins with no counterpart row: {', '.join(without)}")
+    print(f"built-ins with no counterpart row: {', '.join(without) or 'none'}")
     if not available("torch"):
         print("torch (and pytorch-optimizer) not installed: their rows were skipped; the CPU wheel index is not "
               "reachable here and the PyPI wheel pulls ~2.5 GB of CUDA libraries")
