@@ -616,8 +616,12 @@ PEERS: dict[str, list[Peer]] = {
         torch_peer(
             "pytorch_optimizer", "LaProp",
             lambda c, p, h, **x: c(p, lr=_lr(h), **_torch_betas(h), eps=h["epsilon"], **x),
-            settings={"learning_rate": 0.01},
+            settings={"learning_rate": 0.01, **eps},
+            convention="ε: optreg adds it to √v̂, as the paper's Algorithm 1; pytorch-optimizer to √v before the "
+            "bias correction",
+            aligned=({"epsilon": 0.0}, {}),
         )
+        for eps in ({}, {"epsilon": 1e-3})
     ],
     "lookahead": [
         torch_peer(
