@@ -664,6 +664,9 @@ PEERS: dict[str, list[Peer]] = {
     "swats": [
         torch_peer(
             "pytorch_optimizer", "SWATS",
+            # neither side switches to SGD within these 50 steps, so this row checks the Adam phase only;
+            # the switch differs: pytorch-optimizer switches the whole group at once, on a relative test
+            # (allclose, rtol = eps), optreg each variable on the paper's absolute |λ̂ − γ| < ε
             lambda c, p, h, **x: c(p, lr=_lr(h), **_torch_betas(h), eps=h["epsilon"], **x),
             settings={"learning_rate": 0.01},
         )
