@@ -215,6 +215,72 @@ def separable_loss(seed: int):
 
 EPS_BIAS = "ε outside the bias correction (Keras: ε̂ = ε·√(1−β₂ᵗ)); optax adds ε to √v̂"
 
+def torch_peer(library: str, name: str, make: Callable, **fields) -> Peer:
+    """A Peer on ``<library>.<name>`` (``torch.optim`` or ``pytorch_optimizer``): ``make(cls, params, h, **extra)``."""
+    def build(params, h, **extra):
+        return make(getattr(importlib.import_module(library), name), params, h, **extra)
+
+    return Peer(library.split(".")[0], f"{library}.{name}", build, **fields)
+
+def _torch_betas(h, *names):
+    return {"betas": tuple(h[n] for n in names or ("beta_1", "beta_2"))}
+
+def _wd(h):
+    return h.get("weight_decay") or 0.0
+
+class _OnModule:
+    """A torch optimizer that takes a ``torch.nn.Module`` (pytorch-optimizer's AdamMini), over plain
+    tensors: their storage is shared with the module's parameters, their gradients copied across."""
+
+    def __init__(self, make: Callable, params):
+        import torch
+
+        self.params = list(params)
+        self.module = torch.nn.Module()
+        for i, tensor in enumerate(self.params):  # names match none of AdamMini's embedding/attention blocks
+            self.module.register_parameter(f"variable_{i}", torch.nn.Parameter(tensor.detach()))
+        self.inner = make(self.module)
+
+    def step(self):
+        """Copy the gradients onto the module's parameters and step."""
+        for tensor, parameter in zip(self.params, self.module.parameters()):
+            parameter.grad = tensor.grad
+        self.inner.step()
+
+def adam_mini(c, p, h, **x):
+    """pytorch-optimizer's AdamMini on the plain variables (one block each, as optreg's adam_mini)."""
+    return _OnModule(
+        lambda module: c(module, lr=_lr(h), **_torch_betas(h), eps=h["epsilon"], weight_decay=_wd(h), **x), p
+    )
+
+def nero_neurons_first(x, grads, h):
+    """Nero with each neuron along a matrix's first axis (torch's [out, in] layout) instead of its last
+    (Keras's [in, out] kernel); a vector's neurons are its elements either way."""
+    b, eps, lr = h["beta"], h["epsilon"], h["learning_rate"]
+    sizes = [int(np.prod(shape)) for shape in SHAPES]
+
+    def norm(a):
+        return np.abs(a) if a.ndim == 1 else np.linalg.norm(a, axis=1, keepdims=True)
+
+    def constrain(a):
+        a = a - a.mean(axis=1, keepdims=True)
+        return a / (norm(a) + eps)
+
+    def split(flat):
+        return [part.reshape(shape) for part, shape in zip(np.split(flat, np.cumsum(sizes)[:-1]), SHAPES)]
+
+    variables = [constrain(a) if a.ndim > 1 else a for a in split(x)]
+    scales = [np.mean(norm(a)) or 0.01 for a in variables]
+    v, out = [np.zeros_like(norm(a)) for a in variables], []
+    for t, g in enumerate(grads, 1):
+        for i, (a, gi) in enumerate(zip(variables, split(g))):
+            v[i] = b * v[i] + (1 - b) * norm(gi) ** 2
+            moved = a - lr * scales[i] * gi / (np.sqrt(v[i] / (1 - b**t)) + eps)
+            variables[i] = constrain(moved) if moved.ndim > 1 else moved
+        out.append(np.concatenate([a.ravel() for a in variables]))
+    return np.array(out)
+
+
 #: optreg built-in name → its counterparts. One entry per peer; add rows here.
 PEERS: dict[str, list[Peer]] = {
     "gradient_descent": [optax_peer("sgd", lambda f, h, **x: f(_lr(h), **x), settings={"learning_rate": 0.01})],
@@ -663,7 +729,280 @@ PEERS: dict[str, list[Peer]] = {
             aligned=({"precondition_frequency": 1000}, {}),
         )
     ],
+    "accsgd": [
+        torch_peer(
+            "pytorch_optimizer", "AccSGD",
+            lambda c, p, h, **x: c(p, lr=_lr(h), kappa=h["kappa"], xi=h["xi"], constant=h["constant"], **x),
+            settings={"learning_rate": 0.01},
+        )
+    ],
+    "adaboundw": [
+        torch_peer(
+            "pytorch_optimizer", "AdaBound",
+            lambda c, p, h, **x: c(
+                p, lr=_lr(h), final_lr=h["final_lr"], **_torch_betas(h), gamma=h["gamma"], eps=h["epsilon"],
+                weight_decay=_wd(h), weight_decouple=True, fixed_decay=True, **x
+            ),
+            settings={"learning_rate": 0.01, **wd},
+        )
+        for wd in ({}, {"weight_decay": 0.01})
+    ],
+    "adam_mini": [
+        torch_peer("pytorch_optimizer", "AdamMini", adam_mini, settings={"learning_rate": 0.01, **wd})
+        for wd in ({}, {"weight_decay": 0.1})
+    ],
+    "cautious_adamw": [
+        torch_peer(
+            "pytorch_optimizer", "AdamP",  # AdamP with delta = 0 never projects: AdamW, here with the mask
+            lambda c, p, h, **x: c(
+                p, lr=_lr(h), **_torch_betas(h), eps=h["epsilon"], delta=0.0, weight_decay=_wd(h), cautious=True,
+                **x
+            ),
+            settings={"learning_rate": 0.01, "weight_decay": 0.004},
+        )
+    ],
+    "adamod": [
+        torch_peer(
+            "pytorch_optimizer", "AdaMod",
+            lambda c, p, h, **x: c(
+                p, lr=_lr(h), **_torch_betas(h, "beta_1", "beta_2", "beta_3"), eps=h["epsilon"], **x
+            ),
+            settings={"learning_rate": 0.01},
+        )
+    ],
+    "adamp": [
+        torch_peer(
+            "pytorch_optimizer", "AdamP",
+            lambda c, p, h, **x: c(
+                p, lr=_lr(h), **_torch_betas(h), eps=h["epsilon"], delta=h["delta"], wd_ratio=h["wd_ratio"],
+                nesterov=h["nesterov"], weight_decay=_wd(h), **x
+            ),
+            settings={"learning_rate": 0.01, **wd},
+        )
+        for wd in ({}, {"weight_decay": 0.01})
+    ],
+    "adanorm": [
+        torch_peer(
+            "pytorch_optimizer", "AdaNorm",
+            lambda c, p, h, **x: c(p, lr=_lr(h), **_torch_betas(h), r=h["gamma"], eps=h["epsilon"], **x),
+            settings={"learning_rate": 0.01},
+        )
+    ],
+    "aggmo": [
+        torch_peer(
+            "pytorch_optimizer", "AggMo",
+            lambda c, p, h, **x: c(p, lr=_lr(h), **_torch_betas(h, "beta_0", "beta_1", "beta_2"), **x),
+            settings={"learning_rate": 0.01},
+        )
+    ],
+    "diffgrad": [
+        torch_peer(
+            "pytorch_optimizer", "DiffGrad",
+            lambda c, p, h, **x: c(p, lr=_lr(h), **_torch_betas(h), eps=h["epsilon"], **x),
+            settings={"learning_rate": 0.01},
+        )
+    ],
+    "ftrl": [
+        torch_peer(
+            "pytorch_optimizer", "FTRL",
+            lambda c, p, h, **x: c(
+                p, lr=_lr(h), lr_power=h["learning_rate_power"], beta=h["beta"],
+                lambda_1=h["l1_regularization_strength"], lambda_2=h["l2_regularization_strength"], **x
+            ),
+            settings={"learning_rate": 0.1, "initial_accumulator_value": 0.0},
+        )
+    ],
+    "kate": [
+        torch_peer(
+            "pytorch_optimizer", "Kate",
+            lambda c, p, h, **x: c(p, lr=_lr(h), delta=h["delta"], eps=h["epsilon"], **x),
+            settings={"learning_rate": 0.01},
+        )
+    ],
+    "laprop": [
+        torch_peer(
+            "pytorch_optimizer", "LaProp",
+            lambda c, p, h, **x: c(p, lr=_lr(h), **_torch_betas(h), eps=h["epsilon"], **x),
+            settings={"learning_rate": 0.01, **eps},
+            convention="ε: optreg adds it to √v̂, as the paper's Algorithm 1; pytorch-optimizer to √v before the "
+            "bias correction",
+            aligned=({"epsilon": 0.0}, {}),
+        )
+        for eps in ({}, {"epsilon": 1e-3})
+    ],
+    "lookahead": [
+        torch_peer(
+            "pytorch_optimizer", "Lookahead",
+            lambda c, p, h, **x: c(
+                importlib.import_module("torch.optim").SGD(p, lr=_lr(h), momentum=h["momentum"]),
+                k=h["sync_period"], alpha=h["slow_step_size"], **x
+            ),
+            settings={"inner": "sgd", "learning_rate": 0.01, "momentum": 0.9},
+        )
+    ],
+    "mars_adamw": [
+        torch_peer(
+            "pytorch_optimizer", "MARS",
+            lambda c, p, h, **x: c(
+                p, lr=_lr(h), **_torch_betas(h), gamma=h["gamma"], mars_type="adamw", optimize_1d=True,
+                eps=h["epsilon"], **x
+            ),
+            settings={"learning_rate": 0.01},
+        )
+    ],
+    "nero": [
+        torch_peer(
+            "pytorch_optimizer", "Nero",
+            lambda c, p, h, **x: c(p, lr=_lr(h), beta=h["beta"], constraints=h["constraints"], eps=h["epsilon"], **x),
+            convention="a neuron is a kernel's last axis in optreg (Keras's [in, out] kernels), a matrix's first "
+            "in pytorch-optimizer (torch's [out, in] weights)",
+            numpy=nero_neurons_first,
+        )
+    ],
+    "pid": [
+        torch_peer(
+            "pytorch_optimizer", "PID",
+            lambda c, p, h, **x: c(
+                p, lr=_lr(h), momentum=h["momentum"], derivative=h["derivative"], integral=h["integral"], **x
+            ),
+            settings={"learning_rate": 0.01},
+        )
+    ],
+    "swats": [
+        torch_peer(
+            "pytorch_optimizer", "SWATS",
+            # neither side switches to SGD within these 50 steps, so this row checks the Adam phase only;
+            # the switch differs: pytorch-optimizer switches the whole group at once, on a relative test
+            # (allclose, rtol = eps), optreg each variable on the paper's absolute |λ̂ − γ| < ε
+            lambda c, p, h, **x: c(p, lr=_lr(h), **_torch_betas(h), eps=h["epsilon"], **x),
+            settings={"learning_rate": 0.01},
+        )
+    ],
+    "tiger": [
+        torch_peer(
+            "pytorch_optimizer", "Tiger",
+            lambda c, p, h, **x: c(p, lr=_lr(h), beta=h["beta"], weight_decay=_wd(h), **x),
+            settings={"learning_rate": 0.01, "weight_decay": 0.01},
+        )
+    ],
 }
+
+def _torch_optim(name: str, make: Callable, **fields) -> Peer:
+    """A Peer on ``torch.optim.<name>``: ``make(cls, params, h, **extra)``."""
+    return torch_peer("torch.optim", name, make, **fields)
+
+EPS_OUTSIDE = "ε inside the square root, √(v + ε) (Keras); torch adds it to √v"
+
+EPS_BIAS_TORCH = "ε outside the bias correction (Keras: ε̂ = ε·√(1−β₂ᵗ)); torch adds ε to √v̂"
+
+#: torch.optim counterparts of the core built-ins, added to :data:`PEERS` after its own rows.
+TORCH_OPTIM: dict[str, list[Peer]] = {
+    "gradient_descent": [
+        _torch_optim("SGD", lambda c, p, h, **x: c(p, lr=_lr(h), **x), settings={"learning_rate": 0.01})
+    ],
+    "sgd": [
+        _torch_optim(
+            "SGD",
+            lambda c, p, h, **x: c(p, lr=_lr(h), momentum=h["momentum"], nesterov=h["nesterov"], **x),
+            settings={"learning_rate": 0.01, "momentum": 0.9, "nesterov": nesterov},
+        )
+        for nesterov in (False, True)
+    ],
+    "momentum": [
+        _torch_optim(
+            "SGD", lambda c, p, h, **x: c(p, lr=_lr(h), momentum=h["momentum"], **x), settings={"learning_rate": 0.01}
+        )
+    ],
+    "nesterov": [
+        _torch_optim("SGD", lambda c, p, h, **x: c(p, lr=_lr(h), momentum=h["momentum"], nesterov=True, **x)),
+    ],
+    "adam": [
+        _torch_optim(
+            "Adam",
+            lambda c, p, h, **x: c(p, lr=_lr(h), **_torch_betas(h), eps=h["epsilon"], amsgrad=h["amsgrad"], **x),
+            settings={"learning_rate": 0.01, "epsilon": epsilon, "amsgrad": amsgrad},
+            convention=EPS_BIAS_TORCH,
+            aligned=({"epsilon": 0.0}, {}),
+        )
+        for epsilon, amsgrad in ((1e-7, False), (1e-3, False), (1e-3, True))
+    ],
+    "adamw": [
+        _torch_optim(
+            "AdamW",
+            lambda c, p, h, **x: c(p, lr=_lr(h), **_torch_betas(h), eps=h["epsilon"], weight_decay=_wd(h), **x),
+            settings={"learning_rate": 0.01, "weight_decay": 0.01},
+            convention=EPS_BIAS_TORCH,
+            aligned=({"epsilon": 0.0}, {}),
+        )
+    ],
+    "adamax": [
+        _torch_optim(
+            "Adamax",
+            lambda c, p, h, **x: c(p, lr=_lr(h), **_torch_betas(h), eps=h["epsilon"], **x),
+            settings={"learning_rate": 0.01},
+            convention="ε: Keras adds it to the infinity norm u, torch inside the maximum, max(β₂u, |g| + ε)",
+            aligned=({"epsilon": 0.0}, {}),
+        )
+    ],
+    "nadam": [
+        _torch_optim(
+            "NAdam",
+            lambda c, p, h, **x: c(p, lr=_lr(h), **_torch_betas(h), eps=h["epsilon"], **x),
+            settings={"learning_rate": 0.01},
+            convention="Dozat's momentum schedule μₜ = β₁(1 − ½·0.96ᵗ) in Keras; torch slows it to 0.96^(0.004·t) "
+            "(its momentum_decay)",
+            aligned=({}, {"momentum_decay": 1.0}),
+        )
+    ],
+    "radam": [
+        _torch_optim(
+            "RAdam",
+            lambda c, p, h, **x: c(p, lr=_lr(h), **_torch_betas(h), eps=h["epsilon"], **x),
+            settings={"learning_rate": 0.01},
+        )
+    ],
+    "rmsprop": [
+        _torch_optim(
+            "RMSprop",
+            lambda c, p, h, **x: c(
+                p, lr=_lr(h), alpha=h["rho"], eps=h["epsilon"], momentum=h["momentum"], centered=h["centered"], **x
+            ),
+            settings={"learning_rate": 0.01, "momentum": momentum, "centered": centered},
+            convention=EPS_OUTSIDE,
+            aligned=({"epsilon": 0.0}, {}),
+        )
+        for momentum, centered in ((0.0, False), (0.9, True))
+    ],
+    "adagrad": [
+        _torch_optim(
+            "Adagrad",
+            lambda c, p, h, **x: c(
+                p, lr=_lr(h), initial_accumulator_value=h["initial_accumulator_value"], eps=h["epsilon"], **x
+            ),
+            settings={"learning_rate": 0.01},
+            convention=EPS_OUTSIDE,
+            aligned=({"epsilon": 0.0}, {}),
+        )
+    ],
+    "adadelta": [
+        _torch_optim(
+            "Adadelta",
+            lambda c, p, h, **x: c(p, lr=_lr(h), rho=h["rho"], eps=h["epsilon"], **x),
+            settings={"learning_rate": 1.0},
+        )
+    ],
+    "rprop": [
+        _torch_optim(
+            "Rprop",
+            lambda c, p, h, **x: c(
+                p, lr=_lr(h), etas=(h["eta_minus"], h["eta_plus"]), step_sizes=(h["min_step"], h["max_step"]), **x
+            ),
+        )
+    ],
+}
+
+for _name, _rows in TORCH_OPTIM.items():
+    PEERS[_name] = PEERS.get(_name, []) + _rows
 
 
 def problem(seed: int, steps: int) -> tuple[list[np.ndarray], list[list[np.ndarray]]]:
@@ -872,7 +1211,7 @@ def main(argv=None) -> None:
             print(f"| `{name}` | `{peer.label}` | {shown} | {found:.1e} | {status} |", flush=True)
     without = sorted(builtins - set(PEERS))
     print(f"\n{counts}")
-    print(f"built-ins with no counterpart row: {', '.join(without)}")
+    print(f"built-ins with no counterpart row: {', '.join(without) or 'none'}")
     if not available("torch"):
         print("torch (and pytorch-optimizer) not installed: their rows were skipped; the CPU wheel index is not "
               "reachable here and the PyPI wheel pulls ~2.5 GB of CUDA libraries")
