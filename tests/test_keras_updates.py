@@ -113,6 +113,16 @@ def test_the_dense_updates_of_a_step_run_as_one_xla_computation_and_agree_with_k
         np.testing.assert_allclose(by_ops, reference, rtol=1e-6, atol=1e-7)
 
 
+def test_an_eigendecomposition_rule_is_never_compiled_by_the_adapter():
+    """Shampoo's inverse roots run op by op, as in optreg's own optimizer (XLA's eigendecomposition is
+    far less accurate): no compiled function, and the same numbers as ``jit_compile=False``."""
+    auto = optreg_keras.optimizer("shampoo", learning_rate=0.01)
+    by_ops = optreg_keras.optimizer("shampoo", learning_rate=0.01, jit_compile=False)
+    for ours, reference in zip(fitted(auto, dense_model), fitted(by_ops, dense_model)):
+        np.testing.assert_array_equal(ours, reference)
+    assert len(auto._compiled) == 0
+
+
 def test_the_options_are_kept_in_the_config_and_checked():
     opt = optreg_keras.optimizer("adam", jit_compile=False, sparse_updates="lazy")
     rebuilt = optreg_keras.SpecOptimizer.from_config(opt.get_config())
@@ -121,6 +131,8 @@ def test_the_options_are_kept_in_the_config_and_checked():
         optreg_keras.optimizer("adam", jit_compile="yes")
     with pytest.raises(optreg.OptionError, match=r"the rule of 'lars' calls norm \(a reduction"):
         optreg_keras.optimizer("lars", sparse_updates="lazy")
+    with pytest.raises(optreg.OptionError, match="jit_compile=True: shampoo's update calls an eigendecomposition"):
+        optreg_keras.optimizer("shampoo", jit_compile=True)
     for option, value in (("skip_nonfinite", True), ("slot_dtype", "float32")):
         with pytest.raises(optreg.OptionError, match=f"{option} is an option of optreg's own optimizers"):
             optreg_keras.optimizer("adam", **{option: value})

@@ -79,6 +79,11 @@ class SpecOptimizer(keras.optimizers.Optimizer):
         self._rule, self._slot_specs, _ = compile_spec(parsed, {**values, **scheduled})
         self._sparse = sparse_support(self._rule.assignments, {slot.name: slot.shape for slot in self._slot_specs})
         self._sparse_updates = check_sparse_updates(sparse_updates, parsed.name, self._sparse)
+        if jit_compile is True and self._rule.runs_without_xla:
+            raise OptionError(
+                f"jit_compile=True: {parsed.name}'s update calls an eigendecomposition, which XLA computes far less "
+                "accurately than TensorFlow op by op; the adapter runs it op by op (leave jit_compile 'auto' or False)"
+            )
         self._jit_compile = jit_compile
         self._compiled = CompiledUpdates()
         if selection.selects_variables and "excluded" not in self._rule.variable_facts:
@@ -167,8 +172,9 @@ class SpecOptimizer(keras.optimizers.Optimizer):
     def _backend_update_step(self, grads: list, trainable_variables: list, learning_rate: Any) -> None:
         """Every variable's update of one step as one XLA computation, a sparse gradient's rows
         summed before it (see :mod:`optreg.keras.updates`); op by op, through Keras's own
-        per-replica step, with ``jit_compile=False`` or under a distribution strategy."""
-        if not compiles_updates(self._jit_compile):
+        per-replica step, with ``jit_compile=False``, under a distribution strategy, or for a rule
+        that calls an eigendecomposition (which XLA computes far less accurately)."""
+        if self._rule.runs_without_xla or not compiles_updates(self._jit_compile):
             super()._backend_update_step(grads, trainable_variables, learning_rate)
             return
         rows = self.takes_sparse_gradients
