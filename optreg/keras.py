@@ -28,7 +28,7 @@ from optreg.errors import HyperparameterError, OptionError
 from optreg.model import schedules
 from optreg.model.definitions import OptimizerSpec, Slot
 from optreg.model.hyperparameters import as_float64, resolve_hyperparameters, unknown_hyperparameter_message
-from optreg.model.options import StepOptions
+from optreg.model.option_values import StepOptions
 from optreg.runtime.spec_optimizer import compile_spec
 from optreg.runtime.variables import initial_value, refuse_parameter_servers, slot_shape, variable_path
 from optreg.spec.reader import load_spec, load_spec_text

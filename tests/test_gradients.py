@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 import optreg
-from optreg.model.options import GradientOptions
+from optreg.model.option_values import GradientOptions
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,8 @@ from optreg.catalog.entries import OptimizerEntry
 from optreg.catalog.registry import Registry
 from optreg.errors import OptionError
 from optreg.model.hyperparameters import resolve_hyperparameters
-from optreg.model.options import SPEC_OPTION_NAMES, check_spec_options, split_options
+from optreg.model.option_values import check_spec_options
+from optreg.model.options import SPEC_OPTION_NAMES, split_options
 from optreg.problems import Problem
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from optreg.model.options import GradientOptions
+from optreg.model.option_values import GradientOptions
 
 #: A hook takes the gradients and their variables, in matching order, and returns new gradients.
 GradientHook = Callable[[Sequence[Any], Sequence[Any]], list]

@@ -21,7 +21,7 @@ from optreg.runtime.sparse import divided, gradient_values, summed_rows
 from optreg.runtime.weight_decay import decay
 
 if TYPE_CHECKING:
-    from optreg.model.options import GradientOptions, StepOptions
+    from optreg.model.option_values import GradientOptions, StepOptions
     from optreg.runtime.hyperparameter_state import HyperparameterState
     from optreg.runtime.slots import RuntimeState
 
