@@ -24,7 +24,7 @@ import attrs
 import numpy as np
 
 from optreg.bench.loop import STATUSES, StackedLoop
-from optreg.bench.loop_records import LoopMember, LoopOutcome, RowOptions, row_options
+from optreg.bench.loop_records import LoopMember, LoopOutcome, loop_options
 from optreg.bench.runner import BenchPlan, RunResult, judged_status, split_setting, timed
 from optreg.catalog.entries import OptimizerEntry
 from optreg.model.hyperparameters import resolve_hyperparameters
@@ -229,19 +229,16 @@ def _build_loops(problem: Problem, groups: Sequence[Group], plan: BenchPlan, jit
     step_options = {"jit_compile": False} if jit_compile else {}
     members, stacked, alone = [], [], {}
     for index, group in enumerate(groups):
-        per_row, optimizer_options = row_options(group.options)
+        # the loop applies the non-finite policy to each run itself; the optimizer clips, with
+        # stacked hyperparameters each run on its own
+        skip_nonfinite, optimizer_options = loop_options(group.options)
         optimizer = group.entry.build(**optimizer_options, **step_options)
         if optimizer.supports_stacked_runs:
             runs = optimizer.hyperparameter_state.stacked(group.columns, variable_rank=2)
-            members.append(LoopMember(optimizer, len(group.settings), per_row, runs))
+            members.append(LoopMember(optimizer, len(group.settings), skip_nonfinite, runs))
             stacked.append(index)
-            continue
-        # alone, the optimizer clips its own gradients; only the non-finite policy stays per run
-        options = {k: v for k, v in group.options.items() if k != "skip_nonfinite"}
-        if options != optimizer_options:
-            optimizer = group.entry.build(**options, **step_options)
-        skip = RowOptions(skip_nonfinite=bool(group.options.get("skip_nonfinite", False)))
-        alone[index] = StackedLoop([LoopMember(optimizer, 1, skip)], *loop_args)
+        else:
+            alone[index] = StackedLoop([LoopMember(optimizer, 1, skip_nonfinite)], *loop_args)
     shared = StackedLoop(members, *loop_args) if members else None
     return ProblemLoops(shared, tuple(stacked), alone)
 

@@ -286,13 +286,13 @@ class StackedLoop:
 
     def _bad_gradients(self, grads: tf.Tensor) -> tf.Tensor:
         """Per run: a NaN in its gradient (any non-finite value for members with skip_nonfinite)."""
-        skips = {member.row_options.skip_nonfinite for member in self.members}
+        skips = {member.skip_nonfinite for member in self.members}
         if len(skips) == 1:
             bad = ~tf.math.is_finite(grads) if skips.pop() else tf.math.is_nan(grads)
             return tf.reduce_any(bad, axis=-1)
         return tf.concat(
             [
-                tf.reduce_any(~tf.math.is_finite(g) if m.row_options.skip_nonfinite else tf.math.is_nan(g), axis=-1)
+                tf.reduce_any(~tf.math.is_finite(g) if m.skip_nonfinite else tf.math.is_nan(g), axis=-1)
                 for m, g in zip(self.members, self._member_rows(grads))
             ],
             0,
@@ -369,10 +369,6 @@ class StackedLoop:
     def _step_member(self, i: tf.Tensor, member: LoopMember, variable: tf.Variable, grad: tf.Tensor) -> tf.Tensor:
         """One member's step from its rows' gradients; returns its new value (a one-vector
         member's as it is, before the row axis is added back)."""
-        if member.row_options.clipnorm is not None:
-            limit = tf.constant(member.row_options.clipnorm, grad.dtype)
-            norms = tf.norm(grad, axis=-1, keepdims=True)
-            grad = grad * limit / tf.maximum(norms, limit)
         grad = grad[0] if member.one_vector else grad
         with member.stepping():
             member.optimizer.minimize(
