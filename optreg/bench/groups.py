@@ -5,8 +5,9 @@ its fixed hyperparameters and which of its slots exist. Every group whose optimi
 are elementwise becomes one member of a single loop for the whole problem, its runs stacked
 side by side, so a bench of several optimizers traces and compiles once. An optimizer whose
 updates are not elementwise gets a loop of its own, called once per setting (the traced loop
-is reused, since hyperparameters are variables). Loops are cached per process, so a repeated
-bench only assigns new values.
+is reused, since hyperparameters are variables). The loops are kept in the
+:class:`~optreg.bench.loop_cache.LoopCache` the caller passes, so a repeated bench given the same
+cache only assigns new values.
 
 Seeds are one more stacked axis: each setting becomes one run per seed, each from its seed's
 start point (:meth:`~optreg.problems.Problem.seeded_start`), side by side in the same loop. Only
@@ -24,6 +25,7 @@ import attrs
 import numpy as np
 
 from optreg.bench.loop import STATUSES, StackedLoop
+from optreg.bench.loop_cache import LoopCache
 from optreg.bench.loop_records import LoopMember, LoopOutcome, loop_options
 from optreg.bench.runner import BenchPlan, RunResult, judged_status, split_setting, timed
 from optreg.catalog.entries import OptimizerEntry
@@ -75,22 +77,12 @@ class ProblemLoops:
     alone: Mapping[int, StackedLoop]
 
 
-#: Loops built in this process, by everything that shapes their traces.
-_LOOPS: dict[tuple, ProblemLoops] = {}
-_MAX_CACHED_LOOPS = 64
-
-
-def clear_loop_cache() -> None:
-    """Forget every loop built in this process (the next bench traces and compiles afresh).
-
-    Example:
-        >>> clear_loop_cache()
-    """
-    _LOOPS.clear()
-
-
 def run_problem(
-    problem: Problem, plan: BenchPlan, jit_compile: bool, progress: Callable[[int], None] | None = None
+    problem: Problem,
+    plan: BenchPlan,
+    jit_compile: bool,
+    progress: Callable[[int], None] | None = None,
+    loops: LoopCache[ProblemLoops] | None = None,
 ) -> list[RunResult]:
     """Make every run of a plan on one problem.
 
@@ -100,16 +92,18 @@ def run_problem(
         jit_compile: compile the loops with XLA.
         progress: called with the number of runs finished: after the shared loop, and after
             each group that has a loop of its own.
+        loops: the cache the loops are kept in and reused from; None: built for this call only.
 
     Returns:
         One :class:`RunResult` per (optimizer, setting, seed), in plan order, seed after seed
         within each setting.
 
     Example:
-        >>> run_problem(plan.problems[0], plan, jit_compile=True)  # doctest: +SKIP
+        >>> run_problem(plan.problems[0], plan, jit_compile=True, loops=LoopCache())  # doctest: +SKIP
     """
+    loops_cache: LoopCache[ProblemLoops] = LoopCache() if loops is None else loops
     if plan.seeds and problem.seed_shapes_loss:
-        return _run_per_seed(problem, plan, jit_compile, progress)
+        return _run_per_seed(problem, plan, jit_compile, progress, loops_cache)
     seeds: tuple[int | None, ...] = plan.seeds or (None,)
     starts = {seed: problem.start if seed is None else problem.seeded_start(seed) for seed in seeds}
     # every setting once per seed, seed after seed: the seeds are one more stacked axis
@@ -119,7 +113,7 @@ def run_problem(
         for position, (entry, _) in enumerate(plan.runs)
         for group in plan_groups(entry, position, expanded[position])
     ]
-    loops = _loops(problem, groups, plan, jit_compile)
+    built = _loops(loops_cache, problem, groups, plan, jit_compile)
 
     def start_of(index: int) -> tuple[float, ...]:
         return starts[seeds[index % len(seeds)]]
@@ -128,18 +122,18 @@ def run_problem(
         return seeds[index % len(seeds)]
 
     made: dict[tuple[int, int], RunResult] = {}
-    if loops.shared is not None:
-        stacked = [groups[index] for index in loops.stacked]
+    if built.shared is not None:
+        stacked = [groups[index] for index in built.stacked]
         # the loop's rows are the members' runs, member after member
         rows = [(group, *run) for group in stacked for run in zip(group.indices, group.settings, group.values)]
         row_starts = np.array([start_of(index) for _, index, _, _ in rows], np.float32) if plan.seeds else None
-        outcome, seconds = _run_shared(loops.shared, stacked, row_starts)
+        outcome, seconds = _run_shared(built.shared, stacked, row_starts)
         for row, (group, index, setting, values) in enumerate(rows):
             made[group.position, index] = _result(
                 group.entry, problem, setting, values, outcome, row, seconds, seed_of(index)
             )
         _report(progress, len(rows))
-    for group_index, loop in loops.alone.items():
+    for group_index, loop in built.alone.items():
         group = groups[group_index]
         for index, setting, values in zip(group.indices, group.settings, group.values):
             for name, number in values.items():
@@ -163,12 +157,16 @@ def _run_shared(loop: StackedLoop, stacked: Sequence[Group], starts: np.ndarray 
 
 
 def _run_per_seed(
-    problem: Problem, plan: BenchPlan, jit_compile: bool, progress: Callable[[int], None] | None
+    problem: Problem,
+    plan: BenchPlan,
+    jit_compile: bool,
+    progress: Callable[[int], None] | None,
+    loops: LoopCache[ProblemLoops],
 ) -> list[RunResult]:
     """A problem whose seed orders its minibatches: the problem made with each seed, its runs
     made as a plan without seeds, then interleaved as a seeded plan orders them."""
     by_seed = [
-        run_problem(problem.with_options(seed=seed), attrs.evolve(plan, seeds=()), jit_compile, progress)
+        run_problem(problem.with_options(seed=seed), attrs.evolve(plan, seeds=()), jit_compile, progress, loops)
         for seed in plan.seeds
     ]
     return [attrs.evolve(result, seed=seed) for runs in zip(*by_seed) for seed, result in zip(plan.seeds, runs)]
@@ -211,15 +209,13 @@ def plan_groups(entry: OptimizerEntry, position: int, settings: Sequence[dict]) 
     return groups
 
 
-def _loops(problem: Problem, groups: Sequence[Group], plan: BenchPlan, jit_compile: bool) -> ProblemLoops:
-    """The cached loops for these groups on this problem, built on first use."""
+def _loops(
+    cache: LoopCache[ProblemLoops], problem: Problem, groups: Sequence[Group], plan: BenchPlan, jit_compile: bool
+) -> ProblemLoops:
+    """The loops for these groups on this problem, from the cache, built on first use."""
     shape = (plan.max_iters, plan.stop_at_tolerance, plan.history_every, jit_compile)
     key = (problem.name, repr(sorted(problem.options.items())), tuple(group.key for group in groups), shape)
-    if key not in _LOOPS:
-        if len(_LOOPS) >= _MAX_CACHED_LOOPS:
-            _LOOPS.clear()
-        _LOOPS[key] = _build_loops(problem, groups, plan, jit_compile)
-    return _LOOPS[key]
+    return cache.get_or_build(key, lambda: _build_loops(problem, groups, plan, jit_compile))
 
 
 def _build_loops(problem: Problem, groups: Sequence[Group], plan: BenchPlan, jit_compile: bool) -> ProblemLoops:
