@@ -11,11 +11,11 @@ import pytest
 
 import optreg
 from optreg.bench import tutorial
-from optreg.bench.execute import run_bench
 from optreg.bench.grid import parse_setting, settings_grid
 from optreg.bench.loop_cache import LoopCache
 from optreg.bench.report import outcome, render
 from optreg.bench.runner import plan_bench
+from tests.helpers import run_bench
 
 
 @pytest.fixture(scope="module", params=[True, False], ids=["xla", "no-xla"])
@@ -235,10 +235,10 @@ def _chunked_plan():
 def test_a_loop_run_in_tiny_chunks_gives_the_same_results_bit_for_bit(monkeypatch):
     from optreg.bench import loop
 
-    whole = run_bench(_chunked_plan())
+    whole = run_bench(_chunked_plan(), loops=LoopCache())
     monkeypatch.setattr(loop, "FIRST_CHUNK_ITERATIONS", 7)
     monkeypatch.setattr(loop, "chunk_length", lambda advanced, elapsed, max_iters: 13)
-    chunked = run_bench(_chunked_plan())  # a loop of its own: every call builds its loops
+    chunked = run_bench(_chunked_plan(), loops=LoopCache())  # a loop built afresh
     assert _records(chunked) == _records(whole)
 
 

@@ -10,11 +10,11 @@ from click.testing import CliRunner
 
 import optreg
 from optreg.bench import output_files, plots
-from optreg.bench.execute import run_bench
 from optreg.bench.ranking import profile, ranking_text, standings
 from optreg.bench.runner import RunResult, plan_bench
 from optreg.bench.session import progress_reporter
 from optreg.cli import main
+from tests.helpers import run_bench
 
 
 def invoke(*args):

@@ -18,7 +18,6 @@ import pytest
 from click.testing import CliRunner
 
 import optreg
-from optreg.bench.execute import run_bench
 from optreg.bench.loop_cache import LoopCache
 from optreg.bench.ranking import full_settings_text, profile, ranking_text, standings
 from optreg.bench.report import render
@@ -26,6 +25,7 @@ from optreg.bench.runner import outcome, plan_bench
 from optreg.bench.seed_stats import parse_seeds, spread, t_quantile_975
 from optreg.cli import main
 from optreg.problems import START_NOISE
+from tests.helpers import run_bench
 
 #: Gradient descent whose step grows 8% an iteration: it reaches the tolerance of booth, then
 #: its step passes the stability limit and it explodes (as the issue's beale run did).

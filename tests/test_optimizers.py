@@ -261,7 +261,7 @@ def test_a_bench_sweep_equals_its_runs_made_alone(name):
     """Two settings of every optimizer benched together (stacked side by side in one loop when
     its updates are elementwise) end where each ends when benched alone: the same status and
     iteration, and parameters within float32 rounding (XLA may fuse a 2-run loop differently)."""
-    from optreg.bench.execute import run_bench
+    from tests.helpers import run_bench
     from optreg.bench.runner import plan_bench
 
     entry = optreg.registry.get(name)

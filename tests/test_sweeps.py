@@ -9,10 +9,10 @@ import pytest
 import tensorflow as tf
 
 import optreg
-from optreg.bench.execute import run_bench
 from optreg.bench.grid import parse_values, settings_grid
 from optreg.bench.runner import plan_bench
 from optreg.cli import main
+from tests.helpers import run_bench
 from tests.test_plugins import examples  # noqa: F401  (the fixture: a registry with the example plugins)
 
 
