@@ -24,8 +24,8 @@ import numpy as np
 from optreg.bench import plot_limits as limits
 from optreg.bench import plot_style as style
 from optreg.bench.figure_files import FigureSize
-from optreg.bench.profile_figure import performance_ratios, profile_figure
-from optreg.bench.ranking import settings_text
+from optreg.bench.profile_figure import profile_figure
+from optreg.bench.ranking import performance_ratios, settings_text
 from optreg.bench.runner import RunResult
 from optreg.problems import Problem
 
