@@ -55,8 +55,9 @@ import tutorial_table  # noqa: E402
 from optreg import registry  # noqa: E402
 from optreg.bench.execute import run_bench  # noqa: E402
 from optreg.bench.grid import settings_grid  # noqa: E402
-from optreg.bench.loop import GRADIENT_DROP, StackedLoop  # noqa: E402
+from optreg.bench.loop import StackedLoop  # noqa: E402
 from optreg.bench.loop_cache import LoopCache  # noqa: E402
+from optreg.bench.run_status import GRADIENT_DROP  # noqa: E402
 from optreg.bench.runner import plan_bench  # noqa: E402
 
 OPTIMIZERS = {

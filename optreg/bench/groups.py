@@ -24,9 +24,10 @@ from typing import Any
 import attrs
 import numpy as np
 
-from optreg.bench.loop import STATUSES, StackedLoop
+from optreg.bench.loop import StackedLoop
 from optreg.bench.loop_cache import LoopCache
 from optreg.bench.loop_records import LoopMember, LoopOutcome, loop_options
+from optreg.bench.run_status import STATUSES
 from optreg.bench.runner import BenchPlan, RunResult, judged_status, split_setting, timed
 from optreg.catalog.entries import OptimizerEntry
 from optreg.model.hyperparameters import resolve_hyperparameters

@@ -124,7 +124,7 @@ def judged_status(loop_status: str, result_solved: bool, has_minimum: bool, beat
     :data:`STUCK`.
 
     Args:
-        loop_status: the loop's status (:data:`~optreg.bench.loop.STATUSES`).
+        loop_status: the loop's status (:data:`~optreg.bench.run_status.STATUSES`).
         result_solved: whether the run ended within tolerance (see ``settled_at``).
         has_minimum: whether the problem states its minimum.
         beats_baseline: whether the judged loss is below the problem's baseline (None: no baseline).
