@@ -120,9 +120,12 @@ def test_tf_function_gives_the_eager_values(name, rng):
 
 def _descend(name: str, problem, learning_rate, steps: int, **settings) -> float:
     """The problem's loss after ``steps`` steps from its start, the loop compiled as one graph
-    (``learning_rate`` a number or a schedule, ``settings`` other hyperparameters)."""
+    (``learning_rate`` a number or a schedule, ``settings`` other hyperparameters). The steps
+    run op by op inside that graph: an XLA compilation of each optimizer's step would double the
+    test's cost, and the XLA step's agreement with this one is checked for every optimizer by
+    ``test_the_xla_step_and_the_op_by_op_step_agree``."""
     var = tf.Variable(problem.start, dtype=tf.float32)
-    opt = optreg.registry.create(name, learning_rate=learning_rate, **settings)
+    opt = optreg.registry.create(name, learning_rate=learning_rate, jit_compile=False, **settings)
 
     def body(i):
         opt.minimize(lambda: problem.loss(var), [var])
