@@ -8,7 +8,7 @@ iterations:
 * **single**: one run (learning rate 1e-2);
 * **sweep**: the 1000 learning rates of ``logspace:1e-4:1e-1:1000``;
 
-each both **cold** (loop cache cleared: tracing and XLA compilation included, as a fresh
+each both **cold** (a new loop cache: tracing and XLA compilation included, as a fresh
 ``optreg bench`` pays them) and **warm** (the compiled loop reused). Timings alternate single
 and sweep over ``--repeats`` repetitions; medians and the sweep/single ratios are printed.
 
@@ -37,17 +37,19 @@ import tensorflow as tf
 from optreg import registry
 from optreg.bench.execute import run_bench
 from optreg.bench.grid import settings_grid
-from optreg.bench.groups import clear_loop_cache
+from optreg.bench.loop_cache import LoopCache
 from optreg.bench.runner import plan_bench
+
+#: The warm benches' loops, kept across them.
+WARM_LOOPS = LoopCache()
 
 
 def timed_bench(optimizer: str, learning_rates: list[str], cold: bool) -> tuple[float, int]:
     """One bench through the library; returns (seconds, number of records)."""
-    if cold:
-        clear_loop_cache()
+    loops = LoopCache() if cold else WARM_LOOPS
     started = time.perf_counter()
     plan = plan_bench(registry, [optimizer], "quartic", settings_grid(learning_rates, []), max_iters=2000)
-    results = run_bench(plan)
+    results = run_bench(plan, loops=loops)
     return time.perf_counter() - started, len(results)
 
 

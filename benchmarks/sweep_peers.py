@@ -19,7 +19,7 @@ the bare loop):
    is also split: the part inside ``StackedLoop.run`` (the compiled loop's calls and its outcome)
    against the rest (planning and checking 10,000 settings, grouping, one record per run).
 2. **Cold table.** The TensorFlow Core tutorial's 9-run table (``benchmarks/tutorial_table.py``)
-   through optreg with its loop cache cleared, against that script's bare hand-written XLA loop,
+   through optreg with a new loop cache, against that script's bare hand-written XLA loop,
    alternately, medians.
 
 Run it from the repository root, in a venv with the ``peers`` extra::
@@ -55,7 +55,9 @@ import tutorial_table  # noqa: E402
 from optreg import registry  # noqa: E402
 from optreg.bench.execute import run_bench  # noqa: E402
 from optreg.bench.grid import settings_grid  # noqa: E402
-from optreg.bench.loop import GRADIENT_DROP, StackedLoop  # noqa: E402
+from optreg.bench.loop import StackedLoop  # noqa: E402
+from optreg.bench.loop_cache import LoopCache  # noqa: E402
+from optreg.bench.run_status import GRADIENT_DROP  # noqa: E402
 from optreg.bench.runner import plan_bench  # noqa: E402
 
 OPTIMIZERS = {
@@ -146,13 +148,17 @@ def timed_jax(sweep, rates: np.ndarray) -> tuple[float, np.ndarray]:
     return time.perf_counter() - started, status
 
 
+#: optreg's loops, kept across its benches (the loop reused after the first).
+OPTREG_LOOPS = LoopCache()
+
+
 def timed_optreg(optimizer: str, problem: str, grid: list[dict], max_iters: int) -> tuple[float, float, np.ndarray]:
     """One bench through the library (the compiled loop reused after the first): its seconds, the
     seconds of those inside the loop's ``run``, and the statuses."""
     LOOP_SECONDS.clear()
     started = time.perf_counter()
     plan = plan_bench(registry, [optimizer], problem, grid, max_iters=max_iters, stop_at_tolerance=True)
-    results = run_bench(plan)
+    results = run_bench(plan, loops=OPTREG_LOOPS)
     seconds = time.perf_counter() - started
     names = {word: code for code, word in WORDS.items()}
     return seconds, sum(LOOP_SECONDS), np.array([names.get(r.status, -9) for r in results])

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from optreg.bench.loop_cache import LoopCache
+
 REPO = Path(__file__).resolve().parents[1]
 
 #: A small valid spec the command-line and bounds tests write to files and vary.
@@ -82,3 +84,18 @@ def venv_environment(**settings: str) -> dict:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("OPTREG_") and k != "PYTHONPATH"}
     environment.update(settings)
     return environment
+
+
+
+#: The compiled bench loops the tests share (a process's benches shared them through a module
+#: global once): a bench repeating an earlier one's shapes reuses its loops, as a sweep session
+#: would, instead of compiling them again.
+TEST_LOOPS = LoopCache()
+
+
+def run_bench(plan, jit_compile=True, progress=None, loops=None):
+    """:func:`optreg.bench.execute.run_bench` with the tests' shared loop cache, unless a test
+    gives its own."""
+    from optreg.bench.execute import run_bench as run  # TensorFlow, only for the tests that bench
+
+    return run(plan, jit_compile, progress, TEST_LOOPS if loops is None else loops)

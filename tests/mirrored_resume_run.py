@@ -2,7 +2,8 @@
 TensorFlow starts): resume, under MirroredStrategy over 2 logical CPUs, every checkpoint the
 two-worker cluster wrote, ``multiworker_run.py``'s settings and batch, and train the rest of its
 steps in a ``tf.function`` step under ``strategy.run``. Prints one JSON object keyed by name:
-the variables, slots and iterations after (the first replica's; the copies must agree).
+the variables, each variable's own slots and the iterations after (the first replica's; the
+copies must agree).
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ def resume(strategy, name, settings, path, batches):
     for var in variables:
         first, *others = (copy.numpy().tolist() for copy in var.values)
         assert all(other == first for other in others), f"{name}: the replicas' copies differ"
-    slots = {slot: [opt.slots_for(v)[slot].values[0].numpy().tolist() for v in variables] for slot in opt.slots_for(variables[0])}
+    # every variable's own slots: an optimizer may keep different slots per variable (adafactor, muon)
+    slots = [{slot: value.values[0].numpy().tolist() for slot, value in opt.slots_for(v).items()} for v in variables]
     return {"variables": [v.values[0].numpy().tolist() for v in variables], "slots": slots, "iterations": int(opt.iterations.numpy())}
 
 

@@ -81,7 +81,8 @@ def checkpoint_folder(strategy, folder, name):
 
 
 def train_optimizer(strategy, name, settings, x, y, folder):
-    """One optimizer's distributed run: variables, slots and iterations after STEPS steps."""
+    """One optimizer's distributed run: variables, each variable's slots (by name) and
+    iterations after STEPS steps."""
     _, _, start = single_device_start()
     with strategy.scope():
         variables = [keras.Variable(v) for v in start]
@@ -101,7 +102,8 @@ def train_optimizer(strategy, name, settings, x, y, folder):
             if temporary:
                 shutil.rmtree(target, ignore_errors=True)
         step()
-    slots = {slot: [v.numpy().tolist() for v in (opt.slots_for(var)[slot] for var in held)] for slot in opt.slots_for(held[0])}
+    # every variable's own slots: an optimizer may keep different slots per variable (adafactor, muon)
+    slots = [{slot: value.numpy().tolist() for slot, value in opt.slots_for(var).items()} for var in held]
     return {"variables": [v.numpy().tolist() for v in held], "slots": slots, "iterations": int(opt.iterations.numpy())}
 
 

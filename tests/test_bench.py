@@ -11,10 +11,11 @@ import pytest
 
 import optreg
 from optreg.bench import tutorial
-from optreg.bench.execute import run_bench
 from optreg.bench.grid import parse_setting, settings_grid
+from optreg.bench.loop_cache import LoopCache
 from optreg.bench.report import outcome, render
 from optreg.bench.runner import plan_bench
+from tests.helpers import run_bench
 
 
 @pytest.fixture(scope="module", params=[True, False], ids=["xla", "no-xla"])
@@ -94,13 +95,12 @@ def test_a_shared_loop_gives_every_optimizer_what_it_gets_alone():
     within float32 rounding, as XLA fuses the two loops differently): the runs that stop early
     stay frozen while the others go on, and per-run clipping and the non-finite policy apply
     to their own member's rows only (muon cannot stack, so it has a loop of its own)."""
-    from optreg.bench import groups
-
     names = ["adam", "momentum", "rmsprop", "muon"]
     settings = [{"learning_rate": 0.05}, {"learning_rate": 0.005, "clipnorm": 0.5}, {"learning_rate": 0.3, "skip_nonfinite": True}]
-    groups.clear_loop_cache()
-    together = run_bench(plan_bench(optreg.registry, names, "booth", settings, max_iters=800, stop_at_tolerance=True))
-    (loops,) = groups._LOOPS.values()
+    cache = LoopCache()
+    plan = plan_bench(optreg.registry, names, "booth", settings, max_iters=800, stop_at_tolerance=True)
+    together = run_bench(plan, loops=cache)
+    (loops,) = cache.values()
     assert [m.optimizer.optimizer_name for m in loops.shared.members] == ["adam"] * 3 + ["momentum"] * 3 + ["rmsprop"] * 3
     assert len(loops.alone) == 3
     assert {r.status for r in together} == {"reached", "exceeded", "exploded"}
@@ -142,22 +142,44 @@ def test_a_step_that_rounds_to_nothing_where_the_gradient_is_large_is_a_stall():
 
 
 def test_a_cached_loop_takes_new_values():
-    """A second bench of the same shape reuses the compiled loop, assigning the new values; it
-    gives what a freshly built loop gives."""
-    from optreg.bench import groups
+    """A second bench of the same shape given the same cache reuses the compiled loop, assigning
+    the new values; it gives what a freshly built loop gives."""
 
-    def bench(rates):
+    def bench(rates, loops):
         settings = [{"learning_rate": rate} for rate in rates]
-        return run_bench(plan_bench(optreg.registry, ["adam", "momentum"], "rosenbrock", settings, max_iters=200))
+        plan = plan_bench(optreg.registry, ["adam", "momentum"], "rosenbrock", settings, max_iters=200)
+        return run_bench(plan, loops=loops)
 
-    groups.clear_loop_cache()
-    first = bench([0.01, 0.02])
-    reused = bench([0.003, 0.005])
-    assert len(groups._LOOPS) == 1
-    groups.clear_loop_cache()
-    fresh = bench([0.003, 0.005])
+    cache = LoopCache()
+    first = bench([0.01, 0.02], cache)
+    (built,) = cache.values()
+    reused = bench([0.003, 0.005], cache)
+    assert cache.values() == [built]  # the same loops, not a second build
+    fresh = bench([0.003, 0.005], LoopCache())
     assert [(r.status, r.iterations, r.final_params) for r in reused] == [(r.status, r.iterations, r.final_params) for r in fresh]
     assert [r.final_params for r in reused] != [r.final_params for r in first]
+
+
+def test_a_loop_cache_is_bounded_and_drops_the_least_recently_used():
+    """A cache holds at most max_loops problems' loops: a bench of a third problem given a cache
+    of two drops the loops used longest ago, and a problem benched again is built again."""
+    cache = LoopCache(max_loops=2)
+
+    def bench(problem):
+        return run_bench(plan_bench(optreg.registry, ["sgd"], problem, [{"learning_rate": 0.01}], max_iters=5), loops=cache)
+
+    bench("quartic")
+    bench("booth")
+    (quartic, booth) = cache.values()
+    bench("quartic")  # reused: now the most recently used
+    bench("beale")
+    kept = cache.values()
+    assert len(kept) == 2 and kept[0] is quartic and all(loops is not booth for loops in kept)
+    bench("booth")
+    kept = cache.values()
+    assert len(kept) == 2 and all(loops is not booth and loops is not quartic for loops in kept)
+    with pytest.raises(ValueError, match="max_loops must be a whole number >= 1"):
+        LoopCache(max_loops=0)
 
 
 def test_settings_grid_is_every_combination():
@@ -212,22 +234,17 @@ def _chunked_plan():
 
 def test_a_loop_run_in_tiny_chunks_gives_the_same_results_bit_for_bit(monkeypatch):
     from optreg.bench import loop
-    from optreg.bench.groups import clear_loop_cache
 
-    clear_loop_cache()
-    whole = run_bench(_chunked_plan())
+    whole = run_bench(_chunked_plan(), loops=LoopCache())
     monkeypatch.setattr(loop, "FIRST_CHUNK_ITERATIONS", 7)
     monkeypatch.setattr(loop, "chunk_length", lambda advanced, elapsed, max_iters: 13)
-    clear_loop_cache()
-    chunked = run_bench(_chunked_plan())
-    clear_loop_cache()
+    chunked = run_bench(_chunked_plan(), loops=LoopCache())  # a loop built afresh
     assert _records(chunked) == _records(whole)
 
 
 def test_ctrl_c_between_chunks_stops_the_bench_and_the_loop_runs_again_from_the_start(monkeypatch):
     from optreg.bench import loop
     from optreg.bench.execute import BenchInterrupted
-    from optreg.bench.groups import clear_loop_cache
 
     expected = _records(run_bench(_chunked_plan()))
     calls = []
@@ -238,21 +255,21 @@ def test_ctrl_c_between_chunks_stops_the_bench_and_the_loop_runs_again_from_the_
             raise KeyboardInterrupt
         return 50
 
-    clear_loop_cache()
+    cache = LoopCache()
     monkeypatch.setattr(loop, "FIRST_CHUNK_ITERATIONS", 20)
     monkeypatch.setattr(loop, "chunk_length", interrupt_once)
     with pytest.raises(BenchInterrupted) as stopped:
-        run_bench(_chunked_plan())
+        run_bench(_chunked_plan(), loops=cache)
     assert calls == [20] and stopped.value.results == []  # stopped after the first 20 iterations
-    assert _records(run_bench(_chunked_plan())) == expected  # the same loop, started afresh
-    clear_loop_cache()
+    (interrupted,) = cache.values()
+    assert _records(run_bench(_chunked_plan(), loops=cache)) == expected  # the same loop, started afresh
+    assert cache.values() == [interrupted]
 
 
 def test_after_a_stacked_sweep_every_optimizer_keeps_plain_hyperparameters_and_a_config(monkeypatch):
     """The bench stacks a state of its own (one value per run), never the optimizer's: after a
     sweep, every optimizer it built still reports plain hyperparameters and rebuilds from its
     config, whether its runs were stacked or made one at a time."""
-    from optreg.bench.groups import clear_loop_cache
     from optreg.catalog.entries import OptimizerEntry
 
     made = []
@@ -263,11 +280,11 @@ def test_after_a_stacked_sweep_every_optimizer_keeps_plain_hyperparameters_and_a
         return made[-1]
 
     monkeypatch.setattr(OptimizerEntry, "build", recording_build)
-    clear_loop_cache()
+    cache = LoopCache()
     settings = [{"learning_rate": 0.1}, {"learning_rate": 0.01}, {"learning_rate": 0.05, "clipnorm": 1.0}]
     plan = plan_bench(optreg.registry, ["adam", "momentum", "muon"], "quadratic", settings, max_iters=30)
     for _ in range(2):  # a second bench reuses the cached loops and assigns new values
-        results = run_bench(plan)
+        results = run_bench(plan, loops=cache)
     assert len(results) == 9
     assert any(opt.supports_stacked_runs for opt in made) and not all(opt.supports_stacked_runs for opt in made)
     for opt in made:
@@ -277,4 +294,3 @@ def test_after_a_stacked_sweep_every_optimizer_keeps_plain_hyperparameters_and_a
         assert opt.get_config()["hyperparameters"] == values
         rebuilt = optreg.Optimizer.from_config(opt.get_config())
         assert rebuilt.hyperparameters == values
-    clear_loop_cache()

@@ -12,14 +12,15 @@ import json
 import math
 import re
 
+import attrs
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from optreg.bench import figure_files, plots, result_schema
 from optreg.bench.figure_files import FigureSize, parse_figure_size
-from optreg.bench.profile_figure import performance_ratios, profile_figure
-from optreg.bench.ranking import TAUS, profile
+from optreg.bench.profile_figure import profile_figure
+from optreg.bench.ranking import TAUS, performance_ratios, profile
 from optreg.bench.runner import RunResult
 from optreg.cli import main
 from optreg.errors import OptionError
@@ -315,6 +316,32 @@ def test_the_profile_figure_draws_one_step_curve_per_optimizer_in_its_own_colour
     labels = [text.get_text() for legend in figure.legends for text in legend.get_texts()]
     assert labels == ["adam: solved 3 of 3", "sgd: solved 2 of 3", "momentum: solved 1 of 3"]
     assert figure.axes[0].get_xscale() == "log" and figure.axes[0].get_xlim()[0] == 1.0
+
+
+def test_the_figures_ratios_are_the_rankings():
+    """The figure draws the ranking's ratios, seeds and a start already within tolerance
+    included: each curve steps at exactly the finite ratios of
+    :func:`~optreg.bench.ranking.performance_ratios`, to the fraction of them at most that τ,
+    and the ranking's profile table is the same fractions."""
+    seeded = [
+        attrs.evolve(_solved(name, problem, at), seed=seed)
+        for name, problem, ats in [
+            ("adam", "booth", (10, 30)), ("sgd", "booth", (20, 20)), ("adam", "beale", (0, 0)),
+            ("sgd", "beale", (4, None)), ("momentum", "booth", (0, 8)), ("momentum", "beale", (3, 1)),
+        ]
+        for seed, at in enumerate(ats)
+    ]
+    ratios = performance_ratios(seeded)
+    assert ratios == {"adam": [5.0, 1.0], "sgd": [5.0, math.inf], "momentum": [1.0, 2.0]}
+    lines = [line for line in profile_figure(seeded).axes[0].lines if line.get_gid() == "profile"]
+    for (name, mine), curve in zip(ratios.items(), lines):
+        xs, ys = np.asarray(curve.get_xdata()), np.asarray(curve.get_ydata())
+        finite = sorted({r for r in mine if math.isfinite(r)} | {1.0})
+        assert list(xs[:-1]) == finite, name  # the last step is the right edge
+        assert list(ys) == pytest.approx([np.mean(np.asarray(mine) <= x) for x in xs]), name
+    assert profile(seeded, taus=(1.0, 2.0, 5.0)) == {
+        name: pytest.approx([np.mean(np.asarray(ratios[name]) <= tau) for tau in (1.0, 2.0, 5.0)]) for name in ratios
+    }
 
 
 def test_a_profile_without_a_known_minimum_is_refused():

@@ -9,12 +9,12 @@ import pytest
 from click.testing import CliRunner
 
 import optreg
-from optreg.bench import output_files, plots
-from optreg.bench.execute import run_bench
+from optreg.bench import figure_sets, output_files, plots
 from optreg.bench.ranking import profile, ranking_text, standings
 from optreg.bench.runner import RunResult, plan_bench
 from optreg.bench.session import progress_reporter
 from optreg.cli import main
+from tests.helpers import run_bench
 
 
 def invoke(*args):
@@ -66,7 +66,7 @@ def test_plot_must_be_a_png_svg_or_pdf(tmp_path):
 def test_two_dimensional_problems_get_contours_with_each_trajectory():
     plan = plan_bench(optreg.registry, ["adam", "sgd"], "rosenbrock", [{"learning_rate": 0.01}], history_every=5, max_iters=200)
     results = run_bench(plan)
-    figure = plots.main_figure(results, plan.problems[0])
+    figure = figure_sets.main_figure(results, plan.problems[0])
     assert len(_paths(figure)) == 2
     assert figure.axes[0].get_xlabel() == "x" and figure.axes[0].get_ylabel() == "y"
     path = _paths(figure)[0]

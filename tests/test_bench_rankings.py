@@ -18,14 +18,14 @@ import pytest
 from click.testing import CliRunner
 
 import optreg
-from optreg.bench import groups
-from optreg.bench.execute import run_bench
+from optreg.bench.loop_cache import LoopCache
 from optreg.bench.ranking import full_settings_text, profile, ranking_text, standings
 from optreg.bench.report import render
 from optreg.bench.runner import outcome, plan_bench
 from optreg.bench.seed_stats import parse_seeds, spread, t_quantile_975
 from optreg.cli import main
 from optreg.problems import START_NOISE
+from tests.helpers import run_bench
 
 #: Gradient descent whose step grows 8% an iteration: it reaches the tolerance of booth, then
 #: its step passes the stability limit and it explodes (as the issue's beale run did).
@@ -42,8 +42,9 @@ rule = ["var = var - learning_rate * 1.08 ** step * grad"]
 """
 
 
-def bench(names, problem, settings, max_iters, registry=optreg.registry, jit_compile=True, **options):
-    return run_bench(plan_bench(registry, names, problem, settings, max_iters, **options), jit_compile=jit_compile)
+def bench(names, problem, settings, max_iters, registry=optreg.registry, jit_compile=True, loops=None, **options):
+    plan = plan_bench(registry, names, problem, settings, max_iters, **options)
+    return run_bench(plan, jit_compile=jit_compile, loops=loops)
 
 
 def test_a_run_that_touches_the_tolerance_and_leaves_does_not_win():
@@ -135,10 +136,10 @@ def test_settings_are_shown_in_full_not_as_defaults(mlp_runs):
 
 
 def test_seeds_run_in_the_shared_loop_each_run_as_its_seed_alone():
-    groups.clear_loop_cache()
+    cache = LoopCache()
     settings = [{"learning_rate": 0.01}, {"learning_rate": 0.02}]
-    together = bench(["momentum", "adam"], "booth", settings, 60, seeds=(0, 1, 2))
-    (loops,) = groups._LOOPS.values()
+    together = bench(["momentum", "adam"], "booth", settings, 60, seeds=(0, 1, 2), loops=cache)
+    (loops,) = cache.values()
     assert loops.shared.runs == 12 and not loops.alone  # 2 optimizers × 2 settings × 3 seeds, one loop
     assert [(r.optimizer, r.settings["learning_rate"], r.seed) for r in together[:4]] == [
         ("momentum", 0.01, 0), ("momentum", 0.01, 1), ("momentum", 0.01, 2), ("momentum", 0.02, 0)]

@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 import optreg
-from optreg.bench.execute import run_bench
 from optreg.bench.ranking import ranking_text
 from optreg.bench.runner import plan_bench
 from optreg.cli import main
+from tests.helpers import run_bench
 
 #: Adam whose step is masked off on steps 2 to 4 (as a cautious optimizer's mask can be), then
 #: moving again: it stands still three times far from the minimum.

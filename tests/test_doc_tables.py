@@ -22,6 +22,7 @@ import optreg
 from optreg import hookspecs
 from optreg.cli import main
 from optreg.lang.functions import FUNCTIONS
+from optreg.model import option_values
 from optreg.model import options as option_model
 from tests.test_layers import LAYERS, MAY_IMPORT
 
@@ -314,11 +315,11 @@ def optimizer_keyword_defaults() -> dict[str, str]:
 
 def option_defaults() -> dict[str, str]:
     """Every option an optimizer takes with its default, as Python writes it: the validated
-    options' from :mod:`optreg.model.options`, ``slot_dtype``'s and ``jit_compile``'s from the
+    options' from :mod:`optreg.model.option_values`, ``slot_dtype``'s and ``jit_compile``'s from the
     ``Optimizer`` signature."""
     validated = {  # a tuple default written as the list a user passes
         field.name: repr(list(field.default) if isinstance(field.default, tuple) else field.default)
-        for cls in (option_model.GradientOptions, option_model.StepOptions)
+        for cls in (option_values.GradientOptions, option_values.StepOptions)
         for field in attrs.fields(cls)
     }
     keywords = optimizer_keyword_defaults()

@@ -660,7 +660,7 @@ def test_a_slot_given_a_value_of_another_shape_is_a_rule_error():
 
 def test_every_function_tensorflow_computes_has_exactly_one_implementation_and_every_implementation_a_function():
     from optreg.lang import functions
-    from optreg.runtime.compile import TF_FUNCTIONS
+    from optreg.runtime.tf_functions import TF_FUNCTIONS
 
     computed = [name for name, function in functions.FUNCTIONS.items() if function.kind in functions.TENSORFLOW_COMPUTED_KINDS]
     assert sorted(TF_FUNCTIONS) == sorted(computed) == sorted(functions.TENSORFLOW_COMPUTED)

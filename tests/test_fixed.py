@@ -232,7 +232,7 @@ def test_a_slot_deciding_hyperparameter_takes_no_schedule():
 
 
 def test_a_momentum_sweep_splits_into_loops_by_slots_and_matches_single_runs():
-    from optreg.bench.execute import run_bench
+    from tests.helpers import run_bench
     from optreg.bench.runner import plan_bench
 
     settings = [{"learning_rate": 0.01, "momentum": m} for m in (0.0, 0.5, 0.9)]

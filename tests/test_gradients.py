@@ -8,7 +8,8 @@ import pytest
 import tensorflow as tf
 
 import optreg
-from optreg.model.options import GradientOptions
+from optreg.model.option_values import GradientOptions
+from optreg.runtime import clipping
 
 
 @pytest.mark.parametrize(
@@ -53,3 +54,29 @@ def test_more_than_one_clipping_option_is_an_error():
 def test_clipping_values_must_be_positive_numbers(value):
     with pytest.raises(optreg.OptionError, match="clipnorm must be a finite number > 0"):
         GradientOptions(clipnorm=value)
+
+
+@pytest.mark.parametrize(
+    "clip, reference",
+    [
+        (clipping.clip_by_norm, lambda grads, t: [tf.clip_by_norm(g, t) for g in grads]),
+        (clipping.clip_by_global_norm, lambda grads, t: tf.clip_by_global_norm(grads, t)[0]),
+        (clipping.clip_by_value, lambda grads, t: [tf.clip_by_value(g, -t, t) for g in grads]),
+    ],
+    ids=lambda f: getattr(f, "__name__", ""),
+)
+def test_stacked_runs_are_clipped_each_as_its_own_run(clip, reference, rng):
+    """With runs on a leading axis and one threshold per run, each run's gradients (several
+    variables: the global norm is over all of a run's variables) are clipped as TensorFlow clips
+    that run's gradients alone, and as the one-run call does."""
+    runs, thresholds = 3, np.array([0.5, 2.0, 50.0], np.float32)
+    stacked = [tf.constant(rng.normal(size=(runs, *shape)).astype(np.float32) * 3) for shape in [(4,), (2, 3)]]
+    together = clip(stacked, tf.constant(thresholds), 1)
+    for run, threshold in enumerate(thresholds):
+        own = [g[run] for g in stacked]
+        for mine, alone, theirs in zip(together, clip(own, float(threshold), 0), reference(own, float(threshold))):
+            np.testing.assert_allclose(mine[run].numpy(), theirs.numpy(), rtol=1e-6, atol=1e-7)
+            np.testing.assert_allclose(alone.numpy(), theirs.numpy(), rtol=1e-6, atol=1e-7)
+    # the thresholds bite: the first run is clipped and the last is not
+    assert not np.allclose(together[0][0].numpy(), stacked[0][0].numpy())
+    np.testing.assert_allclose(together[0][2].numpy(), stacked[0][2].numpy(), rtol=1e-6)

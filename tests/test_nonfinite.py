@@ -57,7 +57,7 @@ def test_skip_nonfinite_must_be_a_bool():
 
 
 def test_bench_still_reports_exploded_with_skipping_on():
-    from optreg.bench.execute import run_bench
+    from tests.helpers import run_bench
     from optreg.bench.runner import plan_bench
 
     settings = [{"learning_rate": 0.1, "skip_nonfinite": True}, {"learning_rate": 0.01, "skip_nonfinite": True}]

@@ -172,9 +172,12 @@ def test_tf_function_gives_the_eager_values(name, rng):
 
 def _descend(name: str, problem, learning_rate, steps: int, **settings) -> float:
     """The problem's loss after ``steps`` steps from its start, the loop compiled as one graph
-    (``learning_rate`` a number or a schedule, ``settings`` other hyperparameters)."""
+    (``learning_rate`` a number or a schedule, ``settings`` other hyperparameters). The steps
+    run op by op inside that graph: an XLA compilation of each optimizer's step would double the
+    test's cost, and the XLA step's agreement with this one is checked for every optimizer by
+    ``test_the_xla_step_and_the_op_by_op_step_agree``."""
     var = tf.Variable(problem.start, dtype=tf.float32)
-    opt = optreg.registry.create(name, learning_rate=learning_rate, **settings)
+    opt = optreg.registry.create(name, learning_rate=learning_rate, jit_compile=False, **settings)
 
     def body(i):
         opt.minimize(lambda: problem.loss(var), [var])
@@ -318,7 +321,7 @@ def test_a_bench_sweep_equals_its_runs_made_alone(name):
     """Two settings of every optimizer benched together (stacked side by side in one loop when
     its updates are elementwise) end where each ends when benched alone: the same status and
     iteration, and parameters within float32 rounding (XLA may fuse a 2-run loop differently)."""
-    from optreg.bench.execute import run_bench
+    from tests.helpers import run_bench
     from optreg.bench.runner import plan_bench
 
     entry = optreg.registry.get(name)

@@ -13,15 +13,8 @@ from click.testing import CliRunner
 from optreg.cli import main
 from optreg.errors import OptionError
 from optreg.model import options
-from optreg.model.options import (
-    ALL_OPTION_NAMES,
-    GRADIENT_OPTION_NAMES,
-    OPTIONS,
-    SPEC_OPTION_NAMES,
-    STEP_OPTION_NAMES,
-    GradientOptions,
-    StepOptions,
-)
+from optreg.model.option_values import GradientOptions, StepOptions, check_spec_options
+from optreg.model.options import ALL_OPTION_NAMES, GRADIENT_OPTION_NAMES, OPTIONS, SPEC_OPTION_NAMES, STEP_OPTION_NAMES
 
 GROUPS = {"gradient": GradientOptions, "step": StepOptions}
 
@@ -55,10 +48,10 @@ def test_the_name_lists_come_from_the_record():
 
 def test_a_spec_may_set_exactly_the_spec_options():
     for name in SPEC_OPTION_NAMES:
-        options.check_spec_options({name: options.option(name).default})
+        check_spec_options({name: options.option(name).default})
     for name in ALL_OPTION_NAMES - set(SPEC_OPTION_NAMES):
         with pytest.raises(OptionError, match=f"unknown option '{name}'"):
-            options.check_spec_options({name: options.option(name).default})
+            check_spec_options({name: options.option(name).default})
 
 
 def test_unknown_option_record():

@@ -6,12 +6,13 @@ import json
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import optreg
-from optreg.bench.execute import run_bench
 from optreg.bench.grid import parse_values, settings_grid
 from optreg.bench.runner import plan_bench
 from optreg.cli import main
+from tests.helpers import run_bench
 from tests.test_plugins import examples  # noqa: F401  (the fixture: a registry with the example plugins)
 
 
@@ -51,6 +52,36 @@ def test_options_split_runs_into_groups_and_clip_each_run_on_its_own():
     np.testing.assert_allclose(results[0].final_params, start - 0.01 * clipped, rtol=1e-6)
     np.testing.assert_allclose(results[1].final_params, start - 0.01 * grad, rtol=1e-6)
     np.testing.assert_allclose(results[2].final_params, start - 0.02 * clipped, rtol=1e-6)
+
+
+CLIPPED = [
+    {"clipnorm": 2.0},
+    {"global_clipnorm": 3.0},
+    {"clipvalue": 1.5},
+    {"clipnorm": 2.0, "gradient_accumulation_steps": 2},
+    {"global_clipnorm": 3.0, "loss_scale_factor": 4.0},
+]
+
+
+def test_the_benchs_clipped_runs_equal_the_optimizers_clipped_steps():
+    """Every run of a stacked loop is clipped as optreg.Optimizer clips it, step for step: after
+    the unscaling and the accumulation, each run's norm over its own rows only."""
+    steps = 12
+    settings = [{"learning_rate": lr, "momentum": 0.9, **option} for option in CLIPPED for lr in (1e-3, 3e-3)]
+    results = _bench(["sgd"], "rosenbrock", settings, max_iters=steps)
+    problem = optreg.registry.problems.get("rosenbrock")
+    for setting, result in zip(settings, results):
+        assert (result.status, result.iterations) == ("exceeded", steps), setting
+        var = tf.Variable(np.asarray(problem.start, np.float32))
+        opt = optreg.registry.create("sgd", jit_compile=False, **setting)
+        for i in range(steps):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_sum(problem.training_loss(var[None], tf.constant(i)))
+            opt.apply_gradients([(tape.gradient(loss, var), var)])
+        np.testing.assert_allclose(result.final_params, var.numpy(), rtol=1e-6, atol=1e-7, err_msg=str(setting))
+    # the clipping bites: unclipped, the same steps end elsewhere
+    (free,) = _bench(["sgd"], "rosenbrock", [{"learning_rate": 1e-3, "momentum": 0.9}], max_iters=steps)
+    assert not np.allclose(free.final_params, results[0].final_params, rtol=1e-3)
 
 
 def test_an_optimizer_that_cannot_stack_runs_one_loop_call_per_setting(examples):  # noqa: F811

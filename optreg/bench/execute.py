@@ -1,7 +1,8 @@
 """Make every run of a bench plan: each problem's runs in as few compiled loops as it can
 (:mod:`optreg.bench.groups`), the runs of every optimizer whose updates are elementwise side by
-side in one loop, one loop call per setting for the rest. Loops are cached per process, so a
-repeated bench only assigns new values. Ctrl-C stops a bench between two chunks of a loop
+side in one loop, one loop call per setting for the rest. The loops are kept in the
+:class:`~optreg.bench.loop_cache.LoopCache` given, so a repeated bench given the same cache only
+assigns new values. Ctrl-C stops a bench between two chunks of a loop
 (:mod:`optreg.bench.loop`); :class:`BenchInterrupted` then holds the problems' runs that finished.
 """
 
@@ -9,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from optreg.bench.groups import run_problem
+from optreg.bench.groups import ProblemLoops, run_problem
+from optreg.bench.loop_cache import LoopCache
 from optreg.bench.runner import BenchPlan, RunResult
 
 
@@ -26,7 +28,10 @@ class BenchInterrupted(KeyboardInterrupt):
 
 
 def run_bench(
-    plan: BenchPlan, jit_compile: bool = True, progress: Callable[[int], None] | None = None
+    plan: BenchPlan,
+    jit_compile: bool = True,
+    progress: Callable[[int], None] | None = None,
+    loops: LoopCache[ProblemLoops] | None = None,
 ) -> list[RunResult]:
     """Make every run of a plan.
 
@@ -34,6 +39,8 @@ def run_bench(
         plan: from :func:`plan_bench`.
         jit_compile: compile each loop with XLA.
         progress: called with the number of runs finished after each loop.
+        loops: the cache the compiled loops are kept in, for a later bench given it to reuse
+            (bounded: :class:`~optreg.bench.loop_cache.LoopCache`); None: a cache for this call.
 
     Returns:
         One :class:`RunResult` per (problem, optimizer, setting), in plan order.
@@ -45,9 +52,10 @@ def run_bench(
         >>> results = run_bench(plan_bench(registry, ["adam"], "quartic", [{}]))  # doctest: +SKIP
     """
     results: list[RunResult] = []
+    cache: LoopCache[ProblemLoops] = LoopCache() if loops is None else loops
     try:
         for problem in plan.problems:
-            results.extend(run_problem(problem, plan, jit_compile, progress))
+            results.extend(run_problem(problem, plan, jit_compile, progress, cache))
     except KeyboardInterrupt:
         raise BenchInterrupted(results) from None
     return results

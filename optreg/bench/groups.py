@@ -5,9 +5,11 @@ its fixed hyperparameters and which of its slots exist. Every group whose optimi
 are elementwise becomes one member of a single loop for the whole problem, its runs stacked
 side by side, so a bench of several optimizers traces and compiles once. An optimizer whose
 updates are not elementwise gets a loop of its own, called once per setting (the traced loop
-is reused, since hyperparameters are variables), compiled with XLA unless its update calls an
-eigendecomposition (Shampoo, SOAP), which XLA computes inaccurately. Loops are cached per process, so a repeated
-bench only assigns new values.
+is reused, since hyperparameters are variables), compiled with XLA unless an optimizer's update
+must not be (an eigendecomposition, as Shampoo's and SOAP's, which XLA computes inaccurately, or a
+class declaring ``xla_compatible = False``). The loops are kept in the
+:class:`~optreg.bench.loop_cache.LoopCache` the caller passes, so a repeated bench given the same
+cache only assigns new values.
 
 Seeds are one more stacked axis: each setting becomes one run per seed, each from its seed's
 start point (:meth:`~optreg.problems.Problem.seeded_start`), side by side in the same loop. Only
@@ -24,8 +26,10 @@ from typing import Any
 import attrs
 import numpy as np
 
-from optreg.bench.loop import STATUSES, StackedLoop
-from optreg.bench.loop_records import LoopMember, LoopOutcome, RowOptions, row_options
+from optreg.bench.loop import StackedLoop
+from optreg.bench.loop_cache import LoopCache
+from optreg.bench.loop_records import LoopMember, LoopOutcome, loop_options
+from optreg.bench.run_status import STATUSES
 from optreg.bench.runner import BenchPlan, RunResult, judged_status, split_setting, timed
 from optreg.catalog.entries import OptimizerEntry
 from optreg.model.hyperparameters import resolve_hyperparameters
@@ -76,22 +80,12 @@ class ProblemLoops:
     alone: Mapping[int, StackedLoop]
 
 
-#: Loops built in this process, by everything that shapes their traces.
-_LOOPS: dict[tuple, ProblemLoops] = {}
-_MAX_CACHED_LOOPS = 64
-
-
-def clear_loop_cache() -> None:
-    """Forget every loop built in this process (the next bench traces and compiles afresh).
-
-    Example:
-        >>> clear_loop_cache()
-    """
-    _LOOPS.clear()
-
-
 def run_problem(
-    problem: Problem, plan: BenchPlan, jit_compile: bool, progress: Callable[[int], None] | None = None
+    problem: Problem,
+    plan: BenchPlan,
+    jit_compile: bool,
+    progress: Callable[[int], None] | None = None,
+    loops: LoopCache[ProblemLoops] | None = None,
 ) -> list[RunResult]:
     """Make every run of a plan on one problem.
 
@@ -101,16 +95,18 @@ def run_problem(
         jit_compile: compile the loops with XLA.
         progress: called with the number of runs finished: after the shared loop, and after
             each group that has a loop of its own.
+        loops: the cache the loops are kept in and reused from; None: built for this call only.
 
     Returns:
         One :class:`RunResult` per (optimizer, setting, seed), in plan order, seed after seed
         within each setting.
 
     Example:
-        >>> run_problem(plan.problems[0], plan, jit_compile=True)  # doctest: +SKIP
+        >>> run_problem(plan.problems[0], plan, jit_compile=True, loops=LoopCache())  # doctest: +SKIP
     """
+    loops_cache: LoopCache[ProblemLoops] = LoopCache() if loops is None else loops
     if plan.seeds and problem.seed_shapes_loss:
-        return _run_per_seed(problem, plan, jit_compile, progress)
+        return _run_per_seed(problem, plan, jit_compile, progress, loops_cache)
     seeds: tuple[int | None, ...] = plan.seeds or (None,)
     starts = {seed: problem.start if seed is None else problem.seeded_start(seed) for seed in seeds}
     # every setting once per seed, seed after seed: the seeds are one more stacked axis
@@ -120,7 +116,7 @@ def run_problem(
         for position, (entry, _) in enumerate(plan.runs)
         for group in plan_groups(entry, position, expanded[position])
     ]
-    loops = _loops(problem, groups, plan, jit_compile)
+    built = _loops(loops_cache, problem, groups, plan, jit_compile)
 
     def start_of(index: int) -> tuple[float, ...]:
         return starts[seeds[index % len(seeds)]]
@@ -129,18 +125,18 @@ def run_problem(
         return seeds[index % len(seeds)]
 
     made: dict[tuple[int, int], RunResult] = {}
-    if loops.shared is not None:
-        stacked = [groups[index] for index in loops.stacked]
+    if built.shared is not None:
+        stacked = [groups[index] for index in built.stacked]
         # the loop's rows are the members' runs, member after member
         rows = [(group, *run) for group in stacked for run in zip(group.indices, group.settings, group.values)]
         row_starts = np.array([start_of(index) for _, index, _, _ in rows], np.float32) if plan.seeds else None
-        outcome, seconds = _run_shared(loops.shared, stacked, row_starts)
+        outcome, seconds = _run_shared(built.shared, stacked, row_starts)
         for row, (group, index, setting, values) in enumerate(rows):
             made[group.position, index] = _result(
                 group.entry, problem, setting, values, outcome, row, seconds, seed_of(index)
             )
         _report(progress, len(rows))
-    for group_index, loop in loops.alone.items():
+    for group_index, loop in built.alone.items():
         group = groups[group_index]
         for index, setting, values in zip(group.indices, group.settings, group.values):
             for name, number in values.items():
@@ -164,12 +160,16 @@ def _run_shared(loop: StackedLoop, stacked: Sequence[Group], starts: np.ndarray 
 
 
 def _run_per_seed(
-    problem: Problem, plan: BenchPlan, jit_compile: bool, progress: Callable[[int], None] | None
+    problem: Problem,
+    plan: BenchPlan,
+    jit_compile: bool,
+    progress: Callable[[int], None] | None,
+    loops: LoopCache[ProblemLoops],
 ) -> list[RunResult]:
     """A problem whose seed orders its minibatches: the problem made with each seed, its runs
     made as a plan without seeds, then interleaved as a seeded plan orders them."""
     by_seed = [
-        run_problem(problem.with_options(seed=seed), attrs.evolve(plan, seeds=()), jit_compile, progress)
+        run_problem(problem.with_options(seed=seed), attrs.evolve(plan, seeds=()), jit_compile, progress, loops)
         for seed in plan.seeds
     ]
     return [attrs.evolve(result, seed=seed) for runs in zip(*by_seed) for seed, result in zip(plan.seeds, runs)]
@@ -212,15 +212,13 @@ def plan_groups(entry: OptimizerEntry, position: int, settings: Sequence[dict]) 
     return groups
 
 
-def _loops(problem: Problem, groups: Sequence[Group], plan: BenchPlan, jit_compile: bool) -> ProblemLoops:
-    """The cached loops for these groups on this problem, built on first use."""
+def _loops(
+    cache: LoopCache[ProblemLoops], problem: Problem, groups: Sequence[Group], plan: BenchPlan, jit_compile: bool
+) -> ProblemLoops:
+    """The loops for these groups on this problem, from the cache, built on first use."""
     shape = (plan.max_iters, plan.stop_at_tolerance, plan.history_every, jit_compile)
     key = (problem.name, repr(sorted(problem.options.items())), tuple(group.key for group in groups), shape)
-    if key not in _LOOPS:
-        if len(_LOOPS) >= _MAX_CACHED_LOOPS:
-            _LOOPS.clear()
-        _LOOPS[key] = _build_loops(problem, groups, plan, jit_compile)
-    return _LOOPS[key]
+    return cache.get_or_build(key, lambda: _build_loops(problem, groups, plan, jit_compile))
 
 
 def _build_loops(problem: Problem, groups: Sequence[Group], plan: BenchPlan, jit_compile: bool) -> ProblemLoops:
@@ -230,22 +228,17 @@ def _build_loops(problem: Problem, groups: Sequence[Group], plan: BenchPlan, jit
     step_options = {"jit_compile": False} if jit_compile else {}
     members, stacked, alone = [], [], {}
     for index, group in enumerate(groups):
-        per_row, optimizer_options = row_options(group.options)
+        # the loop applies the non-finite policy to each run itself; the optimizer clips, with
+        # stacked hyperparameters each run on its own
+        skip_nonfinite, optimizer_options = loop_options(group.options)
         optimizer = group.entry.build(**optimizer_options, **step_options)
         # one that must not be XLA-compiled gets a loop of its own, so the shared loop stays compiled
         if optimizer.supports_stacked_runs and optimizer.compiles_with_xla:
             runs = optimizer.hyperparameter_state.stacked(group.columns, variable_rank=2)
-            members.append(LoopMember(optimizer, len(group.settings), per_row, runs))
+            members.append(LoopMember(optimizer, len(group.settings), skip_nonfinite, runs))
             stacked.append(index)
-            continue
-        # alone, the optimizer clips its own gradients; only the non-finite policy stays per run
-        options = {k: v for k, v in group.options.items() if k != "skip_nonfinite"}
-        if options != optimizer_options:
-            optimizer = group.entry.build(**options, **step_options)
-        skip = RowOptions(skip_nonfinite=bool(group.options.get("skip_nonfinite", False)))
-        # an update XLA computes inaccurately (an eigendecomposition) runs its loop without XLA
-        own_args = (problem, plan.max_iters, jit_compile and not optimizer.runs_without_xla, *loop_args[3:])
-        alone[index] = StackedLoop([LoopMember(optimizer, 1, skip)], *own_args)
+        else:
+            alone[index] = StackedLoop([LoopMember(optimizer, 1, skip_nonfinite)], *loop_args)
     shared = StackedLoop(members, *loop_args) if members else None
     return ProblemLoops(shared, tuple(stacked), alone)
 

@@ -46,17 +46,20 @@ import numpy as np
 import tensorflow as tf
 
 from optreg.bench.loop_records import LoopMember, LoopOutcome
+from optreg.bench.run_status import (
+    CONVERGED,
+    EXCEEDED,
+    EXPLODED,
+    GRADIENT_DROP,
+    RUNNING,
+    STALLED,
+    check_tolerance,
+    ended_within,
+)
 from optreg.bench.runner import history_points
 from optreg.problems import Problem
 from optreg.runtime.optimizer import Optimizer
 
-STATUSES = ("converged", "exceeded", "exploded", "reached", "stalled")
-CONVERGED, EXCEEDED, EXPLODED, REACHED, STALLED = range(5)
-RUNNING = -1
-#: A gradient is near zero when its largest entry is at most this fraction of the largest entry
-#: of the run's first gradient (or at most this, when the first was below 1): only then does a
-#: step that leaves the parameters unchanged mean convergence.
-GRADIENT_DROP = 1e-3
 #: How many iterations the first compiled call of a loop run advances at most: the whole of the
 #: tutorial's 2000-iteration table in one call (about 2 ms), so it pays no extra call; Ctrl-C
 #: during a first chunk is seen when it ends.
@@ -158,14 +161,13 @@ class StackedLoop:
         recorded = (
             min(self.max_iters, int(iterations.max(initial=0))) // self.history_every + 1 if self.history_every else 0
         )
+        settled = ended_within(self.problem, status, iterations, left_at, final_loss)
         return LoopOutcome(
             status=status,
             iterations=iterations,
             reached_at=reached_at,
             stalled_at=np.where(status == STALLED, stalled_at, -1),
-            settled_at=np.where(self._ended_within(status, iterations, left_at, final_loss), left_at + 1, -1).astype(
-                np.int32
-            ),
+            settled_at=np.where(settled, left_at + 1, -1).astype(np.int32),
             final_params=final,
             final_loss=final_loss.numpy(),
             history_iterations=np.arange(recorded) * self.history_every,
@@ -271,8 +273,8 @@ class StackedLoop:
         status = tf.where(was_running & ~finite, EXPLODED, status)
         full_losses = losses if self.problem.batch_loss is None else self.problem.loss(params)
         self._record(i, params, full_losses)
-        status, reached_at, left_at, counted = self._check_tolerance(
-            i, full_losses, status, reached_at, left_at, was_running
+        status, reached_at, left_at, counted = check_tolerance(
+            self.problem, self.stop_at_tolerance, i, full_losses, status, reached_at, left_at, was_running
         )
         status = tf.where(tf.equal(status, RUNNING) & self._bad_gradients(grads), EXPLODED, status)
         running = tf.equal(status, RUNNING)
@@ -289,63 +291,17 @@ class StackedLoop:
 
     def _bad_gradients(self, grads: tf.Tensor) -> tf.Tensor:
         """Per run: a NaN in its gradient (any non-finite value for members with skip_nonfinite)."""
-        skips = {member.row_options.skip_nonfinite for member in self.members}
+        skips = {member.skip_nonfinite for member in self.members}
         if len(skips) == 1:
             bad = ~tf.math.is_finite(grads) if skips.pop() else tf.math.is_nan(grads)
             return tf.reduce_any(bad, axis=-1)
         return tf.concat(
             [
-                tf.reduce_any(~tf.math.is_finite(g) if m.row_options.skip_nonfinite else tf.math.is_nan(g), axis=-1)
+                tf.reduce_any(~tf.math.is_finite(g) if m.skip_nonfinite else tf.math.is_nan(g), axis=-1)
                 for m, g in zip(self.members, self._member_rows(grads))
             ],
             0,
         )
-
-    def _check_tolerance(
-        self,
-        i: tf.Tensor,
-        losses: tf.Tensor,
-        status: tf.Tensor,
-        reached_at: tf.Tensor,
-        left_at: tf.Tensor,
-        was_running: tf.Tensor,
-    ):
-        """Note the first iteration each run is within tolerance and the last it is outside;
-        stop it at the first if asked.
-
-        Returns:
-            The new status, ``reached_at``, ``left_at`` and which runs count this iteration.
-        """
-        if self.problem.minimum_loss is None:
-            return status, reached_at, left_at, was_running
-        within = self._within(losses)
-        reached_at = tf.where((reached_at < 0) & within & was_running, i, reached_at)
-        left_at = tf.where(~within & was_running, i, left_at)
-        if not self.stop_at_tolerance:
-            return status, reached_at, left_at, was_running
-        stops = tf.equal(status, RUNNING) & within
-        return tf.where(stops, REACHED, status), reached_at, left_at, was_running & ~stops
-
-    def _ended_within(
-        self, status: np.ndarray, iterations: np.ndarray, left_at: np.ndarray, final_loss: tf.Tensor
-    ) -> np.ndarray:
-        """Per run: whether its final parameters are within tolerance. A run that stopped where
-        the loop last checked it (converged, reached) is judged by that check, so the answer
-        never hangs on the loss computed again outside the compiled loop; a run whose last step
-        was never checked (exceeded, stalled) by its final loss; an exploded run never is."""
-        if self.problem.minimum_loss is None:
-            return np.zeros(status.shape, bool)
-        last_check = np.where(status == REACHED, iterations, iterations - 1)
-        checked = (status == CONVERGED) | (status == REACHED)
-        within = np.where(checked, left_at < last_check, self._within(final_loss).numpy())
-        return within & (status != EXPLODED)
-
-    def _within(self, losses: tf.Tensor) -> tf.Tensor:
-        """Per run: whether a loss is within the problem's tolerance of its known minimum
-        (False everywhere when none is known), in the loss's own precision."""
-        if self.problem.minimum_loss is None:
-            return tf.zeros(tf.shape(losses), tf.bool)
-        return losses - self.problem.minimum_loss <= self.problem.tolerance
 
     def _step(self, i: tf.Tensor, before: tf.Tensor, grads: tf.Tensor, running: tf.Tensor):
         """Step the runs still running and freeze the rest; returns, per run, whether the step
@@ -372,10 +328,6 @@ class StackedLoop:
     def _step_member(self, i: tf.Tensor, member: LoopMember, variable: tf.Variable, grad: tf.Tensor) -> tf.Tensor:
         """One member's step from its rows' gradients; returns its new value (a one-vector
         member's as it is, before the row axis is added back)."""
-        if member.row_options.clipnorm is not None:
-            limit = tf.constant(member.row_options.clipnorm, grad.dtype)
-            norms = tf.norm(grad, axis=-1, keepdims=True)
-            grad = grad * limit / tf.maximum(norms, limit)
         grad = grad[0] if member.one_vector else grad
         with member.stepping():
             member.optimizer.minimize(

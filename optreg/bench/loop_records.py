@@ -1,5 +1,6 @@
-"""What a bench loop is made of and what it returns: its members, the per-run gradient options
-it applies itself, and the outcome of every run (records only; the loop is :mod:`optreg.bench.loop`)."""
+"""What a bench loop is made of and what it returns: its members, the non-finite policy it
+applies to each run itself, and the outcome of every run (records only; the loop is
+:mod:`optreg.bench.loop`)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,6 @@ import numpy as np
 
 from optreg.runtime.hyperparameter_state import HyperparameterState
 from optreg.runtime.optimizer import Optimizer
-
-
-@attrs.frozen
-class RowOptions:
-    """Gradient options the loop applies to each run's gradient on its own (the optimizer's
-    hooks would treat the stacked variable as one tensor)."""
-
-    clipnorm: float | None = None
-    skip_nonfinite: bool = False
 
 
 @attrs.frozen
@@ -59,7 +51,10 @@ class LoopMember:
     Attributes:
         optimizer: built with the runs' options; it keeps its own, plain, hyperparameters.
         runs: how many runs it makes (1 for an optimizer whose updates are not elementwise).
-        row_options: per-run gradient clipping and the non-finite policy.
+        skip_nonfinite: the run's ``skip_nonfinite`` option, which the loop applies itself: a
+            run whose gradient holds any non-finite value explodes (without it, a NaN). The
+            optimizer keeps its other options; its clipping, stepped with stacked
+            hyperparameters, clips each run on its own (:mod:`optreg.runtime.clipping`).
         hyperparameters: the hyperparameters the loop steps the optimizer with, one value per
             run (:meth:`~optreg.runtime.hyperparameter_state.HyperparameterState.stacked`); None
             to step it with its own.
@@ -67,7 +62,7 @@ class LoopMember:
 
     optimizer: Optimizer
     runs: int = 1
-    row_options: RowOptions = RowOptions()
+    skip_nonfinite: bool = False
     hyperparameters: HyperparameterState | None = None
 
     def stepping(self) -> AbstractContextManager[Optimizer]:
@@ -80,17 +75,13 @@ class LoopMember:
         return not self.optimizer.supports_stacked_runs
 
 
-def row_options(options: Mapping) -> tuple[RowOptions, dict]:
-    """Split optimizer options into those the loop applies per run and those the optimizer keeps.
-
-    ``clipnorm`` and ``global_clipnorm`` coincide for one run's single parameter vector.
+def loop_options(options: Mapping) -> tuple[bool, dict]:
+    """Split optimizer options into the non-finite policy the loop applies per run and the
+    options the optimizer keeps.
 
     Example:
-        >>> row_options({"clipnorm": 2.0, "clipvalue": None})
-        (RowOptions(clipnorm=2.0, skip_nonfinite=False), {'clipvalue': None})
+        >>> loop_options({"skip_nonfinite": True, "global_clipnorm": 2.0})
+        (True, {'global_clipnorm': 2.0})
     """
     rest = dict(options)
-    clipnorm = rest.pop("clipnorm", None)
-    global_clipnorm = rest.pop("global_clipnorm", None)
-    skip = bool(rest.pop("skip_nonfinite", False))
-    return RowOptions(clipnorm=clipnorm if clipnorm is not None else global_clipnorm, skip_nonfinite=skip), rest
+    return bool(rest.pop("skip_nonfinite", False)), rest

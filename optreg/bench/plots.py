@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -23,8 +22,6 @@ import numpy as np
 
 from optreg.bench import plot_limits as limits
 from optreg.bench import plot_style as style
-from optreg.bench.figure_files import FigureSize
-from optreg.bench.profile_figure import performance_ratios, profile_figure
 from optreg.bench.ranking import settings_text
 from optreg.bench.runner import RunResult
 from optreg.problems import Problem
@@ -37,7 +34,13 @@ if TYPE_CHECKING:
 Window = tuple[tuple[float, float], tuple[float, float]]
 
 
-def _with_history(results: Sequence[RunResult]) -> list[RunResult]:
+def with_history(results: Sequence[RunResult]) -> list[RunResult]:
+    """The runs that recorded a history (paths and loss curves need one).
+
+    Example:
+        >>> with_history([])
+        []
+    """
     return [r for r in results if r.history and r.history["iterations"]]
 
 
@@ -109,7 +112,7 @@ def path_figure(results: Sequence[RunResult], problem: Problem) -> Figure:
         >>> len([line for line in figure.axes[0].lines if line.get_gid() == "path"])  # doctest: +SKIP
         3
     """
-    runs = _with_history(results)
+    runs = with_history(results)
     figure, panels, key = _layout(runs, (9, 6))
     low, high = limits.path_window(problem, runs)
     last = max([r.iterations for r in runs] + [1])
@@ -144,7 +147,7 @@ def contour_figure(results: Sequence[RunResult], problem: Problem) -> Figure:
     Example:
         >>> contour_figure(results, problem).savefig("contours.png")  # doctest: +SKIP
     """
-    runs = _with_history(results)
+    runs = with_history(results)
     figure, panels, key = _layout(runs, (8, 7), small_size=(4.2, 4.0))
     window = limits.landscape_window(problem, runs)
     xs, ys = np.meshgrid(*(np.linspace(low, high, 200) for low, high in window))
@@ -227,7 +230,7 @@ def loss_figure(results: Sequence[RunResult], problem: Problem) -> Figure:
     Example:
         >>> loss_figure(results, problem).savefig("loss.png")  # doctest: +SKIP
     """
-    runs = _with_history(results)
+    runs = with_history(results)
     shown = {id(r): np.asarray(limits.history(r)["loss"], np.float64) - (problem.minimum_loss or 0.0) for r in runs}
     floor = limits.nonpositive_floor(list(shown.values()) + [_tolerance_level(problem)])
     references = _loss_references(problem, runs, test=False, floor=floor)
@@ -349,60 +352,3 @@ def _edge_mark(panel: Axes, x: float, edge: float, symbol: str, colour: Any, gid
     """A marker at ``x`` on the top (``edge`` 1) or bottom (0) edge of the panel's frame."""
     panel.plot(x, edge, symbol, color=colour, markeredgecolor="black", markersize=10,
                transform=panel.get_xaxis_transform(), clip_on=False, gid=gid, zorder=4)
-
-
-def main_figure(results: Sequence[RunResult], problem: Problem):
-    """The one figure ``--plot`` draws: the paths for a 1-D problem, contours for a 2-D one,
-    the loss curves otherwise.
-
-    Example:
-        >>> main_figure(results, problem).savefig("paths.png")  # doctest: +SKIP
-    """
-    if problem.dimension == 1:
-        return path_figure(results, problem)
-    if problem.dimension == 2:
-        return contour_figure(results, problem)
-    return loss_figure(results, problem)
-
-
-def write_figures(
-    results: Sequence[RunResult], problems: Sequence[Problem], folder: Path, size: FigureSize | None = None,
-    profile: bool = False,
-) -> list[Path]:
-    """Every figure that fits each problem, as ``PROBLEM-KIND.png`` files in ``folder``, and
-    with ``profile`` the performance profile as ``profile.png`` (when a problem has a known
-    minimum).
-
-    Args:
-        results: the bench's runs.
-        problems: its problems.
-        folder: where the files go.
-        size: every figure's size in pixels, or None for the size each is laid out at.
-        profile: whether to draw the performance profile (a bench that compares).
-
-    Returns:
-        The files written.
-
-    Example:
-        >>> write_figures(results, plan.problems, Path("out"))  # doctest: +SKIP
-    """
-    written = []
-    for problem in problems:
-        mine = [r for r in results if r.problem == problem.name]
-        figures = {}
-        if _with_history(mine):
-            if problem.dimension == 1:
-                figures["paths"] = path_figure(mine, problem)
-            elif problem.dimension == 2:
-                figures["contours"] = contour_figure(mine, problem)
-            figures["loss"] = loss_figure(mine, problem)
-        if swept(mine):
-            figures["sweep"] = sweep_figure(mine, problem)
-        for kind, figure in figures.items():
-            path = folder / f"{problem.name}-{kind}.png"
-            style.save_figure(figure, path, size)
-            written.append(path)
-    if profile and performance_ratios(results):
-        style.save_figure(profile_figure(results), folder / "profile.png", size)
-        written.append(folder / "profile.png")
-    return written

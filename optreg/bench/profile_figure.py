@@ -1,10 +1,10 @@
 """The performance-profile figure (Dolan & Moré 2002): how often each optimizer is near the best.
 
-On each problem with a known minimum, every optimizer's best run (as
-:func:`optreg.bench.ranking.standings` chooses it) has a ratio: the iterations it needed to come
-within tolerance, divided by the fewest any compared optimizer needed there (a problem solved at
-iteration 0 counts as needing 1, as in :func:`optreg.bench.ranking.profile`); a run that never
-came within tolerance has an infinite ratio. The figure draws, for each optimizer, the fraction
+On each problem with a known minimum, every optimizer's best run has a ratio: the iterations it
+needed to come within tolerance, divided by the fewest any compared optimizer needed there; a
+run that never came within tolerance has an infinite ratio. The ratios are the ranking's
+(:func:`optreg.bench.ranking.performance_ratios`, the one definition, which
+:func:`optreg.bench.ranking.profile` tabulates). The figure draws, for each optimizer, the fraction
 of those problems whose ratio is at most τ, a step curve over τ ≥ 1: its height at τ = 1 is how
 often it was the fastest, its height at the right edge how often it solved the problem at all.
 """
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from optreg.bench import plot_style as style
-from optreg.bench.ranking import standings
+from optreg.bench.ranking import performance_ratios
 from optreg.bench.runner import RunResult
 from optreg.errors import OptionError
 from optreg.problems import Problem
@@ -26,7 +26,7 @@ from optreg.problems import Problem
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["check_profile_problems", "performance_ratios", "profile_figure"]
+__all__ = ["check_profile_problems", "profile_figure"]
 
 
 def check_profile_problems(problems: Sequence[Problem]) -> None:
@@ -43,29 +43,6 @@ def check_profile_problems(problems: Sequence[Problem]) -> None:
         names = ", ".join(problem.name for problem in problems)
         raise OptionError("--plot-profile needs a problem with a known minimum (runs are judged by reaching its "
                           f"tolerance); none of {names} has one")
-
-
-def performance_ratios(results: Sequence[RunResult]) -> dict[str, list[float]]:
-    """Optimizer → its ratio on each problem with a known minimum (``math.inf`` when unsolved).
-
-    Returns:
-        The ratios in the problems' order, the optimizers in the order they first ran; empty
-        when no problem has a known minimum.
-
-    Example:
-        >>> performance_ratios([])
-        {}
-    """
-    judged = [rows for rows in standings(results).values() if rows[0].result.has_minimum]
-    if not judged:
-        return {}
-    ratios: dict[str, list[float]] = {name: [] for name in dict.fromkeys(r.optimizer for r in results)}
-    for rows in judged:
-        solved = {s.result.optimizer: max(s.solved_in, 1) for s in rows if s.solved_in is not None}
-        fewest = min(solved.values(), default=1)
-        for name, mine in ratios.items():
-            mine.append(solved[name] / fewest if name in solved else math.inf)
-    return ratios
 
 
 def profile_figure(results: Sequence[RunResult]) -> Figure:

@@ -152,32 +152,57 @@ def standings(results: Sequence[RunResult]) -> dict[str, list[Standing]]:
     return table
 
 
-def profile(results: Sequence[RunResult], taus: Sequence[float] = TAUS) -> dict[str, list[float]]:
-    """Optimizer → for each τ, the fraction of problems solved within τ× the best iterations.
+def performance_ratios(results: Sequence[RunResult]) -> dict[str, list[float]]:
+    """Optimizer → its performance ratio on each problem with a known minimum: the iterations its
+    best run (as :func:`standings` chooses it) needed to come within tolerance, to stay, divided
+    by the fewest any optimizer needed there (``math.inf`` when it never did). The one
+    definition the ranking's :func:`profile` and the profile figure both read.
 
-    Only problems with a known minimum count (none: an empty profile). A problem solved at
-    iteration 0 by its start point counts as needing 1 iteration; with seeds, a setting solves
-    a problem when it solved it on every seed, in the mean of their iterations.
+    A problem solved at iteration 0 by its start point counts as needing 1 iteration; with
+    seeds, a setting solves a problem when it solved it on every seed, in the mean of their
+    iterations.
+
+    Returns:
+        The ratios in the problems' order, the optimizers in the order they first ran; empty
+        when no problem has a known minimum.
+
+    Example:
+        >>> performance_ratios([])
+        {}
+    """
+    judged = [rows for rows in standings(results).values() if rows[0].result.has_minimum]
+    if not judged:
+        return {}
+    ratios: dict[str, list[float]] = {name: [] for name in dict.fromkeys(r.optimizer for r in results)}
+    for rows in judged:
+        solved = {s.result.optimizer: max(s.solved_in, 1.0) for s in rows if s.solved_in is not None}
+        fewest = min(solved.values(), default=1.0)
+        for name, mine in ratios.items():
+            mine.append(solved[name] / fewest if name in solved else math.inf)
+    return ratios
+
+
+def profile(results: Sequence[RunResult], taus: Sequence[float] = TAUS) -> dict[str, list[float]]:
+    """Optimizer → for each τ, the fraction of problems whose :func:`performance_ratios` ratio
+    is at most τ (problems solved within τ× the best iterations).
+
+    Only problems with a known minimum count (none: an empty profile).
 
     Example:
         >>> profile([])
         {}
     """
-    table = standings(results)
-    optimizers = sorted({r.optimizer for r in results})
-    judged = {p: rows for p, rows in table.items() if rows[0].result.has_minimum}
-    if not judged:
+    ratios = performance_ratios(results)
+    if not ratios:
         return {}
-    fractions: dict[str, list[float]] = {name: [0.0] * len(taus) for name in optimizers}
-    for rows in judged.values():
-        solved = {s.result.optimizer: max(s.solved_in, 1.0) for s in rows if s.solved_in is not None}
-        if not solved:
-            continue
-        fewest = min(solved.values())
-        for name, iterations in solved.items():
+    problems = len(next(iter(ratios.values())))
+    fractions: dict[str, list[float]] = {}
+    for name in sorted(ratios):
+        fractions[name] = [0.0] * len(taus)
+        for ratio in ratios[name]:
             for k, tau in enumerate(taus):
-                if iterations <= tau * fewest:
-                    fractions[name][k] += 1 / len(judged)
+                if ratio <= tau:
+                    fractions[name][k] += 1 / problems
     return fractions
 
 

@@ -17,7 +17,8 @@ from optreg.catalog.entries import OptimizerEntry
 from optreg.catalog.registry import Registry
 from optreg.errors import OptionError
 from optreg.model.hyperparameters import resolve_hyperparameters
-from optreg.model.options import SPEC_OPTION_NAMES, check_spec_options, split_options
+from optreg.model.option_values import check_spec_options
+from optreg.model.options import SPEC_OPTION_NAMES, split_options
 from optreg.problems import Problem
 
 
@@ -123,7 +124,7 @@ def judged_status(loop_status: str, result_solved: bool, has_minimum: bool, beat
     :data:`STUCK`.
 
     Args:
-        loop_status: the loop's status (:data:`~optreg.bench.loop.STATUSES`).
+        loop_status: the loop's status (:data:`~optreg.bench.run_status.STATUSES`).
         result_solved: whether the run ended within tolerance (see ``settled_at``).
         has_minimum: whether the problem states its minimum.
         beats_baseline: whether the judged loss is below the problem's baseline (None: no baseline).

@@ -172,14 +172,14 @@ def write_outputs(results: Sequence[RunResult], plan: BenchPlan, request: BenchR
     Example:
         >>> write_outputs(results, plan, request)  # doctest: +SKIP
     """
-    from optreg.bench import plot_style, plots
+    from optreg.bench import figure_sets, plot_style
     from optreg.bench.output_files import write_folder
 
     say = say or (lambda text: print(text, file=sys.stderr))
     written = []
     if request.plot is not None:
         mine = [r for r in results if r.problem == plan.problems[0].name]
-        plot_style.save_figure(plots.main_figure(mine, plan.problems[0]), request.plot, request.plot_size)
+        plot_style.save_figure(figure_sets.main_figure(mine, plan.problems[0]), request.plot, request.plot_size)
         written.append(request.plot)
     if request.plot_profile is not None:
         from optreg.bench.profile_figure import profile_figure
@@ -203,7 +203,7 @@ def folder_contents(results: Sequence[RunResult], plan: BenchPlan, request: Benc
     Example:
         >>> folder_contents(results, plan, request, Path("staging"))  # doctest: +SKIP
     """
-    from optreg.bench import plots, report
+    from optreg.bench import figure_sets, report
     from optreg.bench.ranking import ranking_text
 
     # history recorded only for the figures stays out of results.json
@@ -213,7 +213,7 @@ def folder_contents(results: Sequence[RunResult], plan: BenchPlan, request: Benc
         texts.update({"ranking.txt": ranking_text(results), "ranking.json": summary_json(results)})
     for name, text in texts.items():
         (folder / name).write_text(text, encoding="utf-8")
-    return [folder / name for name in texts] + plots.write_figures(
+    return [folder / name for name in texts] + figure_sets.write_figures(
         results, plan.problems, folder, request.plot_size, profile=compares(plan)
     )
 

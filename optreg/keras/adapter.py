@@ -16,7 +16,7 @@ from optreg.lang.sparsity import sparse_support
 from optreg.model import schedules
 from optreg.model.definitions import OptimizerSpec, Slot
 from optreg.model.hyperparameters import as_float64, resolve_hyperparameters, unknown_hyperparameter_message
-from optreg.model.options import StepOptions
+from optreg.model.option_values import StepOptions
 from optreg.runtime.sparse import check_sparse_updates, summed_rows, update_rows
 from optreg.runtime.spec_optimizer import compile_spec
 from optreg.runtime.variables import initial_value, refuse_parameter_servers, slot_shape, variable_path

@@ -3,7 +3,7 @@
 Each function is one :class:`Function` record: its name, arity, kind and what it computes, and
 its float version for constant expressions. Every set of functions the parser, checker, ranker
 and compiler need is derived from the kinds here; the TensorFlow implementations, in
-:data:`optreg.runtime.compile.TF_FUNCTIONS`, are keyed to the functions whose kind TensorFlow
+:data:`optreg.runtime.tf_functions.TF_FUNCTIONS`, are keyed to the functions whose kind TensorFlow
 computes (:data:`TENSORFLOW_COMPUTED`). Growing the language means adding a row here and, for
 such a kind, its implementation there.
 """
@@ -288,6 +288,6 @@ NOT_ELEMENTWISE = REDUCTIONS | TRACE_FACTS | MATRIX_OPS | NOT_XLA | RANDOM
 #: Functions whose result is one number per variable, whatever their argument.
 ONE_NUMBER = of_kind("reduction", "shape_fact", "variable_fact")
 #: The functions TensorFlow computes (each has one implementation in
-#: :data:`optreg.runtime.compile.TF_FUNCTIONS`); the facts are answered without it.
+#: :data:`optreg.runtime.tf_functions.TF_FUNCTIONS`); the facts are answered without it.
 TENSORFLOW_COMPUTED_KINDS = ("elementwise", "select", "reduction", "axis_reduction", "matrix", "eigen")
 TENSORFLOW_COMPUTED = of_kind(*TENSORFLOW_COMPUTED_KINDS)

@@ -10,7 +10,7 @@ from typing import Any
 import attrs
 
 from optreg.errors import HyperparameterError
-from optreg.model.options import is_finite_number
+from optreg.model.option_checks import is_finite_number
 
 HYPERPARAMETER_TYPES = ("float", "int", "bool")
 

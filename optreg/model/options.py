@@ -12,7 +12,9 @@
   ``embedding``), as Keras's Muon sends them to its AdamW branch. Only optimizers whose rule
   calls ``excluded(var)`` accept them.
 
-Validation needs no TensorFlow, so a spec's ``[options]`` table is checked when it is loaded.
+The options are validated by :mod:`optreg.model.option_values` (:class:`GradientOptions`,
+:class:`StepOptions`), with the checks of :mod:`optreg.model.option_checks`; neither needs
+TensorFlow, so a spec's ``[options]`` table is checked when it is loaded.
 
 Every option is described once, in :data:`OPTIONS` (one :class:`Option` record each: name,
 default, one-line doc, group, whether a spec may set it). The name lists
@@ -24,15 +26,29 @@ split of an optimizer's keyword arguments (:func:`split_options`) are all derive
 
 from __future__ import annotations
 
-import math
-import re
 import textwrap
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 import attrs
 
 from optreg.errors import OptionError
+
+__all__ = [
+    "ALL_OPTION_NAMES",
+    "CLIPPING_OPTIONS",
+    "GRADIENT_OPTION_NAMES",
+    "OPTIONS",
+    "RUNTIME_OPTION_NAMES",
+    "SPEC_OPTION_NAMES",
+    "STEP_OPTION_NAMES",
+    "Option",
+    "OptionGroup",
+    "option",
+    "option_table_markdown",
+    "options_docstring",
+    "split_options",
+]
 
 #: Which part of an optimizer an option configures: its gradients (before the update), its
 #: step (around the update), or how it runs (slot dtype, compilation).
@@ -147,201 +163,6 @@ RUNTIME_OPTION_NAMES = _names("runtime")
 SPEC_OPTION_NAMES = tuple(record.name for record in OPTIONS if record.in_spec)
 #: Every keyword an optimizer accepts besides its hyperparameters (none may name a hyperparameter).
 ALL_OPTION_NAMES = frozenset(_BY_NAME)
-
-
-def is_finite_number(value: Any) -> bool:
-    """True for an int or float (not a bool) that a float64 holds as a finite number.
-
-    Example:
-        >>> [is_finite_number(v) for v in (1, 0.5, float("nan"), float("inf"), 10**400, True, "1")]
-        [True, True, False, False, False, False, False]
-    """
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    try:
-        return math.isfinite(float(value))
-    except OverflowError:
-        return False
-
-
-def _non_negative_or_none(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    """attrs validator: None, or a finite number ≥ 0."""
-    if value is not None and (not is_finite_number(value) or value < 0):
-        raise OptionError(f"{attribute.name} must be a finite number >= 0, got {value!r}")
-
-
-def _positive_or_none(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    """attrs validator: None, or a finite number > 0."""
-    if value is not None and (not is_finite_number(value) or value <= 0):
-        raise OptionError(f"{attribute.name} must be a finite number > 0, got {value!r}")
-
-
-def _whole_at_least(least: int) -> Callable[[Any, attrs.Attribute, Any], None]:
-    """attrs validator factory: None, or a whole number ≥ ``least``."""
-
-    def check(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-        if value is None:
-            return
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise OptionError(f"{attribute.name} must be a whole number >= {least}, got {value!r}")
-
-    return check
-
-
-def _boolean(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    """attrs validator: exactly True or False."""
-    if not isinstance(value, bool):
-        raise OptionError(f"{attribute.name} must be true or false, got {value!r}")
-
-
-def _fraction(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    """attrs validator: a number in [0, 1]."""
-    if not is_finite_number(value) or not 0 <= value <= 1:
-        raise OptionError(f"{attribute.name} must be a number in [0, 1], got {value!r}")
-
-
-def _patterns(value: Any) -> Any:
-    """attrs converter: None → (), one string → a 1-tuple, a list or tuple → a tuple."""
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    return tuple(value) if isinstance(value, (list, tuple)) else value
-
-
-def _regular_expressions(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    """attrs validator: a tuple of strings, each a valid regular expression."""
-    if not isinstance(value, tuple):
-        raise OptionError(f"{attribute.name} must be a list of regular expressions, got {value!r}")
-    for pattern in value:
-        if not isinstance(pattern, str):
-            raise OptionError(f"{attribute.name} must hold strings, got {pattern!r}")
-        try:
-            re.compile(pattern)
-        except re.error as error:
-            raise OptionError(f"{attribute.name}: {pattern!r} is not a regular expression ({error})") from None
-
-
-@attrs.frozen
-class GradientOptions:
-    """The gradient options every optimizer accepts.
-
-    Raises:
-        OptionError: a value is not a positive number, or more than one clipping option is set.
-
-    Example:
-        >>> GradientOptions(clipnorm=1.0, clipvalue=0.5)
-        Traceback (most recent call last):
-        ...
-        optreg.errors.OptionError: set at most one of clipnorm, global_clipnorm, clipvalue; got clipnorm and clipvalue
-    """
-
-    clipnorm: float | None = attrs.field(default=None, validator=_positive_or_none)
-    global_clipnorm: float | None = attrs.field(default=None, validator=_positive_or_none)
-    clipvalue: float | None = attrs.field(default=None, validator=_positive_or_none)
-    skip_nonfinite: bool = attrs.field(default=False, validator=_boolean)
-
-    def __attrs_post_init__(self) -> None:
-        chosen = [name for name in CLIPPING_OPTIONS if getattr(self, name) is not None]
-        if len(chosen) > 1:
-            raise OptionError(
-                f"set at most one of {', '.join(CLIPPING_OPTIONS)}; got {' and '.join(chosen)}"
-            )
-
-    def as_dict(self) -> dict[str, float]:
-        """The options that differ from their defaults, by name."""
-        return {name: value for name, value in attrs.asdict(self).items() if value not in (None, False)}
-
-
-@attrs.frozen
-class StepOptions:
-    """Weight decay, EMA, gradient accumulation and loss scaling, validated.
-
-    Raises:
-        OptionError: a value of the wrong type or out of range.
-
-    Example:
-        >>> StepOptions(gradient_accumulation_steps=1)
-        Traceback (most recent call last):
-        ...
-        optreg.errors.OptionError: gradient_accumulation_steps must be a whole number >= 2, got 1
-        >>> StepOptions(weight_decay=0.004).as_dict()
-        {'weight_decay': 0.004}
-    """
-
-    weight_decay: float | None = attrs.field(default=None, validator=_non_negative_or_none)
-    use_ema: bool = attrs.field(default=False, validator=_boolean)
-    ema_momentum: float = attrs.field(default=0.99, validator=_fraction)
-    ema_overwrite_frequency: int | None = attrs.field(default=None, validator=_whole_at_least(1))
-    gradient_accumulation_steps: int | None = attrs.field(default=None, validator=_whole_at_least(2))
-    loss_scale_factor: float | None = attrs.field(default=None, validator=_positive_or_none)
-    exclude_layers: tuple[str, ...] = attrs.field(default=(), converter=_patterns, validator=_regular_expressions)
-    exclude_embeddings: bool = attrs.field(default=False, validator=_boolean)
-
-    def excludes(self, path: str) -> bool:
-        """Whether a variable with this path is one ``excluded(var)`` selects.
-
-        Example:
-            >>> StepOptions(exclude_layers=["head"], exclude_embeddings=True).excludes("token_embedding/embeddings")
-            True
-            >>> StepOptions(exclude_layers=["head"]).excludes("dense/kernel")
-            False
-        """
-        if self.exclude_embeddings and "embedding" in path.lower():
-            return True
-        return any(re.search(pattern, path) for pattern in self.exclude_layers)
-
-    @property
-    def selects_variables(self) -> bool:
-        """True when ``exclude_layers`` or ``exclude_embeddings`` is set."""
-        return bool(self.exclude_layers) or self.exclude_embeddings
-
-    def as_dict(self) -> dict[str, Any]:
-        """The options that differ from their defaults, by name."""
-        defaults = StepOptions()
-        return {name: _plain(value) for name, value in attrs.asdict(self).items() if value != getattr(defaults, name)}
-
-    @property
-    def accumulation(self) -> int:
-        """How many calls make one update (1 without gradient accumulation)."""
-        return self.gradient_accumulation_steps or 1
-
-
-def _plain(value: Any) -> Any:
-    """A config value as JSON holds it (tuples as lists)."""
-    return list(value) if isinstance(value, tuple) else value
-
-
-
-
-def check_spec_options(table: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate a spec's ``[options]`` defaults.
-
-    Args:
-        table: option name → value.
-
-    Returns:
-        The same options, as a dict.
-
-    Raises:
-        OptionError: an unknown option, or a value that option refuses.
-
-    Example:
-        >>> check_spec_options({"weight_decay": 0.004})
-        {'weight_decay': 0.004}
-        >>> check_spec_options({"decay": 0.1})  # doctest: +NORMALIZE_WHITESPACE
-        Traceback (most recent call last):
-        ...
-        optreg.errors.OptionError: unknown option 'decay'; allowed: clipnorm, clipvalue, ema_momentum,
-        ema_overwrite_frequency, exclude_embeddings, exclude_layers, global_clipnorm, gradient_accumulation_steps,
-        loss_scale_factor, skip_nonfinite, use_ema, weight_decay
-    """
-    for name in table:
-        if name not in SPEC_OPTION_NAMES:
-            raise OptionError(f"unknown option {name!r}; allowed: {', '.join(sorted(SPEC_OPTION_NAMES))}")
-    StepOptions(**{k: v for k, v in table.items() if k in STEP_OPTION_NAMES})
-    GradientOptions(**{k: v for k, v in table.items() if k in GRADIENT_OPTION_NAMES})
-    return dict(table)
 
 
 def split_options(

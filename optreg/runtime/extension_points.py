@@ -29,7 +29,7 @@ from optreg.runtime.steps import UpdateOne
 from optreg.runtime.variables import initial_value
 
 if TYPE_CHECKING:
-    from optreg.model.options import StepOptions
+    from optreg.model.option_values import StepOptions
     from optreg.runtime.hyperparameter_state import HyperparameterState
     from optreg.runtime.slots import RuntimeState
 

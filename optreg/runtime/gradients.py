@@ -14,7 +14,10 @@ The hooks then run in this order, each seeing the previous one's output:
    * ``clipvalue``: each element is limited to ``[-value, value]``.
 
 Setting more than one clipping option is an error, as in Keras. The options are validated
-without TensorFlow; the hooks themselves import it lazily.
+without TensorFlow; the clipping itself is :mod:`optreg.runtime.clipping`'s. When the bench
+steps an optimizer with stacked hyperparameters (one value per run, the runs on the variables'
+leading axis), the same hooks clip each run on its own: its norms, the global one too, are over
+its own rows only. One optimizer is the one-run case.
 """
 
 from __future__ import annotations
@@ -22,10 +25,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from optreg.model.options import GradientOptions
+from optreg.model.option_values import GradientOptions
+from optreg.runtime.clipping import clipping
 
-#: A hook takes the gradients and their variables, in matching order, and returns new gradients.
-GradientHook = Callable[[Sequence[Any], Sequence[Any]], list]
+__all__ = ["GradientHook", "gradient_hooks"]
+
+#: A hook takes the gradients and their variables, in matching order, and how many leading axes
+#: of them index stacked runs (0 for an optimizer's own variables, 1 when the bench stacks runs),
+#: and returns new gradients.
+GradientHook = Callable[[Sequence[Any], Sequence[Any], int], list]
+
 
 def gradient_hooks(options: GradientOptions) -> tuple[GradientHook, ...]:
     """The hooks an optimizer runs before each update, in order.
@@ -38,44 +47,15 @@ def gradient_hooks(options: GradientOptions) -> tuple[GradientHook, ...]:
 
     Example:
         >>> [hook.__name__ for hook in gradient_hooks(GradientOptions(clipnorm=2.0))]
-        ['clip_each_norm']
+        ['clip_by_norm']
     """
-    hooks: list[GradientHook] = []
-    if options.clipnorm is not None:
-        hooks.append(_clip_each_norm(options.clipnorm))
-    if options.global_clipnorm is not None:
-        hooks.append(_clip_global_norm(options.global_clipnorm))
-    if options.clipvalue is not None:
-        hooks.append(_clip_values(options.clipvalue))
-    return tuple(hooks)
+    chosen = clipping(options)
+    if chosen is None:
+        return ()
+    clip, threshold = chosen
 
+    def hook(grads: Sequence[Any], variables: Sequence[Any], run_axes: int = 0) -> list:
+        return clip(grads, threshold, run_axes)
 
-def _clip_each_norm(limit: float) -> GradientHook:
-    """Rescale each gradient tensor to an L2 norm of at most ``limit``."""
-    import tensorflow as tf
-
-    def clip_each_norm(grads: Sequence[Any], variables: Sequence[Any]):
-        return [tf.clip_by_norm(g, tf.cast(limit, g.dtype)) for g in grads]
-
-    return clip_each_norm
-
-
-def _clip_global_norm(limit: float) -> GradientHook:
-    """Rescale all gradients together to a joint L2 norm of at most ``limit``."""
-    import tensorflow as tf
-
-    def clip_global_norm(grads: Sequence[Any], variables: Sequence[Any]):
-        clipped, _ = tf.clip_by_global_norm(list(grads), limit)
-        return clipped
-
-    return clip_global_norm
-
-
-def _clip_values(limit: float) -> GradientHook:
-    """Limit every gradient element to ``[-limit, limit]``."""
-    import tensorflow as tf
-
-    def clip_values(grads: Sequence[Any], variables: Sequence[Any]):
-        return [tf.clip_by_value(g, -tf.cast(limit, g.dtype), tf.cast(limit, g.dtype)) for g in grads]
-
-    return clip_values
+    hook.__name__ = clip.__name__
+    return (hook,)

@@ -17,7 +17,7 @@ from optreg.errors import OptionError
 from optreg.runtime import ema
 
 if TYPE_CHECKING:
-    from optreg.model.options import StepOptions
+    from optreg.model.option_values import StepOptions
     from optreg.runtime.hyperparameter_state import HyperparameterState
     from optreg.runtime.slots import RuntimeState
 

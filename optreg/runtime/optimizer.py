@@ -28,7 +28,8 @@ from optreg.errors import OptionError
 from optreg.lang.sparsity import SparseSupport
 from optreg.model.definitions import SLOT_DTYPES, Slot
 from optreg.model.hyperparameters import Hyperparameter
-from optreg.model.options import GradientOptions, StepOptions, options_docstring
+from optreg.model.option_values import GradientOptions, StepOptions
+from optreg.model.options import options_docstring
 from optreg.runtime import lookup
 from optreg.runtime.configs import optimizer_config
 from optreg.runtime.extension_points import ExtensionPoints

@@ -23,7 +23,7 @@ from optreg.runtime.variables import tf_variable, variable_path
 from optreg.runtime.weight_decay import WeightDecayExclusions
 
 if TYPE_CHECKING:
-    from optreg.model.options import StepOptions
+    from optreg.model.option_values import StepOptions
     from optreg.runtime.hyperparameter_state import HyperparameterState
 
 #: The names under which checkpoints keep a variable's moving average and gradient sum (no

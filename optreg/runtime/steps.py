@@ -21,7 +21,7 @@ from optreg.runtime.sparse import divided, gradient_values, summed_rows
 from optreg.runtime.weight_decay import decay
 
 if TYPE_CHECKING:
-    from optreg.model.options import GradientOptions, StepOptions
+    from optreg.model.option_values import GradientOptions, StepOptions
     from optreg.runtime.hyperparameter_state import HyperparameterState
     from optreg.runtime.slots import RuntimeState
 
@@ -127,9 +127,11 @@ class StepPipeline:
 
     def _update(self, grads: list, variables: list, calls: tf.Tensor, update_one: UpdateOne | None) -> None:
         """The gradient hooks, the schedules, weight decay, then one update of every variable."""
-        for hook in self._gradient_hooks:
-            grads = hook(grads, variables)
         state = self.hyperparameter_state
+        # stacked runs (the bench's) lie on the variables' leading axis: each is clipped on its own
+        run_axes = 0 if state.run_shape is None else 1
+        for hook in self._gradient_hooks:
+            grads = hook(grads, variables, run_axes)
         state.apply_schedules(calls)
         if self.step_options.weight_decay is not None and not self.applies_weight_decay:
             exclusions = self._runtime.weight_decay_exclusions

@@ -10,7 +10,7 @@ from typing import Any
 from optreg.errors import OptionError, SpecErrors
 from optreg.model.definitions import OPTIMIZER_NAME_PATTERN, OptimizerSpec
 from optreg.model.hyperparameters import show_value
-from optreg.model.options import check_spec_options
+from optreg.model.option_values import check_spec_options
 from optreg.spec.entries import EntryReading
 from optreg.spec.rules import RuleReading
 

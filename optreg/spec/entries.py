@@ -10,7 +10,7 @@ import attrs
 from optreg.errors import HyperparameterError
 from optreg.model.definitions import SLOT_DTYPES, SLOT_INITS, SLOT_SHAPES, Slot
 from optreg.model.hyperparameters import HYPERPARAMETER_TYPES, Hyperparameter, show_value
-from optreg.model.options import is_finite_number
+from optreg.model.option_checks import is_finite_number
 from optreg.spec.conditions import condition_hyperparameter
 from optreg.spec.reading import ReaderBase
 

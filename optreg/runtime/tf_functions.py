@@ -1,0 +1,119 @@
+"""The TensorFlow implementation of the rule language's operators and functions: one fixed
+TensorFlow function for each operator and for each function of
+:data:`optreg.lang.functions.FUNCTIONS` whose kind TensorFlow computes (the table is checked
+against the language's when this module is imported). Nothing here evaluates user text."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import tensorflow as tf
+
+from optreg.lang import functions
+from optreg.runtime import linalg
+
+__all__ = ["BINARY", "COMPARE", "TF_FUNCTIONS"]
+
+BINARY: Mapping[str, Callable] = {
+    "+": tf.add,
+    "-": tf.subtract,
+    "*": tf.multiply,
+    "/": tf.divide,
+    "%": tf.math.floormod,
+    "**": tf.pow,
+}
+COMPARE: Mapping[str, Callable] = {
+    "<": tf.less,
+    "<=": tf.less_equal,
+    ">": tf.greater,
+    ">=": tf.greater_equal,
+    "==": tf.equal,
+    "!=": tf.not_equal,
+}
+
+
+def _where(cond: tf.Tensor, a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+    """where(cond, a, b) with a numeric condition meaning 'non-zero'."""
+    return tf.where(_as_bool(cond), a, b)
+
+
+def _as_bool(value: tf.Tensor) -> tf.Tensor:
+    """A boolean tensor from a comparison or a number (non-zero is true)."""
+    if value.dtype == tf.bool:
+        return value
+    return tf.not_equal(value, tf.zeros([], value.dtype))
+
+
+def _transpose(x: tf.Tensor) -> tf.Tensor:
+    """The last two axes swapped; tensors of rank < 2 unchanged."""
+    rank = x.shape.rank
+    if rank < 2:
+        return x
+    return tf.transpose(x, [*range(rank - 2), rank - 1, rank - 2])
+
+
+def _over(reduce: Callable, axis: int) -> Callable:
+    """A reduction over one axis, kept as a size-1 axis."""
+    return lambda x: reduce(x, axis=axis, keepdims=True)
+
+
+def _per_channel(reduce: Callable) -> Callable:
+    """A reduction over every axis but the last, each kept as a size-1 axis: one number per
+    output channel of a kernel (a vector or a scalar is returned unreduced)."""
+
+    def reduced(x: tf.Tensor) -> tf.Tensor:
+        return reduce(x, axis=list(range(x.shape.rank - 1)), keepdims=True) if x.shape.rank >= 2 else x
+
+    return reduced
+
+
+def _norm(x: tf.Tensor, axis: int | list[int] | None = None, keepdims: bool = False) -> tf.Tensor:
+    """The L2 norm over some axes (every axis when None)."""
+    return tf.sqrt(tf.reduce_sum(tf.square(x), axis=axis, keepdims=keepdims))
+
+
+def _channel_norm(x: tf.Tensor) -> tf.Tensor:
+    """The L2 norm per output channel; for a vector or scalar, its absolute value."""
+    return _per_channel(_norm)(x) if x.shape.rank >= 2 else tf.abs(x)
+
+
+#: The TensorFlow implementation of every function of :data:`optreg.lang.functions.FUNCTIONS` whose kind
+#: TensorFlow computes (:data:`optreg.lang.functions.TENSORFLOW_COMPUTED`): one each, keyed by name. The
+#: facts (shape, variable, creation) are answered without TensorFlow: from static shapes, from the
+#: variable's name, and when the optimizer is created.
+TF_FUNCTIONS: Mapping[str, Callable] = {
+    "sqrt": tf.sqrt,
+    "rsqrt": tf.math.rsqrt,
+    "square": tf.square,
+    "abs": tf.abs,
+    "sign": tf.sign,
+    "exp": tf.exp,
+    "log": tf.math.log,
+    "tanh": tf.tanh,
+    "maximum": tf.maximum,
+    "minimum": tf.minimum,
+    "clip": lambda x, lo, hi: tf.minimum(tf.maximum(x, lo), hi),
+    "where": _where,
+    "given": lambda x: tf.cast(tf.logical_not(tf.math.is_nan(x)), x.dtype),
+    "sum": tf.reduce_sum,
+    "mean": tf.reduce_mean,
+    "norm": _norm,
+    "max_abs": lambda x: tf.reduce_max(tf.abs(x)),
+    "row_mean": _over(tf.reduce_mean, -1),
+    "col_mean": _over(tf.reduce_mean, -2),
+    "row_max": _over(tf.reduce_max, -1),
+    "col_max": _over(tf.reduce_max, -2),
+    "channel_sum": _per_channel(tf.reduce_sum),
+    "channel_mean": _per_channel(tf.reduce_mean),
+    "channel_norm": _channel_norm,
+    "channel_max": _per_channel(tf.reduce_max),
+    "matmul": tf.linalg.matmul,
+    "transpose": _transpose,
+    "eye_like": linalg.eye_like,
+    "inverse_root": linalg.inverse_root,
+    "eigvecs": linalg.eigvecs,
+}
+if set(TF_FUNCTIONS) != functions.TENSORFLOW_COMPUTED:  # pragma: no cover - a table edited on one side only
+    raise ImportError(
+        f"TF_FUNCTIONS and the function table disagree on {sorted(set(TF_FUNCTIONS) ^ functions.TENSORFLOW_COMPUTED)}"
+    )
