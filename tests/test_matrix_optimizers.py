@@ -183,13 +183,13 @@ def test_the_bench_runs_their_loops_without_xla_and_the_others_with_it():
     an optimizer whose rule calls an eigendecomposition (its runs never stack: it is not
     elementwise); the runs end as the same optimizer's steps taken one by one end."""
     from optreg.bench.execute import run_bench
-    from optreg.bench.groups import _loops, plan_groups
+    from optreg.bench.groups import _build_loops, plan_groups
     from optreg.bench.runner import plan_bench
 
     plan = plan_bench(optreg.registry, ["shampoo", "adam"], "booth", [{"learning_rate": 0.1}], max_iters=30)
     problem = plan.problems[0]
     groups = [group for position, (entry, settings) in enumerate(plan.runs) for group in plan_groups(entry, position, settings)]
-    loops = _loops(problem, groups, plan, jit_compile=True)
+    loops = _build_loops(problem, groups, plan, jit_compile=True)
     assert [loop._chunk._jit_compile for loop in loops.alone.values()] == [False]
     assert loops.shared is not None and loops.shared._chunk._jit_compile is True
     result = next(r for r in run_bench(plan) if r.optimizer == "shampoo")
