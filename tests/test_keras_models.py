@@ -70,7 +70,10 @@ def test_the_adapter_in_fit_trains_like_optregs_own_optimizer_in_a_custom_loop(n
     """Same losses, weights and slots after several epochs: the adapter's slots start where
     optreg's own do, though Keras creates them inside a traced step."""
     setting = _setting(name)
-    adapter = optreg_keras.optimizer(name, **setting)
+    # both op by op: the same rule program on both sides, no XLA compilation per optimizer (the
+    # adapter's XLA step is checked against Keras in test_keras_updates.py, and the rule's XLA
+    # program against its op-by-op one for every optimizer in test_optimizers.py)
+    adapter = optreg_keras.optimizer(name, jit_compile=False, **setting)
     fitted, fit_losses = fit(adapter)
     own = optreg.registry.create(name, jit_compile=False, **setting)
     looped, loop_losses = custom_loop(own)

@@ -24,6 +24,7 @@ from optreg.spec.reader import load_spec, load_spec_text
 from tests.helpers import REPO, SHAPES, random_problem
 from tests.optimizer_table import CASES
 from tests.table_core import numpy_momentum
+from tests.test_optimizers import NEEDS_LOSS
 
 STEPS = 50
 BUILTIN = sorted(entry.name for entry in optreg.registry if entry.source == "builtin")
@@ -408,7 +409,7 @@ def test_reading_the_options_table_does_not_import_tensorflow():
 # --- sparse gradients ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", BUILTIN)
+@pytest.mark.parametrize("name", [name for name in BUILTIN if name not in NEEDS_LOSS])
 def test_gather_gradients_give_the_dense_update(name, rng):
     """The gradient of an embedding lookup is a tf.IndexedSlices with a repeated row; the update
     is the one of the dense gradient (repeated rows summed), for every built-in optimizer."""
@@ -442,7 +443,8 @@ def test_gather_gradients_give_the_dense_update(name, rng):
 #: Shampoo and SOAP precondition across rows: the row Gram matrix's eigenvectors mix untouched
 #: rows with touched ones by rounding (Shampoo's move by 4e-7; SOAP's Adam normalises that
 #: rounding to steps of the learning rate's size in float32, see tests/test_matrix_optimizers.py).
-_STATE_DEFINES_THE_VARIABLE = {"ftrl", "nero", "adamp", "fromage", "amos", "shampoo", "soap"}
+#: Noisy SGD adds its noise to every row, a gradient or not.
+_STATE_DEFINES_THE_VARIABLE = {"ftrl", "nero", "adamp", "fromage", "amos", "shampoo", "soap", "noisy_sgd"}
 
 
 def _decay_rate(name):
