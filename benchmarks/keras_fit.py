@@ -54,6 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import keras
 import numpy as np
 import tensorflow as tf
+from peak_memory import peak_growth_mb
 
 import optreg.keras
 
@@ -178,13 +179,6 @@ def measure(model_name: str, pair: str, steps: int, rounds: int) -> dict[str, fl
     return result
 
 
-def _status(field: str) -> int:
-    """A ``/proc/self/status`` field, in bytes."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise KeyError(field)
-
 
 def fit_memory(pair: str, side: str, rows: int) -> float:
     """Megabytes the first 3 steps of ``model.fit`` hold beyond the built model and optimizer
@@ -199,10 +193,7 @@ def fit_memory(pair: str, side: str, rows: int) -> float:
     optimizer.build(model.trainable_variables)
     rng = np.random.default_rng(0)
     x, y = rng.integers(0, rows, size=(3 * 1024, 4)).astype("int32"), rng.normal(size=(3 * 1024, 1)).astype("float32")
-    before = _status("VmRSS")
-    Path("/proc/self/clear_refs").write_text("5")  # the peak resident set starts again from here
-    model.fit(x, y, batch_size=1024, epochs=1, shuffle=False, verbose=0)
-    return (_status("VmHWM") - before) / 1e6
+    return peak_growth_mb(lambda: model.fit(x, y, batch_size=1024, epochs=1, shuffle=False, verbose=0))
 
 
 def memory_in_fresh_process(pair: str, side: str, rows: int) -> float:

@@ -49,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import keras
 import numpy as np
 import tensorflow as tf
+from peak_memory import peak_growth_mb
 
 import optreg
 
@@ -139,13 +140,6 @@ def speed(pair: str, rows: int, tokens: int, steps: int, rounds: int) -> dict:
     return result
 
 
-def _status(field: str) -> int:
-    """A ``/proc/self/status`` field, in bytes."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise KeyError(field)
-
 
 def step_memory(pair: str, side: str, rows: int, tokens: int) -> dict:
     """The peak resident set's growth over the first steps, the model and the optimizer's slots
@@ -159,10 +153,8 @@ def step_memory(pair: str, side: str, rows: int, tokens: int) -> dict:
     optimizer.build(model.trainable_variables)
     step = make_step(model, optimizer)
     step.get_concrete_function(*batches[0])  # traced
-    before = _status("VmRSS")
-    Path("/proc/self/clear_refs").write_text("5")  # the peak resident set starts again from here
-    timed(step, batches, 3)
-    return {"pair": pair, "side": side, "rows": rows, "transient_mb": (_status("VmHWM") - before) / 1e6}
+    transient = peak_growth_mb(lambda: timed(step, batches, 3))
+    return {"pair": pair, "side": side, "rows": rows, "transient_mb": transient}
 
 
 def memory_in_fresh_process(pair: str, side: str, rows: int, tokens: int) -> dict:
