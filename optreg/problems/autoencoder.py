@@ -15,7 +15,7 @@ from typing import Any
 from optreg.errors import OptionError
 from optreg.problems import MAX_DIMENSION, Problem, Tensor
 from optreg.problems.digits_data import PIXELS, TRAIN_ROWS, load_digits
-from optreg.problems.networks import Block, Layout, batched, minibatch_rows
+from optreg.problems.networks import Block, Layout, batched, training_losses
 from optreg.problems.targets import Target
 
 __all__ = ["AUTOENCODER", "AUTOENCODER_TARGET", "autoencoder", "autoencoder_layout", "pca_errors", "reconstruct"]
@@ -113,14 +113,7 @@ def autoencoder(code: int = 8, batch_size: int = 0, seed: int = 0) -> Problem:
 
         return batched(parameters, per_run)
 
-    def loss(parameters: Tensor) -> Tensor:
-        return split_loss(parameters, load_digits()[0])
-
-    def batch_loss(parameters: Tensor, iteration: Tensor) -> Tensor:
-        import tensorflow as tf
-
-        rows = minibatch_rows(seed, iteration, TRAIN_ROWS, batch_size)
-        return split_loss(parameters, tf.gather(load_digits()[0], rows))
+    loss, batch_loss = training_losses(split_loss, lambda: load_digits()[:1], seed, TRAIN_ROWS, batch_size)
 
     def metrics(parameters: Tensor) -> dict[str, Any]:
         import numpy as np

@@ -21,7 +21,7 @@ from typing import Any
 
 from optreg.errors import OptionError
 from optreg.problems import MAX_DIMENSION, Problem, Tensor
-from optreg.problems.networks import Block, Layout, batched, cross_entropy, minibatch_rows
+from optreg.problems.networks import Block, Layout, batched, cross_entropy, training_losses
 from optreg.problems.targets import Target
 
 __all__ = ["CHAR_LM", "CHAR_LM_TARGET", "char_lm", "char_lm_layout", "char_logits", "load_text", "text_windows"]
@@ -145,16 +145,7 @@ def char_lm(context: int = 4, embedding: int = 8, hidden: int = 32, batch_size: 
     def split_loss(parameters: Tensor, x: Any, y: Any) -> Tensor:
         return batched(parameters, lambda flat: cross_entropy(char_logits(layout.unpack(flat), x), y, len(alphabet)))
 
-    def loss(parameters: Tensor) -> Tensor:
-        x_train, y_train, _, _ = text_windows(context)
-        return split_loss(parameters, x_train, y_train)
-
-    def batch_loss(parameters: Tensor, iteration: Tensor) -> Tensor:
-        import tensorflow as tf
-
-        x_train, y_train, _, _ = text_windows(context)
-        rows = minibatch_rows(seed, iteration, train_rows, batch_size)
-        return split_loss(parameters, tf.gather(x_train, rows), tf.gather(y_train, rows))
+    loss, batch_loss = training_losses(split_loss, lambda: text_windows(context)[:2], seed, train_rows, batch_size)
 
     def metrics(parameters: Tensor) -> dict[str, Any]:
         import numpy as np

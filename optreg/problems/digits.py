@@ -17,7 +17,7 @@ from typing import Any
 from optreg.errors import OptionError
 from optreg.problems import MAX_DIMENSION, Problem, Tensor
 from optreg.problems.digits_data import CLASSES, PIXELS, TRAIN_ROWS, image_patches, load_digits
-from optreg.problems.networks import Block, Layout, batched, cross_entropy, minibatch_rows
+from optreg.problems.networks import Block, Layout, batched, cross_entropy, training_losses
 from optreg.problems.targets import Target
 
 __all__ = [
@@ -161,16 +161,7 @@ def classifier(
             parameters, lambda flat: cross_entropy(logits(layout.unpack(flat), tf.cast(x, flat.dtype)), y, CLASSES)
         )
 
-    def loss(parameters: Tensor) -> Tensor:
-        x_train, y_train, _, _ = _inputs(inputs)
-        return split_loss(parameters, x_train, y_train)
-
-    def batch_loss(parameters: Tensor, iteration: Tensor) -> Tensor:
-        import tensorflow as tf
-
-        x_train, y_train, _, _ = _inputs(inputs)
-        rows = minibatch_rows(seed, iteration, TRAIN_ROWS, batch_size)
-        return split_loss(parameters, tf.gather(x_train, rows), tf.gather(y_train, rows))
+    loss, batch_loss = training_losses(split_loss, lambda: _inputs(inputs)[:2], seed, TRAIN_ROWS, batch_size)
 
     def metrics(parameters: Tensor) -> dict[str, Any]:
         import numpy as np

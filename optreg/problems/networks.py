@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import attrs
 
@@ -23,6 +24,7 @@ __all__ = [
     "batched",
     "cross_entropy",
     "minibatch_rows",
+    "training_losses",
 ]
 
 
@@ -153,3 +155,38 @@ def minibatch_rows(seed: int, iteration: Tensor, rows: int, batch_size: int) -> 
     keys = tf.random.stateless_uniform([rows], seed=tf.stack([tf.constant(seed, tf.int32), epoch]))
     return tf.slice(tf.argsort(keys), [position * batch_size], [batch_size])
 
+
+def training_losses(
+    split_loss: Callable[..., Tensor],
+    train_arrays: Callable[[], Sequence[Any]],
+    seed: int,
+    rows: int,
+    batch_size: int,
+) -> tuple[Callable[[Tensor], Tensor], Callable[[Tensor, Tensor], Tensor]]:
+    """A problem's full-batch loss and its minibatch loss, from the loss of any split.
+
+    Args:
+        split_loss: ``split_loss(parameters, *arrays)``, the loss on the given rows.
+        train_arrays: the training split's arrays (inputs, and targets where there are any),
+            each with ``rows`` rows; called when a loss is built.
+        seed: orders the minibatches (:func:`minibatch_rows`).
+        rows: the training split's rows.
+        batch_size: the minibatch size (the minibatch loss is unused at 0).
+
+    Returns:
+        ``(loss(parameters), batch_loss(parameters, iteration))``.
+
+    Example:
+        >>> loss, batch_loss = training_losses(mse, lambda: (x, y), seed=0, rows=354, batch_size=32)  # doctest: +SKIP
+    """
+
+    def loss(parameters: Tensor) -> Tensor:
+        return split_loss(parameters, *train_arrays())
+
+    def batch_loss(parameters: Tensor, iteration: Tensor) -> Tensor:
+        import tensorflow as tf
+
+        picked = minibatch_rows(seed, iteration, rows, batch_size)
+        return split_loss(parameters, *(tf.gather(array, picked) for array in train_arrays()))
+
+    return loss, batch_loss

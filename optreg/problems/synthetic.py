@@ -17,7 +17,7 @@ from typing import Any
 
 from optreg.errors import OptionError
 from optreg.problems import MAX_DIMENSION, Problem, Tensor
-from optreg.problems.networks import batched, minibatch_rows
+from optreg.problems.networks import batched, training_losses
 
 __all__ = [
     "LOGISTIC_OPTIMUM",
@@ -152,16 +152,9 @@ def logistic_regression(batch_size: int = 0, seed: int = 0) -> Problem:
         raise OptionError(f"logistic-regression needs a seed that fits in int32, got {seed}")
     draw = random.Random(seed).gauss
 
-    def loss(parameters: Tensor) -> Tensor:
-        x_train, y_train, _, _ = logistic_data()
-        return logistic_loss(parameters, x_train, y_train)
-
-    def batch_loss(parameters: Tensor, iteration: Tensor) -> Tensor:
-        import tensorflow as tf
-
-        x_train, y_train, _, _ = logistic_data()
-        rows = minibatch_rows(seed, iteration, LOGISTIC_TRAIN_ROWS, batch_size)
-        return logistic_loss(parameters, tf.gather(x_train, rows), tf.gather(y_train, rows))
+    loss, batch_loss = training_losses(
+        logistic_loss, lambda: logistic_data()[:2], seed, LOGISTIC_TRAIN_ROWS, batch_size
+    )
 
     def metrics(parameters: Tensor) -> dict[str, Any]:
         import numpy as np
