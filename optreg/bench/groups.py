@@ -53,19 +53,19 @@ class Group:
     entry: OptimizerEntry
     position: int
     indices: tuple[int, ...]
-    settings: tuple[dict, ...]
-    values: tuple[dict, ...]
+    settings: tuple[dict[str, Any], ...]
+    values: tuple[dict[str, Any], ...]
     options: Mapping[str, Any]
 
     @property
-    def key(self) -> tuple:
+    def key(self) -> tuple[str, str, str, int]:
         """Everything about the group that shapes a loop's trace: its spec's text too, so a spec
         edited and benched again in the same process is traced anew, not run as it was."""
         spec_text = self.entry.spec.text if self.entry.spec is not None else ""
         return self.entry.qualified_name, spec_text, repr(sorted(self.options.items())), len(self.settings)
 
     @property
-    def columns(self) -> dict[str, list]:
+    def columns(self) -> dict[str, list[Any]]:
         """Hyperparameter name → one value per setting."""
         return {name: [value[name] for value in self.values] for name in self.values[0]}
 
@@ -175,7 +175,7 @@ def _run_per_seed(
     return [attrs.evolve(result, seed=seed) for runs in zip(*by_seed) for seed, result in zip(plan.seeds, runs)]
 
 
-def plan_groups(entry: OptimizerEntry, position: int, settings: Sequence[dict]) -> list[Group]:
+def plan_groups(entry: OptimizerEntry, position: int, settings: Sequence[dict[str, Any]]) -> list[Group]:
     """Group the settings of one optimizer that can share a loop: same options, same fixed
     hyperparameters, and the same slots (``when = "momentum > 0"`` holds for all or for none).
 
@@ -192,7 +192,7 @@ def plan_groups(entry: OptimizerEntry, position: int, settings: Sequence[dict]) 
     slots = entry.slots
     conditions = [slot.when for slot in slots if slot.when]
     defaults = {h.name: h.default for h in accepted}
-    indices: dict[tuple, list[int]] = {}
+    indices: dict[tuple[tuple[tuple[str, str], ...], tuple[bool | None, ...]], list[int]] = {}
     for index, setting in enumerate(settings):
         options = split_setting(setting, entry)[1]
         key = tuple(sorted((k, repr(v)) for k, v in setting.items() if k in options or k in fixed))
@@ -300,7 +300,7 @@ def _run_options(problem: Problem, seed: int | None) -> dict[str, Any]:
     return dict(problem.options)
 
 
-def _history(outcome: LoopOutcome, row: int) -> dict[str, list]:
+def _history(outcome: LoopOutcome, row: int) -> dict[str, list[Any]]:
     """One run's recorded points, ending with its final state (the loop records each point
     before that iteration's step, so a run's last step shows only in its final values)."""
     end = int(outcome.iterations[row])
