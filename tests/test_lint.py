@@ -16,8 +16,8 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 REPO = Path(__file__).resolve().parent.parent
-#: What ruff checks: the package, the benchmark scripts and the example plugins.
-RUFF_PATHS = ("optreg", "benchmarks", "plugins")
+#: What ruff checks: the package, the benchmark scripts, the example plugins and the tests.
+RUFF_PATHS = ("optreg", "benchmarks", "plugins", "tests")
 #: Modules mypy must not analyse: TensorFlow and Keras carry no usable stubs, and following them
 #: would analyse their whole sources, where the package alone takes seconds.
 SKIPPED = {"tensorflow", "tensorflow.*", "keras", "keras.*"}
