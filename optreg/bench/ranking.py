@@ -79,6 +79,12 @@ class SettingRuns:
         return spread([float(run.settled_at) for run in self.runs if run.settled_at is not None])
 
     @property
+    def settled_seconds(self) -> Spread:
+        """The spread of the wall-clock time to target (``seconds_to_target``) over the seeds
+        that solved the problem."""
+        return spread([run.seconds_to_target for run in self.runs if run.seconds_to_target is not None])
+
+    @property
     def judged(self) -> Spread:
         """The spread of the judged loss (final or held-out) over the seeds."""
         return spread([run.judged_loss for run in self.runs])

@@ -6,13 +6,13 @@ makes the runs, and :class:`RunResult` records each one.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
 
 from optreg.bench.grid import check_run_count
+from optreg.bench.loop_timing import LoopTiming
 from optreg.catalog.entries import OptimizerEntry
 from optreg.catalog.registry import Registry
 from optreg.errors import OptionError
@@ -39,9 +39,9 @@ class RunResult:
         iterations: the iteration the run ended at.
         final_loss: the loss at the final parameters.
         final_params: the final parameters.
-        seconds: wall time of the loop call the run was made in, shared by every run in it
-            (in a bench of several optimizers, those of all of them); the first call of a loop
-            includes its tracing and compilation.
+        seconds_share: the run's even share of the wall time of the loop call it was made in
+            (``loop.run_seconds / loop.runs``), compilation left out, so a sum over runs counts
+            each call once (:mod:`optreg.bench.loop_timing`).
         reached_at: the first iteration whose loss was within the problem's tolerance of its
             minimum, or None.
         stalled_at: for a stalled run, the iteration from which its parameters stood still
@@ -59,6 +59,8 @@ class RunResult:
             as ``test_loss`` for a problem with held-out data; None: the final loss.
         baseline: the judged loss of the problem's baseline (the constant prediction's), which a
             run must beat to count as converged; None when the problem has none.
+        loop: the timing of the loop call the run was made in, shared with every run in it;
+            None for a record made by hand.
     """
 
     optimizer: str
@@ -69,7 +71,7 @@ class RunResult:
     iterations: int
     final_loss: float
     final_params: tuple[float, ...]
-    seconds: float
+    seconds_share: float
     reached_at: int | None = None
     stalled_at: int | None = None
     metrics: Mapping[str, float] = attrs.field(factory=dict)
@@ -80,6 +82,14 @@ class RunResult:
     seed: int | None = None
     judged_by: str | None = None
     baseline: float | None = None
+    loop: LoopTiming | None = None
+
+    @property
+    def seconds_to_target(self) -> float | None:
+        """The wall-clock time to target: the estimated seconds the run's loop took to reach
+        ``settled_at`` (:meth:`~optreg.bench.loop_timing.LoopTiming.seconds_to`), compilation
+        left out; None when the run did not settle, or has no loop timing."""
+        return self.loop.seconds_to(self.settled_at) if self.loop is not None else None
 
     @property
     def judged_loss(self) -> float:
@@ -348,14 +358,3 @@ def split_setting(setting: Mapping[str, Any], entry: OptimizerEntry | None = Non
     inner = [entry.inner.keyword] if entry is not None and entry.inner else []
     return split_options(setting, names=(*SPEC_OPTION_NAMES, *inner))
 
-
-def timed(function: Callable[[], Any]) -> tuple[Any, float]:
-    """Call a function; return its result and the wall time it took.
-
-    Example:
-        >>> timed(lambda: 3)[0]
-        3
-    """
-    started = time.perf_counter()
-    value = function()
-    return value, time.perf_counter() - started
