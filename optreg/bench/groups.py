@@ -304,6 +304,7 @@ def _result(
         judged_by=problem.judged_by,
         baseline=baseline,
         loop=timing,
+        target=None if problem.target is None else str(problem.target),
     )
 
 

@@ -168,7 +168,7 @@ class StackedLoop:
         recorded = (
             min(self.max_iters, int(iterations.max(initial=0))) // self.history_every + 1 if self.history_every else 0
         )
-        settled = ended_within(self.problem, status, iterations, left_at, final_loss)
+        settled = ended_within(self.problem, status, iterations, left_at, final_loss, tf.constant(final))
         return LoopOutcome(
             status=status,
             iterations=iterations,
@@ -300,7 +300,7 @@ class StackedLoop:
         full_losses = losses if self.problem.batch_loss is None else self.problem.loss(params)
         self._record(i, params, full_losses)
         status, reached_at, left_at, counted = check_tolerance(
-            self.problem, self.stop_at_tolerance, i, full_losses, status, reached_at, left_at, was_running
+            self.problem, self.stop_at_tolerance, i, params, full_losses, status, reached_at, left_at, was_running
         )
         status = tf.where(tf.equal(status, RUNNING) & self._bad_gradients(grads), EXPLODED, status)
         running = tf.equal(status, RUNNING)

@@ -256,7 +256,7 @@ def _ranking_cells(setting: SettingRuns, seeded: bool) -> tuple[str, ...]:
     if seeded:
         settled, judged = setting.settled, setting.judged
         within = "never" if not settled.count else f"iteration {settled.text()}"
-        within = within if run.has_minimum else NO_TARGET
+        within = within if run.has_target else NO_TARGET
         exploded = f" ({judged.left_out} not finite)" if judged.left_out else ""
         return (full_settings_text(run), f"{setting.solved}/{len(setting.runs)} seeds", within,
                 judged.text() + exploded, judged.interval_text())
@@ -265,7 +265,7 @@ def _ranking_cells(setting: SettingRuns, seeded: bool) -> tuple[str, ...]:
     elif run.reached_at is not None:
         within = f"never (left after iteration {run.reached_at})"
     else:
-        within = "never" if run.has_minimum else NO_TARGET
+        within = "never" if run.has_target else NO_TARGET
     return (full_settings_text(run), outcome(run), within, f"{run.judged_loss:.6g}")
 
 

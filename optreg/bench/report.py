@@ -79,9 +79,9 @@ def as_seed_table(results: Sequence[RunResult]) -> str:
             counts[each.status] = counts.get(each.status, 0) + 1
         seeds = ",".join(str(each.seed) for each in setting.runs)
         within = f"{settled.text()} ({settled.count}/{len(setting.runs)})" if settled.count else "never"
-        within = within if run.has_minimum else NO_TARGET
+        within = within if run.has_target else NO_TARGET
         seconds = setting.settled_seconds
-        to_target = (seconds.text(3) if seconds.count else "never") if run.has_minimum else NO_TARGET
+        to_target = (seconds.text(3) if seconds.count else "never") if run.has_target else NO_TARGET
         rows.append((run.optimizer, settings_text(run), run.problem, seeds,
                      ", ".join(f"{status} {n}" for status, n in counts.items()),
                      judged.text() + (f" ({judged.left_out} not finite)" if judged.left_out else ""),

@@ -82,6 +82,8 @@ FIELDS: tuple[Field, ...] = (
           lambda r, h: r.stalled_at),
     Field("settled_at", "integer or null", "the iteration from which the loss stayed within the tolerance to the end",
           lambda r, h: r.settled_at),
+    Field("target", "string or null", "the target judging settled_at for a problem without a known minimum",
+          lambda r, h: r.target),
     Field("seed", "integer or null", "the run's seed; null without seeds", lambda r, h: r.seed),
     Field("final_loss", "number or null", "the loss at the final parameters", lambda r, h: r.final_loss),
     Field("final_params", "list of numbers or nulls", "the final parameters", lambda r, h: list(r.final_params)),

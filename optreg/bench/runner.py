@@ -47,8 +47,9 @@ class RunResult:
         stalled_at: for a stalled run, the iteration from which its parameters stood still
             with the gradient not near zero; None otherwise.
         settled_at: the iteration from which the run's loss stayed within the tolerance to its
-            end (its time to target); None when it ended outside (or no minimum is known). A
-            run with a ``settled_at`` has solved the problem.
+            end (its time to target; for a problem with a ``target``, from which it met the
+            target to its end); None when it ended outside (or the problem has neither a known
+            minimum nor a target). A run with a ``settled_at`` has solved the problem.
         seed: the seed of the run's start point (and minibatch order), or None when the bench
             was given no seeds (the problem's own start).
         metrics: the problem's extra figures for this run (e.g. test loss).
@@ -59,6 +60,8 @@ class RunResult:
             as ``test_loss`` for a problem with held-out data; None: the final loss.
         baseline: the judged loss of the problem's baseline (the constant prediction's), which a
             run must beat to count as converged; None when the problem has none.
+        target: the target of a problem judged by one instead of a known minimum, as text
+            (``test_accuracy ≥ 0.95``); None otherwise.
         loop: the timing of the loop call the run was made in, shared with every run in it;
             None for a record made by hand.
     """
@@ -83,6 +86,12 @@ class RunResult:
     judged_by: str | None = None
     baseline: float | None = None
     loop: LoopTiming | None = None
+    target: str | None = None
+
+    @property
+    def has_target(self) -> bool:
+        """Whether the run could solve its problem: it has a known minimum or a target."""
+        return self.has_minimum or self.target is not None
 
     @property
     def seconds_to_target(self) -> float | None:
@@ -115,7 +124,7 @@ def outcome(result: RunResult) -> str:
     if result.status == "exploded":
         return f"Gradient exploded at iteration {result.iterations}"
     if result.status == "reached":
-        return f"Reached tolerance in {result.iterations} iterations"
+        return f"Reached {'tolerance' if result.target is None else 'the target'} in {result.iterations} iterations"
     if result.status == "stalled":
         return f"Stalled from iteration {result.stalled_at}, gradient not near zero"
     if result.status == STUCK:
