@@ -174,6 +174,7 @@ def test_minibatch_seeds_each_equal_the_problem_made_with_that_seed():
     together = bench(["adam"], "mlp-regression", [{"learning_rate": 0.01}], 12, jit_compile=False,
                      problem_options={"batch_size": 32}, seeds=(0, 4))
     assert [r.problem_options["seed"] for r in together] == [r.seed for r in together] == [0, 4]
+    assert [(r.loop.loop_id, r.loop.runs) for r in together] == [(0, 1), (1, 1)]  # a loop call per seed
     (alone,) = bench(["adam"], "mlp-regression", [{"learning_rate": 0.01}], 12, jit_compile=False,
                      problem_options={"batch_size": 32, "seed": 4})
     np.testing.assert_allclose(together[1].final_params, alone.final_params, rtol=1e-6, atol=1e-6)
