@@ -89,6 +89,23 @@ PAIRS: dict[str, tuple[Callable[[], keras.optimizers.Optimizer], Callable[[], ke
         lambda: optreg.keras.optimizer("adafactor", learning_rate=1e-3),
         lambda: keras.optimizers.Adafactor(1e-3),
     ),
+    "amsgrad": (
+        lambda: optreg.keras.optimizer("amsgrad", learning_rate=1e-3),
+        lambda: keras.optimizers.Adam(1e-3, amsgrad=True),
+    ),
+    "gradient_descent": (
+        lambda: optreg.keras.optimizer("gradient_descent", learning_rate=1e-3),
+        lambda: keras.optimizers.SGD(1e-3),
+    ),
+    "nesterov": (
+        lambda: optreg.keras.optimizer("nesterov", learning_rate=1e-3, momentum=0.9),
+        lambda: keras.optimizers.SGD(1e-3, momentum=0.9, nesterov=True),
+    ),
+    "muon": (lambda: optreg.keras.optimizer("muon", learning_rate=1e-3), lambda: keras.optimizers.Muon(1e-3)),
+    "schedule_free_adamw": (
+        lambda: optreg.keras.optimizer("schedule_free_adamw", learning_rate=1e-3),
+        lambda: keras.optimizers.ScheduleFreeAdamW(1e-3),
+    ),
 }
 
 
@@ -229,7 +246,8 @@ def memory_in_fresh_process(pair: str, side: str, rows: int) -> float:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="*", default=["mlp", "conv", "embedding"])
-    parser.add_argument("--pairs", nargs="+", default=[p for p in PAIRS if p != "adam_lazy"], choices=list(PAIRS))
+    parser.add_argument("--pairs", nargs="+", default=[p for p in PAIRS if p != "adam_lazy"], choices=[*PAIRS, "all"],
+                        help="pair names, or 'all' (every pair but adam_lazy: every built-in with a Keras counterpart)")
     parser.add_argument("--steps", type=int, default=30, help="steps per timed fit")
     parser.add_argument("--skip", type=int, default=2, help="batches of each fit not timed (its start)")
     parser.add_argument("--rounds", type=int, default=7)
@@ -247,8 +265,9 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.steps}-step fits timed after their batch {args.skip}, sides' order rotating; load "
         f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
+    pairs = [p for p in PAIRS if p != "adam_lazy"] if args.pairs == ["all"] else args.pairs
     for model_name in args.models:
-        for pair in args.pairs:
+        for pair in pairs:
             result = measure(model_name, pair, args.steps, args.rounds, args.skip)
             print(
                 f"{model_name:9s} {pair:9s} steps/s: optreg {result['optreg steps/s']:7.1f}  keras "
