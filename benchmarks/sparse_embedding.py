@@ -30,7 +30,10 @@ step holds at once. It includes XLA compiling optreg's update, which does not gr
 table; the column "without XLA" is optreg with ``jit_compile=False``.
 Run from the repository root::
 
-    python benchmarks/sparse_embedding.py [--pairs all] [--rows 500000] [--memory-rows 500000 5000000]
+    python benchmarks/sparse_embedding.py [--pairs all] [--rows 500000] [--memory-rows 500000 5000000] [--summing]
+
+``--summing`` also times the ways of summing one batch's repeated rows inside an XLA computation
+(XLA's ``Unique``, a sort, the buffer ``summed_rows`` uses) beside Keras's whole SGD row update.
 """
 
 from __future__ import annotations
@@ -174,6 +177,50 @@ def describe(result: dict, mode: str) -> str:
     return " ".join(figures) + (f" = {ratio:.2f}x" if ratio is not None else "")
 
 
+def summing(rows: int, tokens: int, rounds: int = 7, calls: int = 30) -> dict[str, float]:
+    """Milliseconds to sum one batch's repeated rows inside an XLA computation, each way: XLA's
+    own ``Unique`` (what ``summed_rows`` ran there before), a stable sort, the buffer of one index
+    per table row (what it runs now for rows of 8 elements or more), and, for scale, Keras's whole
+    SGD row update of the same gradient (a scatter of the raw rows, duplicates unsummed); medians of
+    ``rounds`` rounds of ``calls`` calls, the ways' order rotating."""
+    from optreg.runtime import sparse
+
+    ids, _ = make_batches(rows, tokens, count=1)[0]
+    indices = tf.reshape(ids, [-1])
+    grad = tf.IndexedSlices(tf.random.normal([indices.shape[0], DIM]), indices, tf.constant([rows, DIM]))
+    length = indices.shape[0]
+    table = tf.Variable(tf.zeros([rows, DIM]))
+
+    def by_unique(g):
+        _, positions = tf.unique(g.indices)
+        return tf.math.unsorted_segment_sum(g.values, positions, length)
+
+    ways = {
+        "xla unique": by_unique,
+        "sort": lambda g: sparse._summed_rows_by_sorting(g, length).values,
+        "buffer": lambda g: sparse._summed_rows_by_buffer(g, length, rows).values,
+        "keras's sgd row update": lambda g: _done(table.scatter_sub(tf.IndexedSlices(0.01 * g.values, g.indices))),
+    }
+    compiled = {name: tf.function(way, jit_compile=True) for name, way in ways.items()}
+    times: dict[str, list[float]] = {name: [] for name in ways}
+    for function in compiled.values():
+        function(grad).numpy()  # compiled
+    names = list(ways)
+    for round_ in range(rounds):
+        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+            start = time.perf_counter()
+            for _ in range(calls):
+                out = compiled[name](grad)
+            out.numpy()
+            times[name].append((time.perf_counter() - start) / calls * 1e3)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def _done(_: object) -> tf.Tensor:
+    """A number to return from a step run for its effect."""
+    return tf.constant(0.0)
+
+
 def step_memory(pair: str, side: str, rows: int, tokens: int) -> dict:
     """The peak resident set's growth over the first steps, the model and the optimizer's slots
     already made (run in a fresh process)."""
@@ -206,6 +253,7 @@ def main() -> None:
     parser.add_argument("--pairs", nargs="*", default=DEFAULT_PAIRS, help="pair names, or 'all' (every pair)")
     parser.add_argument("--memory-rows", type=int, nargs="*", default=[500_000, 5_000_000])
     parser.add_argument("--memory-pairs", nargs="*", default=["sgd", "adam lazy", "adam"])
+    parser.add_argument("--summing", action="store_true", help="time the ways of summing repeated rows under XLA")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
@@ -215,6 +263,9 @@ def main() -> None:
           f"TensorFlow {tf.__version__}, Keras {keras.__version__}")
     print(f"# Embedding({args.rows} x {DIM}) + mean pooling + Dense(1), batch {BATCH} x {args.tokens} ids, "
           f"median of {args.rounds} rounds of {args.steps} steps, sides' order rotating")
+    if args.summing:
+        figures = ", ".join(f"{name} {ms:.3f} ms" for name, ms in summing(args.rows, args.tokens).items())
+        print(f"summing {BATCH * args.tokens} ids' rows inside XLA: {figures}  (load {os.getloadavg()[0]:.2f})")
     pairs = list(PAIRS) if args.pairs == ["all"] else args.pairs
     for name in pairs:
         support = PAIRS[name][0]().sparse_support.describe()
