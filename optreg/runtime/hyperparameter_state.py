@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 
 from optreg.errors import HyperparameterError, OptionError
@@ -22,6 +23,7 @@ from optreg.model import schedules
 from optreg.model.hyperparameters import (
     Hyperparameter,
     as_float64,
+    check_values,
     from_float64,
     resolve_hyperparameters,
     unknown_hyperparameter_message,
@@ -238,5 +240,6 @@ class HyperparameterState:
         for name, column in columns.items():
             if len(column) != self.run_shape[0]:
                 raise OptionError(f"{name} has {len(column)} values for {self.run_shape[0]} stacked runs")
-            checked = [as_float64(self.spec(name).check(value)) for value in column]
-            self.variables[name].assign(tf.reshape(tf.constant(checked, tf.float64), self.run_shape))
+            # checked as one column; NumPy holds None (a ``none`` hyperparameter unset) as NaN, as as_float64 does
+            checked = np.asarray(check_values(self.spec(name), column), np.float64)
+            self.variables[name].assign(checked.reshape(self.run_shape))
