@@ -96,3 +96,25 @@ def test_settings_group_by_options_fixed_values_and_slots_across_blocks():
     assert groups[1].values == ({"learning_rate": 0.2, "momentum": 0.5, "nesterov": False},
                                 {"learning_rate": 0.5, "momentum": 0.9, "nesterov": False})
     assert groups[1].settings == (settings[1], settings[4])
+
+
+def test_a_hyperparameter_every_run_shares_is_held_once():
+    """The stacked state holds a column of equal values as one value (its per-step arithmetic is
+    done once), and keeps it one value."""
+    from optreg.runtime.hyperparameter_state import HyperparameterState
+
+    specs = (Hyperparameter("learning_rate", 0.1, min=0.0), Hyperparameter("beta", 0.9, max=1.0))
+    state = HyperparameterState.create(specs, {}, "m")
+    runs = state.stacked({"learning_rate": [0.1, 0.2, 0.3], "beta": [0.9] * 3}, variable_rank=2, shared={"beta"})
+    assert runs.variables["learning_rate"].shape == (3, 1) and runs.variables["beta"].shape == (1, 1)
+    runs.assign_runs({"learning_rate": [0.4, 0.5, 0.6], "beta": [0.5] * 3})
+    assert runs.variables["beta"].numpy().tolist() == [[0.5]]
+    with pytest.raises(optreg.OptionError, match="beta is shared by every stacked run"):
+        runs.assign_runs({"learning_rate": [0.4, 0.5, 0.6], "beta": [0.5, 0.5, 0.0]})
+    with pytest.raises(optreg.HyperparameterError, match="beta must be at most 1.0"):
+        runs.assign_runs({"learning_rate": [0.4, 0.5, 0.6], "beta": [2.0] * 3})
+    settings = [{"learning_rate": 0.1}, {"learning_rate": 0.2, "beta_1": 0.9}]
+    groups = plan_groups(optreg.registry.get("adam"), 0, settings)
+    assert [sorted(group.shared) for group in groups] == [["amsgrad", "beta_1", "beta_2", "epsilon"]]
+    zero = plan_groups(optreg.registry.get("sgd"), 0, [{"momentum": 0.0}, {"momentum": -0.0}])
+    assert "momentum" not in zero[0].shared  # 0.0 and -0.0 are equal, not the same bits

@@ -35,6 +35,7 @@ from optreg.bench.setting_columns import SettingBlock, setting_blocks, split_set
 from optreg.catalog.entries import OptimizerEntry
 from optreg.lang import parse, tree
 from optreg.problems import Problem
+from optreg.runtime.hyperparameter_state import same_bits
 from optreg.spec.conditions import condition_holds, slot_deciding_hyperparameters
 
 
@@ -49,6 +50,8 @@ class Group:
         settings: the settings, as given.
         columns: hyperparameter name → its value in each setting (every hyperparameter).
         options: the options, fixed hyperparameters and slot-deciding values the loop is built with.
+        shared: the hyperparameters with one value (the same bits) in every setting: the loop
+            holds each once for all the runs, so its per-step arithmetic is done once.
     """
 
     entry: OptimizerEntry
@@ -57,13 +60,15 @@ class Group:
     settings: tuple[dict, ...]
     columns: Mapping[str, list]
     options: Mapping[str, Any]
+    shared: frozenset[str] = frozenset()
 
     @property
     def key(self) -> tuple:
         """Everything about the group that shapes a loop's trace: its spec's text too, so a spec
         edited and benched again in the same process is traced anew, not run as it was."""
         spec_text = self.entry.spec.text if self.entry.spec is not None else ""
-        return self.entry.qualified_name, spec_text, repr(sorted(self.options.items())), len(self.settings)
+        options = repr(sorted(self.options.items()))
+        return self.entry.qualified_name, spec_text, options, len(self.settings), tuple(sorted(self.shared))
 
     @property
     def values(self) -> tuple[dict, ...]:
@@ -275,7 +280,8 @@ def _group(
     fixed = [h.name for h in entry.accepted_hyperparameters if getattr(h, "fixed", False)]
     options.update({name: columns[name][0] for name in fixed})
     options.update({name: columns[name][0] for name in slot_deciding_hyperparameters(entry.slots)})
-    return Group(entry, position, indices, tuple(settings[i] for i in indices), columns, options)
+    shared = frozenset(name for name, column in columns.items() if same_bits(np.asarray(column, np.float64)))
+    return Group(entry, position, indices, tuple(settings[i] for i in indices), columns, options, shared)
 
 
 def _loops(
@@ -300,7 +306,7 @@ def _build_loops(problem: Problem, groups: Sequence[Group], plan: BenchPlan, jit
         optimizer = group.entry.build(**optimizer_options, **step_options)
         # one that must not be XLA-compiled gets a loop of its own, so the shared loop stays compiled
         if optimizer.supports_stacked_runs and optimizer.compiles_with_xla:
-            runs = optimizer.hyperparameter_state.stacked(group.columns, variable_rank=2)
+            runs = optimizer.hyperparameter_state.stacked(group.columns, variable_rank=2, shared=group.shared)
             members.append(LoopMember(optimizer, len(group.settings), skip_nonfinite, runs))
             stacked.append(index)
         else:
