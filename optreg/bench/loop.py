@@ -120,12 +120,11 @@ class StackedLoop:
         self.history_loss = tf.Variable(tf.zeros([rows, self.runs]), name="history_loss")
         self.history_params = tf.Variable(tf.zeros([rows, self.runs, problem.dimension]), name="history_params")
         # the while-loop's state between chunks: iteration, status, iterations, reached_at,
-        # stalled_at, left_at and each run's first gradient; set back to its start before each run
-        # from here (in the compiled chunk, resetting it would be one more kernel per variable)
+        # stalled_at, left_at and each run's first gradient; a run that ends leaves it initial again
         self.loop_state = [tf.Variable(value, name=f"loop_state_{k}") for k, value in enumerate(self._initial_state())]
         self.chunk_length = tf.Variable(min(FIRST_CHUNK_ITERATIONS, max_iters), name="chunk_length")
         self._length = int(self.chunk_length.numpy())  # what chunk_length holds, kept to skip needless assigns
-        self._fresh = True  # loop_state holds its start: no chunk has run since it was set
+        self._mid_run = False  # a run was interrupted: loop_state is not initial
         # A partial, not the bound method: TensorFlow counts traces by the function's code, so
         # one trace per loop of a many-problem bench would read as needless retracing and warn.
         #: Whether the loop is XLA-compiled: as asked, unless an optimizer declares it must not be.
@@ -182,15 +181,16 @@ class StackedLoop:
         Returns:
             ``(status, iterations, reached_at, stalled_at, left_at)`` per run, as the last chunk left them.
         """
-        if not self._fresh:  # the last run, finished or interrupted, left its state
+        if self._mid_run:  # the last run was interrupted
             for variable, value in zip(self.loop_state, self._initial_state()):
                 variable.assign(value)
         self._set_chunk_length(min(FIRST_CHUNK_ITERATIONS, self.max_iters))
-        self._fresh, done = False, 0
+        self._mid_run, done = True, 0
         while True:
             started = time.perf_counter()
             more, reached, *per_run = self._chunk()
             if not bool(more):
+                self._mid_run = False
                 return tuple(t.numpy() for t in per_run)
             elapsed, advanced = time.perf_counter() - started, int(reached) - done
             self._set_chunk_length(chunk_length(advanced, elapsed, self.max_iters))
@@ -221,8 +221,8 @@ class StackedLoop:
         )
 
     def _next_chunk(self):
-        """Advance the loop by at most :attr:`chunk_length` iterations from :attr:`loop_state`,
-        leaving the state reached there.
+        """Advance the loop by at most :attr:`chunk_length` iterations from :attr:`loop_state`;
+        when every run has stopped, :attr:`loop_state` is left initial for the next run.
 
         Returns:
             ``(whether any run is still running with iterations left, the iteration reached,
@@ -237,8 +237,8 @@ class StackedLoop:
         state = tf.while_loop(keep_going, self._iteration, state)
         i, status, iterations, reached_at, stalled_at, left_at, _ = state
         more = tf.logical_and(i < self.max_iters, tf.reduce_any(tf.equal(status, RUNNING)))
-        for variable, value in zip(self.loop_state, state):
-            variable.assign(value)
+        for variable, value, initial in zip(self.loop_state, state, self._initial_state()):
+            variable.assign(tf.where(more, value, tf.constant(initial)))
         return more, i, status, iterations, reached_at, stalled_at, left_at
 
     def _rows(self, values: Sequence[tf.Tensor]) -> tf.Tensor:
