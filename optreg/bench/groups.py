@@ -19,8 +19,8 @@ in loops of its own.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Mapping, Sequence
+import itertools
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -29,8 +29,9 @@ import numpy as np
 from optreg.bench.loop import StackedLoop
 from optreg.bench.loop_cache import LoopCache
 from optreg.bench.loop_records import LoopMember, LoopOutcome, loop_options
+from optreg.bench.loop_timing import LoopTiming
 from optreg.bench.run_status import STATUSES
-from optreg.bench.runner import BenchPlan, RunResult, judged_status, timed
+from optreg.bench.runner import BenchPlan, RunResult, judged_status
 from optreg.bench.setting_columns import SettingBlock, setting_blocks, split_setting
 from optreg.catalog.entries import OptimizerEntry
 from optreg.lang import parse, tree
@@ -93,6 +94,7 @@ def run_problem(
     jit_compile: bool,
     progress: Callable[[int], None] | None = None,
     loops: LoopCache[ProblemLoops] | None = None,
+    loop_ids: Iterator[int] | None = None,
 ) -> list[RunResult]:
     """Make every run of a plan on one problem.
 
@@ -103,6 +105,8 @@ def run_problem(
         progress: called with the number of runs finished: after the shared loop, and after
             each group that has a loop of its own.
         loops: the cache the loops are kept in and reused from; None: built for this call only.
+        loop_ids: numbers each loop call's :class:`~optreg.bench.loop_timing.LoopTiming`
+            (a bench passes one counter to all its problems); None: from 0.
 
     Returns:
         One :class:`RunResult` per (optimizer, setting, seed), in plan order, seed after seed
@@ -112,8 +116,9 @@ def run_problem(
         >>> run_problem(plan.problems[0], plan, jit_compile=True, loops=LoopCache())  # doctest: +SKIP
     """
     loops_cache: LoopCache[ProblemLoops] = LoopCache() if loops is None else loops
+    loop_ids = itertools.count() if loop_ids is None else loop_ids
     if plan.seeds and problem.seed_shapes_loss:
-        return _run_per_seed(problem, plan, jit_compile, progress, loops_cache)
+        return _run_per_seed(problem, plan, jit_compile, progress, loops_cache, loop_ids)
     seeds: tuple[int | None, ...] = plan.seeds or (None,)
     starts = {seed: problem.start if seed is None else problem.seeded_start(seed) for seed in seeds}
     # every setting once per seed, seed after seed: the seeds are one more stacked axis
@@ -137,11 +142,12 @@ def run_problem(
         # the loop's rows are the members' runs, member after member
         rows = [(group, *run) for group in stacked for run in zip(group.indices, group.settings, group.values)]
         row_starts = np.array([start_of(index) for _, index, _, _ in rows], np.float32) if plan.seeds else None
-        outcome, seconds = _run_shared(built.shared, stacked, row_starts)
+        outcome = _run_shared(built.shared, stacked, row_starts)
+        timing = _timing(outcome, next(loop_ids), len(rows))
         listed = _listed(outcome)
         for row, (group, index, setting, values) in enumerate(rows):
             made[group.position, index] = _result(
-                group.entry, problem, setting, values, listed, row, seconds, seed_of(index)
+                group.entry, problem, setting, values, listed, row, timing, seed_of(index)
             )
         _report(progress, len(rows))
     for group_index, loop in built.alone.items():
@@ -150,21 +156,27 @@ def run_problem(
             for name, number in values.items():
                 loop.optimizers[0].set_hyperparameter(name, number)
             start = np.array([start_of(index)], np.float32) if plan.seeds else None
-            outcome, seconds = timed(functools.partial(loop.run, start))
+            outcome = loop.run(start)
             made[group.position, index] = _result(
-                group.entry, problem, setting, values, _listed(outcome), 0, seconds, seed_of(index)
+                group.entry, problem, setting, values, _listed(outcome), 0, _timing(outcome, next(loop_ids), 1),
+                seed_of(index),
             )
         _report(progress, len(group.settings))
     return [made[position, index] for position, settings in enumerate(expanded) for index in range(len(settings))]
 
 
-def _run_shared(loop: StackedLoop, stacked: Sequence[Group], starts: np.ndarray | None) -> tuple[LoopOutcome, float]:
+def _run_shared(loop: StackedLoop, stacked: Sequence[Group], starts: np.ndarray | None) -> LoopOutcome:
     """Give every member of the shared loop its runs' hyperparameters, run it from ``starts``
-    (None: the problem's start); returns its outcome and wall time."""
+    (None: the problem's start); returns its outcome."""
     for member, group in zip(loop.members, stacked):
         assert member.hyperparameters is not None  # every member of the shared loop stacks its runs
         member.hyperparameters.assign_runs(group.columns)
-    return timed(functools.partial(loop.run, starts))
+    return loop.run(starts)
+
+
+def _timing(outcome: LoopOutcome, loop_id: int, runs: int) -> LoopTiming:
+    """The timing of one loop call, from its outcome, shared by its ``runs`` runs."""
+    return LoopTiming(loop_id, runs, outcome.loop_iterations, outcome.compile_seconds, outcome.run_seconds)
 
 
 def _run_per_seed(
@@ -173,11 +185,13 @@ def _run_per_seed(
     jit_compile: bool,
     progress: Callable[[int], None] | None,
     loops: LoopCache[ProblemLoops],
+    loop_ids: Iterator[int],
 ) -> list[RunResult]:
     """A problem whose seed orders its minibatches: the problem made with each seed, its runs
     made as a plan without seeds, then interleaved as a seeded plan orders them."""
+    unseeded = attrs.evolve(plan, seeds=())
     by_seed = [
-        run_problem(problem.with_options(seed=seed), attrs.evolve(plan, seeds=()), jit_compile, progress, loops)
+        run_problem(problem.with_options(seed=seed), unseeded, jit_compile, progress, loops, loop_ids)
         for seed in plan.seeds
     ]
     return [attrs.evolve(result, seed=seed) for runs in zip(*by_seed) for seed, result in zip(plan.seeds, runs)]
@@ -349,7 +363,7 @@ def _result(
     values: Mapping[str, Any],
     listed: _Listed,
     row: int,
-    seconds: float,
+    timing: LoopTiming,
     seed: int | None = None,
 ) -> RunResult:
     """One run's record from its row of a loop's outcome."""
@@ -374,7 +388,7 @@ def _result(
         iterations=listed.iterations[row],
         final_loss=final_loss,
         final_params=tuple(listed.final_params[row]),
-        seconds=seconds,
+        seconds_share=timing.seconds_share,
         reached_at=reached if reached >= 0 else None,
         stalled_at=stalled if stalled >= 0 else None,
         metrics=figures,
@@ -385,6 +399,8 @@ def _result(
         seed=seed,
         judged_by=problem.judged_by,
         baseline=baseline,
+        loop=timing,
+        target=None if problem.target is None else str(problem.target),
     )
 
 
