@@ -13,12 +13,10 @@ import attrs
 
 from optreg.bench.grid import check_run_count
 from optreg.bench.loop_timing import LoopTiming
+from optreg.bench.setting_columns import setting_blocks
 from optreg.catalog.entries import OptimizerEntry
 from optreg.catalog.registry import Registry
 from optreg.errors import OptionError
-from optreg.model.hyperparameters import resolve_hyperparameters
-from optreg.model.option_values import check_spec_options
-from optreg.model.options import SPEC_OPTION_NAMES, split_options
 from optreg.problems import Problem
 
 
@@ -245,16 +243,10 @@ def plan_bench(
         names = registry.problems.names()
     found = tuple(_configured(registry.problems.get(name), problem_options or {}) for name in names)
     runs = []
-    checked: set[str] = set()  # a sweep repeats one set of options over many values: check each set once
     for name in optimizers:
         for entry, chosen in _with_inner_optimizers(registry, registry.get(name), settings):
-            for setting in chosen:
-                hyperparameters, options = split_setting(setting, entry)
-                resolve_hyperparameters(entry.accepted_hyperparameters, hyperparameters, entry.name)
-                spec_options = {k: v for k, v in options.items() if k in SPEC_OPTION_NAMES}
-                if repr(spec_options) not in checked:
-                    check_spec_options(spec_options)
-                    checked.add(repr(spec_options))
+            # every setting checked, in bulk: the error is the first bad setting's, as checked alone
+            setting_blocks(entry, chosen)
             runs.append((entry, tuple(chosen)))
     if len(set(seeds)) != len(seeds):
         raise OptionError(f"seeds must differ, got {list(seeds)}")
@@ -353,17 +345,3 @@ def _configured(problem: Problem, options: Mapping[str, Any]) -> Problem:
     """The problem with the options it takes; ``seed`` is skipped by problems without one."""
     chosen = {k: v for k, v in options.items() if k != "seed" or "seed" in problem.options}
     return problem.with_options(**chosen)
-
-
-def split_setting(setting: Mapping[str, Any], entry: OptimizerEntry | None = None) -> tuple[dict, dict]:
-    """Split a run's settings into hyperparameters and optimizer options: those a spec may set
-    (:data:`~optreg.model.options.SPEC_OPTION_NAMES`: ``clipnorm``, ``weight_decay``, …) and a
-    wrapper's inner optimizer, such as lookahead's ``inner``.
-
-    Example:
-        >>> split_setting({"learning_rate": 0.1, "clipnorm": 2.0})
-        ({'learning_rate': 0.1}, {'clipnorm': 2.0})
-    """
-    inner = [entry.inner.keyword] if entry is not None and entry.inner else []
-    return split_options(setting, names=(*SPEC_OPTION_NAMES, *inner))
-
