@@ -17,9 +17,14 @@ same hyperparameters), and two more sides that bound what any optimizer could ga
 * the pair's Keras side, which the ratios are taken against.
 
 After a warm-up fit (tracing, building the slots), each round fits ``--steps`` steps on every side,
-the sides' order rotating from round to round; the figures are medians over ``--rounds`` rounds,
-and each ratio is the median of the round-by-round ratios (Keras's time over the side's), so the
-machine's load falls on every side alike. Run from the repository root::
+the sides' order rotating from round to round. A round's time per step is taken inside the fit,
+by a callback stamping the end of every batch: the time from the end of batch ``--skip`` to the end
+of the last, over the batches between, so the fit's own start and end (making the data iterator,
+the callbacks, the epoch's end: a fixed cost per ``fit`` call, not per step, which once capped
+every fast side at the same figure) are not counted. TensorFlow runs each batch's function call
+to its end before the callback, so a stamp falls after the batch's work. The figures are medians
+over ``--rounds`` rounds, and each ratio is the median of the round-by-round ratios (Keras's time
+over the side's), so the machine's load falls on every side alike. Run from the repository root::
 
     python benchmarks/keras_fit.py [--models mlp conv embedding] [--pairs adam sgd ...] [--rounds 7]
 
@@ -84,6 +89,23 @@ PAIRS: dict[str, tuple[Callable[[], keras.optimizers.Optimizer], Callable[[], ke
         lambda: optreg.keras.optimizer("adafactor", learning_rate=1e-3),
         lambda: keras.optimizers.Adafactor(1e-3),
     ),
+    "amsgrad": (
+        lambda: optreg.keras.optimizer("amsgrad", learning_rate=1e-3),
+        lambda: keras.optimizers.Adam(1e-3, amsgrad=True),
+    ),
+    "gradient_descent": (
+        lambda: optreg.keras.optimizer("gradient_descent", learning_rate=1e-3),
+        lambda: keras.optimizers.SGD(1e-3),
+    ),
+    "nesterov": (
+        lambda: optreg.keras.optimizer("nesterov", learning_rate=1e-3, momentum=0.9),
+        lambda: keras.optimizers.SGD(1e-3, momentum=0.9, nesterov=True),
+    ),
+    "muon": (lambda: optreg.keras.optimizer("muon", learning_rate=1e-3), lambda: keras.optimizers.Muon(1e-3)),
+    "schedule_free_adamw": (
+        lambda: optreg.keras.optimizer("schedule_free_adamw", learning_rate=1e-3),
+        lambda: keras.optimizers.ScheduleFreeAdamW(1e-3),
+    ),
 }
 
 
@@ -145,35 +167,53 @@ def problem(name: str) -> tuple[Callable[[], keras.Model], int, np.ndarray, np.n
     return embedding, 1024, ids, rng.normal(size=(8192, 1)).astype("float32"), "mse"
 
 
-def fitter(model_name: str, optimizer: keras.optimizers.Optimizer) -> Callable[[int], None]:
-    """``fit(steps)`` for a fresh model compiled with ``optimizer``, warmed up (traced, built)."""
+class BatchClock(keras.callbacks.Callback):
+    """Stamps the end of every training batch of a fit (``time.perf_counter``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stamps: list[float] = []
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.stamps.append(time.perf_counter())
+
+    def seconds_per_step(self, skip: int) -> float:
+        """Seconds per step from the end of batch ``skip`` to the end of the last."""
+        if len(self.stamps) < skip + 2:
+            raise ValueError(f"{len(self.stamps)} batches timed; --steps must be at least --skip + 2")
+        return (self.stamps[-1] - self.stamps[skip]) / (len(self.stamps) - 1 - skip)
+
+
+def fitter(model_name: str, optimizer: keras.optimizers.Optimizer, skip: int) -> Callable[[int], float]:
+    """``fit(steps)`` for a fresh model compiled with ``optimizer``, warmed up (traced, built),
+    returning the fit's seconds per step after its first ``skip`` + 1 batches."""
     make, batch, x, y, loss = problem(model_name)
     model = make()
     model.compile(optimizer=optimizer, loss=loss)
     data = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch, drop_remainder=True).repeat().prefetch(4)
 
-    def fit(steps: int) -> None:
-        model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0)
+    def fit(steps: int) -> float:
+        clock = BatchClock()
+        model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[clock])
+        return clock.seconds_per_step(min(skip, steps - 2))
 
     fit(3)
     return fit
 
 
-def measure(model_name: str, pair: str, steps: int, rounds: int) -> dict[str, float]:
+def measure(model_name: str, pair: str, steps: int, rounds: int, skip: int = 2) -> dict[str, float]:
     """One pair on one model: each side's median steps per second, and the median ratios of
-    Keras's time over optreg's and over the no-update step's."""
+    Keras's time per step over optreg's and over the no-update step's."""
     ours, theirs = PAIRS[pair]
-    sides = {"keras": fitter(model_name, theirs()), "optreg": fitter(model_name, ours())}
-    sides["no update"] = fitter(model_name, NoUpdate())
+    sides = {"keras": fitter(model_name, theirs(), skip), "optreg": fitter(model_name, ours(), skip)}
+    sides["no update"] = fitter(model_name, NoUpdate(), skip)
     names = list(sides)
     times: dict[str, list[float]] = {name: [] for name in names}
     for round_ in range(rounds):
         shift = round_ % len(names)
         for name in names[shift:] + names[:shift]:
-            start = time.perf_counter()
-            sides[name](steps)
-            times[name].append(time.perf_counter() - start)
-    result = {f"{name} steps/s": steps / statistics.median(times[name]) for name in names}
+            times[name].append(sides[name](steps))
+    result = {f"{name} steps/s": 1 / statistics.median(times[name]) for name in names}
     for name in ("optreg", "no update"):
         result[f"{name} / keras"] = statistics.median(k / t for k, t in zip(times["keras"], times[name]))
     return result
@@ -206,8 +246,10 @@ def memory_in_fresh_process(pair: str, side: str, rows: int) -> float:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="*", default=["mlp", "conv", "embedding"])
-    parser.add_argument("--pairs", nargs="+", default=[p for p in PAIRS if p != "adam_lazy"], choices=list(PAIRS))
-    parser.add_argument("--steps", type=int, default=20, help="steps per timed fit")
+    parser.add_argument("--pairs", nargs="+", default=[p for p in PAIRS if p != "adam_lazy"], choices=[*PAIRS, "all"],
+                        help="pair names, or 'all' (every pair but adam_lazy: every built-in with a Keras counterpart)")
+    parser.add_argument("--steps", type=int, default=30, help="steps per timed fit")
+    parser.add_argument("--skip", type=int, default=2, help="batches of each fit not timed (its start)")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--memory-rows", type=int, nargs="*", default=[])
     parser.add_argument("--memory-pairs", nargs="*", default=["sgd", "adagrad", "adam"], choices=list(PAIRS))
@@ -220,15 +262,18 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"# {platform.machine()} {platform.system()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"TensorFlow {tf.__version__}, Keras {keras.__version__}; medians of {args.rounds} rounds of "
-        f"{args.steps} steps, sides' order rotating"
+        f"{args.steps}-step fits timed after their batch {args.skip}, sides' order rotating; load "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
+    pairs = [p for p in PAIRS if p != "adam_lazy"] if args.pairs == ["all"] else args.pairs
     for model_name in args.models:
-        for pair in args.pairs:
-            result = measure(model_name, pair, args.steps, args.rounds)
+        for pair in pairs:
+            result = measure(model_name, pair, args.steps, args.rounds, args.skip)
             print(
                 f"{model_name:9s} {pair:9s} steps/s: optreg {result['optreg steps/s']:7.1f}  keras "
                 f"{result['keras steps/s']:7.1f}  optreg/keras {result['optreg / keras']:5.2f}x   "
-                f"(no update: {result['no update steps/s']:7.1f} steps/s, {result['no update / keras']:5.2f}x)",
+                f"(no update: {result['no update steps/s']:7.1f} steps/s, {result['no update / keras']:5.2f}x)  "
+                f"load {os.getloadavg()[0]:.2f}",
                 flush=True,
             )
     for rows in args.memory_rows:

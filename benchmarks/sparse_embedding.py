@@ -4,11 +4,15 @@ The model is Embedding(rows × 64) → mean over the tokens → Dense(1), a batc
 ``--tokens`` ids each, trained with a squared error in a ``tf.function`` step (forward, backward,
 ``apply_gradients``). The embedding's gradient is a ``tf.IndexedSlices``. Pairs:
 
+every built-in with a Keras counterpart (``--pairs all``; ``state_memory.KERAS`` names them),
+optreg's optimizer against ``keras.optimizers.X`` at the same learning rate, among them
+
 * ``sgd``: optreg's sgd (exact-sparse: only the touched rows change) / ``keras.optimizers.SGD``;
 * ``adagrad``: optreg's adagrad (exact-sparse) / ``keras.optimizers.Adagrad``;
 * ``adam``: optreg's adam (not exact: the densified gradient) / ``keras.optimizers.Adam``;
-* ``adam lazy``: optreg's adam with ``sparse_updates="lazy"`` (LazyAdam's algorithm, not Adam's)
-  / ``keras.optimizers.Adam``.
+
+and ``adam lazy``: optreg's adam with ``sparse_updates="lazy"`` (LazyAdam's algorithm, not Adam's)
+/ ``keras.optimizers.Adam``. The default runs sgd, adagrad, adam and adam lazy.
 
 **Speed**, in one process: four sides, optreg and Keras each in a plain ``tf.function`` step
 (optreg then compiles its own update with XLA inside it) and in a ``tf.function(jit_compile=True)``
@@ -26,7 +30,10 @@ step holds at once. It includes XLA compiling optreg's update, which does not gr
 table; the column "without XLA" is optreg with ``jit_compile=False``.
 Run from the repository root::
 
-    python benchmarks/sparse_embedding.py [--rows 500000] [--memory-rows 500000 5000000]
+    python benchmarks/sparse_embedding.py [--pairs all] [--rows 500000] [--memory-rows 500000 5000000] [--summing]
+
+``--summing`` also times the ways of summing one batch's repeated rows inside an XLA computation
+(XLA's ``Unique``, a sort, the buffer ``summed_rows`` uses) beside Keras's whole SGD row update.
 """
 
 from __future__ import annotations
@@ -50,20 +57,30 @@ import keras
 import numpy as np
 import tensorflow as tf
 from peak_memory import peak_growth_mb
+from state_memory import KERAS
 
 import optreg
 
 DIM, BATCH = 64, 1024
-#: pair name → (optreg's optimizer, Keras's), each made fresh.
-PAIRS = {
-    "sgd": (lambda: optreg.registry.create("sgd", learning_rate=0.01), lambda: keras.optimizers.SGD(0.01)),
-    "adagrad": (lambda: optreg.registry.create("adagrad", learning_rate=0.01), lambda: keras.optimizers.Adagrad(0.01)),
-    "adam": (lambda: optreg.registry.create("adam", learning_rate=1e-3), lambda: keras.optimizers.Adam(1e-3)),
-    "adam lazy": (
-        lambda: optreg.registry.create("adam", learning_rate=1e-3, sparse_updates="lazy"),
-        lambda: keras.optimizers.Adam(1e-3),
-    ),
-}
+#: The learning rate of each side of a pair (1e-3 for the others).
+LEARNING_RATES = {"sgd": 0.01, "adagrad": 0.01, "gradient_descent": 0.01, "momentum": 0.01, "nesterov": 0.01}
+
+
+def make_pair(name: str, keras_class: str, arguments: dict, **options) -> tuple:
+    """(optreg's optimizer, Keras's), each made fresh, at the same learning rate."""
+    rate = LEARNING_RATES.get(name, 1e-3)
+    return (
+        lambda: optreg.registry.create(name, learning_rate=rate, **options),
+        lambda: getattr(keras.optimizers, keras_class)(learning_rate=rate, **arguments),
+    )
+
+
+#: pair name → (optreg's optimizer, Keras's): every built-in with a Keras counterpart (``--pairs
+#: all``), and adam with ``sparse_updates="lazy"`` against Keras's Adam (not the same algorithm).
+PAIRS = {name: make_pair(name, keras_class, arguments) for name, (keras_class, arguments) in KERAS.items()}
+PAIRS["adam lazy"] = make_pair("adam", "Adam", {}, sparse_updates="lazy")
+#: The pairs run when ``--pairs`` is not given.
+DEFAULT_PAIRS = ["sgd", "adagrad", "adam", "adam lazy"]
 
 
 def make_model(rows: int) -> keras.Model:
@@ -117,28 +134,91 @@ def timed(step, batches, steps: int) -> float:
 def speed(pair: str, rows: int, tokens: int, steps: int, rounds: int) -> dict:
     """Median steps per second of each side (optreg; Keras in ``tf.function``; Keras with the whole
     step XLA-compiled, as ``model.fit`` compiles it by default), and the median ratios, the sides'
-    order rotating from round to round."""
+    order rotating from round to round. A side whose step fails (Keras's Adadelta cannot be
+    XLA-compiled on a sparse gradient) is left out, its error's first line kept under
+    ``<side>_error``, and the ratios it takes part in are None."""
     batches = make_batches(rows, tokens)
     ours, theirs = PAIRS[pair]
     makers = {
         "optreg": (ours, False), "keras": (theirs, False), "optreg_xla": (ours, True), "keras_xla": (theirs, True)
     }
-    sides = {}
+    sides, result = {}, {"pair": pair}
     for side, (make, jit_compile) in makers.items():
         step = make_step(make_model(rows), make(), jit_compile)
-        timed(step, batches, 3)  # trace, compile, make the slots
+        try:
+            timed(step, batches, 3)  # trace, compile, make the slots
+        except (tf.errors.OpError, ValueError, TypeError) as error:
+            result[f"{side}_error"] = f"{type(error).__name__}: {str(error).strip().splitlines()[0]}"
+            continue
         sides[side] = step
     times: dict[str, list[float]] = {side: [] for side in sides}
     names = list(sides)
     for round_ in range(rounds):
         for side in names[round_ % len(names) :] + names[: round_ % len(names)]:
             times[side].append(timed(sides[side], batches, steps))
-    result = {"pair": pair, **{f"{side}_steps_per_s": steps / statistics.median(times[side]) for side in sides}}
+    result.update({f"{side}_steps_per_s": steps / statistics.median(times[side]) for side in sides})
     for mode in ("", "_xla"):
+        if f"optreg{mode}" not in sides or f"keras{mode}" not in sides:
+            result[f"ratio{mode}"] = None
+            continue
         pairs = zip(times[f"optreg{mode}"], times[f"keras{mode}"])
         result[f"ratio{mode}"] = statistics.median(keras_time / optreg_time for optreg_time, keras_time in pairs)
     return result
 
+
+def describe(result: dict, mode: str) -> str:
+    """``optreg <steps/s> keras <steps/s> = <ratio>x`` for one mode (``""`` or ``"_xla"``), a side
+    that failed shown as such."""
+    figures = []
+    for side in ("optreg", "keras"):
+        rate = result.get(f"{side}{mode}_steps_per_s")
+        figures.append(f"{side} {rate:6.1f}" if rate is not None else f"{side} fails")
+    ratio = result[f"ratio{mode}"]
+    return " ".join(figures) + (f" = {ratio:.2f}x" if ratio is not None else "")
+
+
+def summing(rows: int, tokens: int, rounds: int = 7, calls: int = 30) -> dict[str, float]:
+    """Milliseconds to sum one batch's repeated rows inside an XLA computation, each way: XLA's
+    own ``Unique`` (what ``summed_rows`` ran there before), a stable sort, the buffer of one index
+    per table row (what it runs now for rows of 8 elements or more), and, for scale, Keras's whole
+    SGD row update of the same gradient (a scatter of the raw rows, duplicates unsummed); medians of
+    ``rounds`` rounds of ``calls`` calls, the ways' order rotating."""
+    from optreg.runtime import sparse
+
+    ids, _ = make_batches(rows, tokens, count=1)[0]
+    indices = tf.reshape(ids, [-1])
+    grad = tf.IndexedSlices(tf.random.normal([indices.shape[0], DIM]), indices, tf.constant([rows, DIM]))
+    length = indices.shape[0]
+    table = tf.Variable(tf.zeros([rows, DIM]))
+
+    def by_unique(g):
+        _, positions = tf.unique(g.indices)
+        return tf.math.unsorted_segment_sum(g.values, positions, length)
+
+    ways = {
+        "xla unique": by_unique,
+        "sort": lambda g: sparse._summed_rows_by_sorting(g, length).values,
+        "buffer": lambda g: sparse._summed_rows_by_buffer(g, length, rows).values,
+        "keras's sgd row update": lambda g: _done(table.scatter_sub(tf.IndexedSlices(0.01 * g.values, g.indices))),
+    }
+    compiled = {name: tf.function(way, jit_compile=True) for name, way in ways.items()}
+    times: dict[str, list[float]] = {name: [] for name in ways}
+    for function in compiled.values():
+        function(grad).numpy()  # compiled
+    names = list(ways)
+    for round_ in range(rounds):
+        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+            start = time.perf_counter()
+            for _ in range(calls):
+                out = compiled[name](grad)
+            out.numpy()
+            times[name].append((time.perf_counter() - start) / calls * 1e3)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def _done(_: object) -> tf.Tensor:
+    """A number to return from a step run for its effect."""
+    return tf.constant(0.0)
 
 
 def step_memory(pair: str, side: str, rows: int, tokens: int) -> dict:
@@ -170,9 +250,10 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=4, help="ids per example")
     parser.add_argument("--steps", type=int, default=10, help="steps per timed round")
     parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--pairs", nargs="*", default=list(PAIRS))
+    parser.add_argument("--pairs", nargs="*", default=DEFAULT_PAIRS, help="pair names, or 'all' (every pair)")
     parser.add_argument("--memory-rows", type=int, nargs="*", default=[500_000, 5_000_000])
     parser.add_argument("--memory-pairs", nargs="*", default=["sgd", "adam lazy", "adam"])
+    parser.add_argument("--summing", action="store_true", help="time the ways of summing repeated rows under XLA")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
@@ -182,13 +263,17 @@ def main() -> None:
           f"TensorFlow {tf.__version__}, Keras {keras.__version__}")
     print(f"# Embedding({args.rows} x {DIM}) + mean pooling + Dense(1), batch {BATCH} x {args.tokens} ids, "
           f"median of {args.rounds} rounds of {args.steps} steps, sides' order rotating")
-    for pair in args.pairs:
-        support = PAIRS[pair][0]().sparse_support.describe()
-        result = speed(pair, args.rows, args.tokens, args.steps, args.rounds)
-        print(f"{pair:10s} steps/s, tf.function: optreg {result['optreg_steps_per_s']:6.1f} keras "
-              f"{result['keras_steps_per_s']:6.1f} = {result['ratio']:.2f}x;  whole step XLA: optreg "
-              f"{result['optreg_xla_steps_per_s']:6.1f} keras {result['keras_xla_steps_per_s']:6.1f} = "
-              f"{result['ratio_xla']:.2f}x   (optreg: {support.split(' (')[0]})", flush=True)
+    if args.summing:
+        figures = ", ".join(f"{name} {ms:.3f} ms" for name, ms in summing(args.rows, args.tokens).items())
+        print(f"summing {BATCH * args.tokens} ids' rows inside XLA: {figures}  (load {os.getloadavg()[0]:.2f})")
+    pairs = list(PAIRS) if args.pairs == ["all"] else args.pairs
+    for name in pairs:
+        support = PAIRS[name][0]().sparse_support.describe()
+        result = speed(name, args.rows, args.tokens, args.steps, args.rounds)
+        print(f"{name:19s} steps/s, tf.function: {describe(result, '')};  whole step XLA: {describe(result, '_xla')}"
+              f"   (optreg: {support.split(' (')[0]}; load {os.getloadavg()[0]:.2f})", flush=True)
+        for key in sorted(key for key in result if key.endswith("_error")):
+            print(f"    {key[: -len('_error')]} fails: {result[key]}", flush=True)
     for rows in args.memory_rows:
         for pair in args.memory_pairs:
             sides = ("optreg", "optreg_plain", "keras")

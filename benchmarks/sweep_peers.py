@@ -129,10 +129,10 @@ LOOP_SECONDS: list[float] = []
 _run = StackedLoop.run
 
 
-def _timed_run(self):
+def _timed_run(self, *args, **kwargs):
     started = time.perf_counter()
     try:
-        return _run(self)
+        return _run(self, *args, **kwargs)
     finally:
         LOOP_SECONDS.append(time.perf_counter() - started)
 

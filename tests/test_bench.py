@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 
 import attrs
 import pytest
@@ -46,14 +47,41 @@ def test_converged_runs_end_at_the_minimum(tutorial_results):
 def test_records_hold_every_hyperparameter(tutorial_results):
     momentum = next(r for r in tutorial_results if r.optimizer == "momentum")
     assert momentum.hyperparameters == {"learning_rate": 1e-3, "momentum": 0.7}
-    assert momentum.seconds > 0
+    assert momentum.seconds_share > 0
+
+
+def test_the_runs_of_one_loop_share_its_timing_and_their_shares_sum_to_its_run_time(tutorial_results):
+    (timing,) = {r.loop for r in tutorial_results}  # the tutorial's 9 runs: one call of one loop
+    assert (timing.loop_id, timing.runs, timing.iterations) == (0, 9, 2000)
+    assert timing.run_seconds > 0 and timing.compile_seconds >= 0  # 0 when an earlier test compiled the loop
+    assert math.fsum(r.seconds_share for r in tutorial_results) == pytest.approx(timing.run_seconds, rel=1e-12)
+
+
+def test_a_reused_loop_reports_no_compilation_and_the_same_runs():
+    plan = plan_bench(optreg.registry, ["momentum"], "booth", [{"learning_rate": 0.01}], 3)
+    cache = LoopCache()
+    (first,) = run_bench(plan, jit_compile=False, loops=cache)
+    (again,) = run_bench(plan, jit_compile=False, loops=cache)
+    assert first.loop.compile_seconds > 0 and again.loop.compile_seconds == 0
+    assert (first.loop.iterations, again.loop.iterations) == (3, 3) and first.final_params == again.final_params
+
+
+def test_wall_time_to_target_is_the_loops_time_to_settled_at_and_none_for_runs_that_never_settle(tutorial_results):
+    for run in tutorial_results:
+        if run.settled_at is None:
+            assert run.seconds_to_target is None
+        else:  # momentum at 0.01 from iteration 41, adam at 0.1 from 1035, of the loop's 2000
+            assert 0 < run.seconds_to_target <= run.loop.run_seconds
+            assert run.seconds_to_target == pytest.approx(run.settled_at * run.loop.run_seconds / 2000)
+    assert sorted(r.settled_at for r in tutorial_results if r.seconds_to_target is not None) == [41, 1035]
 
 
 def test_json_and_csv_reports(tutorial_results):
     records = json.loads(render(tutorial_results, "json"))
     assert len(records) == 9
     assert set(records[0]) >= {
-        "optimizer", "problem", "hyperparameters", "status", "iterations", "final_loss", "final_params", "seconds",
+        "optimizer", "problem", "hyperparameters", "status", "iterations", "final_loss", "final_params",
+        "seconds_share",
     }
     rows = list(csv.DictReader(io.StringIO(render(tutorial_results, "csv"))))
     assert [(r["optimizer"], r["status"], int(r["iterations"])) for r in rows] == [
@@ -114,6 +142,10 @@ def test_a_shared_loop_gives_every_optimizer_what_it_gets_alone():
     stacked = ["adam"] * 3 + ["momentum"] * 3 + ["rmsprop"] * 3
     assert [m.optimizer.optimizer_name for m in loops.shared.members] == stacked
     assert len(loops.alone) == 3
+    (shared,) = {r.loop for r in together if r.optimizer != "muon"}  # one call of the shared loop
+    muon = [r.loop for r in together if r.optimizer == "muon"]  # a call of its own loop per setting
+    assert (shared.loop_id, shared.runs) == (0, 9) and [(t.loop_id, t.runs) for t in muon] == [(1, 1), (2, 1), (3, 1)]
+    assert all(t.compile_seconds > 0 for t in (shared, *muon))  # every loop new, compiled by its first call
     assert {r.status for r in together} == {"reached", "exceeded", "exploded"}
     assert len({r.iterations for r in together}) > 6  # runs stop at different iterations
     for result in together:
@@ -243,7 +275,7 @@ def test_a_name_given_to_a_number_hyperparameter_is_refused_when_planned():
 
 def _records(results):
     """Results as comparable text, NaN included (bit for bit through repr)."""
-    return [repr({k: v for k, v in attrs.asdict(r).items() if k != "seconds"}) for r in results]
+    return [repr({k: v for k, v in attrs.asdict(r).items() if k not in ("seconds_share", "loop")}) for r in results]
 
 
 def _chunked_plan():

@@ -95,6 +95,10 @@ def test_a_bench_that_explodes_writes_strict_json_to_stdout_and_out(tmp_path):
     assert any(r["status"] == "exploded" and r["final_loss"] is None and "final_loss" in r["nonfinite"]
                for r in printed)
     assert strict_loads((tmp_path / "out" / "results.json").read_text()) == printed
+    # sgd and momentum stack: their 4 runs are one loop call, whose time the shares add up to once
+    assert {(r["loop_id"], r["loop_runs"], r["loop_iterations"]) for r in printed} == {(0, 4, 20)}
+    assert math.fsum(r["seconds_share"] for r in printed) == pytest.approx(printed[0]["loop_seconds"], rel=1e-12)
+    assert all(r["seconds_to_target"] is None for r in printed if r["settled_at"] is None)
     ranking = strict_loads((tmp_path / "out" / "ranking.json").read_text())
     assert set(ranking) == {"standings", "profile"}
     rows = list(csv.reader(io.StringIO((tmp_path / "out" / "results.csv").read_text())))
@@ -142,8 +146,9 @@ def test_a_field_missing_from_the_documented_schema_is_caught():
     count = len(result_schema.FIELDS)
     assert schema_table_problems(without_row(page("docs/benchmarking.md"), "`nonfinite`")) == [
         f"the page has {count - 1} fields, the code {count}"]
-    changed = page("docs/benchmarking.md").replace("| `seconds` | number |", "| `seconds` | integer |")
-    assert schema_table_problems(changed) == ["page ('seconds', 'integer', 'yes'), code ('seconds', 'number', 'yes')"]
+    changed = page("docs/benchmarking.md").replace("| `seconds_share` | number |", "| `seconds_share` | integer |")
+    assert schema_table_problems(changed) == [
+        "page ('seconds_share', 'integer', 'yes'), code ('seconds_share', 'number', 'yes')"]
 
 
 # --- figure files ------------------------------------------------------------------------

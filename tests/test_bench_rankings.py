@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import math
+import re
 import statistics
 
 import numpy as np
@@ -19,9 +20,10 @@ from click.testing import CliRunner
 
 import optreg
 from optreg.bench.loop_cache import LoopCache
+from optreg.bench.loop_timing import LoopTiming
 from optreg.bench.ranking import full_settings_text, profile, ranking_text, standings
 from optreg.bench.report import render
-from optreg.bench.runner import outcome, plan_bench
+from optreg.bench.runner import RunResult, outcome, plan_bench
 from optreg.bench.seed_stats import parse_seeds, spread, t_quantile_975
 from optreg.cli import main
 from optreg.problems import START_NOISE
@@ -172,6 +174,7 @@ def test_minibatch_seeds_each_equal_the_problem_made_with_that_seed():
     together = bench(["adam"], "mlp-regression", [{"learning_rate": 0.01}], 12, jit_compile=False,
                      problem_options={"batch_size": 32}, seeds=(0, 4))
     assert [r.problem_options["seed"] for r in together] == [r.seed for r in together] == [0, 4]
+    assert [(r.loop.loop_id, r.loop.runs) for r in together] == [(0, 1), (1, 1)]  # a loop call per seed
     (alone,) = bench(["adam"], "mlp-regression", [{"learning_rate": 0.01}], 12, jit_compile=False,
                      problem_options={"batch_size": 32, "seed": 4})
     np.testing.assert_allclose(together[1].final_params, alone.final_params, rtol=1e-6, atol=1e-6)
@@ -191,6 +194,35 @@ def test_the_seed_table_shows_mean_std_and_an_interval_and_json_keeps_every_run(
     losses = [r["final_loss"] for r in records[:4]]
     expected = f"{statistics.mean(losses):.4g} ± {statistics.stdev(losses):.4g}"
     assert expected in lines[1]
+    # time to target in iterations and in wall seconds, then each optimizer's wall time
+    assert lines[0].endswith("within tolerance from  seconds to target  seconds")
+    assert "wall time: 1 loop call, compiling" in table.output
+    assert [line.split()[:2] for line in lines if line.startswith(("adam ", "momentum "))][2:4] == [
+        ["adam", "4"], ["momentum", "4"]]
+    for record in records:
+        if record["settled_at"] is None:
+            assert record["seconds_to_target"] is None
+        else:
+            assert 0 < record["seconds_to_target"] <= record["loop_seconds"]
+
+
+def test_the_seed_table_gives_the_time_to_target_in_seconds_and_each_optimizers_share():
+    """Made by hand: a loop call of 4 runs, 100 iterations in 2 s (0.02 s each), compiled in 1 s."""
+    timing = LoopTiming(loop_id=0, runs=4, iterations=100, compile_seconds=1.0, run_seconds=2.0)
+
+    def run(optimizer, seed, settled_at):
+        return RunResult(optimizer, "booth", {}, {"learning_rate": 0.1}, "exceeded", 100, 0.5, (0.0, 0.0),
+                         timing.seconds_share, settled_at=settled_at, seed=seed, loop=timing)
+
+    runs = [run("adam", 0, 10), run("adam", 1, 30), run("sgd", 0, None), run("sgd", 1, 50)]
+    lines = render(runs, "table").splitlines()
+    # the last three cells: iterations to target, seconds to target, the setting's seconds
+    assert [re.split(r"\s{2,}", line)[-3:] for line in lines[1:3]] == [
+        ["20 ± 14.14 (2/2)", "0.4 ± 0.283", "1"],  # settled at 10 and 30: 0.2 and 0.6 s
+        ["50 ± 0 (1/2)", "1 ± 0", "1"]]
+    assert lines[-3:] == ["optimizer  runs  running s  compiling s", "adam       2     1          0.5",
+                          "sgd        2     1          0.5"]
+    assert "wall time: 1 loop call, compiling 1 s and running 2 s" in lines[-4]
 
 
 def test_seed_given_twice_or_with_seeds_is_refused():

@@ -694,3 +694,17 @@ def test_the_function_sets_are_derived_from_the_table_kinds():
     assert all(len(function.doc) > 10 and function.arity >= 1 for function in functions.FUNCTIONS.values())
     with pytest.raises(ValueError, match="unknown function kinds"):
         functions.of_kind("elementwize")
+
+
+def test_a_tensor_to_a_scalar_power_matches_numpy_in_and_out_of_xla():
+    """``**`` of a tensor by a scalar known only when the step runs takes sqrt at 0.5 (XLA's pow is
+    slow on a CPU) and pow otherwise; both agree with NumPy, compiled or not."""
+    from optreg.runtime.tf_functions import BINARY
+
+    base = np.array([[0.3, 2.0, 7.5], [1e-4, 1.0, 40.0]], np.float32)
+    power = tf.function(lambda x, y: BINARY["**"](x, y), jit_compile=True)
+    for exponent in (0.5, 1.5, -0.5):
+        expected = base.astype(np.float64) ** exponent
+        for result in (BINARY["**"](tf.constant(base), tf.constant(exponent)), power(base, tf.constant(exponent))):
+            np.testing.assert_allclose(result.numpy(), expected, rtol=2e-7)
+    np.testing.assert_array_equal(power(base, tf.constant(0.5)).numpy(), np.sqrt(base))

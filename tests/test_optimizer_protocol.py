@@ -15,13 +15,23 @@ from tests.optimizer_table import CASES
 from tests.test_optimizers import BUILTIN, CASE_BY_NAME
 
 # --- the protocol, for every registered optimizer -------------------------------------------
+#
+# Where a check is about the protocol and not the compile mode (the calling forms, the first
+# step, checkpoints), it runs op by op (``OP_BY_OP``): an XLA compilation per optimizer costs
+# more than the check, the XLA step's agreement with the op-by-op one is checked for every
+# optimizer by test_optimizers.py's test_the_xla_step_and_the_op_by_op_step_agree, and compiled
+# steps' checkpoints by test_checkpoint.py's resume test. The checks of tf.function and of None
+# gradients keep the default (XLA) step.
+
+#: The option that runs a step op by op.
+OP_BY_OP = {"jit_compile": False}
 
 
 @pytest.mark.parametrize("name", BUILTIN)
 def test_both_calling_forms_agree(name, rng):
     start, grads = random_problem(rng, (3, 4), 5)
     pairs_var, lists_var = tf.Variable(start), tf.Variable(start)
-    pairs_opt, lists_opt = optreg.registry.create(name), optreg.registry.create(name)
+    pairs_opt, lists_opt = optreg.registry.create(name, **OP_BY_OP), optreg.registry.create(name, **OP_BY_OP)
     for g in grads:
         pairs_opt.apply_gradients(zip([tf.constant(g)], [pairs_var]))
         lists_opt.apply_gradients([tf.constant(g)], [lists_var])
@@ -75,7 +85,7 @@ def test_the_first_step_moves_unless_declared_measuring(name):
     """An optimizer's first ``measuring_steps`` updates leave the variable where it is (ADOPT's
     records the squared gradient), and the next one moves it; the bench relies on this."""
     var = tf.Variable([1.0, -2.0])
-    opt = optreg.registry.create(name, learning_rate=0.1)
+    opt = optreg.registry.create(name, learning_rate=0.1, **OP_BY_OP)
     for _ in range(opt.measuring_steps):
         opt.apply_gradients([(tf.constant([0.5, -0.25]), var)])
         np.testing.assert_array_equal(var.numpy(), [1.0, -2.0])
@@ -134,7 +144,7 @@ def test_new_learning_rate_takes_effect_without_retracing(name):
 def test_checkpoint_restores_slots_and_iterations_into_a_new_instance(name, tmp_path, rng):
     start, grads = random_problem(rng, (4,), 10)
     var = tf.Variable(start)
-    opt = optreg.registry.create(name, learning_rate=0.05)
+    opt = optreg.registry.create(name, learning_rate=0.05, **OP_BY_OP)
     for g in grads[:5]:
         opt.apply_gradients([(tf.constant(g), var)])
     path = tf.train.Checkpoint(optimizer=opt, var=var).save(str(tmp_path / "ckpt"))
@@ -142,7 +152,7 @@ def test_checkpoint_restores_slots_and_iterations_into_a_new_instance(name, tmp_
         opt.apply_gradients([(tf.constant(g), var)])
 
     restored_var = tf.Variable(np.zeros_like(start))
-    restored = optreg.registry.create(name, learning_rate=0.05)
+    restored = optreg.registry.create(name, learning_rate=0.05, **OP_BY_OP)
     restored.build([restored_var])
     tf.train.Checkpoint(optimizer=restored, var=restored_var).restore(path).assert_consumed()
     assert int(restored.iterations) == 5

@@ -326,3 +326,26 @@ def test_a_sparse_step_inside_a_whole_step_xla_function():
             step(sparse_gradient(seed))
         tables[mode] = table.numpy()
     np.testing.assert_array_max_ulp(tables["exact"], tables["dense"], 1)
+
+
+@pytest.mark.parametrize("cols", [3, 8], ids=["sorting", "buffer"])
+def test_rows_summed_inside_xla_are_those_tf_unique_sums(cols):
+    """Under XLA the rows are summed without XLA's slow Unique (by sorting for rows narrower than
+    BUFFER_ROW_ELEMENTS, through one index per table row otherwise): the same rows and sums, each row
+    once, the rest zero rows at the first row's index, as update_rows expects."""
+    from optreg.runtime.sparse import BUFFER_ROW_ELEMENTS, in_xla_context, summed_rows
+
+    assert (cols >= BUFFER_ROW_ELEMENTS) == (cols == 8)
+    values = tf.constant(np.random.default_rng(2).normal(size=(len(INDICES), cols)).astype("float32"))
+    grad = tf.IndexedSlices(values, tf.constant(INDICES), tf.constant([ROWS, cols]))
+    inside = tf.function(lambda g: (summed_rows(g), in_xla_context()), jit_compile=True)
+    (compiled, was_in_xla), eager = inside(grad), summed_rows(grad)
+    assert bool(was_in_xla) and not tf.function(in_xla_context)()
+    dense = {name: tf.math.unsorted_segment_sum(g.values, g.indices, ROWS).numpy() for name, g in
+             (("raw", grad), ("eager", eager), ("compiled", compiled))}
+    np.testing.assert_array_equal(dense["compiled"], dense["eager"])
+    np.testing.assert_allclose(dense["compiled"], dense["raw"], rtol=1e-6)
+    indices, rows = compiled.indices.numpy(), compiled.values.numpy()
+    first = np.array([k == 0 or i != indices[0] for k, i in enumerate(indices)])
+    assert sorted(indices[first]) == sorted(set(INDICES))  # each row once, the rest padding
+    np.testing.assert_array_equal(rows[~first], 0.0)

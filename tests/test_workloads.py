@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import json
 
+import attrs
 import numpy as np
 import pytest
 import tensorflow as tf
 from click.testing import CliRunner
 
 import optreg
+from optreg.bench.runner import plan_bench
 from optreg.cli import main
-from optreg.problems import digits_data, synthetic
+from optreg.problems import Problem, digits_data, synthetic
 from optreg.problems.autoencoder import pca_errors
 from optreg.problems.char_lm import load_text, text_windows
 from optreg.problems.digits import cnn_layout, cnn_logits, mlp_layout
 from optreg.problems.digits_data import image_patches, load_digits
+from optreg.problems.targets import Target
+from tests.helpers import run_bench
 
 WORKLOADS = ["digits-mlp", "digits-cnn", "logistic-regression", "noisy-quadratic", "autoencoder", "char-lm"]
 
@@ -192,3 +196,34 @@ def test_a_short_bench_reaches_the_stated_targets_through_the_command_line():
     assert digits["test_accuracy"] >= 0.95 and digits["target_met"] == 1.0
     assert digits["test_loss"] < digits["baseline_test_loss"] / 10
     assert logistic["reached_at"] is not None and logistic["distance_to_optimum"] < 0.05
+    # the loop checks the target every iteration: the time to it, in iterations and in seconds
+    assert digits["target"] == "test_accuracy ≥ 0.95" and 0 < digits["settled_at"] < 200
+    assert 0 < digits["seconds_to_target"] <= digits["loop_seconds"]
+
+
+def test_the_loop_finds_when_a_run_met_its_problems_target_and_stayed():
+    """A bowl x² from x = 2 with the target x² ≤ 0.25 and no known minimum: gradient descent
+    at lr 0.1 makes x_k = 2 · 0.8^k, outside at k = 6 (0.524), inside from k = 7 (0.419) on;
+    at lr 0.001 it never gets there in 20 iterations."""
+    bowl = Problem("bowl", "x²", (2.0,), lambda x: x[..., 0] ** 2, target=Target("x_squared", 0.25),
+                   target_figure=lambda p: p[..., 0] ** 2)
+    plan = plan_bench(optreg.registry, ["gradient_descent"], "quartic", [{"learning_rate": 0.1},
+                                                                         {"learning_rate": 0.001}], 20)
+    fast, slow = run_bench(attrs.evolve(plan, problems=(bowl,)), jit_compile=False)
+    assert (fast.target, fast.has_minimum, fast.reached_at, fast.settled_at) == ("x_squared ≤ 0.25", False, 7, 7)
+    assert 0 < fast.seconds_to_target <= fast.loop.run_seconds
+    assert (slow.reached_at, slow.settled_at, slow.seconds_to_target) == (None, None, None)
+
+
+@pytest.mark.parametrize("name", ["digits-mlp", "digits-cnn", "autoencoder", "char-lm"])
+def test_the_target_figure_the_loop_checks_is_the_metric_reported(name, rng):
+    """The compiled loop checks a workload's target by ``target_figure``; the records report the
+    metric. At the start and two random points they agree, and so do the verdicts."""
+    made = problem(name)
+    start = np.asarray(made.start, np.float32)
+    points = np.stack([start, start + rng.normal(0, 0.1, start.shape), start + rng.normal(0, 0.3, start.shape)])
+    points = points.astype(np.float32)
+    reported = np.asarray(made.metrics(points)[made.target.metric])
+    checked = made.target_figure(tf.constant(points)).numpy()
+    np.testing.assert_allclose(checked, reported, rtol=1e-5)
+    assert made.target.met(checked).tolist() == (made.metrics(points)["target_met"] == 1.0).tolist()

@@ -8,6 +8,7 @@ assigns new values. Ctrl-C stops a bench between two chunks of a loop
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 from optreg.bench.groups import ProblemLoops, run_problem
@@ -53,9 +54,10 @@ def run_bench(
     """
     results: list[RunResult] = []
     cache: LoopCache[ProblemLoops] = LoopCache() if loops is None else loops
+    loop_ids = itertools.count()  # each loop call's number in this bench, its records' loop_id
     try:
         for problem in plan.problems:
-            results.extend(run_problem(problem, plan, jit_compile, progress, cache))
+            results.extend(run_problem(problem, plan, jit_compile, progress, cache, loop_ids))
     except KeyboardInterrupt:
         raise BenchInterrupted(results) from None
     return results

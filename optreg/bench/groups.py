@@ -19,8 +19,8 @@ in loops of its own.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Mapping, Sequence
+import itertools
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -29,11 +29,14 @@ import numpy as np
 from optreg.bench.loop import StackedLoop
 from optreg.bench.loop_cache import LoopCache
 from optreg.bench.loop_records import LoopMember, LoopOutcome, loop_options
+from optreg.bench.loop_timing import LoopTiming
 from optreg.bench.run_status import STATUSES
-from optreg.bench.runner import BenchPlan, RunResult, judged_status, split_setting, timed
+from optreg.bench.runner import BenchPlan, RunResult, judged_status
+from optreg.bench.setting_columns import SettingBlock, setting_blocks, split_setting
 from optreg.catalog.entries import OptimizerEntry
-from optreg.model.hyperparameters import resolve_hyperparameters
+from optreg.lang import parse, tree
 from optreg.problems import Problem
+from optreg.runtime.hyperparameter_state import same_bits
 from optreg.spec.conditions import condition_holds, slot_deciding_hyperparameters
 
 
@@ -46,28 +49,33 @@ class Group:
         position: the optimizer's place in the plan.
         indices: the settings' places in the optimizer's list of settings.
         settings: the settings, as given.
-        values: every hyperparameter's value, one dict per setting.
+        columns: hyperparameter name → its value in each setting (every hyperparameter).
         options: the options, fixed hyperparameters and slot-deciding values the loop is built with.
+        shared: the hyperparameters with one value (the same bits) in every setting: the loop
+            holds each once for all the runs, so its per-step arithmetic is done once.
     """
 
     entry: OptimizerEntry
     position: int
     indices: tuple[int, ...]
     settings: tuple[dict[str, Any], ...]
-    values: tuple[dict[str, Any], ...]
+    columns: Mapping[str, list[Any]]
     options: Mapping[str, Any]
+    shared: frozenset[str] = frozenset()
 
     @property
-    def key(self) -> tuple[str, str, str, int]:
+    def key(self) -> tuple[str, str, str, int, tuple[str, ...]]:
         """Everything about the group that shapes a loop's trace: its spec's text too, so a spec
         edited and benched again in the same process is traced anew, not run as it was."""
         spec_text = self.entry.spec.text if self.entry.spec is not None else ""
-        return self.entry.qualified_name, spec_text, repr(sorted(self.options.items())), len(self.settings)
+        options = repr(sorted(self.options.items()))
+        return self.entry.qualified_name, spec_text, options, len(self.settings), tuple(sorted(self.shared))
 
     @property
-    def columns(self) -> dict[str, list[Any]]:
-        """Hyperparameter name → one value per setting."""
-        return {name: [value[name] for value in self.values] for name in self.values[0]}
+    def values(self) -> tuple[dict[str, Any], ...]:
+        """Every hyperparameter's value, one dict per setting."""
+        names = tuple(self.columns)
+        return tuple(dict(zip(names, row)) for row in zip(*self.columns.values()))
 
 
 @attrs.frozen
@@ -86,6 +94,7 @@ def run_problem(
     jit_compile: bool,
     progress: Callable[[int], None] | None = None,
     loops: LoopCache[ProblemLoops] | None = None,
+    loop_ids: Iterator[int] | None = None,
 ) -> list[RunResult]:
     """Make every run of a plan on one problem.
 
@@ -96,6 +105,8 @@ def run_problem(
         progress: called with the number of runs finished: after the shared loop, and after
             each group that has a loop of its own.
         loops: the cache the loops are kept in and reused from; None: built for this call only.
+        loop_ids: numbers each loop call's :class:`~optreg.bench.loop_timing.LoopTiming`
+            (a bench passes one counter to all its problems); None: from 0.
 
     Returns:
         One :class:`RunResult` per (optimizer, setting, seed), in plan order, seed after seed
@@ -105,8 +116,9 @@ def run_problem(
         >>> run_problem(plan.problems[0], plan, jit_compile=True, loops=LoopCache())  # doctest: +SKIP
     """
     loops_cache: LoopCache[ProblemLoops] = LoopCache() if loops is None else loops
+    loop_ids = itertools.count() if loop_ids is None else loop_ids
     if plan.seeds and problem.seed_shapes_loss:
-        return _run_per_seed(problem, plan, jit_compile, progress, loops_cache)
+        return _run_per_seed(problem, plan, jit_compile, progress, loops_cache, loop_ids)
     seeds: tuple[int | None, ...] = plan.seeds or (None,)
     starts = {seed: problem.start if seed is None else problem.seeded_start(seed) for seed in seeds}
     # every setting once per seed, seed after seed: the seeds are one more stacked axis
@@ -130,10 +142,12 @@ def run_problem(
         # the loop's rows are the members' runs, member after member
         rows = [(group, *run) for group in stacked for run in zip(group.indices, group.settings, group.values)]
         row_starts = np.array([start_of(index) for _, index, _, _ in rows], np.float32) if plan.seeds else None
-        outcome, seconds = _run_shared(built.shared, stacked, row_starts)
+        outcome = _run_shared(built.shared, stacked, row_starts)
+        timing = _timing(outcome, next(loop_ids), len(rows))
+        listed = _listed(outcome)
         for row, (group, index, setting, values) in enumerate(rows):
             made[group.position, index] = _result(
-                group.entry, problem, setting, values, outcome, row, seconds, seed_of(index)
+                group.entry, problem, setting, values, listed, row, timing, seed_of(index)
             )
         _report(progress, len(rows))
     for group_index, loop in built.alone.items():
@@ -142,21 +156,27 @@ def run_problem(
             for name, number in values.items():
                 loop.optimizers[0].set_hyperparameter(name, number)
             start = np.array([start_of(index)], np.float32) if plan.seeds else None
-            outcome, seconds = timed(functools.partial(loop.run, start))
+            outcome = loop.run(start)
             made[group.position, index] = _result(
-                group.entry, problem, setting, values, outcome, 0, seconds, seed_of(index)
+                group.entry, problem, setting, values, _listed(outcome), 0, _timing(outcome, next(loop_ids), 1),
+                seed_of(index),
             )
         _report(progress, len(group.settings))
     return [made[position, index] for position, settings in enumerate(expanded) for index in range(len(settings))]
 
 
-def _run_shared(loop: StackedLoop, stacked: Sequence[Group], starts: np.ndarray | None) -> tuple[LoopOutcome, float]:
+def _run_shared(loop: StackedLoop, stacked: Sequence[Group], starts: np.ndarray | None) -> LoopOutcome:
     """Give every member of the shared loop its runs' hyperparameters, run it from ``starts``
-    (None: the problem's start); returns its outcome and wall time."""
+    (None: the problem's start); returns its outcome."""
     for member, group in zip(loop.members, stacked):
         assert member.hyperparameters is not None  # every member of the shared loop stacks its runs
         member.hyperparameters.assign_runs(group.columns)
-    return timed(functools.partial(loop.run, starts))
+    return loop.run(starts)
+
+
+def _timing(outcome: LoopOutcome, loop_id: int, runs: int) -> LoopTiming:
+    """The timing of one loop call, from its outcome, shared by its ``runs`` runs."""
+    return LoopTiming(loop_id, runs, outcome.loop_iterations, outcome.compile_seconds, outcome.run_seconds)
 
 
 def _run_per_seed(
@@ -165,11 +185,13 @@ def _run_per_seed(
     jit_compile: bool,
     progress: Callable[[int], None] | None,
     loops: LoopCache[ProblemLoops],
+    loop_ids: Iterator[int],
 ) -> list[RunResult]:
     """A problem whose seed orders its minibatches: the problem made with each seed, its runs
     made as a plan without seeds, then interleaved as a seeded plan orders them."""
+    unseeded = attrs.evolve(plan, seeds=())
     by_seed = [
-        run_problem(problem.with_options(seed=seed), attrs.evolve(plan, seeds=()), jit_compile, progress, loops)
+        run_problem(problem.with_options(seed=seed), unseeded, jit_compile, progress, loops, loop_ids)
         for seed in plan.seeds
     ]
     return [attrs.evolve(result, seed=seed) for runs in zip(*by_seed) for seed, result in zip(plan.seeds, runs)]
@@ -178,6 +200,11 @@ def _run_per_seed(
 def plan_groups(entry: OptimizerEntry, position: int, settings: Sequence[dict[str, Any]]) -> list[Group]:
     """Group the settings of one optimizer that can share a loop: same options, same fixed
     hyperparameters, and the same slots (``when = "momentum > 0"`` holds for all or for none).
+
+    The settings are taken in blocks that set the same keys
+    (:func:`~optreg.bench.setting_columns.setting_blocks`): only the columns that can split a
+    block (options, fixed hyperparameters, those a slot's condition reads) are looked at setting
+    by setting, and a slot's condition is decided once per distinct value.
 
     Args:
         entry: the optimizer.
@@ -189,27 +216,89 @@ def plan_groups(entry: OptimizerEntry, position: int, settings: Sequence[dict[st
     """
     accepted = entry.accepted_hyperparameters
     fixed = {h.name for h in accepted if getattr(h, "fixed", False)}
-    slots = entry.slots
-    conditions = [slot.when for slot in slots if slot.when]
     defaults = {h.name: h.default for h in accepted}
-    indices: dict[tuple[tuple[tuple[str, str], ...], tuple[bool | None, ...]], list[int]] = {}
-    for index, setting in enumerate(settings):
-        options = split_setting(setting, entry)[1]
-        key = tuple(sorted((k, repr(v)) for k, v in setting.items() if k in options or k in fixed))
-        holds = tuple(condition_holds(when, {**defaults, **setting}) for when in conditions)
-        indices.setdefault((key, holds), []).append(index)
-    groups = []
-    for chosen in indices.values():
-        chosen_settings = tuple(settings[i] for i in chosen)
-        values = tuple(
-            resolve_hyperparameters(accepted, split_setting(s, entry)[0], entry.name) for s in chosen_settings
-        )
-        options = split_setting(chosen_settings[0], entry)[1]
-        # the first setting's fixed and slot-deciding values stand for the whole group
-        options.update({name: values[0][name] for name in fixed})
-        options.update({name: values[0][name] for name in slot_deciding_hyperparameters(slots)})
-        groups.append(Group(entry, position, tuple(chosen), chosen_settings, values, options))
-    return groups
+    conditions = [slot.when for slot in entry.slots if slot.when]
+    parts: dict[tuple[Any, ...], list[tuple[SettingBlock, list[int]]]] = {}
+    for block in setting_blocks(entry, settings):
+        for key, rows in _split_block(block, fixed, defaults, conditions).items():
+            parts.setdefault(key, []).append((block, rows))
+    groups = [_group(entry, position, settings, chosen) for chosen in parts.values()]
+    return sorted(groups, key=lambda group: group.indices[0])
+
+
+def _split_block(
+    block: SettingBlock, fixed: set[str], defaults: Mapping[str, Any], conditions: Sequence[str]
+) -> dict[tuple[Any, ...], list[int]]:
+    """A block's rows by what must be equal within a loop: the options' and fixed
+    hyperparameters' values as given, and whether each slot condition holds."""
+    named = sorted(key for key in block.keys if key in block.options or key in fixed)
+    columns: list[list[Any]] = [[repr(value) for value in block.given[key]] for key in named]
+    static: list[bool | None] = []  # the conditions that read nothing the block sets
+    varying: list[int] = []
+    for place, when in enumerate(conditions):
+        read = sorted(tree.names_in(parse.parse_expression(when)))
+        if any(name in block.given for name in read):
+            varying.append(place)
+            columns.append(_condition_column(when, read, block, defaults))
+        else:
+            static.append(condition_holds(when, {name: defaults[name] for name in read if name in defaults}))
+    count = len(block.indices)
+    if not columns:
+        return {((), tuple(static)): list(range(count))}
+    rows: dict[tuple[Any, ...], list[int]] = {}
+    for row, part in enumerate(zip(*columns)):
+        rows.setdefault(part, []).append(row)
+    split = {}
+    for part, chosen in rows.items():
+        holds = list(static)
+        for place, value in zip(varying, part[len(named) :]):
+            holds.insert(place, value)
+        split[tuple(zip(named, part[: len(named)])), tuple(holds)] = chosen
+    return split
+
+
+def _condition_column(when: str, read: Sequence[str], block: SettingBlock, defaults: Mapping[str, Any]) -> list[Any]:
+    """Whether ``when`` holds in each of the block's settings (given values over the defaults),
+    decided once per distinct set of the values it reads."""
+    count = len(block.indices)
+    names = [name for name in read if name in block.given or name in defaults]
+    sources = [block.given[name] if name in block.given else [defaults[name]] * count for name in names]
+    decided: dict[tuple[Any, ...], bool | None] = {}
+    column = []
+    for values in zip(*sources):
+        # 1, 1.0 and True are equal keys in a dict; a value's type keeps them apart
+        key = tuple((type(value), value) for value in values)
+        try:
+            holds = decided[key]
+        except KeyError:
+            holds = decided[key] = condition_holds(when, dict(zip(names, values)))
+        except TypeError:  # an unhashable value: decided on its own
+            holds = condition_holds(when, dict(zip(names, values)))
+        column.append(holds)
+    return column
+
+
+def _group(
+    entry: OptimizerEntry,
+    position: int,
+    settings: Sequence[dict[str, Any]],
+    parts: Sequence[tuple[SettingBlock, list[int]]],
+) -> Group:
+    """One group from its rows of one or more blocks, in the order of the settings."""
+    if len(parts) == 1 and len(parts[0][1]) == len(parts[0][0].indices):
+        block = parts[0][0]
+        indices, columns = block.indices, dict(block.values)
+    else:
+        places = sorted(((block.indices[row], block, row) for block, rows in parts for row in rows), key=lambda p: p[0])
+        indices = tuple(index for index, _, _ in places)
+        columns = {name: [block.values[name][row] for _, block, row in places] for name in parts[0][0].values}
+    options = split_setting(settings[indices[0]], entry)[1]
+    # the first setting's fixed and slot-deciding values stand for the whole group
+    fixed = [h.name for h in entry.accepted_hyperparameters if getattr(h, "fixed", False)]
+    options.update({name: columns[name][0] for name in fixed})
+    options.update({name: columns[name][0] for name in slot_deciding_hyperparameters(entry.slots)})
+    shared = frozenset(name for name, column in columns.items() if same_bits(np.asarray(column, np.float64)))
+    return Group(entry, position, indices, tuple(settings[i] for i in indices), columns, options, shared)
 
 
 def _loops(
@@ -234,7 +323,7 @@ def _build_loops(problem: Problem, groups: Sequence[Group], plan: BenchPlan, jit
         optimizer = group.entry.build(**optimizer_options, **step_options)
         # one that must not be XLA-compiled gets a loop of its own, so the shared loop stays compiled
         if optimizer.supports_stacked_runs and optimizer.compiles_with_xla:
-            runs = optimizer.hyperparameter_state.stacked(group.columns, variable_rank=2)
+            runs = optimizer.hyperparameter_state.stacked(group.columns, variable_rank=2, shared=group.shared)
             members.append(LoopMember(optimizer, len(group.settings), skip_nonfinite, runs))
             stacked.append(index)
         else:
@@ -249,37 +338,60 @@ def _report(progress: Callable[[int], None] | None, runs: int) -> None:
         progress(runs)
 
 
+@attrs.frozen
+class _Listed:
+    """A loop's outcome with its per-run columns as Python lists, converted once for all its
+    records (the same numbers: a float32 becomes the float that holds it exactly)."""
+
+    outcome: LoopOutcome
+    status: list[int]
+    iterations: list[int]
+    reached_at: list[int]
+    stalled_at: list[int]
+    settled_at: list[int]
+    final_loss: list[float]
+    final_params: list[list[float]]
+
+
+def _listed(outcome: LoopOutcome) -> _Listed:
+    """The outcome's columns as lists (see :class:`_Listed`)."""
+    columns = ("status", "iterations", "reached_at", "stalled_at", "settled_at", "final_loss", "final_params")
+    return _Listed(outcome, *(np.asarray(getattr(outcome, name)).tolist() for name in columns))
+
+
 def _result(
     entry: OptimizerEntry,
     problem: Problem,
     setting: Mapping[str, Any],
     values: Mapping[str, Any],
-    outcome: LoopOutcome,
+    listed: _Listed,
     row: int,
-    seconds: float,
+    timing: LoopTiming,
     seed: int | None = None,
 ) -> RunResult:
     """One run's record from its row of a loop's outcome."""
+    outcome = listed.outcome
     metrics = problem.metrics(outcome.final_params[row : row + 1]) if problem.metrics else {}
     figures = {name: float(np.asarray(column)[0]) for name, column in metrics.items()}
-    reached, stalled, settled = (int(at[row]) for at in (outcome.reached_at, outcome.stalled_at, outcome.settled_at))
+    reached, stalled, settled = listed.reached_at[row], listed.stalled_at[row], listed.settled_at[row]
     history = _history(outcome, row) if len(outcome.history_iterations) else None
-    judged = figures[problem.judged_by] if problem.judged_by is not None else float(outcome.final_loss[row])
+    final_loss = listed.final_loss[row]
+    judged = figures[problem.judged_by] if problem.judged_by is not None else final_loss
     baseline = figures[problem.baseline] if problem.baseline is not None else None
     # NaN is no better than the baseline: the comparison is False
     beats = None if baseline is None else bool(judged < baseline)
     has_minimum = problem.minimum_loss is not None
-    status = judged_status(STATUSES[int(outcome.status[row])], settled >= 0, has_minimum, beats)
+    status = judged_status(STATUSES[listed.status[row]], settled >= 0, has_minimum, beats)
     return RunResult(
         optimizer=entry.name,
         problem=problem.name,
         hyperparameters=dict(values),
         settings=dict(setting),
         status=status,
-        iterations=int(outcome.iterations[row]),
-        final_loss=float(outcome.final_loss[row]),
-        final_params=tuple(float(v) for v in outcome.final_params[row]),
-        seconds=seconds,
+        iterations=listed.iterations[row],
+        final_loss=final_loss,
+        final_params=tuple(listed.final_params[row]),
+        seconds_share=timing.seconds_share,
         reached_at=reached if reached >= 0 else None,
         stalled_at=stalled if stalled >= 0 else None,
         metrics=figures,
@@ -290,6 +402,8 @@ def _result(
         seed=seed,
         judged_by=problem.judged_by,
         baseline=baseline,
+        loop=timing,
+        target=None if problem.target is None else str(problem.target),
     )
 
 

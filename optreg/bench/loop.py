@@ -33,6 +33,9 @@ The while-loop runs in chunks: one compiled call advances a given number of iter
 (:data:`FIRST_CHUNK_ITERATIONS`, then about :data:`CHUNK_SECONDS` worth), carrying the loop's
 state in variables to the next call of the same compiled function, so Ctrl-C stops a long bench
 between chunks instead of after its last iteration; the results are those of one loop, bit for bit.
+The loop's first call advances no iteration (a chunk of length 0): it traces and compiles the
+chunk, so a run's outcome reports the compilation and the calls that ran the iterations apart
+(``compile_seconds``, ``run_seconds``; see :mod:`optreg.bench.loop_timing`).
 """
 
 from __future__ import annotations
@@ -61,8 +64,8 @@ from optreg.problems import Problem
 from optreg.runtime.optimizer import Optimizer
 
 #: How many iterations the first compiled call of a loop run advances at most: the whole of the
-#: tutorial's 2000-iteration table in one call (about 2 ms), so it pays no extra call; Ctrl-C
-#: during a first chunk is seen when it ends.
+#: tutorial's 2000-iteration table in one call (about 2 ms), so it pays no extra call (besides
+#: the loop's very first, which only compiles it); Ctrl-C during a first chunk is seen when it ends.
 FIRST_CHUNK_ITERATIONS = 2000
 #: How long each later call aims to run, in seconds: its length is set from the iterations per
 #: second measured so far, so Ctrl-C is seen within about this long.
@@ -125,6 +128,7 @@ class StackedLoop:
         self.chunk_length = tf.Variable(min(FIRST_CHUNK_ITERATIONS, max_iters), name="chunk_length")
         self._length = int(self.chunk_length.numpy())  # what chunk_length holds, kept to skip needless assigns
         self._mid_run = False  # a run was interrupted: loop_state is not initial
+        self._compiled = False  # the chunk has been traced and compiled (by _compile)
         # A partial, not the bound method: TensorFlow counts traces by the function's code, so
         # one trace per loop of a many-problem bench would read as needless retracing and warn.
         #: Whether the loop is XLA-compiled: as asked, unless an optimizer declares it must not be.
@@ -153,7 +157,10 @@ class StackedLoop:
             variable.assign(rows[0] if member.one_vector else rows)
             with member.stepping():
                 member.optimizer.reset()
-        status, iterations, reached_at, stalled_at, left_at = self._run_in_chunks()
+        compile_seconds = self._compile()
+        started = time.perf_counter()
+        loop_iterations, (status, iterations, reached_at, stalled_at, left_at) = self._run_in_chunks()
+        run_seconds = time.perf_counter() - started
         unfinished = np.where(stalled_at >= 0, STALLED, EXCEEDED)
         status = np.where(status == RUNNING, unfinished, status).astype(status.dtype)
         final = np.concatenate([np.reshape(v.numpy(), (-1, self.problem.dimension)) for v in self.variables])
@@ -161,7 +168,7 @@ class StackedLoop:
         recorded = (
             min(self.max_iters, int(iterations.max(initial=0))) // self.history_every + 1 if self.history_every else 0
         )
-        settled = ended_within(self.problem, status, iterations, left_at, final_loss)
+        settled = ended_within(self.problem, status, iterations, left_at, final_loss, tf.constant(final))
         return LoopOutcome(
             status=status,
             iterations=iterations,
@@ -173,13 +180,32 @@ class StackedLoop:
             history_iterations=np.arange(recorded) * self.history_every,
             history_loss=self.history_loss.numpy()[:recorded],
             history_params=self.history_params.numpy()[:recorded],
+            loop_iterations=loop_iterations,
+            compile_seconds=compile_seconds,
+            run_seconds=run_seconds,
         )
 
-    def _run_in_chunks(self) -> tuple[np.ndarray, ...]:
+    def _compile(self) -> float:
+        """Trace and compile the chunk, the first time, by a call that advances no iteration
+        (a chunk of length 0), so the calls that run iterations are timed without it.
+
+        Returns:
+            The wall time of that call; 0 when the loop was compiled before.
+        """
+        if self._compiled:
+            return 0.0
+        self._set_chunk_length(0)
+        started = time.perf_counter()
+        bool(self._chunk()[0])  # a zero-length chunk leaves loop_state as it was
+        self._compiled = True
+        return time.perf_counter() - started
+
+    def _run_in_chunks(self) -> tuple[int, tuple[np.ndarray, ...]]:
         """Call the compiled chunk until every run has stopped; Ctrl-C is seen between calls.
 
         Returns:
-            ``(status, iterations, reached_at, stalled_at, left_at)`` per run, as the last chunk left them.
+            The iterations the loop ran, and ``(status, iterations, reached_at, stalled_at,
+            left_at)`` per run, as the last chunk left them.
         """
         if self._mid_run:  # the last run was interrupted
             for variable, value in zip(self.loop_state, self._initial_state()):
@@ -191,7 +217,7 @@ class StackedLoop:
             more, reached, *per_run = self._chunk()
             if not bool(more):
                 self._mid_run = False
-                return tuple(t.numpy() for t in per_run)
+                return int(reached), tuple(t.numpy() for t in per_run)
             elapsed, advanced = time.perf_counter() - started, int(reached) - done
             self._set_chunk_length(chunk_length(advanced, elapsed, self.max_iters))
             done = int(reached)
@@ -275,7 +301,7 @@ class StackedLoop:
         full_losses = losses if self.problem.batch_loss is None else self.problem.loss(params)
         self._record(i, params, full_losses)
         status, reached_at, left_at, counted = check_tolerance(
-            self.problem, self.stop_at_tolerance, i, full_losses, status, reached_at, left_at, was_running
+            self.problem, self.stop_at_tolerance, i, params, full_losses, status, reached_at, left_at, was_running
         )
         status = tf.where(tf.equal(status, RUNNING) & self._bad_gradients(grads), EXPLODED, status)
         running = tf.equal(status, RUNNING)
@@ -351,7 +377,7 @@ def chunk_length(advanced: int, elapsed: float, max_iters: int) -> int:
 
     Args:
         advanced: iterations the last chunk made.
-        elapsed: the seconds it took (its compilation too, the first time: then it is shorter).
+        elapsed: the seconds it took (never its compilation, made by a call of its own).
         max_iters: the loop's iteration limit, the most a chunk needs.
 
     Returns:

@@ -31,6 +31,10 @@ class LoopOutcome:
         history_iterations: the recorded iterations (empty without history).
         history_loss: ``[recorded, runs]`` losses before each recorded iteration's step.
         history_params: ``[recorded, runs, dimension]`` parameters at the same moments.
+        loop_iterations: the iterations the loop ran (the most any run took).
+        compile_seconds: the wall time of tracing and compiling the loop before this call
+            (0 when it was compiled before; see :mod:`optreg.bench.loop_timing`).
+        run_seconds: the wall time of the compiled calls that ran the iterations.
     """
 
     status: np.ndarray
@@ -43,6 +47,9 @@ class LoopOutcome:
     history_iterations: np.ndarray
     history_loss: np.ndarray
     history_params: np.ndarray
+    loop_iterations: int = 0
+    compile_seconds: float = 0.0
+    run_seconds: float = 0.0
 
 
 @attrs.frozen

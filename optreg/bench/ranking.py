@@ -79,6 +79,12 @@ class SettingRuns:
         return spread([float(run.settled_at) for run in self.runs if run.settled_at is not None])
 
     @property
+    def settled_seconds(self) -> Spread:
+        """The spread of the wall-clock time to target (``seconds_to_target``) over the seeds
+        that solved the problem."""
+        return spread([run.seconds_to_target for run in self.runs if run.seconds_to_target is not None])
+
+    @property
     def judged(self) -> Spread:
         """The spread of the judged loss (final or held-out) over the seeds."""
         return spread([run.judged_loss for run in self.runs])
@@ -250,7 +256,7 @@ def _ranking_cells(setting: SettingRuns, seeded: bool) -> tuple[str, ...]:
     if seeded:
         settled, judged = setting.settled, setting.judged
         within = "never" if not settled.count else f"iteration {settled.text()}"
-        within = within if run.has_minimum else NO_TARGET
+        within = within if run.has_target else NO_TARGET
         exploded = f" ({judged.left_out} not finite)" if judged.left_out else ""
         return (full_settings_text(run), f"{setting.solved}/{len(setting.runs)} seeds", within,
                 judged.text() + exploded, judged.interval_text())
@@ -259,7 +265,7 @@ def _ranking_cells(setting: SettingRuns, seeded: bool) -> tuple[str, ...]:
     elif run.reached_at is not None:
         within = f"never (left after iteration {run.reached_at})"
     else:
-        within = "never" if run.has_minimum else NO_TARGET
+        within = "never" if run.has_target else NO_TARGET
     return (full_settings_text(run), outcome(run), within, f"{run.judged_loss:.6g}")
 
 

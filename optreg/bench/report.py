@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from optreg.bench import result_schema
+from optreg.bench.loop_timing import optimizer_seconds_text
 from optreg.bench.ranking import NO_TARGET, by_setting, settings_text
 from optreg.bench.runner import RunResult, outcome
 from optreg.text import aligned
@@ -58,15 +59,18 @@ def as_table(results: Sequence[RunResult]) -> str:
 
 def as_seed_table(results: Sequence[RunResult]) -> str:
     """One aligned line per (optimizer, setting, problem) over its seeds: how the runs ended,
-    the judged loss's mean ± standard deviation and 95% interval, and the time to target
-    (``settled_at``) over the seeds that ended within tolerance.
+    the judged loss's mean ± standard deviation and 95% interval, the time to target in
+    iterations (``settled_at``) and in wall seconds (``seconds_to_target``) over the seeds that
+    ended within tolerance, and the setting's wall time (its runs' ``seconds_share``); then each
+    optimizer's wall time (:func:`~optreg.bench.loop_timing.optimizer_seconds_text`).
 
     Example:
-        >>> print(as_seed_table([]), end="")
+        >>> print(as_seed_table([]), end="")  # doctest: +NORMALIZE_WHITESPACE
         optimizer  settings  problem  seeds  results  judged loss  95% interval  within tolerance from
+        seconds to target  seconds
     """
     header = ("optimizer", "settings", "problem", "seeds", "results", "judged loss", "95% interval",
-              "within tolerance from")
+              "within tolerance from", "seconds to target", "seconds")
     rows = [header]
     for setting in by_setting(results):
         run, judged, settled = setting.first, setting.judged, setting.settled
@@ -75,14 +79,23 @@ def as_seed_table(results: Sequence[RunResult]) -> str:
             counts[each.status] = counts.get(each.status, 0) + 1
         seeds = ",".join(str(each.seed) for each in setting.runs)
         within = f"{settled.text()} ({settled.count}/{len(setting.runs)})" if settled.count else "never"
-        within = within if run.has_minimum else NO_TARGET
+        within = within if run.has_target else NO_TARGET
+        seconds = setting.settled_seconds
+        to_target = (seconds.text(3) if seconds.count else "never") if run.has_target else NO_TARGET
         rows.append((run.optimizer, settings_text(run), run.problem, seeds,
                      ", ".join(f"{status} {n}" for status, n in counts.items()),
                      judged.text() + (f" ({judged.left_out} not finite)" if judged.left_out else ""),
-                     judged.interval_text(), within))
+                     judged.interval_text(), within, to_target,
+                     f"{sum(each.seconds_share for each in setting.runs):.3g}"))
     judged_by = sorted({f"{r.problem}'s {r.judged_by}" for r in results if r.judged_by is not None})
     note = f"judged loss: the final loss; {', '.join(judged_by)}\n" if judged_by else ""
-    return aligned(rows) + note
+    timing = optimizer_seconds_text(results)
+    return aligned(rows) + note + (TIME_NOTE + timing if timing else "")
+
+
+#: Under the seed table: what its seconds are.
+TIME_NOTE = ("seconds to target: settled_at × the loop's seconds per iteration, compilation left out; "
+             "seconds: the setting's runs' shares of their loops' running time\n")
 
 
 def _params_text(params: Sequence[float]) -> str:

@@ -31,7 +31,7 @@ __all__ = ["FIELDS", "SCHEMA_VERSION", "Field", "csv_columns", "csv_text", "json
            "strict"]
 
 #: The version of the record schema; raised whenever a field changes meaning or goes away.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @attrs.frozen
@@ -57,6 +57,11 @@ def _history(run: RunResult, with_history: bool) -> Any:
     return dict(run.history) if run.history is not None and with_history else None
 
 
+def _loop(name: str) -> Callable[[RunResult, bool], Any]:
+    """Reads one figure of the run's loop call (None for a record made without one)."""
+    return lambda r, h: getattr(r.loop, name) if r.loop is not None else None
+
+
 #: Every field of a run record, in the order written. ``nonfinite`` is filled in last, from the
 #: others (its ``value`` is a placeholder).
 FIELDS: tuple[Field, ...] = (
@@ -77,11 +82,23 @@ FIELDS: tuple[Field, ...] = (
           lambda r, h: r.stalled_at),
     Field("settled_at", "integer or null", "the iteration from which the loss stayed within the tolerance to the end",
           lambda r, h: r.settled_at),
+    Field("target", "string or null", "the target judging settled_at for a problem without a known minimum",
+          lambda r, h: r.target),
     Field("seed", "integer or null", "the run's seed; null without seeds", lambda r, h: r.seed),
     Field("final_loss", "number or null", "the loss at the final parameters", lambda r, h: r.final_loss),
     Field("final_params", "list of numbers or nulls", "the final parameters", lambda r, h: list(r.final_params)),
-    Field("seconds", "number", "wall time of the loop call the run was made in, shared by its runs",
-          lambda r, h: r.seconds),
+    Field("loop_id", "integer or null", "the loop call the run was made in; runs with one loop_id were stepped "
+          "together", _loop("loop_id")),
+    Field("loop_runs", "integer or null", "how many runs that loop call made", _loop("runs")),
+    Field("loop_iterations", "integer or null", "how many iterations that loop call ran", _loop("iterations")),
+    Field("compile_seconds", "number or null", "tracing and compiling the loop before that call, once per call; 0 if "
+          "compiled before", _loop("compile_seconds")),
+    Field("loop_seconds", "number or null", "wall time of that call's iterations, once per call (not per run)",
+          _loop("run_seconds")),
+    Field("seconds_share", "number", "loop_seconds / loop_runs: summed over runs, each call counts once",
+          lambda r, h: r.seconds_share),
+    Field("seconds_to_target", "number or null", "estimated wall time to settled_at: settled_at × loop_seconds / "
+          "loop_iterations", lambda r, h: r.seconds_to_target),
     Field("judged_by", "string or null", "the metric the run is judged by instead of its training loss",
           lambda r, h: r.judged_by),
     Field("judged_loss", "number or null", "the judged_by metric's value; null when judged by final_loss",

@@ -1,7 +1,10 @@
 """A run's status in the bench loop, and its judgments against the problem's tolerance: the
 status codes the loop's state holds, when a gradient counts as near zero, and, per run, whether
 a loss is within tolerance, the first iteration it reached it and the last it was outside, and
-whether the run ended within it (how :mod:`optreg.bench.loop` uses them is described there)."""
+whether the run ended within it (how :mod:`optreg.bench.loop` uses them is described there).
+A problem with a target instead of a known minimum (a workload's held-out accuracy,
+:attr:`~optreg.problems.Problem.target`) is judged the same way by its target: "within" then
+means that the run's parameters meet it."""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ __all__ = [
     "STATUSES",
     "check_tolerance",
     "ended_within",
+    "meets_target",
     "within",
 ]
 
@@ -39,29 +43,31 @@ def check_tolerance(
     problem: Problem,
     stop_at_tolerance: bool,
     i: tf.Tensor,
+    params: tf.Tensor,
     losses: tf.Tensor,
     status: tf.Tensor,
     reached_at: tf.Tensor,
     left_at: tf.Tensor,
     was_running: tf.Tensor,
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
-    """Note the first iteration each run is within tolerance and the last it is outside;
-    stop it at the first if asked.
+    """Note the first iteration each run is within tolerance (or meets the target) and the
+    last it is outside; stop it at the first if asked.
 
     Args:
-        problem: the problem (without a known minimum nothing is noted).
+        problem: the problem (with neither a known minimum nor a target nothing is noted).
         stop_at_tolerance: stop each run at the first iteration it is within tolerance.
         i: the iteration.
-        losses: each run's loss before this iteration's step.
+        params: ``[runs, dimension]``, each run's parameters before this iteration's step.
+        losses: each run's loss there.
         status, reached_at, left_at: the loop's per-run state.
         was_running: which runs were running at the start of the iteration.
 
     Returns:
         The new status, ``reached_at``, ``left_at`` and which runs count this iteration.
     """
-    if problem.minimum_loss is None:
+    if not problem.judges_runs:
         return status, reached_at, left_at, was_running
-    inside = within(problem, losses)
+    inside = meets_target(problem, params, losses)
     reached_at = tf.where((reached_at < 0) & inside & was_running, i, reached_at)
     left_at = tf.where(~inside & was_running, i, left_at)
     if not stop_at_tolerance:
@@ -71,12 +77,18 @@ def check_tolerance(
 
 
 def ended_within(
-    problem: Problem, status: np.ndarray, iterations: np.ndarray, left_at: np.ndarray, final_loss: tf.Tensor
+    problem: Problem,
+    status: np.ndarray,
+    iterations: np.ndarray,
+    left_at: np.ndarray,
+    final_loss: tf.Tensor,
+    final_params: tf.Tensor | None = None,
 ) -> np.ndarray:
-    """Per run: whether its final parameters are within tolerance. A run that stopped where
-    the loop last checked it (converged, reached) is judged by that check, so the answer
-    never hangs on the loss computed again outside the compiled loop; a run whose last step
-    was never checked (exceeded, stalled) by its final loss; an exploded run never is.
+    """Per run: whether its final parameters are within tolerance (meet the target). A run
+    that stopped where the loop last checked it (converged, reached) is judged by that check,
+    so the answer never hangs on the loss computed again outside the compiled loop; a run whose
+    last step was never checked (exceeded, stalled) by its final loss (its final parameters,
+    ``[runs, dimension]``, for a target); an exploded run never is.
 
     Example:
         >>> from optreg.problems.analytic import BOOTH
@@ -84,12 +96,28 @@ def ended_within(
         ...              tf.constant([0.0, 0.0])).tolist()
         [False, True]
     """
-    if problem.minimum_loss is None:
+    if not problem.judges_runs:
         return np.zeros(status.shape, bool)
     last_check = np.where(status == REACHED, iterations, iterations - 1)
     checked = (status == CONVERGED) | (status == REACHED)
-    inside = np.where(checked, left_at < last_check, within(problem, final_loss).numpy())
+    inside = np.where(checked, left_at < last_check, meets_target(problem, final_params, final_loss).numpy())
     return np.asarray(inside & (status != EXPLODED))
+
+
+def meets_target(problem: Problem, params: tf.Tensor | None, losses: tf.Tensor) -> tf.Tensor:
+    """Per run: whether its parameters meet the problem's target, for a problem with one;
+    else whether its loss is within the tolerance (:func:`within`).
+
+    Example:
+        >>> from optreg.problems.analytic import BOOTH
+        >>> meets_target(BOOTH, None, tf.constant([0.0, 5.0])).numpy().tolist()
+        [True, False]
+    """
+    if problem.target is None:
+        return within(problem, losses)
+    if problem.target_figure is None or params is None:
+        raise ValueError(f"{problem.name} has a target but no target_figure (or no parameters) to check it by")
+    return problem.target.met(problem.target_figure(params))
 
 
 def within(problem: Problem, losses: tf.Tensor) -> tf.Tensor:

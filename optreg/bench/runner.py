@@ -6,19 +6,17 @@ makes the runs, and :class:`RunResult` records each one.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
 
 from optreg.bench.grid import check_run_count
+from optreg.bench.loop_timing import LoopTiming
+from optreg.bench.setting_columns import setting_blocks
 from optreg.catalog.entries import OptimizerEntry
 from optreg.catalog.registry import Registry
 from optreg.errors import OptionError
-from optreg.model.hyperparameters import resolve_hyperparameters
-from optreg.model.option_values import check_spec_options
-from optreg.model.options import SPEC_OPTION_NAMES, split_options
 from optreg.problems import Problem
 
 
@@ -39,16 +37,17 @@ class RunResult:
         iterations: the iteration the run ended at.
         final_loss: the loss at the final parameters.
         final_params: the final parameters.
-        seconds: wall time of the loop call the run was made in, shared by every run in it
-            (in a bench of several optimizers, those of all of them); the first call of a loop
-            includes its tracing and compilation.
+        seconds_share: the run's even share of the wall time of the loop call it was made in
+            (``loop.run_seconds / loop.runs``), compilation left out, so a sum over runs counts
+            each call once (:mod:`optreg.bench.loop_timing`).
         reached_at: the first iteration whose loss was within the problem's tolerance of its
             minimum, or None.
         stalled_at: for a stalled run, the iteration from which its parameters stood still
             with the gradient not near zero; None otherwise.
         settled_at: the iteration from which the run's loss stayed within the tolerance to its
-            end (its time to target); None when it ended outside (or no minimum is known). A
-            run with a ``settled_at`` has solved the problem.
+            end (its time to target; for a problem with a ``target``, from which it met the
+            target to its end); None when it ended outside (or the problem has neither a known
+            minimum nor a target). A run with a ``settled_at`` has solved the problem.
         seed: the seed of the run's start point (and minibatch order), or None when the bench
             was given no seeds (the problem's own start).
         metrics: the problem's extra figures for this run (e.g. test loss).
@@ -59,6 +58,10 @@ class RunResult:
             as ``test_loss`` for a problem with held-out data; None: the final loss.
         baseline: the judged loss of the problem's baseline (the constant prediction's), which a
             run must beat to count as converged; None when the problem has none.
+        target: the target of a problem judged by one instead of a known minimum, as text
+            (``test_accuracy ≥ 0.95``); None otherwise.
+        loop: the timing of the loop call the run was made in, shared with every run in it;
+            None for a record made by hand.
     """
 
     optimizer: str
@@ -69,7 +72,7 @@ class RunResult:
     iterations: int
     final_loss: float
     final_params: tuple[float, ...]
-    seconds: float
+    seconds_share: float
     reached_at: int | None = None
     stalled_at: int | None = None
     metrics: Mapping[str, float] = attrs.field(factory=dict)
@@ -80,6 +83,20 @@ class RunResult:
     seed: int | None = None
     judged_by: str | None = None
     baseline: float | None = None
+    loop: LoopTiming | None = None
+    target: str | None = None
+
+    @property
+    def has_target(self) -> bool:
+        """Whether the run could solve its problem: it has a known minimum or a target."""
+        return self.has_minimum or self.target is not None
+
+    @property
+    def seconds_to_target(self) -> float | None:
+        """The wall-clock time to target: the estimated seconds the run's loop took to reach
+        ``settled_at`` (:meth:`~optreg.bench.loop_timing.LoopTiming.seconds_to`), compilation
+        left out; None when the run did not settle, or has no loop timing."""
+        return self.loop.seconds_to(self.settled_at) if self.loop is not None else None
 
     @property
     def judged_loss(self) -> float:
@@ -105,7 +122,7 @@ def outcome(result: RunResult) -> str:
     if result.status == "exploded":
         return f"Gradient exploded at iteration {result.iterations}"
     if result.status == "reached":
-        return f"Reached tolerance in {result.iterations} iterations"
+        return f"Reached {'tolerance' if result.target is None else 'the target'} in {result.iterations} iterations"
     if result.status == "stalled":
         return f"Stalled from iteration {result.stalled_at}, gradient not near zero"
     if result.status == STUCK:
@@ -226,16 +243,10 @@ def plan_bench(
         names = registry.problems.names()
     found = tuple(_configured(registry.problems.get(name), problem_options or {}) for name in names)
     runs = []
-    checked: set[str] = set()  # a sweep repeats one set of options over many values: check each set once
     for name in optimizers:
         for entry, chosen in _with_inner_optimizers(registry, registry.get(name), settings):
-            for setting in chosen:
-                hyperparameters, options = split_setting(setting, entry)
-                resolve_hyperparameters(entry.accepted_hyperparameters, hyperparameters, entry.name)
-                spec_options = {k: v for k, v in options.items() if k in SPEC_OPTION_NAMES}
-                if repr(spec_options) not in checked:
-                    check_spec_options(spec_options)
-                    checked.add(repr(spec_options))
+            # every setting checked, in bulk: the error is the first bad setting's, as checked alone
+            setting_blocks(entry, chosen)
             runs.append((entry, tuple(chosen)))
     if len(set(seeds)) != len(seeds):
         raise OptionError(f"seeds must differ, got {list(seeds)}")
@@ -334,30 +345,3 @@ def _configured(problem: Problem, options: Mapping[str, Any]) -> Problem:
     """The problem with the options it takes; ``seed`` is skipped by problems without one."""
     chosen = {k: v for k, v in options.items() if k != "seed" or "seed" in problem.options}
     return problem.with_options(**chosen)
-
-
-def split_setting(
-    setting: Mapping[str, Any], entry: OptimizerEntry | None = None
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Split a run's settings into hyperparameters and optimizer options: those a spec may set
-    (:data:`~optreg.model.options.SPEC_OPTION_NAMES`: ``clipnorm``, ``weight_decay``, …) and a
-    wrapper's inner optimizer, such as lookahead's ``inner``.
-
-    Example:
-        >>> split_setting({"learning_rate": 0.1, "clipnorm": 2.0})
-        ({'learning_rate': 0.1}, {'clipnorm': 2.0})
-    """
-    inner = [entry.inner.keyword] if entry is not None and entry.inner else []
-    return split_options(setting, names=(*SPEC_OPTION_NAMES, *inner))
-
-
-def timed(function: Callable[[], Any]) -> tuple[Any, float]:
-    """Call a function; return its result and the wall time it took.
-
-    Example:
-        >>> timed(lambda: 3)[0]
-        3
-    """
-    started = time.perf_counter()
-    value = function()
-    return value, time.perf_counter() - started

@@ -90,6 +90,42 @@ def _convert_hyperparameter(hyper: Hyperparameter, value: Any) -> float | int | 
     return float(value)
 
 
+def check_values(hyper: Hyperparameter, values: Sequence[Any]) -> list[float | int | bool]:
+    """Check many values of one hyperparameter (a swept column) as :meth:`Hyperparameter.check`
+    checks each, in bulk where the column allows it.
+
+    A column of plain floats for a float hyperparameter, or of bools for a bool one, is checked
+    by a few passes over the whole column (finite, at least ``min``, at most ``max``; a bool
+    column of an unbounded bool hyperparameter needs none); any other
+    column, or one a bulk pass finds a bad value in, is checked value by value, so the first bad
+    value raises exactly the error ``check`` raises for it.
+
+    Args:
+        hyper: the hyperparameter.
+        values: its values, one per setting.
+
+    Returns:
+        The checked values, in order, each as ``check`` returns it.
+
+    Raises:
+        HyperparameterError: the first bad value's, as :meth:`Hyperparameter.check` words it.
+
+    Example:
+        >>> check_values(Hyperparameter("momentum", 0.0, "float", 0.0, 1.0), [0.5, 0.9])
+        [0.5, 0.9]
+    """
+    kinds = set(map(type, values))
+    if kinds == {float} and hyper.type == "float":
+        finite = not any(map(math.isnan, values)) if hyper.infinite else all(map(math.isfinite, values))
+        low_ok = hyper.min is None or min(values) >= hyper.min
+        high_ok = hyper.max is None or max(values) <= hyper.max
+        if finite and low_ok and high_ok:
+            return list(values)
+    elif kinds == {bool} and hyper.type == "bool" and hyper.min is None and hyper.max is None:
+        return list(values)
+    return [hyper.check(value) for value in values]
+
+
 def as_float64(value: float | int | bool | None) -> float:
     """A checked hyperparameter value as the float a step holds: None (a ``none`` hyperparameter
     left unset) as NaN, which ``given(name)`` reads as 0.

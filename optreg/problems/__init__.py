@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 
 from optreg.errors import OptionError
+from optreg.problems.targets import Target
 
 #: The most parameters a configured problem may have (``quadratic``'s ``dimension``,
 #: ``mlp-regression``'s weights): 1,000,000 float32 numbers per run, 4 MB.
@@ -61,6 +62,12 @@ class Problem:
             ``test_loss``); None: the loss.
         baseline: the metric holding the judged loss of a trivial solution (the constant
             prediction's), which a run must beat to count as converged; None: no baseline.
+        target: for a problem with no known minimum, the figure a run counts as reaching (a
+            workload's held-out accuracy); the bench loop checks it every iteration, as it
+            checks the tolerance of a known minimum, to find when a run met it and stayed.
+        target_figure: parameters ``[runs, dimension]`` → the target's metric, one per run, in
+            TensorFlow operations the compiled loop runs (the same figure ``metrics`` reports);
+            needed with ``target``.
         options: the problem's options and the values this instance was made with.
         configure: options → a new :class:`Problem`, for problems that take options.
         source: the plugin that registered it (set by the registry).
@@ -82,6 +89,8 @@ class Problem:
     metrics: Callable[..., Any] | None = attrs.field(default=None, repr=False)
     judged_by: str | None = None
     baseline: str | None = None
+    target: Target | None = None
+    target_figure: Callable[..., Any] | None = attrs.field(default=None, repr=False)
     options: Mapping[str, Any] = attrs.field(factory=dict, converter=_options)
     configure: Callable[..., Problem] | None = attrs.field(default=None, repr=False)
     #: The plugin that registered it; set by the registry.
@@ -124,6 +133,11 @@ class Problem:
         """Whether the seed changes the training loss itself (the minibatch order), not only
         the start point: runs of different seeds then need loops of their own."""
         return "seed" in self.options and self.batch_loss is not None
+
+    @property
+    def judges_runs(self) -> bool:
+        """Whether a run can reach something: a known minimum's tolerance, or a target."""
+        return self.minimum_loss is not None or self.target is not None
 
     def solved_by(self, loss: float) -> bool:
         """Whether a loss is within the tolerance of the known minimum (False when none is known).

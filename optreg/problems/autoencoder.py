@@ -115,6 +115,9 @@ def autoencoder(code: int = 8, batch_size: int = 0, seed: int = 0) -> Problem:
 
     loss, batch_loss = training_losses(split_loss, lambda: load_digits()[:1], seed, TRAIN_ROWS, batch_size)
 
+    def over_pca(parameters: Tensor) -> Tensor:
+        return split_loss(parameters, load_digits()[2]) / pca_errors(code)[1]
+
     def metrics(parameters: Tensor) -> dict[str, Any]:
         import numpy as np
 
@@ -143,6 +146,8 @@ def autoencoder(code: int = 8, batch_size: int = 0, seed: int = 0) -> Problem:
         tolerance=0.0,
         judged_by="test_loss",
         baseline="baseline_test_loss",
+        target=AUTOENCODER_TARGET,
+        target_figure=over_pca,
         options={"code": code, "batch_size": batch_size, "seed": seed},
         configure=autoencoder,
     )

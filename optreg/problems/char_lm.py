@@ -172,6 +172,8 @@ def char_lm(context: int = 4, embedding: int = 8, hidden: int = 32, batch_size: 
         batch_loss=batch_loss if batch_size else None,
         metrics=metrics,
         tolerance=0.0,
+        target=CHAR_LM_TARGET,
+        target_figure=loss,
         options={"context": context, "embedding": embedding, "hidden": hidden, "batch_size": batch_size, "seed": seed},
         configure=char_lm,
     )

@@ -139,7 +139,7 @@ def classifier(
         layout: its parameters.
         logits: ``(blocks, inputs) → [runs, images, 10]``.
         inputs: ``"pixels"`` or ``"patches"``, what ``logits`` reads.
-        target: the held-out figure a run counts as reaching.
+        target: the held-out figure a run counts as reaching, on ``test_accuracy``.
         batch_size: minibatch size, reshuffled every epoch; 0 trains full-batch.
         seed: draws the start point and the minibatch order.
 
@@ -162,6 +162,14 @@ def classifier(
         )
 
     loss, batch_loss = training_losses(split_loss, lambda: _inputs(inputs)[:2], seed, TRAIN_ROWS, batch_size)
+
+    def test_accuracy(parameters: Tensor) -> Tensor:
+        import tensorflow as tf
+
+        _, _, x_test, y_test = _inputs(inputs)
+        scores = logits(layout.unpack(parameters), tf.constant(x_test, parameters.dtype))
+        right = tf.equal(tf.argmax(scores, axis=-1, output_type=tf.int32), tf.constant(y_test, tf.int32))
+        return tf.reduce_mean(tf.cast(right, parameters.dtype), axis=-1)
 
     def metrics(parameters: Tensor) -> dict[str, Any]:
         import numpy as np
@@ -189,6 +197,8 @@ def classifier(
         "tolerance": 0.0,
         "judged_by": "test_loss",
         "baseline": "baseline_test_loss",
+        "target": target,
+        "target_figure": test_accuracy,
     }
 
 

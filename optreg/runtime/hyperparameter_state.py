@@ -12,9 +12,10 @@ makes such a state beside the optimizer's own, which keeps its plain numbers.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 
 from optreg.errors import HyperparameterError, OptionError
@@ -22,6 +23,7 @@ from optreg.model import schedules
 from optreg.model.hyperparameters import (
     Hyperparameter,
     as_float64,
+    check_values,
     from_float64,
     resolve_hyperparameters,
     unknown_hyperparameter_message,
@@ -36,7 +38,10 @@ class HyperparameterState:
         variables: hyperparameter name → its float64 variable.
         scheduled: hyperparameter name → its schedule, for those that follow one.
         optimizer_name: the optimizer's name, for error messages.
-        run_shape: ``[runs, 1, …]`` when every variable holds one value per stacked run.
+        run_shape: ``[runs, 1, …]`` when the variables hold one value per stacked run.
+        shared: of a stacked state, the hyperparameters every run shares: each holds one value,
+            shaped ``[1, 1, …]`` (it broadcasts as a column of equal values would, and its
+            per-step arithmetic is done once, not once per run).
 
     Example:
         >>> from optreg.model.hyperparameters import Hyperparameter
@@ -54,12 +59,14 @@ class HyperparameterState:
         scheduled: Mapping[str, Any] | None = None,
         optimizer_name: str = "",
         run_shape: list[int] | None = None,
+        shared: Iterable[str] = (),
     ) -> None:
         self.specs = tuple(specs)
         self.variables = dict(variables)
         self.schedules = dict(scheduled or {})
         self.optimizer_name = optimizer_name
         self.run_shape = run_shape
+        self.shared = frozenset(shared)
 
     @classmethod
     def create(
@@ -178,7 +185,9 @@ class HyperparameterState:
         for name, schedule in self.schedules.items():
             self.variables[name].assign(schedules.evaluate(schedule, calls))
 
-    def stacked(self, columns: Mapping[str, Sequence[Any]], variable_rank: int) -> HyperparameterState:
+    def stacked(
+        self, columns: Mapping[str, Sequence[Any]], variable_rank: int, shared: Iterable[str] = ()
+    ) -> HyperparameterState:
         """A new state holding one value per run of each hyperparameter, for variables that stack
         independent runs along their leading axis (how ``optreg bench`` trains a sweep in one
         loop); this state is left as it is. Step an optimizer with it through
@@ -190,6 +199,8 @@ class HyperparameterState:
             variable_rank: the rank of the stacked variables, run axis included; the values
                 are shaped ``[runs, 1, …]`` to broadcast against them, and so is every scalar
                 slot built with the new state (one number per run).
+            shared: the hyperparameters whose column holds one value for every run: each is
+                held once, shaped ``[1, 1, …]``, and must keep one value for all runs.
 
         Raises:
             OptionError: a hyperparameter follows a schedule, or the runs disagree.
@@ -209,11 +220,15 @@ class HyperparameterState:
         if set(columns) != set(self.variables) or len(counts) != 1:
             raise OptionError("stacked runs need every hyperparameter, each with one value per run")
         shape = [counts.pop()] + [1] * (variable_rank - 1)
+        shared = frozenset(shared) & set(self.variables)
         with tf.init_scope():
             variables = {
-                name: tf.Variable(tf.zeros(shape, tf.float64), trainable=False, name=name) for name in self.variables
+                name: tf.Variable(
+                    tf.zeros([1] * variable_rank if name in shared else shape, tf.float64), trainable=False, name=name
+                )
+                for name in self.variables
             }
-        state = HyperparameterState(self.specs, variables, None, self.optimizer_name, shape)
+        state = HyperparameterState(self.specs, variables, None, self.optimizer_name, shape, shared)
         state.assign_runs(columns)
         return state
 
@@ -238,5 +253,22 @@ class HyperparameterState:
         for name, column in columns.items():
             if len(column) != self.run_shape[0]:
                 raise OptionError(f"{name} has {len(column)} values for {self.run_shape[0]} stacked runs")
-            checked = [as_float64(self.spec(name).check(value)) for value in column]
-            self.variables[name].assign(tf.reshape(tf.constant(checked, tf.float64), self.run_shape))
+            # checked as one column; NumPy holds None (a ``none`` hyperparameter unset) as NaN, as as_float64 does
+            checked = np.asarray(check_values(self.spec(name), column), np.float64)
+            if name in self.shared:
+                if len(checked) and not same_bits(checked):
+                    raise OptionError(f"{name} is shared by every stacked run, so its runs take one value")
+                checked = checked[:1]
+            self.variables[name].assign(checked.reshape(self.variables[name].shape))
+
+
+def same_bits(values: np.ndarray) -> bool:
+    """Whether every float64 holds the same bits as the first (0.0 and -0.0 differ; one NaN
+    equals itself).
+
+    Example:
+        >>> same_bits(np.array([0.5, 0.5])), same_bits(np.array([0.0, -0.0]))
+        (True, False)
+    """
+    bits = np.ascontiguousarray(values, np.float64).view(np.int64)
+    return bool(np.all(bits == bits[0]))

@@ -20,7 +20,7 @@ BINARY: Mapping[str, Callable[[tf.Tensor, tf.Tensor], tf.Tensor]] = {
     "*": tf.multiply,
     "/": tf.divide,
     "%": tf.math.floormod,
-    "**": tf.pow,
+    "**": lambda x, y: _power(x, y),
 }
 COMPARE: Mapping[str, Callable[[tf.Tensor, tf.Tensor], tf.Tensor]] = {
     "<": tf.less,
@@ -30,6 +30,20 @@ COMPARE: Mapping[str, Callable[[tf.Tensor, tf.Tensor], tf.Tensor]] = {
     "==": tf.equal,
     "!=": tf.not_equal,
 }
+
+
+def _power(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+    """``x ** y``. A tensor to a scalar power that is 0.5 when the step runs is its square root:
+    XLA's ``pow`` on a CPU calls a scalar routine for every element, about 15 times slower than its
+    ``sqrt`` on a 500k × 64 table (FTRL's ``accumulator ** power``, PAdam's partial power). A
+    scalar base (a bias correction's ``beta ** step``) and a stacked exponent keep ``pow``."""
+    x, y = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
+    if x.shape.rank == 0 or y.shape.rank != 0 or not x.dtype.is_floating or x.dtype != y.dtype:
+        return tf.pow(x, y)
+    known = tf.get_static_value(y)
+    if known is not None:
+        return tf.sqrt(x) if float(known) == 0.5 else tf.pow(x, y)
+    return tf.cond(tf.equal(y, tf.constant(0.5, y.dtype)), lambda: tf.sqrt(x), lambda: tf.pow(x, y))
 
 
 def _where(cond: tf.Tensor, a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
