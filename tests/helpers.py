@@ -64,7 +64,10 @@ def make_venv(root: Path, *projects: Path) -> Path:
     venv.EnvBuilder(with_pip=False).create(root)
     python = root / "bin" / "python"
     own_site = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True, check=True
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     outer = dict.fromkeys(sysconfig.get_paths()[key] for key in ("purelib", "platlib"))
     (Path(own_site) / "_outer_packages.pth").write_text("\n".join(outer) + "\n", encoding="utf-8")
@@ -74,7 +77,9 @@ def make_venv(root: Path, *projects: Path) -> Path:
             "install", "--quiet", "--no-deps", "--no-build-isolation", *map(str, projects),
         ]
         installed = subprocess.run(command, capture_output=True, text=True, env=venv_environment())
-        assert installed.returncode == 0, f"{' '.join(command)} failed ({installed.returncode}):\n{installed.stdout}{installed.stderr}"
+        assert installed.returncode == 0, (
+            f"{' '.join(command)} failed ({installed.returncode}):\n{installed.stdout}{installed.stderr}"
+        )
     return root
 
 

@@ -46,7 +46,11 @@ def resume(strategy, name, settings, path, batches):
         assert all(other == first for other in others), f"{name}: the replicas' copies differ"
     # every variable's own slots: an optimizer may keep different slots per variable (adafactor, muon)
     slots = [{slot: value.values[0].numpy().tolist() for slot, value in opt.slots_for(v).items()} for v in variables]
-    return {"variables": [v.values[0].numpy().tolist() for v in variables], "slots": slots, "iterations": int(opt.iterations.numpy())}
+    return {
+        "variables": [v.values[0].numpy().tolist() for v in variables],
+        "slots": slots,
+        "iterations": int(opt.iterations.numpy()),
+    }
 
 
 def main(settings, folder):

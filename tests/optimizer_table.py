@@ -14,8 +14,9 @@ optimizers, each exporting ``CASES``; this module gathers them.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import attrs
 
@@ -35,15 +36,15 @@ class Case:
     #: and cannot settle into the problems' minima (AdaBound's final SGD rate, 0.1, is unstable in
     #: Rosenbrock's valley, whose curvature near the minimum is about 1000).
     descent_settings: dict = attrs.field(factory=dict)
-    keras: Optional[Callable[[dict], object]] = None
+    keras: Callable[[dict], object] | None = None
     #: The settings compared with Keras, where they differ from ``settings``.
-    keras_settings: Optional[tuple[dict, ...]] = None
+    keras_settings: tuple[dict, ...] | None = None
     #: ``numpy(start, grads, hyperparameters)`` → the variable after each step.
-    numpy: Optional[Callable] = None
+    numpy: Callable | None = None
     #: For an optimizer that needs the loss (``needs_loss``: the gradient-only references cannot
     #: drive it), ``loss_numpy(starts, A, b, steps, hyperparameters)`` → after each step, every
     #: variable, stepped with ``minimize`` on ½xᵀAx + bᵀx of all of them flattened together.
-    loss_numpy: Optional[Callable] = None
+    loss_numpy: Callable | None = None
 
     #: Relative (and absolute) tolerance of the step-for-step comparison with Keras in float32.
     keras_rtol: float = 1e-6
@@ -51,7 +52,7 @@ class Case:
     #: dual averaging divides a sum ∝ lr by a cube root ∝ lr^⅓, so its steps go as lr^⅔).
     #: None where the step is no power law of the rate (FTRL: the initial accumulator pulls the
     #: first step toward 0 by an amount independent of the rate).
-    learning_rate_power: Optional[float] = 1.0
+    learning_rate_power: float | None = 1.0
     #: The learning rate with which 300 steps in bfloat16 / float16 reach the half-precision
     #: test's target from zero (optimizers whose first steps are small need a larger one).
     half_precision_learning_rate: float = 0.05

@@ -83,7 +83,8 @@ def keras_fit(strategy, optimizer, per_worker=False):
         model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
         model.compile(optimizer=optimizer(), loss="mse")
     if per_worker:
-        data = tf.distribute.experimental.coordinator.ClusterCoordinator(strategy).create_per_worker_dataset(ones_dataset)
+        coordinator = tf.distribute.experimental.coordinator.ClusterCoordinator(strategy)
+        data = coordinator.create_per_worker_dataset(ones_dataset)
         model.fit(data, epochs=1, steps_per_epoch=2, verbose=0)
     else:
         model.fit(ones_dataset(), epochs=1, verbose=0)
@@ -96,8 +97,12 @@ def main():
         "created": outcome(lambda: scheduled_steps(strategy, create_under_scope=True)),
         "applied": outcome(lambda: scheduled_steps(strategy, create_under_scope=False)),
         "keras_fit": outcome(lambda: keras_fit(strategy, lambda: keras.optimizers.SGD(LEARNING_RATE))),
-        "adapter_fit": outcome(lambda: keras_fit(strategy, lambda: optreg.keras.optimizer("sgd", learning_rate=LEARNING_RATE))),
-        "keras_fit_per_worker": outcome(lambda: keras_fit(strategy, lambda: keras.optimizers.SGD(LEARNING_RATE), per_worker=True)),
+        "adapter_fit": outcome(
+            lambda: keras_fit(strategy, lambda: optreg.keras.optimizer("sgd", learning_rate=LEARNING_RATE))
+        ),
+        "keras_fit_per_worker": outcome(
+            lambda: keras_fit(strategy, lambda: keras.optimizers.SGD(LEARNING_RATE), per_worker=True)
+        ),
     }
     print(json.dumps(cases), flush=True)
     os._exit(0)

@@ -257,14 +257,22 @@ CASES = (
     ),
     Case(
         "signum",
-        settings=({"learning_rate": 0.01}, {"learning_rate": 0.1, "momentum": 0.5}, {"learning_rate": 0.1, "momentum": 0.0}),
+        settings=(
+            {"learning_rate": 0.01},
+            {"learning_rate": 0.1, "momentum": 0.5},
+            {"learning_rate": 0.1, "momentum": 0.0},
+        ),
         numpy=numpy_signum,
         quadratic=(0.0001, 12000),
         rosenbrock=(0.0003, 10000),
     ),
     Case(
         "nesterov",
-        settings=({"learning_rate": 0.01}, {"learning_rate": 0.1, "momentum": 0.5}, {"learning_rate": 0.05, "momentum": 0.0}),
+        settings=(
+            {"learning_rate": 0.01},
+            {"learning_rate": 0.1, "momentum": 0.5},
+            {"learning_rate": 0.05, "momentum": 0.0},
+        ),
         numpy=numpy_nesterov,
         quadratic=(0.01, 500),
         rosenbrock=(0.001, 2000),
@@ -314,7 +322,11 @@ CASES = (
     ),
     Case(
         "madgrad",
-        settings=({"learning_rate": 0.01}, {"learning_rate": 0.1, "momentum": 0.0, "epsilon": 1e-3}, {"learning_rate": 0.03, "momentum": 0.5}),
+        settings=(
+            {"learning_rate": 0.01},
+            {"learning_rate": 0.1, "momentum": 0.0, "epsilon": 1e-3},
+            {"learning_rate": 0.03, "momentum": 0.5},
+        ),
         numpy=numpy_madgrad,
         learning_rate_power=2 / 3,
         quadratic=(0.1, 500),
@@ -335,7 +347,14 @@ CASES = (
         "prodigy",
         settings=(
             {},
-            {"learning_rate": 0.5, "beta_1": 0.5, "beta_2": 0.75, "d_coef": 2.0, "growth_rate": 1.02, "bias_correction": True},
+            {
+                "learning_rate": 0.5,
+                "beta_1": 0.5,
+                "beta_2": 0.75,
+                "d_coef": 2.0,
+                "growth_rate": 1.02,
+                "bias_correction": True,
+            },
             {"beta_3": 0.9, "safeguard_warmup": True, "d0": 1e-3, "weight_decay": 0.01},
             {"weight_decay": 0.1, "decouple": False, "epsilon": 1e-6},
         ),

@@ -172,12 +172,16 @@ def numpy_amos(x, grads, hp):
 
 
 CASES = (
-    Case("ranger", settings=({"learning_rate": 0.05}, {"learning_rate": 0.1, "beta_1": 0.5, "beta_2": 0.9, "sync_period": 4, "slow_step_size": 0.8}),
+    Case("ranger",
+         settings=({"learning_rate": 0.05},
+                   {"learning_rate": 0.1, "beta_1": 0.5, "beta_2": 0.9, "sync_period": 4, "slow_step_size": 0.8}),
          numpy=numpy_ranger, quadratic=(0.03, 2000),
          # its first steps (rho_t < 5) are momentum SGD in gradient units: Rosenbrock's gradient of
          # about 230 at the start throws a rate of 0.01 out of the valley
          rosenbrock=(0.005, 10000), half_precision_learning_rate=0.1),
-    Case("adamaxw", settings=({"learning_rate": 0.05}, {"learning_rate": 0.1, "beta_2": 0.9, "epsilon": 0.01, "weight_decay": 0.1}),
+    Case("adamaxw",
+         settings=({"learning_rate": 0.05},
+                   {"learning_rate": 0.1, "beta_2": 0.9, "epsilon": 0.01, "weight_decay": 0.1}),
          numpy=numpy_adamaxw, quadratic=(0.1, 500), rosenbrock=(0.03, 5000)),
     Case("fromage", settings=({"learning_rate": 0.05}, {"learning_rate": 0.2, "min_norm": 0.5}),
          numpy=numpy_fromage, quadratic=(0.1, 500), xla_tolerance=1e-5,
@@ -196,19 +200,24 @@ CASES = (
          numpy=numpy_qhm, quadratic=(0.03, 2000), rosenbrock=(0.003, 5000),
          # the default beta 0.999 averages a thousand gradients, longer than either descent
          descent_settings={"beta": 0.9}),
-    Case("padam", settings=({"learning_rate": 0.05}, {"learning_rate": 0.1, "partial": 0.125, "amsgrad": True, "beta_2": 0.9}),
+    Case("padam",
+         settings=({"learning_rate": 0.05}, {"learning_rate": 0.1, "partial": 0.125, "amsgrad": True, "beta_2": 0.9}),
          numpy=numpy_padam, quadratic=(0.1, 500), rosenbrock=(0.1, 2000)),
-    Case("apollo", settings=({"learning_rate": 0.01, "warmup_steps": 10}, {"learning_rate": 0.1, "warmup_steps": 0, "belief_rebound": True, "beta": 0.5}),
+    Case("apollo",
+         settings=({"learning_rate": 0.01, "warmup_steps": 10},
+                   {"learning_rate": 0.1, "warmup_steps": 0, "belief_rebound": True, "beta": 0.5}),
          numpy=numpy_apollo, xla_tolerance=1e-5,
          # its step m / max(|B|, 0.01) is 100 times the gradient until B has learnt the curvature
          quadratic=(3e-4, 1000), rosenbrock=(3e-4, 3000),
          # its step size rises from init_lr = 1e-5 whatever the learning rate
          learning_rate_power=None),
-    Case("adasmooth", settings=({"learning_rate": 0.05}, {"learning_rate": 0.1, "beta_1": 0.3, "beta_2": 0.9, "epsilon": 1e-3}),
+    Case("adasmooth",
+         settings=({"learning_rate": 0.05}, {"learning_rate": 0.1, "beta_1": 0.3, "beta_2": 0.9, "epsilon": 1e-3}),
          numpy=numpy_adasmooth, quadratic=(0.1, 500),
          # RMSprop-like steps of about the rate's size hover in the valley unless the rate decays
          rosenbrock=(decaying(0.003, 0.9998), 10000)),
-    Case("amos", settings=({"learning_rate": 0.05}, {"learning_rate": 0.1, "beta": 0.9, "momentum": 0.5, "extra_l2": 0.01}),
+    Case("amos",
+         settings=({"learning_rate": 0.05}, {"learning_rate": 0.1, "beta": 0.9, "momentum": 0.5, "extra_l2": 0.01}),
          numpy=numpy_amos, quadratic=(0.1, 1000), xla_tolerance=1e-5,
          # its decay gamma grows as the rate squared, its step as the rate
          learning_rate_power=None,

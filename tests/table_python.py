@@ -22,7 +22,8 @@ def numpy_noisy_sgd(x, grads, hp):
     so the variable's index is 0."""
     out = []
     for t, g in enumerate(grads):
-        noise = np.sqrt(hp["eta"] / (1 + t) ** hp["gamma"]) * reference_normal(int(hp["seed"]), t + 1, 0, 0, np.shape(x))
+        scale = np.sqrt(hp["eta"] / (1 + t) ** hp["gamma"])
+        noise = scale * reference_normal(int(hp["seed"]), t + 1, 0, 0, np.shape(x))
         x = x - hp["learning_rate"] * (g + noise)
         out.append(x)
     return out
@@ -42,7 +43,9 @@ def numpy_adahessian(starts, A, b, steps, hp):
     out = []
     for t in range(1, steps + 1):
         flat = np.concatenate([x.ravel() for x in xs])
-        z = np.concatenate([reference_rademacher(int(hp["seed"]), t, i, 0, shape).ravel() for i, shape in enumerate(shapes)])
+        z = np.concatenate(
+            [reference_rademacher(int(hp["seed"]), t, i, 0, shape).ravel() for i, shape in enumerate(shapes)]
+        )
         g_all, hz_all = np.split(A @ flat + b, np.cumsum(sizes)[:-1]), np.split(A @ z, np.cumsum(sizes)[:-1])
         zs = np.split(z, np.cumsum(sizes)[:-1])
         for i, shape in enumerate(shapes):

@@ -22,7 +22,11 @@ from tests.helpers import run_bench
 @pytest.fixture(scope="module", params=[True, False], ids=["xla", "no-xla"])
 def tutorial_results(request):
     plan = plan_bench(
-        optreg.registry, tutorial.OPTIMIZERS, tutorial.PROBLEM, settings_grid(tutorial.LEARNING_RATES, []), tutorial.MAX_ITERS
+        optreg.registry,
+        tutorial.OPTIMIZERS,
+        tutorial.PROBLEM,
+        settings_grid(tutorial.LEARNING_RATES, []),
+        tutorial.MAX_ITERS,
     )
     return run_bench(plan, jit_compile=request.param)
 
@@ -76,7 +80,8 @@ def test_json_and_csv_reports(tutorial_results):
     records = json.loads(render(tutorial_results, "json"))
     assert len(records) == 9
     assert set(records[0]) >= {
-        "optimizer", "problem", "hyperparameters", "status", "iterations", "final_loss", "final_params", "seconds_share",
+        "optimizer", "problem", "hyperparameters", "status", "iterations", "final_loss", "final_params",
+        "seconds_share",
     }
     rows = list(csv.DictReader(io.StringIO(render(tutorial_results, "csv"))))
     assert [(r["optimizer"], r["status"], int(r["iterations"])) for r in rows] == [
@@ -97,7 +102,9 @@ def test_table_uses_the_tutorials_words(tutorial_results):
 def test_runs_of_one_loop_do_not_leak_state():
     plan = plan_bench(optreg.registry, ["adam"], "quartic", [{"learning_rate": 0.1}, {"learning_rate": 0.1}])
     first, second = run_bench(plan)
-    assert (first.status, first.iterations, first.final_params) == (second.status, second.iterations, second.final_params)
+    assert (first.status, first.iterations, first.final_params) == (
+        second.status, second.iterations, second.final_params
+    )
 
 
 def test_optimizers_that_cannot_stack_runs_see_the_problems_own_vector():
@@ -123,12 +130,17 @@ def test_a_shared_loop_gives_every_optimizer_what_it_gets_alone():
     stay frozen while the others go on, and per-run clipping and the non-finite policy apply
     to their own member's rows only (muon cannot stack, so it has a loop of its own)."""
     names = ["adam", "momentum", "rmsprop", "muon"]
-    settings = [{"learning_rate": 0.05}, {"learning_rate": 0.005, "clipnorm": 0.5}, {"learning_rate": 0.3, "skip_nonfinite": True}]
+    settings = [
+        {"learning_rate": 0.05},
+        {"learning_rate": 0.005, "clipnorm": 0.5},
+        {"learning_rate": 0.3, "skip_nonfinite": True},
+    ]
     cache = LoopCache()
     plan = plan_bench(optreg.registry, names, "booth", settings, max_iters=800, stop_at_tolerance=True)
     together = run_bench(plan, loops=cache)
     (loops,) = cache.values()
-    assert [m.optimizer.optimizer_name for m in loops.shared.members] == ["adam"] * 3 + ["momentum"] * 3 + ["rmsprop"] * 3
+    stacked = ["adam"] * 3 + ["momentum"] * 3 + ["rmsprop"] * 3
+    assert [m.optimizer.optimizer_name for m in loops.shared.members] == stacked
     assert len(loops.alone) == 3
     (shared,) = {r.loop for r in together if r.optimizer != "muon"}  # one call of the shared loop
     muon = [r.loop for r in together if r.optimizer == "muon"]  # a call of its own loop per setting
@@ -137,9 +149,13 @@ def test_a_shared_loop_gives_every_optimizer_what_it_gets_alone():
     assert {r.status for r in together} == {"reached", "exceeded", "exploded"}
     assert len({r.iterations for r in together}) > 6  # runs stop at different iterations
     for result in together:
-        plan = plan_bench(optreg.registry, [result.optimizer], "booth", [result.settings], max_iters=800, stop_at_tolerance=True)
+        plan = plan_bench(
+            optreg.registry, [result.optimizer], "booth", [result.settings], max_iters=800, stop_at_tolerance=True
+        )
         (alone,) = run_bench(plan)
-        assert (result.status, result.iterations, result.reached_at) == (alone.status, alone.iterations, alone.reached_at), result
+        assert (result.status, result.iterations, result.reached_at) == (
+            alone.status, alone.iterations, alone.reached_at
+        ), result
         assert result.final_params == pytest.approx(alone.final_params, rel=1e-6, abs=1e-7), result
 
 
@@ -187,7 +203,9 @@ def test_a_cached_loop_takes_new_values():
     reused = bench([0.003, 0.005], cache)
     assert cache.values() == [built]  # the same loops, not a second build
     fresh = bench([0.003, 0.005], LoopCache())
-    assert [(r.status, r.iterations, r.final_params) for r in reused] == [(r.status, r.iterations, r.final_params) for r in fresh]
+    assert [(r.status, r.iterations, r.final_params) for r in reused] == [
+        (r.status, r.iterations, r.final_params) for r in fresh
+    ]
     assert [r.final_params for r in reused] != [r.final_params for r in first]
 
 
@@ -197,7 +215,9 @@ def test_a_loop_cache_is_bounded_and_drops_the_least_recently_used():
     cache = LoopCache(max_loops=2)
 
     def bench(problem):
-        return run_bench(plan_bench(optreg.registry, ["sgd"], problem, [{"learning_rate": 0.01}], max_iters=5), loops=cache)
+        return run_bench(
+            plan_bench(optreg.registry, ["sgd"], problem, [{"learning_rate": 0.01}], max_iters=5), loops=cache
+        )
 
     bench("quartic")
     bench("booth")
@@ -260,7 +280,9 @@ def _records(results):
 
 def _chunked_plan():
     settings = settings_grid(tutorial.LEARNING_RATES, [])
-    return plan_bench(optreg.registry, tutorial.OPTIMIZERS, tutorial.PROBLEM, settings, tutorial.MAX_ITERS, history_every=3)
+    return plan_bench(
+        optreg.registry, tutorial.OPTIMIZERS, tutorial.PROBLEM, settings, tutorial.MAX_ITERS, history_every=3
+    )
 
 
 def test_a_loop_run_in_tiny_chunks_gives_the_same_results_bit_for_bit(monkeypatch):

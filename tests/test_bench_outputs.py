@@ -64,7 +64,9 @@ def test_plot_must_be_a_png_svg_or_pdf(tmp_path):
 
 
 def test_two_dimensional_problems_get_contours_with_each_trajectory():
-    plan = plan_bench(optreg.registry, ["adam", "sgd"], "rosenbrock", [{"learning_rate": 0.01}], history_every=5, max_iters=200)
+    plan = plan_bench(
+        optreg.registry, ["adam", "sgd"], "rosenbrock", [{"learning_rate": 0.01}], history_every=5, max_iters=200
+    )
     results = run_bench(plan)
     figure = figure_sets.main_figure(results, plan.problems[0])
     assert len(_paths(figure)) == 2
@@ -82,7 +84,7 @@ def test_sweep_figure_plots_final_loss_against_the_swept_hyperparameter():
     assert list(line.get_xdata()) == [1e-4, 1e-3, 1e-2]
     assert list(line.get_ydata()) == [r.metrics["test_loss"] for r in results]
     assert figure.axes[0].get_xscale() == "log"
-    (baseline,) = [l for l in figure.axes[0].lines if l.get_gid() == "baseline"]
+    (baseline,) = [line for line in figure.axes[0].lines if line.get_gid() == "baseline"]
     assert baseline.get_ydata()[0] == results[0].metrics["baseline_test_loss"]
 
 
@@ -106,14 +108,16 @@ QUICK = ("bench", "adam", "--lr", "0.1", "--max-iters", "5")
 
 def test_out_replaces_an_earlier_benchs_folder_whole_and_says_so(tmp_path):
     out = tmp_path / "results"
-    first = invoke("bench", "adam", "--problem", "quartic", "--problem", "booth", "--lr", "0.1", "--max-iters", "20", "--out", str(out))
+    both = ("--problem", "quartic", "--problem", "booth")
+    first = invoke("bench", "adam", *both, "--lr", "0.1", "--max-iters", "20", "--out", str(out))
     assert first.exit_code == 0 and (out / "booth-loss.png").exists() and first.stderr == ""
     second = invoke(*QUICK, "--out", str(out))
     assert second.exit_code == 0, second.output
     assert second.stderr == f"optreg: replaced the earlier bench's results in {str(out)!r}\n"
     names = sorted(p.name for p in out.iterdir())
     assert names == [".optreg-bench.json", "quartic-loss.png", "quartic-paths.png", "results.csv", "results.json"]
-    assert sorted(json.loads((out / ".optreg-bench.json").read_text())["files"]) == names[1:]  # booth's figures are gone
+    written = json.loads((out / ".optreg-bench.json").read_text())["files"]
+    assert sorted(written) == names[1:]  # booth's figures are gone
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]  # no partial sibling left
 
 
@@ -121,8 +125,10 @@ def test_out_refuses_a_folder_of_other_files_before_computing(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     result = invoke(*QUICK, "--out", str(tmp_path))
     assert result.exit_code == 2 and result.stdout == ""  # no table: nothing was computed
-    assert result.stderr == (f"optreg: error: --out {str(tmp_path)!r} holds files optreg bench did not write (notes.txt); "
-                             "name a new or empty folder, or one an earlier bench wrote\n")
+    assert result.stderr == (
+        f"optreg: error: --out {str(tmp_path)!r} holds files optreg bench did not write (notes.txt); "
+        "name a new or empty folder, or one an earlier bench wrote\n"
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
 
 
@@ -242,7 +248,9 @@ def test_ctrl_c_prints_the_problems_that_finished_and_writes_nothing(monkeypatch
         return finished(problem, *args)
 
     monkeypatch.setattr(execute, "run_problem", interrupted_on_booth)
-    result = invoke(*QUICK, "--problem", "quartic", "--problem", "booth", "--format", "csv", "--out", str(tmp_path / "out"))
+    result = invoke(
+        *QUICK, "--problem", "quartic", "--problem", "booth", "--format", "csv", "--out", str(tmp_path / "out")
+    )
     assert result.exit_code == 130
     assert [row.split(",")[2] for row in result.stdout.splitlines()[1:]] == ["quartic"]
     assert result.stderr == "optreg: interrupted: 1 of 2 runs finished; no outputs written\n"

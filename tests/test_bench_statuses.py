@@ -83,7 +83,9 @@ def test_the_ranking_uses_the_tables_words():
 def test_history_is_written_only_when_asked(tmp_path):
     def records(*extra):
         out = tmp_path / ("with" if extra else "without")
-        result = CliRunner().invoke(main, ["bench", "adam", "--lr", "0.1", "--max-iters", "50", "--out", str(out), *extra])
+        result = CliRunner().invoke(
+            main, ["bench", "adam", "--lr", "0.1", "--max-iters", "50", "--out", str(out), *extra]
+        )
         assert result.exit_code == 0, result.output
         return json.loads((out / "results.json").read_text())
 

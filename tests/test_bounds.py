@@ -46,7 +46,12 @@ def test_a_fifo_is_refused_by_every_command_without_blocking(tmp_path):
     os.mkfifo(fifo)  # opening it for reading would block until a writer comes
     with pytest.raises(SpecError, match="got a FIFO"):
         load_spec(fifo)
-    for args in (["validate", str(fifo)], ["show", str(fifo)], ["list", "--spec", str(fifo)], ["validate", str(tmp_path)]):
+    for args in (
+        ["validate", str(fifo)],
+        ["show", str(fifo)],
+        ["list", "--spec", str(fifo)],
+        ["validate", str(tmp_path)],
+    ):
         result = invoke(*args)
         assert result.exit_code == 1 and "a spec must be a regular file, got a FIFO" in result.output, args
 
@@ -78,8 +83,21 @@ def test_an_iteration_limit_beyond_the_int32_counter_is_refused_with_the_limit()
     assert plan_bench(optreg.registry, ["adam"], "quartic", [{}], MAX_ITERATIONS).max_iters == 2**31 - 1
 
 
-@pytest.mark.parametrize("value, expected", [("1", True), ("true", True), ("TRUE", True), ("Yes", True), ("on", True),
-                                             ("0", False), ("false", False), ("No", False), ("OFF", False), ("", False)])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("1", True),
+        ("true", True),
+        ("TRUE", True),
+        ("Yes", True),
+        ("on", True),
+        ("0", False),
+        ("false", False),
+        ("No", False),
+        ("OFF", False),
+        ("", False),
+    ],
+)
 def test_boolean_settings_take_the_usual_spellings(value, expected):
     from optreg.settings import BOOLEAN_SETTINGS, env_flag
 
@@ -137,17 +155,27 @@ def test_problem_options_of_the_right_type_are_converted():
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--lr", "logspace:1e-4:1e-1:100000", "--lr", "logspace:1e-4:1e-1:100000"],
-         "the --lr and --set values make 200000 runs, more than the limit of 100000"),
-        (["--lr", "logspace:1e-4:1e-1:100000", "--set", "beta_1=linspace:0.1:0.9:100000"],
-         "the --lr and --set values make 10000000000 runs, more than the limit of 100000"),
-        (["--lr", "logspace:1e-4:1e-1:60000", "--problem", "quartic", "--problem", "booth"],
-         "the optimizers, problems and settings make 120000 runs, more than the limit of 100000"),
-        (["--history-every", "1", "--max-iters", "1000000000"],
-         "the history of quartic would take 8000000016 bytes (1000000002 recorded points × 1 runs × (dimension 1 + 1) × 4), "
-         "more than the limit of 1073741824 (1 GiB)"),
-        (["--lr", "linspace:0.1:1:1000", "--problem", "quadratic", "--problem-set", "dimension=1000000"],
-         "the parameters of quadratic would take 4000000000 bytes (1000 runs × dimension 1000000 × 4)"),
+        (
+            ["--lr", "logspace:1e-4:1e-1:100000", "--lr", "logspace:1e-4:1e-1:100000"],
+            "the --lr and --set values make 200000 runs, more than the limit of 100000",
+        ),
+        (
+            ["--lr", "logspace:1e-4:1e-1:100000", "--set", "beta_1=linspace:0.1:0.9:100000"],
+            "the --lr and --set values make 10000000000 runs, more than the limit of 100000",
+        ),
+        (
+            ["--lr", "logspace:1e-4:1e-1:60000", "--problem", "quartic", "--problem", "booth"],
+            "the optimizers, problems and settings make 120000 runs, more than the limit of 100000",
+        ),
+        (
+            ["--history-every", "1", "--max-iters", "1000000000"],
+            "the history of quartic would take 8000000016 bytes "
+            "(1000000002 recorded points × 1 runs × (dimension 1 + 1) × 4), more than the limit of 1073741824 (1 GiB)",
+        ),
+        (
+            ["--lr", "linspace:0.1:1:1000", "--problem", "quadratic", "--problem-set", "dimension=1000000"],
+            "the parameters of quadratic would take 4000000000 bytes (1000 runs × dimension 1000000 × 4)",
+        ),
     ],
 )
 def test_a_bench_too_big_to_hold_is_refused_saying_how_big(args, message):

@@ -164,7 +164,14 @@ def test_a_spec_only_optimizer_rebuilds_from_its_config_without_the_file(tmp_pat
 
 
 def test_python_optimizers_rebuild_through_the_registry():
-    config = {"optimizer": "sgd", "source": "builtin", "hyperparameters": {"momentum": 0.9}, "options": {}, "name": "x", "spec": None}
+    config = {
+        "optimizer": "sgd",
+        "source": "builtin",
+        "hyperparameters": {"momentum": 0.9},
+        "options": {},
+        "name": "x",
+        "spec": None,
+    }
     rebuilt = optreg.Optimizer.from_config(config)
     assert rebuilt.hyperparameters["momentum"] == 0.9 and rebuilt.name == "x"
     with pytest.raises(optreg.OptionError, match="unknown keys: colour"):
@@ -203,12 +210,20 @@ def test_steps_from_several_threads_are_all_applied_and_build_one_slot_set(jit_c
     [
         (lambda config: {}, "optimizer config key 'optimizer' is missing"),
         (lambda config: {**config, "spec": 3}, "optimizer config key 'spec' must be str or None, got int"),
-        (lambda config: {**config, "hyperparameters": [0.1]}, "optimizer config key 'hyperparameters' must be Mapping, got list"),
+        (
+            lambda config: {**config, "hyperparameters": [0.1]},
+            "optimizer config key 'hyperparameters' must be Mapping, got list",
+        ),
         (lambda config: {**config, "optimizer": 7}, "optimizer config key 'optimizer' must be str, got int"),
         (lambda config: [config], "an optimizer config must be a dict, got list"),
-        (lambda config: {**config, "optimizer": "sgd"}, "optimizer config key 'optimizer' says 'sgd', but its spec defines 'adam'"),
-        (lambda config: {**config, "hyperparameters": {"learning_rate": {"schedule": {}, "x": 1}}},
-         "learning_rate: a scheduled hyperparameter's config is {'schedule': ...}"),
+        (
+            lambda config: {**config, "optimizer": "sgd"},
+            "optimizer config key 'optimizer' says 'sgd', but its spec defines 'adam'",
+        ),
+        (
+            lambda config: {**config, "hyperparameters": {"learning_rate": {"schedule": {}, "x": 1}}},
+            "learning_rate: a scheduled hyperparameter's config is {'schedule': ...}",
+        ),
     ],
 )
 def test_a_malformed_config_is_one_option_error_naming_the_key(change, message):
@@ -237,7 +252,9 @@ def test_a_config_schedule_must_be_a_learning_rate_schedule():
 
     config = optreg.registry.create("adam").get_config()
     config["hyperparameters"]["learning_rate"] = {"schedule": keras.saving.serialize_keras_object(Halver())}
-    with pytest.raises(optreg.OptionError, match="learning_rate: a config's schedule must be a .*LearningRateSchedule, got Halver"):
+    with pytest.raises(
+        optreg.OptionError, match="learning_rate: a config's schedule must be a .*LearningRateSchedule, got Halver"
+    ):
         optreg.Optimizer.from_config(config)
     decay = keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.9)
     rebuilt = optreg.Optimizer.from_config(optreg.registry.create("adam", learning_rate=decay).get_config())
@@ -254,7 +271,9 @@ def test_restoring_slots_saved_in_another_dtype_is_one_checkpoint_error(tmp_path
     path = tf.train.Checkpoint(optimizer=saved, x=x).save(str(tmp_path / "ckpt"))
     wider = optreg.registry.create("adam", slot_dtype="float64")
     y = tf.Variable([1.0, 2.0], name="w")
-    with pytest.raises(optreg.CheckpointError, match=r"the checkpoint's 'm' of w:0 is float32, but this adam's is float64"):
+    with pytest.raises(
+        optreg.CheckpointError, match=r"the checkpoint's 'm' of w:0 is float32, but this adam's is float64"
+    ):
         tf.train.Checkpoint(optimizer=wider, x=y).restore(path)
     same = optreg.registry.create("adam")
     z = tf.Variable([1.0, 2.0], name="w")

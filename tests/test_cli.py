@@ -63,7 +63,10 @@ def test_show_prints_a_specs_convention_notes(tmp_path):
 def test_bench_json_reproduces_the_tutorial_rows():
     result = invoke("bench", "momentum", "adam", "--lr", "0.01", "--lr", "0.1", "--format", "json")
     assert result.exit_code == 0, result.output
-    rows = [(r["optimizer"], r["hyperparameters"]["learning_rate"], r["status"], r["iterations"]) for r in json.loads(result.output)]
+    rows = [
+        (r["optimizer"], r["hyperparameters"]["learning_rate"], r["status"], r["iterations"])
+        for r in json.loads(result.output)
+    ]
     assert rows == [
         ("momentum", 0.01, "converged", 80),
         ("momentum", 0.1, "exploded", 6),
@@ -103,14 +106,24 @@ def test_user_errors_are_one_line_with_status_2(args, message):
 
 def test_optreg_debug_shows_the_traceback():
     env = {**os.environ, "OPTREG_DEBUG": "1"}
-    result = subprocess.run([sys.executable, "-m", "optreg", "show", "momentun"], capture_output=True, text=True, env=env)
+    result = subprocess.run(
+        [sys.executable, "-m", "optreg", "show", "momentun"], capture_output=True, text=True, env=env
+    )
     assert result.returncode != 0
     assert "Traceback" in result.stderr and "UnknownNameError" in result.stderr
 
 
 @pytest.mark.parametrize(
     "command",
-    [["list"], ["list", "--format", "json"], ["show", "adam"], ["plugins"], ["problems"], ["validate", "specs"], ["--help"]],
+    [
+        ["list"],
+        ["list", "--format", "json"],
+        ["show", "adam"],
+        ["plugins"],
+        ["problems"],
+        ["validate", "specs"],
+        ["--help"],
+    ],
 )
 def test_commands_that_need_no_math_never_import_tensorflow(command):
     code = (
@@ -149,13 +162,20 @@ def test_a_shape_error_when_benched_is_one_line_naming_the_spec_line(tmp_path):
     """matmul(grad, grad) passes validate (a square matrix runs it), but the quartic's parameter
     is a vector: the bench fails when it traces the rule, and says where in one line."""
     spec = tmp_path / "my_opt.toml"
-    spec.write_text(MY_SPEC.replace('rule = ["var = var - 0.5 * learning_rate * grad"]',
-                                    'rule = [\n  "g2 = matmul(grad, grad)",\n  "var = var - learning_rate * g2",\n]'), encoding="utf-8")
+    spec.write_text(
+        MY_SPEC.replace(
+            'rule = ["var = var - 0.5 * learning_rate * grad"]',
+            'rule = [\n  "g2 = matmul(grad, grad)",\n  "var = var - learning_rate * g2",\n]',
+        ),
+        encoding="utf-8",
+    )
     assert invoke("validate", str(spec)).exit_code == 0
     result = invoke("bench", "--spec", str(spec), "my_opt")
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
     (line,) = result.stderr.splitlines()
-    assert line.startswith(f'optreg: error: {spec}:11: [update] rule line 1 "g2 = matmul(grad, grad)": matmul(grad, grad): ')
+    assert line.startswith(
+        f'optreg: error: {spec}:11: [update] rule line 1 "g2 = matmul(grad, grad)": matmul(grad, grad): '
+    )
     assert "rank 1" in line and line.endswith("(for a float32 variable of shape [1])")
 
 
@@ -166,7 +186,9 @@ def test_validate_reports_each_file_and_exits_1_on_any_error(tmp_path):
     assert result.exit_code == 1
     lines = result.output.splitlines()
     assert lines[0] == f"{tmp_path / 'good.toml'}: ok"
-    assert lines[1] == f"{tmp_path / 'bad.toml'}:10: [update.rule[0]] only functions of the table may be called, not attribute access"
+    assert lines[1] == (
+        f"{tmp_path / 'bad.toml'}:10: [update.rule[0]] only functions of the table may be called, not attribute access"
+    )
     assert lines[2] == f"{tmp_path / 'missing.toml'}: no such file"
     assert invoke("validate", str(tmp_path / "good.toml")).exit_code == 0
 
@@ -182,7 +204,8 @@ def test_validate_prints_every_error_of_a_file_one_line_each(tmp_path):
     result = invoke("validate", str(bad))
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
-        f"{bad}:7: [hyperparameters.learning_rate.colour] unknown key 'colour'; allowed: default, doc, fixed, inf, max, min, none, type",
+        f"{bad}:7: [hyperparameters.learning_rate.colour] unknown key 'colour'; "
+        "allowed: default, doc, fixed, inf, max, min, none, type",
         f"{bad}:10: [update.rule[0]] undefined name 'gard'",
         f"{bad}:10: [update.rule[1]] operator '//' is not in the language",
     ]
@@ -190,7 +213,10 @@ def test_validate_prints_every_error_of_a_file_one_line_each(tmp_path):
 
 def test_validate_finds_a_shape_error_without_running_it(tmp_path):
     bad = tmp_path / "bad.toml"
-    bad.write_text(MY_SPEC.replace("0.5 * learning_rate * grad", "where(rank(var) < 2, matmul(grad, grad), grad)"), encoding="utf-8")
+    bad.write_text(
+        MY_SPEC.replace("0.5 * learning_rate * grad", "where(rank(var) < 2, matmul(grad, grad), grad)"),
+        encoding="utf-8",
+    )
     result = invoke("validate", str(bad))
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
@@ -200,7 +226,9 @@ def test_validate_finds_a_shape_error_without_running_it(tmp_path):
 
 
 def test_a_spec_named_with_spec_reports_every_error(tmp_path):
-    (tmp_path / "bad.toml").write_text(MY_SPEC.replace("default = 0.01", "default = -1").replace("* grad", "* gard"), encoding="utf-8")
+    (tmp_path / "bad.toml").write_text(
+        MY_SPEC.replace("default = 0.01", "default = -1").replace("* grad", "* gard"), encoding="utf-8"
+    )
     result = invoke("bench", "--spec", str(tmp_path / "bad.toml"), "my_opt")
     assert result.exit_code == 1
     assert [line.split("] ")[0] for line in result.stderr.splitlines()] == [

@@ -115,8 +115,15 @@ NONZERO_STARTS = {
 
 def test_the_keras_adapter_fits_under_the_strategy_as_on_one_device():
     out = subprocess.run(
-        [sys.executable, str(REPO / "tests" / "keras_fit_distributed_run.py"), json.dumps(list(NONZERO_STARTS)), json.dumps(NONZERO_STARTS)],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            str(REPO / "tests" / "keras_fit_distributed_run.py"),
+            json.dumps(list(NONZERO_STARTS)),
+            json.dumps(NONZERO_STARTS),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     results = json.loads(out.stdout.strip().splitlines()[-1])
     for name, result in results.items():

@@ -291,7 +291,8 @@ EXPRESSIONS = [
     ),
     pytest.param("lr", lambda n: np.full_like(n.var, n.lr)),
     ("step / 10 + m", lambda n: n.step / 10 + n.m),
-    ("grad % 0.3 + var % -0.7", lambda n: np.mod(n.grad, 0.3) + np.mod(n.var, -0.7)),  # floor modulo: the divisor's sign
+    # floor modulo: the divisor's sign
+    ("grad % 0.3 + var % -0.7", lambda n: np.mod(n.grad, 0.3) + np.mod(n.var, -0.7)),
     ("where(step % 5 == 0, var - grad, var)", lambda n: n.var - n.grad),  # STEP is 5
     ("where(step % 2 == 0, var - grad, var)", lambda n: n.var),
 ]
@@ -485,7 +486,10 @@ WHOLE = [
     ("var - col_mean(grad) * 2", lambda n: n.var - 2 * n.grad.mean(axis=-2, keepdims=True)),
     ("var - rank(var) - size(grad) * rows(var) + cols(m)", lambda n: n.var - 2 - 12 * 3 + 4),
     ("var - lr * matmul(matmul(grad, transpose(grad)), m)", lambda n: n.var - n.lr * (n.grad @ n.grad.T) @ n.m),
-    ("var - transpose(matmul(transpose(m), matmul(grad, transpose(grad))))", lambda n: n.var - (n.m.T @ n.grad @ n.grad.T).T),
+    (
+        "var - transpose(matmul(transpose(m), matmul(grad, transpose(grad))))",
+        lambda n: n.var - (n.m.T @ n.grad @ n.grad.T).T,
+    ),
     ("where(rank(var) >= 2, var - sqrt(size(var)), var)", lambda n: n.var - np.sqrt(12)),
     ("where(rows(var) > cols(var), var, var + 1)", lambda n: n.var + 1),
 ]
@@ -561,7 +565,9 @@ rule = {rule}
 
 
 def test_scalar_slot_holds_one_number_per_variable():
-    spec = optreg.load_spec_text(SCALAR_SLOT_SPEC.format(rule=json.dumps(["total = total + norm(grad) * lr", "var = var - total * grad"])))
+    spec = optreg.load_spec_text(
+        SCALAR_SLOT_SPEC.format(rule=json.dumps(["total = total + norm(grad) * lr", "var = var - total * grad"]))
+    )
     opt = optreg.SpecOptimizer(spec)
     var = tf.Variable(np.ones((3, 4)))
     for _ in range(2):
@@ -628,8 +634,12 @@ def test_a_shape_error_when_traced_is_a_rule_error_naming_the_line(matrix_spec_p
     with pytest.raises(optreg.RuleError) as caught:
         opt.apply_gradients([(tf.ones([3]), tf.Variable(tf.ones([3])))])
     error = caught.value
-    assert (error.source, error.line, error.rule_line, error.text) == (str(matrix_spec_path), 13, 1, "g2 = matmul(grad, grad)")
-    assert str(error).startswith(f'{matrix_spec_path}:13: [update] rule line 1 "g2 = matmul(grad, grad)": matmul(grad, grad): ')
+    assert (error.source, error.line, error.rule_line, error.text) == (
+        str(matrix_spec_path), 13, 1, "g2 = matmul(grad, grad)"
+    )
+    assert str(error).startswith(
+        f'{matrix_spec_path}:13: [update] rule line 1 "g2 = matmul(grad, grad)": matmul(grad, grad): '
+    )
     assert str(error).endswith("(for a float32 variable of shape [3])")
     assert "\n" not in str(error) and "{{" not in str(error) and "[Op:" not in str(error)
     assert isinstance(error, optreg.SpecError) and error.exit_code == 1
@@ -662,7 +672,9 @@ def test_every_function_tensorflow_computes_has_exactly_one_implementation_and_e
     from optreg.lang import functions
     from optreg.runtime.tf_functions import TF_FUNCTIONS
 
-    computed = [name for name, function in functions.FUNCTIONS.items() if function.kind in functions.TENSORFLOW_COMPUTED_KINDS]
+    computed = [
+        name for name, function in functions.FUNCTIONS.items() if function.kind in functions.TENSORFLOW_COMPUTED_KINDS
+    ]
     assert sorted(TF_FUNCTIONS) == sorted(computed) == sorted(functions.TENSORFLOW_COMPUTED)
     # the others are facts, each answered without TensorFlow, repeat, unrolled by the compiler,
     # and the random draws, keyed per variable by optreg.runtime.noise
@@ -675,7 +687,9 @@ def test_the_function_sets_are_derived_from_the_table_kinds():
 
     kinds = {name: function.kind for name, function in functions.FUNCTIONS.items()}
     assert functions.REDUCTIONS == {n for n, k in kinds.items() if k in ("reduction", "axis_reduction")}
-    assert functions.NOT_ELEMENTWISE == {n for n, k in kinds.items() if k not in ("elementwise", "select", "creation_fact", "iteration")}
+    assert functions.NOT_ELEMENTWISE == {
+        n for n, k in kinds.items() if k not in ("elementwise", "select", "creation_fact", "iteration")
+    }
     assert functions.ONE_NUMBER == functions.TRACE_FACTS | (functions.REDUCTIONS - functions.of_kind("axis_reduction"))
     assert all(len(function.doc) > 10 and function.arity >= 1 for function in functions.FUNCTIONS.values())
     with pytest.raises(ValueError, match="unknown function kinds"):

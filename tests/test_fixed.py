@@ -114,7 +114,9 @@ def test_validate_and_show_of_conditional_specs_need_no_tensorflow(tmp_path):
 
 
 def test_fold_replaces_fixed_names_and_keeps_the_live_branch():
-    folded = fold(parse_expression("where(order >= 2, a, where(centered, b, c)) + order"), {"order": 1, "centered": True})
+    folded = fold(
+        parse_expression("where(order >= 2, a, where(centered, b, c)) + order"), {"order": 1, "centered": True}
+    )
     assert folded == parse_expression("b + 1")
 
 
@@ -149,7 +151,9 @@ def test_conditional_slot_exists_only_when_its_flag_is_true():
 
 
 def test_fixed_int_is_folded_and_picks_one_branch():
-    text = flag_spec("var = var - learning_rate * where(order == 2, 2 * grad, where(order == 3, 3 * grad, grad))", slots="")
+    text = flag_spec(
+        "var = var - learning_rate * where(order == 2, 2 * grad, where(order == 3, 3 * grad, grad))", slots=""
+    )
     for order in (1, 2, 3):
         var = tf.Variable([1.0])
         _probe(text, order=order).apply_gradients([(tf.constant([1.0]), var)])
@@ -185,7 +189,10 @@ def test_fixed_value_survives_a_config_round_trip():
 
 def test_a_rule_must_guard_a_compared_slot_with_has():
     slots = '[slots]\nh = { init = "ones", when = "learning_rate > 0.5" }\n'
-    with pytest.raises(optreg.SpecError, match=r"exists only when 'learning_rate > 0.5' holds \(with \(learning_rate > 0.5\) is false\)"):
+    with pytest.raises(
+        optreg.SpecError,
+        match=r"exists only when 'learning_rate > 0.5' holds \(with \(learning_rate > 0.5\) is false\)",
+    ):
         optreg.load_spec_text(flag_spec("h = 2 * h", "var = var - h * grad", slots=slots))
     guarded = optreg.load_spec_text(flag_spec("h = 2 * h", "var = var - where(has(h), h, 1) * grad", slots=slots))
     assert guarded.slots[0].when == "learning_rate > 0.5"
@@ -232,8 +239,8 @@ def test_a_slot_deciding_hyperparameter_takes_no_schedule():
 
 
 def test_a_momentum_sweep_splits_into_loops_by_slots_and_matches_single_runs():
-    from tests.helpers import run_bench
     from optreg.bench.runner import plan_bench
+    from tests.helpers import run_bench
 
     settings = [{"learning_rate": 0.01, "momentum": m} for m in (0.0, 0.5, 0.9)]
     swept = run_bench(plan_bench(optreg.registry, ["sgd"], "quartic", settings))

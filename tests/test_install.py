@@ -39,7 +39,8 @@ def test_installed_package_is_the_wheel_not_the_checkout(fresh_venv, tmp_path):
     assert str(package).startswith(str(fresh_venv))
     assert shapes == "(1347, 64) (450, 64) (354, 10)"
     assert (package / "problems" / "data" / "digits.csv.gz").is_file()
-    assert sorted(p.name for p in (package / "specs").glob("*.toml")) == sorted(p.name for p in (REPO / "specs").glob("*.toml"))
+    shipped = sorted(p.name for p in (package / "specs").glob("*.toml"))
+    assert shipped == sorted(p.name for p in (REPO / "specs").glob("*.toml"))
 
 
 @pytest.mark.slow
@@ -65,7 +66,9 @@ def readme_output() -> str:
     """What the README shows the main command printing: the tutorial's table, a blank line,
     then the ranking and the profile (the code blocks after the Quick start commands)."""
     section = (REPO / "README.md").read_text(encoding="utf-8").split("## Quick start", 1)[1].split("\n## ", 1)[0]
-    table, ranking = [text for language, text in re.findall(r"```(\w*)\n(.*?)```", section, flags=re.S) if not language][:2]
+    table, ranking = [
+        text for language, text in re.findall(r"```(\w*)\n(.*?)```", section, flags=re.S) if not language
+    ][:2]
     return table + "\n" + ranking
 
 
@@ -75,11 +78,18 @@ def test_installed_command_lists_and_prints_the_readme_table_and_nothing_else(fr
     nothing from TensorFlow on stderr (no TF_CPP_MIN_LOG_LEVEL or OPTREG_DEBUG set)."""
     environment = {k: v for k, v in venv_environment().items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     listing = subprocess.run(
-        [str(fresh_venv / "bin" / "optreg"), "list", "--format", "json"], capture_output=True, text=True, check=True, cwd=tmp_path, env=environment
+        [str(fresh_venv / "bin" / "optreg"), "list", "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+        env=environment,
     )
     assert {"adam", "gradient_descent", "momentum", "sgd"} <= {r["name"] for r in json.loads(listing.stdout)}
     words = shlex.split(quick_start_command())
     assert words[:2] == ["optreg", "bench"]
-    bench = subprocess.run([str(fresh_venv / "bin" / "optreg"), *words[1:]], capture_output=True, text=True, cwd=tmp_path, env=environment)
+    bench = subprocess.run(
+        [str(fresh_venv / "bin" / "optreg"), *words[1:]], capture_output=True, text=True, cwd=tmp_path, env=environment
+    )
     assert (bench.returncode, bench.stderr) == (0, "")
     assert bench.stdout == readme_output()

@@ -30,7 +30,13 @@ def fit(optimizer, epochs=3, model=None):
 
 @pytest.mark.parametrize(
     "options",
-    [{}, {"clipnorm": 0.5}, {"weight_decay": 0.01}, {"use_ema": True, "ema_momentum": 0.9}, {"gradient_accumulation_steps": 2}],
+    [
+        {},
+        {"clipnorm": 0.5},
+        {"weight_decay": 0.01},
+        {"use_ema": True, "ema_momentum": 0.9},
+        {"gradient_accumulation_steps": 2},
+    ],
     ids=lambda o: ",".join(o) or "plain",
 )
 def test_adam_through_the_adapter_trains_like_keras_adam(options):
@@ -54,7 +60,11 @@ def named_model():
     )
 
 
-@pytest.mark.parametrize("options", [{}, {"exclude_layers": ["head"], "weight_decay": 0.05, "adam_weight_decay": 0.01}], ids=["defaults", "exclusions"])
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"exclude_layers": ["head"], "weight_decay": 0.05, "adam_weight_decay": 0.01}],
+    ids=["defaults", "exclusions"],
+)
 def test_muon_through_the_adapter_trains_like_keras_muon(options):
     ours_model, ours = fit(optreg_keras.optimizer("muon", learning_rate=0.01, **options), model=named_model())
     theirs_model, theirs = fit(keras.optimizers.Muon(learning_rate=0.01, **options), model=named_model())
@@ -147,7 +157,9 @@ def _parameter_server_strategy():
 
 def test_the_adapter_refuses_to_be_created_under_a_parameter_server_strategy(monkeypatch):
     monkeypatch.setattr(tf.distribute, "get_strategy", _parameter_server_strategy)
-    with pytest.raises(optreg.OptionError, match="not supported by optreg's Keras adapter.*MultiWorkerMirroredStrategy"):
+    with pytest.raises(
+        optreg.OptionError, match="not supported by optreg's Keras adapter.*MultiWorkerMirroredStrategy"
+    ):
         optreg_keras.optimizer("adam")
 
 

@@ -85,7 +85,11 @@ def test_the_adapter_in_fit_trains_like_optregs_own_optimizer_in_a_custom_loop(n
             if slot == "noise_index":  # Keras keeps variables in build order: its index is Keras's own
                 continue
             np.testing.assert_allclose(
-                np.asarray(adapter._slot_lists[slot][index]), value.numpy(), rtol=1e-5, atol=1e-5, err_msg=f"{var.path} {slot}"
+                np.asarray(adapter._slot_lists[slot][index]),
+                value.numpy(),
+                rtol=1e-5,
+                atol=1e-5,
+                err_msg=f"{var.path} {slot}",
             )
     assert np.all(np.isfinite(fit_losses)) and fit_losses[-1] != fit_losses[0]
 
@@ -202,7 +206,9 @@ def test_muon_excludes_keras_layers_by_path_in_a_custom_loop():
     options = {"learning_rate": 0.01, "exclude_layers": ["head"], "weight_decay": 0.05, "adam_weight_decay": 0.01}
     _, fitted = fit(optreg_keras.optimizer("muon", **options), model=named_model())
     _, looped = custom_loop(optreg.registry.create("muon", jit_compile=False, **options), model=named_model())
-    _, unexcluded = custom_loop(optreg.registry.create("muon", jit_compile=False, **{**options, "exclude_layers": []}), model=named_model())
+    _, unexcluded = custom_loop(
+        optreg.registry.create("muon", jit_compile=False, **{**options, "exclude_layers": []}), model=named_model()
+    )
     np.testing.assert_allclose(fitted, looped, rtol=1e-5)
     assert abs(unexcluded[-1] - looped[-1]) > 1e-4
 

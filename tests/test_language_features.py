@@ -44,8 +44,14 @@ EXPRESSIONS = [
     ("var - channel_mean(grad) * grad", lambda x, g: x - _channels(g, np.mean) * g),
     ("var / (1 + channel_norm(grad))", lambda x, g: x / (1 + (_channels(g, _norm) if g.ndim >= 2 else np.abs(g)))),
     ("var - channel_max(grad - var)", lambda x, g: x - _channels(g - x, np.max)),
-    ("where(rank(var) >= 1, var - row_max(grad), var)", lambda x, g: x - g.max(axis=-1, keepdims=True) if g.ndim else x),
-    ("where(rank(var) >= 2, var * col_max(abs(grad)), var)", lambda x, g: x * np.abs(g).max(axis=-2, keepdims=True) if g.ndim >= 2 else x),
+    (
+        "where(rank(var) >= 1, var - row_max(grad), var)",
+        lambda x, g: x - g.max(axis=-1, keepdims=True) if g.ndim else x,
+    ),
+    (
+        "where(rank(var) >= 2, var * col_max(abs(grad)), var)",
+        lambda x, g: x * np.abs(g).max(axis=-2, keepdims=True) if g.ndim >= 2 else x,
+    ),
 ]
 
 
@@ -62,7 +68,9 @@ def test_axis_reductions_match_numpy_at_every_rank(text, reference, shape, rng):
     np.testing.assert_allclose(var.numpy(), reference(start, grad), rtol=1e-12, atol=1e-14)
 
 
-@pytest.mark.parametrize(("shape", "slot_shape"), [((), ()), ((5,), (5,)), ((3, 4), (1, 4)), ((3, 3, 2, 8), (1, 1, 1, 8))])
+@pytest.mark.parametrize(
+    ("shape", "slot_shape"), [((), ()), ((5,), (5,)), ((3, 4), (1, 4)), ((3, 3, 2, 8), (1, 1, 1, 8))]
+)
 def test_a_channels_slot_holds_one_number_per_last_axis_entry(shape, slot_shape, rng):
     """A per-output-channel running maximum of the squared gradient: a conv kernel's slot has
     one number per output channel, a vector's one per element."""
@@ -155,7 +163,10 @@ def test_repeat_unrolls_a_fixed_count_as_numpy_loops(passes, rng):
         ("var = repeat(2, grad, repeat(2, grad, it))", "repeat cannot be nested inside another repeat"),
         ("var = repeat(2, sum(grad), matmul(it, it))", "matmul needs arguments of rank >= 2, but it has rank 0"),
     ],
-    ids=["too-many", "fraction", "settable", "not-a-hyperparameter", "expression", "outside", "in-start", "nested", "rank"],
+    ids=[
+        "too-many", "fraction", "settable", "not-a-hyperparameter", "expression", "outside", "in-start", "nested",
+        "rank",
+    ],
 )
 def test_a_repeat_that_is_unbounded_or_misread_is_refused_at_load(rule, fragment):
     text = REPEAT_SPEC.format(rule=json.dumps(["m = grad", rule]))
@@ -165,7 +176,9 @@ def test_a_repeat_that_is_unbounded_or_misread_is_refused_at_load(rule, fragment
     assert caught.value.line == _line_of(text, rule) and caught.value.key == "update.rule[1]"
 
 
-@pytest.mark.parametrize(("bounds", "ok"), [("min = 0, max = 16", True), ("min = 0, max = 17", False), ("max = 4", False)])
+@pytest.mark.parametrize(
+    ("bounds", "ok"), [("min = 0, max = 16", True), ("min = 0, max = 17", False), ("max = 4", False)]
+)
 def test_a_hyperparameter_count_needs_bounds_within_the_limit(bounds, ok):
     text = REPEAT_SPEC.replace("min = 0, max = 6", bounds).format(rule=json.dumps(["var = repeat(passes, grad, it)"]))
     if ok:
@@ -258,7 +271,8 @@ def test_muon_takes_keras_rms_rate_none(rng):
     import tests.optimizer_table  # noqa: F401 - the table gathers table_muon; importing it alone first is circular
     from tests.table_muon import keras_muon
 
-    start, grads = rng.normal(size=(4, 6)).astype(np.float32), [rng.normal(size=(4, 6)).astype(np.float32) for _ in range(5)]
+    start = rng.normal(size=(4, 6)).astype(np.float32)
+    grads = [rng.normal(size=(4, 6)).astype(np.float32) for _ in range(5)]
     ours, theirs = tf.Variable(start), tf.Variable(start)
     optimizer, keras_optimizer = optreg.registry.create("muon", rms_rate=None), keras_muon({"rms_rate": None})
     for grad in grads:
@@ -287,14 +301,15 @@ def test_a_sub_expression_repeated_in_a_body_is_built_once_a_pass():
     products, not 6 + 2."""
     from optreg.runtime.compile import CompiledRule
 
-    spec = _repeat_probe(
-        "var = repeat(2, grad, matmul(matmul(it, transpose(it)) + matmul(it, transpose(it)) * matmul(it, transpose(it)), it))"
-    )
+    gram = "matmul(it, transpose(it))"
+    spec = _repeat_probe(f"var = repeat(2, grad, matmul({gram} + {gram} * {gram}, it))")
     rule = CompiledRule(spec.rule, [h.name for h in spec.hyperparameters], [])
 
     @tf.function
     def update(grad, var):
-        scalars = rule.step_scalars({h.name: tf.constant(0.1, tf.float64) for h in spec.hyperparameters}, tf.constant(1.0, tf.float64))
+        scalars = rule.step_scalars(
+            {h.name: tf.constant(0.1, tf.float64) for h in spec.hyperparameters}, tf.constant(1.0, tf.float64)
+        )
         return rule.update(grad, var, {}, scalars)["var"]
 
     graph = update.get_concrete_function(tf.TensorSpec([3, 3], tf.float64), tf.TensorSpec([3, 3], tf.float64)).graph
@@ -303,4 +318,6 @@ def test_a_sub_expression_repeated_in_a_body_is_built_once_a_pass():
     for _ in range(2):
         gram = x @ x.T
         x = (gram + gram * gram) @ x
-    np.testing.assert_allclose(update(tf.constant(np.arange(9.0).reshape(3, 3) / 10), tf.zeros([3, 3], tf.float64)), x, rtol=1e-12)
+    np.testing.assert_allclose(
+        update(tf.constant(np.arange(9.0).reshape(3, 3) / 10), tf.zeros([3, 3], tf.float64)), x, rtol=1e-12
+    )

@@ -164,7 +164,8 @@ def upward_edges(graph: dict[str, set[str]]) -> set[tuple[str, str]]:
         (module, imported)
         for module, targets in graph.items()
         for imported in targets
-        if layer_of(imported) not in MAY_IMPORT[layer_of(module)] and (module, imported) not in (SEAM, ROOT_INTO_RUNTIME)
+        if layer_of(imported) not in MAY_IMPORT[layer_of(module)]
+        and (module, imported) not in (SEAM, ROOT_INTO_RUNTIME)
     }
 
 

@@ -30,7 +30,10 @@ def test_wrapping_an_instance_matches_the_numpy_reference(rng):
 
 def test_slow_weights_survive_a_checkpoint_taken_between_synchronisations(tmp_path, rng):
     start, grads = random_problem(rng, (5,), 12)
-    make = lambda: optreg.registry.create("lookahead", inner="adam", learning_rate=0.05, sync_period=4)
+
+    def make():
+        return optreg.registry.create("lookahead", inner="adam", learning_rate=0.05, sync_period=4)
+
     var, opt = tf.Variable(start), make()
     for g in grads[:6]:  # two steps into the second cycle: slow and fast weights differ
         opt.apply_gradients([(tf.constant(g), var)])

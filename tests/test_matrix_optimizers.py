@@ -95,7 +95,8 @@ def test_a_matrix_keeps_its_gram_slots_and_a_vector_its_diagonal():
         "l = where(rank(var) >= 2, l + matmul(grad, transpose(grad)), l)",
         "r = where(rank(var) >= 2, r + matmul(transpose(grad), grad), r)",
         "v = where(rank(var) >= 2, v, v + square(grad))",
-        "var = var - lr * where(rank(var) >= 2, matmul(matmul(inverse_root(l + eye_like(l), 4), grad), inverse_root(r + eye_like(r), 4)), grad / sqrt(v + 1))",
+        "var = var - lr * where(rank(var) >= 2, "
+        "matmul(matmul(inverse_root(l + eye_like(l), 4), grad), inverse_root(r + eye_like(r), 4)), grad / sqrt(v + 1))",
     )
     opt = optreg.SpecOptimizer(spec)
     kernel, bias = tf.Variable(tf.ones([3, 2])), tf.Variable(tf.ones([2]))
@@ -112,10 +113,16 @@ def test_a_matrix_keeps_its_gram_slots_and_a_vector_its_diagonal():
 @pytest.mark.parametrize(
     "line, fragment",
     [
-        ("var = var - inverse_root(sum(grad), 4)", "inverse_root needs arguments of rank >= 2, but sum(grad) has rank 0"),
+        (
+            "var = var - inverse_root(sum(grad), 4)",
+            "inverse_root needs arguments of rank >= 2, but sum(grad) has rank 0",
+        ),
         ("var = var - eigvecs(norm(grad))", "eigvecs needs arguments of rank >= 2"),
         ("var = var - eye_like(mean(var))", "eye_like needs arguments of rank >= 2"),
-        ("var = where(rank(var) >= 2, var - inverse_root(grad, grad), var)", "inverse_root needs a number as argument 2"),
+        (
+            "var = where(rank(var) >= 2, var - inverse_root(grad, grad), var)",
+            "inverse_root needs a number as argument 2",
+        ),
     ],
 )
 def test_rank_errors_are_found_at_load(line, fragment):
@@ -160,7 +167,9 @@ def test_the_matrix_branch_reaches_the_minimum_of_a_matrix_least_squares_problem
     np.testing.assert_allclose(w.numpy(), target, atol=1e-4)
 
 
-@pytest.mark.parametrize("dtype, epsilon, moves", [(np.float32, 1e-8, True), (np.float64, 1e-8, False), (np.float32, 1e-4, False)])
+@pytest.mark.parametrize(
+    "dtype, epsilon, moves", [(np.float32, 1e-8, True), (np.float64, 1e-8, False), (np.float32, 1e-4, False)]
+)
 def test_soap_moves_rows_no_gradient_touched_in_float32_at_its_default_epsilon(dtype, epsilon, moves, rng):
     """An embedding table whose rows 0 and 2 never get a gradient: their rotated coordinates are 0
     in exact arithmetic and rounding noise (about 1e-7 of the gradient in float32) after the
@@ -188,7 +197,11 @@ def test_the_bench_runs_their_loops_without_xla_and_the_others_with_it():
 
     plan = plan_bench(optreg.registry, ["shampoo", "adam"], "booth", [{"learning_rate": 0.1}], max_iters=30)
     problem = plan.problems[0]
-    groups = [group for position, (entry, settings) in enumerate(plan.runs) for group in plan_groups(entry, position, settings)]
+    groups = [
+        group
+        for position, (entry, settings) in enumerate(plan.runs)
+        for group in plan_groups(entry, position, settings)
+    ]
     loops = _build_loops(problem, groups, plan, jit_compile=True)
     assert [loop._chunk._jit_compile for loop in loops.alone.values()] == [False]
     assert loops.shared is not None and loops.shared._chunk._jit_compile is True

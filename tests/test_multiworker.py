@@ -68,7 +68,13 @@ def run_cluster(settings, folder):
     command = [sys.executable, str(REPO / "tests" / "multiworker_run.py")]
     arguments = [json.dumps(ports), json.dumps(settings), str(folder)]
     workers = [
-        subprocess.Popen([*command, str(task), *arguments], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=worker_environment())
+        subprocess.Popen(
+            [*command, str(task), *arguments],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=worker_environment(),
+        )
         for task in range(WORKERS)
     ]
     deadline = time.monotonic() + TIMEOUT
@@ -79,7 +85,7 @@ def run_cluster(settings, folder):
             if worker.poll() is None:
                 worker.kill()
                 worker.communicate()
-    for task, (worker, (out, err)) in enumerate(zip(workers, outputs)):
+    for task, (worker, (_, err)) in enumerate(zip(workers, outputs)):
         assert worker.returncode == 0, f"worker {task} exited with {worker.returncode}:\n{err[-4000:]}"
     return [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
 
@@ -98,7 +104,8 @@ def single_device(name, steps, restore_from=None):
     variables = [tf.Variable(v) for v in start]
     opt = optreg.registry.create(name, **SETTINGS[name])
     if restore_from is not None:
-        tf.train.Checkpoint(optimizer=opt, variables=variables).read(str(restore_from)).assert_existing_objects_matched()
+        checkpoint = tf.train.Checkpoint(optimizer=opt, variables=variables)
+        checkpoint.read(str(restore_from)).assert_existing_objects_matched()
     for _ in range(steps):
         with tf.GradientTape() as tape:
             value = loss(variables, x, y)

@@ -51,8 +51,21 @@ def _train(opt, variables, grads, exclude_bias=False):
 _SETTINGS = [
     {"learning_rate": 0.01, "adam_beta_1": 0.875, "adam_beta_2": 1 - 2**-10, "exclude_layers": ["head"]},
     {"learning_rate": 0.02, "adam_beta_1": 0.5, "adam_beta_2": 0.75, "nesterov": False, "ns_steps": 3, "momentum": 0.8},
-    {"learning_rate": 0.01, "adam_beta_1": 0.875, "adam_beta_2": 1 - 2**-10, "weight_decay": None, "adam_weight_decay": 0.1, "adam_lr_ratio": 0.3},
-    {"learning_rate": 0.01, "adam_beta_1": 0.875, "adam_beta_2": 1 - 2**-10, "weight_decay": 0.05, "exclude_embeddings": False},
+    {
+        "learning_rate": 0.01,
+        "adam_beta_1": 0.875,
+        "adam_beta_2": 1 - 2**-10,
+        "weight_decay": None,
+        "adam_weight_decay": 0.1,
+        "adam_lr_ratio": 0.3,
+    },
+    {
+        "learning_rate": 0.01,
+        "adam_beta_1": 0.875,
+        "adam_beta_2": 1 - 2**-10,
+        "weight_decay": 0.05,
+        "exclude_embeddings": False,
+    },
 ]
 
 
@@ -78,8 +91,12 @@ def test_a_model_of_both_branches_matches_keras_muon(setting, exclude_bias, rng)
 
 def test_rms_rate_zero_is_keras_none(rng):
     starts, grads = _model_problem(rng)
-    ours = _train(optreg.registry.create("muon", rms_rate=0.0), {n: tf.Variable(s, name=n) for n, s in starts.items()}, grads)
-    theirs = _train(keras.optimizers.Muon(rms_rate=None), {n: keras.Variable(s, name=n) for n, s in starts.items()}, grads)
+    ours = _train(
+        optreg.registry.create("muon", rms_rate=0.0), {n: tf.Variable(s, name=n) for n, s in starts.items()}, grads
+    )
+    theirs = _train(
+        keras.optimizers.Muon(rms_rate=None), {n: keras.Variable(s, name=n) for n, s in starts.items()}, grads
+    )
     for name in MODEL:
         np.testing.assert_allclose(ours[name], theirs[name], rtol=1e-5, atol=1e-5, err_msg=name)
 
@@ -95,7 +112,14 @@ def test_matrices_take_orthogonalised_steps_and_excluded_ones_take_adam_steps(rn
     before = {"hidden": hidden.numpy(), "head": head.numpy()}
     grad = tf.constant(rng.normal(size=(8, 5)).astype(np.float32))
     opt = optreg.registry.create(
-        "muon", learning_rate=lr, momentum=0.0, nesterov=False, rms_rate=0.0, weight_decay=None, adam_weight_decay=0.0, exclude_layers=["head"]
+        "muon",
+        learning_rate=lr,
+        momentum=0.0,
+        nesterov=False,
+        rms_rate=0.0,
+        weight_decay=None,
+        adam_weight_decay=0.0,
+        exclude_layers=["head"],
     )
     opt.apply_gradients([(grad, hidden), (grad, head)])
     singular_values = np.linalg.svd((before["hidden"] - hidden.numpy()) / lr, compute_uv=False)

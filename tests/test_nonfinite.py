@@ -30,8 +30,13 @@ def test_a_nonfinite_step_leaves_variables_and_slots_bit_identical(name, compile
     ``tf.function`` traces): each poisoned step leaves every variable, slot and the iteration
     count bit-identical to the state just before it, counts one skip, and the good step after
     it is applied."""
-    variables = [tf.Variable(rng.normal(size=(3, 2)).astype(np.float32)), tf.Variable(rng.normal(size=(4,)).astype(np.float32))]
-    opt = optreg.registry.create(name, learning_rate=0.1, skip_nonfinite=True, clipnorm=1.0, jit_compile="auto" if compiled else False)
+    variables = [
+        tf.Variable(rng.normal(size=(3, 2)).astype(np.float32)),
+        tf.Variable(rng.normal(size=(4,)).astype(np.float32)),
+    ]
+    opt = optreg.registry.create(
+        name, learning_rate=0.1, skip_nonfinite=True, clipnorm=1.0, jit_compile="auto" if compiled else False
+    )
     step = opt.apply_gradients
     good = [tf.constant(rng.normal(size=v.shape).astype(np.float32)) for v in variables]
     step(list(zip(good, variables)))
@@ -59,8 +64,8 @@ def test_skip_nonfinite_must_be_a_bool():
 
 
 def test_bench_still_reports_exploded_with_skipping_on():
-    from tests.helpers import run_bench
     from optreg.bench.runner import plan_bench
+    from tests.helpers import run_bench
 
     settings = [{"learning_rate": 0.1, "skip_nonfinite": True}, {"learning_rate": 0.01, "skip_nonfinite": True}]
     exploded, converged = run_bench(plan_bench(optreg.registry, ["momentum"], "quartic", settings))

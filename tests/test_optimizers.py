@@ -72,7 +72,7 @@ def test_matches_numpy_reference_on_a_quadratic_loss(case):
     """An optimizer that needs the loss, stepped with minimize on ½xᵀAx + bᵀx of every shape's
     variable together (float64, 20 steps; one optimizer per setting), against its row's
     loss_numpy reference: on a quadratic the Hessian-vector products are exact, Az."""
-    from tests.helpers import SHAPES, SEED
+    from tests.helpers import SEED, SHAPES
 
     rng = np.random.default_rng(SEED)
     starts = [rng.normal(size=shape) for shape in SHAPES]
@@ -183,8 +183,8 @@ def test_a_bench_sweep_equals_its_runs_made_alone(name):
     """Two settings of every optimizer benched together (stacked side by side in one loop when
     its updates are elementwise) end where each ends when benched alone: the same status and
     iteration, and parameters within float32 rounding (XLA may fuse a 2-run loop differently)."""
-    from tests.helpers import run_bench
     from optreg.bench.runner import plan_bench
+    from tests.helpers import run_bench
 
     entry = optreg.registry.get(name)
     varied = next(h for h in entry.hyperparameters if h.type == "float" and not getattr(h, "fixed", False))

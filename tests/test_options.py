@@ -41,10 +41,23 @@ def _decaying(learning_rate):
 OPTION_VARIANTS = [
     ("weight_decay+clipnorm", {"weight_decay": 0.05, "clipnorm": 0.5}),
     ("clipvalue+ema", {"clipvalue": 0.2, "use_ema": True, "ema_momentum": 0.9}),
-    ("global_clipnorm+accumulation+loss_scale", {"global_clipnorm": 0.5, "gradient_accumulation_steps": 3, "loss_scale_factor": 8.0}),
+    (
+        "global_clipnorm+accumulation+loss_scale",
+        {"global_clipnorm": 0.5, "gradient_accumulation_steps": 3, "loss_scale_factor": 8.0},
+    ),
     ("schedule+ema_overwrite", {"schedule": True, "use_ema": True, "ema_momentum": 0.8, "ema_overwrite_frequency": 3}),
-    ("everything", {"weight_decay": 0.05, "clipnorm": 0.5, "use_ema": True, "ema_overwrite_frequency": 2,
-                    "gradient_accumulation_steps": 2, "loss_scale_factor": 4.0, "schedule": True}),
+    (
+        "everything",
+        {
+            "weight_decay": 0.05,
+            "clipnorm": 0.5,
+            "use_ema": True,
+            "ema_overwrite_frequency": 2,
+            "gradient_accumulation_steps": 2,
+            "loss_scale_factor": 4.0,
+            "schedule": True,
+        },
+    ),
 ]
 KERAS_ROWS = [case for case in CASES if case.keras]
 
@@ -80,7 +93,9 @@ def _assert_trajectories_agree(ours, theirs, rtol=1e-5):
             np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol, err_msg=f"step {step}")
 
 
-@pytest.mark.parametrize("variant", [options for _, options in OPTION_VARIANTS], ids=[name for name, _ in OPTION_VARIANTS])
+@pytest.mark.parametrize(
+    "variant", [options for _, options in OPTION_VARIANTS], ids=[name for name, _ in OPTION_VARIANTS]
+)
 @pytest.mark.parametrize("case", KERAS_ROWS, ids=str)
 def test_every_option_matches_keras_step_for_step(case, variant, rng):
     """Every optimizer with a Keras counterpart, with each option Keras has, on variables of every
@@ -104,7 +119,9 @@ def test_every_option_matches_keras_step_for_step(case, variant, rng):
         assert not np.allclose(our_vars[1].numpy(), ours[-1][1])  # the averages are not the last values
 
 
-@pytest.mark.parametrize("variant", [OPTION_VARIANTS[-1][1], OPTION_VARIANTS[3][1]], ids=["everything", "schedule+ema_overwrite"])
+@pytest.mark.parametrize(
+    "variant", [OPTION_VARIANTS[-1][1], OPTION_VARIANTS[3][1]], ids=["everything", "schedule+ema_overwrite"]
+)
 @pytest.mark.parametrize("how", ["op_by_op", "tf_function"])
 def test_options_give_the_same_steps_op_by_op_and_inside_tf_function(how, variant, rng):
     """The XLA step (the default) against the op-by-op step, or against the step traced in a
@@ -368,9 +385,19 @@ SPEC_RULE = '[update]\nrule = ["var = var - learning_rate * grad"]\n'
 @pytest.mark.parametrize(
     "table, key, line, message",
     [
-        ("[options]\nweight_decay = 0.1\ndecay = 0.5\n", "options.decay", 8, "unknown option 'decay'; allowed: clipnorm"),
-        ("[options]\nuse_ema = \"yes\"\n", "options.use_ema", 7, "use_ema must be true or false"),
-        ("[options]\ngradient_accumulation_steps = 1\n", "options.gradient_accumulation_steps", 7, "must be a whole number >= 2"),
+        (
+            "[options]\nweight_decay = 0.1\ndecay = 0.5\n",
+            "options.decay",
+            8,
+            "unknown option 'decay'; allowed: clipnorm",
+        ),
+        ('[options]\nuse_ema = "yes"\n', "options.use_ema", 7, "use_ema must be true or false"),
+        (
+            "[options]\ngradient_accumulation_steps = 1\n",
+            "options.gradient_accumulation_steps",
+            7,
+            "must be a whole number >= 2",
+        ),
         ("[options]\nclipnorm = 1.0\nclipvalue = 0.5\n", "options", 6, "set at most one of clipnorm"),
         ("options = 3\n", "options", 1, "must be a table"),
     ],
@@ -457,7 +484,8 @@ def _decay_rate(name):
 
 
 def test_a_spec_slot_dtype_and_the_slot_dtype_option():
-    spec = load_spec_text(SPEC_HEAD + '[slots]\nm = { dtype = "float32" }\n[update]\nrule = ["m = 0.5 * m + grad", "var = var - learning_rate * m"]\n')
+    rule = '[update]\nrule = ["m = 0.5 * m + grad", "var = var - learning_rate * m"]\n'
+    spec = load_spec_text(SPEC_HEAD + '[slots]\nm = { dtype = "float32" }\n' + rule)
     var = tf.Variable(tf.ones([3], tf.bfloat16))
     opt = SpecOptimizer(spec)
     opt.apply_gradients([(tf.ones([3], tf.bfloat16), var)])
@@ -494,9 +522,13 @@ def test_half_precision_variables_with_float32_slots(dtype, rng):
     for step, g in enumerate(grads, start=1):
         g_half = tf.cast(g, dtype)
         before = tf.cast(ours, tf.float32).numpy()
-        slots = {name: slot.numpy() for name, slot in opt.slots_for(ours).items()} if step > 1 else {"m": 0 * g, "v": 0 * g}
+        slots = (
+            {name: slot.numpy() for name, slot in opt.slots_for(ours).items()} if step > 1 else {"m": 0 * g, "v": 0 * g}
+        )
         opt.apply_gradients([(g_half, ours)])
-        expected, m, v = _adam_step_in_float32(before, slots["m"], slots["v"], tf.cast(g_half, tf.float32).numpy(), step, hp)
+        expected, m, v = _adam_step_in_float32(
+            before, slots["m"], slots["v"], tf.cast(g_half, tf.float32).numpy(), step, hp
+        )
         np.testing.assert_allclose(opt.slots_for(ours)["m"].numpy(), m, rtol=1e-6, atol=1e-7)
         np.testing.assert_allclose(opt.slots_for(ours)["v"].numpy(), v, rtol=1e-6, atol=1e-7)
         np.testing.assert_allclose(tf.cast(ours, tf.float32).numpy(), expected, rtol=ulp, atol=ulp)

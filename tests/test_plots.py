@@ -57,12 +57,17 @@ def _quartic_run(optimizer, end, status="exceeded", **settings):
 
 
 def _quartic_sweep(optimizer):
-    return [_quartic_run(optimizer, 0.1, learning_rate=1e-3), _quartic_run(optimizer, -1.125, "converged", learning_rate=1e-2),
-            _quartic_run(optimizer, 0.0, "exploded", learning_rate=1e-1)]
+    return [
+        _quartic_run(optimizer, 0.1, learning_rate=1e-3),
+        _quartic_run(optimizer, -1.125, "converged", learning_rate=1e-2),
+        _quartic_run(optimizer, 0.0, "exploded", learning_rate=1e-1),
+    ]
 
 
 def _loss_run(optimizer, losses, status="exceeded", problem="booth", metrics=None, **settings):
-    return _run(optimizer, np.zeros((len(losses), 2)), np.asarray(losses, np.float64), status, problem, metrics, **settings)
+    return _run(
+        optimizer, np.zeros((len(losses), 2)), np.asarray(losses, np.float64), status, problem, metrics, **settings
+    )
 
 
 def _decaying(rate, steps=50, start=74.0):
@@ -82,21 +87,36 @@ def _booth_sweep():
 FIGURES = {
     "paths, few runs": lambda: plots.path_figure(_quartic_sweep("momentum"), QUARTIC),
     "paths, three optimizers": lambda: plots.path_figure(
-        [r for name in ("gradient_descent", "momentum", "adam") for r in _quartic_sweep(name)], QUARTIC),
+        [r for name in ("gradient_descent", "momentum", "adam") for r in _quartic_sweep(name)], QUARTIC
+    ),
     "contours, few runs": lambda: plots.contour_figure(
-        [_valley_run("adam", 0.8), _valley_run("sgd", -0.5), _exploded_rosenbrock("momentum")], ROSENBROCK),
+        [_valley_run("adam", 0.8), _valley_run("sgd", -0.5), _exploded_rosenbrock("momentum")], ROSENBROCK
+    ),
     "contours, 20 runs": lambda: plots.contour_figure(
-        [_valley_run("adam", -1.2 + 2 * i / 20, learning_rate=lr) for i, lr in enumerate(LEARNING_RATES)], ROSENBROCK),
+        [_valley_run("adam", -1.2 + 2 * i / 20, learning_rate=lr) for i, lr in enumerate(LEARNING_RATES)], ROSENBROCK
+    ),
     "contours, 15 optimizers": lambda: plots.contour_figure(
-        [_valley_run(name, -1.2 + 0.1 * i) for i, name in enumerate(FIFTEEN)], ROSENBROCK),
+        [_valley_run(name, -1.2 + 0.1 * i) for i, name in enumerate(FIFTEEN)], ROSENBROCK
+    ),
     "contours, 5 optimizers x 3 rates": lambda: plots.contour_figure(
-        [_valley_run(name, -1.0 + 0.5 * j, learning_rate=lr) for name in FIFTEEN[:5] for j, lr in enumerate((1e-3, 1e-2, 1e-1))],
-        ROSENBROCK),
+        [
+            _valley_run(name, -1.0 + 0.5 * j, learning_rate=lr)
+            for name in FIFTEEN[:5]
+            for j, lr in enumerate((1e-3, 1e-2, 1e-1))
+        ],
+        ROSENBROCK,
+    ),
     "loss, 20 runs": lambda: plots.loss_figure(
-        [_loss_run("adam", _decaying(i / 40), learning_rate=lr) for i, lr in enumerate(LEARNING_RATES)], BOOTH),
+        [_loss_run("adam", _decaying(i / 40), learning_rate=lr) for i, lr in enumerate(LEARNING_RATES)], BOOTH
+    ),
     "loss, 9 optimizers x 5 rates": lambda: plots.loss_figure(
-        [_loss_run(name, _decaying(0.05 * j + 0.01 * i), learning_rate=lr)
-         for i, name in enumerate(FIFTEEN[:9]) for j, lr in enumerate((1e-4, 1e-3, 1e-2, 1e-1, 1.0))], BOOTH),
+        [
+            _loss_run(name, _decaying(0.05 * j + 0.01 * i), learning_rate=lr)
+            for i, name in enumerate(FIFTEEN[:9])
+            for j, lr in enumerate((1e-4, 1e-3, 1e-2, 1e-1, 1.0))
+        ],
+        BOOTH,
+    ),
     "sweep": lambda: plots.sweep_figure(_booth_sweep(), BOOTH),
 }
 
@@ -175,7 +195,7 @@ def test_small_multiples_one_panel_per_optimizer_with_the_tutorials_map():
     panels = _panels(figure)
     assert [axes.get_title() for axes in panels] == ["gradient_descent", "momentum", "adam"]
     assert all(len(axes.collections) == 1 for axes in panels)  # each the log-loss colour map
-    assert [len([l for l in axes.lines if l.get_gid() == "path"]) for axes in panels] == [3, 3, 3]
+    assert [len([line for line in axes.lines if line.get_gid() == "path"]) for axes in panels] == [3, 3, 3]
 
 
 @pytest.mark.parametrize("name", ["contours, 15 optimizers", "contours, 20 runs"])

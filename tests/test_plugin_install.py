@@ -30,7 +30,11 @@ def faulty_venv(tmp_path_factory):
 def optreg(venv, *args, **settings):
     """Run the venv's optreg command; returns the completed process."""
     return subprocess.run(
-        [str(venv / "bin" / "optreg"), *args], capture_output=True, text=True, env=venv_environment(**settings), cwd=venv
+        [str(venv / "bin" / "optreg"), *args],
+        capture_output=True,
+        text=True,
+        env=venv_environment(**settings),
+        cwd=venv,
     )
 
 
@@ -41,7 +45,12 @@ def listed(process):
 def test_example_plugins_are_listed_with_their_sources(examples_venv):
     result = optreg(examples_venv, "list", "--format", "json")
     assert result.returncode == 0, result.stderr
-    assert {("qhm", "optreg-classics"), ("adabound", "optreg-classics"), ("sam", "optreg-sam"), ("adam", "builtin")} <= listed(result)
+    assert {
+        ("qhm", "optreg-classics"),
+        ("adabound", "optreg-classics"),
+        ("sam", "optreg-sam"),
+        ("adam", "builtin"),
+    } <= listed(result)
     assert "optreg: warning" not in result.stderr
 
 
@@ -69,7 +78,11 @@ def test_listing_with_plugins_installed_does_not_import_tensorflow(examples_venv
         "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n"
     )
     result = subprocess.run(
-        [str(examples_venv / "bin" / "python"), "-c", code], capture_output=True, text=True, env=venv_environment(), cwd=examples_venv
+        [str(examples_venv / "bin" / "python"), "-c", code],
+        capture_output=True,
+        text=True,
+        env=venv_environment(),
+        cwd=examples_venv,
     )
     assert result.returncode == 0, result.stderr
 
@@ -135,13 +148,21 @@ def test_duplicate_short_names_are_ambiguous_and_qualified_names_work(faulty_ven
 
 def test_a_misspelled_hook_is_refused_naming_the_plugin(faulty_venv):
     result = optreg(faulty_venv, "plugins")
-    assert "plugin 'misspelled' (optreg-misspelled 0.0.1): implements unknown hook(s) optreg_register_problem" in result.stderr
+    assert (
+        "plugin 'misspelled' (optreg-misspelled 0.0.1): implements unknown hook(s) optreg_register_problem"
+        in result.stderr
+    )
 
 
 def test_a_raising_hook_is_reported_and_the_other_problems_remain(faulty_venv):
-    result = optreg(faulty_venv, "bench", "adam", "--problem", "three_hump_camel", "--max-iters", "5", "--format", "json")
+    result = optreg(
+        faulty_venv, "bench", "adam", "--problem", "three_hump_camel", "--max-iters", "5", "--format", "json"
+    )
     assert result.returncode == 0, result.stderr
-    assert "plugin 'raising' (optreg-raising 0.0.1): optreg_register_problems raised ValueError: no problems today" in result.stderr
+    assert (
+        "plugin 'raising' (optreg-raising 0.0.1): optreg_register_problems raised ValueError: no problems today"
+        in result.stderr
+    )
 
 
 def test_plugins_command_shows_each_plugins_errors(faulty_venv):

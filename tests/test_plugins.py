@@ -138,7 +138,9 @@ class OptimizersPlugin:
     @optreg.hookimpl
     def optreg_register_optimizers(self, register):
         register(
-            optreg.PythonOptimizer("sam_again", "SAM under another name", "optreg_sam.optimizer:SAM", optreg_sam.HYPERPARAMETERS)
+            optreg.PythonOptimizer(
+                "sam_again", "SAM under another name", "optreg_sam.optimizer:SAM", optreg_sam.HYPERPARAMETERS
+            )
         )
 
 
@@ -160,7 +162,9 @@ def test_every_hook_registers_what_it_names(tmp_path):
         (OptimizersPlugin(), "pyopt", "optreg-pyopt"),
         (ProblemsPlugin(), "probs", "optreg-probs"),
     )
-    with pytest.warns(optreg.PluginWarning, match=r"plugin 'probs' \(optreg-probs 1.0\): .*takes an optreg.problems.Problem"):
+    with pytest.warns(
+        optreg.PluginWarning, match=r"plugin 'probs' \(optreg-probs 1.0\): .*takes an optreg.problems.Problem"
+    ):
         names = registry.names()
     assert {"plain", "sam_again"} <= set(names)
     assert registry.problems.get("optreg-probs:bowl").start == (1.0,)
@@ -173,7 +177,9 @@ def test_every_hook_registers_what_it_names(tmp_path):
 def test_strict_mode_raises_plugin_error():
     registry = Registry(
         environ={**NO_AUTOLOAD, "OPTREG_STRICT_PLUGINS": "1"},
-        host=lambda: PluginHost(environ=NO_AUTOLOAD, plugins=[(ProblemsPlugin(), PluginInfo("probs", "optreg-probs", "1.0"))]),
+        host=lambda: PluginHost(
+            environ=NO_AUTOLOAD, plugins=[(ProblemsPlugin(), PluginInfo("probs", "optreg-probs", "1.0"))]
+        ),
     )
     with pytest.raises(optreg.PluginError, match="plugin 'probs'"):
         registry.names()
@@ -183,7 +189,11 @@ def test_a_python_optimizer_whose_class_disagrees_is_refused_on_create():
     class Mismatched:
         @optreg.hookimpl
         def optreg_register_optimizers(self, register):
-            register(optreg.PythonOptimizer("odd", "declares less", "optreg_sam.optimizer:SAM", optreg_sam.HYPERPARAMETERS[:1]))
+            register(
+                optreg.PythonOptimizer(
+                    "odd", "declares less", "optreg_sam.optimizer:SAM", optreg_sam.HYPERPARAMETERS[:1]
+                )
+            )
 
     registry = registry_with((Mismatched(), "odd", "optreg-odd"))
     with pytest.raises(optreg.PluginError, match="disagree: registered hyperparameters"):
@@ -202,7 +212,10 @@ def test_a_python_optimizer_registered_with_other_defaults_or_bounds_is_refused_
             register(optreg.PythonOptimizer("loose", "other bounds", "optreg_sam.optimizer:SAM", (loose, *rest)))
 
     registry = registry_with((Loose(), "loose", "optreg-loose"))
-    with pytest.raises(optreg.PluginError, match="learning_rate is registered with default=0.5, max=10.0, but the class declares default=0.01, max=None"):
+    with pytest.raises(
+        optreg.PluginError,
+        match="learning_rate is registered with default=0.5, max=10.0, but the class declares default=0.01, max=None",
+    ):
         registry.create("loose")
 
 
@@ -241,9 +254,16 @@ class PrintingPlugin:
 
 
 def test_a_hook_past_its_time_limit_is_one_warning_and_discovery_goes_on():
-    registry = host_with({"OPTREG_HOOK_TIMEOUT": "0.3"}, (SleepingPlugin(), "sleepy", "optreg-sleepy"), (OptimizersPlugin(), "pyopt", "optreg-pyopt"))
+    registry = host_with(
+        {"OPTREG_HOOK_TIMEOUT": "0.3"},
+        (SleepingPlugin(), "sleepy", "optreg-sleepy"),
+        (OptimizersPlugin(), "pyopt", "optreg-pyopt"),
+    )
     started = time.monotonic()
-    with pytest.warns(optreg.PluginWarning, match=r"plugin 'sleepy' \(optreg-sleepy 1.0\): optreg_register_problems still running after 0.3 s") as caught:
+    with pytest.warns(
+        optreg.PluginWarning,
+        match=r"plugin 'sleepy' \(optreg-sleepy 1.0\): optreg_register_problems still running after 0.3 s",
+    ) as caught:
         names = registry.names()
     assert time.monotonic() - started < 1.9  # the hook sleeps 2 s
     assert len(caught) == 1 and "sam_again" in names
@@ -251,13 +271,19 @@ def test_a_hook_past_its_time_limit_is_one_warning_and_discovery_goes_on():
 
 
 def test_the_hook_time_limit_must_be_a_positive_number():
-    with pytest.raises(optreg.PluginError, match="OPTREG_HOOK_TIMEOUT must be a positive number of seconds, got 'soon'"):
+    with pytest.raises(
+        optreg.PluginError, match="OPTREG_HOOK_TIMEOUT must be a positive number of seconds, got 'soon'"
+    ):
         host_with({"OPTREG_HOOK_TIMEOUT": "soon"}, (OptimizersPlugin(), "pyopt", "optreg-pyopt")).names()
 
 
 def test_a_hook_calling_sys_exit_is_a_failure_of_its_plugin():
-    registry = host_with({}, (ExitingPlugin(), "exiting", "optreg-exiting"), (OptimizersPlugin(), "pyopt", "optreg-pyopt"))
-    with pytest.warns(optreg.PluginWarning, match=r"plugin 'exiting' \(optreg-exiting 1.0\): optreg_spec_paths raised SystemExit: 3"):
+    registry = host_with(
+        {}, (ExitingPlugin(), "exiting", "optreg-exiting"), (OptimizersPlugin(), "pyopt", "optreg-pyopt")
+    )
+    with pytest.warns(
+        optreg.PluginWarning, match=r"plugin 'exiting' \(optreg-exiting 1.0\): optreg_spec_paths raised SystemExit: 3"
+    ):
         assert "sam_again" in registry.names()
 
 
@@ -281,7 +307,9 @@ def test_what_a_hook_prints_goes_to_stderr(capsys):
 def test_what_a_plugin_prints_on_import_goes_to_stderr(monkeypatch, capsys):
     class Point:
         name, value, group = "noisy", "optreg_noisy", "optreg"
-        dist = attrs.make_class("Dist", {"name": attrs.field(default="optreg-noisy"), "version": attrs.field(default="1.0")})()
+        dist = attrs.make_class(
+            "Dist", {"name": attrs.field(default="optreg-noisy"), "version": attrs.field(default="1.0")}
+        )()
 
         def load(self):
             print("imported, loudly")

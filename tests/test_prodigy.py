@@ -30,7 +30,9 @@ def test_several_variables_are_one_problem_to_its_estimate(rng):
     flat_start = np.concatenate([s.ravel() for s in starts])
     flat_grads = [np.concatenate([g.ravel() for g in step_grads]) for step_grads in grads]
     reference = NUMPY_PRODIGY(flat_start, flat_grads, _defaults(d_coef=2.0, growth_rate=1.1))[-1]
-    np.testing.assert_allclose(np.concatenate([v.numpy().ravel() for v in variables]), reference, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        np.concatenate([v.numpy().ravel() for v in variables]), reference, rtol=1e-12, atol=1e-12
+    )
 
 
 def test_the_estimate_grows_from_d0_on_a_problem_it_makes_progress_on():

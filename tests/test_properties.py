@@ -31,15 +31,26 @@ UNARY = {
 }
 BINARY_FUNCTIONS = {"maximum": np.maximum, "minimum": np.minimum}
 OPERATORS = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide}
-COMPARISONS = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal, "==": np.equal, "!=": np.not_equal}
+COMPARISONS = {
+    "<": np.less,
+    "<=": np.less_equal,
+    ">": np.greater,
+    ">=": np.greater_equal,
+    "==": np.equal,
+    "!=": np.not_equal,
+}
+
+
+def _literal(v):
+    """A literal leaf: its text and its value, ``v`` to 3 decimals."""
+    # round(v, 3) + 0.0 turns -0.0 into 0.0: which zero maximum(0.0, -0.0) returns is left open by
+    # IEEE 754, and TensorFlow and NumPy choose differently (rsqrt of it is then ±inf)
+    value = round(v, 3) + 0.0
+    return repr(value), lambda env: np.float64(value)
 
 
 def leaf():
-    # round(v, 3) + 0.0 turns -0.0 into 0.0: which zero maximum(0.0, -0.0) returns is left open by
-    # IEEE 754, and TensorFlow and NumPy choose differently (rsqrt of it is then ±inf)
-    numbers = st.floats(-4, 4, allow_nan=False).map(
-        lambda v: (repr(round(v, 3) + 0.0), lambda env, v=round(v, 3) + 0.0: np.float64(v))
-    )
+    numbers = st.floats(-4, 4, allow_nan=False).map(_literal)
     names = st.sampled_from(TENSORS + SCALARS).map(lambda n: (n, lambda env, n=n: env[n]))
     return numbers | names
 
@@ -103,13 +114,22 @@ m = {{ init = "zeros" }}
 rule = [{rule}]
 """
 VALUES = np.random.default_rng(7).normal(size=(3, 3, 4)) * 2
-ENV = {"grad": VALUES[0], "var": VALUES[1], "m": VALUES[2], "lr": np.float64(0.1), "b": np.float64(0.9), "step": np.float64(3)}
+ENV = {
+    "grad": VALUES[0],
+    "var": VALUES[1],
+    "m": VALUES[2],
+    "lr": np.float64(0.1),
+    "b": np.float64(0.9),
+    "step": np.float64(3),
+}
 
 
 def evaluate_with_optreg(text: str) -> np.ndarray:
     spec = optreg.load_spec_text(PROBE.format(rule=json.dumps(f"var = {text}")))
     rule = CompiledRule(spec.rule, ["lr", "b"], ["m"])
-    scalars = rule.step_scalars({"lr": tf.constant(0.1, tf.float64), "b": tf.constant(0.9, tf.float64)}, tf.constant(3.0, tf.float64))
+    scalars = rule.step_scalars(
+        {"lr": tf.constant(0.1, tf.float64), "b": tf.constant(0.9, tf.float64)}, tf.constant(3.0, tf.float64)
+    )
     new = rule.update(tf.constant(ENV["grad"]), tf.constant(ENV["var"]), {"m": tf.constant(ENV["m"])}, scalars)
     return new["var"].numpy()
 
@@ -141,7 +161,9 @@ KEYS = st.sampled_from(
     ["optimizer", "name", "summary", "references", "hyperparameters", "slots", "update", "rule", "default",
      "type", "min", "max", "doc", "init", "dtype", "learning_rate", "m", "var", "grad", "step", "__class__"]
 ) | st.text(min_size=1, max_size=8)
-RULE_TEXT = st.sampled_from(["var = var - lr * grad", "m = grad", "var = open('x')", "var = ", "= var", "var = var.x"]) | st.text(max_size=30)
+RULE_TEXT = st.sampled_from(
+    ["var = var - lr * grad", "m = grad", "var = open('x')", "var = ", "= var", "var = var.x"]
+) | st.text(max_size=30)
 SCALAR_VALUES = (
     st.text(max_size=20) | RULE_TEXT | st.integers() | st.floats() | st.booleans()
     | st.sampled_from(["zeros", "ones", "var", "float32", "bool", "int", "float"])
@@ -219,7 +241,9 @@ SCRATCH = Path(tempfile.mkdtemp(prefix="optreg-validate-"))
 @given(DOCUMENTS | st.text(max_size=200))
 def test_validate_never_prints_a_traceback(content):
     path = SCRATCH / "random.toml"
-    path.write_text(content if isinstance(content, str) else toml_document(content), encoding="utf-8", errors="surrogatepass")
+    path.write_text(
+        content if isinstance(content, str) else toml_document(content), encoding="utf-8", errors="surrogatepass"
+    )
     result = CliRunner().invoke(main, ["validate", str(path)])
     assert result.exit_code in (0, 1), result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)

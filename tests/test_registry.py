@@ -38,12 +38,20 @@ def test_unknown_optimizer_suggests_close_matches():
 
 def test_create_applies_hyperparameters():
     opt = optreg.registry.create("adam", learning_rate=0.1, beta_2=0.99)
-    assert opt.hyperparameters == {"learning_rate": 0.1, "beta_1": 0.9, "beta_2": 0.99, "epsilon": 1e-7, "amsgrad": False}
+    assert opt.hyperparameters == {
+        "learning_rate": 0.1,
+        "beta_1": 0.9,
+        "beta_2": 0.99,
+        "epsilon": 1e-7,
+        "amsgrad": False,
+    }
     assert opt.optimizer_name == "adam"
 
 
 def test_unknown_hyperparameter_names_what_is_accepted():
-    with pytest.raises(optreg.HyperparameterError, match="has no hyperparameter 'beta_3'; it accepts: learning_rate, beta_1"):
+    with pytest.raises(
+        optreg.HyperparameterError, match="has no hyperparameter 'beta_3'; it accepts: learning_rate, beta_1"
+    ):
         optreg.registry.create("adam", beta_3=0.5)
 
 
@@ -111,4 +119,4 @@ def test_spec_paths_add_local_optimizers(tmp_path):
 def test_lazy_tensorflow_classes_are_reachable_from_the_package():
     assert issubclass(optreg.SpecOptimizer, optreg.Optimizer)
     with pytest.raises(AttributeError):
-        optreg.NoSuchThing
+        _ = optreg.NoSuchThing

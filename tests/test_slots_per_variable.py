@@ -199,7 +199,9 @@ def test_adafactor_on_the_transformer_block_keeps_its_factored_statistics_only()
 
 def _dense_model():
     keras.utils.set_random_seed(3)
-    return keras.Sequential([keras.Input((5,)), keras.layers.Dense(4, name="hidden"), keras.layers.Dense(1, name="head")])
+    return keras.Sequential(
+        [keras.Input((5,)), keras.layers.Dense(4, name="hidden"), keras.layers.Dense(1, name="head")]
+    )
 
 
 @pytest.mark.parametrize("name", ["adafactor", "muon"])

@@ -81,7 +81,9 @@ def trained(name, sparse_updates, steps=3, function=False, **options):
     """A table after ``steps`` sparse steps, with its slots; the path's gradient kind asserted."""
     table = tf.Variable(np.random.default_rng(1).normal(size=(ROWS, COLS)).astype("float32"))
     opt = optreg.registry.create(name, sparse_updates=sparse_updates, **options)
-    apply = (lambda g: opt.apply_gradients([(g, table)]))
+    def apply(g):
+        return opt.apply_gradients([(g, table)])
+
     apply = tf.function(apply) if function else apply
     for step in range(steps):
         apply(sparse_gradient(step))
@@ -153,14 +155,18 @@ def test_clipping_measures_the_summed_rows():
     """clipnorm limits the norm of the dense gradient (duplicates summed), not of the raw rows."""
     table = tf.Variable(tf.zeros([4, 1]))
     opt = optreg.registry.create("sgd", learning_rate=1.0, clipnorm=1.0)
-    opt.apply_gradients([(tf.IndexedSlices(tf.constant([[3.0], [-3.0]]), tf.constant([1, 1]), tf.constant([4, 1])), table)])
+    opt.apply_gradients(
+        [(tf.IndexedSlices(tf.constant([[3.0], [-3.0]]), tf.constant([1, 1]), tf.constant([4, 1])), table)]
+    )
     np.testing.assert_array_equal(table.numpy()[:, 0], [0.0, 0.0, 0.0, 0.0])  # the rows cancel: nothing to clip
 
 
 def test_skip_nonfinite_looks_at_the_rows():
     table = tf.Variable(tf.ones([4, 2]))
     opt = optreg.registry.create("sgd", skip_nonfinite=True)
-    opt.apply_gradients([(tf.IndexedSlices(tf.constant([[np.nan, 1.0]]), tf.constant([2]), tf.constant([4, 2])), table)])
+    opt.apply_gradients(
+        [(tf.IndexedSlices(tf.constant([[np.nan, 1.0]]), tf.constant([2]), tf.constant([4, 2])), table)]
+    )
     assert int(opt.skipped_steps) == 1
     np.testing.assert_array_equal(table.numpy(), np.ones([4, 2]))
 

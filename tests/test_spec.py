@@ -196,7 +196,8 @@ MALFORMED = [
     ("slot-bad-dtype", spec_text(slots='[slots]\nm = { dtype = "int32" }\n'), "slots.m", "dtype must be one of"),
     ("slot-unknown-key", spec_text(slots="[slots]\nm = { size = 3 }\n"), "slots.m.size", "unknown key 'size'"),
     ("slot-bad-shape", spec_text(slots="[slots]\nm = { shape = 3 }\n"), "slots.m", "shape must be one of var, scalar"),
-    ("slot-var-init-needs-var-shape", spec_text(slots='[slots]\nm = { init = "var", shape = "rows" }\n'), "slots.m", "init 'var' needs shape 'var'"),
+    ("slot-var-init-needs-var-shape", spec_text(slots='[slots]\nm = { init = "var", shape = "rows" }\n'), "slots.m",
+     "init 'var' needs shape 'var'"),
     ("slot-named-like-hyper", with_slot("beta_1 = {}"), "slots.beta_1", "'beta_1' is already a hyperparameter"),
     ("slot-reserved-step", with_slot("step = {}"), "slots.step", "'step' is reserved"),
     # [update]: the list itself
@@ -204,10 +205,10 @@ MALFORMED = [
     ("rule-not-a-list", spec_text(update='[update]\nrule = "var = var - grad"\n'), "update.rule", "non-empty list"),
     ("rule-line-not-a-string", spec_text(update="[update]\nrule = [1]\n"), "update.rule[0]", "must be a string"),
     ("update-unknown-key", spec_text(update=rule_table(*RULE) + "order = 1\n"), "update.order", "unknown key 'order'"),
-    ("measuring-steps-negative", spec_text(update=rule_table(*RULE) + "measuring_steps = -1\n"), "update.measuring_steps",
-     "whole number >= 0"),
-    ("measuring-steps-not-whole", spec_text(update=rule_table(*RULE) + "measuring_steps = 1.5\n"), "update.measuring_steps",
-     "whole number >= 0"),
+    ("measuring-steps-negative", spec_text(update=rule_table(*RULE) + "measuring_steps = -1\n"),
+     "update.measuring_steps", "whole number >= 0"),
+    ("measuring-steps-not-whole", spec_text(update=rule_table(*RULE) + "measuring_steps = 1.5\n"),
+     "update.measuring_steps", "whole number >= 0"),
     ("measuring-steps-bool", spec_text(update=rule_table(*RULE) + "measuring_steps = true\n"), "update.measuring_steps",
      "whole number >= 0"),
     # [update]: names and assignments
@@ -254,7 +255,8 @@ MALFORMED = [
     ("starred-argument", with_rule("var = maximum(*grad)"), "update.rule[0]", "starred arguments"),
     ("walrus", with_rule("var = (d := grad)"), "update.rule[0]", "walrus"),
     ("conditional-expression", with_rule("var = grad if step > 1 else var"), "update.rule[0]", "use where"),
-    ("boolean-operator", with_rule("var = grad or var"), "update.rule[0]", "operator 'or' is not in the language; use where"),
+    ("boolean-operator", with_rule("var = grad or var"), "update.rule[0]",
+     "operator 'or' is not in the language; use where"),
     ("tuple", with_rule("var = (grad, var)"), "update.rule[0]", "tuples"),
     ("dunder-name", with_rule("var = var - __builtins__"), "update.rule[0]", "names starting with '_'"),
     ("dunder-target", with_rule("__d = grad", "var = var - grad"), "update.rule[0]", "names starting with '_'"),
@@ -263,7 +265,8 @@ MALFORMED = [
     ("call-open", with_rule("var = open('x')"), "update.rule[0]", "unknown function 'open'"),
     ("floor-division", with_rule("var = grad // 2"), "update.rule[0]", "operator '//' is not in the language"),
     ("invert", with_rule("var = ~grad"), "update.rule[0]", "operator '~' is not in the language"),
-    ("comparison-is", with_rule("var = where(grad is var, grad, var)"), "update.rule[0]", "comparison 'is' is not in the language"),
+    ("comparison-is", with_rule("var = where(grad is var, grad, var)"), "update.rule[0]",
+     "comparison 'is' is not in the language"),
     ("chained-comparison", with_rule("var = where(0 < grad < 1, grad, var)"), "update.rule[0]", "chained comparisons"),
     ("two-statements", with_rule("var = grad; m = grad"), "update.rule[0]", "exactly one assignment"),
     ("newline-in-line", with_rule("m = grad\nvar = m"), "update.rule[0]", "exactly one assignment"),
@@ -473,19 +476,23 @@ def test_an_error_does_not_cascade_into_others(text, key):
     ("lines", "fragment"),
     [
         (["var = var - matmul(sum(grad), grad)"],
-         "matmul(sum(grad), grad): matmul needs arguments of rank >= 2, but sum(grad) has rank 0 for a variable of any rank"),
+         "matmul(sum(grad), grad): matmul needs arguments of rank >= 2, but sum(grad) has rank 0 "
+         "for a variable of any rank"),
         (["var = var - where(rank(var) == 1, matmul(grad, grad), grad)"],
-         "matmul(grad, grad): matmul needs arguments of rank >= 2, but grad has rank 1 wherever it is built (variables of rank 1)"),
+         "matmul(grad, grad): matmul needs arguments of rank >= 2, but grad has rank 1 "
+         "wherever it is built (variables of rank 1)"),
         (["small = rank(var) < 2", "var = var - where(small, matmul(grad, transpose(grad)), grad)"],
          "but grad has rank 0 or 1 wherever it is built (variables of rank 0, 1)"),
-        (["var = var - col_mean(learning_rate) * grad"], "col_mean needs arguments of rank >= 2, but learning_rate has rank 0"),
+        (["var = var - col_mean(learning_rate) * grad"],
+         "col_mean needs arguments of rank >= 2, but learning_rate has rank 0"),
         (["var = var - where(rank(var) == 0, row_mean(grad), grad)"], "row_mean needs arguments of rank >= 1"),
         # a branch on a hyperparameter's value is built whatever the value: the error is certain
         (["var = var - where(learning_rate > 1, matmul(mean(grad), grad), grad)"], "but mean(grad) has rank 0"),
         (["var = var - col_max(sum(grad)) * grad"], "col_max needs arguments of rank >= 2, but sum(grad) has rank 0"),
         (["var = var - where(rank(var) < 2, col_max(grad), grad)"],
          "col_max needs arguments of rank >= 2, but grad has rank 0 or 1"),
-        (["var = var - row_max(learning_rate) * grad"], "row_max needs arguments of rank >= 1, but learning_rate has rank 0"),
+        (["var = var - row_max(learning_rate) * grad"],
+         "row_max needs arguments of rank >= 1, but learning_rate has rank 0"),
     ],
     ids=["reduction", "guarded-vector", "guard-in-a-local", "col-mean-of-a-scalar", "row-mean-of-a-scalar",
          "hyperparameter-branch", "col-max-of-a-reduction", "col-max-below-rank-2", "row-max-of-a-scalar"],
@@ -675,7 +682,8 @@ def one_pass_slot_errors(spec) -> list[tuple[int | None, str]]:
     """The loader's check, as (line, message) pairs."""
     conditions = sorted({slot.when for slot in spec.slots if slot.when})
     failures = slot_check.slot_condition_errors(spec.rule, spec.hyperparameters, spec.slots, conditions)
-    return [(error.line_index, f"{error.message} (with {slot_check.describe_setting(truths)})") for error, truths in failures]
+    described = [(error, slot_check.describe_setting(truths)) for error, truths in failures]
+    return [(error.line_index, f"{error.message} (with {setting})") for error, setting in described]
 
 
 CONDITIONED_HYPERPARAMETERS = (
@@ -715,9 +723,9 @@ def _random_rule(seed: int) -> list[str]:
         else:
             lines.append(f"d{index} = {value(0)}")
             known.append(f"d{index}")
-    return [line for index, line in enumerate(lines) if line.split(" = ")[0] not in {l.split(" = ")[0] for l in lines[:index]}] + [
-        f"var = var - lr * {value(0)}"
-    ]
+    targets = [line.split(" = ")[0] for line in lines]
+    kept = [line for index, line in enumerate(lines) if targets[index] not in targets[:index]]
+    return kept + [f"var = var - lr * {value(0)}"]
 
 
 def _unchecked_spec(lines):
@@ -755,7 +763,8 @@ def test_the_one_pass_slot_check_refuses_exactly_what_the_exhaustive_check_refus
         (["d = where(f0, grad, where(f1, grad, s2))", "var = var - lr * d"], "it reads 's2'"),
         # momentum > 0.5 needs momentum > 0: s4 is present whenever s5 is
         (["var = var - where(has(s5), s4, grad)"], None),
-        (["var = var - where(has(s4), s5, grad)"], "reads 's5', which is absent: slot 's5' exists only when 'momentum > 0.5' holds"),
+        (["var = var - where(has(s4), s5, grad)"],
+         "reads 's5', which is absent: slot 's5' exists only when 'momentum > 0.5' holds"),
         (["s0 = s1", "var = var - grad"], "(with f0 = true, f1 = false"),
     ],
 )
@@ -774,7 +783,8 @@ def test_refusals_where_only_one_setting_is_wrong_match_the_exhaustive_check(lin
 
 
 def _eight_condition_spec(lines_per_condition: int) -> str:
-    hypers = "[hyperparameters]\nlr = { default = 0.1 }\n" + "".join(f"f{i} = {{ default = false, fixed = true }}\n" for i in range(8))
+    flags = "".join(f"f{i} = {{ default = false, fixed = true }}\n" for i in range(8))
+    hypers = "[hyperparameters]\nlr = { default = 0.1 }\n" + flags
     slots = "[slots]\n" + "".join(f's{i} = {{ when = "f{i}" }}\n' for i in range(8))
     lines, last = [], "grad"
     for index in range(8 * lines_per_condition):

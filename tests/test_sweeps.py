@@ -44,10 +44,16 @@ def test_a_sweep_of_several_hyperparameters_stacks_every_combination():
 
 
 def test_options_split_runs_into_groups_and_clip_each_run_on_its_own():
-    settings = [{"learning_rate": 0.01, "clipnorm": 0.5}, {"learning_rate": 0.01}, {"learning_rate": 0.02, "clipnorm": 0.5}]
+    settings = [
+        {"learning_rate": 0.01, "clipnorm": 0.5},
+        {"learning_rate": 0.01},
+        {"learning_rate": 0.02, "clipnorm": 0.5},
+    ]
     results = _bench(["gradient_descent"], "rosenbrock", settings, max_iters=1)
     start = np.array([-1.2, 1.0])
-    grad = np.array([-2 * (1 - start[0]) - 400 * start[0] * (start[1] - start[0] ** 2), 200 * (start[1] - start[0] ** 2)])
+    grad = np.array(
+        [-2 * (1 - start[0]) - 400 * start[0] * (start[1] - start[0] ** 2), 200 * (start[1] - start[0] ** 2)]
+    )
     clipped = grad * 0.5 / np.linalg.norm(grad)
     np.testing.assert_allclose(results[0].final_params, start - 0.01 * clipped, rtol=1e-6)
     np.testing.assert_allclose(results[1].final_params, start - 0.01 * grad, rtol=1e-6)

@@ -159,7 +159,7 @@ def parse_value_list(text: str) -> list[Value]:
     return [value for part in text.split(",") for value in parse_values(part)]
 
 
-def settings_grid(learning_rates: Sequence[float | str], settings: Iterable[str]) -> list[dict]:
+def settings_grid(learning_rates: Sequence[float | str], settings: Iterable[str]) -> list[dict[str, Value]]:
     """Every combination of the given values, in command-line order.
 
     Args:
@@ -174,7 +174,7 @@ def settings_grid(learning_rates: Sequence[float | str], settings: Iterable[str]
         >>> settings_grid([0.1, 0.01], ["momentum=0.5"])
         [{'learning_rate': 0.1, 'momentum': 0.5}, {'learning_rate': 0.01, 'momentum': 0.5}]
     """
-    axes: dict[str, list] = {}
+    axes: dict[str, list[Value]] = {}
     if learning_rates:
         axes["learning_rate"] = [_number("--lr", v) for lr in learning_rates for v in parse_value_list(str(lr))]
     for text in settings:

@@ -58,13 +58,13 @@ class Group:
     entry: OptimizerEntry
     position: int
     indices: tuple[int, ...]
-    settings: tuple[dict, ...]
-    columns: Mapping[str, list]
+    settings: tuple[dict[str, Any], ...]
+    columns: Mapping[str, list[Any]]
     options: Mapping[str, Any]
     shared: frozenset[str] = frozenset()
 
     @property
-    def key(self) -> tuple:
+    def key(self) -> tuple[str, str, str, int, tuple[str, ...]]:
         """Everything about the group that shapes a loop's trace: its spec's text too, so a spec
         edited and benched again in the same process is traced anew, not run as it was."""
         spec_text = self.entry.spec.text if self.entry.spec is not None else ""
@@ -72,7 +72,7 @@ class Group:
         return self.entry.qualified_name, spec_text, options, len(self.settings), tuple(sorted(self.shared))
 
     @property
-    def values(self) -> tuple[dict, ...]:
+    def values(self) -> tuple[dict[str, Any], ...]:
         """Every hyperparameter's value, one dict per setting."""
         names = tuple(self.columns)
         return tuple(dict(zip(names, row)) for row in zip(*self.columns.values()))
@@ -197,7 +197,7 @@ def _run_per_seed(
     return [attrs.evolve(result, seed=seed) for runs in zip(*by_seed) for seed, result in zip(plan.seeds, runs)]
 
 
-def plan_groups(entry: OptimizerEntry, position: int, settings: Sequence[dict]) -> list[Group]:
+def plan_groups(entry: OptimizerEntry, position: int, settings: Sequence[dict[str, Any]]) -> list[Group]:
     """Group the settings of one optimizer that can share a loop: same options, same fixed
     hyperparameters, and the same slots (``when = "momentum > 0"`` holds for all or for none).
 
@@ -218,7 +218,7 @@ def plan_groups(entry: OptimizerEntry, position: int, settings: Sequence[dict]) 
     fixed = {h.name for h in accepted if getattr(h, "fixed", False)}
     defaults = {h.name: h.default for h in accepted}
     conditions = [slot.when for slot in entry.slots if slot.when]
-    parts: dict[tuple, list[tuple[SettingBlock, list[int]]]] = {}
+    parts: dict[tuple[Any, ...], list[tuple[SettingBlock, list[int]]]] = {}
     for block in setting_blocks(entry, settings):
         for key, rows in _split_block(block, fixed, defaults, conditions).items():
             parts.setdefault(key, []).append((block, rows))
@@ -228,11 +228,11 @@ def plan_groups(entry: OptimizerEntry, position: int, settings: Sequence[dict]) 
 
 def _split_block(
     block: SettingBlock, fixed: set[str], defaults: Mapping[str, Any], conditions: Sequence[str]
-) -> dict[tuple, list[int]]:
+) -> dict[tuple[Any, ...], list[int]]:
     """A block's rows by what must be equal within a loop: the options' and fixed
     hyperparameters' values as given, and whether each slot condition holds."""
     named = sorted(key for key in block.keys if key in block.options or key in fixed)
-    columns: list[list] = [[repr(value) for value in block.given[key]] for key in named]
+    columns: list[list[Any]] = [[repr(value) for value in block.given[key]] for key in named]
     static: list[bool | None] = []  # the conditions that read nothing the block sets
     varying: list[int] = []
     for place, when in enumerate(conditions):
@@ -245,7 +245,7 @@ def _split_block(
     count = len(block.indices)
     if not columns:
         return {((), tuple(static)): list(range(count))}
-    rows: dict[tuple, list[int]] = {}
+    rows: dict[tuple[Any, ...], list[int]] = {}
     for row, part in enumerate(zip(*columns)):
         rows.setdefault(part, []).append(row)
     split = {}
@@ -257,13 +257,13 @@ def _split_block(
     return split
 
 
-def _condition_column(when: str, read: Sequence[str], block: SettingBlock, defaults: Mapping[str, Any]) -> list:
+def _condition_column(when: str, read: Sequence[str], block: SettingBlock, defaults: Mapping[str, Any]) -> list[Any]:
     """Whether ``when`` holds in each of the block's settings (given values over the defaults),
     decided once per distinct set of the values it reads."""
     count = len(block.indices)
     names = [name for name in read if name in block.given or name in defaults]
     sources = [block.given[name] if name in block.given else [defaults[name]] * count for name in names]
-    decided: dict[tuple, bool | None] = {}
+    decided: dict[tuple[Any, ...], bool | None] = {}
     column = []
     for values in zip(*sources):
         # 1, 1.0 and True are equal keys in a dict; a value's type keeps them apart
@@ -279,7 +279,10 @@ def _condition_column(when: str, read: Sequence[str], block: SettingBlock, defau
 
 
 def _group(
-    entry: OptimizerEntry, position: int, settings: Sequence[dict], parts: Sequence[tuple[SettingBlock, list[int]]]
+    entry: OptimizerEntry,
+    position: int,
+    settings: Sequence[dict[str, Any]],
+    parts: Sequence[tuple[SettingBlock, list[int]]],
 ) -> Group:
     """One group from its rows of one or more blocks, in the order of the settings."""
     if len(parts) == 1 and len(parts[0][1]) == len(parts[0][0].indices):
@@ -411,7 +414,7 @@ def _run_options(problem: Problem, seed: int | None) -> dict[str, Any]:
     return dict(problem.options)
 
 
-def _history(outcome: LoopOutcome, row: int) -> dict[str, list]:
+def _history(outcome: LoopOutcome, row: int) -> dict[str, list[Any]]:
     """One run's recorded points, ending with its final state (the loop records each point
     before that iteration's step, so a run's last step shows only in its final values)."""
     end = int(outcome.iterations[row])

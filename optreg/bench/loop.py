@@ -246,7 +246,7 @@ class StackedLoop:
             np.zeros(runs, np.float32),
         )
 
-    def _next_chunk(self):
+    def _next_chunk(self) -> tuple[tf.Tensor, ...]:
         """Advance the loop by at most :attr:`chunk_length` iterations from :attr:`loop_state`;
         when every run has stopped, :attr:`loop_state` is left initial for the next run.
 
@@ -257,7 +257,7 @@ class StackedLoop:
         state = tuple(variable.read_value() for variable in self.loop_state)
         end = tf.minimum(state[0] + self.chunk_length, self.max_iters)
 
-        def keep_going(i: tf.Tensor, status: tf.Tensor, *_: Any):
+        def keep_going(i: tf.Tensor, status: tf.Tensor, *_: Any) -> tf.Tensor:
             return tf.logical_and(i < end, tf.reduce_any(tf.equal(status, RUNNING)))
 
         state = tf.while_loop(keep_going, self._iteration, state)
@@ -276,7 +276,8 @@ class StackedLoop:
         """Split a ``[runs, …]`` tensor into the members' rows."""
         if len(self.members) == 1:
             return [rows]
-        return tf.split(rows, [member.runs for member in self.members])
+        split: list[tf.Tensor] = tf.split(rows, [member.runs for member in self.members])
+        return split
 
     def _iteration(
         self,
@@ -287,7 +288,7 @@ class StackedLoop:
         stalled_at: tf.Tensor,
         left_at: tf.Tensor,
         first_gradient: tf.Tensor,
-    ):
+    ) -> tuple[tf.Tensor, ...]:
         """One iteration of the tutorial's test for every run still running."""
         was_running = tf.equal(status, RUNNING)
         with tf.GradientTape() as tape:
@@ -329,7 +330,7 @@ class StackedLoop:
             0,
         )
 
-    def _step(self, i: tf.Tensor, before: tf.Tensor, grads: tf.Tensor, running: tf.Tensor):
+    def _step(self, i: tf.Tensor, before: tf.Tensor, grads: tf.Tensor, running: tf.Tensor) -> tf.Tensor:
         """Step the runs still running and freeze the rest; returns, per run, whether the step
         left its parameters exactly where they were."""
         grads = tf.where(running[:, None], grads, tf.zeros_like(grads))
@@ -361,7 +362,7 @@ class StackedLoop:
             )
         return variable.read_value()
 
-    def _record(self, i: tf.Tensor, params: tf.Tensor, losses: tf.Tensor):
+    def _record(self, i: tf.Tensor, params: tf.Tensor, losses: tf.Tensor) -> None:
         """Write the losses and parameters before this iteration's step, every ``history_every``."""
         if not self.history_every:
             return

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
+from typing import Any
 
 import attrs
 import numpy as np
@@ -82,7 +83,7 @@ class LoopMember:
         return not self.optimizer.supports_stacked_runs
 
 
-def loop_options(options: Mapping) -> tuple[bool, dict]:
+def loop_options(options: Mapping[str, Any]) -> tuple[bool, dict[str, Any]]:
     """Split optimizer options into the non-finite policy the loop applies per run and the
     options the optimizer keeps.
 

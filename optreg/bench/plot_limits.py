@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -69,7 +70,7 @@ def padded(low: float, high: float, fraction: float = 0.1) -> tuple[float, float
     return (low - margin, high + margin) if math.isfinite(margin) else (-1.0, 1.0)
 
 
-def history(run: RunResult) -> Mapping[str, list]:
+def history(run: RunResult) -> Mapping[str, list[Any]]:
     """A run's recorded history, which a figure's runs have (they are chosen for it).
 
     Raises:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
+    from matplotlib.patheffects import AbstractPathEffect
 
 #: A line style of a run (the ones :data:`LINESTYLES` lists).
 LineStyle = Literal["-", "--", ":", "-."]
@@ -46,7 +47,7 @@ REFERENCE_STYLES: dict[str, dict[str, Any]] = {
 }
 
 
-def new_figure(panel_count: int = 1, panel_size: tuple[float, float] = (9.0, 6.0)):
+def new_figure(panel_count: int = 1, panel_size: tuple[float, float] = (9.0, 6.0)) -> tuple[Figure, list[Axes]]:
     """A figure of ``panel_count`` panels (at most three a row) sharing their axes, on the Agg
     canvas (no display needed).
 
@@ -73,7 +74,15 @@ def new_figure(panel_count: int = 1, panel_size: tuple[float, float] = (9.0, 6.0
     return figure, list(grid[:panel_count])
 
 
-def label_panels(axes: Sequence, xlabel: str, ylabel: str) -> None:
+def _grid_place(panel: Axes) -> tuple[int, int]:
+    """A panel's ``(row, column)`` in its figure's grid of panels."""
+    spec = panel.get_subplotspec()
+    if spec is None:
+        raise ValueError("the panel is not on a grid of panels (made by new_figure)")
+    return spec.rowspan.start, spec.colspan.start
+
+
+def label_panels(axes: Sequence[Axes], xlabel: str, ylabel: str) -> None:
     """Axis labels on the panels at the outside of a grid: ``xlabel`` on the lowest panel of
     each column, ``ylabel`` on the first column.
 
@@ -83,7 +92,7 @@ def label_panels(axes: Sequence, xlabel: str, ylabel: str) -> None:
         >>> [(a.get_xlabel(), a.get_ylabel()) for a in axes]
         [('', 'loss'), ('iteration', ''), ('iteration', ''), ('iteration', 'loss')]
     """
-    places = [(a.get_subplotspec().rowspan.start, a.get_subplotspec().colspan.start) for a in axes]
+    places = [_grid_place(a) for a in axes]
     for panel, (row, column) in zip(axes, places):
         lowest = all(other_row <= row for other_row, other_column in places if other_column == column)
         panel.set_xlabel(xlabel if lowest else "")
@@ -140,7 +149,7 @@ class ColourKey:
     entries: tuple[tuple[str, Any, LineStyle], ...] = ()
     colorbar: tuple[Any, str] | None = None
 
-    def colour(self, run: RunResult):
+    def colour(self, run: RunResult) -> Any:
         """The run's colour."""
         return self.styles[id(run)][0]
 
@@ -247,7 +256,7 @@ def common_settings(runs: Sequence[RunResult]) -> str:
     return settings_text(attrs.evolve(runs[0], settings=shared)) if shared else ""
 
 
-def outline():
+def outline() -> list[AbstractPathEffect]:
     """A thin dark outline for lines and markers drawn over a colour map, so every colour
     stands out from the landscape beneath."""
     from matplotlib import patheffects

@@ -341,7 +341,7 @@ def sweep_figure(results: Sequence[RunResult], problem: Problem) -> Figure:
     measured = "test loss (final parameters)" if test else _loss_label(problem, results, prefix="final ")
     panel.set(yscale="log", ylim=limits.log_limits([limits.floored(v, floor) for v in known]), xlabel=name,
               ylabel=_floor_note(measured, floor), title=f"{problem.name}: sweep over {name}")
-    curves = [(line, line.get_label()) for line in panel.lines if line.get_gid() == "path"]
+    curves = [(line, str(line.get_label())) for line in panel.lines if line.get_gid() == "path"]
     drawn = {line.get_gid() for line in panel.lines}
     markers = style.marker_handles([kind for kind in ("exploded_edge", "zero_edge") if kind[:-5] in drawn])
     style.add_key(figure, [panel], curves + _reference_lines([panel], references) + markers)

@@ -89,7 +89,7 @@ class SettingRuns:
         """The spread of the judged loss (final or held-out) over the seeds."""
         return spread([run.judged_loss for run in self.runs])
 
-    def order(self) -> tuple:
+    def order(self) -> tuple[float, float, float]:
         """Sort key: more seeds solved, then fewer iterations to target, then lower judged loss."""
         settled, judged = self.settled, self.judged
         return (
@@ -129,7 +129,7 @@ def by_setting(results: Sequence[RunResult]) -> list[SettingRuns]:
         >>> by_setting([])
         []
     """
-    grouped: dict[tuple, list[RunResult]] = {}
+    grouped: dict[tuple[str, str, str, int | None], list[RunResult]] = {}
     for index, result in enumerate(results):
         # a run without a seed is a setting of its own (an optimizer named twice is two settings)
         key = (result.problem, result.optimizer, repr(sorted(result.settings.items())),

@@ -76,7 +76,7 @@ class RunResult:
     reached_at: int | None = None
     stalled_at: int | None = None
     metrics: Mapping[str, float] = attrs.field(factory=dict)
-    history: Mapping[str, list] | None = None
+    history: Mapping[str, list[Any]] | None = None
     problem_options: Mapping[str, Any] = attrs.field(factory=dict)
     has_minimum: bool = True
     settled_at: int | None = None
@@ -174,7 +174,7 @@ class BenchPlan:
     setting on every seed (no seeds: once, from the problem's own start)."""
 
     problems: tuple[Problem, ...]
-    runs: tuple[tuple[OptimizerEntry, tuple[dict, ...]], ...]
+    runs: tuple[tuple[OptimizerEntry, tuple[dict[str, Any], ...]], ...]
     max_iters: int
     stop_at_tolerance: bool = False
     history_every: int = 0
@@ -195,7 +195,7 @@ def plan_bench(
     registry: Registry,
     optimizers: Sequence[str],
     problems: str | Sequence[str],
-    settings: Sequence[dict],
+    settings: Sequence[dict[str, Any]],
     max_iters: int = 2000,
     *,
     problem_options: Mapping[str, Any] | None = None,
@@ -326,13 +326,13 @@ def history_points(max_iters: int, history_every: int) -> int:
 
 
 def _with_inner_optimizers(
-    registry: Registry, entry: OptimizerEntry, settings: Sequence[dict]
-) -> list[tuple[OptimizerEntry, list[dict]]]:
+    registry: Registry, entry: OptimizerEntry, settings: Sequence[dict[str, Any]]
+) -> list[tuple[OptimizerEntry, list[dict[str, Any]]]]:
     """The settings of one optimizer; for a wrapper (Lookahead), split by the inner optimizer
     each names (its default when none), each share with the wrapper bound to that inner one."""
     if entry.inner is None:
         return [(entry, list(settings))]
-    by_inner: dict[str, list[dict]] = {}
+    by_inner: dict[str, list[dict[str, Any]]] = {}
     for setting in settings:
         inner = setting.get(entry.inner.keyword, entry.inner.default)
         if not isinstance(inner, str):

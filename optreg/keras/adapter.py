@@ -4,6 +4,7 @@ builds one for a registered spec or a spec file (the package's docstring says wh
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,11 +46,11 @@ class SpecOptimizer(keras.optimizers.Optimizer):
     def __init__(
         self,
         spec: str,
-        hyperparameters: dict | None = None,
+        hyperparameters: dict[str, Any] | None = None,
         learning_rate: Any = None,
         name: str | None = None,
         **kwargs: Any,
-    ):
+    ) -> None:
         refuse_parameter_servers(tf.distribute.get_strategy(), KERAS_PARAMETER_SERVER_MESSAGE)
         parsed = load_spec_text(spec, source="<keras optimizer config>")
         given, scheduled = schedules.split_schedules(
@@ -84,7 +85,7 @@ class SpecOptimizer(keras.optimizers.Optimizer):
                 f"jit_compile=True: {parsed.name}'s update calls an eigendecomposition, which XLA computes far less "
                 "accurately than TensorFlow op by op; the adapter runs it op by op (leave jit_compile 'auto' or False)"
             )
-        self._jit_compile = jit_compile
+        self._jit_compile: bool | str = jit_compile
         self._compiled = CompiledUpdates()
         if selection.selects_variables and "excluded" not in self._rule.variable_facts:
             raise OptionError(
@@ -109,7 +110,7 @@ class SpecOptimizer(keras.optimizers.Optimizer):
         refuse_parameter_servers(tf.distribute.get_strategy(), KERAS_PARAMETER_SERVER_MESSAGE)
         return super().apply(grads, trainable_variables)
 
-    def build(self, variables: list):
+    def build(self, variables: list[Any]) -> None:
         """Create the slot variables of every model variable: only the slots the rule,
         specialised by the variable's rank, shape and ``excluded(var)``, reads (None in
         ``_slot_lists`` where a variable does not keep a slot, as Keras's Muon does)."""
@@ -127,7 +128,7 @@ class SpecOptimizer(keras.optimizers.Optimizer):
         excluded = self._facts(variable).get("excluded")
         return self._rule.slot_plan(tuple(variable.shape), excluded)
 
-    def _make_slot(self, slot: Slot, var: Any):
+    def _make_slot(self, slot: Slot, var: Any) -> Any:
         """One slot variable for one model variable, in the slot's shape and dtype, created
         holding its start value. Keras builds an optimizer inside the first traced training
         step, where an assignment after creation would not survive; an initializer is run
@@ -135,7 +136,7 @@ class SpecOptimizer(keras.optimizers.Optimizer):
         dtype = slot.dtype or var.dtype
         shape = slot_shape(slot.shape, tf.TensorShape(var.shape))
 
-        def initializer(shape: Any, dtype: Any = None):
+        def initializer(shape: Any, dtype: Any = None) -> tf.Tensor:
             return initial_value(slot, var, dtype, self._start_values())
 
         return self.add_variable(shape=shape, initializer=initializer, dtype=dtype, name=_slot_name(var, slot.name))
@@ -169,7 +170,7 @@ class SpecOptimizer(keras.optimizers.Optimizer):
             return False
         return self._sparse_updates == "lazy" or (self._sparse_updates == "exact" and self._sparse.exact)
 
-    def _backend_update_step(self, grads: list, trainable_variables: list, learning_rate: Any) -> None:
+    def _backend_update_step(self, grads: list[Any], trainable_variables: list[Any], learning_rate: Any) -> None:
         """Every variable's update of one step as one XLA computation, a sparse gradient's rows
         summed before it (see :mod:`optreg.keras.updates`); op by op, through Keras's own
         per-replica step, with ``jit_compile=False``, under a distribution strategy, or for a rule
@@ -185,7 +186,7 @@ class SpecOptimizer(keras.optimizers.Optimizer):
         update = self._compiled.get(key, lambda: compiled_update(functools.partial(self._update_all, variables)))
         update(prepared, tf.convert_to_tensor(learning_rate))
 
-    def _update_all(self, variables: list, grads: list, learning_rate: tf.Tensor) -> None:
+    def _update_all(self, variables: list[Any], grads: Sequence[Any], learning_rate: tf.Tensor) -> None:
         """The step program once, then every variable's program (the inside of the XLA step; a
         sparse gradient's rows are summed already)."""
         scalars = self._step_scalars(learning_rate)
@@ -227,20 +228,20 @@ class SpecOptimizer(keras.optimizers.Optimizer):
     def _facts(self, variable: Any) -> dict[str, bool]:
         """The variable facts the rule reads: ``excluded`` by the variable's Keras path, ``decayed``
         as Keras's own weight decay decides."""
-        facts = {
+        facts: dict[str, Callable[[], bool]] = {
             "excluded": lambda: self._selection.excludes(variable_path(variable)),
             "decayed": lambda: self._use_weight_decay(variable),
         }
         return {name: facts[name]() for name in self._rule.variable_facts}
 
-    def _apply_weight_decay(self, variables: list):
+    def _apply_weight_decay(self, variables: list[Any]) -> None:
         """Keras's decoupled decay, unless the rule reads ``weight_decay`` and applies it itself."""
         if not self._rule.applies_weight_decay:
             super()._apply_weight_decay(variables)
 
-    def get_config(self) -> dict:
+    def get_config(self) -> dict[str, Any]:
         """Keras's config plus the spec's text, the hyperparameters and the variable selection."""
-        config = super().get_config()
+        config: dict[str, Any] = super().get_config()
         scheduled = {name: schedules.schedule_config(name, value) for name, value in self._schedules.items()}
         config.update(spec=self._spec.text, hyperparameters={**self._values, **scheduled})
         config.update({key: value for key, value in self._selection.as_dict().items() if key in _SELECTION_OPTIONS})
@@ -302,9 +303,10 @@ def _find_spec(name_or_path: str | Path, registry: Any) -> OptimizerSpec:
     if registry is None:
         from optreg import registry
     entry = registry.get(str(name_or_path))
-    if entry.spec is None:
+    spec: OptimizerSpec | None = entry.spec
+    if spec is None:
         raise OptionError(f"{entry.qualified_name} is written in Python; the Keras adapter takes spec optimizers")
-    return entry.spec
+    return spec
 
 
 def _slot_name(variable: Any, slot: str) -> str:

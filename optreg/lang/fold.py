@@ -52,7 +52,7 @@ def _real_power(base: float, exponent: float) -> float | None:
 
 
 #: Each binary operator and comparison of the language on Python numbers.
-PYTHON_OPS: Mapping[str, Callable] = {
+PYTHON_OPS: Mapping[str, Callable[[float, float], float | bool | None]] = {
     "+": lambda a, b: a + b,
     "-": lambda a, b: a - b,
     "*": lambda a, b: a * b,
@@ -86,7 +86,10 @@ def constant_float(node: Node) -> float:
         operand = constant_float(node.operand)
         return -operand if node.op == "-" else operand
     if isinstance(node, (Binary, Compare)):
-        return float(PYTHON_OPS[node.op](constant_float(node.left), constant_float(node.right)))
+        value = PYTHON_OPS[node.op](constant_float(node.left), constant_float(node.right))
+        if value is None:  # a power that is not a real number
+            raise ValueError(f"not a real number: {node!r}")
+        return float(value)
     if isinstance(node, Call):
         constant = FUNCTIONS[node.function].constant
         if constant is None:

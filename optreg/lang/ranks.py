@@ -53,6 +53,8 @@ FACTORED_SHAPES = {
     "row_gram": "row Gram matrix",
     "col_gram": "column Gram matrix",
 }
+#: Where a node is in a rule: the index of its line, then the index of each child taken.
+NodePath = tuple[int, ...]
 #: Variable ranks walked: 0 up to the largest small literal of the rule plus 2, at least 4.
 MIN_TOP_RANK, MAX_TOP_RANK = 4, 32
 
@@ -138,9 +140,9 @@ class _Walk:
         self.hyperparameters = hyperparameters
         self.slot_shapes = slot_shapes
         self.ranks = ranks
-        self.built: dict[tuple, set[int]] = {}
-        self.failures: dict[tuple, dict[int, Failure]] = {}
-        self.nodes: dict[tuple, tree.Node] = {}
+        self.built: dict[NodePath, set[int]] = {}
+        self.failures: dict[NodePath, dict[int, Failure]] = {}
+        self.nodes: dict[NodePath, tree.Node] = {}
         self.env: dict[str, Value] = {}
         self.rank = 0
 
@@ -163,12 +165,12 @@ class _Walk:
             return 0
         return self.rank
 
-    def fail(self, path: tuple, node: tree.Node, failure: Failure) -> None:
+    def fail(self, path: NodePath, node: tree.Node, failure: Failure) -> None:
         """Record that the node at ``path`` fails at the walked rank."""
         self.nodes[path] = node
         self.failures.setdefault(path, {})[self.rank] = failure
 
-    def value(self, node: tree.Node, path: tuple) -> Value:
+    def value(self, node: tree.Node, path: NodePath) -> Value:
         """The rank (and known value) of a node at the walked rank, recording failures."""
         self.built.setdefault(path, set()).add(self.rank)
         if isinstance(node, tree.Const):
@@ -184,7 +186,7 @@ class _Walk:
             return self.call(node, parts, path)
         return Value(_highest(parts), _known(node, parts))
 
-    def where(self, node: tree.Call, path: tuple) -> Value:
+    def where(self, node: tree.Call, path: NodePath) -> Value:
         """``where``: only the branch taken when the condition is decided, else all three."""
         condition = self.value(node.args[0], path + (0,))
         if condition.known is not None:
@@ -193,7 +195,7 @@ class _Walk:
         parts = [condition] + [self.value(node.args[i], path + (i,)) for i in (1, 2)]
         return Value(_highest(parts))
 
-    def repeat(self, node: tree.Call, path: tuple) -> Value:
+    def repeat(self, node: tree.Call, path: NodePath) -> Value:
         """``repeat``: its body walked once, reading the start's rank as the previous value (a body
         that keeps the rank keeps it every time)."""
         self.value(node.args[0], path + (0,))
@@ -209,7 +211,7 @@ class _Walk:
                 self.env[functions.REPEATED] = outer
         return Value(_highest([start, body]))
 
-    def call(self, node: tree.Call, parts: list[Value], path: tuple) -> Value:
+    def call(self, node: tree.Call, parts: list[Value], path: NodePath) -> Value:
         """A function call other than ``where``."""
         ranks = [part.rank for part in parts]
         if None in ranks:

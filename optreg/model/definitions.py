@@ -157,14 +157,14 @@ class OptimizerSpec:
         return {h.name: h.default for h in self.hyperparameters}
 
 
-def _check_factory(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+def _check_factory(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     """attrs validator: a ``"module:attribute"`` import path."""
     module, sep, name = value.partition(":") if isinstance(value, str) else ("", "", "")
     if not sep or not module.strip() or not name.strip():
         raise ValueError(f"factory must be 'module:attribute', got {value!r}")
 
 
-def _check_optimizer_name(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+def _check_optimizer_name(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     """attrs validator: an optimizer name as specs allow it."""
     if not isinstance(value, str) or not OPTIMIZER_NAME_PATTERN.match(value):
         raise ValueError(f"name must be lower-case letters, digits, '_', '.' or '-', got {value!r}")

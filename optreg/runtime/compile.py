@@ -18,6 +18,7 @@ does not fit this variable) is a :class:`~optreg.errors.RuleError` naming the sp
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import cast
 
 import tensorflow as tf
 
@@ -136,7 +137,7 @@ class CompiledRule:
         """The sub-expressions computed once per step (for inspection and tests)."""
         return tuple(self._hoisted)
 
-    def _hoist(self, node: tree.Node, location: RuleLocation):
+    def _hoist(self, node: tree.Node, location: RuleLocation) -> tree.Node | Hoisted:
         """Replace every maximal scalar sub-expression by a reference into the step program."""
         # a draw is per variable: it is never moved into the step program
         if tree.names_in(node) <= self._scalar_names and not tree.functions_in(node) & functions.RANDOM:
@@ -145,7 +146,8 @@ class CompiledRule:
                 self._hoisted.append(node)
                 self._hoisted_locations.append(location)
             return Hoisted(self._hoisted_index[node])
-        return tree.map_children(node, lambda child: self._hoist(child, location))
+        # a Hoisted leaf stands where a node stood: evaluate and static read it in either place
+        return tree.map_children(node, lambda child: cast(tree.Node, self._hoist(child, location)))
 
     def step_scalars(
         self, hyperparameters: Mapping[str, tf.Tensor], step: tf.Tensor, weight_decay: float | None = None
@@ -227,7 +229,7 @@ class CompiledRule:
 
     def _run_line(
         self, target: str, node: tree.Node | Hoisted, trace: Trace, like: tf.Tensor, slots: Mapping[str, tf.Tensor]
-    ) -> dict:
+    ) -> dict[str, tf.Tensor]:
         """Build one line of the variable program: a local (remembered when known when traced),
         or the new value of ``var`` or a slot, shaped as it must be (returned as ``{target: value}``)."""
         value = evaluate(node, trace)

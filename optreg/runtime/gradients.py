@@ -33,7 +33,7 @@ __all__ = ["GradientHook", "gradient_hooks"]
 #: A hook takes the gradients and their variables, in matching order, and how many leading axes
 #: of them index stacked runs (0 for an optimizer's own variables, 1 when the bench stacks runs),
 #: and returns new gradients.
-GradientHook = Callable[[Sequence[Any], Sequence[Any], int], list]
+GradientHook = Callable[[Sequence[Any], Sequence[Any], int], list[Any]]
 
 
 def gradient_hooks(options: GradientOptions) -> tuple[GradientHook, ...]:
@@ -54,7 +54,7 @@ def gradient_hooks(options: GradientOptions) -> tuple[GradientHook, ...]:
         return ()
     clip, threshold = chosen
 
-    def hook(grads: Sequence[Any], variables: Sequence[Any], run_axes: int = 0) -> list:
+    def hook(grads: Sequence[Any], variables: Sequence[Any], run_axes: int = 0) -> list[Any]:
         return clip(grads, threshold, run_axes)
 
     hook.__name__ = clip.__name__

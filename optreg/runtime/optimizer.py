@@ -278,7 +278,7 @@ class Optimizer(KerasOptions, SlotMethods, StepPipeline, ExtensionPoints, tf.Mod
     # --- the protocol -------------------------------------------------------------------------
 
     @tf.autograph.experimental.do_not_convert
-    def apply_gradients(self, grads_and_vars: Iterable, variables: Iterable | None = None) -> tf.Variable:
+    def apply_gradients(self, grads_and_vars: Iterable[Any], variables: Iterable[Any] | None = None) -> tf.Variable:
         """Apply one step of the optimizer.
 
         Accepts both forms of the seeds and of Keras: ``apply_gradients(zip(grads, vars))``
@@ -379,7 +379,7 @@ class Optimizer(KerasOptions, SlotMethods, StepPipeline, ExtensionPoints, tf.Mod
 
     @tf.autograph.experimental.do_not_convert
     def minimize(
-        self, loss_fn: Callable[[], Any], variables: Sequence[tf.Variable], grads: Sequence | None = None
+        self, loss_fn: Callable[[], Any], variables: Sequence[tf.Variable], grads: Sequence[Any] | None = None
     ) -> None:
         """Take one step on ``loss_fn``: the protocol for optimizers that need the loss itself.
 
@@ -414,7 +414,8 @@ class Optimizer(KerasOptions, SlotMethods, StepPipeline, ExtensionPoints, tf.Mod
     def from_config(cls, config: Mapping[str, Any]) -> Optimizer:
         """Rebuild an optimizer from :meth:`get_config`'s dict, with fresh state (a registered
         Python optimizer through the catalogue :mod:`optreg.runtime.lookup` reaches)."""
-        return lookup.from_config(config)
+        rebuilt: Optimizer = lookup.from_config(config)  # the catalogue's, below this layer: Any
+        return rebuilt
 
 
 #: The options are documented once, in :mod:`optreg.model.options`, and spliced in here.

@@ -51,14 +51,14 @@ class Trace:
     program's results (and their expressions), the variable facts, and the locals whose value
     was known when traced."""
 
-    env: dict
-    constant: Callable
+    env: dict[str, tf.Tensor]
+    constant: Callable[[float], tf.Tensor]
     scalars: Sequence[tf.Tensor] = ()
-    hoisted: Sequence = ()
+    hoisted: Sequence[tree.Node] = ()
     facts: Mapping[str, bool] = attrs.field(factory=dict)
-    known: dict = attrs.field(factory=dict)
+    known: dict[str, float | bool] = attrs.field(factory=dict)
     #: Inside a repeat's body: each sub-expression's tensor, built once per pass.
-    memo: dict | None = None
+    memo: dict[tree.Node, tf.Tensor] | None = None
     #: The key of the variable's random numbers (None in the step program).
     noise: Noise | None = None
 

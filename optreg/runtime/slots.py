@@ -45,7 +45,7 @@ class RuntimeState:
         #: The Keras path of each variable that came in as a Keras 3 variable, by its ``ref()``.
         self.paths: dict[Any, str] = {}
         self.strategy = strategy
-        self.compiled: dict[tuple, Any] = {}
+        self.compiled: dict[tuple[Any, ...], Any] = {}
         self.weight_decay_exclusions = WeightDecayExclusions()
         #: Held for a whole step (building slots included), so steps made from several threads
         #: run one after another: none is lost and no variable gets two slot sets.

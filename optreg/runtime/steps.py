@@ -22,6 +22,7 @@ from optreg.runtime.weight_decay import decay
 
 if TYPE_CHECKING:
     from optreg.model.option_values import GradientOptions, StepOptions
+    from optreg.runtime.gradients import GradientHook
     from optreg.runtime.hyperparameter_state import HyperparameterState
     from optreg.runtime.slots import RuntimeState
 
@@ -47,7 +48,7 @@ class StepPipeline:
         iterations: tf.Variable
         skipped_steps: tf.Variable
         _runtime: RuntimeState
-        _gradient_hooks: tuple
+        _gradient_hooks: tuple[GradientHook, ...]
 
         @property
         def applies_weight_decay(self) -> bool: ...
@@ -55,11 +56,15 @@ class StepPipeline:
         def build(self, variables: Any) -> None: ...
         def slots_for(self, var: tf.Variable) -> Any: ...
         def update_variable(self, grad: tf.Tensor, var: tf.Variable, slots: Any, prepared: Any) -> None: ...
-        def update_variables(self, grads: list, variables: list, step: tf.Tensor, update_one: Any) -> None: ...
-        def _accumulate_or_update(self, grads: list, variables: list, calls: tf.Tensor, update_one: Any) -> None: ...
-        def _move_averages(self, variables: list, calls: tf.Tensor) -> None: ...
+        def update_variables(
+            self, grads: list[Any], variables: list[Any], step: tf.Tensor, update_one: Any
+        ) -> None: ...
+        def _accumulate_or_update(
+            self, grads: list[Any], variables: list[Any], calls: tf.Tensor, update_one: Any
+        ) -> None: ...
+        def _move_averages(self, variables: list[Any], calls: tf.Tensor) -> None: ...
 
-    def _compiled_step(self, variables: list) -> Any:
+    def _compiled_step(self, variables: list[Any]) -> Any:
         """The whole step for these variables as one XLA-compiled function, built once and reused."""
         # the state itself, not its id: the key keeps it alive, so a later state cannot take its id
         key = (self.hyperparameter_state, *(var.ref() for var in variables))
@@ -73,7 +78,9 @@ class StepPipeline:
             self._runtime.compiled[key] = compiled
         return compiled
 
-    def _guarded_step(self, grads: list, variables: list, step: Callable) -> None:
+    def _guarded_step(
+        self, grads: list[Any], variables: list[Any], step: Callable[[list[Any], list[Any]], Any]
+    ) -> None:
         """Run ``step(grads, variables)``, or count a skip when skip_nonfinite finds a bad gradient."""
         if not self.gradient_options.skip_nonfinite:
             step(grads, variables)
@@ -85,7 +92,7 @@ class StepPipeline:
         else:
             self.skipped_steps.assign_add(1)
 
-    def _apply_distributed(self, strategy: Any, grads: list, variables: list) -> None:
+    def _apply_distributed(self, strategy: Any, grads: list[Any], variables: list[Any]) -> None:
         """The cross-replica half of a distributed step: every replica's copy gets the same update.
         The lock is taken here, not around the replicas' own calls: those wait for one another in
         ``merge_call``, and a lock held across it would deadlock them."""
@@ -106,7 +113,7 @@ class StepPipeline:
         variable and its slots read and write that replica's copies."""
         self.update_variable(grad, var, self.slots_for(var), prepared)
 
-    def _step(self, grads: list, variables: list, update_one: UpdateOne | None = None) -> tf.Tensor:
+    def _step(self, grads: list[Any], variables: list[Any], update_one: UpdateOne | None = None) -> tf.Tensor:
         """One call's work, in Keras's order: unscale the gradients, accumulate them or update
         the variables, move the averages; returns the new call count.
 
@@ -125,7 +132,7 @@ class StepPipeline:
             self._move_averages(variables, calls)
         return self.iterations.read_value()
 
-    def _update(self, grads: list, variables: list, calls: tf.Tensor, update_one: UpdateOne | None) -> None:
+    def _update(self, grads: list[Any], variables: list[Any], calls: tf.Tensor, update_one: UpdateOne | None) -> None:
         """The gradient hooks, the schedules, weight decay, then one update of every variable."""
         state = self.hyperparameter_state
         # stacked runs (the bench's) lie on the variables' leading axis: each is clipped on its own

@@ -14,7 +14,7 @@ from optreg.runtime import linalg
 
 __all__ = ["BINARY", "COMPARE", "TF_FUNCTIONS"]
 
-BINARY: Mapping[str, Callable] = {
+BINARY: Mapping[str, Callable[[tf.Tensor, tf.Tensor], tf.Tensor]] = {
     "+": tf.add,
     "-": tf.subtract,
     "*": tf.multiply,
@@ -22,7 +22,7 @@ BINARY: Mapping[str, Callable] = {
     "%": tf.math.floormod,
     "**": lambda x, y: _power(x, y),
 }
-COMPARE: Mapping[str, Callable] = {
+COMPARE: Mapping[str, Callable[[tf.Tensor, tf.Tensor], tf.Tensor]] = {
     "<": tf.less,
     "<=": tf.less_equal,
     ">": tf.greater,
@@ -66,12 +66,12 @@ def _transpose(x: tf.Tensor) -> tf.Tensor:
     return tf.transpose(x, [*range(rank - 2), rank - 1, rank - 2])
 
 
-def _over(reduce: Callable, axis: int) -> Callable:
+def _over(reduce: Callable[..., tf.Tensor], axis: int) -> Callable[[tf.Tensor], tf.Tensor]:
     """A reduction over one axis, kept as a size-1 axis."""
     return lambda x: reduce(x, axis=axis, keepdims=True)
 
 
-def _per_channel(reduce: Callable) -> Callable:
+def _per_channel(reduce: Callable[..., tf.Tensor]) -> Callable[[tf.Tensor], tf.Tensor]:
     """A reduction over every axis but the last, each kept as a size-1 axis: one number per
     output channel of a kernel (a vector or a scalar is returned unreduced)."""
 
@@ -95,7 +95,7 @@ def _channel_norm(x: tf.Tensor) -> tf.Tensor:
 #: TensorFlow computes (:data:`optreg.lang.functions.TENSORFLOW_COMPUTED`): one each, keyed by name. The
 #: facts (shape, variable, creation) are answered without TensorFlow: from static shapes, from the
 #: variable's name, and when the optimizer is created.
-TF_FUNCTIONS: Mapping[str, Callable] = {
+TF_FUNCTIONS: Mapping[str, Callable[..., tf.Tensor]] = {
     "sqrt": tf.sqrt,
     "rsqrt": tf.math.rsqrt,
     "square": tf.square,

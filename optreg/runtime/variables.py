@@ -57,7 +57,9 @@ def refuse_parameter_servers(strategy: Any, message: str = PARAMETER_SERVER_MESS
         raise OptionError(message)
 
 
-def split_pairs(grads_and_vars: Iterable, variables: Iterable | None, keep_sparse: bool = False) -> tuple[list, list]:
+def split_pairs(
+    grads_and_vars: Iterable[Any], variables: Iterable[Any] | None, keep_sparse: bool = False
+) -> tuple[list[Any], list[Any]]:
     """Normalise both calling forms into two lists, dropping pairs with a None gradient; the
     gradients dense, or with ``keep_sparse`` each ``tf.IndexedSlices`` as it came.
 

@@ -139,7 +139,7 @@ class EntryReading(ReaderBase):
         if when is None:
             return None
         hyper = hypers.get(when) if isinstance(when, str) else None
-        if hyper is not None and hyper.type == "bool" and hyper.fixed:
+        if isinstance(when, str) and hyper is not None and hyper.type == "bool" and hyper.fixed:
             return when
         deciding = condition_hyperparameter(when) if isinstance(when, str) else None
         if when in self.unread_hyperparameters or deciding in self.unread_hyperparameters:

@@ -32,9 +32,9 @@ class ReaderBase:
         self.unread_hyperparameters: list[str] = []
         self.unread_slots: list[str] = []
         #: The rule lines as written (set when [update] is read).
-        self.raw_lines: list = []
+        self.raw_lines: list[Any] = []
 
-    def collect(self, read: Callable, *args: Any, default: Any = None) -> Any:
+    def collect(self, read: Callable[..., Any], *args: Any, default: Any = None) -> Any:
         """Run one part of the reading that stands on its own, e.g. ``collect(self.read_slots,
         table, hyperparameters)``: its SpecError is recorded, and ``default`` returned in place
         of its result, so the reading goes on with the next part."""

@@ -284,7 +284,12 @@ def _first_missing(found: Mapping[str, int], missing: Mapping[str, int], setting
 
 
 def _why(
-    name: str, setting: int, settings: _Settings, reads: list, defined: Mapping[str, int], missing: Mapping[str, int]
+    name: str,
+    setting: int,
+    settings: _Settings,
+    reads: Sequence[Mapping[str, int]],
+    defined: Mapping[str, int],
+    missing: Mapping[str, int],
 ) -> str:
     """Why a name is missing in a setting: ``it reads 'd': it reads 'h': slot 'h' exists only when ...``."""
     chain = []
