@@ -61,9 +61,10 @@ def test_only_the_optimizers_that_need_the_loss_are_left_out_of_the_gradient_che
     for name in NEEDS_LOSS:
         x = tf.Variable([1.0, -2.0])
         opt = optreg.registry.create(name, learning_rate=0.1)
-        with pytest.raises(optreg.OptregError, match=rf"^{name} needs the loss .*: call minimize\(loss_fn, variables\)$"):
+        refusal = rf"^{name} needs the loss .*: call minimize\(loss_fn, variables\)$"
+        with pytest.raises(optreg.OptregError, match=refusal):
             opt.apply_gradients([(tf.constant([1.0, 1.0]), x)])
-        opt.minimize(lambda: tf.reduce_sum(x**2), [x])
+        opt.minimize(lambda x=x: tf.reduce_sum(x**2), [x])
         assert int(opt.iterations) == 1 and np.all(x.numpy() != [1.0, -2.0])
 
 
@@ -85,7 +86,7 @@ def test_matches_numpy_reference_on_a_quadratic_loss(case):
         variables = [tf.Variable(start) for start in starts]
         opt = optreg.registry.create(case.name, **setting)
 
-        def loss():
+        def loss(variables=variables):
             x = tf.concat([tf.reshape(v, [-1]) for v in variables], 0)
             return 0.5 * tf.tensordot(x, tf.linalg.matvec(A_tf, x), 1) + tf.tensordot(b_tf, x, 1)
 
@@ -93,7 +94,8 @@ def test_matches_numpy_reference_on_a_quadratic_loss(case):
         for step, expected in enumerate(reference, start=1):
             opt.minimize(loss, variables)
             for shape, var, want in zip(SHAPES, variables, expected):
-                np.testing.assert_allclose(var.numpy(), want, rtol=1e-10, atol=1e-12, err_msg=f"{setting} {shape} step {step}")
+                where = f"{setting} {shape} step {step}"
+                np.testing.assert_allclose(var.numpy(), want, rtol=1e-10, atol=1e-12, err_msg=where)
 
 
 @pytest.mark.parametrize("case", KERAS_ROWS, ids=str)
@@ -132,7 +134,8 @@ def test_default_adam_is_closer_to_the_exact_algorithm_than_keras(shape, rng):
     import keras
 
     start, grads = random_problem(rng, shape, STEPS)
-    exact = np.array(numpy_adam(start.astype(np.float64), [g.astype(np.float64) for g in grads], {"learning_rate": 0.1}))
+    exact_grads = [g.astype(np.float64) for g in grads]
+    exact = np.array(numpy_adam(start.astype(np.float64), exact_grads, {"learning_rate": 0.1}))
     ours = np.array(_run_optreg("adam", {"learning_rate": 0.1}, start, grads))
     theirs = np.array(_run_keras(lambda hp: keras.optimizers.Adam(**hp), {"learning_rate": 0.1}, start, grads))
     scale = np.maximum(np.abs(exact), 1.0)
