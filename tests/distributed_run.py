@@ -74,13 +74,8 @@ def distributed(name, steps):
 
 
 def single(name, steps):
-    """The single-device reference, op by op: a step under the strategy is never XLA-compiled
-    (its update runs in ``merge_call``), so this is the same computation on the summed gradient;
-    XLA would only add a compilation per optimizer (most of this process's time), and the XLA
-    step's agreement with the op-by-op one is checked for every optimizer by test_optimizers.py's
-    test_the_xla_step_and_the_op_by_op_step_agree."""
     variables = [tf.Variable(v) for v in START]
-    opt = optreg.registry.create(name, learning_rate=0.05, jit_compile=False, **OPTIONS)
+    opt = optreg.registry.create(name, learning_rate=0.05, **OPTIONS)
     for _ in range(steps):
         with tf.GradientTape() as tape:
             value = loss(variables, X, Y)
