@@ -48,7 +48,8 @@ def made(name, sparse_updates, jit_compile="auto"):
         # Adagrad too) cannot create its variables inside a replica's traced step
         opt.build([table])
         return table, opt
-    return tf.Variable(START), optreg.registry.create(name, learning_rate=0.1, sparse_updates=sparse_updates, jit_compile=jit_compile)
+    opt = optreg.registry.create(name, learning_rate=0.1, sparse_updates=sparse_updates, jit_compile=jit_compile)
+    return tf.Variable(START), opt
 
 
 def applied(opt, grad, table):
