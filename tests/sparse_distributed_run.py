@@ -38,9 +38,9 @@ def loss(table, ids, target):
     return tf.reduce_sum(tf.square(tf.gather(table, ids) - target))
 
 
-def made(name, sparse_updates, jit_compile="auto"):
-    """The table and the optimizer: optreg's own on a ``tf.Variable`` (compiled as
-    ``jit_compile`` says), or the Keras adapter's on a Keras variable."""
+def made(name, sparse_updates):
+    """The table and the optimizer: optreg's own on a ``tf.Variable``, or the Keras adapter's on a
+    Keras variable."""
     if name.startswith("keras-"):
         opt = optreg.keras.optimizer(name[len("keras-"):], learning_rate=0.1, sparse_updates=sparse_updates)
         table = keras.Variable(START)
@@ -48,8 +48,7 @@ def made(name, sparse_updates, jit_compile="auto"):
         # Adagrad too) cannot create its variables inside a replica's traced step
         opt.build([table])
         return table, opt
-    opt = optreg.registry.create(name, learning_rate=0.1, sparse_updates=sparse_updates, jit_compile=jit_compile)
-    return tf.Variable(START), opt
+    return tf.Variable(START), optreg.registry.create(name, learning_rate=0.1, sparse_updates=sparse_updates)
 
 
 def applied(opt, grad, table):
@@ -96,11 +95,7 @@ def distributed(name, sparse_updates, compiled):
 
 
 def single(name, sparse_updates):
-    """One device's run. optreg's own optimizers step op by op, as under the strategy (whose
-    update runs in ``merge_call``, never XLA-compiled): XLA would only add a compilation, and
-    tests/test_sparse.py compares sparse XLA steps with op-by-op ones. The Keras adapter keeps
-    its compiled path, against which its per-replica one is checked here."""
-    table, opt = made(name, sparse_updates, jit_compile=False)
+    table, opt = made(name, sparse_updates)
     for _ in range(STEPS):
         for batch in (slice(0, 8), slice(8, 16)):
             with tf.GradientTape() as tape:
