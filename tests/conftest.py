@@ -34,8 +34,8 @@ LONGEST_FIRST = (
     "test_distribute.py",
     "test_nonfinite.py",  # ~50 s
     "test_sparse.py",  # ~40 s (estimated), a MirroredStrategy process
-    # ~28 s (~38 s while the gather check of every built-in compiled XLA twice per optimizer:
-    # 163 -> 120 CPU seconds with -n 0 on the loaded machine)
+    # ~32 s (~38 s while the gather check of every built-in compiled XLA twice per optimizer:
+    # that check took 35-40 CPU seconds, now 11-13, with -n 0 on the loaded machine)
     "test_options.py",
     "test_plugin_install.py",  # ~25 s, builds two venvs
     # ~25 s, a two-process cluster and two more processes (its single-device runs, op by op:
