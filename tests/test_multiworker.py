@@ -99,10 +99,15 @@ def cluster(tmp_path_factory):
 
 def single_device(name, steps, restore_from=None):
     """One optimizer on one device on the full batch: variables, slots and iterations after
-    ``steps`` steps, optionally from a checkpoint the cluster wrote (then ``steps`` more)."""
+    ``steps`` steps, optionally from a checkpoint the cluster wrote (then ``steps`` more).
+
+    Op by op, as the workers' steps are (a step under a strategy runs its update in
+    ``merge_call``, never XLA-compiled): XLA would only add a compilation per run, and the XLA
+    step's agreement with the op-by-op one is checked for every optimizer by test_optimizers.py's
+    test_the_xla_step_and_the_op_by_op_step_agree."""
     x, y, start = single_device_start()
     variables = [tf.Variable(v) for v in start]
-    opt = optreg.registry.create(name, **SETTINGS[name])
+    opt = optreg.registry.create(name, jit_compile=False, **SETTINGS[name])
     if restore_from is not None:
         checkpoint = tf.train.Checkpoint(optimizer=opt, variables=variables)
         checkpoint.read(str(restore_from)).assert_existing_objects_matched()
