@@ -249,7 +249,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pairs", nargs="+", default=[p for p in PAIRS if p != "adam_lazy"], choices=[*PAIRS, "all"],
                         help="pair names, or 'all' (every pair but adam_lazy: every built-in with a Keras counterpart)")
     parser.add_argument("--steps", type=int, default=30, help="steps per timed fit")
-    parser.add_argument("--skip", type=int, default=2, help="batches of each fit not timed (its start)")
+    parser.add_argument("--skip", type=int, default=2,
+                        help="timing starts at the end of batch SKIP (counted from 0): SKIP + 1 batches go untimed")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--memory-rows", type=int, nargs="*", default=[])
     parser.add_argument("--memory-pairs", nargs="*", default=["sgd", "adagrad", "adam"], choices=list(PAIRS))
@@ -265,6 +266,8 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.steps}-step fits timed after their batch {args.skip}, sides' order rotating; load "
         f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
+    if "all" in args.pairs and args.pairs != ["all"]:
+        parser.error("--pairs: give 'all' alone or pair names, not both")
     pairs = [p for p in PAIRS if p != "adam_lazy"] if args.pairs == ["all"] else args.pairs
     for model_name in args.models:
         for pair in pairs:

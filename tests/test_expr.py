@@ -702,9 +702,15 @@ def test_a_tensor_to_a_scalar_power_matches_numpy_in_and_out_of_xla():
     from optreg.runtime.tf_functions import BINARY
 
     base = np.array([[0.3, 2.0, 7.5], [1e-4, 1.0, 40.0]], np.float32)
-    power = tf.function(lambda x, y: BINARY["**"](x, y), jit_compile=True)
+    compiled = tf.function(lambda x, y: BINARY["**"](x, y), jit_compile=True)
+    traced = tf.function(lambda x, y: BINARY["**"](x, y), jit_compile=False)  # the run-time tf.cond
     for exponent in (0.5, 1.5, -0.5):
         expected = base.astype(np.float64) ** exponent
-        for result in (BINARY["**"](tf.constant(base), tf.constant(exponent)), power(base, tf.constant(exponent))):
+        eager = BINARY["**"](tf.constant(base), tf.constant(exponent))  # the exponent known: no tf.cond
+        for result in (eager, compiled(base, tf.constant(exponent)), traced(base, tf.constant(exponent))):
             np.testing.assert_allclose(result.numpy(), expected, rtol=2e-7)
-    np.testing.assert_array_equal(power(base, tf.constant(0.5)).numpy(), np.sqrt(base))
+    for power in (compiled, traced):
+        np.testing.assert_array_equal(power(base, tf.constant(0.5)).numpy(), np.sqrt(base))
+        # which branch ran: sqrt keeps the sign of -0.0, pow gives +0.0
+        signs = [np.signbit(power(tf.constant([-0.0]), tf.constant(y)).numpy()[0]) for y in (0.5, 1.5)]
+        assert signs == [True, False]

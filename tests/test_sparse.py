@@ -329,17 +329,28 @@ def test_a_sparse_step_inside_a_whole_step_xla_function():
 
 
 @pytest.mark.parametrize("cols", [3, 8], ids=["sorting", "buffer"])
-def test_rows_summed_inside_xla_are_those_tf_unique_sums(cols):
+def test_rows_summed_inside_xla_are_those_tf_unique_sums(cols, monkeypatch):
     """Under XLA the rows are summed without XLA's slow Unique (by sorting for rows narrower than
-    BUFFER_ROW_ELEMENTS, through one index per table row otherwise): the same rows and sums, each row
-    once, the rest zero rows at the first row's index, as update_rows expects."""
+    BUFFER_ROW_ELEMENTS, through one index per table row otherwise, which needs the table's row
+    count when tracing): the same rows and sums, each row once, the rest zero rows at the first
+    row's index, as update_rows expects. Each case is checked to take its own way."""
+    from optreg.runtime import sparse
     from optreg.runtime.sparse import BUFFER_ROW_ELEMENTS, in_xla_context, summed_rows
 
     assert (cols >= BUFFER_ROW_ELEMENTS) == (cols == 8)
+    taken = []
+    for way in ("_summed_rows_by_buffer", "_summed_rows_by_sorting"):
+        original = getattr(sparse, way)
+        monkeypatch.setattr(sparse, way, lambda *args, way=way, original=original: taken.append(way) or original(*args))
     values = tf.constant(np.random.default_rng(2).normal(size=(len(INDICES), cols)).astype("float32"))
     grad = tf.IndexedSlices(values, tf.constant(INDICES), tf.constant([ROWS, cols]))
-    inside = tf.function(lambda g: (summed_rows(g), in_xla_context()), jit_compile=True)
-    (compiled, was_in_xla), eager = inside(grad), summed_rows(grad)
+
+    def summed_inside(values, indices):  # the table's shape a constant of the trace, as a gather's gradient has it
+        return summed_rows(tf.IndexedSlices(values, indices, tf.constant([ROWS, cols]))), in_xla_context()
+
+    inside = tf.function(summed_inside, jit_compile=True)
+    (compiled, was_in_xla), eager = inside(grad.values, grad.indices), summed_rows(grad)
+    assert taken == ["_summed_rows_by_buffer" if cols == 8 else "_summed_rows_by_sorting"]
     assert bool(was_in_xla) and not tf.function(in_xla_context)()
     dense = {name: tf.math.unsorted_segment_sum(g.values, g.indices, ROWS).numpy() for name, g in
              (("raw", grad), ("eager", eager), ("compiled", compiled))}
