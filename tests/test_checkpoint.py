@@ -17,6 +17,9 @@ from tests.helpers import REPO
 from tests.test_optimizers import BUILTIN
 
 SHAPES = [(3,), (2, 4)]
+#: The resume test's save point and last step: past the periods of every built-in's periodic
+#: parts (Lookahead's synchronisation, SOAP's and Shampoo's preconditioner refreshes).
+SAVED_AT, LAST = 25, 50
 
 
 def gradients(step: int):
@@ -44,7 +47,7 @@ for name, path in json.loads({paths!r}).items():
     variables = fresh_variables()
     opt = optreg.registry.create(name, learning_rate=0.05)
     tf.train.Checkpoint(optimizer=opt, variables=variables).restore(path).assert_existing_objects_matched()
-    train(opt, variables, 50, 100)
+    train(opt, variables, {saved_at}, {last})
     resumed[name] = [[v.numpy().tolist() for v in variables], int(opt.iterations)]
 print(json.dumps(resumed))
 """
@@ -52,26 +55,26 @@ print(json.dumps(resumed))
 
 @pytest.fixture(scope="module")
 def resumed_in_a_new_process(tmp_path_factory):
-    """Every built-in trained 50 steps and saved here, then restored and trained 50 more in one
+    """Every built-in trained 25 steps and saved here, then restored and trained 25 more in one
     fresh process (starting TensorFlow is the cost); while that process runs, the optimizers
-    saved here go on for 50 more steps as if they had never been saved (saving reads the
+    saved here go on for 25 more steps as if they had never been saved (saving reads the
     state, it changes nothing, so they are the run that never stopped; one XLA compilation per
     built-in here, not two): name → ((variables, iterations) resumed, variables uninterrupted)."""
     folder = tmp_path_factory.mktemp("checkpoints")
     paths, running = {}, {}
     for name in BUILTIN:
         variables, opt = fresh_variables(), optreg.registry.create(name, learning_rate=0.05)
-        train(opt, variables, 0, 50)
+        train(opt, variables, 0, SAVED_AT)
         paths[name] = tf.train.Checkpoint(optimizer=opt, variables=variables).save(str(folder / name / "ckpt"))
         running[name] = opt, variables
-    script = RESUME_SCRIPT.format(repo=str(REPO), paths=json.dumps(paths))
+    script = RESUME_SCRIPT.format(repo=str(REPO), paths=json.dumps(paths), saved_at=SAVED_AT, last=LAST)
     with tempfile.TemporaryFile("w+", encoding="utf-8") as out, tempfile.TemporaryFile("w+", encoding="utf-8") as err:
         process = subprocess.Popen([sys.executable, "-c", script], stdout=out, stderr=err, text=True)
         try:
             uninterrupted = {}
             for name, (opt, variables) in running.items():
-                train(opt, variables, 50, 100)
-                assert int(opt.iterations) == 100
+                train(opt, variables, SAVED_AT, LAST)
+                assert int(opt.iterations) == LAST
                 uninterrupted[name] = [v.numpy() for v in variables]
             returncode = process.wait()
         finally:
@@ -88,7 +91,7 @@ def resumed_in_a_new_process(tmp_path_factory):
 @pytest.mark.parametrize("name", BUILTIN)
 def test_resuming_in_a_new_process_equals_never_stopping(name, resumed_in_a_new_process):
     (resumed, iterations), uninterrupted = resumed_in_a_new_process[name]
-    assert iterations == 100
+    assert iterations == LAST
     for a, b in zip(resumed, uninterrupted):
         np.testing.assert_array_equal(np.array(a, np.float32), b)
 

@@ -6,6 +6,8 @@ starts at the wrong value fails here."""
 
 from __future__ import annotations
 
+import functools
+
 import keras
 import numpy as np
 import pytest
@@ -65,31 +67,37 @@ def custom_loop(optimizer, epochs=EPOCHS, model=None, held=False):
     return model, losses
 
 
+@functools.cache
+def own_optimizer_op_by_op(name):
+    """optreg's own optimizer, op by op, in :func:`custom_loop` on the ``tf.Variable`` each Keras
+    variable holds, the row's first setting: (losses, weights, each variable's slots). Both tests
+    below compare with it, so it runs once per optimizer."""
+    own = optreg.registry.create(name, jit_compile=False, **_setting(name))
+    looped, losses = custom_loop(own, held=True)
+    variables = looped.trainable_variables
+    slots = [{slot: value.numpy() for slot, value in own.slots_for(var.value).items()} for var in variables]
+    return losses, looped.get_weights(), slots, [var.path for var in variables]
+
+
 @pytest.mark.parametrize("name", SPECS)
 def test_the_adapter_in_fit_trains_like_optregs_own_optimizer_in_a_custom_loop(name):
     """Same losses, weights and slots after several epochs: the adapter's slots start where
     optreg's own do, though Keras creates them inside a traced step."""
-    setting = _setting(name)
     # both op by op: the same rule program on both sides, no XLA compilation per optimizer (the
     # adapter's XLA step is checked against Keras in test_keras_updates.py, and the rule's XLA
     # program against its op-by-op one for every optimizer in test_optimizers.py)
-    adapter = optreg_keras.optimizer(name, jit_compile=False, **setting)
+    adapter = optreg_keras.optimizer(name, jit_compile=False, **_setting(name))
     fitted, fit_losses = fit(adapter)
-    own = optreg.registry.create(name, jit_compile=False, **setting)
-    looped, loop_losses = custom_loop(own)
+    loop_losses, loop_weights, loop_slots, paths = own_optimizer_op_by_op(name)
     np.testing.assert_allclose(fit_losses, loop_losses, rtol=1e-5, atol=1e-6)
-    for a, b in zip(fitted.get_weights(), looped.get_weights()):
+    for a, b in zip(fitted.get_weights(), loop_weights):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
-    for index, var in enumerate(looped.trainable_variables):
-        for slot, value in own.slots_for(var).items():
+    for index, (path, slots) in enumerate(zip(paths, loop_slots)):
+        for slot, value in slots.items():
             if slot == "noise_index":  # Keras keeps variables in build order: its index is Keras's own
                 continue
             np.testing.assert_allclose(
-                np.asarray(adapter._slot_lists[slot][index]),
-                value.numpy(),
-                rtol=1e-5,
-                atol=1e-5,
-                err_msg=f"{var.path} {slot}",
+                np.asarray(adapter._slot_lists[slot][index]), value, rtol=1e-5, atol=1e-5, err_msg=f"{path} {slot}"
             )
     assert np.all(np.isfinite(fit_losses)) and fit_losses[-1] != fit_losses[0]
 
@@ -150,9 +158,8 @@ def test_keras_variables_and_their_tf_variables_train_alike_in_a_custom_loop(nam
     as by default, as it takes the ``tf.Variable`` each holds, op by op (one XLA compilation,
     not two: the two paths agree within the row's ``xla_tolerance``, checked in
     test_optimizers.py for every optimizer)."""
-    setting = _setting(name)
-    _, with_keras_variables = custom_loop(optreg.registry.create(name, **setting), epochs=2)
-    _, with_tf_variables = custom_loop(optreg.registry.create(name, jit_compile=False, **setting), epochs=2, held=True)
+    _, with_keras_variables = custom_loop(optreg.registry.create(name, **_setting(name)))
+    with_tf_variables, *_ = own_optimizer_op_by_op(name)
     tolerance = max(CASE_BY_NAME[name].xla_tolerance, 1e-6)
     np.testing.assert_allclose(with_keras_variables, with_tf_variables, rtol=tolerance)
     assert np.all(np.isfinite(with_keras_variables)) and with_keras_variables[-1] != with_keras_variables[0]
