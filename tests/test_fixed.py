@@ -36,7 +36,7 @@ def flag_spec(*lines, slots=SLOTS, hyperparameters=FLAGS) -> str:
 @pytest.mark.parametrize(
     "entry, fragment",
     [
-        ("eps = { default = 0.5, fixed = true }", "only a bool or int hyperparameter can be fixed"),
+        ('eps = { default = "none", none = true, fixed = true }', "so it cannot also be none"),
         ('eps = { default = true, fixed = "yes" }', "fixed must be true or false"),
     ],
 )
@@ -158,6 +158,25 @@ def test_fixed_int_is_folded_and_picks_one_branch():
         var = tf.Variable([1.0])
         _probe(text, order=order).apply_gradients([(tf.constant([1.0]), var)])
         np.testing.assert_allclose(var.numpy(), [1.0 - 0.1 * order], rtol=1e-6)
+
+
+def test_a_fixed_float_is_folded_and_a_power_of_one_half_builds_a_square_root():
+    """A fixed float is a literal of the rule: ``x ** power`` at 0.5 builds ``Sqrt``, no ``Pow``
+    and no ``tf.cond`` (FTRL's accumulator powers), and another value builds ``Pow``; both give
+    NumPy's result. The fixed value cannot change later."""
+    hypers = FLAGS + "power = { default = 0.5, fixed = true, min = 0.0 }\n"
+    text = flag_spec("var = var - learning_rate * (square(grad) + 1) ** power", slots="", hyperparameters=hypers)
+    for power in (0.5, 0.25):
+        var, opt = tf.Variable([1.0, -2.0]), _probe(text, power=power, jit_compile=False)  # its ops in one graph
+        step = tf.function(lambda g, opt=opt, var=var: opt.apply_gradients([(g, var)]))
+        grad = tf.constant([2.0, 3.0])
+        ops = {op.type for op in step.get_concrete_function(grad).graph.get_operations()}
+        step(grad)
+        built = ("Sqrt" in ops, "Pow" in ops, bool(ops & {"If", "StatelessIf"}))
+        assert built == (power == 0.5, power != 0.5, False), ops
+        np.testing.assert_allclose(var.numpy(), [1.0, -2.0] - 0.1 * (np.array([4.0, 9.0]) + 1) ** power, rtol=1e-6)
+    with pytest.raises(optreg.HyperparameterError, match="power is fixed when the optimizer is created"):
+        opt.power = 0.5
 
 
 def test_setting_a_fixed_hyperparameter_later_is_refused():

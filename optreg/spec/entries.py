@@ -65,8 +65,8 @@ class EntryReading(ReaderBase):
         fixed = entry.get("fixed", False)
         if not isinstance(fixed, bool):
             raise self.fail(key, f"fixed must be true or false, got {show_value(fixed)}")
-        if fixed and kind == "float":
-            raise self.fail(key, "only a bool or int hyperparameter can be fixed")
+        if fixed and allows["none"]:
+            raise self.fail(key, "a fixed hyperparameter is folded into the rule, so it cannot also be none")
         hyper = Hyperparameter(
             name, default, kind, bounds["min"], bounds["max"], doc.strip(), fixed, allows["none"], allows["inf"]
         )
