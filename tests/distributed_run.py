@@ -74,8 +74,10 @@ def distributed(name, steps):
 
 
 def single(name, steps):
+    """The same steps on one device, op by op, as the strategy's replicas update their copies
+    (a distributed step is never XLA-compiled)."""
     variables = [tf.Variable(v) for v in START]
-    opt = optreg.registry.create(name, learning_rate=0.05, **OPTIONS)
+    opt = optreg.registry.create(name, learning_rate=0.05, jit_compile=False, **OPTIONS)
     for _ in range(steps):
         with tf.GradientTape() as tape:
             value = loss(variables, X, Y)

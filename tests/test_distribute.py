@@ -79,7 +79,9 @@ def clipped_runs(request, clipped_runs_by_mode):
 #: normalisation at epsilon = 1e-8 turns into steps of the learning rate's size
 #: (test_matrix_optimizers.py), so the two runs differ by 0.05 of weights of size 0.7: only
 #: the copies' identity is a real check for it.
-SINGLE_DEVICE_TOLERANCE = {"accsgd": 3e-5, "shampoo": 1e-5, "soap": 0.1}
+#: Optimistic GD steps along 2·g_t − g_{t−1}: the all-reduced gradient's last bit counts three
+#: times per step (1.4e-6 on a weight of 0.09, against the single-device run op by op).
+SINGLE_DEVICE_TOLERANCE = {"accsgd": 3e-5, "shampoo": 1e-5, "soap": 0.1, "optimistic_gd": 3e-6}
 
 
 @pytest.mark.parametrize("name", BUILTIN)
