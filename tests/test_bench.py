@@ -347,3 +347,25 @@ def test_after_a_stacked_sweep_every_optimizer_keeps_plain_hyperparameters_and_a
         assert opt.get_config()["hyperparameters"] == values
         rebuilt = optreg.Optimizer.from_config(opt.get_config())
         assert rebuilt.hyperparameters == values
+
+
+def test_the_collector_pause_restores_the_collectors_state_even_on_an_error():
+    """A bench holds off the garbage collector while it builds its records; afterwards the
+    collector is as the caller had it, enabled or not, also when the block raises."""
+    import gc
+
+    from optreg.bench.gc_pause import collector_paused
+
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError, match="inside"):
+        with collector_paused():
+            assert not gc.isenabled()
+            raise RuntimeError("inside")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -26,6 +26,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from optreg.bench.gc_pause import collector_paused
 from optreg.bench.loop import StackedLoop
 from optreg.bench.loop_cache import LoopCache
 from optreg.bench.loop_records import LoopMember, LoopOutcome, loop_options
@@ -140,15 +141,16 @@ def run_problem(
     if built.shared is not None:
         stacked = [groups[index] for index in built.stacked]
         # the loop's rows are the members' runs, member after member
-        rows = [(group, *run) for group in stacked for run in zip(group.indices, group.settings, group.values)]
-        row_starts = np.array([start_of(index) for _, index, _, _ in rows], np.float32) if plan.seeds else None
-        outcome = _run_shared(built.shared, stacked, row_starts)
-        timing = _timing(outcome, next(loop_ids), len(rows))
-        listed = _listed(outcome)
-        for row, (group, index, setting, values) in enumerate(rows):
-            made[group.position, index] = _result(
-                group.entry, problem, setting, values, listed, row, timing, seed_of(index)
-            )
+        with collector_paused():
+            rows = [(group, *run) for group in stacked for run in zip(group.indices, group.settings, group.values)]
+            row_starts = np.array([start_of(index) for _, index, _, _ in rows], np.float32) if plan.seeds else None
+            outcome = _run_shared(built.shared, stacked, row_starts)
+            timing = _timing(outcome, next(loop_ids), len(rows))
+            listed = _listed(outcome)
+            for row, (group, index, setting, values) in enumerate(rows):
+                made[group.position, index] = _result(
+                    group.entry, problem, setting, values, listed, row, timing, seed_of(index)
+                )
         _report(progress, len(rows))
     for group_index, loop in built.alone.items():
         group = groups[group_index]
