@@ -1,8 +1,9 @@
 """Every built-in trains a Keras model: through ``model.fit`` with the Keras adapter (which Keras
-builds inside its first traced step), and in a custom training loop that hands
-``model.trainable_variables`` (Keras 3 variables) to optreg's own optimizer. The two must agree
-with each other, and the adapter with Keras's own optimizer where Keras has one, so a slot that
-starts at the wrong value fails here."""
+builds inside its first traced step), and in a custom training loop that hands optreg's own
+optimizer the ``tf.Variable`` each Keras variable holds, op by op, or
+``model.trainable_variables`` (Keras 3 variables) themselves, compiled as by default. They must
+agree with each other, and the adapter with Keras's own optimizer where Keras has one, so a slot
+that starts at the wrong value fails here."""
 
 from __future__ import annotations
 
