@@ -18,7 +18,7 @@ from tests.test_optimizers import BUILTIN
 
 SHAPES = [(3,), (2, 4)]
 #: The resume test's save point and last step: past the periods of every built-in's periodic
-#: parts (Lookahead's synchronisation, SOAP's and Shampoo's preconditioner refreshes).
+#: parts (Lookahead's and Ranger's synchronisation, SOAP's eigenbasis refresh every 10 steps).
 SAVED_AT, LAST = 25, 50
 
 

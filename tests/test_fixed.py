@@ -179,6 +179,18 @@ def test_a_fixed_float_is_folded_and_a_power_of_one_half_builds_a_square_root():
         opt.power = 0.5
 
 
+def test_ftrls_fixed_power_builds_square_roots_and_no_conditional():
+    """FTRL's rule raises its accumulator to ``power = -learning_rate_power``: with the power
+    fixed at -0.5 the negation folds to a literal, so the traced step holds ``Sqrt`` and neither
+    ``Pow`` nor a ``tf.cond`` choosing between them."""
+    var, opt = tf.Variable([1.0, -2.0]), optreg.registry.create("ftrl", learning_rate=0.1, jit_compile=False)
+    step = tf.function(lambda g: opt.apply_gradients([(g, var)]))
+    ops = {op.type for op in step.get_concrete_function(tf.constant([1.0, 1.0])).graph.get_operations()}
+    assert "Sqrt" in ops and not ops & {"Pow", "If", "StatelessIf"}, sorted(ops)
+    with pytest.raises(optreg.HyperparameterError, match="learning_rate_power is fixed"):
+        opt.learning_rate_power = -0.25
+
+
 def test_setting_a_fixed_hyperparameter_later_is_refused():
     opt = optreg.registry.create("adam", amsgrad=True)
     with pytest.raises(optreg.HyperparameterError, match="amsgrad is fixed when the optimizer is created"):

@@ -29,7 +29,7 @@ from tests.test_optimizers import NEEDS_LOSS
 STEPS = 50
 #: Steps of the option battery against Keras (75 runs on both sides): every period its options
 #: have (accumulation every 2 or 3 steps, EMA overwrites every 2 or 3, the schedule halving every
-#: 10) comes round several times, and the last update is not an EMA overwrite (34 = 3k + 1 steps,
+#: 10 updates) comes round at least once, and the last update is not an EMA overwrite (34 = 3k + 1 steps,
 #: 17 updates when accumulating 2), so the EMA check below compares averages, not a copy.
 OPTION_STEPS = 34
 BUILTIN = sorted(entry.name for entry in optreg.registry if entry.source == "builtin")

@@ -141,11 +141,12 @@ def run_problem(
     if built.shared is not None:
         stacked = [groups[index] for index in built.stacked]
         # the loop's rows are the members' runs, member after member
-        with collector_paused():
+        with collector_paused():  # the rows and records are many small objects, none cyclic
             rows = [(group, *run) for group in stacked for run in zip(group.indices, group.settings, group.values)]
             row_starts = np.array([start_of(index) for _, index, _, _ in rows], np.float32) if plan.seeds else None
-            outcome = _run_shared(built.shared, stacked, row_starts)
-            timing = _timing(outcome, next(loop_ids), len(rows))
+        outcome = _run_shared(built.shared, stacked, row_starts)  # tracing may make cycles: collected
+        timing = _timing(outcome, next(loop_ids), len(rows))
+        with collector_paused():
             listed = _listed(outcome)
             for row, (group, index, setting, values) in enumerate(rows):
                 made[group.position, index] = _result(

@@ -116,7 +116,9 @@ def fold(node: Node, values: Mapping[str, float | int | bool]) -> Node:
     """Replace names by constant values and keep only the live branch of decided ``where`` s.
 
     Arithmetic on the constants is left to the compiler (so numbers round exactly as they
-    would unfolded); only ``where`` conditions are evaluated here.
+    would unfolded); only ``where`` conditions are evaluated here, and a negated literal
+    becomes a negative literal (negation is exact), so ``-learning_rate_power`` with the power
+    fixed is a literal when traced.
 
     Args:
         node: an expression.
@@ -138,7 +140,10 @@ def fold(node: Node, values: Mapping[str, float | int | bool]) -> Node:
         if decided is not None:
             return fold(node.args[1] if decided else node.args[2], values)
         return Call("where", (condition, fold(node.args[1], values), fold(node.args[2], values)))
-    return map_children(node, lambda child: fold(child, values))
+    folded = map_children(node, lambda child: fold(child, values))
+    if isinstance(folded, Unary) and folded.op == "-" and isinstance(folded.operand, Const):
+        return Const(-folded.operand.value)
+    return folded
 
 
 def decide_has(node: Node, absent: Iterable[str]) -> Node:
