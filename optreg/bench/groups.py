@@ -220,26 +220,31 @@ def plan_groups(entry: OptimizerEntry, position: int, settings: Sequence[dict[st
     accepted = entry.accepted_hyperparameters
     fixed = {h.name for h in accepted if getattr(h, "fixed", False)}
     defaults = {h.name: h.default for h in accepted}
-    conditions = [slot.when for slot in entry.slots if slot.when]
+    # each slot condition with the names it reads, parsed once for every block
+    whens = [slot.when for slot in entry.slots if slot.when]
+    conditions = [(when, sorted(tree.names_in(parse.parse_expression(when)))) for when in whens]
     parts: dict[tuple[Any, ...], list[tuple[SettingBlock, list[int]]]] = {}
     for block in setting_blocks(entry, settings):
         for key, rows in _split_block(block, fixed, defaults, conditions).items():
             parts.setdefault(key, []).append((block, rows))
-    groups = [_group(entry, position, settings, chosen) for chosen in parts.values()]
+    groups = [_group(entry, position, settings, chosen, fixed) for chosen in parts.values()]
     return sorted(groups, key=lambda group: group.indices[0])
 
 
 def _split_block(
-    block: SettingBlock, fixed: set[str], defaults: Mapping[str, Any], conditions: Sequence[str]
+    block: SettingBlock,
+    fixed: set[str],
+    defaults: Mapping[str, Any],
+    conditions: Sequence[tuple[str, Sequence[str]]],
 ) -> dict[tuple[Any, ...], list[int]]:
     """A block's rows by what must be equal within a loop: the options' and fixed
-    hyperparameters' values as given, and whether each slot condition holds."""
+    hyperparameters' values as given, and whether each slot condition (given with the names it
+    reads) holds."""
     named = sorted(key for key in block.keys if key in block.options or key in fixed)
     columns: list[list[Any]] = [[repr(value) for value in block.given[key]] for key in named]
     static: list[bool | None] = []  # the conditions that read nothing the block sets
     varying: list[int] = []
-    for place, when in enumerate(conditions):
-        read = sorted(tree.names_in(parse.parse_expression(when)))
+    for place, (when, read) in enumerate(conditions):
         if any(name in block.given for name in read):
             varying.append(place)
             columns.append(_condition_column(when, read, block, defaults))
@@ -286,8 +291,10 @@ def _group(
     position: int,
     settings: Sequence[dict[str, Any]],
     parts: Sequence[tuple[SettingBlock, list[int]]],
+    fixed: set[str],
 ) -> Group:
-    """One group from its rows of one or more blocks, in the order of the settings."""
+    """One group from its rows of one or more blocks, in the order of the settings; ``fixed``
+    names the optimizer's fixed hyperparameters."""
     if len(parts) == 1 and len(parts[0][1]) == len(parts[0][0].indices):
         block = parts[0][0]
         indices, columns = block.indices, dict(block.values)
@@ -297,7 +304,6 @@ def _group(
         columns = {name: [block.values[name][row] for _, block, row in places] for name in parts[0][0].values}
     options = split_setting(settings[indices[0]], entry)[1]
     # the first setting's fixed and slot-deciding values stand for the whole group
-    fixed = [h.name for h in entry.accepted_hyperparameters if getattr(h, "fixed", False)]
     options.update({name: columns[name][0] for name in fixed})
     options.update({name: columns[name][0] for name in slot_deciding_hyperparameters(entry.slots)})
     shared = frozenset(name for name, column in columns.items() if same_bits(np.asarray(column, np.float64)))
