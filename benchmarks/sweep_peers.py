@@ -13,11 +13,12 @@ the bare loop):
    ``optax.adam(eps=1e-7)``) and the same stopping rules in one ``lax.while_loop`` per run, the
    runs batched by ``jax.vmap`` and compiled by ``jax.jit`` (a batched while-loop, like optreg's,
    runs until its last run stops). Both float32. Each side is compiled once, untimed; then the
-   two are timed alternately ``--repeats`` times (optreg: planning, the loop and the records;
-   jax: the call and its results brought to NumPy) and the medians compared. The two sides'
-   final statuses are compared run by run as a check that they did the same work. optreg's time
-   is also split: the part inside ``StackedLoop.run`` (the compiled loop's calls and its outcome)
-   against the rest (planning and checking 10,000 settings, grouping, one record per run).
+   two are timed alternately ``--repeats`` times (optreg: planning, the loop and the runs'
+   statuses read from its results as a column; jax: the call and its statuses brought to
+   NumPy) and the medians compared. The two sides' final statuses are compared run by run as
+   a check that they did the same work. optreg's time is also split: the part inside
+   ``StackedLoop.run`` (the compiled loop's calls and its outcome) against the rest (planning
+   and checking 10,000 settings, grouping, the status column).
 2. **Cold table.** The TensorFlow Core tutorial's 9-run table (``benchmarks/tutorial_table.py``)
    through optreg with a new loop cache, against that script's bare hand-written XLA loop,
    alternately, medians.
@@ -158,10 +159,10 @@ def timed_optreg(optimizer: str, problem: str, grid: list[dict], max_iters: int)
     LOOP_SECONDS.clear()
     started = time.perf_counter()
     plan = plan_bench(registry, [optimizer], problem, grid, max_iters=max_iters, stop_at_tolerance=True)
-    results = run_bench(plan, loops=OPTREG_LOOPS)
+    statuses = run_bench(plan, loops=OPTREG_LOOPS).statuses()  # a column: no record is made
     seconds = time.perf_counter() - started
     names = {word: code for code, word in WORDS.items()}
-    return seconds, sum(LOOP_SECONDS), np.array([names.get(r.status, -9) for r in results])
+    return seconds, sum(LOOP_SECONDS), np.array([names.get(status, -9) for status in statuses])
 
 
 def warm_sweeps(args) -> list[tuple[str, str, float, float, float]]:

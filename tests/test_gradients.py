@@ -65,18 +65,24 @@ def test_clipping_values_must_be_positive_numbers(value):
     ],
     ids=lambda f: getattr(f, "__name__", ""),
 )
-def test_stacked_runs_are_clipped_each_as_its_own_run(clip, reference, rng):
-    """With runs on a leading axis and one threshold per run, each run's gradients (several
-    variables: the global norm is over all of a run's variables) are clipped as TensorFlow clips
-    that run's gradients alone, and as the one-run call does."""
+@pytest.mark.parametrize("run_axes", [1, -1], ids=["runs-first", "runs-last"])
+def test_stacked_runs_are_clipped_each_as_its_own_run(clip, reference, run_axes, rng):
+    """With runs on the leading axis (or the last, as the bench's loop holds them) and one
+    threshold per run, each run's gradients (several variables: the global norm is over all of
+    a run's variables) are clipped as TensorFlow clips that run's gradients alone, and as the
+    one-run call does."""
     runs, thresholds = 3, np.array([0.5, 2.0, 50.0], np.float32)
-    stacked = [tf.constant(rng.normal(size=(runs, *shape)).astype(np.float32) * 3) for shape in [(4,), (2, 3)]]
-    together = clip(stacked, tf.constant(thresholds), 1)
+    stacked = [rng.normal(size=(runs, *shape)).astype(np.float32) * 3 for shape in [(4,), (2, 3)]]
+    if run_axes == 1:
+        together = [g.numpy() for g in clip([tf.constant(g) for g in stacked], tf.constant(thresholds), 1)]
+    else:  # the same runs on the last axis, and back
+        last = [tf.constant(np.moveaxis(g, 0, -1)) for g in stacked]
+        together = [np.moveaxis(g.numpy(), -1, 0) for g in clip(last, tf.constant(thresholds), -1)]
     for run, threshold in enumerate(thresholds):
-        own = [g[run] for g in stacked]
+        own = [tf.constant(g[run]) for g in stacked]
         for mine, alone, theirs in zip(together, clip(own, float(threshold), 0), reference(own, float(threshold))):
-            np.testing.assert_allclose(mine[run].numpy(), theirs.numpy(), rtol=1e-6, atol=1e-7)
+            np.testing.assert_allclose(mine[run], theirs.numpy(), rtol=1e-6, atol=1e-7)
             np.testing.assert_allclose(alone.numpy(), theirs.numpy(), rtol=1e-6, atol=1e-7)
     # the thresholds bite: the first run is clipped and the last is not
-    assert not np.allclose(together[0][0].numpy(), stacked[0][0].numpy())
-    np.testing.assert_allclose(together[0][2].numpy(), stacked[0][2].numpy(), rtol=1e-6)
+    assert not np.allclose(together[0][0], stacked[0][0])
+    np.testing.assert_allclose(together[0][2], stacked[0][2], rtol=1e-6)

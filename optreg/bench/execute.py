@@ -9,10 +9,11 @@ assigns new values. Ctrl-C stops a bench between two chunks of a loop
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from optreg.bench.groups import ProblemLoops, run_problem
 from optreg.bench.loop_cache import LoopCache
+from optreg.bench.run_table import RunTable
 from optreg.bench.runner import BenchPlan, RunResult
 
 
@@ -23,7 +24,7 @@ class BenchInterrupted(KeyboardInterrupt):
         results: the runs of every problem that finished before it, in plan order.
     """
 
-    def __init__(self, results: list[RunResult]):
+    def __init__(self, results: Sequence[RunResult]):
         super().__init__(f"{len(results)} runs finished")
         self.results = results
 
@@ -33,7 +34,7 @@ def run_bench(
     jit_compile: bool = True,
     progress: Callable[[int], None] | None = None,
     loops: LoopCache[ProblemLoops] | None = None,
-) -> list[RunResult]:
+) -> RunTable:
     """Make every run of a plan.
 
     Args:
@@ -44,7 +45,9 @@ def run_bench(
             (bounded: :class:`~optreg.bench.loop_cache.LoopCache`); None: a cache for this call.
 
     Returns:
-        One :class:`RunResult` per (problem, optimizer, setting), in plan order.
+        One :class:`RunResult` per (problem, optimizer, setting), in plan order, as a
+        :class:`~optreg.bench.run_table.RunTable`: each record is made when first read, and
+        the statuses and the loops' numbers can be read as columns without them.
 
     Raises:
         BenchInterrupted: on Ctrl-C, with the runs of the problems that finished.
@@ -52,12 +55,12 @@ def run_bench(
     Example:
         >>> results = run_bench(plan_bench(registry, ["adam"], "quartic", [{}]))  # doctest: +SKIP
     """
-    results: list[RunResult] = []
+    tables: list[RunTable] = []
     cache: LoopCache[ProblemLoops] = LoopCache() if loops is None else loops
     loop_ids = itertools.count()  # each loop call's number in this bench, its records' loop_id
     try:
         for problem in plan.problems:
-            results.extend(run_problem(problem, plan, jit_compile, progress, cache, loop_ids))
+            tables.append(run_problem(problem, plan, jit_compile, progress, cache, loop_ids))
     except KeyboardInterrupt:
-        raise BenchInterrupted(results) from None
-    return results
+        raise BenchInterrupted(RunTable.joined(tables)) from None
+    return RunTable.joined(tables)

@@ -26,13 +26,12 @@ from typing import Any
 import attrs
 import numpy as np
 
-from optreg.bench.gc_pause import collector_paused
 from optreg.bench.loop import StackedLoop
 from optreg.bench.loop_cache import LoopCache
 from optreg.bench.loop_records import LoopMember, LoopOutcome, loop_options
 from optreg.bench.loop_timing import LoopTiming
-from optreg.bench.run_status import STATUSES
-from optreg.bench.runner import BenchPlan, RunResult, judged_status
+from optreg.bench.run_table import LoopCall, RunTable, Span
+from optreg.bench.runner import BenchPlan
 from optreg.bench.setting_columns import SettingBlock, setting_blocks, split_setting
 from optreg.catalog.entries import OptimizerEntry
 from optreg.lang import parse, tree
@@ -96,7 +95,7 @@ def run_problem(
     progress: Callable[[int], None] | None = None,
     loops: LoopCache[ProblemLoops] | None = None,
     loop_ids: Iterator[int] | None = None,
-) -> list[RunResult]:
+) -> RunTable:
     """Make every run of a plan on one problem.
 
     Args:
@@ -110,7 +109,7 @@ def run_problem(
             (a bench passes one counter to all its problems); None: from 0.
 
     Returns:
-        One :class:`RunResult` per (optimizer, setting, seed), in plan order, seed after seed
+        One run per (optimizer, setting, seed), in plan order, seed after seed
         within each setting.
 
     Example:
@@ -134,38 +133,42 @@ def run_problem(
     def start_of(index: int) -> tuple[float, ...]:
         return starts[seeds[index % len(seeds)]]
 
-    def seed_of(index: int) -> int | None:
-        return seeds[index % len(seeds)]
+    # each run's place in plan order: the optimizers one after another, each setting's seeds together
+    firsts = np.cumsum([0] + [len(settings) for settings in expanded])
+    calls: list[LoopCall] = []
+    call_of, row_of = np.zeros(firsts[-1], np.int64), np.zeros(firsts[-1], np.int64)
 
-    made: dict[tuple[int, int], RunResult] = {}
+    def place(group: Group, indices: Sequence[int], rows: np.ndarray) -> None:
+        """Note that the next call's ``rows`` ran the group's settings at ``indices``."""
+        runs = firsts[group.position] + np.asarray(indices, np.int64)
+        call_of[runs], row_of[runs] = len(calls), rows
+
     if built.shared is not None:
         stacked = [groups[index] for index in built.stacked]
         # the loop's rows are the members' runs, member after member
-        with collector_paused():  # the rows and records are many small objects, none cyclic
-            rows = [(group, *run) for group in stacked for run in zip(group.indices, group.settings, group.values)]
-            row_starts = np.array([start_of(index) for _, index, _, _ in rows], np.float32) if plan.seeds else None
-        outcome = _run_shared(built.shared, stacked, row_starts)  # tracing may make cycles: collected
-        timing = _timing(outcome, next(loop_ids), len(rows))
-        with collector_paused():
-            listed = _listed(outcome)
-            for row, (group, index, setting, values) in enumerate(rows):
-                made[group.position, index] = _result(
-                    group.entry, problem, setting, values, listed, row, timing, seed_of(index)
-                )
-        _report(progress, len(rows))
+        row_starts = None
+        if plan.seeds:
+            row_starts = np.array([start_of(index) for group in stacked for index in group.indices], np.float32)
+        outcome = _run_shared(built.shared, stacked, row_starts)
+        runs = sum(len(group.settings) for group in stacked)
+        spans, offset = [], 0
+        for group in stacked:
+            place(group, group.indices, np.arange(offset, offset + len(group.settings)))
+            spans.append(Span(group, 0, len(group.settings)))
+            offset += len(group.settings)
+        calls.append(LoopCall(problem, outcome, _timing(outcome, next(loop_ids), runs), spans, seeds))
+        _report(progress, runs)
     for group_index, loop in built.alone.items():
         group = groups[group_index]
-        for index, setting, values in zip(group.indices, group.settings, group.values):
-            for name, number in values.items():
-                loop.optimizers[0].set_hyperparameter(name, number)
+        for k, index in enumerate(group.indices):
+            for name, column in group.columns.items():
+                loop.optimizers[0].set_hyperparameter(name, column[k])
             start = np.array([start_of(index)], np.float32) if plan.seeds else None
             outcome = loop.run(start)
-            made[group.position, index] = _result(
-                group.entry, problem, setting, values, _listed(outcome), 0, _timing(outcome, next(loop_ids), 1),
-                seed_of(index),
-            )
+            place(group, [index], np.zeros(1, np.int64))
+            calls.append(LoopCall(problem, outcome, _timing(outcome, next(loop_ids), 1), [Span(group, k, 1)], seeds))
         _report(progress, len(group.settings))
-    return [made[position, index] for position, settings in enumerate(expanded) for index in range(len(settings))]
+    return RunTable(calls, call_of, row_of)
 
 
 def _run_shared(loop: StackedLoop, stacked: Sequence[Group], starts: np.ndarray | None) -> LoopOutcome:
@@ -189,7 +192,7 @@ def _run_per_seed(
     progress: Callable[[int], None] | None,
     loops: LoopCache[ProblemLoops],
     loop_ids: Iterator[int],
-) -> list[RunResult]:
+) -> RunTable:
     """A problem whose seed orders its minibatches: the problem made with each seed, its runs
     made as a plan without seeds, then interleaved as a seeded plan orders them."""
     unseeded = attrs.evolve(plan, seeds=())
@@ -197,7 +200,9 @@ def _run_per_seed(
         run_problem(problem.with_options(seed=seed), unseeded, jit_compile, progress, loops, loop_ids)
         for seed in plan.seeds
     ]
-    return [attrs.evolve(result, seed=seed) for runs in zip(*by_seed) for seed, result in zip(plan.seeds, runs)]
+    return RunTable.of(
+        [attrs.evolve(result, seed=seed) for runs in zip(*by_seed) for seed, result in zip(plan.seeds, runs)]
+    )
 
 
 def plan_groups(entry: OptimizerEntry, position: int, settings: Sequence[dict[str, Any]]) -> list[Group]:
@@ -332,7 +337,9 @@ def _build_loops(problem: Problem, groups: Sequence[Group], plan: BenchPlan, jit
         optimizer = group.entry.build(**optimizer_options, **step_options)
         # one that must not be XLA-compiled gets a loop of its own, so the shared loop stays compiled
         if optimizer.supports_stacked_runs and optimizer.compiles_with_xla:
-            runs = optimizer.hyperparameter_state.stacked(group.columns, variable_rank=2, shared=group.shared)
+            runs = optimizer.hyperparameter_state.stacked(
+                group.columns, variable_rank=2, shared=group.shared, runs_last=True
+            )
             members.append(LoopMember(optimizer, len(group.settings), skip_nonfinite, runs))
             stacked.append(index)
         else:
@@ -345,94 +352,3 @@ def _report(progress: Callable[[int], None] | None, runs: int) -> None:
     """Tell the progress callback, if any, that ``runs`` more runs are finished."""
     if progress is not None:
         progress(runs)
-
-
-@attrs.frozen
-class _Listed:
-    """A loop's outcome with its per-run columns as Python lists, converted once for all its
-    records (the same numbers: a float32 becomes the float that holds it exactly)."""
-
-    outcome: LoopOutcome
-    status: list[int]
-    iterations: list[int]
-    reached_at: list[int]
-    stalled_at: list[int]
-    settled_at: list[int]
-    final_loss: list[float]
-    final_params: list[list[float]]
-
-
-def _listed(outcome: LoopOutcome) -> _Listed:
-    """The outcome's columns as lists (see :class:`_Listed`)."""
-    columns = ("status", "iterations", "reached_at", "stalled_at", "settled_at", "final_loss", "final_params")
-    return _Listed(outcome, *(np.asarray(getattr(outcome, name)).tolist() for name in columns))
-
-
-def _result(
-    entry: OptimizerEntry,
-    problem: Problem,
-    setting: Mapping[str, Any],
-    values: Mapping[str, Any],
-    listed: _Listed,
-    row: int,
-    timing: LoopTiming,
-    seed: int | None = None,
-) -> RunResult:
-    """One run's record from its row of a loop's outcome."""
-    outcome = listed.outcome
-    metrics = problem.metrics(outcome.final_params[row : row + 1]) if problem.metrics else {}
-    figures = {name: float(np.asarray(column)[0]) for name, column in metrics.items()}
-    reached, stalled, settled = listed.reached_at[row], listed.stalled_at[row], listed.settled_at[row]
-    history = _history(outcome, row) if len(outcome.history_iterations) else None
-    final_loss = listed.final_loss[row]
-    judged = figures[problem.judged_by] if problem.judged_by is not None else final_loss
-    baseline = figures[problem.baseline] if problem.baseline is not None else None
-    # NaN is no better than the baseline: the comparison is False
-    beats = None if baseline is None else bool(judged < baseline)
-    has_minimum = problem.minimum_loss is not None
-    status = judged_status(STATUSES[listed.status[row]], settled >= 0, has_minimum, beats)
-    return RunResult(
-        optimizer=entry.name,
-        problem=problem.name,
-        hyperparameters=dict(values),
-        settings=dict(setting),
-        status=status,
-        iterations=listed.iterations[row],
-        final_loss=final_loss,
-        final_params=tuple(listed.final_params[row]),
-        seconds_share=timing.seconds_share,
-        reached_at=reached if reached >= 0 else None,
-        stalled_at=stalled if stalled >= 0 else None,
-        metrics=figures,
-        history=history,
-        problem_options=_run_options(problem, seed),
-        has_minimum=has_minimum,
-        settled_at=settled if settled >= 0 else None,
-        seed=seed,
-        judged_by=problem.judged_by,
-        baseline=baseline,
-        loop=timing,
-        target=None if problem.target is None else str(problem.target),
-    )
-
-
-def _run_options(problem: Problem, seed: int | None) -> dict[str, Any]:
-    """The problem's options as a run saw them: its own ``seed`` option is the run's seed."""
-    if seed is not None and "seed" in problem.options:
-        return {**problem.options, "seed": seed}
-    return dict(problem.options)
-
-
-def _history(outcome: LoopOutcome, row: int) -> dict[str, list[Any]]:
-    """One run's recorded points, ending with its final state (the loop records each point
-    before that iteration's step, so a run's last step shows only in its final values)."""
-    end = int(outcome.iterations[row])
-    kept = outcome.history_iterations < end
-    iterations = outcome.history_iterations[kept].tolist()
-    loss = outcome.history_loss[kept, row].tolist()
-    params = outcome.history_params[kept, row].tolist()
-    if not iterations or iterations[-1] < end:
-        iterations.append(end)
-        loss.append(float(outcome.final_loss[row]))
-        params.append(outcome.final_params[row].tolist())
-    return {"iterations": iterations, "loss": loss, "params": params}

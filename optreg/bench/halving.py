@@ -78,8 +78,8 @@ def rung_budgets(candidates: int, max_iters: int, eta: int) -> list[tuple[int, i
 
 
 def successive_halving(
-    plan: BenchPlan, run: Callable[[BenchPlan], list[RunResult]], eta: int
-) -> tuple[list[RunResult], list[Rung]]:
+    plan: BenchPlan, run: Callable[[BenchPlan], Sequence[RunResult]], eta: int
+) -> tuple[Sequence[RunResult], list[Rung]]:
     """Run the search.
 
     Args:
@@ -100,7 +100,7 @@ def successive_halving(
     candidates: list[Candidate] = [(entry, setting) for entry, settings in plan.runs for setting in settings]
     budgets = rung_budgets(len(candidates), plan.max_iters, eta)
     rungs: list[Rung] = []
-    results: list[RunResult] = []
+    results: Sequence[RunResult] = []
     for index, (count, iterations) in enumerate(budgets):
         candidates = candidates[:count]
         results = run(attrs.evolve(plan, runs=_grouped(candidates), max_iters=iterations))
@@ -197,7 +197,7 @@ class HalvingSearch:
         """How many runs every rung makes, in all."""
         return sum(count for count, _ in self.budgets) * max(1, len(self.plan.seeds))
 
-    def run(self, make_runs: Callable[[BenchPlan], list[RunResult]]) -> list[RunResult]:
+    def run(self, make_runs: Callable[[BenchPlan], Sequence[RunResult]]) -> Sequence[RunResult]:
         """Run the search (:func:`successive_halving`); returns the last rung's results."""
         results, self.rungs = successive_halving(self.plan, make_runs, self.eta)
         return results

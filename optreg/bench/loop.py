@@ -1,12 +1,17 @@
 """The compiled bench loop: the runs of one or more optimizers on one problem, side by side.
 
-Each optimizer in a loop (a :class:`~optreg.bench.loop_records.LoopMember`) owns one parameter variable of shape
-``[runs, dimension]`` — the problem's loss maps it to one loss per run — and holds one value
-per run for each hyperparameter; an optimizer whose updates are not elementwise makes one run
-at a time on the problem's own vector ``[dimension]``. One ``tf.function`` while-loop (XLA-compiled by default) steps
-every member; each run keeps its own status and stops on its own, its parameters frozen from
-then on, and the loop ends when every run has stopped. Each iteration follows the TensorFlow
-Core tutorial's convergence test, per run:
+Each optimizer in a loop (a :class:`~optreg.bench.loop_records.LoopMember`) owns one
+parameter variable of shape ``[dimension, runs]``, one column per run, and holds one value per
+run for each hyperparameter (``[1, runs]``); the problem's loss sees the parameters as
+``[runs, dimension]`` and maps them to one loss per run. The runs lie on the minor axis because
+what the loop reduces per run (finiteness, the largest gradient entry, whether a step moved the
+parameters) then runs across rows, which XLA vectorises, where a reduction along each short row
+does not (a warm 10,000-run sweep on the 10-dimensional ``quadratic`` took 2.5 times as long
+so; docs/benchmarking.md). An optimizer whose updates are not elementwise makes one run at a
+time on the problem's own vector ``[dimension]``. One ``tf.function`` while-loop (XLA-compiled
+by default) steps every member; each run keeps its own status and stops on its own, its
+parameters frozen from then on, and the loop ends when every run has stopped. Each iteration
+follows the TensorFlow Core tutorial's convergence test, per run:
 
 * **exploded**: the parameters are no longer finite, or the gradient holds a NaN (any
   non-finite value with ``skip_nonfinite``);
@@ -75,7 +80,7 @@ CHUNK_SECONDS = 0.25
 class StackedLoop:
     """Optimizers on one problem, all their runs side by side; traced once, reusable.
 
-    Every member owns one parameter variable: ``[runs, dimension]`` for an optimizer whose
+    Every member owns one parameter variable: ``[dimension, runs]`` for an optimizer whose
     updates are elementwise, the problem's own vector ``[dimension]`` for one that is not (so
     Muon takes its AdamW branch and Adafactor does not factor, as they would outside the bench).
     One while-loop steps every member and stops when every run has stopped, so several
@@ -112,7 +117,7 @@ class StackedLoop:
         self.runs = sum(member.runs for member in self.members)
         self.start = np.tile(np.asarray(problem.start, np.float32), (self.runs, 1))
         self.variables = [
-            tf.Variable(self.start[0] if m.one_vector else self.start[: m.runs], name=f"params_{k}")
+            tf.Variable(self.start[0] if m.one_vector else _columns(self.start[: m.runs]), name=f"params_{k}")
             for k, m in enumerate(self.members)
         ]
         for member, variable in zip(self.members, self.variables):
@@ -154,7 +159,7 @@ class StackedLoop:
         for member, variable in zip(self.members, self.variables):
             rows = starts[offset : offset + member.runs]
             offset += member.runs
-            variable.assign(rows[0] if member.one_vector else rows)
+            variable.assign(rows[0] if member.one_vector else _columns(rows))
             with member.stepping():
                 member.optimizer.reset()
         compile_seconds = self._compile()
@@ -163,7 +168,7 @@ class StackedLoop:
         run_seconds = time.perf_counter() - started
         unfinished = np.where(stalled_at >= 0, STALLED, EXCEEDED)
         status = np.where(status == RUNNING, unfinished, status).astype(status.dtype)
-        final = np.concatenate([np.reshape(v.numpy(), (-1, self.problem.dimension)) for v in self.variables])
+        final = np.concatenate([np.reshape(v.numpy().T, (-1, self.problem.dimension)) for v in self.variables])
         final_loss = self.problem.loss(tf.constant(final))
         recorded = (
             min(self.max_iters, int(iterations.max(initial=0))) // self.history_every + 1 if self.history_every else 0
@@ -267,16 +272,17 @@ class StackedLoop:
             variable.assign(tf.where(more, value, tf.constant(initial)))
         return more, i, status, iterations, reached_at, stalled_at, left_at
 
-    def _rows(self, values: Sequence[tf.Tensor]) -> tf.Tensor:
-        """One tensor ``[runs, …]`` from one tensor per member (a one-vector member's gains a row axis)."""
-        rows = [value[None] if member.one_vector else value for member, value in zip(self.members, values)]
-        return rows[0] if len(rows) == 1 else tf.concat(rows, 0)
+    def _stacked(self, values: Sequence[tf.Tensor]) -> tf.Tensor:
+        """One tensor ``[dimension, runs]`` from one tensor per member (a one-vector member's
+        ``[dimension]`` gains a run axis)."""
+        columns = [value[:, None] if member.one_vector else value for member, value in zip(self.members, values)]
+        return columns[0] if len(columns) == 1 else tf.concat(columns, 1)
 
-    def _member_rows(self, rows: tf.Tensor) -> list[tf.Tensor]:
-        """Split a ``[runs, …]`` tensor into the members' rows."""
+    def _member_columns(self, columns: tf.Tensor) -> list[tf.Tensor]:
+        """Split a ``[dimension, runs]`` tensor into the members' runs."""
         if len(self.members) == 1:
-            return [rows]
-        split: list[tf.Tensor] = tf.split(rows, [member.runs for member in self.members])
+            return [columns]
+        split: list[tf.Tensor] = tf.split(columns, [member.runs for member in self.members], axis=1)
         return split
 
     def _iteration(
@@ -289,14 +295,20 @@ class StackedLoop:
         left_at: tf.Tensor,
         first_gradient: tf.Tensor,
     ) -> tuple[tf.Tensor, ...]:
-        """One iteration of the tutorial's test for every run still running."""
+        """One iteration of the tutorial's test for every run still running.
+
+        The parameters and gradients are ``[dimension, runs]`` here, so what is reduced per run
+        (finiteness, the largest gradient entry, whether a step moved) runs across rows, which
+        XLA vectorises; the problem sees ``[runs, dimension]``.
+        """
         was_running = tf.equal(status, RUNNING)
         with tf.GradientTape() as tape:
-            params = self._rows([v.read_value() for v in self.variables])
+            columns = self._stacked([v.read_value() for v in self.variables])
+            params = tf.transpose(columns)
             losses = self.problem.training_loss(params, i)
             total = tf.reduce_sum(losses)
-        grads = self._rows(tape.gradient(total, self.variables))
-        finite = tf.reduce_all(tf.math.is_finite(params), axis=-1)
+        grads = self._stacked(tape.gradient(total, self.variables))
+        finite = tf.reduce_all(tf.math.is_finite(columns), axis=0)
         status = tf.where(was_running & ~finite, EXPLODED, status)
         full_losses = losses if self.problem.batch_loss is None else self.problem.loss(params)
         self._record(i, params, full_losses)
@@ -305,10 +317,11 @@ class StackedLoop:
         )
         status = tf.where(tf.equal(status, RUNNING) & self._bad_gradients(grads), EXPLODED, status)
         running = tf.equal(status, RUNNING)
-        unmoved = self._step(i, params, grads, running)
+        unmoved = self._step(i, columns, grads, running)
         stood_still = running & unmoved & self._moving(i)
         iterations = iterations + tf.cast(counted, tf.int32)
-        largest = tf.cast(tf.reduce_max(tf.abs(grads), axis=-1), tf.float32)
+        # max |g| as max(max g, -min g): XLA fuses the two reductions with the gradient, not an abs
+        largest = tf.cast(tf.maximum(tf.reduce_max(grads, axis=0), -tf.reduce_min(grads, axis=0)), tf.float32)
         first_gradient = tf.where(tf.equal(i, 0), largest, first_gradient)
         near_zero = largest <= GRADIENT_DROP * tf.maximum(first_gradient, 1.0)
         status = tf.where(stood_still & near_zero, CONVERGED, status)
@@ -321,29 +334,30 @@ class StackedLoop:
         skips = {member.skip_nonfinite for member in self.members}
         if len(skips) == 1:
             bad = ~tf.math.is_finite(grads) if skips.pop() else tf.math.is_nan(grads)
-            return tf.reduce_any(bad, axis=-1)
+            return tf.reduce_any(bad, axis=0)
         return tf.concat(
             [
-                tf.reduce_any(~tf.math.is_finite(g) if m.skip_nonfinite else tf.math.is_nan(g), axis=-1)
-                for m, g in zip(self.members, self._member_rows(grads))
+                tf.reduce_any(~tf.math.is_finite(g) if m.skip_nonfinite else tf.math.is_nan(g), axis=0)
+                for m, g in zip(self.members, self._member_columns(grads))
             ],
             0,
         )
 
     def _step(self, i: tf.Tensor, before: tf.Tensor, grads: tf.Tensor, running: tf.Tensor) -> tf.Tensor:
-        """Step the runs still running and freeze the rest; returns, per run, whether the step
-        left its parameters exactly where they were."""
-        grads = tf.where(running[:, None], grads, tf.zeros_like(grads))
-        stepped = self._rows(
+        """Step the runs still running and freeze the rest (``before`` and ``grads`` are
+        ``[dimension, runs]``); returns, per run, whether the step left its parameters exactly
+        where they were."""
+        grads = tf.where(running[None, :], grads, tf.zeros_like(grads))
+        stepped = self._stacked(
             [
                 self._step_member(i, member, variable, grad)
-                for member, variable, grad in zip(self.members, self.variables, self._member_rows(grads))
+                for member, variable, grad in zip(self.members, self.variables, self._member_columns(grads))
             ]
         )
-        after = tf.where(running[:, None], stepped, before)
-        for variable, rows in zip(self.variables, self._member_rows(after)):
-            variable.assign(tf.reshape(rows, variable.shape))
-        return tf.reduce_all(tf.equal(after, before), axis=-1)
+        after = tf.where(running[None, :], stepped, before)
+        for variable, columns in zip(self.variables, self._member_columns(after)):
+            variable.assign(tf.reshape(columns, variable.shape))
+        return tf.reduce_all(tf.equal(after, before), axis=0)
 
     def _moving(self, i: tf.Tensor) -> tf.Tensor | bool:
         """Per run: whether this iteration's call is meant to move its parameters."""
@@ -353,12 +367,13 @@ class StackedLoop:
         return tf.concat([tf.fill([m.runs], tf.convert_to_tensor(move)) for m, move in zip(self.members, moves)], 0)
 
     def _step_member(self, i: tf.Tensor, member: LoopMember, variable: tf.Variable, grad: tf.Tensor) -> tf.Tensor:
-        """One member's step from its rows' gradients; returns its new value (a one-vector
-        member's as it is, before the row axis is added back)."""
-        grad = grad[0] if member.one_vector else grad
+        """One member's step from its runs' gradients (``[dimension, runs]``); returns its new
+        value (a one-vector member's as it is, before the run axis is added back)."""
+        grad = grad[:, 0] if member.one_vector else grad
+        seen = variable if member.one_vector else tf.transpose(variable)
         with member.stepping():
             member.optimizer.minimize(
-                lambda: tf.reduce_sum(self.problem.training_loss(variable, i)), [variable], grads=[grad]
+                lambda: tf.reduce_sum(self.problem.training_loss(seen, i)), [variable], grads=[grad]
             )
         return variable.read_value()
 
@@ -370,6 +385,11 @@ class StackedLoop:
         row = tf.where(tf.equal(i % self.history_every, 0), i // self.history_every, spare)
         self.history_loss.scatter_nd_update([[row]], losses[None])
         self.history_params.scatter_nd_update([[row]], params[None])
+
+
+def _columns(rows: np.ndarray) -> np.ndarray:
+    """``[runs, dimension]`` start points as the loop's variables hold them, ``[dimension, runs]``."""
+    return np.ascontiguousarray(np.asarray(rows).T)
 
 
 def chunk_length(advanced: int, elapsed: float, max_iters: int) -> int:

@@ -3,10 +3,11 @@ calls — :class:`~optreg.runtime.optimizer.Optimizer`'s gradient hooks and the 
 loop, whose runs lie side by side on a leading axis.
 
 Every function takes the gradients of one step (a list, one tensor per variable) and
-``run_axes``, how many leading axes index runs: 0 for one optimizer's own variables (the one-run
-case), 1 for the bench's ``[runs, …]`` variables. Norms are taken over the other axes, so each
-run is clipped on its own, and a threshold is a number, or one value per run (a tensor of the
-leading axes' shape) broadcast over the rest:
+``run_axes``, which axes index runs: 0 for one optimizer's own variables (the one-run case), 1
+for variables whose leading axis holds the runs (``[runs, …]``), -1 for variables whose last
+axis does (``[…, runs]``, as the bench's loop holds them). Norms are taken over the other axes,
+so each run is clipped on its own, and a threshold is a number, or one value per run (a tensor
+of the run axes' shape) broadcast over the rest:
 
 * :func:`clip_by_norm` (``clipnorm``): each gradient tensor rescaled to an L2 norm of at most the
   threshold (Keras's and ``tf.clip_by_norm``'s formula);
@@ -55,13 +56,20 @@ def _per_run(threshold: Any, values: tf.Tensor, run_axes: int, dtype: tf.DType) 
     """The threshold as ``dtype``, shaped to broadcast over ``values``'s non-run axes."""
     limit = tf.cast(threshold, dtype)
     if limit.shape.rank:
+        if run_axes < 0:  # the runs on the last axis
+            return tf.reshape(limit, [1] * (values.shape.rank - 1) + [-1])
         limit = tf.reshape(limit, tf.concat([tf.shape(limit), tf.ones([values.shape.rank - run_axes], tf.int32)], 0))
     return limit
 
 
+def _norm_axes(rank: int, run_axes: int) -> list[int]:
+    """The axes a run's norm is taken over: every axis but the run axes."""
+    return list(range(rank - 1)) if run_axes < 0 else list(range(run_axes, rank))
+
+
 def _squared_sum(values: tf.Tensor, run_axes: int) -> tf.Tensor:
     """The sum of squares over the non-run axes, kept as size-1 axes."""
-    return tf.reduce_sum(tf.square(values), axis=list(range(run_axes, values.shape.rank)), keepdims=True)
+    return tf.reduce_sum(tf.square(values), axis=_norm_axes(values.shape.rank, run_axes), keepdims=True)
 
 
 def clip_by_norm(grads: Sequence[Any], threshold: Any, run_axes: int = 0) -> list[Any]:
@@ -69,8 +77,9 @@ def clip_by_norm(grads: Sequence[Any], threshold: Any, run_axes: int = 0) -> lis
 
     Args:
         grads: one gradient per variable.
-        threshold: a positive number, or one per run (shape of the leading ``run_axes`` axes).
-        run_axes: how many leading axes index runs (0: the gradients of one optimizer).
+        threshold: a positive number, or one per run (shape of the run axes).
+        run_axes: which axes index runs: 0 (the gradients of one optimizer), 1 (the leading
+            axis) or -1 (the last axis).
 
     Returns:
         The clipped gradients, in order.
@@ -98,8 +107,9 @@ def clip_by_global_norm(grads: Sequence[Any], threshold: Any, run_axes: int = 0)
 
     Args:
         grads: one gradient per variable.
-        threshold: a positive number, or one per run (shape of the leading ``run_axes`` axes).
-        run_axes: how many leading axes index runs (0: the gradients of one optimizer).
+        threshold: a positive number, or one per run (shape of the run axes).
+        run_axes: which axes index runs: 0 (the gradients of one optimizer), 1 (the leading
+            axis) or -1 (the last axis).
 
     Returns:
         The clipped gradients, in order.
@@ -113,7 +123,7 @@ def clip_by_global_norm(grads: Sequence[Any], threshold: Any, run_axes: int = 0)
         return []
     dtype = tf.float64 if any(v.dtype == tf.float64 for v in values) else tf.float32
     # one sum of squares per run, over every variable's non-run axes
-    sums = [tf.reduce_sum(tf.square(v), axis=list(range(run_axes, v.shape.rank))) for v in values]
+    sums = [tf.reduce_sum(tf.square(v), axis=_norm_axes(v.shape.rank, run_axes)) for v in values]
     squared = tf.add_n([tf.cast(s, dtype) for s in sums])
     norm = tf.sqrt(squared)
     limit = tf.cast(threshold, dtype)
@@ -130,8 +140,9 @@ def clip_by_value(grads: Sequence[Any], threshold: Any, run_axes: int = 0) -> li
 
     Args:
         grads: one gradient per variable.
-        threshold: a positive number, or one per run (shape of the leading ``run_axes`` axes).
-        run_axes: how many leading axes index runs (0: the gradients of one optimizer).
+        threshold: a positive number, or one per run (shape of the run axes).
+        run_axes: which axes index runs: 0 (the gradients of one optimizer), 1 (the leading
+            axis) or -1 (the last axis).
 
     Returns:
         The clipped gradients, in order.
@@ -176,7 +187,8 @@ def clip_gradients(options: GradientOptions, grads: Sequence[Any], run_axes: int
     Args:
         options: the validated gradient options (at most one clipping option is set).
         grads: one gradient per variable.
-        run_axes: how many leading axes index runs (0: the gradients of one optimizer).
+        run_axes: which axes index runs: 0 (the gradients of one optimizer), 1 (the leading
+            axis) or -1 (the last axis).
 
     Returns:
         The gradients, in order.

@@ -38,10 +38,12 @@ class HyperparameterState:
         variables: hyperparameter name → its float64 variable.
         scheduled: hyperparameter name → its schedule, for those that follow one.
         optimizer_name: the optimizer's name, for error messages.
-        run_shape: ``[runs, 1, …]`` when the variables hold one value per stacked run.
+        run_shape: ``[runs, 1, …]`` when the variables hold one value per stacked run
+            (``[1, …, runs]`` with ``runs_last``).
         shared: of a stacked state, the hyperparameters every run shares: each holds one value,
             shaped ``[1, 1, …]`` (it broadcasts as a column of equal values would, and its
             per-step arithmetic is done once, not once per run).
+        runs_last: of a stacked state, the runs lie on the variables' last axis, not their first.
 
     Example:
         >>> from optreg.model.hyperparameters import Hyperparameter
@@ -60,6 +62,7 @@ class HyperparameterState:
         optimizer_name: str = "",
         run_shape: list[int] | None = None,
         shared: Iterable[str] = (),
+        runs_last: bool = False,
     ) -> None:
         self.specs = tuple(specs)
         self.variables = dict(variables)
@@ -67,6 +70,20 @@ class HyperparameterState:
         self.optimizer_name = optimizer_name
         self.run_shape = run_shape
         self.shared = frozenset(shared)
+        self.runs_last = runs_last
+
+    @property
+    def run_axes(self) -> int:
+        """Where stacked runs lie, as :mod:`optreg.runtime.clipping` takes it: 0 when the state is
+        not stacked, 1 for the variables' leading axis, -1 for their last."""
+        if self.run_shape is None:
+            return 0
+        return -1 if self.runs_last else 1
+
+    @property
+    def run_count(self) -> int:
+        """How many stacked runs the state holds (1 when it is not stacked)."""
+        return int(np.prod(self.run_shape)) if self.run_shape else 1
 
     @classmethod
     def create(
@@ -186,7 +203,11 @@ class HyperparameterState:
             self.variables[name].assign(schedules.evaluate(schedule, calls))
 
     def stacked(
-        self, columns: Mapping[str, Sequence[Any]], variable_rank: int, shared: Iterable[str] = ()
+        self,
+        columns: Mapping[str, Sequence[Any]],
+        variable_rank: int,
+        shared: Iterable[str] = (),
+        runs_last: bool = False,
     ) -> HyperparameterState:
         """A new state holding one value per run of each hyperparameter, for variables that stack
         independent runs along their leading axis (how ``optreg bench`` trains a sweep in one
@@ -201,6 +222,9 @@ class HyperparameterState:
                 slot built with the new state (one number per run).
             shared: the hyperparameters whose column holds one value for every run: each is
                 held once, shaped ``[1, 1, …]``, and must keep one value for all runs.
+            runs_last: the runs lie on the variables' last axis instead (``[…, runs]``, how the
+                bench holds them so that what it reduces per run lies across rows); the values
+                are shaped ``[1, …, runs]``.
 
         Raises:
             OptionError: a hyperparameter follows a schedule, or the runs disagree.
@@ -219,7 +243,8 @@ class HyperparameterState:
         counts = {len(column) for column in columns.values()}
         if set(columns) != set(self.variables) or len(counts) != 1:
             raise OptionError("stacked runs need every hyperparameter, each with one value per run")
-        shape = [counts.pop()] + [1] * (variable_rank - 1)
+        runs = counts.pop()
+        shape = [1] * (variable_rank - 1) + [runs] if runs_last else [runs] + [1] * (variable_rank - 1)
         shared = frozenset(shared) & set(self.variables)
         with tf.init_scope():
             variables = {
@@ -228,7 +253,7 @@ class HyperparameterState:
                 )
                 for name in self.variables
             }
-        state = HyperparameterState(self.specs, variables, None, self.optimizer_name, shape, shared)
+        state = HyperparameterState(self.specs, variables, None, self.optimizer_name, shape, shared, runs_last)
         state.assign_runs(columns)
         return state
 
@@ -251,8 +276,8 @@ class HyperparameterState:
         if self.run_shape is None:
             raise OptionError("assign_runs needs a stacked state (see HyperparameterState.stacked)")
         for name, column in columns.items():
-            if len(column) != self.run_shape[0]:
-                raise OptionError(f"{name} has {len(column)} values for {self.run_shape[0]} stacked runs")
+            if len(column) != self.run_count:
+                raise OptionError(f"{name} has {len(column)} values for {self.run_count} stacked runs")
             # checked as one column; NumPy holds None (a ``none`` hyperparameter unset) as NaN, as as_float64 does
             checked = np.asarray(check_values(self.spec(name), column), np.float64)
             if name in self.shared:

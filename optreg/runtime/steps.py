@@ -135,8 +135,8 @@ class StepPipeline:
     def _update(self, grads: list[Any], variables: list[Any], calls: tf.Tensor, update_one: UpdateOne | None) -> None:
         """The gradient hooks, the schedules, weight decay, then one update of every variable."""
         state = self.hyperparameter_state
-        # stacked runs (the bench's) lie on the variables' leading axis: each is clipped on its own
-        run_axes = 0 if state.run_shape is None else 1
+        # stacked runs (the bench's) lie on one axis of the variables: each is clipped on its own
+        run_axes = state.run_axes
         for hook in self._gradient_hooks:
             grads = hook(grads, variables, run_axes)
         state.apply_schedules(calls)
