@@ -289,3 +289,19 @@ def test_complementary_slot_conditions_are_checked_only_in_combinations_values_c
     assert [slot.name for slot in accepted.slots] == ["h", "k"]
     with pytest.raises(optreg.SpecError, match=r"\(learning_rate > 0.5\) is false"):
         optreg.load_spec_text(flag_spec("var = var - h * grad", slots=slots))
+
+
+def test_a_one_element_base_to_a_run_time_power_builds_no_conditional():
+    """``beta ** step`` as the bench holds a shared ``beta`` (``[1, 1]``): one element, so
+    ``pow`` with no ``tf.cond`` choosing a square root; a table to a run-time power keeps the
+    choice, and both give NumPy's values, a square root at 0.5."""
+    from optreg.runtime.tf_functions import BINARY
+
+    power = BINARY["**"]
+    for base in (tf.constant([[0.9]]), tf.constant([[4.0, 9.0], [16.0, 25.0]])):
+        step = tf.function(lambda x, y: power(x, y))
+        exponent = tf.constant(0.5)
+        ops = {op.type for op in step.get_concrete_function(base, exponent).graph.get_operations()}
+        assert bool(ops & {"If", "StatelessIf"}) == (base.shape.num_elements() > 1), sorted(ops)
+        for y in (0.5, 3.0):
+            np.testing.assert_allclose(step(base, tf.constant(y)).numpy(), base.numpy() ** y, rtol=1e-6)

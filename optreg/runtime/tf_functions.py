@@ -36,7 +36,8 @@ def _power(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
     """``x ** y``. A tensor to a scalar power that is 0.5 when the step runs is its square root:
     XLA's ``pow`` on a CPU calls a scalar routine for every element, about 15 times slower than its
     ``sqrt`` on a 500k × 64 table (FTRL's ``accumulator ** power``, PAdam's partial power). A
-    scalar base (a bias correction's ``beta ** step``) and a stacked exponent keep ``pow``. The two
+    base of one element (a bias correction's ``beta ** step``, also as the bench holds a shared
+    ``beta``, shaped ``[1, 1]``) and a stacked exponent keep ``pow``. The two
     differ only at bases no rule's square root sees: ``pow`` gives +inf for -inf and +0.0 for -0.0,
     ``sqrt`` NaN and -0.0."""
     x, y = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
@@ -45,6 +46,8 @@ def _power(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
     known = tf.get_static_value(y)
     if known is not None:
         return tf.sqrt(x) if float(known) == 0.5 else tf.pow(x, y)
+    if x.shape.is_fully_defined() and x.shape.num_elements() == 1:
+        return tf.pow(x, y)
     return tf.cond(tf.equal(y, tf.constant(0.5, y.dtype)), lambda: tf.sqrt(x), lambda: tf.pow(x, y))
 
 
