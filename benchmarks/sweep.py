@@ -49,7 +49,7 @@ def timed_bench(optimizer: str, learning_rates: list[str], cold: bool) -> tuple[
     loops = LoopCache() if cold else WARM_LOOPS
     started = time.perf_counter()
     plan = plan_bench(registry, [optimizer], "quartic", settings_grid(learning_rates, []), max_iters=2000)
-    results = run_bench(plan, loops=loops)
+    results = list(run_bench(plan, loops=loops))  # every record made, as the command's output makes them
     return time.perf_counter() - started, len(results)
 
 

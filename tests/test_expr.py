@@ -711,6 +711,7 @@ def test_a_tensor_to_a_scalar_power_matches_numpy_in_and_out_of_xla():
             np.testing.assert_allclose(result.numpy(), expected, rtol=2e-7)
     for power in (compiled, traced):
         np.testing.assert_array_equal(power(base, tf.constant(0.5)).numpy(), np.sqrt(base))
-        # which branch ran: sqrt keeps the sign of -0.0, pow gives +0.0
-        signs = [np.signbit(power(tf.constant([-0.0]), tf.constant(y)).numpy()[0]) for y in (0.5, 1.5)]
+        # which branch ran: sqrt keeps the sign of -0.0, pow gives +0.0 (two elements: a base of
+        # one element always takes pow)
+        signs = [np.signbit(power(tf.constant([-0.0, 1.0]), tf.constant(y)).numpy()[0]) for y in (0.5, 1.5)]
         assert signs == [True, False]

@@ -10,7 +10,7 @@ import pytest
 
 import optreg
 from optreg.bench import run_table
-from optreg.bench.run_table import NUMBER_COLUMNS, RunTable
+from optreg.bench.run_table import NUMBER_COLUMNS, LoopCall, RunTable
 from optreg.bench.runner import plan_bench
 from tests.helpers import run_bench
 
@@ -35,8 +35,9 @@ def same(ours, theirs) -> bool:
 
 
 def fresh_copy(table: RunTable) -> RunTable:
-    """The same runs, none of their records made yet."""
-    return RunTable(table._sources, table._source_of, table._row_of)
+    """The same runs from the same loop outcomes, none of their records made yet."""
+    sources = [LoopCall(s.problem, s.outcome, s.timing, s.spans, s.seeds) for s in table._sources]
+    return RunTable(sources, table._source_of, table._row_of)
 
 
 def test_the_columns_are_the_records(table, monkeypatch):
@@ -48,6 +49,7 @@ def test_the_columns_are_the_records(table, monkeypatch):
     baseline_runs = sum(1 for r in records if r.baseline is not None)
     assert len(made) == baseline_runs > 0  # a baseline judges a run by its record's metrics
     assert statuses == [r.status for r in records]
+    assert fresh.statuses() == statuses and len(made) == baseline_runs  # made once, kept
     assert len(set(statuses)) >= 3, statuses  # the sweep is not all one status
     for name in NUMBER_COLUMNS:
         column = fresh.column(name)

@@ -136,7 +136,7 @@ def run_problem(
     # each run's place in plan order: the optimizers one after another, each setting's seeds together
     firsts = np.cumsum([0] + [len(settings) for settings in expanded])
     calls: list[LoopCall] = []
-    call_of, row_of = np.zeros(firsts[-1], np.int64), np.zeros(firsts[-1], np.int64)
+    call_of, row_of = np.full(firsts[-1], -1, np.int64), np.full(firsts[-1], -1, np.int64)
 
     def place(group: Group, indices: Sequence[int], rows: np.ndarray) -> None:
         """Note that the next call's ``rows`` ran the group's settings at ``indices``."""
@@ -168,6 +168,8 @@ def run_problem(
             place(group, [index], np.zeros(1, np.int64))
             calls.append(LoopCall(problem, outcome, _timing(outcome, next(loop_ids), 1), [Span(group, k, 1)], seeds))
         _report(progress, len(group.settings))
+    if (call_of < 0).any():
+        raise AssertionError(f"{int((call_of < 0).sum())} runs of {problem.name} were placed in no loop call")
     return RunTable(calls, call_of, row_of)
 
 

@@ -87,7 +87,7 @@ class StackedLoop:
     optimizers share one trace and one compilation.
 
     Args:
-        members: the optimizers and their runs, in row order.
+        members: the optimizers and their runs, in the order of the loop's runs.
         problem: the problem.
         max_iters: the iteration limit.
         jit_compile: compile the loop with XLA; ignored (the loop is traced, not XLA-compiled)
@@ -144,7 +144,7 @@ class StackedLoop:
 
     @property
     def optimizers(self) -> tuple[Optimizer, ...]:
-        """The members' optimizers, in row order."""
+        """The members' optimizers, in the order of the loop's runs."""
         return tuple(member.optimizer for member in self.members)
 
     def run(self, starts: np.ndarray | None = None) -> LoopOutcome:
@@ -370,11 +370,12 @@ class StackedLoop:
         """One member's step from its runs' gradients (``[dimension, runs]``); returns its new
         value (a one-vector member's as it is, before the run axis is added back)."""
         grad = grad[:, 0] if member.one_vector else grad
-        seen = variable if member.one_vector else tf.transpose(variable)
+        def loss() -> tf.Tensor:  # read when called: an optimizer may take its own gradients of it
+            seen = variable if member.one_vector else tf.transpose(variable)
+            return tf.reduce_sum(self.problem.training_loss(seen, i))
+
         with member.stepping():
-            member.optimizer.minimize(
-                lambda: tf.reduce_sum(self.problem.training_loss(seen, i)), [variable], grads=[grad]
-            )
+            member.optimizer.minimize(loss, [variable], grads=[grad])
         return variable.read_value()
 
     def _record(self, i: tf.Tensor, params: tf.Tensor, losses: tf.Tensor) -> None:

@@ -102,9 +102,17 @@ class LoopCall:
         self.spans, self.seeds = tuple(spans), tuple(seeds)
         self._ends = list(itertools.accumulate(span.count for span in self.spans))
         self._listed: _Listed | None = None
+        self._records: dict[int, RunResult] = {}
 
     def record(self, row: int) -> RunResult:
-        """The run in ``row``, as a record (:func:`run_record`)."""
+        """The run in ``row``, as a record (:func:`run_record`), made once."""
+        made = self._records.get(row)
+        if made is None:
+            made = self._records[row] = self._make(row)
+        return made
+
+    def _make(self, row: int) -> RunResult:
+        """A new record of the run in ``row``."""
         place = bisect.bisect_right(self._ends, row)
         span = self.spans[place]
         k = span.start + row - (self._ends[place] - span.count)
@@ -244,7 +252,8 @@ class RunTable(Sequence[RunResult]):
         return f"RunTable({len(self)} runs)"
 
     def statuses(self) -> list[str]:
-        """Every run's status, in plan order, as its record has it; the records are not made.
+        """Every run's status, in plan order, as its record has it; the records are not made,
+        except for a problem with a baseline, whose runs are judged by their records' metrics.
 
         Example:
             >>> run_bench(plan).statuses()  # doctest: +SKIP

@@ -1,6 +1,6 @@
 """Gradient clipping, written once: pure functions of gradients and thresholds that every host
 calls — :class:`~optreg.runtime.optimizer.Optimizer`'s gradient hooks and the bench's stacked
-loop, whose runs lie side by side on a leading axis.
+loop, whose runs lie side by side on the variables' last axis.
 
 Every function takes the gradients of one step (a list, one tensor per variable) and
 ``run_axes``, which axes index runs: 0 for one optimizer's own variables (the one-run case), 1
@@ -32,7 +32,7 @@ from optreg.model.option_values import GradientOptions
 
 __all__ = ["clip_by_global_norm", "clip_by_norm", "clip_by_value", "clip_gradients", "clipping"]
 
-#: A clipping function: gradients, a threshold and the number of run axes → new gradients.
+#: A clipping function: gradients, a threshold and the run axes (0, 1 or -1) → new gradients.
 Clip = Callable[[Sequence[Any], Any, int], list[Any]]
 
 

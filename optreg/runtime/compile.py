@@ -115,7 +115,7 @@ class CompiledRule:
     def elementwise(self) -> bool:
         """True when every element of the result depends only on the same element of the inputs:
         no reduction, shape fact or matrix operation. Such a rule may run on several variables
-        stacked along a leading axis and give each the same result as on its own."""
+        stacked along one axis and give each the same result as on its own."""
         return not (self._uses & functions.NOT_ELEMENTWISE)
 
     def slot_plan(self, shape: Sequence[int | None] | None, excluded: bool | None = None) -> SlotPlan:

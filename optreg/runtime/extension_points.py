@@ -173,9 +173,10 @@ class ExtensionPoints:
 
     @property
     def supports_stacked_runs(self) -> bool:
-        """Whether runs stacked along a leading axis of one variable stay independent: true when
-        every update is elementwise (each entry's new value depends on that entry alone); False
-        by default."""
+        """Whether runs stacked side by side in one variable stay independent: true when every
+        update is elementwise (each entry's new value depends on that entry alone); False by
+        default. The bench stacks them on the variable's last axis (``[dimension, runs]``, the
+        hyperparameters ``[1, runs]``): the runs' count is ``hyperparameter_state.run_count``."""
         return False
 
     @property

@@ -16,8 +16,8 @@ The hooks then run in this order, each seeing the previous one's output:
 Setting more than one clipping option is an error, as in Keras. The options are validated
 without TensorFlow; the clipping itself is :mod:`optreg.runtime.clipping`'s. When the bench
 steps an optimizer with stacked hyperparameters (one value per run, the runs on the variables'
-leading axis), the same hooks clip each run on its own: its norms, the global one too, are over
-its own rows only. One optimizer is the one-run case.
+last axis), the same hooks clip each run on its own: its norms, the global one too, are over
+its own entries only. One optimizer is the one-run case.
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ from optreg.runtime.clipping import clipping
 
 __all__ = ["GradientHook", "gradient_hooks"]
 
-#: A hook takes the gradients and their variables, in matching order, and how many leading axes
-#: of them index stacked runs (0 for an optimizer's own variables, 1 when the bench stacks runs),
-#: and returns new gradients.
+#: A hook takes the gradients and their variables, in matching order, and which axis of them
+#: indexes stacked runs (0: none, an optimizer's own variables; 1: the leading axis; -1: the last,
+#: as the bench stacks runs; see :mod:`optreg.runtime.clipping`), and returns new gradients.
 GradientHook = Callable[[Sequence[Any], Sequence[Any], int], list[Any]]
 
 

@@ -5,9 +5,10 @@ already traced ``tf.function`` without retracing; a hyperparameter may instead f
 schedule, evaluated at every step; a *fixed* one keeps the value the optimizer was created with.
 The state checks every value against the hyperparameter's type and bounds.
 
-A state may also hold one value per run, for variables that stack independent runs along their
-leading axis (how ``optreg bench`` trains a whole sweep in one loop): :meth:`HyperparameterState.stacked`
-makes such a state beside the optimizer's own, which keeps its plain numbers.
+A state may also hold one value per run, for variables that stack independent runs along one
+axis (their last, as ``optreg bench`` holds a whole sweep in one loop, or their first):
+:meth:`HyperparameterState.stacked` makes such a state beside the optimizer's own, which keeps
+its plain numbers.
 """
 
 from __future__ import annotations

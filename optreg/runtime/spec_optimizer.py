@@ -117,8 +117,8 @@ class SpecOptimizer(Optimizer):
 
     @property
     def supports_stacked_runs(self) -> bool:
-        """Runs stack along a leading axis when the rule is elementwise (no reductions over the
-        variable, shape facts or matrix products)."""
+        """Runs stack side by side in one variable (the bench's ``[dimension, runs]``) when the
+        rule is elementwise (no reductions over the variable, shape facts or matrix products)."""
         return getattr(self._rule, "elementwise", True)
 
     @property

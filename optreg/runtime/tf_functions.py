@@ -37,9 +37,9 @@ def _power(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
     XLA's ``pow`` on a CPU calls a scalar routine for every element, about 15 times slower than its
     ``sqrt`` on a 500k × 64 table (FTRL's ``accumulator ** power``, PAdam's partial power). A
     base of one element (a bias correction's ``beta ** step``, also as the bench holds a shared
-    ``beta``, shaped ``[1, 1]``) and a stacked exponent keep ``pow``. The two
-    differ only at bases no rule's square root sees: ``pow`` gives +inf for -inf and +0.0 for -0.0,
-    ``sqrt`` NaN and -0.0."""
+    ``beta``, shaped ``[1, 1]``, or a one-element variable) and a stacked exponent keep ``pow``. The
+    two differ only at bases no rule's square root sees: ``pow`` gives +inf for -inf and +0.0 for
+    -0.0, ``sqrt`` NaN and -0.0."""
     x, y = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
     if x.shape.rank == 0 or y.shape.rank != 0 or not x.dtype.is_floating or x.dtype != y.dtype:
         return tf.pow(x, y)
