@@ -173,14 +173,13 @@ class RunTable(Sequence[RunResult]):
         (2, True, ['converged', 'exploded'])
     """
 
-    __slots__ = ("_sources", "_source_of", "_row_of", "_made")
+    __slots__ = ("_sources", "_source_of", "_row_of")
 
     def __init__(self, sources: Sequence[RowSource], source_of: np.ndarray, row_of: np.ndarray):
         if len(source_of) != len(row_of):
             raise ValueError(f"{len(source_of)} sources for {len(row_of)} rows")
         self._sources = tuple(sources)
         self._source_of, self._row_of = np.asarray(source_of, np.int64), np.asarray(row_of, np.int64)
-        self._made: dict[int, RunResult] = {}
 
     @classmethod
     def of(cls, records: Sequence[RunResult]) -> RunTable:
@@ -217,21 +216,17 @@ class RunTable(Sequence[RunResult]):
         count = len(self)
         if not -count <= index < count:
             raise IndexError(f"run {index} of a table of {count}")
-        index %= count
-        made = self._made.get(index)
-        if made is None:
-            made = self._made[index] = self._sources[self._source_of[index]].record(int(self._row_of[index]))
-        return made
+        index %= count  # each source keeps the records it made
+        source: RowSource = self._sources[int(self._source_of[index])]
+        return source.record(int(self._row_of[index]))
 
     def __iter__(self) -> Iterator[RunResult]:
         """Every run's record: those not yet made are made first, all at once, with the
         garbage collector held off (they are many small objects, none of them cyclic)."""
-        if len(self._made) < len(self):
-            with collector_paused():
-                for index in range(len(self)):
-                    if index not in self._made:
-                        self[index]
-        return iter([self._made[index] for index in range(len(self))])
+        sources = self._sources
+        with collector_paused():
+            records = [sources[s].record(r) for s, r in zip(self._source_of.tolist(), self._row_of.tolist())]
+        return iter(records)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Sequence) or isinstance(other, str):
