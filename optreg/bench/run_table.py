@@ -2,11 +2,13 @@
 run's :class:`~optreg.bench.runner.RunResult` made only when it is first read.
 
 A sweep of 10,000 settings makes one loop call and 10,000 runs. Making every run's record at
-once took about as long as some of the loops themselves (4–6 µs a record, mostly dicts and
+once takes about as long as some of the loops themselves (5–10 µs a record, mostly dicts and
 tuples for its settings and parameters). The caller that wants all the records reads them, at
 the same cost as before. A caller that only wants statuses or numbers (a research script, the
 peers benchmark) reads them as columns (:meth:`RunTable.statuses`, :meth:`RunTable.column`) and
-never pays for the records. Either way a record, once made, is kept.
+never pays for the records. Either way a record, once made, is kept by its loop call. (A
+problem whose seed orders its minibatches runs each seed apart; its records are made when the
+seeds' runs are interleaved.)
 
 Example:
     >>> table = run_bench(plan)  # doctest: +SKIP
