@@ -93,8 +93,6 @@ def test_settings_group_by_options_fixed_values_and_slots_across_blocks():
         {"clipnorm": 1.0, "nesterov": False, "momentum": 0.0},
     ]
     assert groups[1].columns == {"learning_rate": [0.2, 0.5], "momentum": [0.5, 0.9], "nesterov": [False, False]}
-    assert groups[1].values == ({"learning_rate": 0.2, "momentum": 0.5, "nesterov": False},
-                                {"learning_rate": 0.5, "momentum": 0.9, "nesterov": False})
     assert groups[1].settings == (settings[1], settings[4])
 
 

@@ -71,12 +71,6 @@ class Group:
         options = repr(sorted(self.options.items()))
         return self.entry.qualified_name, spec_text, options, len(self.settings), tuple(sorted(self.shared))
 
-    @property
-    def values(self) -> tuple[dict[str, Any], ...]:
-        """Every hyperparameter's value, one dict per setting."""
-        names = tuple(self.columns)
-        return tuple(dict(zip(names, row)) for row in zip(*self.columns.values()))
-
 
 @attrs.frozen
 class ProblemLoops:

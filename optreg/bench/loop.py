@@ -370,6 +370,7 @@ class StackedLoop:
         """One member's step from its runs' gradients (``[dimension, runs]``); returns its new
         value (a one-vector member's as it is, before the run axis is added back)."""
         grad = grad[:, 0] if member.one_vector else grad
+
         def loss() -> tf.Tensor:  # read when called: an optimizer may take its own gradients of it
             seen = variable if member.one_vector else tf.transpose(variable)
             return tf.reduce_sum(self.problem.training_loss(seen, i))

@@ -28,8 +28,8 @@ import numpy as np
 from optreg.bench.gc_pause import collector_paused
 from optreg.bench.loop_records import LoopOutcome
 from optreg.bench.loop_timing import LoopTiming
-from optreg.bench.run_status import CONVERGED, STATUSES
-from optreg.bench.runner import STUCK, RunResult, judged_status
+from optreg.bench.run_status import STATUSES
+from optreg.bench.runner import RunResult, judged_status
 from optreg.catalog.entries import OptimizerEntry
 from optreg.problems import Problem
 
@@ -131,10 +131,11 @@ class LoopCall:
         problem has a baseline, which judges each run by its metrics)."""
         if self.problem.baseline is not None:
             return [self.record(row).status for row in range(len(self.outcome.status))]
-        names = np.asarray(STATUSES, dtype=object)[self.outcome.status]
-        if self.problem.minimum_loss is not None:  # converged but ended outside the tolerance
-            names[(self.outcome.status == CONVERGED) & (self.outcome.settled_at < 0)] = STUCK
-        return [str(name) for name in names]
+        has_minimum = self.problem.minimum_loss is not None
+        return [
+            judged_status(STATUSES[code], settled >= 0, has_minimum, None)
+            for code, settled in zip(self.outcome.status.tolist(), self.outcome.settled_at.tolist())
+        ]
 
     def column(self, name: str) -> np.ndarray:
         """Every row's value of one of :data:`NUMBER_COLUMNS`."""
@@ -276,11 +277,8 @@ class RunTable(Sequence[RunResult]):
         if not len(self):
             return np.zeros(0)
         by_source = [source.column(name) for source in self._sources]
-        values = np.empty(len(self), np.result_type(*by_source))
-        for source, column in enumerate(by_source):
-            mine = self._source_of == source
-            values[mine] = column[self._row_of[mine]]
-        return values
+        firsts = np.cumsum([0] + [len(column) for column in by_source[:-1]])  # each source's first row
+        return np.concatenate(by_source)[firsts[self._source_of] + self._row_of]
 
 
 @attrs.frozen
