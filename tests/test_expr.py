@@ -15,7 +15,7 @@ from optreg.lang.check import check_rule
 from optreg.lang.parse import parse_assignment, parse_expression
 from optreg.lang.tree import Assignment, Binary, Call, Compare, Const, Ref, Unary, names_in
 from optreg.plugins import builtin
-from optreg.runtime.compile import CompiledRule, compute_dtype
+from optreg.runtime.compile import CompiledRule, cast_scalars, compute_dtype
 
 ADAM = builtin.builtin_spec_dir() / "adam.toml"
 
@@ -715,3 +715,26 @@ def test_a_tensor_to_a_scalar_power_matches_numpy_in_and_out_of_xla():
         # one element always takes pow)
         signs = [np.signbit(power(tf.constant([-0.0, 1.0]), tf.constant(y)).numpy()[0]) for y in (0.5, 1.5)]
         assert signs == [True, False]
+
+
+def test_the_step_programs_results_are_cast_together_per_shape_with_each_casts_values():
+    """Inside a trace, the scalars to cast are cast as one tensor per shape (one kernel where XLA
+    hoists them out of a loop); literals and bools are left to casts of their own, and eagerly
+    each is cast alone. Every value is the one its own cast gives."""
+    values = [0.1, 1 / 3, 0.9, 2.0**-30, float("inf")]
+    per_run = np.array([[0.1, 0.7, 1e-9]])
+    expected = [np.float32(v) for v in values] + [per_run.astype(np.float32), np.float32(0.5), True]
+
+    def cast_all(hypers, column, flag):
+        return cast_scalars([*hypers, column, tf.constant(0.5, tf.float64), flag], tf.float32)
+
+    args = ([tf.constant(v, tf.float64) for v in values], tf.constant(per_run), tf.constant(True))
+    traced = tf.function(cast_all, autograph=False)
+    ops = traced.get_concrete_function(*args).graph.get_operations()
+    casts = [op for op in ops if op.type == "Cast"]
+    # one cast of the five stacked scalars, one of the per-run column, one folded literal
+    assert [tuple(op.inputs[0].shape.as_list()) for op in casts] == [(5,), (1, 3), ()]
+    for results in (traced(*args), cast_all(*args)):
+        assert [r.dtype for r in results] == [tf.float32] * 7 + [tf.bool]
+        for result, want in zip(results, expected):
+            np.testing.assert_array_equal(result.numpy(), want)

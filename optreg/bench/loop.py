@@ -38,9 +38,9 @@ The while-loop runs in chunks: one compiled call advances a given number of iter
 (:data:`FIRST_CHUNK_ITERATIONS`, then about :data:`CHUNK_SECONDS` worth), carrying the loop's
 state in variables to the next call of the same compiled function, so Ctrl-C stops a long bench
 between chunks instead of after its last iteration; the results are those of one loop, bit for bit.
-The loop's first call advances no iteration (a chunk of length 0): it traces and compiles the
-chunk, so a run's outcome reports the compilation and the calls that ran the iterations apart
-(``compile_seconds``, ``run_seconds``; see :mod:`optreg.bench.loop_timing`).
+The loop's first call advances no iteration (a chunk that ends at iteration 0): it traces and
+compiles the chunk, so a run's outcome reports the compilation and the calls that ran the
+iterations apart (``compile_seconds``, ``run_seconds``; see :mod:`optreg.bench.loop_timing`).
 """
 
 from __future__ import annotations
@@ -48,7 +48,6 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -72,6 +71,8 @@ from optreg.runtime.optimizer import Optimizer
 #: tutorial's 2000-iteration table in one call (about 2 ms), so it pays no extra call (besides
 #: the loop's very first, which only compiles it); Ctrl-C during a first chunk is seen when it ends.
 FIRST_CHUNK_ITERATIONS = 2000
+#: The per-run counters the loop carries, one row each of one int32 tensor, in this order.
+PER_RUN = ("status", "iterations", "reached_at", "stalled_at", "left_at")
 #: How long each later call aims to run, in seconds: its length is set from the iterations per
 #: second measured so far, so Ctrl-C is seen within about this long.
 CHUNK_SECONDS = 0.25
@@ -127,12 +128,13 @@ class StackedLoop:
         rows = history_points(max_iters, history_every) if history_every else 1
         self.history_loss = tf.Variable(tf.zeros([rows, self.runs]), name="history_loss")
         self.history_params = tf.Variable(tf.zeros([rows, self.runs, problem.dimension]), name="history_params")
-        # the while-loop's state between chunks: iteration, status, iterations, reached_at,
-        # stalled_at, left_at and each run's first gradient; a run that ends leaves it initial again
+        # the while-loop's state between chunks: the iteration, the per-run counters (PER_RUN,
+        # one row each) and each run's first gradient; set back to initial before a run
         self.loop_state = [tf.Variable(value, name=f"loop_state_{k}") for k, value in enumerate(self._initial_state())]
-        self.chunk_length = tf.Variable(min(FIRST_CHUNK_ITERATIONS, max_iters), name="chunk_length")
-        self._length = int(self.chunk_length.numpy())  # what chunk_length holds, kept to skip needless assigns
-        self._mid_run = False  # a run was interrupted: loop_state is not initial
+        #: The iteration the next chunk stops at (set from Python, so the chunk computes no end).
+        self.chunk_end = tf.Variable(min(FIRST_CHUNK_ITERATIONS, max_iters), name="chunk_end")
+        self._end = int(self.chunk_end.numpy())  # what chunk_end holds, kept to skip needless assigns
+        self._state_initial = True  # loop_state holds the initial state
         self._compiled = False  # the chunk has been traced and compiled (by _compile)
         # A partial, not the bound method: TensorFlow counts traces by the function's code, so
         # one trace per loop of a many-problem bench would read as needless retracing and warn.
@@ -199,9 +201,9 @@ class StackedLoop:
         """
         if self._compiled:
             return 0.0
-        self._set_chunk_length(0)
+        self._set_chunk_end(0)
         started = time.perf_counter()
-        bool(self._chunk()[0])  # a zero-length chunk leaves loop_state as it was
+        int(self._chunk()[0])  # a chunk that ends at iteration 0 leaves loop_state as it was
         self._compiled = True
         return time.perf_counter() - started
 
@@ -212,65 +214,69 @@ class StackedLoop:
             The iterations the loop ran, and ``(status, iterations, reached_at, stalled_at,
             left_at)`` per run, as the last chunk left them.
         """
-        if self._mid_run:  # the last run was interrupted
+        if not self._state_initial:  # an earlier run, finished or interrupted, left its state
             for variable, value in zip(self.loop_state, self._initial_state()):
                 variable.assign(value)
-        self._set_chunk_length(min(FIRST_CHUNK_ITERATIONS, self.max_iters))
-        self._mid_run, done = True, 0
+        self._set_chunk_end(min(FIRST_CHUNK_ITERATIONS, self.max_iters))
+        self._state_initial, done = False, 0
         while True:
             started = time.perf_counter()
-            more, reached, *per_run = self._chunk()
-            if not bool(more):
-                self._mid_run = False
-                return int(reached), tuple(t.numpy() for t in per_run)
-            elapsed, advanced = time.perf_counter() - started, int(reached) - done
-            self._set_chunk_length(chunk_length(advanced, elapsed, self.max_iters))
-            done = int(reached)
+            reached, per_run = self._chunk()
+            reached, rows = int(reached), per_run.numpy()
+            if reached >= self.max_iters or not np.any(rows[0] == RUNNING):
+                return reached, tuple(np.array(row) for row in rows)
+            elapsed, advanced = time.perf_counter() - started, reached - done
+            self._set_chunk_end(min(reached + chunk_length(advanced, elapsed, self.max_iters), self.max_iters))
+            done = reached
 
-    def _set_chunk_length(self, length: int) -> None:
-        """Make the next chunks ``length`` iterations long (an assignment only when it changes)."""
-        if length != self._length:
-            self.chunk_length.assign(length)
-            self._length = length
+    def _set_chunk_end(self, end: int) -> None:
+        """Make the next chunk stop at iteration ``end`` (an assignment only when it changes)."""
+        if end != self._end:
+            self.chunk_end.assign(end)
+            self._end = end
 
     def _initial_state(self) -> tuple[np.ndarray, ...]:
         """The while-loop's state before the first iteration, as :attr:`loop_state` holds it.
 
         Returns:
-            ``(iteration, status, iterations, reached_at, stalled_at, left_at, first_gradient)``:
+            ``(iteration, per-run counters, first_gradient)``, the counters ``[PER_RUN, runs]``:
             every run running, nothing counted, nothing reached, stalled or left.
         """
-        runs = self.runs
-        return (
-            np.int32(0),
-            np.full(runs, RUNNING, np.int32),
-            np.zeros(runs, np.int32),
-            np.full(runs, -1, np.int32),
-            np.full(runs, -1, np.int32),
-            np.full(runs, -1, np.int32),
-            np.zeros(runs, np.float32),
-        )
+        per_run = np.full([len(PER_RUN), self.runs], -1, np.int32)
+        per_run[PER_RUN.index("status")] = RUNNING
+        per_run[PER_RUN.index("iterations")] = 0
+        return np.int32(0), per_run, np.zeros(self.runs, np.float32)
 
     def _next_chunk(self) -> tuple[tf.Tensor, ...]:
-        """Advance the loop by at most :attr:`chunk_length` iterations from :attr:`loop_state`;
-        when every run has stopped, :attr:`loop_state` is left initial for the next run.
+        """Advance the loop from :attr:`loop_state` until iteration :attr:`chunk_end` or until
+        every run has stopped, and leave :attr:`loop_state` where it got to (the caller decides
+        whether to go on, and sets it back to initial for the next run, so the chunk computes
+        neither: XLA would make each a kernel of its own to compile).
 
         Returns:
-            ``(whether any run is still running with iterations left, the iteration reached,
-            status, iterations, reached_at, stalled_at, left_at)``.
+            ``(the iteration reached, the per-run counters [PER_RUN, runs])``.
         """
         state = tuple(variable.read_value() for variable in self.loop_state)
-        end = tf.minimum(state[0] + self.chunk_length, self.max_iters)
+        end = self.chunk_end.read_value()
 
-        def keep_going(i: tf.Tensor, status: tf.Tensor, *_: Any) -> tf.Tensor:
-            return tf.logical_and(i < end, tf.reduce_any(tf.equal(status, RUNNING)))
+        def keep_going(i: tf.Tensor, per_run: tf.Tensor, _: tf.Tensor) -> tf.Tensor:
+            return tf.logical_and(i < end, tf.reduce_any(tf.equal(per_run[0], RUNNING)))
 
-        state = tf.while_loop(keep_going, self._iteration, state)
-        i, status, iterations, reached_at, stalled_at, left_at, _ = state
-        more = tf.logical_and(i < self.max_iters, tf.reduce_any(tf.equal(status, RUNNING)))
-        for variable, value, initial in zip(self.loop_state, state, self._initial_state()):
-            variable.assign(tf.where(more, value, tf.constant(initial)))
-        return more, i, status, iterations, reached_at, stalled_at, left_at
+        state = tf.while_loop(keep_going, self._packed_iteration, state)
+        for variable, value in zip(self.loop_state, state):
+            variable.assign(value)
+        return state[0], state[1]
+
+    def _packed_iteration(
+        self, i: tf.Tensor, per_run: tf.Tensor, first_gradient: tf.Tensor
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """:meth:`_iteration` on the counters held as one ``[PER_RUN, runs]`` tensor: XLA
+        computes them in one kernel, where five tensors of their own took five to compile."""
+        status, iterations, reached_at, stalled_at, left_at = tf.unstack(per_run)
+        i, *counters, first_gradient = self._iteration(
+            i, status, iterations, reached_at, stalled_at, left_at, first_gradient
+        )
+        return i, tf.stack(counters), first_gradient
 
     def _stacked(self, values: Sequence[tf.Tensor]) -> tf.Tensor:
         """One tensor ``[dimension, runs]`` from one tensor per member (a one-vector member's
@@ -302,12 +308,15 @@ class StackedLoop:
         XLA vectorises; the problem sees ``[runs, dimension]``.
         """
         was_running = tf.equal(status, RUNNING)
+        columns = self._stacked([v.read_value() for v in self.variables])
+        # the gradient with respect to the columns themselves: the same numbers as the members'
+        # own gradients put side by side, without tracing the gradient of the concatenation
         with tf.GradientTape() as tape:
-            columns = self._stacked([v.read_value() for v in self.variables])
+            tape.watch(columns)
             params = tf.transpose(columns)
             losses = self.problem.training_loss(params, i)
             total = tf.reduce_sum(losses)
-        grads = self._stacked(tape.gradient(total, self.variables))
+        grads = tape.gradient(total, columns)
         finite = tf.reduce_all(tf.math.is_finite(columns), axis=0)
         status = tf.where(was_running & ~finite, EXPLODED, status)
         full_losses = losses if self.problem.batch_loss is None else self.problem.loss(params)

@@ -30,7 +30,7 @@ from optreg.runtime.rule_eval import Hoisted, Noise, Trace, evaluate, static
 from optreg.spec.locations import RuleLocation
 from optreg.spec.variable_slots import SlotPlan, SlotPlanner
 
-__all__ = ["CompiledRule", "compute_dtype"]
+__all__ = ["CompiledRule", "cast_scalars", "compute_dtype"]
 
 _FLOAT_WIDTH = {tf.float16: 16, tf.bfloat16: 16, tf.float32: 32, tf.float64: 64}
 
@@ -213,11 +213,11 @@ class CompiledRule:
         if self.draws:
             *scalars, key = scalars
             noise = Noise(key, index)
-        cast_scalars = [s if s.dtype == tf.bool else tf.cast(s, dtype) for s in scalars]
+        cast = cast_scalars(scalars, dtype)
         env = {name: tf.cast(value, dtype) for name, value in slots.items()}
         env["grad"] = tf.cast(grad, dtype)
         env["var"] = tf.cast(var, dtype)
-        trace = Trace(env, _constant_in(dtype), cast_scalars, self._hoisted, dict(facts or {}), noise=noise)
+        trace = Trace(env, _constant_in(dtype), cast, self._hoisted, dict(facts or {}), noise=noise)
         like = env["var"]  # the shape every var-shaped result takes
         assigned: dict[str, tf.Tensor] = {}
         for index, target, node, location in self._variable_lines:
@@ -274,3 +274,35 @@ def _broadcast_like(value: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
     if value.shape != like.shape:
         return tf.broadcast_to(value, tf.shape(like))
     return value
+
+
+def cast_scalars(scalars: Sequence[tf.Tensor], dtype: tf.DType) -> list[tf.Tensor]:
+    """The step program's results in the compute dtype, bools as they are.
+
+    Inside a trace, the ones to cast that are not literals are cast as one tensor per shape
+    (stacked, cast and unstacked): the values are those of casting each, and a loop that hoists
+    them out of its body (XLA's, around ``optreg bench``'s stacked runs) compiles one kernel for
+    them, not one per scalar (a kernel costs about 10 ms of a cold bench's compilation on a
+    CPU). A literal (a fixed hyperparameter) keeps a cast of its own, whose value the rule's
+    functions read when traced (``x ** 0.5`` builds a square root).
+
+    Args:
+        scalars: the step program's results (float64 or bool; per-run ones shaped to broadcast).
+        dtype: the compute dtype.
+
+    Returns:
+        The scalars, each float one cast to ``dtype``, in their order.
+
+    Example:
+        >>> [t.dtype.name for t in cast_scalars([tf.constant(0.5, tf.float64), tf.constant(True)], tf.float32)]
+        ['float32', 'bool']
+    """
+    by_shape: dict[tuple[int, ...], list[int]] = {}
+    for k, s in enumerate(scalars):
+        if s.dtype not in (tf.bool, dtype) and s.shape.is_fully_defined() and tf.get_static_value(s) is None:
+            by_shape.setdefault(tuple(s.shape.as_list()), []).append(k)
+    cast: dict[int, tf.Tensor] = {}
+    for together in by_shape.values():
+        if len(together) > 1:
+            cast.update(zip(together, tf.unstack(tf.cast(tf.stack([scalars[k] for k in together]), dtype))))
+    return [cast[k] if k in cast else s if s.dtype == tf.bool else tf.cast(s, dtype) for k, s in enumerate(scalars)]
