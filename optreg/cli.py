@@ -284,11 +284,16 @@ def bench_command(
         results, interrupted = stop.results, True
     finally:
         finish()
-    text = render(results, fmt, with_history=bench.history_every > 0) if results else ""
-    if fmt == "table" and compares(plan) and not interrupted:
-        text += "\n" + ranking_text(results)
-    if fmt == "table" and search and not interrupted:
-        text += "\n" + search.text()
+    try:  # the records are made here, as the report reads them
+        text = render(results, fmt, with_history=bench.history_every > 0) if results else ""
+        if fmt == "table" and compares(plan) and not interrupted:
+            text += "\n" + ranking_text(results)
+        if fmt == "table" and search and not interrupted:
+            text += "\n" + search.text()
+    except KeyboardInterrupt:
+        finished = f"{len(results)} of {plan.run_count} runs finished"
+        click.echo(f"optreg: interrupted while making the report: {finished}; no outputs written", err=True)
+        sys.exit(INTERRUPTED_STATUS)
     click.echo(text, nl=False)
     if interrupted:  # what finished is printed; nothing is written
         click.echo(

@@ -255,3 +255,18 @@ def test_ctrl_c_prints_the_problems_that_finished_and_writes_nothing(monkeypatch
     assert [row.split(",")[2] for row in result.stdout.splitlines()[1:]] == ["quartic"]
     assert result.stderr == "optreg: interrupted: 1 of 2 runs finished; no outputs written\n"
     assert not (tmp_path / "out").exists()
+
+
+def test_ctrl_c_while_the_records_are_made_exits_as_an_interruption_and_writes_nothing(monkeypatch, tmp_path):
+    """The loops have finished; the report makes the records, and Ctrl-C there is an
+    interruption too (status 130, one line on stderr, nothing written), not Click's "Aborted!"."""
+    from optreg.bench import run_table
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_table, "run_record", interrupted)
+    result = invoke(*QUICK, "--problem", "quartic", "--out", str(tmp_path / "out"))
+    assert (result.exit_code, result.stdout) == (130, "")
+    assert result.stderr == "optreg: interrupted while making the report: 1 of 1 runs finished; no outputs written\n"
+    assert not (tmp_path / "out").exists()
