@@ -291,8 +291,7 @@ def bench_command(
         if fmt == "table" and search and not interrupted:
             text += "\n" + search.text()
     except KeyboardInterrupt:
-        finished = f"{len(results)} of {plan.run_count} runs finished"
-        click.echo(f"optreg: interrupted while making the report: {finished}; no outputs written", err=True)
+        click.echo("optreg: interrupted while making the report; no outputs written", err=True)
         sys.exit(INTERRUPTED_STATUS)
     click.echo(text, nl=False)
     if interrupted:  # what finished is printed; nothing is written

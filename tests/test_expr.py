@@ -718,9 +718,10 @@ def test_a_tensor_to_a_scalar_power_matches_numpy_in_and_out_of_xla():
 
 
 def test_the_step_programs_results_are_cast_together_per_shape_with_each_casts_values():
-    """Inside a trace, the scalars to cast are cast as one tensor per shape (one kernel where XLA
-    hoists them out of a loop); literals and bools are left to casts of their own, and eagerly
-    each is cast alone. Every value is the one its own cast gives."""
+    """Inside a trace, the scalars to cast are cast as one tensor per dtype and shape (one kernel
+    where XLA hoists them out of a loop), as an optimizer's traced step does; literals and bools
+    are left to casts of their own, and eagerly each is cast alone. Every value is the one its
+    own cast gives."""
     values = [0.1, 1 / 3, 0.9, 2.0**-30, float("inf")]
     per_run = np.array([[0.1, 0.7, 1e-9]])
     expected = [np.float32(v) for v in values] + [per_run.astype(np.float32), np.float32(0.5), True]
@@ -738,3 +739,9 @@ def test_the_step_programs_results_are_cast_together_per_shape_with_each_casts_v
         assert [r.dtype for r in results] == [tf.float32] * 7 + [tf.bool]
         for result, want in zip(results, expected):
             np.testing.assert_array_equal(result.numpy(), want)
+    # an optimizer's traced step casts its step scalars so: Adam's, one stacked float64 tensor
+    opt, var = optreg.registry.create("adam", jit_compile=False), tf.Variable([1.0, 2.0])
+    step = tf.function(lambda g: opt.apply_gradients([(g, var)]))
+    graph = step.get_concrete_function(tf.constant([0.5, 0.5])).graph
+    stacked = [op for op in graph.get_operations() if op.type == "Cast" and op.inputs[0].op.type == "Pack"]
+    assert len(stacked) == 1 and stacked[0].inputs[0].dtype == tf.float64

@@ -165,6 +165,7 @@ class StackedLoop:
             with member.stepping():
                 member.optimizer.reset()
         compile_seconds = self._compile()
+        self._reset_state()
         started = time.perf_counter()
         loop_iterations, (status, iterations, reached_at, stalled_at, left_at) = self._run_in_chunks()
         run_seconds = time.perf_counter() - started
@@ -194,7 +195,7 @@ class StackedLoop:
 
     def _compile(self) -> float:
         """Trace and compile the chunk, the first time, by a call that advances no iteration
-        (a chunk of length 0), so the calls that run iterations are timed without it.
+        (a chunk that ends at iteration 0), so the calls that run iterations are timed without it.
 
         Returns:
             The wall time of that call; 0 when the loop was compiled before.
@@ -208,15 +209,13 @@ class StackedLoop:
         return time.perf_counter() - started
 
     def _run_in_chunks(self) -> tuple[int, tuple[np.ndarray, ...]]:
-        """Call the compiled chunk until every run has stopped; Ctrl-C is seen between calls.
+        """Call the compiled chunk, from the initial state (:meth:`_reset_state`), until every
+        run has stopped; Ctrl-C is seen between calls.
 
         Returns:
             The iterations the loop ran, and ``(status, iterations, reached_at, stalled_at,
             left_at)`` per run, as the last chunk left them.
         """
-        if not self._state_initial:  # an earlier run, finished or interrupted, left its state
-            for variable, value in zip(self.loop_state, self._initial_state()):
-                variable.assign(value)
         self._set_chunk_end(min(FIRST_CHUNK_ITERATIONS, self.max_iters))
         self._state_initial, done = False, 0
         while True:
@@ -228,6 +227,14 @@ class StackedLoop:
             elapsed, advanced = time.perf_counter() - started, reached - done
             self._set_chunk_end(min(reached + chunk_length(advanced, elapsed, self.max_iters), self.max_iters))
             done = reached
+
+    def _reset_state(self) -> None:
+        """Put the initial state back in :attr:`loop_state` if an earlier run, finished or
+        interrupted, left its own there."""
+        if not self._state_initial:
+            for variable, value in zip(self.loop_state, self._initial_state()):
+                variable.assign(value)
+            self._state_initial = True
 
     def _set_chunk_end(self, end: int) -> None:
         """Make the next chunk stop at iteration ``end`` (an assignment only when it changes)."""

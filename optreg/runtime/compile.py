@@ -279,12 +279,13 @@ def _broadcast_like(value: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
 def cast_scalars(scalars: Sequence[tf.Tensor], dtype: tf.DType) -> list[tf.Tensor]:
     """The step program's results in the compute dtype, bools as they are.
 
-    Inside a trace, the ones to cast that are not literals are cast as one tensor per shape
-    (stacked, cast and unstacked): the values are those of casting each, and a loop that hoists
-    them out of its body (XLA's, around ``optreg bench``'s stacked runs) compiles one kernel for
-    them, not one per scalar (a kernel costs about 10 ms of a cold bench's compilation on a
-    CPU). A literal (a fixed hyperparameter) keeps a cast of its own, whose value the rule's
-    functions read when traced (``x ** 0.5`` builds a square root).
+    Inside a trace, the ones to cast that are not literals are cast as one tensor per dtype and
+    shape (stacked, cast and unstacked): the values are those of casting each, and where a
+    loop's body holds them all unchanged (the learning rates, betas and epsilons of ``optreg
+    bench``'s stacked runs), XLA hoists them out of the loop as one kernel, not one per scalar
+    (a kernel costs about 10 ms of a cold bench's compilation on a CPU). A literal (a fixed
+    hyperparameter) keeps a cast of its own, whose value the rule's functions read when traced
+    (``x ** 0.5`` builds a square root). Eagerly, each is cast alone.
 
     Args:
         scalars: the step program's results (float64 or bool; per-run ones shaped to broadcast).
@@ -297,12 +298,13 @@ def cast_scalars(scalars: Sequence[tf.Tensor], dtype: tf.DType) -> list[tf.Tenso
         >>> [t.dtype.name for t in cast_scalars([tf.constant(0.5, tf.float64), tf.constant(True)], tf.float32)]
         ['float32', 'bool']
     """
-    by_shape: dict[tuple[int, ...], list[int]] = {}
+    groups: dict[tuple[tf.DType, tuple[int, ...]], list[int]] = {}
     for k, s in enumerate(scalars):
-        if s.dtype not in (tf.bool, dtype) and s.shape.is_fully_defined() and tf.get_static_value(s) is None:
-            by_shape.setdefault(tuple(s.shape.as_list()), []).append(k)
+        if tf.inside_function() and s.dtype not in (tf.bool, dtype) and s.shape.is_fully_defined():
+            if tf.get_static_value(s) is None:
+                groups.setdefault((s.dtype, tuple(s.shape.as_list())), []).append(k)
     cast: dict[int, tf.Tensor] = {}
-    for together in by_shape.values():
+    for together in groups.values():
         if len(together) > 1:
             cast.update(zip(together, tf.unstack(tf.cast(tf.stack([scalars[k] for k in together]), dtype))))
     return [cast[k] if k in cast else s if s.dtype == tf.bool else tf.cast(s, dtype) for k, s in enumerate(scalars)]
