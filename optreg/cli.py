@@ -276,12 +276,14 @@ def bench_command(
     check_outputs(bench)  # before the computing, not after it
     search = HalvingSearch(plan, bench.halving) if bench.halving else None
     advance, finish = progress_reporter(search.run_count if search else plan.run_count)
-    interrupted = False
+    interrupted, finished = False, 0
     try:
         make_runs = functools.partial(run_bench, jit_compile=jit, progress=advance)
         results = search.run(make_runs) if search else make_runs(plan)
     except BenchInterrupted as stop:
-        results, interrupted = stop.results, True
+        results, interrupted, finished = stop.results, True, len(stop.results)
+        if search and search.finished:  # one problem, so its rung made nothing: the last rung that did
+            results, finished = search.finished[-1], search.finished_runs
     finally:
         finish()
     try:  # the records are made here, as the report reads them
@@ -296,7 +298,9 @@ def bench_command(
     click.echo(text, nl=False)
     if interrupted:  # what finished is printed; nothing is written
         click.echo(
-            f"optreg: interrupted: {len(results)} of {plan.run_count} runs finished; no outputs written", err=True
+            f"optreg: interrupted: {finished} of {search.run_count if search else plan.run_count} runs finished; "
+            "no outputs written",
+            err=True,
         )
         sys.exit(INTERRUPTED_STATUS)
     write_outputs(results, plan, bench)

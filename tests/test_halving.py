@@ -77,3 +77,23 @@ def test_the_bench_command_prints_the_rungs():
     assert "  rung 2: 2 candidates (2 runs) x 30 iterations, the last rung" in result.output
     refused = CliRunner().invoke(main, ["bench", "adam", "--halving", "1"])
     assert refused.exit_code == 2 and "--halving" in refused.output
+
+
+def test_ctrl_c_in_a_later_rung_prints_the_last_rung_that_finished_and_counts_every_finished_run(monkeypatch):
+    from optreg.bench import execute
+
+    finished, calls = execute.run_problem, []
+
+    def interrupted_in_rung_2(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return finished(*args)
+
+    monkeypatch.setattr(execute, "run_problem", interrupted_in_rung_2)
+    result = CliRunner().invoke(main, ["bench", "adam", "momentum", "--lr", "0.001,0.01,0.1", "--halving", "3",
+                                       "--max-iters", "30", "--format", "csv"])
+    assert result.exit_code == 130
+    rows = result.stdout.splitlines()[1:]
+    assert len(rows) == 6 and {row.split(",")[1] for row in rows} == {"adam", "momentum"}  # rung 1's runs
+    assert result.stderr == "optreg: interrupted: 6 of 8 runs finished; no outputs written\n"

@@ -191,6 +191,8 @@ class HalvingSearch:
         candidates = sum(len(settings) for _, settings in plan.runs)
         self.budgets = rung_budgets(candidates, plan.max_iters, eta)
         self.rungs: list[Rung] = []
+        #: Each rung's results, as its runs finished (what an interrupted search keeps).
+        self.finished: list[Sequence[RunResult]] = []
 
     @property
     def run_count(self) -> int:
@@ -198,9 +200,24 @@ class HalvingSearch:
         return sum(count for count, _ in self.budgets) * max(1, len(self.plan.seeds))
 
     def run(self, make_runs: Callable[[BenchPlan], Sequence[RunResult]]) -> Sequence[RunResult]:
-        """Run the search (:func:`successive_halving`); returns the last rung's results."""
-        results, self.rungs = successive_halving(self.plan, make_runs, self.eta)
+        """Run the search (:func:`successive_halving`); returns the last rung's results.
+
+        When ``make_runs`` raises (Ctrl-C), :attr:`finished` holds the rungs that finished.
+        """
+        self.finished = []
+
+        def rung(plan: BenchPlan) -> Sequence[RunResult]:
+            results = make_runs(plan)
+            self.finished.append(results)
+            return results
+
+        results, self.rungs = successive_halving(self.plan, rung, self.eta)
         return results
+
+    @property
+    def finished_runs(self) -> int:
+        """How many runs the finished rungs made."""
+        return sum(len(results) for results in self.finished)
 
     def text(self) -> str:
         """The rungs, as :func:`halving_text` prints them."""
