@@ -303,4 +303,8 @@ def bench_command(
             err=True,
         )
         sys.exit(INTERRUPTED_STATUS)
-    write_outputs(results, plan, bench)
+    try:
+        write_outputs(results, plan, bench)
+    except KeyboardInterrupt:  # each output is staged and renamed into place whole
+        click.echo("optreg: interrupted while writing the outputs; each is written whole or left as it was", err=True)
+        sys.exit(INTERRUPTED_STATUS)

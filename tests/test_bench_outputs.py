@@ -270,3 +270,22 @@ def test_ctrl_c_while_the_records_are_made_exits_as_an_interruption_and_writes_n
     assert (result.exit_code, result.stdout) == (130, "")
     assert result.stderr == "optreg: interrupted while making the report; no outputs written\n"
     assert not (tmp_path / "out").exists()
+
+
+def test_ctrl_c_while_the_outputs_are_written_exits_as_an_interruption_and_keeps_the_earlier_folder(
+    monkeypatch, tmp_path
+):
+    out = tmp_path / "out"
+    assert invoke(*QUICK, "--problem", "quartic", "--out", str(out)).exit_code == 0
+    before = sorted((p.name, p.read_bytes()) for p in out.iterdir())
+
+    def interrupted(folder):
+        (folder / "results.csv").write_text("half")
+        raise KeyboardInterrupt
+
+    real = output_files.write_folder
+    monkeypatch.setattr(output_files, "write_folder", lambda target, write: real(target, interrupted))
+    result = invoke(*QUICK, "--problem", "quartic", "--lr", "0.01", "--out", str(out))
+    assert result.exit_code == 130 and "quartic" in result.stdout  # the table was printed first
+    assert result.stderr == "optreg: interrupted while writing the outputs; each is written whole or left as it was\n"
+    assert sorted((p.name, p.read_bytes()) for p in out.iterdir()) == before
