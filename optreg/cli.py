@@ -9,7 +9,7 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -30,6 +30,16 @@ SET_HELP = (
     + ", ".join(SPEC_OPTION_NAMES)
     + "."
 )
+
+
+def stop_interrupted(message: str) -> NoReturn:
+    """Say on stderr why the command stopped and exit with :data:`INTERRUPTED_STATUS` (Ctrl-C).
+
+    Example:
+        >>> stop_interrupted("interrupted while making the report; no outputs written")  # doctest: +SKIP
+    """
+    click.echo(f"optreg: {message}", err=True)
+    sys.exit(INTERRUPTED_STATUS)
 
 
 def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -293,18 +303,12 @@ def bench_command(
         if fmt == "table" and search and not interrupted:
             text += "\n" + search.text()
     except KeyboardInterrupt:
-        click.echo("optreg: interrupted while making the report; no outputs written", err=True)
-        sys.exit(INTERRUPTED_STATUS)
+        stop_interrupted("interrupted while making the report; no outputs written")
     click.echo(text, nl=False)
     if interrupted:  # what finished is printed; nothing is written
-        click.echo(
-            f"optreg: interrupted: {finished} of {search.run_count if search else plan.run_count} runs finished; "
-            "no outputs written",
-            err=True,
-        )
-        sys.exit(INTERRUPTED_STATUS)
+        total = search.run_count if search else plan.run_count
+        stop_interrupted(f"interrupted: {finished} of {total} runs finished; no outputs written")
     try:
         write_outputs(results, plan, bench)
     except KeyboardInterrupt:  # each output is staged and renamed into place whole
-        click.echo("optreg: interrupted while writing the outputs; each is written whole or left as it was", err=True)
-        sys.exit(INTERRUPTED_STATUS)
+        stop_interrupted("interrupted while writing the outputs; each is written whole or left as it was")
