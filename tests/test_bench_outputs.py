@@ -265,7 +265,7 @@ def test_ctrl_c_while_the_records_are_made_exits_as_an_interruption_and_writes_n
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(run_table, "run_record", interrupted)
+    monkeypatch.setattr(run_table, "run_result", interrupted)
     result = invoke(*QUICK, "--problem", "quartic", "--out", str(tmp_path / "out"))
     assert (result.exit_code, result.stdout) == (130, "")
     assert result.stderr == "optreg: interrupted while making the report; no outputs written\n"

@@ -43,8 +43,8 @@ def fresh_copy(table: RunTable) -> RunTable:
 def test_the_columns_are_the_records(table, monkeypatch):
     records, fresh = list(table), fresh_copy(table)
     made = []
-    record = run_table.run_record
-    monkeypatch.setattr(run_table, "run_record", lambda *a, **k: made.append(1) or record(*a, **k))
+    record = run_table.run_result
+    monkeypatch.setattr(run_table, "run_result", lambda *a, **k: made.append(1) or record(*a, **k))
     statuses = fresh.statuses()  # booth and rastrigin read without a record
     baseline_runs = sum(1 for r in records if r.baseline is not None)
     assert len(made) == baseline_runs > 0  # a baseline judges a run by its record's metrics
@@ -62,8 +62,8 @@ def test_a_record_is_made_once_and_kept(table, monkeypatch):
     collector held off meanwhile and restored after."""
     fresh = fresh_copy(table)
     collecting = []  # whether the collector ran while each record was made
-    record = run_table.run_record
-    monkeypatch.setattr(run_table, "run_record", lambda *a, **k: collecting.append(gc.isenabled()) or record(*a, **k))
+    record = run_table.run_result
+    monkeypatch.setattr(run_table, "run_result", lambda *a, **k: collecting.append(gc.isenabled()) or record(*a, **k))
     first = fresh[7]
     assert fresh[7] is first and fresh[7 - len(fresh)] is first
     assert collecting == [True]

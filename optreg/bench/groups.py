@@ -144,12 +144,11 @@ def run_problem(
         if plan.seeds:
             row_starts = np.array([start_of(index) for group in stacked for index in group.indices], np.float32)
         outcome = _run_shared(built.shared, stacked, row_starts)
-        runs = sum(len(group.settings) for group in stacked)
-        spans, offset = [], 0
+        spans, runs = [], 0
         for group in stacked:
-            place(group, group.indices, np.arange(offset, offset + len(group.settings)))
+            place(group, group.indices, np.arange(runs, runs + len(group.settings)))
             spans.append(Span(group, 0, len(group.settings)))
-            offset += len(group.settings)
+            runs += len(group.settings)
         calls.append(LoopCall(problem, outcome, _timing(outcome, next(loop_ids), runs), spans, seeds))
         _report(progress, runs)
     for group_index, loop in built.alone.items():

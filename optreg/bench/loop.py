@@ -71,8 +71,9 @@ from optreg.runtime.optimizer import Optimizer
 #: tutorial's 2000-iteration table in one call (about 2 ms), so it pays no extra call (besides
 #: the loop's very first, which only compiles it); Ctrl-C during a first chunk is seen when it ends.
 FIRST_CHUNK_ITERATIONS = 2000
-#: The per-run counters the loop carries, one row each of one int32 tensor, in this order.
-PER_RUN = ("status", "iterations", "reached_at", "stalled_at", "left_at")
+#: The per-run counters the loop carries, one row each of one int32 tensor, in this order, with
+#: the value each starts at; the status is row 0, which the loop's condition reads.
+PER_RUN = {"status": RUNNING, "iterations": 0, "reached_at": -1, "stalled_at": -1, "left_at": -1}
 #: How long each later call aims to run, in seconds: its length is set from the iterations per
 #: second measured so far, so Ctrl-C is seen within about this long.
 CHUNK_SECONDS = 0.25
@@ -223,7 +224,7 @@ class StackedLoop:
             reached, per_run = self._chunk()
             reached, rows = int(reached), per_run.numpy()
             if reached >= self.max_iters or not np.any(rows[0] == RUNNING):
-                return reached, tuple(np.array(row) for row in rows)
+                return reached, tuple(rows)
             elapsed, advanced = time.perf_counter() - started, reached - done
             self._set_chunk_end(min(reached + chunk_length(advanced, elapsed, self.max_iters), self.max_iters))
             done = reached
@@ -249,9 +250,7 @@ class StackedLoop:
             ``(iteration, per-run counters, first_gradient)``, the counters ``[PER_RUN, runs]``:
             every run running, nothing counted, nothing reached, stalled or left.
         """
-        per_run = np.full([len(PER_RUN), self.runs], -1, np.int32)
-        per_run[PER_RUN.index("status")] = RUNNING
-        per_run[PER_RUN.index("iterations")] = 0
+        per_run = np.repeat(np.array([[start] for start in PER_RUN.values()], np.int32), self.runs, axis=1)
         return np.int32(0), per_run, np.zeros(self.runs, np.float32)
 
     def _next_chunk(self) -> tuple[tf.Tensor, ...]:

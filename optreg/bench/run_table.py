@@ -107,7 +107,7 @@ class LoopCall:
         self._records: dict[int, RunResult] = {}
 
     def record(self, row: int) -> RunResult:
-        """The run in ``row``, as a record (:func:`run_record`), made once."""
+        """The run in ``row``, as a record (:func:`run_result`), made once."""
         made = self._records.get(row)
         if made is None:
             made = self._records[row] = self._make(row)
@@ -123,7 +123,7 @@ class LoopCall:
         if self._listed is None:
             self._listed = _listed(self.outcome)
         seed = self.seeds[group.indices[k] % len(self.seeds)]
-        return run_record(group.entry.name, self.problem, group.settings[k], values, self._listed, row, self.timing,
+        return run_result(group.entry.name, self.problem, group.settings[k], values, self._listed, row, self.timing,
                           seed)
 
     def statuses(self) -> list[str]:
@@ -302,7 +302,7 @@ def _listed(outcome: LoopOutcome) -> _Listed:
     return _Listed(outcome, *(np.asarray(getattr(outcome, name)).tolist() for name in columns))
 
 
-def run_record(
+def run_result(
     optimizer: str,
     problem: Problem,
     setting: Mapping[str, Any],
