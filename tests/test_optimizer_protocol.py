@@ -162,3 +162,48 @@ def test_checkpoint_restores_slots_and_iterations_into_a_new_instance(name, tmp_
     assert sorted(restored.slots_for(restored_var)) == sorted(opt.slots_for(var))
     for slot_name, slot in opt.slots_for(var).items():
         np.testing.assert_array_equal(restored.slots_for(restored_var)[slot_name].numpy(), slot.numpy())
+
+
+@pytest.mark.parametrize("jit_compile", [False, True], ids=["op-by-op", "compiled"])
+def test_a_host_counted_step_reads_the_hosts_count_and_leaves_iterations_as_counting_would(jit_compile):
+    """Inside ``counting_from(calls)`` a traced step's bias correction is that of call
+    ``calls + 1``, whatever ``iterations`` held, and ``iterations`` ends at ``calls + 1``; the
+    compiled step takes the count as an argument, so a second count is not the first one's."""
+    grad = tf.constant([0.5, -2.0])
+
+    def steps_at(calls_seen):
+        opt = optreg.registry.create("adam", learning_rate=0.1, jit_compile=jit_compile)
+        var = tf.Variable([1.0, 2.0])
+        step = tf.function(lambda calls: _counted_step(opt, grad, var, calls), autograph=False)
+        moves, counts = [], []
+        for calls in calls_seen:
+            before = var.numpy()
+            step(tf.constant(calls, tf.int32))
+            moves.append(var.numpy() - before)
+            counts.append(int(opt.iterations.numpy()))
+        return moves, counts
+
+    def plain_steps(count):
+        opt = optreg.registry.create("adam", learning_rate=0.1, jit_compile=jit_compile)
+        var = tf.Variable([1.0, 2.0])
+        moves = []
+        for _ in range(count):
+            before = var.numpy()
+            opt.apply_gradients([(grad, var)])
+            moves.append(var.numpy() - before)
+        return moves
+
+    counted, counts = steps_at([0, 1, 2])
+    assert counts == [1, 2, 3]
+    np.testing.assert_array_equal(counted, plain_steps(3))
+    # a count the optimizer's own counter does not hold: the step is that call's, not the first
+    (late, *_), late_counts = steps_at([6])
+    assert late_counts == [7]
+    first = plain_steps(1)[0]
+    assert not np.array_equal(late, first)
+
+
+def _counted_step(opt, grad, var, calls):
+    with opt.counting_from(calls):
+        opt.apply_gradients([(grad, var)])
+    return calls

@@ -390,7 +390,8 @@ class StackedLoop:
             seen = variable if member.one_vector else tf.transpose(variable)
             return tf.reduce_sum(self.problem.training_loss(seen, i))
 
-        with member.stepping():
+        # the optimizer counts its calls from the loop's iteration, which it has made every one of
+        with member.stepping(), member.optimizer.counting_from(i):
             member.optimizer.minimize(loss, [variable], grads=[grad])
         return variable.read_value()
 

@@ -19,6 +19,7 @@ the update of one variable depends on the others, :meth:`Optimizer.update_variab
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -114,6 +115,8 @@ class Optimizer(KerasOptions, SlotMethods, StepPipeline, ExtensionPoints, tf.Mod
         super().__init__(name=name or self.optimizer_name or type(self).__name__)
         #: The state steps read instead of the optimizer's own, inside :meth:`stepping_with`.
         self._stepping_state: HyperparameterState | None = None
+        #: The call count steps take from their host, inside :meth:`counting_from`.
+        self._host_calls: tf.Tensor | None = None
         self.gradient_options = GradientOptions(
             clipnorm=clipnorm, global_clipnorm=global_clipnorm, clipvalue=clipvalue, skip_nonfinite=skip_nonfinite
         )
@@ -244,6 +247,29 @@ class Optimizer(KerasOptions, SlotMethods, StepPipeline, ExtensionPoints, tf.Mod
         return self._stepping_state or self._own_hyperparameters
 
     @contextlib.contextmanager
+    def counting_from(self, calls: tf.Tensor) -> Iterator[Optimizer]:
+        """A context in which steps take the number of calls made before them from ``calls``
+        instead of reading :attr:`iterations`, which each step sets to ``calls + 1``. For a host
+        that counts the calls itself and traces the steps inside its own loop (the bench's loop
+        passes its iteration): the optimizer's step reads and increments no counter of its own,
+        which would be one more loop variable to compile. ``calls`` must equal what
+        :attr:`iterations` holds before each step.
+
+        Args:
+            calls: an integer scalar tensor, the calls made before this one.
+
+        Example:
+            >>> with opt.counting_from(i):  # doctest: +SKIP
+            ...     opt.apply_gradients([(grad, variable)])
+        """
+        with self._runtime.lock:
+            outer, self._host_calls = self._host_calls, calls
+            try:
+                yield self
+            finally:
+                self._host_calls = outer
+
+    @contextlib.contextmanager
     def stepping_with(self, state: HyperparameterState | None) -> Iterator[Optimizer]:
         """A context in which the optimizer builds, resets and steps (or traces its steps) with
         another hyperparameter state, such as one holding a value per stacked run
@@ -318,10 +344,11 @@ class Optimizer(KerasOptions, SlotMethods, StepPipeline, ExtensionPoints, tf.Mod
             return self.iterations
         with self._runtime.lock:
             self.build(variables)
+            step = functools.partial(self._step, calls=self._host_calls)
             if self.jit_compile is False or not self.compiles_with_xla:
-                self._guarded_step(grads, variables, self._step)
+                self._guarded_step(grads, variables, step)
             else:
-                self._compiled_step(variables)(grads)
+                self._compiled_step(variables, self._host_calls)(grads)
         return self.iterations
 
     @property

@@ -49,6 +49,7 @@ class StepPipeline:
         skipped_steps: tf.Variable
         _runtime: RuntimeState
         _gradient_hooks: tuple[GradientHook, ...]
+        _host_calls: tf.Tensor | None
 
         @property
         def applies_weight_decay(self) -> bool: ...
@@ -64,19 +65,23 @@ class StepPipeline:
         ) -> None: ...
         def _move_averages(self, variables: list[Any], calls: tf.Tensor) -> None: ...
 
-    def _compiled_step(self, variables: list[Any]) -> Any:
-        """The whole step for these variables as one XLA-compiled function, built once and reused."""
+    def _compiled_step(self, variables: list[Any], host_calls: tf.Tensor | None = None) -> Callable[[Any], None]:
+        """The whole step for these variables as one XLA-compiled function, built once and
+        reused; with ``host_calls`` (see :meth:`optreg.Optimizer.counting_from`), one that takes
+        the call count as an argument, called with it."""
         # the state itself, not its id: the key keeps it alive, so a later state cannot take its id
-        key = (self.hyperparameter_state, *(var.ref() for var in variables))
+        key = (self.hyperparameter_state, host_calls is None, *(var.ref() for var in variables))
         compiled = self._runtime.compiled.get(key)
         if compiled is None:
             compiled = tf.function(
-                lambda grads: self._guarded_step(list(grads), variables, self._step),
+                lambda grads, calls=None: self._guarded_step(
+                    list(grads), variables, functools.partial(self._step, calls=calls)
+                ),
                 jit_compile=True,
                 autograph=False,
             )
             self._runtime.compiled[key] = compiled
-        return compiled
+        return compiled if host_calls is None else functools.partial(compiled, calls=host_calls)
 
     def _guarded_step(
         self, grads: list[Any], variables: list[Any], step: Callable[[list[Any], list[Any]], Any]
@@ -106,22 +111,35 @@ class StepPipeline:
 
         with self._runtime.lock:
             self.build(variables)
-            self._guarded_step(local_grads, variables, functools.partial(self._step, update_one=update_every_copy))
+            step = functools.partial(self._step, update_one=update_every_copy, calls=self._host_calls)
+            self._guarded_step(local_grads, variables, step)
 
     def _update_replica_copy(self, _copy: Any, grad: tf.Tensor, *, var: Any, prepared: Any) -> None:
         """Update one replica's copy of a variable: inside ``extended.update`` the distributed
         variable and its slots read and write that replica's copies."""
         self.update_variable(grad, var, self.slots_for(var), prepared)
 
-    def _step(self, grads: list[Any], variables: list[Any], update_one: UpdateOne | None = None) -> tf.Tensor:
+    def _step(
+        self,
+        grads: list[Any],
+        variables: list[Any],
+        update_one: UpdateOne | None = None,
+        calls: tf.Tensor | None = None,
+    ) -> tf.Tensor:
         """One call's work, in Keras's order: unscale the gradients, accumulate them or update
         the variables, move the averages; returns the new call count.
 
-        ``update_one(grad, var, prepared)`` updates one variable (by default, in place).
+        ``update_one(grad, var, prepared)`` updates one variable (by default, in place);
+        ``calls``, the calls made before this one when the host counts them
+        (:meth:`optreg.Optimizer.counting_from`), is read instead of :attr:`iterations`.
         """
         options = self.step_options
-        calls = self.iterations.read_value()
-        self.iterations.assign_add(1)
+        if calls is None:
+            calls = self.iterations.read_value()
+            self.iterations.assign_add(1)
+        else:
+            calls = tf.cast(calls, tf.int64)
+            self.iterations.assign(calls + 1)
         if options.loss_scale_factor is not None:
             grads = [divided(g, options.loss_scale_factor) for g in grads]
         if options.gradient_accumulation_steps:
@@ -143,7 +161,8 @@ class StepPipeline:
         if self.step_options.weight_decay is not None and not self.applies_weight_decay:
             exclusions = self._runtime.weight_decay_exclusions
             decay(variables, self.step_options.weight_decay, state.variables["learning_rate"], exclusions)
-        step = tf.cast(calls // self.step_options.accumulation + 1, tf.float64)
+        accumulation = self.step_options.accumulation
+        step = tf.cast((calls if accumulation == 1 else calls // accumulation) + 1, tf.float64)
         self.update_variables(grads, variables, step, update_one)
 
 
