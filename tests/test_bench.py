@@ -317,6 +317,10 @@ def test_ctrl_c_between_chunks_stops_the_bench_and_the_loop_runs_again_from_the_
     (interrupted,) = cache.values()
     assert _records(run_bench(_chunked_plan(), loops=cache)) == expected  # the same loop, started afresh
     assert cache.values() == [interrupted]
+    # the loop counted its optimizers' calls (Optimizer.counting_from): each counter is where
+    # counting would have put it, after a run interrupted, resumed in chunks and made again
+    loop = interrupted.shared
+    assert [int(opt.iterations.numpy()) for opt in loop.optimizers] == [tutorial.MAX_ITERS] * 3
 
 
 def test_after_a_stacked_sweep_every_optimizer_keeps_plain_hyperparameters_and_a_config(monkeypatch):

@@ -166,26 +166,21 @@ def test_checkpoint_restores_slots_and_iterations_into_a_new_instance(name, tmp_
 
 @pytest.mark.parametrize("jit_compile", [False, True], ids=["op-by-op", "compiled"])
 def test_a_host_counted_step_reads_the_hosts_count_and_leaves_iterations_as_counting_would(jit_compile):
-    """Inside ``counting_from(calls)`` a traced step's bias correction is that of call
-    ``calls + 1``, whatever ``iterations`` held, and ``iterations`` ends at ``calls + 1``; the
-    compiled step takes the count as an argument, so a second count is not the first one's."""
+    """Inside ``counting_from(calls)`` a traced step reads the host's count: steps at 0, 1, 2
+    are the plain steps bit for bit and ``iterations`` reads 1, 2, 3; a count the optimizer's own
+    counter does not hold (a probe of which one is read) gives that call's step exactly, not the
+    step its own counter would give; and one
+    optimizer stepped from two traces gets each trace's count (the compiled step takes it as an
+    argument, never a tensor of an earlier trace)."""
     grad = tf.constant([0.5, -2.0])
 
-    def steps_at(calls_seen):
-        opt = optreg.registry.create("adam", learning_rate=0.1, jit_compile=jit_compile)
-        var = tf.Variable([1.0, 2.0])
-        step = tf.function(lambda calls: _counted_step(opt, grad, var, calls), autograph=False)
-        moves, counts = [], []
-        for calls in calls_seen:
-            before = var.numpy()
-            step(tf.constant(calls, tf.int32))
-            moves.append(var.numpy() - before)
-            counts.append(int(opt.iterations.numpy()))
-        return moves, counts
+    def optimizer_and_variable():
+        return optreg.registry.create("adam", learning_rate=0.1, jit_compile=jit_compile), tf.Variable([1.0, 2.0])
 
-    def plain_steps(count):
-        opt = optreg.registry.create("adam", learning_rate=0.1, jit_compile=jit_compile)
-        var = tf.Variable([1.0, 2.0])
+    def counted_step(opt, var):
+        return tf.function(lambda calls: _counted_step(opt, grad, var, calls), autograph=False)
+
+    def plain_moves(opt, var, count):
         moves = []
         for _ in range(count):
             before = var.numpy()
@@ -193,14 +188,27 @@ def test_a_host_counted_step_reads_the_hosts_count_and_leaves_iterations_as_coun
             moves.append(var.numpy() - before)
         return moves
 
-    counted, counts = steps_at([0, 1, 2])
+    opt, var = optimizer_and_variable()
+    step, moves, counts = counted_step(opt, var), [], []
+    for calls in (0, 1, 2):
+        before = var.numpy()
+        step(tf.constant(calls, tf.int32))
+        moves.append(var.numpy() - before)
+        counts.append(int(opt.iterations.numpy()))
     assert counts == [1, 2, 3]
-    np.testing.assert_array_equal(counted, plain_steps(3))
-    # a count the optimizer's own counter does not hold: the step is that call's, not the first
-    (late, *_), late_counts = steps_at([6])
-    assert late_counts == [7]
-    first = plain_steps(1)[0]
-    assert not np.array_equal(late, first)
+    reference, reference_var = optimizer_and_variable()
+    np.testing.assert_array_equal(moves, plain_moves(reference, reference_var, 3))
+    # another trace of the same optimizer, at a count its counter (3) does not hold: call 7's step
+    before = var.numpy()
+    counted_step(opt, var)(tf.constant(6, tf.int64))
+    assert int(opt.iterations.numpy()) == 7
+    # a plain optimizer with the same three steps' slots, its counter set to 6, makes the same move
+    reference.iterations.assign(6)
+    (reference_move,) = plain_moves(reference, reference_var, 1)
+    np.testing.assert_array_equal(var.numpy() - before, reference_move)
+    # and not the move its own counter would have given: a plain fourth step
+    own_count, own_var = optimizer_and_variable()
+    assert not np.array_equal(reference_move, plain_moves(own_count, own_var, 4)[-1])
 
 
 def _counted_step(opt, grad, var, calls):

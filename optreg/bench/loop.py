@@ -390,7 +390,7 @@ class StackedLoop:
             seen = variable if member.one_vector else tf.transpose(variable)
             return tf.reduce_sum(self.problem.training_loss(seen, i))
 
-        # the optimizer counts its calls from the loop's iteration, which it has made every one of
+        # every member is stepped at every iteration, so its call count is the loop's iteration
         with member.stepping(), member.optimizer.counting_from(i):
             member.optimizer.minimize(loss, [variable], grads=[grad])
         return variable.read_value()

@@ -249,21 +249,24 @@ class Optimizer(KerasOptions, SlotMethods, StepPipeline, ExtensionPoints, tf.Mod
     @contextlib.contextmanager
     def counting_from(self, calls: tf.Tensor) -> Iterator[Optimizer]:
         """A context in which steps take the number of calls made before them from ``calls``
-        instead of reading :attr:`iterations`, which each step sets to ``calls + 1``. For a host
-        that counts the calls itself and traces the steps inside its own loop (the bench's loop
-        passes its iteration): the optimizer's step reads and increments no counter of its own,
-        which would be one more loop variable to compile. ``calls`` must equal what
-        :attr:`iterations` holds before each step.
+        instead of reading :attr:`iterations`, which each step taken sets to ``calls + 1``. For
+        a host that counts the calls itself and traces the steps inside its own loop (the bench's
+        loop passes its iteration): the optimizer's step reads and increments no counter of its
+        own, which would be one more loop variable to compile. ``calls`` must equal what
+        :attr:`iterations` holds before each step, so a host counts only the steps taken (a call
+        that ``skip_nonfinite`` skips takes none). Lookahead's inner optimizer and AdaHessian's
+        noise still read their own counters, which then hold the same numbers.
 
         Args:
-            calls: an integer scalar tensor, the calls made before this one.
+            calls: an integer scalar (a tensor inside the host's trace), the calls made before
+                this one; held as int64, so counts of either integer dtype trace one step.
 
         Example:
             >>> with opt.counting_from(i):  # doctest: +SKIP
             ...     opt.apply_gradients([(grad, variable)])
         """
         with self._runtime.lock:
-            outer, self._host_calls = self._host_calls, calls
+            outer, self._host_calls = self._host_calls, tf.cast(calls, tf.int64)
             try:
                 yield self
             finally:
@@ -344,9 +347,8 @@ class Optimizer(KerasOptions, SlotMethods, StepPipeline, ExtensionPoints, tf.Mod
             return self.iterations
         with self._runtime.lock:
             self.build(variables)
-            step = functools.partial(self._step, calls=self._host_calls)
             if self.jit_compile is False or not self.compiles_with_xla:
-                self._guarded_step(grads, variables, step)
+                self._guarded_step(grads, variables, functools.partial(self._step, calls=self._host_calls))
             else:
                 self._compiled_step(variables, self._host_calls)(grads)
         return self.iterations

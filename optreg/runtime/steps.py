@@ -130,7 +130,7 @@ class StepPipeline:
         the variables, move the averages; returns the new call count.
 
         ``update_one(grad, var, prepared)`` updates one variable (by default, in place);
-        ``calls``, the calls made before this one when the host counts them
+        ``calls``, the calls made before this one (int64) when the host counts them
         (:meth:`optreg.Optimizer.counting_from`), is read instead of :attr:`iterations`.
         """
         options = self.step_options
@@ -138,7 +138,6 @@ class StepPipeline:
             calls = self.iterations.read_value()
             self.iterations.assign_add(1)
         else:
-            calls = tf.cast(calls, tf.int64)
             self.iterations.assign(calls + 1)
         if options.loss_scale_factor is not None:
             grads = [divided(g, options.loss_scale_factor) for g in grads]
