@@ -74,13 +74,13 @@ def building(location: RuleLocation, variable: tf.Tensor | None = None) -> Itera
     Raises:
         RuleError: TensorFlow could not build the line.
 
-    Example:
+    Example (TensorFlow's reason is worded by the CPU's matmul kernel, hence the ellipses):
         >>> try:
         ...     with building(RuleLocation("x.toml", 1, 9, "var = var - matmul(grad, grad)")):
         ...         tf.linalg.matmul(tf.ones([2]), tf.ones([2]))
         ... except RuleError as error:
         ...     print(error)
-        x.toml:9: [update] rule line 1 "var = var - matmul(grad, grad)": In[0] ndims must be >= 2
+        x.toml:9: [update] rule line 1 "var = var - matmul(grad, grad)": In[0] ...ndims must be ...
     """
     suffix = "" if variable is None else f" (for a {variable.dtype.name} variable of shape {variable.shape.as_list()})"
     try:
