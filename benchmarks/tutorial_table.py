@@ -25,7 +25,10 @@ results.
 
 Run it from the repository root::
 
-    python benchmarks/tutorial_table.py [--repeats N]
+    python benchmarks/tutorial_table.py [--repeats N] [--split]
+
+``--split`` also times each cold side's tracing apart from its first call (XLA's compilation and
+the run) and counts the ops it traced.
 """
 
 from __future__ import annotations
@@ -248,6 +251,58 @@ def measure(repeats):
     return tables, times
 
 
+class TracedApart:
+    """While active, each ``tf.function`` made is traced (``get_concrete_function``) before its
+    first call, the two timed apart and the traced graph's ops counted: a cold side's time split
+    into TensorFlow's tracing and XLA's compilation (with the run, which is short here)."""
+
+    def __init__(self):
+        self.trace = self.first_call = 0.0
+        self.ops = 0
+
+    def __enter__(self):
+        self._function = tf.function
+        tf.function = self._make
+        return self
+
+    def __exit__(self, *exc):
+        tf.function = self._function
+
+    def _make(self, fn=None, **options):
+        if fn is None:
+            return lambda f: self._make(f, **options)
+        compiled, first = self._function(fn, **options), [True]
+
+        def call(*args, **kwargs):
+            if not first[0]:
+                return compiled(*args, **kwargs)
+            first[0] = False
+            started = time.perf_counter()
+            graph = compiled.get_concrete_function(*args, **kwargs).graph
+            self.trace += time.perf_counter() - started
+            self.ops += len(graph.get_operations()) + sum(
+                len(f.graph.get_operations()) for f in graph._functions.values() if getattr(f, "graph", None)
+            )
+            started = time.perf_counter()
+            result = compiled(*args, **kwargs)
+            self.first_call += time.perf_counter() - started
+            return result
+
+        return call
+
+
+def split_cold(repeats):
+    """The two cold sides, alternately, each traced apart from its first call: side → medians
+    of (trace seconds, first-call seconds, ops traced)."""
+    parts = {"cold": [], "bare": []}
+    for _ in range(repeats):
+        for label, fn in (("cold", optreg_cold_table), ("bare", bare_xla_table)):
+            with TracedApart() as apart:
+                fn()
+            parts[label].append((apart.trace, apart.first_call, apart.ops))
+    return {label: tuple(statistics.median(column) for column in zip(*rows)) for label, rows in parts.items()}
+
+
 def print_tables(eager, optreg):
     """Both tables side by side, one row per run."""
     print(f"{'optimizer':<17}{'lr':>6}   {'tutorial eager loop':<22}{'optreg':<22}")
@@ -267,6 +322,7 @@ def main(argv=None):
     """Parse arguments, measure both sides and print the comparison."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3, help="repetitions per side (median reported)")
+    parser.add_argument("--split", action="store_true", help="also time each cold side's tracing and XLA apart")
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
@@ -291,6 +347,14 @@ def main(argv=None):
     print(f"optreg is {medians['eager'] / medians['cold']:.0f}× faster cold and "
           f"{medians['eager'] / medians['warm']:.0f}× faster warm than the tutorial's eager loop; "
           f"the bare XLA loop, cold, is {medians['eager'] / medians['bare']:.0f}×")
+    if args.split:
+        split = split_cold(args.repeats)
+        print(f"\ncold sides, tracing apart from the first call (XLA, the run), median of {args.repeats}:")
+        for label, name in (("cold", "optreg, cold"), ("bare", "bare XLA loop")):
+            trace, first_call, ops = split[label]
+            print(f"  {name + ':':<15} trace {trace:.3f} s ({ops:.0f} ops), first call {first_call:.3f} s")
+        print(f"  optreg / bare: trace {split['cold'][0] / split['bare'][0]:.2f}×, "
+              f"first call {split['cold'][1] / split['bare'][1]:.2f}×")
 
 
 if __name__ == "__main__":
