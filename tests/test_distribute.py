@@ -81,9 +81,10 @@ def clipped_runs(request, clipped_runs_by_mode):
 #: the copies' identity is a real check for it.
 #: Optimistic GD steps along 2·g_t − g_{t−1}: the all-reduced gradient's last bit counts three
 #: times per step (1.4e-6 on a weight of 0.09, against the single-device run op by op).
-#: RMSprop divides by the root of its running mean square, which the clipped gradient's rounding
-#: reaches in its last bits: on an AMD EPYC both float32 runs sit several ulps from the same steps
-#: taken in float64 (single device 6.3e-6, mirrored 2.2e-6, on weights of about 0.3).
+#: RMSprop divides by the root of its running mean square, which magnifies the summed gradient's
+#: rounding: on an AMD EPYC the two runs differed by 5.3e-6 on weights of about 0.3, and each
+#: float32 run sits that far from the same steps taken in float64 (single device 6.3e-6,
+#: mirrored 2.2e-6: hundreds of float32 ulps, on either side).
 SINGLE_DEVICE_TOLERANCE = {"accsgd": 3e-5, "shampoo": 1e-5, "soap": 0.1, "optimistic_gd": 3e-6, "rmsprop": 1e-5}
 
 
