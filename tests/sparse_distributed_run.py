@@ -1,7 +1,8 @@
 """Run in a fresh process (logical devices must be set before TensorFlow starts): train an
 embedding table, whose gradients are ``tf.IndexedSlices``, under MirroredStrategy over 2 logical
 CPUs and on one device, for each ``name:sparse_updates`` given, in both modes (a ``tf.function``
-step and an eager one); print the results as one JSON object keyed by ``name:mode:step``. A name
+step and an eager one); print the results as one JSON object keyed by ``name:mode:step``, each
+with how many variable programs were built on touched rows under the strategy. A name
 ``keras-NAME`` is the Keras adapter's NAME, on a Keras variable (one device: its compiled path;
 under the strategy: Keras's per-replica one)."""
 
@@ -21,6 +22,12 @@ import keras  # noqa: E402
 
 import optreg  # noqa: E402
 import optreg.keras  # noqa: E402
+from optreg.runtime.compile import CompiledRule  # noqa: E402
+
+#: How many variable programs were built on touched rows (a rule with reductions, as Adafactor's).
+TOUCHED = []
+_on_touched_rows = CompiledRule.update_touched_rows
+CompiledRule.update_touched_rows = lambda *a, **k: TOUCHED.append(1) or _on_touched_rows(*a, **k)
 
 CASES = json.loads(sys.argv[1])
 RNG = np.random.default_rng(5)
@@ -110,9 +117,10 @@ if __name__ == "__main__":
         name, sparse_updates = case.split(":")
         reference, reference_slots = single(name, sparse_updates)
         for compiled in (True, False):
+            TOUCHED.clear()
             copies, slots = distributed(name, sparse_updates, compiled)
             results[f"{case}:{'compiled' if compiled else 'eager'}"] = {
                 "copies": copies, "slots": slots, "single": reference, "single_slots": reference_slots,
-                "start": START.tolist(),
+                "start": START.tolist(), "touched_rows": len(TOUCHED),
             }
     print(json.dumps(results))

@@ -283,10 +283,12 @@ def test_optreg_show_says_whether_an_optimizer_is_exact_sparse():
 
 
 def test_sparse_updates_under_mirrored_strategy_match_a_single_device():
-    """One fresh process (2 logical CPUs must be set before TensorFlow starts): exact and lazy
-    sparse steps under the strategy, compiled and eager, equal one device's; for optreg's own
-    optimizers and for the Keras adapter's (Keras's per-replica path against its XLA one)."""
-    cases = ["sgd:exact", "adagrad:exact", "adam:lazy", "adam:dense", "keras-adagrad:exact", "keras-adam:lazy"]
+    """One fresh process (2 logical CPUs must be set before TensorFlow starts): exact, lazy and
+    touched-rows (Adafactor) sparse steps under the strategy, compiled and eager, equal one
+    device's; for optreg's own optimizers and for the Keras adapter's (Keras's per-replica path
+    against its XLA one)."""
+    cases = ["sgd:exact", "adagrad:exact", "adam:lazy", "adam:dense", "adafactor:exact", "keras-adagrad:exact",
+             "keras-adam:lazy", "keras-adafactor:exact"]
     out = subprocess.run(
         [sys.executable, str(REPO / "tests" / "sparse_distributed_run.py"), json.dumps(cases)],
         capture_output=True, text=True, check=True,
@@ -297,6 +299,7 @@ def test_sparse_updates_under_mirrored_strategy_match_a_single_device():
         np.testing.assert_array_equal(first, second, err_msg=key)
         np.testing.assert_allclose(first, np.array(result["single"]), rtol=1e-6, atol=1e-6, err_msg=key)
         np.testing.assert_array_equal(first[9:], np.array(result["start"])[9:], err_msg=key)  # never touched
+        assert (result["touched_rows"] > 0) == ("adafactor" in key), key
         for name, copies in result["slots"].items():
             np.testing.assert_allclose(copies[0], result["single_slots"][name], rtol=1e-6, atol=1e-6, err_msg=key)
     lazy, dense = results["adam:lazy:compiled"]["single"], results["adam:dense:compiled"]["single"]

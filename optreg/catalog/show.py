@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from optreg.catalog.entries import OptimizerEntry
-from optreg.lang.sparsity import sparse_support
 from optreg.model.definitions import OptimizerSpec
 from optreg.spec.conditions import deciding_values, fixed_values, specialize_spec
+from optreg.spec.touched_rows import rule_sparse_support
 from optreg.text import GAP, aligned
 
 if TYPE_CHECKING:
@@ -164,7 +164,8 @@ def show_text(entry: OptimizerEntry) -> str:
 
 def sparse_gradients(spec: OptimizerSpec) -> str:
     """What a spec's rule, created with its defaults, does with a sparse gradient (see
-    :mod:`optreg.lang.sparsity`): exact, lazy only, or dense, and why.
+    :mod:`optreg.lang.sparsity` and :mod:`optreg.spec.touched_rows`): exact, on touched rows,
+    lazy only, or dense, and why.
 
     Example:
         >>> from optreg import registry
@@ -172,7 +173,7 @@ def sparse_gradients(spec: OptimizerSpec) -> str:
         'exact (only the touched rows change; the same result as the dense update)'
     """
     rule, slots = specialize_spec(spec, {**fixed_values(spec, {}), **deciding_values(spec, {})})
-    return sparse_support(rule.assignments, {slot.name: slot.shape for slot in slots}).describe()
+    return rule_sparse_support(rule, {slot.name: slot.shape for slot in slots}).describe()
 
 
 def _bounds(low: float | None, high: float | None) -> str:

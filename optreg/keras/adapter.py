@@ -13,12 +13,11 @@ import tensorflow as tf
 
 from optreg.errors import HyperparameterError, OptionError
 from optreg.keras.updates import CompiledUpdates, backend_variable, compiled_update, compiles_updates
-from optreg.lang.sparsity import sparse_support
 from optreg.model import schedules
 from optreg.model.definitions import OptimizerSpec, Slot
 from optreg.model.hyperparameters import as_float64, resolve_hyperparameters, unknown_hyperparameter_message
 from optreg.model.option_values import StepOptions
-from optreg.runtime.sparse import check_sparse_updates, summed_rows, update_rows
+from optreg.runtime.sparse import check_sparse_updates, summed_rows, update_rows, write_touched_rows
 from optreg.runtime.spec_optimizer import compile_spec
 from optreg.runtime.variables import initial_value, refuse_parameter_servers, slot_shape, variable_path
 from optreg.spec.reader import load_spec, load_spec_text
@@ -78,7 +77,7 @@ class SpecOptimizer(keras.optimizers.Optimizer):
         self._values = {k: v for k, v in values.items() if k != "learning_rate" and k not in scheduled}
         self._schedules = scheduled
         self._rule, self._slot_specs, _ = compile_spec(parsed, {**values, **scheduled})
-        self._sparse = sparse_support(self._rule.assignments, {slot.name: slot.shape for slot in self._slot_specs})
+        self._sparse = self._rule.sparse_support
         self._sparse_updates = check_sparse_updates(sparse_updates, parsed.name, self._sparse)
         if jit_compile is True and self._rule.runs_without_xla:
             raise OptionError(
@@ -164,11 +163,12 @@ class SpecOptimizer(keras.optimizers.Optimizer):
     @property
     def takes_sparse_gradients(self) -> bool:
         """True when a ``tf.IndexedSlices`` gradient is updated on its touched rows: ``"lazy"``,
-        or ``"exact"`` and the rule is exact-sparse; never with gradient accumulation, whose
-        sums are dense."""
+        or ``"exact"`` and the rule is exact-sparse or runs on touched rows; never with gradient
+        accumulation, whose sums are dense."""
         if self.gradient_accumulation_steps:
             return False
-        return self._sparse_updates == "lazy" or (self._sparse_updates == "exact" and self._sparse.exact)
+        exact = self._sparse.exact or self._sparse.touched_rows
+        return self._sparse_updates == "lazy" or (self._sparse_updates == "exact" and exact)
 
     def _backend_update_step(self, grads: list[Any], trainable_variables: list[Any], learning_rate: Any) -> None:
         """Every variable's update of one step as one XLA computation, a sparse gradient's rows
@@ -212,14 +212,20 @@ class SpecOptimizer(keras.optimizers.Optimizer):
         index = self._get_variable_index(variable)
         slots = {name: variables[index] for name, variables in self._slot_lists.items() if variables[index] is not None}
         facts, plan = self._facts(variable), self._slot_plan(variable)
-        if isinstance(gradient, tf.IndexedSlices):
-            if self.takes_sparse_gradients:
-                rows = {name: backend_variable(slot) for name, slot in slots.items()}
-                update = lambda g, v, s: self._rule.update(g, v, s, scalars, facts, plan, index)  # noqa: E731
-                update_rows(gradient if summed else summed_rows(gradient), backend_variable(variable), rows, update)
-                return
-            gradient = tf.convert_to_tensor(gradient)
         current = {n: _tensor(s) for n, s in slots.items()}
+        if isinstance(gradient, tf.IndexedSlices) and self.takes_sparse_gradients:
+            rows = {name: backend_variable(slot) for name, slot in slots.items()}
+            gradient = gradient if summed else summed_rows(gradient)
+            if self._sparse_updates == "lazy" or self._sparse.exact:
+                update = lambda g, v, s: self._rule.update(g, v, s, scalars, facts, plan, index)  # noqa: E731
+                update_rows(gradient, backend_variable(variable), rows, update)
+                return
+            if self._rule.runs_on_touched_rows(tuple(variable.shape), facts.get("excluded")):
+                values = self._rule.update_touched_rows(gradient, _tensor(variable), current, scalars, facts, plan)
+                write_touched_rows(gradient.indices, backend_variable(variable), rows, values)
+                return
+        if isinstance(gradient, tf.IndexedSlices):
+            gradient = tf.convert_to_tensor(gradient)  # densified, or this variable's update is whole
         new = self._rule.update(gradient, _tensor(variable), current, scalars, facts, plan, index)
         for target, value in new.items():
             destination = variable if target == "var" else slots[target]

@@ -59,6 +59,9 @@ class SparseSupport:
             only the touched rows gives the dense result.
         blocker: why the rule is not row-local (a function it calls, or a slot's shape), or
             why it is not exact (the first target a zero gradient changes); empty when exact.
+        touched_rows: not exact, yet an embedding table's update changes only its touched rows
+            and slots much smaller than it (:mod:`optreg.spec.touched_rows`), so the rule runs
+            on the touched rows with its reductions taking the rest in.
 
     Example:
         >>> print(SparseSupport(row_local=True, exact=False, blocker="slot 'm' changes").describe())
@@ -68,11 +71,17 @@ class SparseSupport:
     row_local: bool
     exact: bool
     blocker: str = ""
+    touched_rows: bool = False
 
     def describe(self) -> str:
-        """One phrase for ``optreg show``: exact, lazy only (and why), or dense (and why)."""
+        """One phrase for ``optreg show``: exact, on touched rows, lazy only (and why), or dense (and why)."""
         if self.exact:
             return "exact (only the touched rows change; the same result as the dense update)"
+        if self.touched_rows:
+            return (
+                "touched rows (only a table's touched rows change; its reductions and row statistics count the "
+                "untouched rows as the dense update does, so the result is the dense one up to rounding)"
+            )
         if self.row_local:
             return f"lazy only ({self.blocker} when its row's gradient is zero)"
         return f"dense (the rule {self.blocker})"

@@ -17,6 +17,7 @@ does not fit this variable) is a :class:`~optreg.errors.RuleError` naming the sp
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import cast
 
@@ -24,10 +25,13 @@ import tensorflow as tf
 
 from optreg.lang import functions, tree
 from optreg.lang.check import CheckedRule
+from optreg.lang.sparsity import SparseSupport
 from optreg.runtime.noise import noise_key
 from optreg.runtime.rule_errors import building, locate
 from optreg.runtime.rule_eval import Hoisted, Noise, Trace, evaluate, static
+from optreg.runtime.rule_rows import Rows, Split, TouchedRows, evaluate_rows, materialised
 from optreg.spec.locations import RuleLocation
+from optreg.spec.touched_rows import rule_sparse_support, touched_rows_blocker
 from optreg.spec.variable_slots import SlotPlan, SlotPlanner
 
 __all__ = ["CompiledRule", "cast_scalars", "compute_dtype"]
@@ -81,7 +85,10 @@ class CompiledRule:
             for index, (a, where) in enumerate(lines)
             if a.target not in rule.scalar_locals
         )
-        self._planner = SlotPlanner(rule, slots if isinstance(slots, Mapping) else dict.fromkeys(slots, "var"))
+        self._rule = rule
+        self._kinds = dict(slots) if isinstance(slots, Mapping) else dict.fromkeys(slots, "var")
+        self._planner = SlotPlanner(rule, self._kinds)
+        self._touched: dict[tuple[tuple[int, ...], bool | None], bool] = {}
         self._uses = frozenset().union(*(tree.functions_in(a.expression) for a in rule.assignments))
         self._reads = frozenset().union(*(tree.names_in(a.expression) for a in rule.assignments))
 
@@ -131,6 +138,27 @@ class CompiledRule:
             ['c', 'r']
         """
         return self._planner.plan(shape, excluded)
+
+    @functools.cached_property
+    def sparse_support(self) -> SparseSupport:
+        """What the rule can do with a sparse gradient: exact, on touched rows, lazy only or dense
+        (:func:`optreg.spec.touched_rows.rule_sparse_support`)."""
+        return rule_sparse_support(self._rule, self._kinds)
+
+    def runs_on_touched_rows(self, shape: Sequence[int | None] | None, excluded: bool | None = None) -> bool:
+        """Whether a variable of this shape may be updated on a sparse gradient's touched rows by
+        :meth:`update_touched_rows` (:mod:`optreg.spec.touched_rows`; remembered per shape).
+
+        Example:
+            >>> adafactor_rule.runs_on_touched_rows((50_000, 64))  # doctest: +SKIP
+            True
+        """
+        if shape is None or any(d is None for d in shape):
+            return False
+        key = (tuple(int(d) for d in shape), excluded)  # type: ignore[arg-type]
+        if key not in self._touched:
+            self._touched[key] = not touched_rows_blocker(self._rule, self._kinds, key[0], excluded)
+        return self._touched[key]
 
     @property
     def step_expressions(self) -> tuple[tree.Node, ...]:
@@ -227,17 +255,85 @@ class CompiledRule:
                 assigned.update(self._run_line(target, node, trace, like, slots))
         return assigned
 
+    def update_touched_rows(
+        self,
+        grad: tf.IndexedSlices,
+        var: tf.Tensor,
+        slots: Mapping[str, tf.Tensor],
+        scalars: Sequence[tf.Tensor],
+        facts: Mapping[str, bool] | None = None,
+        plan: SlotPlan | None = None,
+    ) -> dict[str, tf.Tensor | Rows]:
+        """Run the variable program on a sparse gradient's touched rows (the variable must be one
+        :meth:`runs_on_touched_rows` admits; see :mod:`optreg.runtime.rule_rows`).
+
+        Args:
+            grad: the hooked gradient, each row once (:func:`optreg.runtime.sparse.summed_rows`).
+            var, slots, scalars, facts, plan: as for :meth:`update`.
+
+        Returns:
+            target → :class:`~optreg.runtime.rule_rows.Rows` (the new values of the gradient's
+            rows; the others keep theirs) for ``var`` and the slots shaped like it that only their
+            touched rows change, or the whole new value, in the compute dtype.
+        """
+        dtype = compute_dtype(var.dtype, [value.dtype for value in slots.values()])
+        shape = tuple(var.shape.as_list())
+        touched, grad_rows = TouchedRows.of(grad, shape[0])
+        env: dict[str, tf.Tensor | Split] = {name: tf.cast(value, dtype) for name, value in slots.items()}
+        env["var"] = tf.cast(var, dtype)
+        env["grad"] = Split(tf.cast(grad_rows, dtype), None, shape)
+        cast = cast_scalars(scalars, dtype)
+        trace = Trace(env, _constant_in(dtype), cast, self._hoisted, dict(facts or {}), shapes={"grad": shape})
+        like = env["var"]
+        assigned: dict[str, tf.Tensor | Rows] = {}
+        for index, target, node, location in self._variable_lines:
+            if plan is not None and index not in plan.lines:
+                continue
+            with building(location, variable=var):
+                assigned.update(self._run_touched_line(target, node, trace, touched, like, slots))
+        return assigned
+
+    def _run_touched_line(
+        self, target: str, node: tree.Node | Hoisted, trace: Trace, touched: TouchedRows, like: tf.Tensor,
+        slots: Mapping[str, tf.Tensor],
+    ) -> dict[str, tf.Tensor | Rows]:
+        """One line of :meth:`update_touched_rows`: a local kept as it comes (touched rows or a
+        tensor), a target whose untouched rows keep their value as its new rows, any other whole."""
+        current = trace.env.get(target)
+        value = evaluate_rows(node, trace, touched)
+        if target != "var" and target not in self._slots:
+            trace.env[target] = value
+            if isinstance(value, Split):
+                trace.shapes[target] = value.shape
+            decided = static(node, trace)
+            if decided is not None:
+                trace.known[target] = decided
+            return {}
+        unchanged = current.rest if isinstance(current, Split) else current
+        if isinstance(value, Split) and target in self._var_shaped | {"var"} and value.rest is unchanged:
+            trace.env[target], trace.shapes[target] = value, value.shape
+            rows = tf.broadcast_to(value.rows, tf.concat([tf.shape(value.rows)[:1], tf.shape(like)[1:]], 0))
+            return {target: Rows(rows)}
+        trace.shapes.pop(target, None)
+        return self._run_line_value(target, materialised(value, touched), trace, like, slots)
+
     def _run_line(
         self, target: str, node: tree.Node | Hoisted, trace: Trace, like: tf.Tensor, slots: Mapping[str, tf.Tensor]
     ) -> dict[str, tf.Tensor]:
         """Build one line of the variable program: a local (remembered when known when traced),
         or the new value of ``var`` or a slot, shaped as it must be (returned as ``{target: value}``)."""
         value = evaluate(node, trace)
-        trace.env[target] = value
         if target != "var" and target not in self._slots:  # a local later lines may branch on
             decided = static(node, trace)
             if decided is not None:
                 trace.known[target] = decided
+        return self._run_line_value(target, value, trace, like, slots)
+
+    def _run_line_value(
+        self, target: str, value: tf.Tensor, trace: Trace, like: tf.Tensor, slots: Mapping[str, tf.Tensor]
+    ) -> dict[str, tf.Tensor]:
+        """A line's value remembered, and for ``var`` or a slot returned shaped as it must be."""
+        trace.env[target] = value
         if target == "var" or target in self._var_shaped:
             return {target: _broadcast_like(value, like)}
         if target in self._slots:

@@ -375,11 +375,13 @@ class Optimizer(KerasOptions, SlotMethods, StepPipeline, ExtensionPoints, tf.Mod
     def takes_sparse_gradients(self) -> bool:
         """True when a ``tf.IndexedSlices`` gradient reaches :meth:`update_variable` as it is
         (its rows summed) rather than densified: ``sparse_updates`` is ``"lazy"``, or ``"exact"``
-        and the rule is exact-sparse; never with gradient accumulation (its sums are dense)."""
+        and the rule is exact-sparse or runs on touched rows; never with gradient accumulation (its
+        sums are dense)."""
         support = self.sparse_support
         if support is None or self.step_options.gradient_accumulation_steps:
             return False
-        return self.sparse_updates == "lazy" or (self.sparse_updates == "exact" and support.exact)
+        exact = support.exact or support.touched_rows
+        return self.sparse_updates == "lazy" or (self.sparse_updates == "exact" and exact)
 
     def moves_on_call(self, calls: tf.Tensor) -> tf.Tensor | bool:
         """Whether a call is meant to move the variables: not a call that only accumulates its

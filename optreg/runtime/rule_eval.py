@@ -61,6 +61,9 @@ class Trace:
     memo: dict[tree.Node, tf.Tensor] | None = None
     #: The key of the variable's random numbers (None in the step program).
     noise: Noise | None = None
+    #: The whole static shapes of the names whose value is not a tensor of that shape (a sparse
+    #: gradient kept as its touched rows, :mod:`optreg.runtime.rule_rows`): their shape facts.
+    shapes: dict[str, tuple[int, ...]] = attrs.field(factory=dict)
 
 
 def evaluate(node: tree.Node | Hoisted, trace: Trace) -> tf.Tensor:
@@ -146,7 +149,10 @@ def static(node: tree.Node | Hoisted, trace: Trace) -> float | bool | None:
     if isinstance(node, tree.Call) and node.function in functions.VARIABLE_FACTS:
         return bool(trace.facts.get(node.function, node.function == "decayed"))
     if isinstance(node, tree.Call) and node.function in functions.SHAPE_FACTS:
-        return _shape_facts(evaluate(node.args[0], trace))[node.function]
+        argument = node.args[0]
+        if isinstance(argument, tree.Ref) and argument.name in trace.shapes:
+            return fact_values(trace.shapes[argument.name])[node.function]
+        return _shape_facts(evaluate(argument, trace))[node.function]
     if isinstance(node, tree.Ref):
         return trace.known.get(node.name)
     if isinstance(node, tree.Const):

@@ -7,7 +7,11 @@ the same row several times. The ``sparse_updates`` option decides what a step do
   a zero-gradient row keeps its variable and slots, as in SGD, Adagrad, signSGD), the step
   sums the duplicate rows, gathers the touched rows of the variable and its slots, runs the
   rule on them and scatters the results back: the dense update's result, without a dense
-  copy of the gradient. Any other rule gets the densified gradient, as before;
+  copy of the gradient. A rule with reductions that still leaves untouched rows as they are
+  (Adafactor, SM3: :mod:`optreg.spec.touched_rows`) runs on the touched rows with its
+  reductions counting the untouched ones (:mod:`optreg.runtime.rule_rows`): the dense result
+  up to rounding, the variable written on its touched rows, its row and column statistics
+  whole. Any other rule, or variable, gets the densified gradient;
 * ``"lazy"``: any row-local rule updates only the touched rows and their slots (TensorFlow
   Addons' LazyAdam): a different algorithm, whose untouched rows' slots do not decay.
   ``step`` (and so bias corrections) is the optimizer's one step counter, as in LazyAdam;
@@ -29,6 +33,7 @@ import tensorflow as tf
 
 from optreg.errors import OptionError
 from optreg.lang.sparsity import SparseSupport
+from optreg.runtime.rule_rows import Rows
 from optreg.runtime.variables import dense_gradient
 
 __all__ = [
@@ -41,6 +46,7 @@ __all__ = [
     "prepared_gradients",
     "summed_rows",
     "update_rows",
+    "write_touched_rows",
 ]
 
 #: The values of the ``sparse_updates`` option.
@@ -242,3 +248,29 @@ def update_rows(
     for target, value in values.items():
         destination = var if target == "var" else slots[target]
         destination.scatter_update(tf.IndexedSlices(tf.cast(value, destination.dtype), rows))
+
+
+def write_touched_rows(
+    indices: tf.Tensor, var: tf.Variable, slots: Mapping[str, tf.Variable], values: Mapping[str, Any]
+) -> None:
+    """Write what a step on touched rows computed (:meth:`optreg.runtime.compile.CompiledRule.update_touched_rows`):
+    new rows scattered into their variable, whole values assigned.
+
+    Args:
+        indices: the sparse gradient's rows (summed: :func:`summed_rows`).
+        var: the variable.
+        slots: its slots, by name.
+        values: target → :class:`~optreg.runtime.rule_rows.Rows` or the whole new value.
+
+    Example:
+        >>> x, r = tf.Variable([[1.0], [2.0]]), tf.Variable([[0.0], [0.0]])
+        >>> write_touched_rows(tf.constant([1]), x, {"r": r}, {"var": Rows(tf.constant([[5.0]])), "r": tf.ones([2, 1])})
+        >>> x.numpy()[:, 0], r.numpy()[:, 0]
+        (array([1., 5.], dtype=float32), array([1., 1.], dtype=float32))
+    """
+    for target, value in values.items():
+        destination = var if target == "var" else slots[target]
+        if isinstance(value, Rows):
+            destination.scatter_update(tf.IndexedSlices(tf.cast(value.values, destination.dtype), indices))
+        else:
+            destination.assign(tf.cast(value, destination.dtype))

@@ -8,11 +8,11 @@ from typing import Any
 import tensorflow as tf
 
 from optreg.errors import HyperparameterError
-from optreg.lang.sparsity import SparseSupport, sparse_support
+from optreg.lang.sparsity import SparseSupport
 from optreg.model.definitions import OptimizerSpec, Slot
 from optreg.runtime.compile import CompiledRule
 from optreg.runtime.optimizer import Optimizer
-from optreg.runtime.sparse import update_rows
+from optreg.runtime.sparse import update_rows, write_touched_rows
 from optreg.spec.conditions import (
     condition_holds,
     condition_hyperparameter,
@@ -82,7 +82,7 @@ class SpecOptimizer(Optimizer):
         self.summary = spec.summary
         self.hyperparameter_specs = spec.hyperparameters
         self._rule, self.slot_specs, self._created_with = compile_spec(spec, kwargs)
-        self._sparse = sparse_support(self._rule.assignments, {slot.name: slot.shape for slot in self.slot_specs})
+        self._sparse = self._rule.sparse_support
         super().__init__(**{**spec.option_defaults(), **kwargs})
 
     def set_hyperparameter(self, name: str, value: Any) -> None:
@@ -180,10 +180,16 @@ class SpecOptimizer(Optimizer):
         facts = self.variable_fact_values(var)
         plan = self._slot_plan(var)  # of the whole variable: a row-local rule reads no shape facts
         index = slots[NOISE_INDEX.name].read_value() if self._rule.draws else 0
-        if isinstance(grad, tf.IndexedSlices):
-            update_rows(grad, var, slots, lambda g, v, s: self._rule.update(g, v, s, prepared, facts, plan, index))
-            return
         current = {n: s.read_value() for n, s in slots.items() if n != NOISE_INDEX.name}
+        if isinstance(grad, tf.IndexedSlices):
+            if self.sparse_updates == "lazy" or self._sparse.exact:
+                update_rows(grad, var, slots, lambda g, v, s: self._rule.update(g, v, s, prepared, facts, plan, index))
+                return
+            if self._rule.runs_on_touched_rows(var.shape.as_list(), facts.get("excluded")):
+                values = self._rule.update_touched_rows(grad, var.read_value(), current, prepared, facts, plan)
+                write_touched_rows(grad.indices, var, slots, values)
+                return
+            grad = tf.convert_to_tensor(grad)  # this variable's shape keeps its update whole
         values = self._rule.update(grad, var.read_value(), current, prepared, facts, plan, index)
         for target, value in values.items():
             destination = var if target == "var" else slots[target]

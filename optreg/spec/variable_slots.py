@@ -33,7 +33,7 @@ from optreg.lang import fold, functions, tree
 from optreg.lang.check import CheckedRule
 from optreg.model.definitions import MAX_GRAM_DIM
 
-__all__ = ["SlotPlan", "SlotPlanner", "fact_values", "plan_slots", "slot_dims"]
+__all__ = ["SlotPlan", "SlotPlanner", "decided_expression", "fact_values", "plan_slots", "slot_dims"]
 
 
 @attrs.frozen
@@ -160,6 +160,18 @@ def plan_slots(
         elif target not in stateful:
             absent.add(target)
     return SlotPlan(frozenset(name for name in slot_kinds if name in live), frozenset(lines))
+
+
+def decided_expression(node: tree.Node, shape: Sequence[int] | None, excluded: bool | None = None) -> tree.Node:
+    """An expression with the facts known of a variable replaced by their values: the shape facts of
+    ``var`` and ``grad`` (when ``shape`` is known) and ``excluded(var)`` (when not None).
+
+    Example:
+        >>> from optreg.lang.parse import parse_expression
+        >>> decided_expression(parse_expression("rank(grad) >= 2"), [3, 4])
+        Compare(op='>=', left=Const(value=2.0), right=Const(value=2.0))
+    """
+    return _Facts(shape, excluded).decide(node)
 
 
 def _live(rule: CheckedRule, reads: Sequence[set[str]], roots: set[str]) -> set[str]:
