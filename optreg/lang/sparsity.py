@@ -106,7 +106,7 @@ def sparse_support(assignments: Iterable[Assignment], slot_shapes: Mapping[str, 
         True
         >>> momentum = [parse_assignment("m = beta * m + grad"), parse_assignment("var = var - lr * m")]
         >>> sparse_support(momentum, {"m": "var"})
-        SparseSupport(row_local=True, exact=False, blocker="slot 'm' changes")
+        SparseSupport(row_local=True, exact=False, blocker="slot 'm' changes", touched_rows=False)
     """
     lines = tuple(assignments)
     blocker = _row_local_blocker(lines, slot_shapes)
