@@ -338,7 +338,8 @@ def test_rows_summed_inside_xla_are_those_tf_unique_sums(cols, monkeypatch):
     count when tracing): the same rows and sums, each row once, the rest zero rows at the first
     row's index, as update_rows expects. Each case is checked to take its own way."""
     from optreg.runtime import sparse
-    from optreg.runtime.sparse import BUFFER_ROW_ELEMENTS, in_xla_context, summed_rows
+    from optreg.runtime.sparse import BUFFER_ROW_ELEMENTS, summed_rows
+    from optreg.runtime.xla import in_xla_context
 
     assert (cols >= BUFFER_ROW_ELEMENTS) == (cols == 8)
     taken = []

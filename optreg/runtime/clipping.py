@@ -29,6 +29,7 @@ from typing import Any
 import tensorflow as tf
 
 from optreg.model.option_values import GradientOptions
+from optreg.runtime.xla import total
 
 __all__ = ["clip_by_global_norm", "clip_by_norm", "clip_by_value", "clip_gradients", "clipping"]
 
@@ -68,7 +69,10 @@ def _norm_axes(rank: int, run_axes: int) -> list[int]:
 
 
 def _squared_sum(values: tf.Tensor, run_axes: int) -> tf.Tensor:
-    """The sum of squares over the non-run axes, kept as size-1 axes."""
+    """The sum of squares over the non-run axes, kept as size-1 axes (over every axis, by
+    :func:`~optreg.runtime.xla.total`)."""
+    if run_axes == 0:
+        return tf.reshape(total(tf.square(values)), [1] * values.shape.rank)
     return tf.reduce_sum(tf.square(values), axis=_norm_axes(values.shape.rank, run_axes), keepdims=True)
 
 
@@ -123,7 +127,10 @@ def clip_by_global_norm(grads: Sequence[Any], threshold: Any, run_axes: int = 0)
         return []
     dtype = tf.float64 if any(v.dtype == tf.float64 for v in values) else tf.float32
     # one sum of squares per run, over every variable's non-run axes
-    sums = [tf.reduce_sum(tf.square(v), axis=_norm_axes(v.shape.rank, run_axes)) for v in values]
+    sums = [
+        total(tf.square(v)) if run_axes == 0 else tf.reduce_sum(tf.square(v), axis=_norm_axes(v.shape.rank, run_axes))
+        for v in values
+    ]
     squared = tf.add_n([tf.cast(s, dtype) for s in sums])
     norm = tf.sqrt(squared)
     limit = tf.cast(threshold, dtype)

@@ -35,6 +35,7 @@ from optreg.errors import OptionError
 from optreg.lang.sparsity import SparseSupport
 from optreg.runtime.rule_rows import Rows
 from optreg.runtime.variables import dense_gradient
+from optreg.runtime.xla import in_xla_context
 
 __all__ = [
     "BUFFER_ROW_ELEMENTS",
@@ -42,7 +43,6 @@ __all__ = [
     "check_sparse_updates",
     "divided",
     "gradient_values",
-    "in_xla_context",
     "prepared_gradients",
     "summed_rows",
     "update_rows",
@@ -133,22 +133,6 @@ def summed_rows(grad: tf.IndexedSlices) -> tf.IndexedSlices:
 #: with a buffer of one index per table row (so the buffer is at most this fraction of the
 #: table); a table of narrower rows is summed by sorting its indices.
 BUFFER_ROW_ELEMENTS = 8
-
-
-def in_xla_context() -> bool:
-    """Whether the code being traced is inside an XLA-compiled function (``tf.function(jit_compile=True)``,
-    the caller's or one around it), where TensorFlow compiles every op, ``tf.unique`` too.
-
-    Example:
-        >>> in_xla_context(), bool(tf.function(lambda: tf.constant(in_xla_context()), jit_compile=True)())
-        (False, True)
-    """
-    try:  # TensorFlow's own test, private: a TensorFlow without it sums with tf.unique everywhere
-        from tensorflow.python.ops import control_flow_util
-    except ImportError:  # pragma: no cover
-        return False
-    in_xla = getattr(control_flow_util, "GraphOrParentsInXlaContext", None)
-    return bool(in_xla(tf.compat.v1.get_default_graph())) if in_xla is not None else False
 
 
 def _summed_rows_by_buffer(grad: tf.IndexedSlices, length: Any, table_rows: int) -> tf.IndexedSlices:

@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from optreg.lang import functions
 from optreg.runtime import linalg
+from optreg.runtime.xla import total
 
 __all__ = ["BINARY", "COMPARE", "TF_FUNCTIONS"]
 
@@ -87,8 +88,19 @@ def _per_channel(reduce: Callable[..., tf.Tensor]) -> Callable[[tf.Tensor], tf.T
 
 
 def _norm(x: tf.Tensor, axis: int | list[int] | None = None, keepdims: bool = False) -> tf.Tensor:
-    """The L2 norm over some axes (every axis when None)."""
+    """The L2 norm over some axes (every axis when None, summed by :func:`~optreg.runtime.xla.total`)."""
+    if axis is None and not keepdims:
+        return tf.sqrt(total(tf.square(x)))
     return tf.sqrt(tf.reduce_sum(tf.square(x), axis=axis, keepdims=keepdims))
+
+
+def _mean(x: tf.Tensor) -> tf.Tensor:
+    """The mean of every element (their sum by :func:`~optreg.runtime.xla.total`)."""
+    x = tf.convert_to_tensor(x)
+    size = x.shape.num_elements()
+    if size is None or not x.dtype.is_floating:
+        return tf.reduce_mean(x)
+    return total(x) / tf.constant(size, x.dtype) if size else tf.reduce_mean(x)
 
 
 def _channel_norm(x: tf.Tensor) -> tf.Tensor:
@@ -114,8 +126,8 @@ TF_FUNCTIONS: Mapping[str, Callable[..., tf.Tensor]] = {
     "clip": lambda x, lo, hi: tf.minimum(tf.maximum(x, lo), hi),
     "where": _where,
     "given": lambda x: tf.cast(tf.logical_not(tf.math.is_nan(x)), x.dtype),
-    "sum": tf.reduce_sum,
-    "mean": tf.reduce_mean,
+    "sum": total,
+    "mean": _mean,
     "norm": _norm,
     "max_abs": lambda x: tf.reduce_max(tf.abs(x)),
     "row_mean": _over(tf.reduce_mean, -1),
