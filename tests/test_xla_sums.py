@@ -20,7 +20,7 @@ LARGE = [(256, 256), (300, 301), (4, 128, 130)]
 
 @pytest.fixture
 def dot_sums(monkeypatch):
-    """The number of sums traced as a matrix-vector product."""
+    """The element counts of the sums traced as a matrix-vector product, one per sum."""
     calls = []
     original = xla._dot_total
     monkeypatch.setattr(xla, "_dot_total", lambda *a: calls.append(a[1]) or original(*a))
