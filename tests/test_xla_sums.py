@@ -11,7 +11,7 @@ import tensorflow as tf
 
 import optreg
 from optreg.runtime import xla
-from optreg.runtime.xla import DOT_LEAST_ELEMENTS, total
+from optreg.runtime.xla import DOT_LEAST_ELEMENTS, mean, total
 from tests.test_touched_rows import adafactor_reference
 
 #: Shapes of at least DOT_LEAST_ELEMENTS elements: whole blocks only, a remainder, rank 3.
@@ -44,7 +44,17 @@ def test_other_sums_stay_reduce_sum(dot_sums):
     assert float(tf.function(total, jit_compile=True)(small)) == DOT_LEAST_ELEMENTS - 1
     assert int(tf.function(total, jit_compile=True)(tf.ones([256, 256], tf.int32))) == 65536
     assert int(tf.function(total, jit_compile=True)(tf.zeros([0, 3]))) == 0
+    half = tf.fill([256, 256], tf.constant(2.0, tf.float16))  # a sum of 131072 overflows float16
+    assert float(tf.function(mean, jit_compile=True)(half)) == 2.0
     assert dot_sums == []
+
+
+@pytest.mark.parametrize("shape", LARGE)
+def test_a_large_mean_inside_xla_is_the_dot_product_sum_divided(shape, dot_sums):
+    x = np.random.default_rng(1).normal(size=shape).astype("float32")
+    got = tf.function(lambda t: mean(tf.square(t)), jit_compile=True)(x)
+    assert dot_sums == [x.size]
+    np.testing.assert_allclose(float(got), np.mean(x.astype("float64") ** 2), rtol=1e-6)
 
 
 def test_a_large_adafactor_step_under_xla_matches_op_by_op_and_numpy(dot_sums):

@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from optreg.lang import functions
 from optreg.runtime import linalg
-from optreg.runtime.xla import total
+from optreg.runtime.xla import mean, total
 
 __all__ = ["BINARY", "COMPARE", "TF_FUNCTIONS"]
 
@@ -94,15 +94,6 @@ def _norm(x: tf.Tensor, axis: int | list[int] | None = None, keepdims: bool = Fa
     return tf.sqrt(tf.reduce_sum(tf.square(x), axis=axis, keepdims=keepdims))
 
 
-def _mean(x: tf.Tensor) -> tf.Tensor:
-    """The mean of every element (their sum by :func:`~optreg.runtime.xla.total`)."""
-    x = tf.convert_to_tensor(x)
-    size = x.shape.num_elements()
-    if size is None or not x.dtype.is_floating:
-        return tf.reduce_mean(x)
-    return total(x) / tf.constant(size, x.dtype) if size else tf.reduce_mean(x)
-
-
 def _channel_norm(x: tf.Tensor) -> tf.Tensor:
     """The L2 norm per output channel; for a vector or scalar, its absolute value."""
     return _per_channel(_norm)(x) if x.shape.rank >= 2 else tf.abs(x)
@@ -127,7 +118,7 @@ TF_FUNCTIONS: Mapping[str, Callable[..., tf.Tensor]] = {
     "where": _where,
     "given": lambda x: tf.cast(tf.logical_not(tf.math.is_nan(x)), x.dtype),
     "sum": total,
-    "mean": _mean,
+    "mean": mean,
     "norm": _norm,
     "max_abs": lambda x: tf.reduce_max(tf.abs(x)),
     "row_mean": _over(tf.reduce_mean, -1),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-__all__ = ["DOT_LEAST_ELEMENTS", "DOT_WIDTH", "in_xla_context", "total"]
+__all__ = ["DOT_LEAST_ELEMENTS", "DOT_WIDTH", "in_xla_context", "mean", "total"]
 
 #: The width of the blocks :func:`total` sums as one row of a matrix-vector product.
 DOT_WIDTH = 1024
@@ -60,10 +60,35 @@ def total(x: tf.Tensor) -> tf.Tensor:
         (90000.0, 90000.0)
     """
     x = tf.convert_to_tensor(x)
+    return _dot_total(x, x.shape.num_elements()) if _summed_by_dot(x) else tf.reduce_sum(x)
+
+
+def mean(x: tf.Tensor) -> tf.Tensor:
+    """The mean of every element of a tensor: :func:`total` divided by the number of elements
+    where :func:`total` sums by a matrix-vector product, ``tf.reduce_mean`` everywhere else.
+
+    Args:
+        x: any numeric tensor.
+
+    Returns:
+        A scalar of ``x``'s dtype.
+
+    Example:
+        >>> float(mean(tf.ones([300, 300]))), float(tf.function(mean, jit_compile=True)(tf.ones([300, 300])))
+        (1.0, 1.0)
+    """
+    x = tf.convert_to_tensor(x)
+    if not _summed_by_dot(x):
+        return tf.reduce_mean(x)
     size = x.shape.num_elements()
-    if size is None or size < DOT_LEAST_ELEMENTS or x.dtype not in (tf.float32, tf.float64) or not in_xla_context():
-        return tf.reduce_sum(x)
-    return _dot_total(x, size)
+    return _dot_total(x, size) / tf.constant(size, x.dtype)
+
+
+def _summed_by_dot(x: tf.Tensor) -> bool:
+    """Whether :func:`total` sums ``x`` as a matrix-vector product: a float32 or float64 tensor
+    of at least :data:`DOT_LEAST_ELEMENTS` elements, traced inside XLA."""
+    size = x.shape.num_elements()
+    return size is not None and size >= DOT_LEAST_ELEMENTS and x.dtype in (tf.float32, tf.float64) and in_xla_context()
 
 
 def _dot_total(x: tf.Tensor, size: int) -> tf.Tensor:
