@@ -68,12 +68,13 @@ def _norm_axes(rank: int, run_axes: int) -> list[int]:
     return list(range(rank - 1)) if run_axes < 0 else list(range(run_axes, rank))
 
 
-def _squared_sum(values: tf.Tensor, run_axes: int) -> tf.Tensor:
-    """The sum of squares over the non-run axes, kept as size-1 axes (over every axis, by
-    :func:`~optreg.runtime.xla.total`)."""
+def _squared_sum(values: tf.Tensor, run_axes: int, keepdims: bool = True) -> tf.Tensor:
+    """The sum of squares over the non-run axes, kept as size-1 axes unless ``keepdims`` is
+    False (over every axis, one optimizer's case, by :func:`~optreg.runtime.xla.total`)."""
     if run_axes == 0:
-        return tf.reshape(total(tf.square(values)), [1] * values.shape.rank)
-    return tf.reduce_sum(tf.square(values), axis=_norm_axes(values.shape.rank, run_axes), keepdims=True)
+        whole = total(tf.square(values))
+        return tf.reshape(whole, [1] * values.shape.rank) if keepdims else whole
+    return tf.reduce_sum(tf.square(values), axis=_norm_axes(values.shape.rank, run_axes), keepdims=keepdims)
 
 
 def clip_by_norm(grads: Sequence[Any], threshold: Any, run_axes: int = 0) -> list[Any]:
@@ -127,10 +128,7 @@ def clip_by_global_norm(grads: Sequence[Any], threshold: Any, run_axes: int = 0)
         return []
     dtype = tf.float64 if any(v.dtype == tf.float64 for v in values) else tf.float32
     # one sum of squares per run, over every variable's non-run axes
-    sums = [
-        total(tf.square(v)) if run_axes == 0 else tf.reduce_sum(tf.square(v), axis=_norm_axes(v.shape.rank, run_axes))
-        for v in values
-    ]
+    sums = [_squared_sum(v, run_axes, keepdims=False) for v in values]
     squared = tf.add_n([tf.cast(s, dtype) for s in sums])
     norm = tf.sqrt(squared)
     limit = tf.cast(threshold, dtype)
