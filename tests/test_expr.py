@@ -15,7 +15,8 @@ from optreg.lang.check import check_rule
 from optreg.lang.parse import parse_assignment, parse_expression
 from optreg.lang.tree import Assignment, Binary, Call, Compare, Const, Ref, Unary, names_in
 from optreg.plugins import builtin
-from optreg.runtime.compile import CompiledRule, cast_scalars, compute_dtype
+from optreg.runtime.compile import CompiledRule, compute_dtype
+from optreg.runtime.step_scalars import cast_scalars
 
 ADAM = builtin.builtin_spec_dir() / "adam.toml"
 
@@ -745,3 +746,29 @@ def test_the_step_programs_results_are_cast_together_per_shape_with_each_casts_v
     graph = step.get_concrete_function(tf.constant([0.5, 0.5])).graph
     stacked = [op for op in graph.get_operations() if op.type == "Cast" and op.inputs[0].op.type == "Pack"]
     assert len(stacked) == 1 and stacked[0].inputs[0].dtype == tf.float64
+
+
+def test_an_eager_step_casts_its_step_scalars_once_per_dtype_and_a_traced_one_per_variable(monkeypatch):
+    """Op by op, the variables of one compute dtype read one cast of the step scalars (a cast is
+    an eager op per scalar); each step casts its own, so a changed learning rate is read at the
+    next step. Inside a trace each variable casts its own, as the graph's branches need."""
+    import optreg.runtime.step_scalars as step_scalars
+
+    calls = []
+    original = step_scalars.cast_scalars
+    monkeypatch.setattr(step_scalars, "cast_scalars", lambda s, d: calls.append(d) or original(s, d))
+    starts = [np.full(3, 1.0, np.float32), np.full(2, 2.0, np.float32), np.full(4, 3.0, np.float64)]
+    variables = [tf.Variable(s) for s in starts]
+    grads = [tf.constant(np.full_like(s, 0.5)) for s in starts]
+    opt = optreg.registry.create("sgd", learning_rate=0.1, momentum=0.5, jit_compile=False)
+    opt.apply_gradients(zip(grads, variables))
+    assert calls == [tf.float32, tf.float64]  # two float32 variables, one cast
+    opt.learning_rate = 0.2
+    opt.apply_gradients(zip(grads, variables))
+    assert calls[2:] == [tf.float32, tf.float64]
+    # momentum 0.5: first step -0.05, second -(0.5 * 0.05 + 0.1) with the new learning rate
+    for var, start in zip(variables, starts):
+        np.testing.assert_allclose(var.numpy(), start - 0.05 - 0.125, rtol=1e-6)
+    calls.clear()
+    tf.function(lambda: opt.apply_gradients(zip(grads, variables)), autograph=False)()
+    assert calls == [tf.float32, tf.float32, tf.float64]

@@ -30,11 +30,12 @@ from optreg.runtime.noise import noise_key
 from optreg.runtime.rule_errors import building, locate
 from optreg.runtime.rule_eval import Hoisted, Noise, Trace, evaluate, static
 from optreg.runtime.rule_rows import Rows, Split, TouchedRows, evaluate_rows, materialised
+from optreg.runtime.step_scalars import StepScalars
 from optreg.spec.locations import RuleLocation
 from optreg.spec.touched_rows import rule_sparse_support, touched_rows_blocker
 from optreg.spec.variable_slots import SlotPlan, SlotPlanner
 
-__all__ = ["CompiledRule", "cast_scalars", "compute_dtype"]
+__all__ = ["CompiledRule", "compute_dtype"]
 
 _FLOAT_WIDTH = {tf.float16: 16, tf.bfloat16: 16, tf.float32: 32, tf.float64: 64}
 
@@ -179,7 +180,7 @@ class CompiledRule:
 
     def step_scalars(
         self, hyperparameters: Mapping[str, tf.Tensor], step: tf.Tensor, weight_decay: float | None = None
-    ) -> list[tf.Tensor]:
+    ) -> StepScalars:
         """Run the step program.
 
         Args:
@@ -190,6 +191,8 @@ class CompiledRule:
         Returns:
             One float64 (or bool) scalar per hoisted sub-expression; when the rule
             :attr:`draws`, then the step's int64 noise key, read from the ``seed`` hyperparameter.
+            Their casts to a compute dtype are made once for the step's variables (see
+            :class:`~optreg.runtime.step_scalars.StepScalars`).
         """
         env = dict(hyperparameters)
         env["step"] = step
@@ -201,7 +204,7 @@ class CompiledRule:
         values = [self._step_value(k, trace) for k in range(len(self._hoisted))]
         if self.draws:
             values.append(noise_key(env[functions.SEED], step))
-        return values
+        return StepScalars(values, self.draws)
 
     def _step_value(self, index: int, trace: Trace) -> tf.Tensor:
         """The k-th hoisted sub-expression's value, built as part of its line."""
@@ -224,7 +227,7 @@ class CompiledRule:
             grad: the (already hooked) gradient.
             var: the variable's current value.
             slots: slot name → the slot's current value.
-            scalars: the step program's results.
+            scalars: the step program's results (:meth:`step_scalars`).
             facts: the variable facts the rule calls (see :attr:`variable_facts`), by name;
                 missing ones read as not excluded and decayed.
             plan: the variable's :meth:`slot_plan`: only its lines are built, and ``slots``
@@ -237,11 +240,9 @@ class CompiledRule:
             (the widest of the variable's and the slots' dtypes), shaped like the variable.
         """
         dtype = compute_dtype(var.dtype, [value.dtype for value in slots.values()])
-        noise = None
-        if self.draws:
-            *scalars, key = scalars
-            noise = Noise(key, index)
-        cast = cast_scalars(scalars, dtype)
+        prepared = StepScalars.of(scalars, self.draws)
+        noise = Noise(prepared.noise_key, index) if self.draws else None
+        cast = prepared.cast(dtype)
         env = {name: tf.cast(value, dtype) for name, value in slots.items()}
         env["grad"] = tf.cast(grad, dtype)
         env["var"] = tf.cast(var, dtype)
@@ -282,7 +283,7 @@ class CompiledRule:
         env: dict[str, tf.Tensor | Split] = {name: tf.cast(value, dtype) for name, value in slots.items()}
         env["var"] = tf.cast(var, dtype)
         env["grad"] = Split(tf.cast(grad_rows, dtype), None, shape)
-        cast = cast_scalars(scalars, dtype)
+        cast = StepScalars.of(scalars, self.draws).cast(dtype)
         trace = Trace(env, _constant_in(dtype), cast, self._hoisted, dict(facts or {}), shapes={"grad": shape})
         like = env["var"]
         assigned: dict[str, tf.Tensor | Rows] = {}
@@ -370,37 +371,3 @@ def _broadcast_like(value: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
     if value.shape != like.shape:
         return tf.broadcast_to(value, tf.shape(like))
     return value
-
-
-def cast_scalars(scalars: Sequence[tf.Tensor], dtype: tf.DType) -> list[tf.Tensor]:
-    """The step program's results in the compute dtype, bools as they are.
-
-    Inside a trace, the ones to cast that are not literals are cast as one tensor per dtype and
-    shape (stacked, cast and unstacked): the values are those of casting each, and where a
-    loop's body holds them all unchanged (the learning rates, betas and epsilons of ``optreg
-    bench``'s stacked runs), XLA hoists them out of the loop as one kernel, not one per scalar
-    (a kernel costs about 10 ms of a cold bench's compilation on a CPU). A literal (a fixed
-    hyperparameter) keeps a cast of its own, whose value the rule's functions read when traced
-    (``x ** 0.5`` builds a square root). Eagerly, each is cast alone.
-
-    Args:
-        scalars: the step program's results (float64 or bool; per-run ones shaped to broadcast).
-        dtype: the compute dtype.
-
-    Returns:
-        The scalars, each float one cast to ``dtype``, in their order.
-
-    Example:
-        >>> [t.dtype.name for t in cast_scalars([tf.constant(0.5, tf.float64), tf.constant(True)], tf.float32)]
-        ['float32', 'bool']
-    """
-    groups: dict[tuple[tf.DType, tuple[int, ...]], list[int]] = {}
-    for k, s in enumerate(scalars):
-        if tf.inside_function() and s.dtype not in (tf.bool, dtype) and s.shape.is_fully_defined():
-            if tf.get_static_value(s) is None:
-                groups.setdefault((s.dtype, tuple(s.shape.as_list())), []).append(k)
-    cast: dict[int, tf.Tensor] = {}
-    for together in groups.values():
-        if len(together) > 1:
-            cast.update(zip(together, tf.unstack(tf.cast(tf.stack([scalars[k] for k in together]), dtype))))
-    return [cast[k] if k in cast else s if s.dtype == tf.bool else tf.cast(s, dtype) for k, s in enumerate(scalars)]

@@ -179,18 +179,20 @@ class SpecOptimizer(Optimizer):
         touched rows' for a sparse gradient, see :mod:`optreg.runtime.sparse`)."""
         facts = self.variable_fact_values(var)
         plan = self._slot_plan(var)  # of the whole variable: a row-local rule reads no shape facts
-        index = slots[NOISE_INDEX.name].read_value() if self._rule.draws else 0
-        current = {n: s.read_value() for n, s in slots.items() if n != NOISE_INDEX.name}
+        # value(), not read_value(): the same read without an Identity op after it (op by op, one
+        # eager op fewer per slot and variable)
+        index = slots[NOISE_INDEX.name].value() if self._rule.draws else 0
+        current = {n: s.value() for n, s in slots.items() if n != NOISE_INDEX.name}
         if isinstance(grad, tf.IndexedSlices):
             if self.sparse_updates == "lazy" or self._sparse.exact:
                 update_rows(grad, var, slots, lambda g, v, s: self._rule.update(g, v, s, prepared, facts, plan, index))
                 return
             if self._rule.runs_on_touched_rows(var.shape.as_list(), facts.get("excluded")):
-                values = self._rule.update_touched_rows(grad, var.read_value(), current, prepared, facts, plan)
+                values = self._rule.update_touched_rows(grad, var.value(), current, prepared, facts, plan)
                 write_touched_rows(grad.indices, var, slots, values)
                 return
             grad = tf.convert_to_tensor(grad)  # this variable's shape keeps its update whole
-        values = self._rule.update(grad, var.read_value(), current, prepared, facts, plan, index)
+        values = self._rule.update(grad, var.value(), current, prepared, facts, plan, index)
         for target, value in values.items():
             destination = var if target == "var" else slots[target]
             destination.assign(tf.cast(value, destination.dtype))
