@@ -147,3 +147,29 @@ def test_the_compiled_functions_kept_are_bounded():
     functions.get("a", lambda: made.append("a again"))  # kept: used after "b"
     functions.get("b", lambda: made.append("b again"))  # dropped when "c" came
     assert made == ["a", "b", "c", "b again"]
+
+
+def test_the_op_by_op_step_runs_the_step_program_once_for_all_its_variables():
+    """Keras's op-by-op step calls ``update_step`` once per variable; the step program (bias
+    corrections and the like) runs once per step, and each step reads its own: a learning rate
+    changed between steps is the next step's. A bare ``update_step`` runs it itself."""
+    adapter = optreg_keras.optimizer("adam", learning_rate=0.1, jit_compile=False)
+    variables = [keras.Variable(np.ones(shape, np.float32)) for shape in [(3,), (2, 2), (), (4,)]]
+    grads = [tf.fill(v.shape, 0.5) for v in variables]
+    runs = []
+    step_scalars = adapter._rule.step_scalars
+    adapter._rule.step_scalars = lambda *args: runs.append(args) or step_scalars(*args)
+    adapter.apply(grads, variables)
+    assert len(runs) == 1
+    adapter.learning_rate = 0.2
+    adapter.apply(grads, variables)
+    assert len(runs) == 2 and float(runs[1][0]["learning_rate"]) == pytest.approx(0.2)
+    reference = keras.optimizers.Adam(learning_rate=0.1)
+    theirs = [keras.Variable(np.ones(shape, np.float32)) for shape in [(3,), (2, 2), (), (4,)]]
+    reference.apply(grads, theirs)
+    reference.learning_rate = 0.2
+    reference.apply(grads, theirs)
+    for ours, want in zip(variables, theirs):  # Keras rounds its bias corrections to float32
+        np.testing.assert_allclose(ours.numpy(), want.numpy(), rtol=1e-5)
+    adapter.update_step(grads[0], variables[0], tf.constant(0.2))
+    assert len(runs) == 3

@@ -14,7 +14,7 @@ import tensorflow as tf
 from optreg.errors import HyperparameterError, OptionError
 from optreg.keras.updates import CompiledUpdates, backend_variable, compiled_update, compiles_updates
 from optreg.model import schedules
-from optreg.model.definitions import OptimizerSpec, Slot
+from optreg.model.definitions import SLOT_INITS, OptimizerSpec, Slot
 from optreg.model.hyperparameters import as_float64, resolve_hyperparameters, unknown_hyperparameter_message
 from optreg.model.option_values import StepOptions
 from optreg.runtime.sparse import check_sparse_updates, summed_rows, update_rows, write_touched_rows
@@ -86,6 +86,9 @@ class SpecOptimizer(keras.optimizers.Optimizer):
             )
         self._jit_compile: bool | str = jit_compile
         self._compiled = CompiledUpdates()
+        # the step program's results while Keras's op-by-op step updates its variables one by one
+        # (see _backend_update_step); None outside such a step
+        self._this_step: list[Any] | None = None
         if selection.selects_variables and "excluded" not in self._rule.variable_facts:
             raise OptionError(
                 f"exclude_layers and exclude_embeddings need a rule that calls excluded(var); {parsed.name}'s does not"
@@ -135,8 +138,11 @@ class SpecOptimizer(keras.optimizers.Optimizer):
         dtype = slot.dtype or var.dtype
         shape = slot_shape(slot.shape, tf.TensorShape(var.shape))
 
+        # only a slot starting at a hyperparameter's value reads the start values
+        reads_hyperparameter = isinstance(slot.init, str) and slot.init not in SLOT_INITS
+
         def initializer(shape: Any, dtype: Any = None) -> tf.Tensor:
-            return initial_value(slot, var, dtype, self._start_values())
+            return initial_value(slot, var, dtype, self._start_values() if reads_hyperparameter else None)
 
         return self.add_variable(shape=shape, initializer=initializer, dtype=dtype, name=_slot_name(var, slot.name))
 
@@ -176,7 +182,13 @@ class SpecOptimizer(keras.optimizers.Optimizer):
         per-replica step, with ``jit_compile=False``, under a distribution strategy, or for a rule
         that calls an eigendecomposition (which XLA computes far less accurately)."""
         if self._rule.runs_without_xla or not compiles_updates(self._jit_compile):
-            super()._backend_update_step(grads, trainable_variables, learning_rate)
+            # Keras calls update_step once per variable (per device copy under a strategy), each
+            # with this step's learning rate: they share one run of the step program
+            self._this_step = []
+            try:
+                super()._backend_update_step(grads, trainable_variables, learning_rate)
+            finally:
+                self._this_step = None
             return
         rows = self.takes_sparse_gradients
         prepared = [summed_rows(g) if rows and isinstance(g, tf.IndexedSlices) else tf.convert_to_tensor(g)
@@ -194,8 +206,14 @@ class SpecOptimizer(keras.optimizers.Optimizer):
             self._update_variable(grad, variable, scalars, summed=True)
 
     def update_step(self, gradient: Any, variable: Any, learning_rate: Any) -> None:
-        """One spec update of one variable; Keras runs clipping, decay and EMA around it."""
-        self._update_variable(gradient, variable, self._step_scalars(learning_rate))
+        """One spec update of one variable; Keras runs clipping, decay and EMA around it. Inside
+        Keras's step, the step program runs for its first variable and the others reuse it."""
+        if self._this_step is None:
+            self._update_variable(gradient, variable, self._step_scalars(learning_rate))
+            return
+        if not self._this_step:
+            self._this_step.append(self._step_scalars(learning_rate))
+        self._update_variable(gradient, variable, self._this_step[0])
 
     def _step_scalars(self, learning_rate: Any) -> list[tf.Tensor]:
         """The rule's step program at this step (hyperparameters and schedules in float64)."""
