@@ -58,12 +58,15 @@ class StepScalars(list[tf.Tensor]):
         Returns:
             One tensor per value, bools as they are.
         """
-        values = self[:-1] if self.draws else list(self)
         if not tf.executing_eagerly():
-            return cast_scalars(values, dtype)
+            return cast_scalars(self._castable(), dtype)
         if dtype not in self._casts:
-            self._casts[dtype] = cast_scalars(values, dtype)
+            self._casts[dtype] = cast_scalars(self._castable(), dtype)
         return self._casts[dtype]
+
+    def _castable(self) -> list[tf.Tensor]:
+        """The values :meth:`cast` casts: all but the noise key."""
+        return self[:-1] if self.draws else list(self)
 
 
 def cast_scalars(scalars: Sequence[tf.Tensor], dtype: tf.DType) -> list[tf.Tensor]:
