@@ -72,7 +72,11 @@ def test_a_large_adafactor_step_under_xla_matches_op_by_op_and_numpy(dot_sums):
         results[jit] = var.numpy()
     assert len(dot_sums) >= 2 and set(dot_sums) == {start.size}
     reference = adafactor_reference(start, [g.astype("float64") for g in grads], 3)
-    np.testing.assert_allclose(results[True], results[False], rtol=1e-6, atol=1e-7)
+    # the variable's entries are of order 1: the two float32 paths, which sum the factored
+    # statistics in different orders, agree to a few units in the last place of 1 (an Intel
+    # Xeon's op-by-op kernels put 3 of the 131072 entries 2e-7 apart, within each one's own
+    # distance from the float64 reference)
+    np.testing.assert_allclose(results[True], results[False], rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(results[True], reference, rtol=1e-5, atol=1e-6)
 
 
