@@ -16,6 +16,10 @@ same hyperparameters), and two more sides that bound what any optimizer could ga
   forward, backward and the framework's overhead: the fastest any optimizer could train;
 * the pair's Keras side, which the ratios are taken against.
 
+Each line also gives what each side's update adds to a step (its median time per step less the
+no-update side's) and what a step at 1.1× Keras's speed would leave for the update: where that is
+below the update's own minimum (``benchmarks/dense_update.py``), no optimizer can reach 1.1×.
+
 After a warm-up fit (tracing, building the slots), each round fits ``--steps`` steps on every side,
 the sides' order rotating from round to round. A round's time per step is taken inside the fit,
 by a callback stamping the end of every batch: the time from the end of batch ``--skip`` to the end
@@ -216,6 +220,12 @@ def measure(model_name: str, pair: str, steps: int, rounds: int, skip: int = 2) 
     result = {f"{name} steps/s": 1 / statistics.median(times[name]) for name in names}
     for name in ("optreg", "no update"):
         result[f"{name} / keras"] = statistics.median(k / t for k, t in zip(times["keras"], times[name]))
+    # what each side's update adds to a step, and what 1.1x Keras would leave for it (negative:
+    # not even a step that updates nothing reaches 1.1x)
+    rest = statistics.median(times["no update"])
+    for name in ("optreg", "keras"):
+        result[f"{name} update ms"] = (statistics.median(times[name]) - rest) * 1e3
+    result["1.1x leaves ms"] = (statistics.median(times["keras"]) / 1.1 - rest) * 1e3
     return result
 
 
@@ -276,7 +286,8 @@ def main(argv: list[str] | None = None) -> None:
                 f"{model_name:9s} {pair:9s} steps/s: optreg {result['optreg steps/s']:7.1f}  keras "
                 f"{result['keras steps/s']:7.1f}  optreg/keras {result['optreg / keras']:5.2f}x   "
                 f"(no update: {result['no update steps/s']:7.1f} steps/s, {result['no update / keras']:5.2f}x)  "
-                f"load {os.getloadavg()[0]:.2f}",
+                f"update: optreg {result['optreg update ms']:6.2f} ms  keras {result['keras update ms']:6.2f} ms  "
+                f"1.1x leaves {result['1.1x leaves ms']:6.2f} ms  load {os.getloadavg()[0]:.2f}",
                 flush=True,
             )
     for rows in args.memory_rows:
