@@ -97,8 +97,7 @@ def sides(model_name: str, pair: str) -> dict[str, Callable[[], None]]:
     for side, optimizer in zip(("optreg", "keras"), (PAIRS[pair][0](), PAIRS[pair][1]())):
         variables = [tf.Variable(s) for s in starts]
         optimizer.build(variables)
-        step = tf.function(lambda o=optimizer, vs=variables: o.apply_gradients(zip(grads, vs)))
-        calls[side] = step
+        calls[side] = tf.function(lambda o=optimizer, vs=variables: o.apply_gradients(zip(grads, vs)))
     minimum = tf.function(MINIMUM[pair]([tf.Variable(s) for s in starts]), jit_compile=True)
     calls["minimum"] = lambda: minimum(grads)
     for call in calls.values():
