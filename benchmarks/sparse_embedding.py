@@ -33,7 +33,8 @@ Run from the repository root::
     python benchmarks/sparse_embedding.py [--pairs all] [--rows 500000] [--memory-rows 500000 5000000] [--summing]
 
 ``--summing`` also times the ways of summing one batch's repeated rows inside an XLA computation
-(XLA's ``Unique``, a sort, the buffer ``summed_rows`` uses) beside Keras's whole SGD row update.
+(XLA's ``Unique``, a sort, a buffer of one index per table row, the hashing ``summed_rows`` uses)
+beside Keras's whole SGD row update.
 """
 
 from __future__ import annotations
@@ -179,11 +180,11 @@ def describe(result: dict, mode: str) -> str:
 
 def summing(rows: int, tokens: int, rounds: int = 7, calls: int = 30) -> dict[str, float]:
     """Milliseconds to sum one batch's repeated rows inside an XLA computation, each way: XLA's
-    own ``Unique`` (what ``summed_rows`` ran there before), a stable sort, the buffer of one index
-    per table row (what it runs now for rows of 8 elements or more), and, for scale, Keras's whole
-    SGD row update of the same gradient (a scatter of the raw rows, duplicates unsummed); medians of
-    ``rounds`` rounds of ``calls`` calls, the ways' order rotating."""
-    from optreg.runtime import sparse
+    own ``Unique``, a stable sort, a buffer of one index per table row (what ``summed_rows`` ran
+    there before the hashing), the hashing it runs now (:mod:`optreg.runtime.xla_rows`), and, for
+    scale, Keras's whole SGD row update of the same gradient (a scatter of the raw rows, duplicates
+    unsummed); medians of ``rounds`` rounds of ``calls`` calls, the ways' order rotating."""
+    from optreg.runtime import xla_rows
 
     ids, _ = make_batches(rows, tokens, count=1)[0]
     indices = tf.reshape(ids, [-1])
@@ -191,14 +192,22 @@ def summing(rows: int, tokens: int, rounds: int = 7, calls: int = 30) -> dict[st
     length = indices.shape[0]
     table = tf.Variable(tf.zeros([rows, DIM]))
 
+    def summed_at(firsts: tf.Tensor, g: tf.IndexedSlices) -> tf.Tensor:
+        return tf.math.unsorted_segment_sum(g.values, firsts, length)
+
     def by_unique(g):
         _, positions = tf.unique(g.indices)
-        return tf.math.unsorted_segment_sum(g.values, positions, length)
+        return summed_at(positions, g)
+
+    def by_buffer(g):
+        unset = tf.fill([rows], length)
+        return summed_at(tf.gather(tf.tensor_scatter_nd_min(unset, g.indices[:, None], tf.range(length)), g.indices), g)
 
     ways = {
         "xla unique": by_unique,
-        "sort": lambda g: sparse._summed_rows_by_sorting(g, length).values,
-        "buffer": lambda g: sparse._summed_rows_by_buffer(g, length, rows).values,
+        "sort": lambda g: summed_at(xla_rows._first_entries_by_sorting(g.indices, length), g),
+        "buffer": by_buffer,
+        "hashing": lambda g: xla_rows.summed_in_xla(g, length).values,
         "keras's sgd row update": lambda g: _done(table.scatter_sub(tf.IndexedSlices(0.01 * g.values, g.indices))),
     }
     compiled = {name: tf.function(way, jit_compile=True) for name, way in ways.items()}

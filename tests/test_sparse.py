@@ -331,36 +331,63 @@ def test_a_sparse_step_inside_a_whole_step_xla_function():
     np.testing.assert_array_max_ulp(tables["exact"], tables["dense"], 1)
 
 
-@pytest.mark.parametrize("cols", [3, 8], ids=["sorting", "buffer"])
-def test_rows_summed_inside_xla_are_those_tf_unique_sums(cols, monkeypatch):
-    """Under XLA the rows are summed without XLA's slow Unique (by sorting for rows narrower than
-    BUFFER_ROW_ELEMENTS, through one index per table row otherwise, which needs the table's row
-    count when tracing): the same rows and sums, each row once, the rest zero rows at the first
-    row's index, as update_rows expects. Each case is checked to take its own way."""
-    from optreg.runtime import sparse
-    from optreg.runtime.sparse import BUFFER_ROW_ELEMENTS, summed_rows
+#: Index patterns for the rows summed inside XLA: the battery's, a batch drawn from a large table,
+#: a few rows many times, one row only, rows a multiple of 2^16 apart (which agree in their low
+#: bits), and int64 indices beyond 2^32 that agree in their low 32 bits.
+INDEX_PATTERNS = {
+    "battery": np.array(INDICES),
+    "large table": np.random.default_rng(3).integers(0, 500_000, 4096),
+    "few rows": np.random.default_rng(4).integers(0, 5, 600),
+    "one row": np.full(50, 9),
+    "strided": np.arange(300) % 40 * 65536,
+    "beyond 2^32": (np.arange(200) % 7) * (1 << 32) + 5,
+}
+
+
+@pytest.mark.parametrize("rounds", [8, 1, 0], ids=["hashing", "hashing then sorting", "sorting"])
+@pytest.mark.parametrize("pattern", list(INDEX_PATTERNS))
+def test_rows_summed_inside_xla_are_those_tf_unique_sums(pattern, rounds, monkeypatch):
+    """Under XLA the rows are summed without XLA's slow Unique, by hashing, the entries still open
+    after HASH_ROUNDS rounds by sorting: each row's sum at its first entry, added in the entries'
+    order onto zero as the dense conversion adds them (so bit for bit the eager sums, -0 included),
+    the other entries zero rows at the first row's index, as update_rows expects."""
+    from optreg.runtime import xla_rows
+    from optreg.runtime.sparse import summed_rows
     from optreg.runtime.xla import in_xla_context
 
-    assert (cols >= BUFFER_ROW_ELEMENTS) == (cols == 8)
-    taken = []
-    for way in ("_summed_rows_by_buffer", "_summed_rows_by_sorting"):
-        original = getattr(sparse, way)
-        monkeypatch.setattr(sparse, way, lambda *args, way=way, original=original: taken.append(way) or original(*args))
-    values = tf.constant(np.random.default_rng(2).normal(size=(len(INDICES), cols)).astype("float32"))
-    grad = tf.IndexedSlices(values, tf.constant(INDICES), tf.constant([ROWS, cols]))
+    monkeypatch.setattr(xla_rows, "HASH_ROUNDS", rounds)
+    indices = INDEX_PATTERNS[pattern]
+    values = np.random.default_rng(2).normal(size=(len(indices), 4)).astype("float32")
+    values[::3] = -0.0  # a row of negative zeros sums to +0, as in the dense conversion
+    dtype = tf.int64 if indices.max() >= 1 << 31 else tf.int32
+    shape = tf.constant([int(indices.max()) + 1, 4], tf.int64)
+    grad = tf.IndexedSlices(tf.constant(values), tf.constant(indices, dtype), shape)
 
-    def summed_inside(values, indices):  # the table's shape a constant of the trace, as a gather's gradient has it
-        return summed_rows(tf.IndexedSlices(values, indices, tf.constant([ROWS, cols]))), in_xla_context()
+    def summed_inside(values, indices):
+        return summed_rows(tf.IndexedSlices(values, indices, shape)), in_xla_context()
 
-    inside = tf.function(summed_inside, jit_compile=True)
-    (compiled, was_in_xla), eager = inside(grad.values, grad.indices), summed_rows(grad)
-    assert taken == ["_summed_rows_by_buffer" if cols == 8 else "_summed_rows_by_sorting"]
+    compiled, was_in_xla = tf.function(summed_inside, jit_compile=True)(grad.values, grad.indices)
+    eager = summed_rows(grad)
     assert bool(was_in_xla) and not tf.function(in_xla_context)()
-    dense = {name: tf.math.unsorted_segment_sum(g.values, g.indices, ROWS).numpy() for name, g in
-             (("raw", grad), ("eager", eager), ("compiled", compiled))}
-    np.testing.assert_array_equal(dense["compiled"], dense["eager"])
-    np.testing.assert_allclose(dense["compiled"], dense["raw"], rtol=1e-6)
-    indices, rows = compiled.indices.numpy(), compiled.values.numpy()
-    first = np.array([k == 0 or i != indices[0] for k, i in enumerate(indices)])
-    assert sorted(indices[first]) == sorted(set(INDICES))  # each row once, the rest padding
-    np.testing.assert_array_equal(rows[~first], 0.0)
+    first_of = {}
+    for k, i in enumerate(indices):
+        first_of.setdefault(i, k)
+    firsts = np.array([first_of[i] == k for k, i in enumerate(indices)])
+    np.testing.assert_array_equal(compiled.indices.numpy(), np.where(firsts, indices, indices[0]))
+    eager_sums = dict(zip(eager.indices.numpy()[: len(first_of)], eager.values.numpy()))
+    expected = np.array([eager_sums[i] if firsts[k] else np.zeros(4, "float32") for k, i in enumerate(indices)])
+    np.testing.assert_array_equal(compiled.values.numpy().view(np.int32), expected.view(np.int32))  # sign bits too
+
+
+def test_rows_summed_inside_xla_with_a_length_known_only_when_run():
+    """An XLA trace whose gradient's length is not static sorts (the hash table is sized by it)."""
+    from optreg.runtime.sparse import summed_rows
+
+    @tf.function(jit_compile=True, input_signature=[tf.TensorSpec([None, 2]), tf.TensorSpec([None], tf.int32)])
+    def summed_inside(values, indices):
+        summed = summed_rows(tf.IndexedSlices(values, indices, tf.constant([10, 2])))
+        return summed.values, summed.indices
+
+    values, indices = summed_inside(tf.constant([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]), tf.constant([4, 1, 4]))
+    np.testing.assert_array_equal(values.numpy(), [[6.0, 8.0], [3.0, 4.0], [0.0, 0.0]])
+    np.testing.assert_array_equal(indices.numpy(), [4, 1, 4])

@@ -36,9 +36,9 @@ from optreg.lang.sparsity import SparseSupport
 from optreg.runtime.rule_rows import Rows
 from optreg.runtime.variables import dense_gradient
 from optreg.runtime.xla import in_xla_context
+from optreg.runtime.xla_rows import summed_in_xla
 
 __all__ = [
-    "BUFFER_ROW_ELEMENTS",
     "SPARSE_UPDATES",
     "check_sparse_updates",
     "divided",
@@ -101,10 +101,9 @@ def summed_rows(grad: tf.IndexedSlices) -> tf.IndexedSlices:
     first row is written the same value every time it appears.
 
     Traced inside an XLA computation (the caller's whole step under ``jit_compile=True``), where
-    XLA's ``Unique`` is slow on a CPU, the rows are summed without it: through a buffer of one index
-    per table row for tables whose rows have at least :data:`BUFFER_ROW_ELEMENTS` elements (so the
-    buffer is at most an eighth of the table), by sorting the indices otherwise. The rows and their
-    sums are the same; the distinct rows' order and where the padding sits differ.
+    XLA's ``Unique`` is slow on a CPU, the rows are summed without it, by hashing
+    (:func:`optreg.runtime.xla_rows.summed_in_xla`): the same rows and sums, each at its row's first
+    entry, and zero rows at the first row's index in the other places.
 
     Example:
         >>> g = tf.IndexedSlices(tf.constant([[1.0], [2.0], [4.0]]), tf.constant([3, 0, 3]), tf.constant([5, 1]))
@@ -117,50 +116,11 @@ def summed_rows(grad: tf.IndexedSlices) -> tf.IndexedSlices:
     # a static length where the gradient has one: XLA gives tf.unique's rows its bound, not their count
     length = grad.indices.shape[0] if grad.indices.shape[0] is not None else tf.size(grad.indices)
     if in_xla_context():
-        shape = tf.get_static_value(grad.dense_shape)
-        row_elements = grad.values.shape[1:].num_elements()
-        if shape is not None and row_elements is not None and row_elements >= BUFFER_ROW_ELEMENTS:
-            return _summed_rows_by_buffer(grad, length, int(shape[0]))
-        return _summed_rows_by_sorting(grad, length)
+        return summed_in_xla(grad, length)
     rows, positions = tf.unique(grad.indices)
     values = tf.math.unsorted_segment_sum(grad.values, positions, length)
     distinct = tf.math.unsorted_segment_max(grad.indices, positions, length)
     padded = tf.where(tf.range(length) < tf.size(rows), distinct, grad.indices[0])
-    return tf.IndexedSlices(values, padded, grad.dense_shape)
-
-
-#: The least number of elements in a row of a table for which :func:`summed_rows` sums under XLA
-#: with a buffer of one index per table row (so the buffer is at most this fraction of the
-#: table); a table of narrower rows is summed by sorting its indices.
-BUFFER_ROW_ELEMENTS = 8
-
-
-def _summed_rows_by_buffer(grad: tf.IndexedSlices, length: Any, table_rows: int) -> tf.IndexedSlices:
-    """:func:`summed_rows` under XLA through a buffer of one index per table row: each entry's
-    representative is the first entry of its row (a scatter of the positions keeping the smallest,
-    then a gather); the sums sit at the representatives, zero rows at the first row's index
-    elsewhere. XLA's own ``Unique`` takes several times as long on a CPU."""
-    indices = grad.indices
-    positions = tf.range(length, dtype=indices.dtype)
-    unset = tf.fill([table_rows], tf.cast(length, indices.dtype))
-    first = tf.tensor_scatter_nd_min(unset, indices[:, None], positions)
-    representative = tf.gather(first, indices)
-    values = tf.math.unsorted_segment_sum(grad.values, representative, length)
-    padded = tf.where(tf.equal(representative, positions), indices, indices[0])
-    return tf.IndexedSlices(values, padded, grad.dense_shape)
-
-
-def _summed_rows_by_sorting(grad: tf.IndexedSlices, length: Any) -> tf.IndexedSlices:
-    """:func:`summed_rows` under XLA by a stable sort of the indices (the distinct rows in
-    ascending order, a repeated row's entries summed in their order): memory in the entries alone."""
-    indices = grad.indices
-    order = tf.argsort(indices, stable=True)
-    ordered = tf.gather(indices, order)
-    starts = tf.concat([tf.ones([1], tf.bool), tf.not_equal(ordered[1:], ordered[:-1])], 0)
-    segments = tf.cumsum(tf.cast(starts, indices.dtype)) - 1
-    values = tf.math.unsorted_segment_sum(tf.gather(grad.values, order), segments, length)
-    distinct = tf.math.unsorted_segment_max(ordered, segments, length)
-    padded = tf.where(tf.range(length, dtype=indices.dtype) <= segments[-1], distinct, ordered[0])
     return tf.IndexedSlices(values, padded, grad.dense_shape)
 
 
