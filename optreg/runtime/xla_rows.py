@@ -4,8 +4,8 @@ Inside the caller's XLA computation (a whole training step under ``jit_compile=T
 no "outside" to sum a ``tf.IndexedSlices`` gradient's repeated rows in, and XLA's ``Unique`` is
 slow on a CPU. :func:`summed_in_xla` finds each entry's *first entry*, the first one with the same
 row, by hashing the rows into a table of :data:`BUCKETS_PER_ENTRY` buckets an entry (the size of
-the batch, not of the variable: a few cache-resident kilobytes), then adds each later entry onto
-its first one in place, in their order, as the dense conversion's scatter does.
+the batch, not of the variable: 32 bytes an entry), then adds each later entry onto its first
+one, in their order, as the dense conversion's scatter does.
 
 One round of hashing keeps, in each bucket, the first entry that falls there; an entry whose
 bucket's first entry has the same row has found its first entry (an earlier entry of its row would
