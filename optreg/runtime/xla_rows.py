@@ -102,11 +102,8 @@ def first_entries(indices: tf.Tensor, length: Any) -> tf.Tensor:
 
     start = (tf.constant(0), positions, tf.ones([length], tf.bool))
     _, first, open_ = tf.while_loop(going_on, settle, start)
-    return tf.cond(
-        tf.reduce_any(open_),
-        lambda: tf.where(open_, _first_entries_by_sorting(indices, length), first),
-        lambda: first,
-    )
+    # the sort finds every entry's first entry, so a step that needs it takes all of its answer
+    return tf.cond(tf.reduce_any(open_), lambda: _first_entries_by_sorting(indices, length), lambda: first)
 
 
 def _bucket(keys: tf.Tensor, round_: tf.Tensor, bits: int, dtype: tf.DType) -> tf.Tensor:
